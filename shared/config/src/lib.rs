@@ -1,0 +1,146 @@
+//! Typed configuration from environment variables.
+//!
+//! Every function reads its settings once, at cold start, through [`Env`]. A missing or
+//! malformed variable is an error that names the variable, so a misconfigured deployment
+//! fails at init with a message that says what to fix instead of failing per request.
+
+use std::{collections::HashMap, fmt::Display, str::FromStr};
+
+/// Why configuration could not be loaded.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("missing required environment variable {0}")]
+    Missing(&'static str),
+    #[error("environment variable {name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// A source of configuration values: the process environment, or a fixed map in tests.
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    overrides: Option<HashMap<String, String>>,
+}
+
+impl Env {
+    /// Reads the real process environment.
+    pub fn process() -> Self {
+        Self { overrides: None }
+    }
+
+    /// Reads only the given pairs; used by tests to build configuration without touching
+    /// the process environment.
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let map = pairs
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        Self {
+            overrides: Some(map),
+        }
+    }
+
+    /// The value of `name`, treating an empty string as unset.
+    pub fn optional(&self, name: &'static str) -> Option<String> {
+        let value = match &self.overrides {
+            Some(map) => map.get(name).cloned(),
+            None => std::env::var(name).ok(),
+        };
+        value.filter(|v| !v.trim().is_empty())
+    }
+
+    /// The value of `name`, or [`ConfigError::Missing`].
+    pub fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.optional(name).ok_or(ConfigError::Missing(name))
+    }
+
+    /// `name` parsed as `T`, or `default` when unset.
+    pub fn parse_or<T>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: Display,
+    {
+        match self.optional(name) {
+            None => Ok(default),
+            Some(raw) => raw.trim().parse().map_err(|e: T::Err| ConfigError::Invalid {
+                name,
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    /// A comma-separated list; empty items are dropped.
+    pub fn list(&self, name: &'static str) -> Vec<String> {
+        self.optional(name)
+            .map(|raw| {
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Where the code runs. `local` turns on developer conveniences (docs on by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Local,
+    Deployed,
+}
+
+impl Stage {
+    /// `ALOFT_STAGE=local` means the local stack; anything else is a deployed stage.
+    pub fn from_env(env: &Env) -> Self {
+        match env.optional("ALOFT_STAGE").as_deref() {
+            Some("local") => Stage::Local,
+            _ => Stage::Deployed,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_variable_is_named_in_the_error() {
+        let env = Env::from_pairs([]);
+        let err = env.required("TABLE_NAME").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "missing required environment variable TABLE_NAME"
+        );
+    }
+
+    #[test]
+    fn blank_value_counts_as_missing() {
+        let env = Env::from_pairs([("TABLE_NAME", "  ")]);
+        assert_eq!(
+            env.required("TABLE_NAME"),
+            Err(ConfigError::Missing("TABLE_NAME"))
+        );
+    }
+
+    #[test]
+    fn malformed_number_names_the_variable() {
+        let env = Env::from_pairs([("MAX_BODY_BYTES", "lots")]);
+        let err = env.parse_or("MAX_BODY_BYTES", 10_usize).unwrap_err();
+        assert!(err.to_string().contains("MAX_BODY_BYTES"), "{err}");
+    }
+
+    #[test]
+    fn list_splits_and_trims() {
+        let env = Env::from_pairs([("API_DEPRECATED_VERSIONS", " v1, ,v0 ")]);
+        assert_eq!(env.list("API_DEPRECATED_VERSIONS"), vec!["v1", "v0"]);
+    }
+
+    #[test]
+    fn stage_is_local_only_when_said() {
+        assert_eq!(
+            Stage::from_env(&Env::from_pairs([("ALOFT_STAGE", "local")])),
+            Stage::Local
+        );
+        assert_eq!(Stage::from_env(&Env::from_pairs([])), Stage::Deployed);
+    }
+}

@@ -1,0 +1,31 @@
+//! The HTTP edge every Aloft function shares.
+//!
+//! One error type ([`ApiError`]) and one envelope for every failure; v1 bare / v2
+//! `data`+`meta` response shaping; `X-Request-ID`; version, deprecation and security
+//! headers; JSON and query extractors whose rejections are our envelope; pagination
+//! types; and [`edge`], the layer stack every HTTP function applies in one call.
+//!
+//! A function builds its routes as a [`utoipa_axum::router::OpenApiRouter`] with paths
+//! relative to the version prefix, then calls [`versioned`] to mount them under both
+//! `/api/v1` and `/api/v2` and to get the matching OpenAPI document.
+
+mod config;
+mod edge;
+mod error;
+mod extract;
+pub mod openapi;
+mod pagination;
+mod reply;
+mod request_id;
+pub mod timestamp;
+mod version;
+
+pub use config::{Deprecation, HttpConfig};
+pub use edge::{edge, init_tracing, run};
+pub use error::{ApiError, ErrorCode};
+pub use extract::{Json, Query};
+pub use openapi::versioned;
+pub use pagination::{Page, PageParams};
+pub use reply::Reply;
+pub use request_id::RequestId;
+pub use version::ApiVersion;

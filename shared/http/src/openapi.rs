@@ -1,0 +1,177 @@
+//! OpenAPI pieces shared by every function: the error envelope and v2 `meta` schemas,
+//! and [`versioned`], which mounts routes under `/api/v1` and `/api/v2` and documents
+//! both from one set of annotated handlers.
+
+use std::collections::BTreeMap;
+
+use axum::Router;
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::{
+    PartialSchema, ToSchema,
+    openapi::{
+        ContentBuilder, ObjectBuilder, OpenApi, PathItem, Ref, RefOr, Schema,
+        path::Operation, response::Response,
+    },
+};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::{ApiVersion, ErrorCode};
+
+/// The body of every error: `{"error": {"code", "message", "details"}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    pub code: ErrorCode,
+    pub message: String,
+    /// Extra facts: `field` for validation errors, `retry_after` for rate limits.
+    #[schema(value_type = Object)]
+    pub details: Value,
+}
+
+/// `meta` of every v2 response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResponseMeta {
+    pub request_id: String,
+    /// ISO 8601, UTC.
+    pub timestamp: String,
+    /// Always `v2`.
+    pub version: String,
+}
+
+/// Mounts `routes` (paths relative to the version, e.g. `/public/health`) under every
+/// API version and returns the router with its OpenAPI document, where v2 operations
+/// show success bodies wrapped in `data` + `meta`.
+pub fn versioned<S>(routes: OpenApiRouter<S>) -> (Router<S>, OpenApi)
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let (router, relative) = routes.split_for_parts();
+    let app = ApiVersion::ALL.iter().fold(Router::new(), |app, version| {
+        app.nest(&format!("/api/{}", version.as_str()), router.clone())
+    });
+    (app, document_versions(relative))
+}
+
+fn document_versions(mut relative: OpenApi) -> OpenApi {
+    let paths = std::mem::take(&mut relative.paths.paths);
+    let mut versioned = BTreeMap::new();
+    for (path, item) in paths {
+        for version in ApiVersion::ALL {
+            let mut item = item.clone();
+            if version == ApiVersion::V2 {
+                for_each_operation(&mut item, wrap_operation_for_v2);
+            }
+            versioned.insert(format!("/api/{}{path}", version.as_str()), item);
+        }
+    }
+    relative.paths.paths = versioned.into_iter().collect();
+    let components = relative.components.get_or_insert_with(Default::default);
+    for (name, schema) in [
+        ("ErrorBody", ErrorBody::schema()),
+        ("ErrorDetail", ErrorDetail::schema()),
+        ("ErrorCode", ErrorCode::schema()),
+        ("ResponseMeta", ResponseMeta::schema()),
+    ] {
+        components.schemas.insert(name.to_owned(), schema);
+    }
+    relative
+}
+
+fn for_each_operation(item: &mut PathItem, f: fn(&mut Operation)) {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.patch,
+        &mut item.head,
+        &mut item.options,
+        &mut item.trace,
+    ]
+    .into_iter()
+    .flatten()
+    .for_each(f);
+}
+
+fn wrap_operation_for_v2(operation: &mut Operation) {
+    if let Some(id) = &mut operation.operation_id {
+        id.push_str("_v2");
+    }
+    for (status, response) in operation.responses.responses.iter_mut() {
+        if let (true, RefOr::T(response)) = (status.starts_with('2'), response) {
+            wrap_response_for_v2(response);
+        }
+    }
+}
+
+fn wrap_response_for_v2(response: &mut Response) {
+    for content in response.content.values_mut() {
+        let Some(data) = content.schema.take() else {
+            continue;
+        };
+        let wrapped: RefOr<Schema> = ObjectBuilder::new()
+            .property("data", data)
+            .required("data")
+            .property("meta", Ref::from_schema_name("ResponseMeta"))
+            .required("meta")
+            .into();
+        *content = ContentBuilder::new()
+            .schema(Some(wrapped))
+            .build();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use utoipa::openapi::{
+        PathsBuilder, ResponseBuilder,
+        path::{HttpMethod, OperationBuilder},
+    };
+
+    fn relative_api() -> OpenApi {
+        let operation = OperationBuilder::new()
+            .operation_id(Some("check_health"))
+            .response(
+                "200",
+                ResponseBuilder::new()
+                    .description("ok")
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("Health")))
+                            .build(),
+                    ),
+            )
+            .build();
+        let mut api = OpenApi::default();
+        api.paths = PathsBuilder::new()
+            .path("/public/health", PathItem::new(HttpMethod::Get, operation))
+            .build();
+        api
+    }
+
+    #[test]
+    fn every_path_is_documented_under_both_versions() {
+        let api = document_versions(relative_api());
+        let paths: Vec<_> = api.paths.paths.keys().cloned().collect();
+        assert_eq!(paths, ["/api/v1/public/health", "/api/v2/public/health"]);
+    }
+
+    #[test]
+    fn v2_success_bodies_are_wrapped_in_data_and_meta() {
+        let api = serde_json::to_value(document_versions(relative_api())).unwrap();
+        let v1 = &api["paths"]["/api/v1/public/health"]["get"];
+        let v2 = &api["paths"]["/api/v2/public/health"]["get"];
+        let schema = |op: &Value| op["responses"]["200"]["content"]["application/json"]["schema"].clone();
+        assert_eq!(schema(v1)["$ref"], "#/components/schemas/Health");
+        assert_eq!(schema(v2)["properties"]["data"]["$ref"], "#/components/schemas/Health");
+        assert_eq!(schema(v2)["properties"]["meta"]["$ref"], "#/components/schemas/ResponseMeta");
+        assert_eq!(v2["operationId"], "check_health_v2");
+    }
+}
