@@ -1,0 +1,96 @@
+//! `health`: liveness (`GET /api/{v1,v2}/public/health`) and readiness
+//! (`GET /api/{v1,v2}/public/health/ready`), which really calls DynamoDB, S3 and SQS
+//! with a short deadline and answers 503 naming the component that is down.
+//!
+//! It also serves API Gateway's `$default` route, so unknown paths and wrong methods get
+//! our JSON envelope. Run locally with `make dev`; tests: `cargo test -p health`.
+
+mod readiness;
+
+use std::time::Duration;
+
+use aloft_config::{ConfigError, Env};
+use aloft_http::{HttpConfig, Reply, versioned};
+use aloft_store::{AwsClients, AwsSettings};
+use axum::Router;
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+pub use readiness::{ComponentReport, Readiness};
+
+/// What the health function needs, built once per cold start.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub aws: AwsClients,
+    pub table: String,
+    pub bucket: String,
+    pub jobs_queue_url: String,
+    /// Deadline for each readiness check.
+    pub check_timeout: Duration,
+}
+
+impl AppState {
+    /// Reads `TABLE_NAME`, `BUCKET_NAME`, `JOBS_QUEUE_URL`, `READINESS_TIMEOUT_MS` and the
+    /// AWS settings, and builds the clients.
+    pub async fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let settings = AwsSettings::from_env(env)?;
+        let table = env.required("TABLE_NAME")?;
+        let bucket = env.required("BUCKET_NAME")?;
+        let jobs_queue_url = env.required("JOBS_QUEUE_URL")?;
+        let check_timeout = Duration::from_millis(env.parse_or("READINESS_TIMEOUT_MS", 1000)?);
+        Ok(Self {
+            aws: AwsClients::connect(&settings).await,
+            table,
+            bucket,
+            jobs_queue_url,
+            check_timeout,
+        })
+    }
+}
+
+/// Liveness: the process is up.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// Always `healthy`.
+    #[schema(example = "healthy")]
+    pub status: &'static str,
+    /// ISO 8601, UTC.
+    pub timestamp: String,
+}
+
+/// The function's app: routes under every API version, wrapped by the shared edge.
+pub fn router(state: AppState, http: &HttpConfig) -> Router {
+    let (routes, _) = versioned(routes());
+    aloft_http::edge(routes.with_state(state), http)
+}
+
+/// The OpenAPI document of this function's routes.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, api) = versioned(routes());
+    api
+}
+
+#[derive(OpenApi)]
+#[openapi(tags((name = "Health", description = "Liveness and readiness probes (no auth)")))]
+struct HealthApi;
+
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(HealthApi::openapi())
+        .routes(routes!(check_health))
+        .routes(routes!(readiness::check_readiness))
+}
+
+/// Liveness: answers as long as the function runs. Makes no AWS call.
+#[utoipa::path(
+    get,
+    path = "/public/health",
+    tag = "Health",
+    responses((status = 200, description = "The function is up", body = Health))
+)]
+async fn check_health() -> Reply<Health> {
+    Reply::ok(Health {
+        status: "healthy",
+        timestamp: aloft_http::timestamp::now(),
+    })
+}

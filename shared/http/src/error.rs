@@ -96,8 +96,11 @@ pub enum ApiError {
     RateLimited { retry_after: u64 },
     /// 502 — a provider we called failed.
     ExternalService(Cow<'static, str>),
-    /// 503 — a dependency is down or not configured.
-    ServiceUnavailable(Cow<'static, str>),
+    /// 503 — a dependency is down or not configured; `details` may say which.
+    ServiceUnavailable {
+        message: Cow<'static, str>,
+        details: Option<Value>,
+    },
     /// 500 — a bug or an unexpected failure. The cause is logged, never sent.
     Internal(Box<dyn std::error::Error + Send + Sync>),
 }
@@ -124,6 +127,13 @@ impl ApiError {
         }
     }
 
+    pub fn unavailable(message: impl Into<Cow<'static, str>>) -> Self {
+        ApiError::ServiceUnavailable {
+            message: message.into(),
+            details: None,
+        }
+    }
+
     pub fn internal(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         ApiError::Internal(cause.into())
     }
@@ -138,9 +148,7 @@ impl ApiError {
             StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
             StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge { limit: 0 },
             StatusCode::UNPROCESSABLE_ENTITY => ApiError::validation("body", "Invalid value"),
-            StatusCode::SERVICE_UNAVAILABLE => {
-                ApiError::ServiceUnavailable("Service unavailable".into())
-            }
+            StatusCode::SERVICE_UNAVAILABLE => ApiError::unavailable("Service unavailable"),
             s if s.is_client_error() => ApiError::BadRequest(
                 s.canonical_reason().unwrap_or("Invalid request").into(),
             ),
@@ -161,7 +169,7 @@ impl ApiError {
             ApiError::Validation { .. } => ErrorCode::ValidationError,
             ApiError::RateLimited { .. } => ErrorCode::RateLimitExceeded,
             ApiError::ExternalService(_) => ErrorCode::ExternalServiceError,
-            ApiError::ServiceUnavailable(_) => ErrorCode::ServiceUnavailable,
+            ApiError::ServiceUnavailable { .. } => ErrorCode::ServiceUnavailable,
             ApiError::Internal(_) => ErrorCode::InternalError,
         }
     }
@@ -174,7 +182,7 @@ impl ApiError {
             | ApiError::Conflict(m)
             | ApiError::PreconditionFailed(m)
             | ApiError::ExternalService(m)
-            | ApiError::ServiceUnavailable(m) => m.clone(),
+            | ApiError::ServiceUnavailable { message: m, .. } => m.clone(),
             ApiError::Validation { message, .. } => message.clone(),
             ApiError::NotFound { resource, .. } => format!("{resource} not found").into(),
             ApiError::MethodNotAllowed => "Method not allowed".into(),
@@ -193,6 +201,10 @@ impl ApiError {
             ApiError::Validation { field, .. } => json!({ "field": field }),
             ApiError::PayloadTooLarge { limit } if *limit > 0 => json!({ "max_bytes": limit }),
             ApiError::RateLimited { retry_after } => json!({ "retry_after": retry_after }),
+            ApiError::ServiceUnavailable {
+                details: Some(details),
+                ..
+            } => details.clone(),
             _ => json!({}),
         };
         match details {

@@ -68,7 +68,7 @@ impl From<StoreError> for ApiError {
             }
             StoreError::Unavailable(cause) => {
                 tracing::warn!(error.cause = cause.as_str(), "storage unavailable: {cause}");
-                ApiError::ServiceUnavailable("Storage is temporarily unavailable".into())
+                ApiError::unavailable("Storage is temporarily unavailable")
             }
             StoreError::Other(cause) => ApiError::internal(cause),
         }

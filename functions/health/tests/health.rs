@@ -1,0 +1,131 @@
+//! The health function's router against the local emulator.
+
+use aloft_config::Env;
+use aloft_http::HttpConfig;
+use aloft_testkit::{PrivateEmulator, TestEnv};
+use axum::{Router, body::Body};
+use health::AppState;
+use http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+async fn app_for(env: &Env) -> Router {
+    let state = AppState::from_env(env).await.unwrap();
+    health::router(state, &HttpConfig::from_env(env).unwrap())
+}
+
+async fn get(app: &Router, path: &str) -> (StatusCode, Value) {
+    let request = Request::get(path).body(Body::empty()).unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap())
+}
+
+#[tokio::test]
+async fn liveness_is_bare_in_v1_and_wrapped_in_v2() {
+    let env = TestEnv::new().await;
+    let app = app_for(&env.env(&[])).await;
+
+    let (status, v1) = get(&app, "/api/v1/public/health").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(v1["status"], "healthy");
+    assert!(v1["timestamp"].as_str().unwrap().ends_with('Z'));
+
+    let (status, v2) = get(&app, "/api/v2/public/health").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(v2["data"]["status"], "healthy");
+    assert_eq!(v2["meta"]["version"], "v2");
+}
+
+#[tokio::test]
+async fn readiness_reports_every_component_healthy() {
+    let env = TestEnv::new().await;
+    let app = app_for(&env.env(&[])).await;
+    let (status, body) = get(&app, "/api/v1/public/health/ready").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "healthy");
+    for component in ["database", "storage", "queue"] {
+        assert_eq!(body["components"][component]["status"], "healthy", "{body}");
+    }
+}
+
+#[tokio::test]
+async fn readiness_names_the_one_component_that_is_missing() {
+    let env = TestEnv::new().await;
+    env.clients
+        .s3
+        .delete_bucket()
+        .bucket(env.bucket())
+        .send()
+        .await
+        .unwrap();
+    let app = app_for(&env.env(&[])).await;
+    let (status, body) = get(&app, "/api/v1/public/health/ready").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["error"]["code"], "SERVICE_UNAVAILABLE");
+    let components = &body["error"]["details"]["components"];
+    assert_eq!(components["storage"]["status"], "unhealthy");
+    assert_eq!(components["database"]["status"], "healthy");
+    assert_eq!(components["queue"]["status"], "healthy");
+}
+
+#[tokio::test]
+async fn readiness_is_503_when_the_emulator_is_stopped() {
+    let mut emulator = PrivateEmulator::start().await;
+    let env = TestEnv::on(&emulator.url).await;
+    let app = app_for(&env.env(&[("READINESS_TIMEOUT_MS", "500")])).await;
+    let (status, _) = get(&app, "/api/v1/public/health/ready").await;
+    assert_eq!(status, StatusCode::OK);
+
+    emulator.stop().await;
+    let (status, body) = get(&app, "/api/v2/public/health/ready").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"]["details"]["status"], "unhealthy");
+    for component in ["database", "storage", "queue"] {
+        let report = &body["error"]["details"]["components"][component];
+        assert_eq!(report["status"], "unhealthy", "{body}");
+        assert!(report["latency_ms"].as_u64().unwrap() <= 1_000, "{body}");
+    }
+    assert_eq!(body["meta"]["version"], "v2");
+}
+
+#[tokio::test]
+async fn unknown_route_and_wrong_method_answer_in_the_envelope() {
+    let env = TestEnv::new().await;
+    let app = app_for(&env.env(&[])).await;
+    let (status, body) = get(&app, "/api/v1/no/such/route").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "NOT_FOUND");
+
+    let request = Request::post("/api/v1/public/health").body(Body::empty()).unwrap();
+    let response = app.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn missing_setting_fails_cold_start_naming_it() {
+    let env = Env::from_pairs([("AWS_REGION", "us-east-1")]);
+    let err = AppState::from_env(&env).await.unwrap_err();
+    assert_eq!(err.to_string(), "missing required environment variable TABLE_NAME");
+}
+
+#[test]
+fn openapi_documents_both_versions_with_error_shapes() {
+    let api = serde_json::to_value(health::openapi()).unwrap();
+    let paths = api["paths"].as_object().unwrap();
+    for path in [
+        "/api/v1/public/health",
+        "/api/v2/public/health",
+        "/api/v1/public/health/ready",
+        "/api/v2/public/health/ready",
+    ] {
+        assert!(paths.contains_key(path), "{path} missing");
+    }
+    let ready_503 = &api["paths"]["/api/v1/public/health/ready"]["get"]["responses"]["503"];
+    assert_eq!(
+        ready_503["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/ErrorBody"
+    );
+}
