@@ -1,0 +1,87 @@
+//! `docs`: the OpenAPI 3.1 document of the whole API, merged from every function's
+//! `openapi()`, served as `/openapi.json` with Swagger UI at `/docs` and ReDoc at
+//! `/redoc`. On by default in the local stack, off unless `DOCS_ENABLED=true` anywhere
+//! else. `export-openapi` writes the same document to a file.
+
+mod pages;
+
+use std::sync::Arc;
+
+use aloft_config::{ConfigError, Env, Stage};
+use aloft_http::HttpConfig;
+use axum::{Router, routing::get};
+use utoipa::{
+    Modify, OpenApi,
+    openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
+
+/// Whether the docs are served at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DocsConfig {
+    pub enabled: bool,
+}
+
+impl DocsConfig {
+    /// `DOCS_ENABLED`, defaulting to on only in the local stack.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let default = Stage::from_env(env) == Stage::Local;
+        Ok(Self {
+            enabled: env.parse_or("DOCS_ENABLED", default)?,
+        })
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Aloft API",
+        description = "Serverless SaaS backend. Every route exists under /api/v1 (bare bodies) and /api/v2 (bodies wrapped in data + meta). Errors are always {\"error\": {\"code\", \"message\", \"details\"}}."
+    ),
+    modifiers(&SecuritySchemes)
+)]
+struct ApiInfo;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "BearerJWT",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "ApiKey",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+        );
+    }
+}
+
+/// The whole API: every function's document merged under one `info`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut api = ApiInfo::openapi();
+    api.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    for part in [health::openapi()] {
+        api.merge(part);
+    }
+    api
+}
+
+/// The docs routes when enabled; with docs off every path is our 404.
+pub fn router(config: DocsConfig, http: &HttpConfig) -> Router {
+    let mut routes = Router::new();
+    if config.enabled {
+        // Serialized once per cold start; every request shares the bytes.
+        let spec: Arc<[u8]> = serde_json::to_vec(&openapi()).unwrap_or_default().into();
+        routes = routes
+            .route("/openapi.json", get(move || pages::openapi_json(spec.clone())))
+            .route("/docs", get(pages::swagger_ui))
+            .route("/redoc", get(pages::redoc));
+    }
+    aloft_http::edge(routes, http)
+}

@@ -1,1 +1,13 @@
-fn main() {}
+//! Lambda entry point of the `docs` function: wiring only.
+
+use aloft_config::Env;
+use aloft_http::HttpConfig;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    aloft_http::init_tracing();
+    let env = Env::process();
+    let http = HttpConfig::from_env(&env)?;
+    let config = docs::DocsConfig::from_env(&env)?;
+    aloft_http::run(docs::router(config, &http)).await
+}

@@ -1,0 +1,94 @@
+//! The docs function's router.
+
+use aloft_config::Env;
+use aloft_http::HttpConfig;
+use axum::{Router, body::Body};
+use docs::DocsConfig;
+use http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+fn app(pairs: &[(&str, &str)]) -> Router {
+    let env = Env::from_pairs(pairs.iter().copied());
+    docs::router(
+        DocsConfig::from_env(&env).unwrap(),
+        &HttpConfig::from_env(&env).unwrap(),
+    )
+}
+
+async fn get(app: Router, path: &str) -> (StatusCode, http::HeaderMap, String) {
+    let response = app
+        .oneshot(Request::get(path).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, String::from_utf8(bytes.to_vec()).unwrap())
+}
+
+#[tokio::test]
+async fn openapi_json_is_an_openapi_31_document_of_every_function() {
+    let (status, headers, body) = get(app(&[("ALOFT_STAGE", "local")]), "/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "application/json");
+    let spec: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"));
+    assert_eq!(spec["info"]["title"], "Aloft API");
+    assert!(spec["paths"]["/api/v2/public/health/ready"]["get"].is_object());
+    assert!(spec["components"]["securitySchemes"]["BearerJWT"].is_object());
+    assert!(spec["components"]["schemas"]["ErrorBody"].is_object());
+}
+
+#[tokio::test]
+async fn swagger_and_redoc_pages_allow_their_cdn() {
+    for path in ["/docs", "/redoc"] {
+        let (status, headers, body) = get(app(&[("ALOFT_STAGE", "local")]), path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(body.contains("/openapi.json"), "{path}");
+        let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+        assert!(csp.contains("https://cdn.jsdelivr.net"), "{path}: {csp}");
+    }
+}
+
+#[tokio::test]
+async fn docs_are_off_outside_local_unless_enabled() {
+    for path in ["/docs", "/redoc", "/openapi.json"] {
+        let (status, _, body) = get(app(&[("ALOFT_STAGE", "prod")]), path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert!(body.contains("NOT_FOUND"));
+    }
+    let (status, _, _) = get(
+        app(&[("ALOFT_STAGE", "prod"), ("DOCS_ENABLED", "true")]),
+        "/openapi.json",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn docs_can_be_switched_off_locally() {
+    let (status, _, _) = get(
+        app(&[("ALOFT_STAGE", "local"), ("DOCS_ENABLED", "false")]),
+        "/docs",
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[test]
+fn operation_ids_are_unique_across_versions() {
+    let spec = serde_json::to_value(docs::openapi()).unwrap();
+    let mut ids: Vec<String> = spec["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|item| item.as_object().unwrap().values())
+        .filter_map(|op| op["operationId"].as_str().map(str::to_owned))
+        .collect();
+    let count = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), count);
+    assert!(count >= 4);
+}
