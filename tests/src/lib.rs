@@ -1,0 +1,75 @@
+//! End-to-end tests: a plain HTTP client against the running local stack
+//! (`cargo lambda watch` on `ALOFT_API_URL`, default `http://127.0.0.1:9000`).
+//! `make e2e` starts the stack, runs them, and stops it.
+
+use std::time::Duration;
+
+use reqwest::{Client, Method, StatusCode, header::HeaderMap};
+use serde_json::Value;
+
+/// A response as a test looks at it.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+}
+
+impl Answer {
+    /// The body as JSON; panics with the body when it is not.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.text))
+    }
+
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_else(|| panic!("no {name} header in {:?}", self.headers))
+    }
+}
+
+/// A client for the local stack.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    client: Client,
+    base: String,
+}
+
+impl Default for Stack {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Stack {
+    pub fn new() -> Self {
+        let base =
+            std::env::var("ALOFT_API_URL").unwrap_or_else(|_| "http://127.0.0.1:9000".into());
+        let client = Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap_or_else(|e| panic!("HTTP client: {e}"));
+        Self { client, base }
+    }
+
+    pub async fn send(&self, method: Method, path: &str, headers: &[(&str, &str)]) -> Answer {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.unwrap_or_else(|e| {
+            panic!("{path}: {e}. Is the local stack running? `make e2e` starts it")
+        });
+        Answer {
+            status: response.status(),
+            headers: response.headers().clone(),
+            text: response.text().await.unwrap_or_default(),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        self.send(Method::GET, path, &[]).await
+    }
+}

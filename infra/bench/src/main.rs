@@ -1,1 +1,85 @@
-fn main() {}
+//! `aloft-bench`: measures every Lambda function against the budgets of `DESIGN.md`.
+//!
+//! For each function binary it reports:
+//!
+//! - the **stripped binary size** (the release profile strips symbols);
+//! - the **cold start**: process spawn → first response, with the event already queued,
+//!   over `--spawns` fresh processes (median, p90, min, max);
+//! - the **warm invocation latency**: event queued (the runtime's `next` long-poll
+//!   already waiting) → response received, over `--warm` invocations in one process
+//!   (median, p99) — an upper bound for handler overhead, since it includes two loopback
+//!   HTTP hops;
+//! - the **peak RSS** (`VmHWM`) after the last warm invocation, and the RSS growth
+//!   between warm invocation 100 and the last one.
+//!
+//! The functions talk to a minimal AWS Lambda Runtime API that this program serves on
+//! `127.0.0.1` (see [`runtime_api`]), so no emulator or AWS account is involved.
+//!
+//! Run it with `make bench`, which builds the release binaries first, or directly:
+//!
+//! ```text
+//! cargo build --release -p health -p docs
+//! aloft-bench [--functions health,docs] [--spawns 20] [--warm 1000]
+//!             [--out bench-results.md] [--bin-dir target/release] [--events-dir events]
+//! ```
+//!
+//! The Markdown table goes to stdout and, with a header, to `--out`. A budget miss is
+//! printed but does not fail the run; a crash or a non-200 response does (exit code 1).
+
+mod cli;
+mod measure;
+mod report;
+mod runtime_api;
+mod session;
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use cli::{Command, Options};
+use measure::FunctionResult;
+
+/// The error type of the harness: anything, with a readable message.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("aloft-bench: error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), BoxError> {
+    let options = match cli::parse(std::env::args().skip(1))? {
+        Command::Help => return print_stdout(cli::USAGE),
+        Command::Run(options) => options,
+    };
+    let results = measure_all(&options).await?;
+    print_stdout(&report::summary(&results))?;
+    std::fs::write(&options.out, report::document(&results, &options))
+        .map_err(|e| format!("writing {}: {e}", options.out.display()))?;
+    eprintln!("aloft-bench: wrote {}", options.out.display());
+    Ok(())
+}
+
+async fn measure_all(options: &Options) -> Result<Vec<FunctionResult>, BoxError> {
+    let mut results = Vec::with_capacity(options.functions.len());
+    for name in &options.functions {
+        eprintln!(
+            "aloft-bench: {name}: {} cold starts, then {} warm invocations",
+            options.spawns, options.warm
+        );
+        results.push(measure::function(name, options).await?);
+    }
+    Ok(results)
+}
+
+fn print_stdout(text: &str) -> Result<(), BoxError> {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{text}")?;
+    stdout.flush()?;
+    Ok(())
+}

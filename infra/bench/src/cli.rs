@@ -1,0 +1,141 @@
+//! Command-line options.
+
+use std::path::PathBuf;
+
+use crate::BoxError;
+
+pub const USAGE: &str = "\
+usage: aloft-bench [--functions health,docs] [--spawns 20] [--warm 1000]
+                   [--out bench-results.md] [--bin-dir target/release] [--events-dir events]
+
+Each function name is a binary in --bin-dir; its event is <events-dir>/<name>-bench.json,
+or the default sample event for health and docs.";
+
+/// What to measure and where to put the results.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub functions: Vec<String>,
+    /// Fresh processes per function for the cold-start measurement.
+    pub spawns: usize,
+    /// Timed invocations in one warm process.
+    pub warm: usize,
+    pub out: PathBuf,
+    pub bin_dir: PathBuf,
+    pub events_dir: PathBuf,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            functions: vec!["health".to_owned(), "docs".to_owned()],
+            spawns: 20,
+            warm: 1000,
+            out: PathBuf::from("bench-results.md"),
+            bin_dir: PathBuf::from("target/release"),
+            events_dir: PathBuf::from("events"),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum Command {
+    Run(Options),
+    Help,
+}
+
+/// Parses `--flag value` and `--flag=value` arguments (program name already skipped).
+pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, BoxError> {
+    let mut options = Options::default();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        if arg == "-h" || arg == "--help" {
+            return Ok(Command::Help);
+        }
+        let (flag, value) = match arg.split_once('=') {
+            Some((flag, value)) => (flag.to_owned(), value.to_owned()),
+            None => {
+                let value = args
+                    .next()
+                    .ok_or_else(|| format!("{arg} needs a value\n{USAGE}"))?;
+                (arg, value)
+            }
+        };
+        apply(&mut options, &flag, value)?;
+    }
+    validate(&options)?;
+    Ok(Command::Run(options))
+}
+
+fn apply(options: &mut Options, flag: &str, value: String) -> Result<(), BoxError> {
+    match flag {
+        "--functions" => options.functions = split_names(&value),
+        "--spawns" => options.spawns = count(flag, &value)?,
+        "--warm" => options.warm = count(flag, &value)?,
+        "--out" => options.out = PathBuf::from(value),
+        "--bin-dir" => options.bin_dir = PathBuf::from(value),
+        "--events-dir" => options.events_dir = PathBuf::from(value),
+        _ => return Err(format!("unknown option {flag}\n{USAGE}").into()),
+    }
+    Ok(())
+}
+
+fn split_names(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn count(flag: &str, value: &str) -> Result<usize, BoxError> {
+    match value.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("{flag} takes a positive integer, not {value:?}").into()),
+    }
+}
+
+fn validate(options: &Options) -> Result<(), BoxError> {
+    if options.functions.is_empty() {
+        return Err("--functions lists no function".into());
+    }
+    let is_name = |name: &str| {
+        name.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    };
+    match options.functions.iter().find(|name| !is_name(name)) {
+        Some(bad) => Err(format!("{bad:?} is not a binary name").into()),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Option<Options> {
+        match parse(args.iter().map(|a| (*a).to_owned())) {
+            Ok(Command::Run(options)) => Some(options),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn defaults_and_both_flag_forms() {
+        let defaults = run(&[]).map(|o| (o.functions, o.spawns, o.warm));
+        assert_eq!(
+            defaults,
+            Some((vec!["health".into(), "docs".into()], 20, 1000))
+        );
+        let parsed = run(&["--functions", "docs", "--warm=50"]).map(|o| (o.functions, o.warm));
+        assert_eq!(parsed, Some((vec!["docs".into()], 50)));
+    }
+
+    #[test]
+    fn rejects_bad_input() {
+        assert!(run(&["--spawns", "0"]).is_none());
+        assert!(run(&["--warm"]).is_none());
+        assert!(run(&["--functions", "../etc"]).is_none());
+        assert!(run(&["--nope", "1"]).is_none());
+    }
+}

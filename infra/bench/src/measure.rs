@@ -1,0 +1,209 @@
+//! The measurements of one function: binary size, cold starts, warm latency and memory.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use axum::body::Bytes;
+
+use crate::BoxError;
+use crate::cli::Options;
+use crate::session::{FunctionSpec, Memory, Session};
+
+/// The warm invocation after which the baseline RSS for "growth" is read.
+pub const RSS_BASELINE_AT: usize = 100;
+
+/// Everything measured for one function.
+#[derive(Debug)]
+pub struct FunctionResult {
+    pub name: String,
+    pub binary_bytes: u64,
+    pub cold: Summary,
+    pub warm: Summary,
+    /// After warm invocation [`RSS_BASELINE_AT`] (or the last one, if fewer).
+    pub memory_baseline: Memory,
+    /// After the last warm invocation.
+    pub memory_end: Memory,
+}
+
+impl FunctionResult {
+    /// `VmRSS` at the end minus `VmRSS` at the baseline, in KB.
+    pub fn rss_growth_kb(&self) -> i64 {
+        self.memory_end.rss_kb.cast_signed() - self.memory_baseline.rss_kb.cast_signed()
+    }
+}
+
+/// Order statistics of a set of timings (nearest-rank percentiles).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    pub min: Duration,
+    pub median: Duration,
+    pub p90: Duration,
+    pub p99: Duration,
+    pub max: Duration,
+}
+
+impl Summary {
+    pub fn of(mut samples: Vec<Duration>) -> Result<Self, BoxError> {
+        samples.sort_unstable();
+        let (Some(&min), Some(&max)) = (samples.first(), samples.last()) else {
+            return Err("no samples".into());
+        };
+        let at = |percent| percentile(&samples, percent);
+        Ok(Self {
+            min,
+            median: at(50),
+            p90: at(90),
+            p99: at(99),
+            max,
+        })
+    }
+}
+
+/// Nearest-rank percentile of sorted, non-empty `samples`.
+fn percentile(samples: &[Duration], percent: usize) -> Duration {
+    let rank = (percent * samples.len()).div_ceil(100).max(1);
+    samples.get(rank - 1).copied().unwrap_or_default()
+}
+
+/// Measures the function `name` as `options` say.
+pub async fn function(name: &str, options: &Options) -> Result<FunctionResult, BoxError> {
+    let spec = spec(name, options)?;
+    let binary_bytes = std::fs::metadata(&spec.binary)?.len();
+    let cold = cold_starts(&spec, options.spawns).await?;
+    let warm = warm_run(&spec, options.warm).await?;
+    Ok(FunctionResult {
+        name: name.to_owned(),
+        binary_bytes,
+        cold,
+        warm: warm.latency,
+        memory_baseline: warm.baseline,
+        memory_end: warm.end,
+    })
+}
+
+/// `spawns` fresh processes, each timed from spawn to its first response.
+async fn cold_starts(spec: &FunctionSpec, spawns: usize) -> Result<Summary, BoxError> {
+    let mut samples = Vec::with_capacity(spawns);
+    for _ in 0..spawns {
+        let (session, cold_start) = Session::launch(spec).await?;
+        session.stop().await?;
+        samples.push(cold_start);
+    }
+    Summary::of(samples)
+}
+
+#[derive(Debug)]
+struct WarmRun {
+    latency: Summary,
+    baseline: Memory,
+    end: Memory,
+}
+
+/// One process: a first (untimed) invocation, then `count` timed ones back to back.
+async fn warm_run(spec: &FunctionSpec, count: usize) -> Result<WarmRun, BoxError> {
+    let (mut session, _cold_start) = Session::launch(spec).await?;
+    let baseline_at = count.min(RSS_BASELINE_AT);
+    let mut samples = Vec::with_capacity(count);
+    let mut baseline = None;
+    for done in 1..=count {
+        samples.push(session.invoke().await?);
+        if done == baseline_at {
+            baseline = Some(session.memory()?);
+        }
+    }
+    let end = session.memory()?;
+    session.stop().await?;
+    let baseline = baseline.ok_or("no warm invocation ran")?;
+    Ok(WarmRun {
+        latency: Summary::of(samples)?,
+        baseline,
+        end,
+    })
+}
+
+/// Resolves the binary, the event and the log file of `name`.
+fn spec(name: &str, options: &Options) -> Result<FunctionSpec, BoxError> {
+    let binary = options.bin_dir.join(name);
+    if !binary.is_file() {
+        return Err(format!(
+            "{} not found: build it first (cargo build --release -p {name})",
+            binary.display()
+        )
+        .into());
+    }
+    let event = read_event(&event_path(&options.events_dir, name)?)?;
+    Ok(FunctionSpec {
+        name: name.to_owned(),
+        binary,
+        event,
+        log: log_file(options, name)?,
+    })
+}
+
+/// `<events>/<name>-bench.json` if it exists, else the default sample event.
+fn event_path(events_dir: &Path, name: &str) -> Result<PathBuf, BoxError> {
+    let bench = events_dir.join(format!("{name}-bench.json"));
+    if bench.is_file() {
+        return Ok(bench);
+    }
+    let default = match name {
+        "health" => "health-get.json",
+        "docs" => "docs-openapi.json",
+        _ => return Err(format!("no benchmark event for {name}: add {}", bench.display()).into()),
+    };
+    Ok(events_dir.join(default))
+}
+
+fn read_event(path: &Path) -> Result<Bytes, BoxError> {
+    let bytes = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    serde_json::from_slice::<serde_json::Value>(&bytes)
+        .map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
+    Ok(Bytes::from(bytes))
+}
+
+/// `<target>/bench/<name>.log` next to the binaries' directory, emptied for this run.
+fn log_file(options: &Options, name: &str) -> Result<PathBuf, BoxError> {
+    let dir = options
+        .bin_dir
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("bench");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let log = dir.join(format!("{name}.log"));
+    File::create(&log).map_err(|e| format!("creating {}: {e}", log.display()))?;
+    Ok(log)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(values: &[u64]) -> Vec<Duration> {
+        values.iter().copied().map(Duration::from_millis).collect()
+    }
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let summary = Summary::of(ms(&[5, 1, 4, 2, 3, 10, 9, 8, 7, 6])).ok();
+        let expected = Summary {
+            min: Duration::from_millis(1),
+            median: Duration::from_millis(5),
+            p90: Duration::from_millis(9),
+            p99: Duration::from_millis(10),
+            max: Duration::from_millis(10),
+        };
+        assert_eq!(summary, Some(expected));
+        assert!(Summary::of(Vec::new()).is_err());
+    }
+
+    #[test]
+    fn single_sample_is_every_percentile() {
+        let seven = Duration::from_millis(7);
+        let summary = Summary::of(vec![seven]).ok();
+        assert_eq!(
+            summary.map(|s| (s.min, s.median, s.p99)),
+            Some((seven, seven, seven))
+        );
+    }
+}

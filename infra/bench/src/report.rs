@@ -1,0 +1,289 @@
+//! The budgets, the verdicts and the Markdown report.
+
+use std::fmt::Write as _;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::cli::Options;
+use crate::measure::{FunctionResult, RSS_BASELINE_AT};
+
+/// The budgets of `DESIGN.md` ("Budgets").
+const COLD_START_MEDIAN: Duration = Duration::from_millis(30);
+const BINARY_MB: f64 = 8.0;
+const PEAK_RSS_MB: f64 = 32.0;
+/// "No growth": any VmRSS increase between the baseline and the end is a miss.
+const RSS_GROWTH_KB: i64 = 0;
+const WARM_MEDIAN: Duration = Duration::from_micros(100);
+
+const BYTES_PER_MB: f64 = 1024.0 * 1024.0;
+
+const TABLE_HEAD: &str = "\
+| function | binary MB | cold start median ms (p90) | warm median µs (p99) | peak RSS MB | RSS growth KB | verdict |
+|---|---:|---:|---:|---:|---:|---|";
+
+const DETAILS_HEAD: &str = "\
+| function | cold min ms | cold p90 ms | cold max ms | warm min µs | warm p90 µs | warm max µs | RSS at baseline MB | RSS at end MB |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|";
+
+/// The budgets `result` misses, each as a short phrase.
+pub fn misses(result: &FunctionResult) -> Vec<String> {
+    let mut misses = Vec::new();
+    let binary = mb(result.binary_bytes);
+    if binary >= BINARY_MB {
+        misses.push(format!("binary {binary:.2} MB ≥ {BINARY_MB} MB"));
+    }
+    if result.cold.median >= COLD_START_MEDIAN {
+        misses.push(format!(
+            "cold start {:.1} ms ≥ {} ms",
+            ms(result.cold.median),
+            ms(COLD_START_MEDIAN)
+        ));
+    }
+    if result.warm.median >= WARM_MEDIAN {
+        misses.push(format!(
+            "warm {:.0} µs ≥ {} µs",
+            us(result.warm.median),
+            us(WARM_MEDIAN)
+        ));
+    }
+    let peak = kb_to_mb(result.memory_end.peak_kb);
+    if peak >= PEAK_RSS_MB {
+        misses.push(format!("peak RSS {peak:.1} MB ≥ {PEAK_RSS_MB} MB"));
+    }
+    if result.rss_growth_kb() > RSS_GROWTH_KB {
+        misses.push(format!("RSS grew {} KB", result.rss_growth_kb()));
+    }
+    misses
+}
+
+/// The results table, then (after a blank line) one line per function that misses a budget.
+pub fn summary(results: &[FunctionResult]) -> String {
+    let miss_lines: Vec<String> = results
+        .iter()
+        .filter_map(|result| {
+            let misses = misses(result);
+            (!misses.is_empty())
+                .then(|| format!("**BUDGET MISS** {}: {}", result.name, misses.join("; ")))
+        })
+        .collect();
+    let table = table(results);
+    if miss_lines.is_empty() {
+        table
+    } else {
+        format!("{table}\n\n{}", miss_lines.join("\n\n"))
+    }
+}
+
+/// The main Markdown table, one row per function.
+pub fn table(results: &[FunctionResult]) -> String {
+    let mut table = TABLE_HEAD.to_owned();
+    for r in results {
+        let misses = misses(r);
+        let verdict = if misses.is_empty() {
+            "within budget".to_owned()
+        } else {
+            misses.join("; ")
+        };
+        let _ = write!(
+            table,
+            "\n| {} | {:.2} | {:.1} ({:.1}) | {:.0} ({:.0}) | {:.1} | {} | {verdict} |",
+            r.name,
+            mb(r.binary_bytes),
+            ms(r.cold.median),
+            ms(r.cold.p90),
+            us(r.warm.median),
+            us(r.warm.p99),
+            kb_to_mb(r.memory_end.peak_kb),
+            r.rss_growth_kb(),
+        );
+    }
+    table
+}
+
+/// The rest of the distributions, for the results file.
+fn details(results: &[FunctionResult]) -> String {
+    let mut table = DETAILS_HEAD.to_owned();
+    for r in results {
+        let _ = write!(
+            table,
+            "\n| {} | {:.1} | {:.1} | {:.1} | {:.0} | {:.0} | {:.0} | {:.1} | {:.1} |",
+            r.name,
+            ms(r.cold.min),
+            ms(r.cold.p90),
+            ms(r.cold.max),
+            us(r.warm.min),
+            us(r.warm.p90),
+            us(r.warm.max),
+            kb_to_mb(r.memory_baseline.rss_kb),
+            kb_to_mb(r.memory_end.rss_kb),
+        );
+    }
+    table
+}
+
+/// The whole results file: header, table, details and how to read them.
+pub fn document(results: &[FunctionResult], options: &Options) -> String {
+    format!(
+        "# Aloft benchmark results\n\n{header}\n\n## Results\n\n{table}\n\n## Details\n\n{details}\n\n{notes}",
+        header = header(options),
+        table = summary(results),
+        details = details(results),
+        notes = notes(options),
+    )
+}
+
+fn header(options: &Options) -> String {
+    let commit = git_commit().unwrap_or_else(|| "unknown".to_owned());
+    let cpus = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
+    let model = cpu_model().map(|m| format!(" ({m})")).unwrap_or_default();
+    format!(
+        "- date: {date}\n- commit: {commit}\n- CPUs: {cpus}{model}\n\
+         - cold starts: {spawns} spawns per function\n\
+         - warm: {warm} invocations in one process, after a first untimed one\n\
+         - binaries: `{bin_dir}` (release profile, symbols stripped)\n\
+         - generated by `make bench` (`aloft-bench`)",
+        date = utc_now(),
+        spawns = options.spawns,
+        warm = options.warm,
+        bin_dir = options.bin_dir.display(),
+    )
+}
+
+fn notes(options: &Options) -> String {
+    format!(
+        "## How to read this\n\n\
+         - Budgets (DESIGN.md): cold start < {cold} ms median; stripped binary < {BINARY_MB} MB; \
+         peak RSS < {PEAK_RSS_MB} MB with no growth; handler overhead < {warm} µs median.\n\
+         - Cold start: process spawn → response received, with the event queued before the spawn.\n\
+         - Warm: event queued (the function's `next` long-poll already waiting) → response received. \
+         It includes two loopback HTTP hops to this harness's Runtime API, so it is an upper bound \
+         for handler overhead.\n\
+         - The DynamoDB-dependent paths are not exercised: the events are liveness (health) and the \
+         OpenAPI document (docs), which make no AWS calls, so warm latency ≈ routing + envelope + \
+         Runtime API round trip.\n\
+         - Peak RSS is `VmHWM` after the last warm invocation; RSS growth is `VmRSS` after the last \
+         one minus `VmRSS` after warm invocation {baseline}.\n\
+         - MB = 2^20 bytes; percentiles are nearest-rank.\n",
+        cold = ms(COLD_START_MEDIAN),
+        warm = us(WARM_MEDIAN),
+        baseline = RSS_BASELINE_AT.min(options.warm),
+    )
+}
+
+fn mb(bytes: u64) -> f64 {
+    bytes as f64 / BYTES_PER_MB
+}
+
+fn kb_to_mb(kb: u64) -> f64 {
+    kb as f64 / 1024.0
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e3
+}
+
+fn us(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e6
+}
+
+/// `git rev-parse --short HEAD`, with `-dirty` if the work tree has changes.
+fn git_commit() -> Option<String> {
+    let git = |args: &[&str]| {
+        let output = std::process::Command::new("git").args(args).output().ok()?;
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    };
+    let commit = git(&["rev-parse", "--short", "HEAD"])?;
+    let dirty = git(&["status", "--porcelain"]).is_some_and(|changes| !changes.is_empty());
+    Some(if dirty {
+        format!("{commit}-dirty")
+    } else {
+        commit
+    })
+}
+
+fn cpu_model() -> Option<String> {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    let line = cpuinfo
+        .lines()
+        .find(|line| line.starts_with("model name"))?;
+    Some(line.split_once(':')?.1.trim().to_owned())
+}
+
+/// The current time as `YYYY-MM-DD HH:MM UTC`.
+fn utc_now() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (year, month, day) = civil_from_days(secs / 86_400);
+    let minutes = secs % 86_400 / 60;
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        minutes / 60,
+        minutes % 60
+    )
+}
+
+/// Days since 1970-01-01 → (year, month, day); Howard Hinnant's `civil_from_days`.
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + u64::from(month <= 2), month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::measure::Summary;
+    use crate::session::Memory;
+
+    fn result(cold_ms: u64, warm_us: u64, peak_kb: u64, growth_kb: u64) -> FunctionResult {
+        let cold = Duration::from_millis(cold_ms);
+        let warm = Duration::from_micros(warm_us);
+        let flat = |d| Summary {
+            min: d,
+            median: d,
+            p90: d,
+            p99: d,
+            max: d,
+        };
+        FunctionResult {
+            name: "health".to_owned(),
+            binary_bytes: 3 * 1024 * 1024,
+            cold: flat(cold),
+            warm: flat(warm),
+            memory_baseline: Memory {
+                peak_kb,
+                rss_kb: 4096,
+            },
+            memory_end: Memory {
+                peak_kb,
+                rss_kb: 4096 + growth_kb,
+            },
+        }
+    }
+
+    #[test]
+    fn verdicts() {
+        assert!(misses(&result(5, 60, 6000, 0)).is_empty());
+        assert!(
+            table(&[result(5, 60, 6000, 0)]).contains("| health | 3.00 | 5.0 (5.0) | 60 (60) |")
+        );
+        let missed = misses(&result(31, 150, 40 * 1024, 8));
+        assert_eq!(missed.len(), 4, "{missed:?}");
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
+        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
+    }
+}

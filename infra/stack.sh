@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# The local stack: moto (DynamoDB, S3, SQS emulator) + bootstrap from template.yaml +
+# cargo lambda watch serving every function at http://127.0.0.1:9000.
+#
+#   infra/stack.sh dev                run it in the foreground; Ctrl-C stops it
+#   infra/stack.sh emulator -- CMD    run CMD with the emulator up (integration tests)
+#   infra/stack.sh full -- CMD        run CMD with the whole stack up (end-to-end tests)
+#
+# A part that is already running (say, `make dev` in another terminal) is reused and left
+# alone; whatever this script starts, it stops on exit, and nothing else.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+EMULATOR_PORT=5100            # matches AWS_ENDPOINT_URL in Cargo.toml's watch env
+API_PORT=9000
+VENV=.venv
+STATE=.local                  # logs of the processes we start
+export PATH="$PWD/$VENV/bin:$PATH"
+export ALOFT_EMULATOR_URL="http://127.0.0.1:$EMULATOR_PORT"
+export ALOFT_API_URL="http://127.0.0.1:$API_PORT"
+
+started=()
+stop_started() {
+  for pid in "${started[@]}"; do
+    # Each was started in its own process group: stop the group (watch's functions too).
+    kill -TERM -- "-$pid" 2>/dev/null || true
+  done
+  for pid in "${started[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+  done
+  started=()
+}
+trap stop_started EXIT
+trap 'exit 130' INT TERM
+
+answers() { curl -s -o /dev/null --max-time "${2:-2}" "$1"; }
+
+wait_for() { # url seconds what
+  local deadline=$((SECONDS + $2))
+  until answers "$1" 600; do
+    if ((SECONDS > deadline)); then
+      echo "stack: $3 did not answer at $1 within $2 s (logs in $STATE/)" >&2
+      exit 1
+    fi
+    sleep 0.3
+  done
+}
+
+start_emulator() {
+  if answers "$ALOFT_EMULATOR_URL/moto-api/"; then
+    echo "stack: reusing the emulator already on port $EMULATOR_PORT"
+  else
+    [ -x "$VENV/bin/moto_server" ] || { echo "stack: run 'make setup' first" >&2; exit 1; }
+    mkdir -p "$STATE"
+    setsid moto_server -H 127.0.0.1 -p "$EMULATOR_PORT" >"$STATE/moto.log" 2>&1 &
+    started+=("$!")
+    wait_for "$ALOFT_EMULATOR_URL/moto-api/" 60 "the emulator"
+    echo "stack: emulator on $ALOFT_EMULATOR_URL"
+  fi
+  AWS_ENDPOINT_URL="$ALOFT_EMULATOR_URL" cargo run --quiet -p aloft-local --bin bootstrap
+}
+
+start_functions() {
+  if answers "$ALOFT_API_URL/api/v1/public/health"; then
+    echo "stack: reusing the functions already on port $API_PORT"
+    return
+  fi
+  mkdir -p "$STATE"
+  # Build first so the first request does not wait for the compiler.
+  cargo build --quiet --bin health --bin docs
+  setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$API_PORT" \
+    >"$STATE/watch.log" 2>&1 &
+  started+=("$!")
+  wait_for "$ALOFT_API_URL/api/v1/public/health" 600 "cargo lambda watch"
+  echo "stack: API on $ALOFT_API_URL (docs at $ALOFT_API_URL/docs)"
+}
+
+mode="${1:-}"; shift || true
+[ "${1:-}" = "--" ] && shift
+case "$mode" in
+  dev)
+    start_emulator
+    start_functions
+    echo "stack: ready. Ctrl-C stops it. Logs: $STATE/watch.log, $STATE/moto.log"
+    setsid tail -n +1 -f "$STATE/watch.log" &
+    started+=("$!")
+    wait
+    ;;
+  emulator)
+    start_emulator
+    "$@"
+    ;;
+  full)
+    start_emulator
+    start_functions
+    "$@"
+    ;;
+  *)
+    echo "usage: $0 dev | emulator -- CMD | full -- CMD" >&2
+    exit 2
+    ;;
+esac
