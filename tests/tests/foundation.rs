@@ -15,8 +15,15 @@ async fn v2_health_is_wrapped_and_carries_every_standard_header() {
     assert_eq!(answer.header("x-api-latest-version"), "v2");
     assert_eq!(answer.header("x-content-type-options"), "nosniff");
     assert_eq!(answer.header("x-frame-options"), "DENY");
-    assert!(answer.header("strict-transport-security").starts_with("max-age="));
-    assert_eq!(answer.header("content-security-policy"), "default-src 'self'");
+    assert!(
+        answer
+            .header("strict-transport-security")
+            .starts_with("max-age=")
+    );
+    assert_eq!(
+        answer.header("content-security-policy"),
+        "default-src 'self'"
+    );
 }
 
 #[tokio::test]
@@ -30,7 +37,11 @@ async fn v1_health_is_bare() {
 #[tokio::test]
 async fn client_request_id_is_echoed() {
     let answer = Stack::new()
-        .send(Method::GET, "/api/v1/public/health", &[("x-request-id", "e2e-trace-42")])
+        .send(
+            Method::GET,
+            "/api/v1/public/health",
+            &[("x-request-id", "e2e-trace-42")],
+        )
         .await;
     assert_eq!(answer.header("x-request-id"), "e2e-trace-42");
 }
@@ -70,7 +81,12 @@ async fn docs_serve_the_merged_openapi_document_and_both_uis() {
     let spec = stack.get("/openapi.json").await;
     assert_eq!(spec.status, StatusCode::OK);
     let spec = spec.json();
-    assert!(spec["openapi"].as_str().unwrap_or_default().starts_with("3.1"));
+    assert!(
+        spec["openapi"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("3.1")
+    );
     assert!(spec["paths"]["/api/v1/public/health"].is_object());
     for page in ["/docs", "/redoc"] {
         let answer = stack.get(page).await;

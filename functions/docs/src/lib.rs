@@ -66,8 +66,10 @@ impl Modify for SecuritySchemes {
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut api = ApiInfo::openapi();
     api.info.version = env!("CARGO_PKG_VERSION").to_owned();
-    for part in [health::openapi()] {
-        api.merge(part);
+    // Each HTTP function adds its `openapi` here.
+    let functions: [fn() -> utoipa::openapi::OpenApi; 1] = [health::openapi];
+    for document in functions {
+        api.merge(document());
     }
     api
 }
@@ -79,7 +81,10 @@ pub fn router(config: DocsConfig, http: &HttpConfig) -> Router {
         // Serialized once per cold start; every request shares the bytes.
         let spec: Arc<[u8]> = serde_json::to_vec(&openapi()).unwrap_or_default().into();
         routes = routes
-            .route("/openapi.json", get(move || pages::openapi_json(spec.clone())))
+            .route(
+                "/openapi.json",
+                get(move || pages::openapi_json(spec.clone())),
+            )
             .route("/docs", get(pages::swagger_ui))
             .route("/redoc", get(pages::redoc));
     }

@@ -10,7 +10,10 @@ const CDN: &str = "https://cdn.jsdelivr.net";
 
 pub(crate) async fn openapi_json(spec: Arc<[u8]>) -> Response {
     (
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         spec.to_vec(),
     )
         .into_response()

@@ -1,4 +1,8 @@
 //! The docs function's router.
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers: a panic with the value is the report"
+)]
 
 use aloft_config::Env;
 use aloft_http::HttpConfig;

@@ -46,8 +46,19 @@ pub(crate) async fn check_readiness(
 ) -> Result<Reply<Readiness>, ApiError> {
     let aws = &state.aws;
     let (database, storage, queue) = tokio::join!(
-        probe(&state, "database", aws.dynamodb.describe_table().table_name(&state.table).send()),
-        probe(&state, "storage", aws.s3.head_bucket().bucket(&state.bucket).send()),
+        probe(
+            &state,
+            "database",
+            aws.dynamodb
+                .describe_table()
+                .table_name(&state.table)
+                .send()
+        ),
+        probe(
+            &state,
+            "storage",
+            aws.s3.head_bucket().bucket(&state.bucket).send()
+        ),
         probe(
             &state,
             "queue",
@@ -101,6 +112,17 @@ async fn probe<T, E: std::fmt::Debug>(
             Some("timeout")
         }
     };
-    let status = if error.is_some() { "unhealthy" } else { "healthy" };
-    (component, ComponentReport { status, latency_ms, error })
+    let status = if error.is_some() {
+        "unhealthy"
+    } else {
+        "healthy"
+    };
+    (
+        component,
+        ComponentReport {
+            status,
+            latency_ms,
+            error,
+        },
+    )
 }

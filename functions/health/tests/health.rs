@@ -1,4 +1,8 @@
 //! The health function's router against the local emulator.
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers: a panic with the value is the report"
+)]
 
 use aloft_config::Env;
 use aloft_http::HttpConfig;
@@ -99,7 +103,9 @@ async fn unknown_route_and_wrong_method_answer_in_the_envelope() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["error"]["code"], "NOT_FOUND");
 
-    let request = Request::post("/api/v1/public/health").body(Body::empty()).unwrap();
+    let request = Request::post("/api/v1/public/health")
+        .body(Body::empty())
+        .unwrap();
     let response = app.oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
 }
@@ -108,7 +114,10 @@ async fn unknown_route_and_wrong_method_answer_in_the_envelope() {
 async fn missing_setting_fails_cold_start_naming_it() {
     let env = Env::from_pairs([("AWS_REGION", "us-east-1")]);
     let err = AppState::from_env(&env).await.unwrap_err();
-    assert_eq!(err.to_string(), "missing required environment variable TABLE_NAME");
+    assert_eq!(
+        err.to_string(),
+        "missing required environment variable TABLE_NAME"
+    );
 }
 
 #[test]

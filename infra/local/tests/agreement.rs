@@ -1,5 +1,9 @@
 //! The local stack and the cloud template must describe the same system: the same routes
 //! to the same functions, and resource names the functions are configured with.
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers: a panic with the value is the report"
+)]
 
 use std::collections::BTreeSet;
 
@@ -26,7 +30,11 @@ fn watch_routes() -> BTreeSet<(String, String)> {
         .unwrap()
         .iter()
         .map(|(path, function)| {
-            let path = if path.starts_with("/{*") { "$default" } else { path };
+            let path = if path.starts_with("/{*") {
+                "$default"
+            } else {
+                path
+            };
             (path.to_owned(), function.as_str().unwrap().to_owned())
         })
         .collect()
@@ -75,7 +83,10 @@ fn watch_env_names_the_resources_bootstrap_creates() {
     let env = watch_metadata()["env"].as_table().unwrap().clone();
     let var = |name: &str| env[name].as_str().unwrap().to_owned();
     assert_eq!(var("TABLE_NAME"), resource_name(LOCAL_PREFIX, "AppTable"));
-    assert_eq!(var("BUCKET_NAME"), resource_name(LOCAL_PREFIX, "FilesBucket"));
+    assert_eq!(
+        var("BUCKET_NAME"),
+        resource_name(LOCAL_PREFIX, "FilesBucket")
+    );
     for (variable, queue) in [
         ("JOBS_QUEUE_URL", "JobsQueue"),
         ("WEBHOOKS_QUEUE_URL", "WebhooksQueue"),

@@ -65,7 +65,9 @@ fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
         .ok()
         .and_then(|v| {
             let (scheme, token) = v.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then_some(token.trim())
         })
         .filter(|token| !token.is_empty())
         .ok_or(ApiError::Authentication(

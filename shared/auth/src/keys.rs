@@ -58,7 +58,10 @@ impl AuthConfig {
             })
             .collect::<Result<_, _>>()?;
         Ok(Self {
-            current: (env.optional("JWT_KID").unwrap_or_else(|| "k1".into()), secret),
+            current: (
+                env.optional("JWT_KID").unwrap_or_else(|| "k1".into()),
+                secret,
+            ),
             previous,
             issuer: env.required("JWT_ISSUER")?,
             audience: env.required("JWT_AUDIENCE")?,
@@ -158,7 +161,11 @@ impl JwtKeys {
     }
 
     /// Signs an access token for `principal`, valid from `now` for the configured TTL.
-    pub fn issue(&self, principal: &Principal, now: u64) -> Result<String, jsonwebtoken::errors::Error> {
+    pub fn issue(
+        &self,
+        principal: &Principal,
+        now: u64,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
         self.issue_with_ttl(principal, now, self.access_ttl)
     }
 
@@ -197,12 +204,13 @@ impl JwtKeys {
             .as_deref()
             .and_then(|kid| self.decoding.get(kid))
             .ok_or(TokenError::Invalid)?;
-        let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(|e| {
-            match e.kind() {
-                ErrorKind::ExpiredSignature => TokenError::Expired,
-                _ => TokenError::Invalid,
-            }
-        })?;
+        let data =
+            jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(|e| {
+                match e.kind() {
+                    ErrorKind::ExpiredSignature => TokenError::Expired,
+                    _ => TokenError::Invalid,
+                }
+            })?;
         let claims = data.claims;
         if claims.sub.is_empty() || claims.tid.is_empty() {
             return Err(TokenError::Invalid);

@@ -1,5 +1,9 @@
 //! The token attack suite and the extractors, driven through a real router with the
 //! shared edge so the envelope and headers are checked too.
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers: a panic with the value is the report"
+)]
 
 use std::{
     sync::Arc,
@@ -28,7 +32,10 @@ fn config() -> AuthConfig {
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 fn alice(role: Role) -> Principal {
@@ -107,7 +114,12 @@ async fn assert_rejected_with_401(token: &str) {
     let (status, headers, body) = call("/api/v1/app/whoami", Some(token)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert_eq!(body["error"]["code"], "AUTHENTICATION_ERROR");
-    assert!(headers[header::WWW_AUTHENTICATE].to_str().unwrap().starts_with("Bearer"));
+    assert!(
+        headers[header::WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer")
+    );
 }
 
 #[tokio::test]
@@ -164,7 +176,12 @@ async fn alg_none_is_rejected_with_401() {
 #[tokio::test]
 async fn token_signed_with_another_key_is_rejected_with_401() {
     let header = json!({"alg": "HS256", "typ": "JWT", "kid": "k1"});
-    assert_rejected_with_401(&forge(header, good_claims(), b"another-secret-of-sufficient-length!!")).await;
+    assert_rejected_with_401(&forge(
+        header,
+        good_claims(),
+        b"another-secret-of-sufficient-length!!",
+    ))
+    .await;
 }
 
 #[tokio::test]
@@ -191,9 +208,18 @@ async fn unknown_kid_is_rejected_with_401() {
 async fn claim_violations_are_rejected_with_401() {
     let header = json!({"alg": "HS256", "typ": "JWT", "kid": "k1"});
     let cases = [
-        ("wrong issuer", with(good_claims(), "iss", json!("someone-else"))),
-        ("wrong audience", with(good_claims(), "aud", json!("other-app"))),
-        ("not yet valid", with(good_claims(), "nbf", json!(now() + 600))),
+        (
+            "wrong issuer",
+            with(good_claims(), "iss", json!("someone-else")),
+        ),
+        (
+            "wrong audience",
+            with(good_claims(), "aud", json!("other-app")),
+        ),
+        (
+            "not yet valid",
+            with(good_claims(), "nbf", json!(now() + 600)),
+        ),
         ("missing sub", with(good_claims(), "sub", Value::Null)),
         ("missing tenant", with(good_claims(), "tid", Value::Null)),
         ("missing exp", with(good_claims(), "exp", Value::Null)),

@@ -15,11 +15,8 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::{
-    ApiError, ApiVersion, Deprecation, HttpConfig, RequestId,
-    error::InternalCause,
-    reply::Envelope,
-    request_id,
-    timestamp,
+    ApiError, ApiVersion, Deprecation, HttpConfig, RequestId, error::InternalCause,
+    reply::Envelope, request_id, timestamp,
 };
 
 /// Wraps a function's router with everything a response needs: the envelope for every
@@ -72,7 +69,12 @@ async fn finish_response(
     if version == ApiVersion::V2 {
         response = wrap_for_v2(response, &request_id).await;
     }
-    set_headers(response.headers_mut(), version, &request_id, &config.deprecation);
+    set_headers(
+        response.headers_mut(),
+        version,
+        &request_id,
+        &config.deprecation,
+    );
     response
 }
 
@@ -149,7 +151,10 @@ async fn wrap_for_v2(response: Response, request_id: &RequestId) -> Response {
 const SECURITY_HEADERS: [(&str, &str); 4] = [
     ("x-content-type-options", "nosniff"),
     ("x-frame-options", "DENY"),
-    ("strict-transport-security", "max-age=31536000; includeSubDomains"),
+    (
+        "strict-transport-security",
+        "max-age=31536000; includeSubDomains",
+    ),
     ("content-security-policy", "default-src 'self'"),
 ];
 
@@ -159,7 +164,10 @@ fn set_headers(
     request_id: &RequestId,
     deprecation: &Deprecation,
 ) {
-    headers.insert(HeaderName::from_static(request_id::HEADER), request_id.0.clone());
+    headers.insert(
+        HeaderName::from_static(request_id::HEADER),
+        request_id.0.clone(),
+    );
     headers.insert("x-api-version", version.header_value());
     headers.insert("x-api-latest-version", ApiVersion::LATEST.header_value());
     // A page that needs a looser policy (the docs UI) sets its own before we get here.
@@ -174,9 +182,9 @@ fn set_headers(
             headers.insert("sunset", sunset.clone());
         }
         let latest = ApiVersion::LATEST.as_str();
-        if let Ok(link) = HeaderValue::from_str(&format!(
-            "</api/{latest}/>; rel=\"successor-version\""
-        )) {
+        if let Ok(link) =
+            HeaderValue::from_str(&format!("</api/{latest}/>; rel=\"successor-version\""))
+        {
             headers.insert(header::LINK, link);
         }
         if let Ok(notice) = HeaderValue::from_str(&format!(

@@ -149,9 +149,9 @@ impl ApiError {
             StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge { limit: 0 },
             StatusCode::UNPROCESSABLE_ENTITY => ApiError::validation("body", "Invalid value"),
             StatusCode::SERVICE_UNAVAILABLE => ApiError::unavailable("Service unavailable"),
-            s if s.is_client_error() => ApiError::BadRequest(
-                s.canonical_reason().unwrap_or("Invalid request").into(),
-            ),
+            s if s.is_client_error() => {
+                ApiError::BadRequest(s.canonical_reason().unwrap_or("Invalid request").into())
+            }
             _ => ApiError::internal(format!("bare {status} response from a handler")),
         }
     }
@@ -293,8 +293,14 @@ mod tests {
     #[test]
     fn every_code_maps_to_its_status() {
         assert_eq!(ErrorCode::NotFound.status(), StatusCode::NOT_FOUND);
-        assert_eq!(ErrorCode::RateLimitExceeded.status(), StatusCode::TOO_MANY_REQUESTS);
-        assert_eq!(ErrorCode::ExternalServiceError.status(), StatusCode::BAD_GATEWAY);
+        assert_eq!(
+            ErrorCode::RateLimitExceeded.status(),
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        assert_eq!(
+            ErrorCode::ExternalServiceError.status(),
+            StatusCode::BAD_GATEWAY
+        );
         assert_eq!(
             serde_json::to_value(ErrorCode::AuthenticationError).unwrap(),
             ErrorCode::AuthenticationError.as_str()

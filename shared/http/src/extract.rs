@@ -30,12 +30,12 @@ where
                 "Expected a JSON body with Content-Type: application/json".into(),
             ));
         }
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|rejection| match rejection.status() {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            match rejection.status() {
                 http::StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge { limit: 0 },
                 _ => ApiError::BadRequest("Could not read the request body".into()),
-            })?;
+            }
+        })?;
         parse_json(&bytes).map(Json)
     }
 }

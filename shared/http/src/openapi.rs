@@ -10,8 +10,8 @@ use serde_json::Value;
 use utoipa::{
     PartialSchema, ToSchema,
     openapi::{
-        ContentBuilder, ObjectBuilder, OpenApi, PathItem, Ref, RefOr, Schema,
-        path::Operation, response::Response,
+        ContentBuilder, ObjectBuilder, OpenApi, PathItem, Ref, RefOr, Schema, path::Operation,
+        response::Response,
     },
 };
 use utoipa_axum::router::OpenApiRouter;
@@ -120,9 +120,7 @@ fn wrap_response_for_v2(response: &mut Response) {
             .property("meta", Ref::from_schema_name("ResponseMeta"))
             .required("meta")
             .into();
-        *content = ContentBuilder::new()
-            .schema(Some(wrapped))
-            .build();
+        *content = ContentBuilder::new().schema(Some(wrapped)).build();
     }
 }
 
@@ -139,14 +137,12 @@ mod tests {
             .operation_id(Some("check_health"))
             .response(
                 "200",
-                ResponseBuilder::new()
-                    .description("ok")
-                    .content(
-                        "application/json",
-                        ContentBuilder::new()
-                            .schema(Some(Ref::from_schema_name("Health")))
-                            .build(),
-                    ),
+                ResponseBuilder::new().description("ok").content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Health")))
+                        .build(),
+                ),
             )
             .build();
         let mut api = OpenApi::default();
@@ -168,10 +164,17 @@ mod tests {
         let api = serde_json::to_value(document_versions(relative_api())).unwrap();
         let v1 = &api["paths"]["/api/v1/public/health"]["get"];
         let v2 = &api["paths"]["/api/v2/public/health"]["get"];
-        let schema = |op: &Value| op["responses"]["200"]["content"]["application/json"]["schema"].clone();
+        let schema =
+            |op: &Value| op["responses"]["200"]["content"]["application/json"]["schema"].clone();
         assert_eq!(schema(v1)["$ref"], "#/components/schemas/Health");
-        assert_eq!(schema(v2)["properties"]["data"]["$ref"], "#/components/schemas/Health");
-        assert_eq!(schema(v2)["properties"]["meta"]["$ref"], "#/components/schemas/ResponseMeta");
+        assert_eq!(
+            schema(v2)["properties"]["data"]["$ref"],
+            "#/components/schemas/Health"
+        );
+        assert_eq!(
+            schema(v2)["properties"]["meta"]["$ref"],
+            "#/components/schemas/ResponseMeta"
+        );
         assert_eq!(v2["operationId"], "check_health_v2");
     }
 }

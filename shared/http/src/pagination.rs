@@ -66,6 +66,13 @@ mod tests {
             let err = PageParams { skip: 0, limit }.validate().unwrap_err();
             assert_eq!(err.code(), crate::ErrorCode::ValidationError);
         }
-        assert!(PageParams { skip: 5, limit: 100 }.validate().is_ok());
+        assert!(
+            PageParams {
+                skip: 5,
+                limit: 100
+            }
+            .validate()
+            .is_ok()
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! `X-Request-ID`: echo a sane incoming one, else API Gateway's id, else a new UUID.
 
 use axum::extract::FromRequestParts;
-use http::{HeaderMap, Extensions, HeaderValue, request::Parts};
+use http::{Extensions, HeaderMap, HeaderValue, request::Parts};
 use lambda_http::request::RequestContext;
 
 /// The id of the current request; available to handlers as an extractor.
@@ -78,6 +78,10 @@ mod tests {
     #[test]
     fn hostile_incoming_id_is_replaced_by_a_uuid() {
         let id = resolve_with("evil\tid with spaces");
-        assert!(uuid::Uuid::parse_str(id.as_str()).is_ok(), "{}", id.as_str());
+        assert!(
+            uuid::Uuid::parse_str(id.as_str()).is_ok(),
+            "{}",
+            id.as_str()
+        );
     }
 }

@@ -66,7 +66,10 @@ mod tests {
     fn header_selects_version_of_an_unversioned_path() {
         let mut headers = HeaderMap::new();
         headers.insert("x-api-version", HeaderValue::from_static("v1"));
-        assert_eq!(ApiVersion::detect("/openapi.json", &headers), ApiVersion::V1);
+        assert_eq!(
+            ApiVersion::detect("/openapi.json", &headers),
+            ApiVersion::V1
+        );
         assert_eq!(
             ApiVersion::detect("/openapi.json", &HeaderMap::new()),
             ApiVersion::LATEST

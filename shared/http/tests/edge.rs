@@ -1,4 +1,8 @@
 //! The edge as a client sees it: a real router wrapped by `edge`, driven with requests.
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers: a panic with the value is the report"
+)]
 
 use aloft_config::Env;
 use aloft_http::{ApiError, HttpConfig, Json, PageParams, Query, Reply, edge};
@@ -26,7 +30,10 @@ fn app_with(env: &[(&str, &str)]) -> Router {
             }),
         )
         .route("/api/{version}/public/boom", get(boom));
-    edge(routes, &HttpConfig::from_env(&Env::from_pairs(env.iter().copied())).unwrap())
+    edge(
+        routes,
+        &HttpConfig::from_env(&Env::from_pairs(env.iter().copied())).unwrap(),
+    )
 }
 
 async fn boom() -> StatusCode {
@@ -50,7 +57,11 @@ async fn send(app: Router, request: Request<Body>) -> Answer {
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     let body = serde_json::from_slice(&bytes)
         .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)));
-    Answer { status, headers, body }
+    Answer {
+        status,
+        headers,
+        body,
+    }
 }
 
 fn post_json(path: &str, body: &str) -> Request<Body> {
@@ -81,7 +92,11 @@ async fn unknown_route_is_404_in_the_envelope() {
 #[tokio::test]
 async fn wrong_method_is_405_in_the_envelope_with_allow() {
     let answer = send(app(), get_req("/api/v1/public/echo")).await;
-    assert_error(&answer, StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED");
+    assert_error(
+        &answer,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+    );
     assert!(answer.headers.contains_key(header::ALLOW));
 }
 
@@ -109,9 +124,18 @@ async fn oversize_body_is_413_in_the_envelope() {
 
 #[tokio::test]
 async fn query_rules_are_422_naming_the_parameter() {
-    for (query, field) in [("skip=-1", "skip"), ("limit=0", "limit"), ("limit=101", "limit"), ("limit=ten", "limit")] {
+    for (query, field) in [
+        ("skip=-1", "skip"),
+        ("limit=0", "limit"),
+        ("limit=101", "limit"),
+        ("limit=ten", "limit"),
+    ] {
         let answer = send(app(), get_req(&format!("/api/v1/public/items?{query}"))).await;
-        assert_error(&answer, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR");
+        assert_error(
+            &answer,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "VALIDATION_ERROR",
+        );
         assert_eq!(answer.body["error"]["details"]["field"], field, "{query}");
     }
 }
@@ -139,13 +163,22 @@ async fn v1_body_is_bare_and_v2_body_is_wrapped_with_meta() {
     assert_eq!(v2.body["data"], json!({"a": 1}));
     assert_eq!(v2.body["meta"]["version"], "v2");
     assert_eq!(v2.body["meta"]["request_id"], "client-chosen-id");
-    assert!(v2.body["meta"]["timestamp"].as_str().unwrap().ends_with('Z'));
+    assert!(
+        v2.body["meta"]["timestamp"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
 }
 
 #[tokio::test]
 async fn v2_errors_keep_the_error_shape_and_add_meta() {
     let answer = send(app(), get_req("/api/v2/public/items?limit=0")).await;
-    assert_error(&answer, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR");
+    assert_error(
+        &answer,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "VALIDATION_ERROR",
+    );
     assert_eq!(answer.body["meta"]["version"], "v2");
 }
 
@@ -159,7 +192,10 @@ async fn every_response_carries_request_id_version_and_security_headers() {
     assert_eq!(h["x-api-latest-version"], "v2");
     assert_eq!(h["x-content-type-options"], "nosniff");
     assert_eq!(h["x-frame-options"], "DENY");
-    assert_eq!(h["strict-transport-security"], "max-age=31536000; includeSubDomains");
+    assert_eq!(
+        h["strict-transport-security"],
+        "max-age=31536000; includeSubDomains"
+    );
     assert_eq!(h["content-security-policy"], "default-src 'self'");
     assert!(!h.contains_key("deprecation"));
 }
@@ -173,7 +209,10 @@ async fn deprecated_version_announces_its_sunset_and_successor() {
     let answer = send(app.clone(), get_req("/api/v1/public/items")).await;
     assert_eq!(answer.headers["deprecation"], "true");
     assert_eq!(answer.headers["sunset"], "Wed, 31 Dec 2025 23:59:59 GMT");
-    assert_eq!(answer.headers["link"], "</api/v2/>; rel=\"successor-version\"");
+    assert_eq!(
+        answer.headers["link"],
+        "</api/v2/>; rel=\"successor-version\""
+    );
     assert!(answer.headers.contains_key("x-deprecation-notice"));
 
     let v2 = send(app, get_req("/api/v2/public/items")).await;

@@ -180,7 +180,11 @@ mod tests {
         assert_eq!(table.key_schema[0].attribute_name, "pk");
         assert_eq!(table.global_secondary_indexes.len(), 2);
         assert_eq!(
-            table.time_to_live_specification.as_ref().unwrap().attribute_name,
+            table
+                .time_to_live_specification
+                .as_ref()
+                .unwrap()
+                .attribute_name,
             "expires_at"
         );
         assert!(template.buckets[0].cors_configuration.is_some());

@@ -59,7 +59,10 @@ async fn queues_redrive_to_their_dead_letter_queue() {
             .unwrap()
             .ends_with("-jobs-dead-letter-queue")
     );
-    assert_eq!(redrive["maxReceiveCount"].to_string().trim_matches('"'), "5");
+    assert_eq!(
+        redrive["maxReceiveCount"].to_string().trim_matches('"'),
+        "5"
+    );
     assert_eq!(attributes[&QueueAttributeName::VisibilityTimeout], "60");
 }
 

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use aloft_config::{ConfigError, Env, Stage};
-use aws_sdk_dynamodb::config::Credentials;
 use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig, timeout::TimeoutConfig};
+use aws_sdk_dynamodb::config::Credentials;
 
 /// Where the AWS APIs are: the real ones, or the local emulator.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,7 +70,11 @@ impl AwsClients {
         }
         if settings.dummy_credentials {
             loader = loader.credentials_provider(Credentials::new(
-                "local", "local", None, None, "aloft-local",
+                "local",
+                "local",
+                None,
+                None,
+                "aloft-local",
             ));
         }
         Self::from_sdk_config(&loader.load().await, settings.endpoint_url.is_some())
