@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CARGO_LAMBDA_VERSION := 1.9.2
 STACK := infra/stack.sh
 
-.PHONY: help setup dev test lint unit e2e emulator bench openapi build clean-local
+.PHONY: help setup dev test lint unit e2e emulator bench openapi clean-local
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -47,9 +47,6 @@ bench: ## Release build, then size, cold start, warm latency and RSS per functio
 openapi: ## Write openapi.json and openapi.yaml
 	cargo run --quiet --locked -p docs --bin export-openapi -- --out openapi.json
 	cargo run --quiet --locked -p docs --bin export-openapi -- --format yaml --out openapi.yaml
-
-build: setup ## Release binaries for Lambda (arm64 needs zig: see README)
-	PATH="$$PWD/$(VENV)/bin:$$PATH" cargo lambda build --release
 
 clean-local: ## Remove the local stack's logs
 	rm -rf .local
