@@ -6,11 +6,10 @@
 
 use aloft_config::Env;
 use aloft_http::HttpConfig;
-use axum::{Router, body::Body};
+use aloft_testkit::oneshot;
+use axum::Router;
 use docs::DocsConfig;
-use http::{Request, StatusCode, header};
-use http_body_util::BodyExt;
-use tower::ServiceExt;
+use http::{StatusCode, header};
 
 fn app(pairs: &[(&str, &str)]) -> Router {
     let env = Env::from_pairs(pairs.iter().copied());
@@ -21,14 +20,8 @@ fn app(pairs: &[(&str, &str)]) -> Router {
 }
 
 async fn get(app: Router, path: &str) -> (StatusCode, http::HeaderMap, String) {
-    let response = app
-        .oneshot(Request::get(path).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (status, headers, String::from_utf8(bytes.to_vec()).unwrap())
+    let answer = oneshot::get(&app, path).await;
+    (answer.status, answer.headers, answer.text)
 }
 
 #[tokio::test]

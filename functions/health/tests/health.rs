@@ -6,13 +6,11 @@
 
 use aloft_config::Env;
 use aloft_http::HttpConfig;
-use aloft_testkit::{PrivateEmulator, TestEnv};
+use aloft_testkit::{PrivateEmulator, TestEnv, oneshot};
 use axum::{Router, body::Body};
 use health::AppState;
 use http::{Request, StatusCode};
-use http_body_util::BodyExt;
 use serde_json::Value;
-use tower::ServiceExt;
 
 async fn app_for(env: &Env) -> Router {
     let state = AppState::from_env(env).await.unwrap();
@@ -20,11 +18,8 @@ async fn app_for(env: &Env) -> Router {
 }
 
 async fn get(app: &Router, path: &str) -> (StatusCode, Value) {
-    let request = Request::get(path).body(Body::empty()).unwrap();
-    let response = app.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap())
+    let answer = oneshot::get(app, path).await;
+    (answer.status, answer.json())
 }
 
 #[tokio::test]
@@ -106,8 +101,8 @@ async fn unknown_route_and_wrong_method_answer_in_the_envelope() {
     let request = Request::post("/api/v1/public/health")
         .body(Body::empty())
         .unwrap();
-    let response = app.oneshot(request).await.unwrap();
-    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let answer = oneshot::send(&app, request).await;
+    assert_eq!(answer.status, StatusCode::METHOD_NOT_ALLOWED);
 }
 
 #[tokio::test]

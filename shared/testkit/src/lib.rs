@@ -11,6 +11,7 @@
 )]
 
 mod emulator;
+pub mod oneshot;
 mod tokens;
 
 pub use emulator::{PrivateEmulator, emulator_url};
