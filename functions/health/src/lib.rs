@@ -10,12 +10,11 @@ mod readiness;
 use std::time::Duration;
 
 use aloft_config::{ConfigError, Env};
-use aloft_http::{HttpConfig, Reply, versioned};
+use aloft_http::{HttpConfig, Reply, openapi::versioned_document, versioned};
 use aloft_store::{AwsClients, AwsSettings};
-use axum::Router;
+use axum::{Router, routing::get};
 use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
-use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub use readiness::{ComponentReport, Readiness};
 
@@ -61,25 +60,23 @@ pub struct Health {
 
 /// The function's app: routes under every API version, wrapped by the shared edge.
 pub fn router(state: AppState, http: &HttpConfig) -> Router {
-    let (routes, _) = versioned(routes());
-    aloft_http::edge(routes.with_state(state), http)
+    let routes = Router::new()
+        .route("/public/health", get(check_health))
+        .route("/public/health/ready", get(readiness::check_readiness));
+    aloft_http::edge(versioned(routes).with_state(state), http)
 }
 
 /// The OpenAPI document of this function's routes.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (_, api) = versioned(routes());
-    api
+    versioned_document(HealthApi::openapi())
 }
 
 #[derive(OpenApi)]
-#[openapi(tags((name = "Health", description = "Liveness and readiness probes (no auth)")))]
+#[openapi(
+    paths(check_health, readiness::check_readiness),
+    tags((name = "Health", description = "Liveness and readiness probes (no auth)"))
+)]
 struct HealthApi;
-
-fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(HealthApi::openapi())
-        .routes(routes!(check_health))
-        .routes(routes!(readiness::check_readiness))
-}
 
 /// Liveness: answers as long as the function runs. Makes no AWS call.
 #[utoipa::path(

@@ -115,6 +115,14 @@ async fn missing_setting_fails_cold_start_naming_it() {
     );
 }
 
+#[tokio::test]
+async fn every_documented_route_is_served() {
+    let env = TestEnv::new().await;
+    let app = app_for(&env.env(&[])).await;
+    let api = serde_json::to_value(health::openapi()).unwrap();
+    oneshot::assert_documented_routes_exist(&app, &api).await;
+}
+
 #[test]
 fn openapi_documents_both_versions_with_error_shapes() {
     let api = serde_json::to_value(health::openapi()).unwrap();

@@ -28,6 +28,7 @@
 
 mod cli;
 mod measure;
+mod overhead;
 mod report;
 mod runtime_api;
 mod session;
@@ -58,8 +59,15 @@ async fn run() -> Result<(), BoxError> {
         Command::Run(options) => options,
     };
     let results = measure_all(&options).await?;
-    print_stdout(&report::summary(&results))?;
-    std::fs::write(&options.out, report::document(&results, &options))
+    eprintln!(
+        "aloft-bench: handler overhead in-process, {} requests per case",
+        options.warm * 10
+    );
+    let overhead = overhead::table(&overhead::measure(options.warm * 10).await?);
+    print_stdout(&format!("{}\n\n{overhead}", report::summary(&results)))?;
+    let document = report::document(&results, &options);
+    let document = format!("{document}\n## Handler overhead (in-process)\n\n{overhead}\n");
+    std::fs::write(&options.out, document)
         .map_err(|e| format!("writing {}: {e}", options.out.display()))?;
     eprintln!("aloft-bench: wrote {}", options.out.display());
     Ok(())

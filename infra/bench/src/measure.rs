@@ -10,8 +10,11 @@ use crate::BoxError;
 use crate::cli::Options;
 use crate::session::{FunctionSpec, Memory, Session};
 
-/// The warm invocation after which the baseline RSS for "growth" is read.
-pub const RSS_BASELINE_AT: usize = 100;
+/// The warm invocation after which the baseline RSS for "growth" is read: halfway, so
+/// allocator warm-up is over and a leak (which grows with every invocation) still shows.
+pub fn rss_baseline_at(warm: usize) -> usize {
+    (warm / 2).max(1)
+}
 
 /// Everything measured for one function.
 #[derive(Debug)]
@@ -20,7 +23,7 @@ pub struct FunctionResult {
     pub binary_bytes: u64,
     pub cold: Summary,
     pub warm: Summary,
-    /// After warm invocation [`RSS_BASELINE_AT`] (or the last one, if fewer).
+    /// After warm invocation [`rss_baseline_at`].
     pub memory_baseline: Memory,
     /// After the last warm invocation.
     pub memory_end: Memory,
@@ -103,7 +106,7 @@ struct WarmRun {
 /// One process: a first (untimed) invocation, then `count` timed ones back to back.
 async fn warm_run(spec: &FunctionSpec, count: usize) -> Result<WarmRun, BoxError> {
     let (mut session, _cold_start) = Session::launch(spec).await?;
-    let baseline_at = count.min(RSS_BASELINE_AT);
+    let baseline_at = rss_baseline_at(count);
     let mut samples = Vec::with_capacity(count);
     let mut baseline = None;
     for done in 1..=count {

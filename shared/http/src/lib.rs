@@ -5,9 +5,10 @@
 //! headers; JSON and query extractors whose rejections are our envelope; pagination
 //! types; and [`edge`], the layer stack every HTTP function applies in one call.
 //!
-//! A function builds its routes as a [`utoipa_axum::router::OpenApiRouter`] with paths
-//! relative to the version prefix, then calls [`versioned`] to mount them under both
-//! `/api/v1` and `/api/v2` and to get the matching OpenAPI document.
+//! A function writes its routes with paths relative to the version prefix
+//! (`/public/health`), mounts them under `/api/v1` and `/api/v2` with [`versioned`], and
+//! documents them with [`openapi::versioned_document`]. The document is built only when
+//! asked for (by the docs function), never on a function's cold start.
 
 mod config;
 mod edge;

@@ -14,7 +14,6 @@ use utoipa::{
         response::Response,
     },
 };
-use utoipa_axum::router::OpenApiRouter;
 
 use crate::{ApiVersion, ErrorCode};
 
@@ -44,20 +43,19 @@ pub struct ResponseMeta {
 }
 
 /// Mounts `routes` (paths relative to the version, e.g. `/public/health`) under every
-/// API version and returns the router with its OpenAPI document, where v2 operations
-/// show success bodies wrapped in `data` + `meta`.
-pub fn versioned<S>(routes: OpenApiRouter<S>) -> (Router<S>, OpenApi)
+/// API version.
+pub fn versioned<S>(routes: Router<S>) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    let (router, relative) = routes.split_for_parts();
-    let app = ApiVersion::ALL.iter().fold(Router::new(), |app, version| {
-        app.nest(&format!("/api/{}", version.as_str()), router.clone())
-    });
-    (app, document_versions(relative))
+    ApiVersion::ALL.iter().fold(Router::new(), |app, version| {
+        app.nest(&format!("/api/{}", version.as_str()), routes.clone())
+    })
 }
 
-fn document_versions(mut relative: OpenApi) -> OpenApi {
+/// Turns a document of version-relative paths into one with every path under every
+/// version, v2 success bodies wrapped in `data` + `meta`, and the shared error schemas.
+pub fn versioned_document(mut relative: OpenApi) -> OpenApi {
     let paths = std::mem::take(&mut relative.paths.paths);
     let mut versioned = BTreeMap::new();
     for (path, item) in paths {
@@ -154,14 +152,14 @@ mod tests {
 
     #[test]
     fn every_path_is_documented_under_both_versions() {
-        let api = document_versions(relative_api());
+        let api = versioned_document(relative_api());
         let paths: Vec<_> = api.paths.paths.keys().cloned().collect();
         assert_eq!(paths, ["/api/v1/public/health", "/api/v2/public/health"]);
     }
 
     #[test]
     fn v2_success_bodies_are_wrapped_in_data_and_meta() {
-        let api = serde_json::to_value(document_versions(relative_api())).unwrap();
+        let api = serde_json::to_value(versioned_document(relative_api())).unwrap();
         let v1 = &api["paths"]["/api/v1/public/health"]["get"];
         let v2 = &api["paths"]["/api/v2/public/health"]["get"];
         let schema =

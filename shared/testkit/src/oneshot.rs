@@ -50,3 +50,43 @@ pub async fn get(app: &Router, path: &str) -> Answer {
         .expect("a GET request builds");
     send(app, request).await
 }
+
+/// Every operation in `openapi` (the JSON of a function's document) reaches a handler of
+/// `app`: the router and the document are written separately, and this keeps them
+/// honest. Path parameters are filled with a nil UUID.
+pub async fn assert_documented_routes_exist(app: &Router, openapi: &serde_json::Value) {
+    let paths = openapi["paths"]
+        .as_object()
+        .expect("the document has paths");
+    for (path, item) in paths {
+        let concrete = fill_path_parameters(path);
+        for method in ["get", "put", "post", "delete", "patch"] {
+            if item.get(method).is_none() {
+                continue;
+            }
+            let request = Request::builder()
+                .method(method.to_uppercase().as_str())
+                .uri(&concrete)
+                .body(Body::empty())
+                .expect("request builds");
+            let answer = send(app, request).await;
+            let unrouted = answer.status == StatusCode::METHOD_NOT_ALLOWED
+                || (answer.status == StatusCode::NOT_FOUND
+                    && answer.json()["error"]["details"]["resource"] == "Route");
+            assert!(!unrouted, "{method} {path} is documented but not routed");
+        }
+    }
+}
+
+fn fill_path_parameters(path: &str) -> String {
+    path.split('/')
+        .map(|segment| {
+            if segment.starts_with('{') {
+                "00000000-0000-0000-0000-000000000000"
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
