@@ -9,8 +9,10 @@
 //!   already waiting) → response received, over `--warm` invocations in one process
 //!   (median, p99) — an upper bound for handler overhead, since it includes two loopback
 //!   HTTP hops;
-//! - the **peak RSS** (`VmHWM`) after the last warm invocation, and the RSS growth
-//!   between warm invocation 100 and the last one.
+//! - the **peak RSS** (`VmHWM`), and the RSS growth per invocation over a further
+//!   10,000 untimed invocations (a leak grows with every request; allocator warm-up
+//!   levels off);
+//! - the **handler overhead** in-process (router + edge + auth, no runtime, no network).
 //!
 //! The functions talk to a minimal AWS Lambda Runtime API that this program serves on
 //! `127.0.0.1` (see [`runtime_api`]), so no emulator or AWS account is involved.

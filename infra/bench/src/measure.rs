@@ -10,11 +10,9 @@ use crate::BoxError;
 use crate::cli::Options;
 use crate::session::{FunctionSpec, Memory, Session};
 
-/// The warm invocation after which the baseline RSS for "growth" is read: halfway, so
-/// allocator warm-up is over and a leak (which grows with every invocation) still shows.
-pub fn rss_baseline_at(warm: usize) -> usize {
-    (warm / 2).max(1)
-}
+/// Untimed invocations after the measured ones, over which RSS growth is read. Allocator
+/// warm-up levels off; a leak grows with every invocation, so it shows per invocation.
+pub const LEAK_CHECK_INVOCATIONS: usize = 10_000;
 
 /// Everything measured for one function.
 #[derive(Debug)]
@@ -23,16 +21,18 @@ pub struct FunctionResult {
     pub binary_bytes: u64,
     pub cold: Summary,
     pub warm: Summary,
-    /// After warm invocation [`rss_baseline_at`].
+    /// After the timed warm invocations.
     pub memory_baseline: Memory,
     /// After the last warm invocation.
     pub memory_end: Memory,
 }
 
 impl FunctionResult {
-    /// `VmRSS` at the end minus `VmRSS` at the baseline, in KB.
-    pub fn rss_growth_kb(&self) -> i64 {
-        self.memory_end.rss_kb.cast_signed() - self.memory_baseline.rss_kb.cast_signed()
+    /// `VmRSS` growth over the leak check, in bytes per invocation.
+    pub fn rss_growth_per_invocation(&self) -> f64 {
+        let grown_kb =
+            self.memory_end.rss_kb.cast_signed() - self.memory_baseline.rss_kb.cast_signed();
+        grown_kb as f64 * 1024.0 / LEAK_CHECK_INVOCATIONS as f64
     }
 }
 
@@ -103,21 +103,20 @@ struct WarmRun {
     end: Memory,
 }
 
-/// One process: a first (untimed) invocation, then `count` timed ones back to back.
+/// One process: a first (untimed) invocation, `count` timed ones back to back, then the
+/// leak check.
 async fn warm_run(spec: &FunctionSpec, count: usize) -> Result<WarmRun, BoxError> {
     let (mut session, _cold_start) = Session::launch(spec).await?;
-    let baseline_at = rss_baseline_at(count);
     let mut samples = Vec::with_capacity(count);
-    let mut baseline = None;
-    for done in 1..=count {
+    for _ in 0..count {
         samples.push(session.invoke().await?);
-        if done == baseline_at {
-            baseline = Some(session.memory()?);
-        }
+    }
+    let baseline = session.memory()?;
+    for _ in 0..LEAK_CHECK_INVOCATIONS {
+        session.invoke().await?;
     }
     let end = session.memory()?;
     session.stop().await?;
-    let baseline = baseline.ok_or("no warm invocation ran")?;
     Ok(WarmRun {
         latency: Summary::of(samples)?,
         baseline,
