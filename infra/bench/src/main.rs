@@ -9,8 +9,8 @@
 //!   already waiting) → response received, over `--warm` invocations in one process
 //!   (median, p99) — an upper bound for handler overhead, since it includes two loopback
 //!   HTTP hops;
-//! - the **peak RSS** (`VmHWM`), and the RSS growth per invocation over a further
-//!   10,000 untimed invocations (a leak grows with every request; allocator warm-up
+//! - the **peak RSS** (`VmHWM`), and the RSS growth per invocation over 10,000 untimed
+//!   invocations after 10,000 more (a leak grows with every request; allocator warm-up
 //!   levels off);
 //! - the **handler overhead** in-process (router + edge + auth, no runtime, no network).
 //!

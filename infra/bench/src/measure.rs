@@ -10,8 +10,8 @@ use crate::BoxError;
 use crate::cli::Options;
 use crate::session::{FunctionSpec, Memory, Session};
 
-/// Untimed invocations after the measured ones, over which RSS growth is read. Allocator
-/// warm-up levels off; a leak grows with every invocation, so it shows per invocation.
+/// Untimed invocations over which RSS growth is read, after as many again to let the
+/// allocator settle: warm-up levels off, a leak grows with every invocation.
 pub const LEAK_CHECK_INVOCATIONS: usize = 10_000;
 
 /// Everything measured for one function.
@@ -110,6 +110,9 @@ async fn warm_run(spec: &FunctionSpec, count: usize) -> Result<WarmRun, BoxError
     let mut samples = Vec::with_capacity(count);
     for _ in 0..count {
         samples.push(session.invoke().await?);
+    }
+    for _ in 0..LEAK_CHECK_INVOCATIONS {
+        session.invoke().await?;
     }
     let baseline = session.memory()?;
     for _ in 0..LEAK_CHECK_INVOCATIONS {

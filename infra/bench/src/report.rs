@@ -156,7 +156,7 @@ fn notes() -> String {
          OpenAPI document (docs), which make no AWS calls, so warm latency ≈ routing + envelope + \
          Runtime API round trip.\n\
          - Peak RSS is `VmHWM` at the end of the run. RSS growth is the `VmRSS` increase over \
-         {leak_check} more invocations after the timed ones, per invocation: a leak grows with \
+         {leak_check} invocations, after {leak_check} more to let the allocator settle, per invocation: a leak grows with \
          every request, allocator warm-up does not (budget: < {growth} B/invocation).\n\
          - MB = 2^20 bytes; percentiles are nearest-rank.\n",
         cold = ms(COLD_START_MEDIAN),
