@@ -36,7 +36,7 @@ pub fn edge(router: Router, config: &HttpConfig) -> Router {
         ))
 }
 
-/// Sets up JSON logs the way Lambda expects, then serves `app` until the sandbox ends.
+/// Serves `app` on the Lambda runtime until the sandbox ends.
 pub async fn run(app: Router) -> Result<(), lambda_http::Error> {
     lambda_http::run(app).await
 }
