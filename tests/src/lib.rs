@@ -55,9 +55,22 @@ impl Stack {
     }
 
     pub async fn send(&self, method: Method, path: &str, headers: &[(&str, &str)]) -> Answer {
+        self.send_body(method, path, headers, "").await
+    }
+
+    pub async fn send_body(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Answer {
         let mut request = self.client.request(method, format!("{}{path}", self.base));
         for (name, value) in headers {
             request = request.header(*name, *value);
+        }
+        if !body.is_empty() {
+            request = request.body(body.to_owned());
         }
         let response = request.send().await.unwrap_or_else(|e| {
             panic!("{path}: {e}. Is the local stack running? `make e2e` starts it")

@@ -67,7 +67,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut api = ApiInfo::openapi();
     api.info.version = env!("CARGO_PKG_VERSION").to_owned();
     // Each HTTP function adds its `openapi` here.
-    let functions: [fn() -> utoipa::openapi::OpenApi; 1] = [health::openapi];
+    let functions: [fn() -> utoipa::openapi::OpenApi; 3] =
+        [health::openapi, auth::openapi, users::openapi];
     for document in functions {
         api.merge(document());
     }

@@ -127,6 +127,7 @@ fn bench_principal() -> Principal {
         user_id: "bench-user".into(),
         tenant_id: TenantId::new("bench-tenant"),
         role: Role::User,
+        plan: aloft_auth::Plan::Free,
         email: None,
         impersonator: None,
     }

@@ -6,7 +6,9 @@ use aloft_config::{ConfigError, Env};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
 
-use crate::{Principal, Role, TenantId};
+use aloft_store::TenantId;
+
+use crate::{Plan, Principal, Role};
 
 /// The one algorithm our own tokens use. Pinned: the token's header cannot choose.
 const ALGORITHM: Algorithm = Algorithm::HS256;
@@ -96,6 +98,8 @@ struct Claims {
     tid: String,
     #[serde(default)]
     role: Role,
+    #[serde(default)]
+    plan: Plan,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     email: Option<String>,
     iss: String,
@@ -180,6 +184,7 @@ impl JwtKeys {
             sub: principal.user_id.clone(),
             tid: principal.tenant_id.as_str().to_owned(),
             role: principal.role,
+            plan: principal.plan,
             email: principal.email.clone(),
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
@@ -219,6 +224,7 @@ impl JwtKeys {
             user_id: claims.sub,
             tenant_id: TenantId::new(claims.tid),
             role: claims.role,
+            plan: claims.plan,
             email: claims.email,
             impersonator: claims.act.map(|a| a.sub),
         })

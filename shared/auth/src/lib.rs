@@ -7,8 +7,14 @@
 
 mod extract;
 mod keys;
+mod password;
 mod principal;
+mod profile;
+pub mod secrets;
 
+pub use aloft_store::TenantId;
 pub use extract::{AdminUser, AuthUser};
 pub use keys::{AuthConfig, JwtKeys, TokenError};
-pub use principal::{Principal, Role, TenantId};
+pub use password::{PasswordError, Passwords};
+pub use principal::{Plan, Principal, Role};
+pub use profile::UserProfile;

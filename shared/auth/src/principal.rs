@@ -1,5 +1,6 @@
 //! The authenticated caller.
 
+use aloft_store::TenantId;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -15,20 +16,54 @@ pub enum Role {
     Superadmin,
 }
 
-/// The tenant that owns a caller's data. It only ever comes from a verified token, never
-/// from the request, so a client cannot name someone else's tenant.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct TenantId(String);
-
-impl TenantId {
-    /// Wraps an id read from a verified credential or a stored record.
-    pub fn new(id: impl Into<String>) -> Self {
-        TenantId(id.into())
+impl Role {
+    /// Parses a stored role; anything unknown is the least privileged.
+    pub fn parse(raw: &str) -> Self {
+        match raw {
+            "superadmin" => Role::Superadmin,
+            "admin" => Role::Admin,
+            _ => Role::User,
+        }
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Admin => "admin",
+            Role::Superadmin => "superadmin",
+        }
+    }
+}
+
+/// Subscription plans; they scale rate limits.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema, Default,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Plan {
+    #[default]
+    Free,
+    Pro,
+    Enterprise,
+}
+
+impl Plan {
+    /// Parses a stored plan; anything unknown is `free`.
+    pub fn parse(raw: &str) -> Self {
+        match raw {
+            "pro" => Plan::Pro,
+            "enterprise" => Plan::Enterprise,
+            _ => Plan::Free,
+        }
+    }
+
+    /// Rate-limit multiplier (API.md): free ×1, pro ×5, enterprise ×20.
+    pub fn rate_multiplier(self) -> u32 {
+        match self {
+            Plan::Free => 1,
+            Plan::Pro => 5,
+            Plan::Enterprise => 20,
+        }
     }
 }
 
@@ -38,6 +73,7 @@ pub struct Principal {
     pub user_id: String,
     pub tenant_id: TenantId,
     pub role: Role,
+    pub plan: Plan,
     pub email: Option<String>,
     /// The admin acting as this user, from an RFC 8693 `act` claim.
     pub impersonator: Option<String>,

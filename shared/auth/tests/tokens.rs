@@ -43,6 +43,7 @@ fn alice(role: Role) -> Principal {
         user_id: "user-alice".into(),
         tenant_id: TenantId::new("tenant-alice"),
         role,
+        plan: aloft_auth::Plan::Free,
         email: Some("alice@example.com".into()),
         impersonator: None,
     }

@@ -58,6 +58,7 @@ async fn finish_response(
     let version = ApiVersion::detect(request.uri().path(), request.headers());
     let request_id = RequestId::resolve(request.headers(), request.extensions());
     request.extensions_mut().insert(request_id.clone());
+    request.extensions_mut().insert(version);
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
 

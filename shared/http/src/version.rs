@@ -48,6 +48,23 @@ impl ApiVersion {
     }
 }
 
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ApiVersion {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        // The edge stored what it detected on the full path; nested routers see a
+        // path with the version prefix stripped.
+        Ok(parts
+            .extensions
+            .get::<ApiVersion>()
+            .copied()
+            .unwrap_or_else(|| ApiVersion::detect(parts.uri.path(), &parts.headers)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

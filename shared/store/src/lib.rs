@@ -1,11 +1,20 @@
-//! DynamoDB, S3 and SQS access: clients built once from one `SdkConfig`, and the single
-//! place where SDK failures become API errors.
+//! DynamoDB, S3 and SQS access: clients built once from one `SdkConfig`, the single
+//! table's keys and typed repositories, and the single place where SDK failures become
+//! API errors.
 //!
 //! Locally, `AWS_ENDPOINT_URL` points every client at the emulator (moto), and S3 uses
 //! path-style addressing because the emulator cannot serve virtual-host buckets.
 
 mod clients;
 mod error;
+mod keys;
+mod refresh;
+mod table;
+mod users;
 
 pub use clients::{AwsClients, AwsSettings};
 pub use error::StoreError;
+pub use keys::{Key, TenantId};
+pub use refresh::{RefreshRecord, RefreshTokens, Rotation};
+pub use table::Table;
+pub use users::{ProfileChange, UserRecord, UserRepo, normalize_email};

@@ -24,6 +24,7 @@ pub fn token_for(user_id: &str, role: Role) -> String {
         user_id: user_id.to_owned(),
         tenant_id: TenantId::new(format!("tenant-{user_id}")),
         role,
+        plan: aloft_auth::Plan::Free,
         email: Some(format!("{user_id}@example.com")),
         impersonator: None,
     };

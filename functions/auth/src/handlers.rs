@@ -1,0 +1,264 @@
+//! The four auth routes.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aloft_auth::{Principal, Role, TenantId, UserProfile, secrets};
+use aloft_http::{ApiError, ApiVersion, Reply, openapi::ErrorBody};
+use aloft_store::{RefreshRecord, Rotation, StoreError, UserRecord};
+use axum::{
+    extract::State,
+    response::{AppendHeaders, IntoResponse, Response},
+};
+use http::{HeaderMap, StatusCode, header};
+use time::OffsetDateTime;
+
+use crate::{
+    AppState, REFRESH_TTL, cookie,
+    requests::{Credentials, RegisterRequest, TokenResponse},
+};
+
+/// Create an account. The user gets a personal tenant; an email listed in
+/// `BOOTSTRAP_ADMIN_EMAILS` gets the `admin` role.
+#[utoipa::path(
+    post,
+    path = "/public/auth/register",
+    tag = "Auth",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Account created", body = UserProfile),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 409, description = "Email already registered", body = ErrorBody),
+        (status = 422, description = "A field breaks a rule; `details.field` names it", body = ErrorBody),
+    )
+)]
+pub(crate) async fn register(
+    State(state): State<AppState>,
+    version: ApiVersion,
+    aloft_http::Json(body): aloft_http::Json<RegisterRequest>,
+) -> Result<Reply<UserProfile>, ApiError> {
+    let registration = body.parse()?;
+    let password_hash = hash_off_thread(&state, registration.password).await?;
+    let now = OffsetDateTime::now_utc();
+    let created_at = aloft_http::timestamp::format(now);
+    let role = if state.bootstrap_admins.contains(&registration.email) {
+        Role::Admin
+    } else {
+        Role::User
+    };
+    let user = UserRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        email: registration.email,
+        full_name: registration.full_name,
+        avatar_url: None,
+        role: role.as_str().to_owned(),
+        is_active: true,
+        tenant_id: uuid::Uuid::new_v4().to_string(),
+        subscription_plan: "free".into(),
+        subscription_status: None,
+        created_at: created_at.clone(),
+        updated_at: created_at,
+        password_hash: Some(password_hash),
+    };
+    state.users.create(&user).await.map_err(|e| match e {
+        StoreError::ConditionFailed => ApiError::Conflict("Email already registered".into()),
+        other => other.into(),
+    })?;
+    tracing::info!(
+        user.id = user.id.as_str(),
+        user.role = role.as_str(),
+        "user registered"
+    );
+    Ok(Reply::created(UserProfile::of(&user, version, now)))
+}
+
+/// argon2id takes tens of milliseconds of CPU: keep it off the async workers.
+async fn hash_off_thread(state: &AppState, password: String) -> Result<String, ApiError> {
+    let passwords = state.passwords.clone();
+    tokio::task::spawn_blocking(move || passwords.hash(&password))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)
+}
+
+/// Sign in with email and password, as JSON `{email, password}` or as the OAuth2 form
+/// `username=…&password=…`. Returns an access token and sets the refresh cookie.
+#[utoipa::path(
+    post,
+    path = "/public/auth/login",
+    tag = "Auth",
+    request_body(content(
+        (super::requests::LoginRequest = "application/json"),
+        (super::requests::LoginForm = "application/x-www-form-urlencoded")
+    )),
+    responses(
+        (status = 200, description = "Signed in; `Set-Cookie: aloft_refresh=…`", body = TokenResponse),
+        (status = 401, description = "Wrong email or password (same message for both)", body = ErrorBody),
+        (status = 403, description = "The account is disabled", body = ErrorBody),
+        (status = 429, description = "Too many attempts", body = ErrorBody),
+    )
+)]
+pub(crate) async fn login(
+    State(state): State<AppState>,
+    credentials: Credentials,
+) -> Result<Response, ApiError> {
+    let user = state.users.find_by_email(&credentials.email).await?;
+    let passwords = state.passwords.clone();
+    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+    let matches = tokio::task::spawn_blocking(move || {
+        passwords.verify(&credentials.password, stored.as_deref())
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    let Some(user) = user.filter(|_| matches) else {
+        return Err(ApiError::Authentication(
+            "Incorrect email or password".into(),
+        ));
+    };
+    if !user.is_active {
+        return Err(ApiError::Authorization("This account is disabled".into()));
+    }
+    let family_id = uuid::Uuid::new_v4().to_string();
+    let refresh = issue_refresh(&state, &user.id, &family_id).await?;
+    tracing::info!(user.id = user.id.as_str(), "user signed in");
+    sign_in_response(&state, &user, &refresh)
+}
+
+/// Exchange the refresh cookie for a new access token; the cookie is rotated. Presenting
+/// a refresh token that was already used revokes its whole family.
+#[utoipa::path(
+    post,
+    path = "/public/auth/refresh",
+    tag = "Auth",
+    responses(
+        (status = 200, description = "New access token; the cookie is replaced", body = TokenResponse),
+        (status = 401, description = "No, unknown, expired, revoked or reused refresh token", body = ErrorBody),
+    )
+)]
+pub(crate) async fn refresh(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, Response> {
+    let Some(presented) = cookie::read(&headers) else {
+        return Err(refused("No refresh token"));
+    };
+    let now = unix_now();
+    let new_secret = secrets::random_secret().map_err(|e| ApiError::internal(e).into_response())?;
+    let rotation = state
+        .refresh_tokens
+        .rotate(
+            &secrets::secret_hash(&presented),
+            &secrets::secret_hash(&new_secret),
+            now,
+            now + REFRESH_TTL.as_secs(),
+        )
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?;
+    let user_id = match rotation {
+        Rotation::Rotated { user_id, .. } => user_id,
+        Rotation::Invalid => return Err(refused("Invalid or expired refresh token")),
+        Rotation::Reused => {
+            tracing::warn!("refresh token reused: family revoked");
+            return Err(refused("Refresh token was already used; sign in again"));
+        }
+    };
+    let user = state
+        .users
+        .get(&user_id)
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?
+        .filter(|u| u.is_active)
+        .ok_or_else(|| refused("The account is no longer active"))?;
+    sign_in_response(&state, &user, &new_secret).map_err(IntoResponse::into_response)
+}
+
+/// Sign out: the refresh token's family is revoked and the cookie cleared. Always 204,
+/// so it can be retried.
+#[utoipa::path(
+    post,
+    path = "/public/auth/logout",
+    tag = "Auth",
+    responses((status = 204, description = "Signed out; the cookie is cleared"))
+)]
+pub(crate) async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if let Some(presented) = cookie::read(&headers) {
+        let hash = secrets::secret_hash(&presented);
+        if let Some(record) = state.refresh_tokens.family_of(&hash).await? {
+            state
+                .refresh_tokens
+                .revoke_family(&record.family_id, record.expires_at)
+                .await?;
+        }
+    }
+    Ok((
+        StatusCode::NO_CONTENT,
+        AppendHeaders([(header::SET_COOKIE, cookie::clear())]),
+    )
+        .into_response())
+}
+
+async fn issue_refresh(
+    state: &AppState,
+    user_id: &str,
+    family_id: &str,
+) -> Result<String, ApiError> {
+    let secret = secrets::random_secret().map_err(ApiError::internal)?;
+    let record = RefreshRecord {
+        user_id: user_id.to_owned(),
+        family_id: family_id.to_owned(),
+        rotated: false,
+        expires_at: unix_now() + REFRESH_TTL.as_secs(),
+    };
+    state
+        .refresh_tokens
+        .issue(&secrets::secret_hash(&secret), &record)
+        .await?;
+    Ok(secret)
+}
+
+/// 200 with a fresh access token for `user` and the refresh cookie.
+fn sign_in_response(
+    state: &AppState,
+    user: &UserRecord,
+    refresh: &str,
+) -> Result<Response, ApiError> {
+    let principal = Principal {
+        user_id: user.id.clone(),
+        tenant_id: TenantId::new(user.tenant_id.clone()),
+        role: Role::parse(&user.role),
+        plan: aloft_auth::Plan::parse(&user.subscription_plan),
+        email: Some(user.email.clone()),
+        impersonator: None,
+    };
+    let access_token = state
+        .keys
+        .issue(&principal, unix_now())
+        .map_err(ApiError::internal)?;
+    let body = TokenResponse {
+        access_token,
+        token_type: "bearer",
+        expires_in: state.keys.access_ttl().as_secs(),
+    };
+    Ok((
+        AppendHeaders([(header::SET_COOKIE, cookie::set(refresh))]),
+        Reply::ok(body),
+    )
+        .into_response())
+}
+
+/// 401 that also deletes the cookie, so the browser stops sending a dead token.
+fn refused(message: &'static str) -> Response {
+    (
+        AppendHeaders([(header::SET_COOKIE, cookie::clear())]),
+        ApiError::Authentication(message.into()),
+    )
+        .into_response()
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

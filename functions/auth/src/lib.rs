@@ -1,0 +1,76 @@
+//! `auth`: register, login (JSON or form), refresh and logout under
+//! `/api/{v1,v2}/public/auth/`. Access tokens are 15-minute JWTs; the refresh token is
+//! an opaque secret in the `aloft_refresh` cookie (httpOnly, Secure, SameSite=Strict,
+//! Path=/api), stored hashed and rotated on every refresh.
+
+mod cookie;
+mod handlers;
+mod requests;
+
+use std::{sync::Arc, time::Duration};
+
+use aloft_auth::{AuthConfig, JwtKeys, Passwords};
+use aloft_config::{ConfigError, Env};
+use aloft_http::{HttpConfig, openapi::versioned_document, versioned};
+use aloft_store::{AwsClients, AwsSettings, RefreshTokens, Table, UserRepo};
+use axum::{Router, routing::post};
+use utoipa::OpenApi;
+
+/// Refresh tokens (and their cookie) live 7 days.
+pub const REFRESH_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// What the auth function needs, built once per cold start.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub users: UserRepo,
+    pub refresh_tokens: RefreshTokens,
+    pub keys: Arc<JwtKeys>,
+    pub passwords: Passwords,
+    /// Emails that get the `admin` role at registration (`BOOTSTRAP_ADMIN_EMAILS`).
+    pub bootstrap_admins: Arc<[String]>,
+}
+
+impl AppState {
+    pub async fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let aws = AwsClients::connect(&AwsSettings::from_env(env)?).await;
+        let table = Table::new(aws.dynamodb, env.required("TABLE_NAME")?);
+        let passwords = Passwords::new().map_err(|e| ConfigError::Invalid {
+            name: "argon2 parameters",
+            reason: e.to_string(),
+        })?;
+        let bootstrap_admins = env
+            .list("BOOTSTRAP_ADMIN_EMAILS")
+            .iter()
+            .map(|email| aloft_store::normalize_email(email))
+            .collect();
+        Ok(Self {
+            users: UserRepo::new(table.clone()),
+            refresh_tokens: RefreshTokens::new(table),
+            keys: Arc::new(JwtKeys::new(&AuthConfig::from_env(env)?)),
+            passwords,
+            bootstrap_admins,
+        })
+    }
+}
+
+/// The function's app: routes under every API version, wrapped by the shared edge.
+pub fn router(state: AppState, http: &HttpConfig) -> Router {
+    let routes = Router::new()
+        .route("/public/auth/register", post(handlers::register))
+        .route("/public/auth/login", post(handlers::login))
+        .route("/public/auth/refresh", post(handlers::refresh))
+        .route("/public/auth/logout", post(handlers::logout));
+    aloft_http::edge(versioned(routes).with_state(state), http)
+}
+
+/// The OpenAPI document of this function's routes.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    versioned_document(AuthApi::openapi())
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(handlers::register, handlers::login, handlers::refresh, handlers::logout),
+    tags((name = "Auth", description = "Sign-up, sign-in and the refresh cookie"))
+)]
+struct AuthApi;

@@ -1,0 +1,101 @@
+//! Key builders of the single table. Keys of tenant-owned items take a [`TenantId`], so
+//! code that forgets the tenant does not compile, and another tenant's item is simply
+//! not found.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
+
+/// The tenant that owns data. It only ever comes from a verified credential or a stored
+/// record, never from the request.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TenantId(String);
+
+impl TenantId {
+    pub fn new(id: impl Into<String>) -> Self {
+        TenantId(id.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The primary key of an item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl Key {
+    fn new(pk: String, sk: impl Into<String>) -> Self {
+        Key { pk, sk: sk.into() }
+    }
+
+    pub fn attributes(&self) -> HashMap<String, AttributeValue> {
+        HashMap::from([
+            ("pk".to_owned(), AttributeValue::S(self.pk.clone())),
+            ("sk".to_owned(), AttributeValue::S(self.sk.clone())),
+        ])
+    }
+
+    /// A user's profile.
+    pub fn user(user_id: &str) -> Self {
+        Key::new(format!("USER#{user_id}"), "PROFILE")
+    }
+
+    /// Guards email uniqueness; holds the owner's user id.
+    pub fn email(normalized_email: &str) -> Self {
+        Key::new(format!("EMAIL#{normalized_email}"), "EMAIL")
+    }
+
+    /// Maps an external identity (issuer + subject) to our user.
+    pub fn external_identity(issuer: &str, subject: &str) -> Self {
+        Key::new(format!("EXTID#{issuer}#{subject}"), "EXTID")
+    }
+
+    /// A refresh token, by the SHA-256 of its secret.
+    pub fn refresh_token(token_hash: &str) -> Self {
+        Key::new(format!("REFRESH#{token_hash}"), "TOKEN")
+    }
+
+    /// The revocation marker of a refresh-token family.
+    pub fn refresh_family(family_id: &str) -> Self {
+        Key::new(format!("FAMILY#{family_id}"), "FAMILY")
+    }
+
+    /// An API key, by its public id.
+    pub fn api_key(key_id: &str) -> Self {
+        Key::new(format!("APIKEY#{key_id}"), "KEY")
+    }
+
+    /// An item owned by a tenant: `T#<tenant>#<kind>` / `<id>`.
+    pub fn tenant_item(tenant: &TenantId, kind: &str, id: &str) -> Self {
+        Key::new(format!("T#{}#{kind}", tenant.as_str()), id)
+    }
+
+    /// One fixed window of a rate-limit counter.
+    pub fn rate_window(subject: &str, class: &str, window_start: u64) -> Self {
+        Key::new(format!("RL#{subject}#{class}"), window_start.to_string())
+    }
+
+    /// A per-day usage counter.
+    pub fn usage(user_id: &str, metric: &str, day: &str) -> Self {
+        Key::new(format!("USAGE#{user_id}"), format!("{metric}#{day}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_items_are_prefixed_by_their_tenant() {
+        let key = Key::tenant_item(&TenantId::new("t1"), "PROJECT", "p1");
+        assert_eq!(key.pk, "T#t1#PROJECT");
+        assert_eq!(key.sk, "p1");
+    }
+}

@@ -1,0 +1,84 @@
+//! Typed access to the single table: items are serde structs, keys are [`Key`]s.
+
+use std::{collections::HashMap, sync::Arc};
+
+use aws_sdk_dynamodb::{Client, types::AttributeValue};
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::{Key, StoreError};
+
+/// The application table and the client that reaches it.
+#[derive(Debug, Clone)]
+pub struct Table {
+    client: Client,
+    name: Arc<str>,
+}
+
+pub(crate) type Item = HashMap<String, AttributeValue>;
+
+impl Table {
+    pub fn new(client: Client, name: impl Into<Arc<str>>) -> Self {
+        Self {
+            client,
+            name: name.into(),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Reads one item with strong consistency.
+    pub async fn get<T: DeserializeOwned>(&self, key: &Key) -> Result<Option<T>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(self.name())
+            .set_key(Some(key.attributes()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        output.item.map(from_item).transpose()
+    }
+
+    /// Writes an item that must not exist yet: a retry of the same write is a conflict,
+    /// never a silent overwrite.
+    pub async fn put_new<T: Serialize>(&self, key: &Key, record: &T) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(self.name())
+            .set_item(Some(to_item(key, record)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+}
+
+/// `record` as an item under `key`.
+pub(crate) fn to_item<T: Serialize>(key: &Key, record: &T) -> Result<Item, StoreError> {
+    let mut item: Item =
+        serde_dynamo::to_item(record).map_err(|e| StoreError::Other(e.to_string()))?;
+    item.extend(key.attributes());
+    Ok(item)
+}
+
+pub(crate) fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Other(e.to_string()))
+}
+
+/// A string attribute value.
+pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+/// A number attribute value.
+pub(crate) fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}

@@ -1,0 +1,137 @@
+//! User records: one profile item per user, with an email guard item written in the same
+//! transaction so two registrations cannot take one address.
+
+use aws_sdk_dynamodb::types::{Put, ReturnValue, TransactWriteItem};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    Key, StoreError, Table,
+    table::{from_item, s, to_item},
+};
+
+/// A stored user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRecord {
+    pub id: String,
+    /// Lower-cased.
+    pub email: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar_url: Option<String>,
+    /// `user`, `admin` or `superadmin`.
+    pub role: String,
+    pub is_active: bool,
+    pub tenant_id: String,
+    /// `free`, `pro` or `enterprise`.
+    pub subscription_plan: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription_status: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    pub updated_at: String,
+    /// argon2id PHC string; absent for users of an external identity provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_hash: Option<String>,
+}
+
+/// The profile fields a user may change; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileChange {
+    pub full_name: Option<String>,
+    pub avatar_url: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct EmailGuard {
+    user_id: String,
+}
+
+/// Users in the table.
+#[derive(Debug, Clone)]
+pub struct UserRepo {
+    table: Table,
+}
+
+/// Emails are compared case-insensitively.
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+impl UserRepo {
+    pub fn new(table: Table) -> Self {
+        Self { table }
+    }
+
+    /// Creates the user and claims the email in one transaction. An email already taken
+    /// (or a retry of the same registration) is [`StoreError::ConditionFailed`].
+    pub async fn create(&self, user: &UserRecord) -> Result<(), StoreError> {
+        let guard = EmailGuard {
+            user_id: user.id.clone(),
+        };
+        let puts = [
+            to_item(&Key::user(&user.id), user)?,
+            to_item(&Key::email(&user.email), &guard)?,
+        ];
+        let mut request = self.table.client().transact_write_items();
+        for item in puts {
+            let put = Put::builder()
+                .table_name(self.table.name())
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(|e| StoreError::Other(e.to_string()))?;
+            request = request.transact_items(TransactWriteItem::builder().put(put).build());
+        }
+        request.send().await.map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+
+    pub async fn get(&self, user_id: &str) -> Result<Option<UserRecord>, StoreError> {
+        self.table.get(&Key::user(user_id)).await
+    }
+
+    pub async fn find_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
+        let guard: Option<EmailGuard> =
+            self.table.get(&Key::email(&normalize_email(email))).await?;
+        match guard {
+            Some(guard) => self.get(&guard.user_id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Applies `change` and returns the updated user; `None` if there is no such user.
+    pub async fn update_profile(
+        &self,
+        user_id: &str,
+        change: &ProfileChange,
+        now: &str,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        let mut expression = String::from("SET updated_at = :now");
+        let mut request = self
+            .table
+            .client()
+            .update_item()
+            .table_name(self.table.name())
+            .set_key(Some(Key::user(user_id).attributes()))
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":now", s(now))
+            .return_values(ReturnValue::AllNew);
+        for (field, value) in [
+            ("full_name", &change.full_name),
+            ("avatar_url", &change.avatar_url),
+        ] {
+            if let Some(value) = value {
+                expression.push_str(&format!(", {field} = :{field}"));
+                request = request.expression_attribute_values(format!(":{field}"), s(value));
+            }
+        }
+        match request.update_expression(expression).send().await {
+            Ok(output) => output.attributes.map(from_item).transpose(),
+            Err(e) => match StoreError::from_sdk(e) {
+                StoreError::ConditionFailed => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+}
