@@ -150,3 +150,74 @@ async fn profile_without_a_token_is_401() {
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
     assert_eq!(answer.json()["error"]["code"], "AUTHENTICATION_ERROR");
 }
+
+#[tokio::test]
+async fn api_key_create_use_delete_then_rejected() {
+    let stack = Stack::new();
+    let email = unique_email("svc");
+    let json = [("content-type", "application/json")];
+    let credentials = format!(r#"{{"email": "{email}", "password": "correct horse"}}"#);
+    stack
+        .send_body(
+            Method::POST,
+            "/api/v1/public/auth/register",
+            &json,
+            &credentials,
+        )
+        .await;
+    let login = stack
+        .send_body(
+            Method::POST,
+            "/api/v1/public/auth/login",
+            &json,
+            &credentials,
+        )
+        .await;
+    let bearer = format!(
+        "Bearer {}",
+        login.json()["access_token"].as_str().unwrap_or_default()
+    );
+
+    let created = stack
+        .send_body(
+            Method::POST,
+            "/api/v1/app/api-keys",
+            &[
+                ("authorization", &bearer),
+                ("content-type", "application/json"),
+            ],
+            r#"{"name": "deploy bot"}"#,
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let created = created.json();
+    let secret = created["secret"].as_str().unwrap_or_default().to_owned();
+    let id = created["id"].as_str().unwrap_or_default().to_owned();
+
+    let me = stack
+        .send(
+            Method::GET,
+            "/api/v1/app/users/me",
+            &[("x-api-key", &secret)],
+        )
+        .await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.text);
+    assert_eq!(me.json()["email"], email.as_str());
+
+    let deleted = stack
+        .send(
+            Method::DELETE,
+            &format!("/api/v1/app/api-keys/{id}"),
+            &[("authorization", &bearer)],
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    let rejected = stack
+        .send(
+            Method::GET,
+            "/api/v1/app/users/me",
+            &[("x-api-key", &secret)],
+        )
+        .await;
+    assert_eq!(rejected.status, StatusCode::UNAUTHORIZED);
+}

@@ -1,27 +1,34 @@
 //! `users`: the signed-in user's own profile, `GET` and `PATCH /api/{v1,v2}/app/users/me`.
-//! v2 adds `is_premium` and `days_since_joined`. An inactive account gets 403.
+//! v2 adds `is_premium` and `days_since_joined`. An inactive account gets 403. Also the
+//! caller's API keys: `GET/POST /app/api-keys`, `DELETE /app/api-keys/{id}`.
 
+mod api_keys;
 mod me;
 
 use std::sync::Arc;
 
-use aloft_auth::{AuthConfig, JwtKeys};
+use aloft_auth::{AuthConfig, Authenticator, JwtKeys};
 use aloft_config::{ConfigError, Env};
 use aloft_http::{HttpConfig, openapi::versioned_document, versioned};
-use aloft_store::{AwsClients, AwsSettings, Table, UserRepo};
-use axum::{Router, extract::FromRef, routing::get};
+use aloft_store::{ApiKeyRepo, AwsClients, AwsSettings, Table, UserRepo};
+use axum::{
+    Router,
+    extract::FromRef,
+    routing::{delete, get},
+};
 use utoipa::OpenApi;
 
 /// What the users function needs, built once per cold start.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub users: UserRepo,
-    pub keys: Arc<JwtKeys>,
+    pub api_keys: ApiKeyRepo,
+    pub authenticator: Authenticator,
 }
 
-impl FromRef<AppState> for Arc<JwtKeys> {
+impl FromRef<AppState> for Authenticator {
     fn from_ref(state: &AppState) -> Self {
-        state.keys.clone()
+        state.authenticator.clone()
     }
 }
 
@@ -29,16 +36,25 @@ impl AppState {
     pub async fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let aws = AwsClients::connect(&AwsSettings::from_env(env)?).await;
         let table = Table::new(aws.dynamodb, env.required("TABLE_NAME")?);
+        let api_keys = ApiKeyRepo::new(table.clone());
+        let jwt = Arc::new(JwtKeys::new(&AuthConfig::from_env(env)?));
         Ok(Self {
             users: UserRepo::new(table),
-            keys: Arc::new(JwtKeys::new(&AuthConfig::from_env(env)?)),
+            authenticator: Authenticator::new(jwt, Some(api_keys.clone())),
+            api_keys,
         })
     }
 }
 
 /// The function's app: routes under every API version, wrapped by the shared edge.
 pub fn router(state: AppState, http: &HttpConfig) -> Router {
-    let routes = Router::new().route("/app/users/me", get(me::get_me).patch(me::update_me));
+    let routes = Router::new()
+        .route("/app/users/me", get(me::get_me).patch(me::update_me))
+        .route(
+            "/app/api-keys",
+            get(api_keys::list_api_keys).post(api_keys::create_api_key),
+        )
+        .route("/app/api-keys/{id}", delete(api_keys::delete_api_key));
     aloft_http::edge(versioned(routes).with_state(state), http)
 }
 
@@ -49,7 +65,16 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(me::get_me, me::update_me),
-    tags((name = "Users", description = "The signed-in user's profile"))
+    paths(
+        me::get_me,
+        me::update_me,
+        api_keys::list_api_keys,
+        api_keys::create_api_key,
+        api_keys::delete_api_key
+    ),
+    tags(
+        (name = "Users", description = "The signed-in user's profile"),
+        (name = "API keys", description = "Keys for service accounts, sent as X-API-Key")
+    )
 )]
 struct UsersApi;

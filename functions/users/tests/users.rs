@@ -147,3 +147,96 @@ async fn every_documented_route_is_served() {
     let api = serde_json::to_value(users::openapi()).unwrap();
     oneshot::assert_documented_routes_exist(&f.app, &api).await;
 }
+
+fn with_api_key(method: &str, path: &str, key: &str) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .header("x-api-key", key)
+        .body(Body::empty())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn api_key_is_shown_once_works_like_a_token_and_dies_when_deleted() {
+    let f = fixture().await;
+    f.users.create(&record("ann")).await.unwrap();
+    let created = oneshot::send(
+        &f.app,
+        authed(
+            "POST",
+            "/api/v1/app/api-keys",
+            "ann",
+            Some(r#"{"name": "ci deploys"}"#),
+        ),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let created = created.json();
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with(created["prefix"].as_str().unwrap()));
+
+    let me = oneshot::send(&f.app, with_api_key("GET", "/api/v1/app/users/me", &secret)).await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.text);
+    assert_eq!(me.json()["id"], "ann");
+
+    let list = oneshot::send(&f.app, authed("GET", "/api/v1/app/api-keys", "ann", None)).await;
+    let items = list.json()["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 1);
+    assert!(
+        items[0].get("secret").is_none(),
+        "the secret is never listed"
+    );
+
+    let deleted = oneshot::send(
+        &f.app,
+        authed("DELETE", &format!("/api/v1/app/api-keys/{id}"), "ann", None),
+    )
+    .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    let rejected =
+        oneshot::send(&f.app, with_api_key("GET", "/api/v1/app/users/me", &secret)).await;
+    assert_eq!(rejected.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn another_tenants_api_key_is_not_found() {
+    let f = fixture().await;
+    f.users.create(&record("ann")).await.unwrap();
+    f.users.create(&record("bob")).await.unwrap();
+    let created = oneshot::send(
+        &f.app,
+        authed(
+            "POST",
+            "/api/v1/app/api-keys",
+            "ann",
+            Some(r#"{"name": "ann's"}"#),
+        ),
+    )
+    .await
+    .json();
+    let id = created["id"].as_str().unwrap();
+
+    let by_bob = oneshot::send(
+        &f.app,
+        authed("DELETE", &format!("/api/v1/app/api-keys/{id}"), "bob", None),
+    )
+    .await;
+    assert_eq!(by_bob.status, StatusCode::NOT_FOUND);
+    let bobs_list = oneshot::send(&f.app, authed("GET", "/api/v1/app/api-keys", "bob", None)).await;
+    assert_eq!(bobs_list.json()["items"].as_array().unwrap().len(), 0);
+    // Ann's key still works.
+    let secret = created["secret"].as_str().unwrap();
+    let me = oneshot::send(&f.app, with_api_key("GET", "/api/v1/app/users/me", secret)).await;
+    assert_eq!(me.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn forged_api_keys_are_401() {
+    let f = fixture().await;
+    for key in ["not-a-key", "aloft_0123456789abcdef0123456789abcdef_guess"] {
+        let answer = oneshot::send(&f.app, with_api_key("GET", "/api/v1/app/users/me", key)).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{key}");
+    }
+}

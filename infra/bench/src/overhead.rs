@@ -8,7 +8,7 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-use aloft_auth::{AuthConfig, AuthUser, JwtKeys, Principal, Role, TenantId};
+use aloft_auth::{AuthConfig, AuthUser, Authenticator, JwtKeys, Principal, Role, TenantId};
 use aloft_config::Env;
 use aloft_http::{HttpConfig, Reply};
 use axum::{Router, body::Body, routing::get};
@@ -99,7 +99,7 @@ async fn cases() -> Result<Vec<Case>, BoxError> {
             "/api/v2/app/whoami",
             get(|AuthUser(p): AuthUser| async move { Reply::ok(p.user_id) }),
         )
-        .with_state(keys);
+        .with_state(Authenticator::new(keys, None));
     Ok(vec![
         Case {
             name: "routing + envelope (health, GET /api/v2/public/health)",

@@ -5,6 +5,7 @@
 //! names another algorithm, `none` included, is rejected before any key is used), a
 //! `kid` for key rotation, and `iss`/`aud`/`exp`/`nbf` checked.
 
+mod authenticator;
 mod extract;
 mod keys;
 mod password;
@@ -13,6 +14,7 @@ mod profile;
 pub mod secrets;
 
 pub use aloft_store::TenantId;
+pub use authenticator::{Authenticator, new_api_key};
 pub use extract::{AdminUser, AuthUser};
 pub use keys::{AuthConfig, JwtKeys, TokenError};
 pub use password::{PasswordError, Passwords};

@@ -57,6 +57,14 @@ impl Plan {
         }
     }
 
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Plan::Free => "free",
+            Plan::Pro => "pro",
+            Plan::Enterprise => "enterprise",
+        }
+    }
+
     /// Rate-limit multiplier (API.md): free ×1, pro ×5, enterprise ×20.
     pub fn rate_multiplier(self) -> u32 {
         match self {

@@ -10,7 +10,9 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use aloft_auth::{AdminUser, AuthConfig, AuthUser, JwtKeys, Principal, Role, TenantId};
+use aloft_auth::{
+    AdminUser, AuthConfig, AuthUser, Authenticator, JwtKeys, Principal, Role, TenantId,
+};
 use aloft_config::Env;
 use aloft_http::{HttpConfig, Reply, edge};
 use axum::{Router, body::Body, routing::get};
@@ -59,7 +61,7 @@ fn app(keys: Arc<JwtKeys>) -> Router {
             "/api/v1/admin/ping",
             get(|AdminUser(_): AdminUser| async { Reply::ok(json!({ "ok": true })) }),
         )
-        .with_state(keys);
+        .with_state(Authenticator::new(keys, None));
     edge(routes, &HttpConfig::from_env(&Env::from_pairs([])).unwrap())
 }
 

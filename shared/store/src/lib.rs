@@ -5,6 +5,7 @@
 //! Locally, `AWS_ENDPOINT_URL` points every client at the emulator (moto), and S3 uses
 //! path-style addressing because the emulator cannot serve virtual-host buckets.
 
+mod api_keys;
 mod clients;
 mod error;
 mod keys;
@@ -12,6 +13,7 @@ mod refresh;
 mod table;
 mod users;
 
+pub use api_keys::{ApiKeyRecord, ApiKeyRepo};
 pub use clients::{AwsClients, AwsSettings};
 pub use error::StoreError;
 pub use keys::{Key, TenantId};

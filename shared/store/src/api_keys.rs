@@ -1,0 +1,111 @@
+//! API keys for service accounts: looked up by their public id, verified against the
+//! stored SHA-256 of the secret, listed per user through `gsi1`.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    Key, StoreError, Table,
+    table::{from_item, s, to_item},
+};
+
+/// A stored API key. The secret itself is never stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKeyRecord {
+    pub id: String,
+    pub user_id: String,
+    pub tenant_id: String,
+    /// The owner's role and plan when the key was made; the key acts with them.
+    pub role: String,
+    pub plan: String,
+    pub name: String,
+    /// The first characters of the key, to tell keys apart in a list.
+    pub prefix: String,
+    pub secret_hash: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiKeyRepo {
+    table: Table,
+}
+
+fn owner_index(user_id: &str) -> String {
+    format!("USER#{user_id}#APIKEYS")
+}
+
+impl ApiKeyRepo {
+    pub fn new(table: Table) -> Self {
+        Self { table }
+    }
+
+    pub async fn create(&self, record: &ApiKeyRecord) -> Result<(), StoreError> {
+        let mut item = to_item(&Key::api_key(&record.id), record)?;
+        item.insert("gsi1pk".into(), s(owner_index(&record.user_id)));
+        item.insert(
+            "gsi1sk".into(),
+            s(format!("{}#{}", record.created_at, record.id)),
+        );
+        self.table
+            .client()
+            .put_item()
+            .table_name(self.table.name())
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        self.table.get(&Key::api_key(id)).await
+    }
+
+    /// The user's keys, oldest first.
+    pub async fn list_for_user(&self, user_id: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let mut keys = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .table
+                .client()
+                .query()
+                .table_name(self.table.name())
+                .index_name("gsi1")
+                .key_condition_expression("gsi1pk = :owner")
+                .expression_attribute_values(":owner", s(owner_index(user_id)))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(StoreError::from_sdk)?;
+            for item in page.items.unwrap_or_default() {
+                keys.push(from_item(item)?);
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(keys);
+            }
+        }
+    }
+
+    /// Deletes the key if `user_id` owns it; `false` when there is no such key of theirs
+    /// (another user's key is indistinguishable from a missing one).
+    pub async fn delete_owned(&self, id: &str, user_id: &str) -> Result<bool, StoreError> {
+        let deleted = self
+            .table
+            .client()
+            .delete_item()
+            .table_name(self.table.name())
+            .set_key(Some(Key::api_key(id).attributes()))
+            .condition_expression("user_id = :owner")
+            .expression_attribute_values(":owner", AttributeValue::S(user_id.to_owned()))
+            .send()
+            .await;
+        match deleted.map_err(StoreError::from_sdk) {
+            Ok(_) => Ok(true),
+            Err(StoreError::ConditionFailed) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
