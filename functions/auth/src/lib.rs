@@ -9,7 +9,7 @@ mod requests;
 
 use std::{sync::Arc, time::Duration};
 
-use aloft_auth::{AuthConfig, JwtKeys, Passwords};
+use aloft_auth::{AuthConfig, Guard, JwtKeys, Passwords, guarded};
 use aloft_config::{ConfigError, Env};
 use aloft_http::{HttpConfig, openapi::versioned_document, versioned};
 use aloft_store::{AwsClients, AwsSettings, RefreshTokens, Table, UserRepo};
@@ -28,6 +28,7 @@ pub struct AppState {
     pub passwords: Passwords,
     /// Emails that get the `admin` role at registration (`BOOTSTRAP_ADMIN_EMAILS`).
     pub bootstrap_admins: Arc<[String]>,
+    pub guard: Guard,
 }
 
 impl AppState {
@@ -45,7 +46,8 @@ impl AppState {
             .collect();
         Ok(Self {
             users: UserRepo::new(table.clone()),
-            refresh_tokens: RefreshTokens::new(table),
+            refresh_tokens: RefreshTokens::new(table.clone()),
+            guard: Guard::from_env(env, table)?,
             keys: Arc::new(JwtKeys::new(&AuthConfig::from_env(env)?)),
             passwords,
             bootstrap_admins,
@@ -60,7 +62,8 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
         .route("/public/auth/login", post(handlers::login))
         .route("/public/auth/refresh", post(handlers::refresh))
         .route("/public/auth/logout", post(handlers::logout));
-    aloft_http::edge(versioned(routes).with_state(state), http)
+    let guard = state.guard.clone();
+    guarded(versioned(routes).with_state(state), guard, http)
 }
 
 /// The OpenAPI document of this function's routes.

@@ -235,3 +235,55 @@ async fn every_documented_route_is_served() {
     let api = serde_json::to_value(auth::openapi()).unwrap();
     oneshot::assert_documented_routes_exist(&app, &api).await;
 }
+
+fn login_from(ip: &str) -> Request<Body> {
+    use lambda_http::{
+        aws_lambda_events::apigw::{
+            ApiGatewayV2httpRequestContext, ApiGatewayV2httpRequestContextHttpDescription,
+        },
+        request::RequestContext,
+    };
+    let mut http = ApiGatewayV2httpRequestContextHttpDescription::default();
+    http.source_ip = Some(ip.to_owned());
+    let mut context = ApiGatewayV2httpRequestContext::default();
+    context.http = http;
+    let mut request = json(
+        "/api/v1/public/auth/login",
+        r#"{"email": "who@example.com", "password": "wrong horse"}"#,
+    );
+    request
+        .extensions_mut()
+        .insert(RequestContext::ApiGatewayV2(context));
+    request
+}
+
+#[tokio::test]
+async fn sixth_login_attempt_in_a_minute_from_one_ip_is_429() {
+    let app = app().await;
+    for attempt in 1..=5 {
+        let answer = oneshot::send(&app, login_from("198.51.100.4")).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "attempt {attempt}");
+        assert_eq!(answer.headers["x-ratelimit-limit"], "5");
+        assert_eq!(
+            answer.headers["x-ratelimit-remaining"].to_str().unwrap(),
+            (5 - attempt).to_string()
+        );
+    }
+    let sixth = oneshot::send(&app, login_from("198.51.100.4")).await;
+    assert_eq!(sixth.status, StatusCode::TOO_MANY_REQUESTS);
+    let body = sixth.json();
+    assert_eq!(body["error"]["code"], "RATE_LIMIT_EXCEEDED");
+    let retry_after: u64 = sixth.headers[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after));
+    assert_eq!(body["error"]["details"]["retry_after"], retry_after);
+    assert_eq!(sixth.headers["x-ratelimit-remaining"], "0");
+    assert!(sixth.headers.contains_key("x-ratelimit-reset"));
+
+    // Another client is not affected.
+    let other = oneshot::send(&app, login_from("198.51.100.5")).await;
+    assert_eq!(other.status, StatusCode::UNAUTHORIZED);
+}

@@ -7,8 +7,10 @@ mod pages;
 
 use std::sync::Arc;
 
+use aloft_auth::{Guard, guarded};
 use aloft_config::{ConfigError, Env, Stage};
 use aloft_http::HttpConfig;
+use aloft_store::{AwsClients, AwsSettings, Table};
 use axum::{Router, routing::get};
 use utoipa::{
     Modify, OpenApi,
@@ -75,8 +77,28 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     api
 }
 
+/// What the docs function needs, built once per cold start.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub config: DocsConfig,
+    /// Rate limits apply to the docs as to every route.
+    pub guard: Guard,
+}
+
+impl AppState {
+    pub async fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let aws = AwsClients::connect(&AwsSettings::from_env(env)?).await;
+        let table = Table::new(aws.dynamodb, env.required("TABLE_NAME")?);
+        Ok(Self {
+            config: DocsConfig::from_env(env)?,
+            guard: Guard::from_env(env, table)?,
+        })
+    }
+}
+
 /// The docs routes when enabled; with docs off every path is our 404.
-pub fn router(config: DocsConfig, http: &HttpConfig) -> Router {
+pub fn router(state: AppState, http: &HttpConfig) -> Router {
+    let config = state.config;
     let mut routes = Router::new();
     if config.enabled {
         // Serialized once per cold start; every request shares the bytes.
@@ -89,5 +111,5 @@ pub fn router(config: DocsConfig, http: &HttpConfig) -> Router {
             .route("/docs", get(pages::swagger_ui))
             .route("/redoc", get(pages::redoc));
     }
-    aloft_http::edge(routes, http)
+    guarded(routes, state.guard, http)
 }

@@ -8,6 +8,6 @@ async fn main() -> Result<(), lambda_http::Error> {
     aloft_http::init_tracing();
     let env = Env::process();
     let http = HttpConfig::from_env(&env)?;
-    let config = docs::DocsConfig::from_env(&env)?;
-    aloft_http::run(docs::router(config, &http)).await
+    let state = docs::AppState::from_env(&env).await?;
+    aloft_http::run(docs::router(state, &http)).await
 }

@@ -4,17 +4,15 @@
     reason = "test helpers: a panic with the value is the report"
 )]
 
-use aloft_config::Env;
 use aloft_http::HttpConfig;
-use aloft_testkit::oneshot;
+use aloft_testkit::{TestEnv, oneshot};
 use axum::Router;
-use docs::DocsConfig;
 use http::{StatusCode, header};
 
-fn app(pairs: &[(&str, &str)]) -> Router {
-    let env = Env::from_pairs(pairs.iter().copied());
+async fn app(pairs: &[(&'static str, &str)]) -> Router {
+    let env = TestEnv::new().await.env(pairs);
     docs::router(
-        DocsConfig::from_env(&env).unwrap(),
+        docs::AppState::from_env(&env).await.unwrap(),
         &HttpConfig::from_env(&env).unwrap(),
     )
 }
@@ -26,7 +24,8 @@ async fn get(app: Router, path: &str) -> (StatusCode, http::HeaderMap, String) {
 
 #[tokio::test]
 async fn openapi_json_is_an_openapi_31_document_of_every_function() {
-    let (status, headers, body) = get(app(&[("ALOFT_STAGE", "local")]), "/openapi.json").await;
+    let (status, headers, body) =
+        get(app(&[("ALOFT_STAGE", "local")]).await, "/openapi.json").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers[header::CONTENT_TYPE], "application/json");
     let spec: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -40,7 +39,7 @@ async fn openapi_json_is_an_openapi_31_document_of_every_function() {
 #[tokio::test]
 async fn swagger_and_redoc_pages_allow_their_cdn() {
     for path in ["/docs", "/redoc"] {
-        let (status, headers, body) = get(app(&[("ALOFT_STAGE", "local")]), path).await;
+        let (status, headers, body) = get(app(&[("ALOFT_STAGE", "local")]).await, path).await;
         assert_eq!(status, StatusCode::OK, "{path}");
         assert!(body.contains("/openapi.json"), "{path}");
         let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
@@ -51,12 +50,12 @@ async fn swagger_and_redoc_pages_allow_their_cdn() {
 #[tokio::test]
 async fn docs_are_off_outside_local_unless_enabled() {
     for path in ["/docs", "/redoc", "/openapi.json"] {
-        let (status, _, body) = get(app(&[("ALOFT_STAGE", "prod")]), path).await;
+        let (status, _, body) = get(app(&[("ALOFT_STAGE", "prod")]).await, path).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
         assert!(body.contains("NOT_FOUND"));
     }
     let (status, _, _) = get(
-        app(&[("ALOFT_STAGE", "prod"), ("DOCS_ENABLED", "true")]),
+        app(&[("ALOFT_STAGE", "prod"), ("DOCS_ENABLED", "true")]).await,
         "/openapi.json",
     )
     .await;
@@ -66,7 +65,7 @@ async fn docs_are_off_outside_local_unless_enabled() {
 #[tokio::test]
 async fn docs_can_be_switched_off_locally() {
     let (status, _, _) = get(
-        app(&[("ALOFT_STAGE", "local"), ("DOCS_ENABLED", "false")]),
+        app(&[("ALOFT_STAGE", "local"), ("DOCS_ENABLED", "false")]).await,
         "/docs",
     )
     .await;

@@ -9,9 +9,10 @@ mod readiness;
 
 use std::time::Duration;
 
+use aloft_auth::{Guard, guarded};
 use aloft_config::{ConfigError, Env};
 use aloft_http::{HttpConfig, Reply, openapi::versioned_document, versioned};
-use aloft_store::{AwsClients, AwsSettings};
+use aloft_store::{AwsClients, AwsSettings, Table};
 use axum::{Router, routing::get};
 use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
@@ -27,6 +28,7 @@ pub struct AppState {
     pub jobs_queue_url: String,
     /// Deadline for each readiness check.
     pub check_timeout: Duration,
+    pub guard: Guard,
 }
 
 impl AppState {
@@ -38,8 +40,11 @@ impl AppState {
         let bucket = env.required("BUCKET_NAME")?;
         let jobs_queue_url = env.required("JOBS_QUEUE_URL")?;
         let check_timeout = Duration::from_millis(env.parse_or("READINESS_TIMEOUT_MS", 1000)?);
+        let aws = AwsClients::connect(&settings).await;
+        let guard = Guard::from_env(env, Table::new(aws.dynamodb.clone(), table.clone()))?;
         Ok(Self {
-            aws: AwsClients::connect(&settings).await,
+            aws,
+            guard,
             table,
             bucket,
             jobs_queue_url,
@@ -63,7 +68,8 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
     let routes = Router::new()
         .route("/public/health", get(check_health))
         .route("/public/health/ready", get(readiness::check_readiness));
-    aloft_http::edge(versioned(routes).with_state(state), http)
+    let guard = state.guard.clone();
+    guarded(versioned(routes).with_state(state), guard, http)
 }
 
 /// The OpenAPI document of this function's routes.

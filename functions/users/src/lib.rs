@@ -5,9 +5,7 @@
 mod api_keys;
 mod me;
 
-use std::sync::Arc;
-
-use aloft_auth::{AuthConfig, Authenticator, JwtKeys};
+use aloft_auth::{Authenticator, Guard, guarded};
 use aloft_config::{ConfigError, Env};
 use aloft_http::{HttpConfig, openapi::versioned_document, versioned};
 use aloft_store::{ApiKeyRepo, AwsClients, AwsSettings, Table, UserRepo};
@@ -23,12 +21,12 @@ use utoipa::OpenApi;
 pub struct AppState {
     pub users: UserRepo,
     pub api_keys: ApiKeyRepo,
-    pub authenticator: Authenticator,
+    pub guard: Guard,
 }
 
 impl FromRef<AppState> for Authenticator {
     fn from_ref(state: &AppState) -> Self {
-        state.authenticator.clone()
+        state.guard.authenticator().clone()
     }
 }
 
@@ -36,12 +34,10 @@ impl AppState {
     pub async fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let aws = AwsClients::connect(&AwsSettings::from_env(env)?).await;
         let table = Table::new(aws.dynamodb, env.required("TABLE_NAME")?);
-        let api_keys = ApiKeyRepo::new(table.clone());
-        let jwt = Arc::new(JwtKeys::new(&AuthConfig::from_env(env)?));
         Ok(Self {
-            users: UserRepo::new(table),
-            authenticator: Authenticator::new(jwt, Some(api_keys.clone())),
-            api_keys,
+            users: UserRepo::new(table.clone()),
+            api_keys: ApiKeyRepo::new(table.clone()),
+            guard: Guard::from_env(env, table)?,
         })
     }
 }
@@ -55,7 +51,8 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
             get(api_keys::list_api_keys).post(api_keys::create_api_key),
         )
         .route("/app/api-keys/{id}", delete(api_keys::delete_api_key));
-    aloft_http::edge(versioned(routes).with_state(state), http)
+    let guard = state.guard.clone();
+    guarded(versioned(routes).with_state(state), guard, http)
 }
 
 /// The OpenAPI document of this function's routes.

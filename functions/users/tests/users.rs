@@ -240,3 +240,29 @@ async fn forged_api_keys_are_401() {
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{key}");
     }
 }
+
+#[tokio::test]
+async fn every_authenticated_request_is_metered_per_user_and_day() {
+    let env = TestEnv::new().await;
+    let vars = env.env(&[]);
+    let app = users::router(
+        users::AppState::from_env(&vars).await.unwrap(),
+        &HttpConfig::from_env(&vars).unwrap(),
+    );
+    let table = Table::new(env.clients.dynamodb.clone(), env.table());
+    UserRepo::new(table.clone())
+        .create(&record("ann"))
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let answer = oneshot::send(&app, authed("GET", "/api/v1/app/users/me", "ann", None)).await;
+        assert_eq!(answer.status, StatusCode::OK);
+        assert_eq!(answer.headers["x-ratelimit-limit"], "60");
+    }
+    let today = &aloft_http::timestamp::now()[..10];
+    let count = aloft_store::UsageMeter::new(table)
+        .count("ann", "api_requests", today)
+        .await
+        .unwrap();
+    assert_eq!(count, 2);
+}

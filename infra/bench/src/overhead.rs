@@ -90,6 +90,8 @@ async fn cases() -> Result<Vec<Case>, BoxError> {
         ),
         ("JWT_ISSUER", "aloft-bench"),
         ("JWT_AUDIENCE", "aloft"),
+        ("RATE_LIMITS_ENABLED", "false"),
+        ("DOCS_ENABLED", "true"),
     ]);
     let http = HttpConfig::from_env(&env)?;
     let keys = Arc::new(JwtKeys::new(&AuthConfig::from_env(&env)?));
@@ -115,7 +117,7 @@ async fn cases() -> Result<Vec<Case>, BoxError> {
         },
         Case {
             name: "docs, GET /openapi.json (whole document)",
-            app: docs::router(docs::DocsConfig { enabled: true }, &http),
+            app: docs::router(docs::AppState::from_env(&env).await?, &http),
             path: "/openapi.json",
             bearer: None,
         },

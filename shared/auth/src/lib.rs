@@ -7,6 +7,7 @@
 
 mod authenticator;
 mod extract;
+mod guard;
 mod keys;
 mod password;
 mod principal;
@@ -16,6 +17,7 @@ pub mod secrets;
 pub use aloft_store::TenantId;
 pub use authenticator::{Authenticator, new_api_key};
 pub use extract::{AdminUser, AuthUser};
+pub use guard::{Guard, RateLimits, guarded};
 pub use keys::{AuthConfig, JwtKeys, TokenError};
 pub use password::{PasswordError, Passwords};
 pub use principal::{Plan, Principal, Role};

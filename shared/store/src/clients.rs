@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use aloft_config::{ConfigError, Env, Stage};
+use aloft_config::{ConfigError, Env};
 use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig, timeout::TimeoutConfig};
 use aws_sdk_dynamodb::config::Credentials;
 
@@ -13,17 +13,18 @@ pub struct AwsSettings {
     pub endpoint_url: Option<String>,
     /// `AWS_REGION`; in Lambda the runtime always sets it.
     pub region: String,
-    /// The local stack signs with fixed dummy credentials, so the credential chain never
-    /// probes the network for an instance role.
+    /// An emulator gets fixed dummy credentials, so the credential chain never probes
+    /// the network for an instance role.
     pub dummy_credentials: bool,
 }
 
 impl AwsSettings {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let endpoint_url = env.optional("AWS_ENDPOINT_URL");
         Ok(Self {
-            endpoint_url: env.optional("AWS_ENDPOINT_URL"),
+            dummy_credentials: endpoint_url.is_some(),
+            endpoint_url,
             region: env.required("AWS_REGION")?,
-            dummy_credentials: Stage::from_env(env) == Stage::Local,
         })
     }
 

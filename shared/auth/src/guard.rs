@@ -1,0 +1,263 @@
+//! The guard every HTTP function puts in front of its routes: it identifies the caller,
+//! enforces the rate limits of API.md with one atomic DynamoDB update, and meters
+//! `api_requests` concurrently with the handler, so metering adds no sequential round
+//! trip. `X-RateLimit-*` headers go on every response, errors included.
+
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use aloft_config::{ConfigError, Env};
+use aloft_http::{ApiError, HttpConfig};
+use aloft_store::{RateLimiter, Table, UsageMeter, Window};
+use axum::{
+    Router,
+    extract::{Request, State},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+};
+use http::{HeaderMap, HeaderValue, Method};
+use lambda_http::request::RequestContext;
+
+use crate::{Authenticator, Principal};
+
+/// A limit check that takes longer than this lets the request through: an unavailable
+/// limiter must not take the API down with it.
+const LIMITER_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// Requests per window, by class (API.md "Rate limits"), from `RATE_LIMIT_*`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimits {
+    pub default_per_minute: u32,
+    pub ai_per_minute: u32,
+    /// Per client IP and route.
+    pub auth_per_minute: u32,
+    /// Per client IP.
+    pub contact_per_hour: u32,
+    /// `RATE_LIMITS_ENABLED=false` turns limiting off (benchmarks of the handler alone).
+    pub enabled: bool,
+}
+
+impl RateLimits {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            default_per_minute: env.parse_or("RATE_LIMIT_DEFAULT_PER_MINUTE", 60)?,
+            ai_per_minute: env.parse_or("RATE_LIMIT_AI_PER_MINUTE", 10)?,
+            auth_per_minute: env.parse_or("RATE_LIMIT_AUTH_PER_MINUTE", 5)?,
+            contact_per_hour: env.parse_or("RATE_LIMIT_CONTACT_PER_HOUR", 5)?,
+            enabled: env.parse_or("RATE_LIMITS_ENABLED", true)?,
+        })
+    }
+}
+
+/// The state of the guard layer, built once per cold start.
+#[derive(Debug, Clone)]
+pub struct Guard {
+    authenticator: Authenticator,
+    limiter: RateLimiter,
+    usage: UsageMeter,
+    limits: RateLimits,
+}
+
+impl Guard {
+    /// Token keys from `JWT_*`, API keys and counters in `table`, limits from
+    /// `RATE_LIMIT_*`.
+    pub fn from_env(env: &Env, table: Table) -> Result<Self, ConfigError> {
+        let jwt = Arc::new(crate::JwtKeys::new(&crate::AuthConfig::from_env(env)?));
+        let authenticator =
+            Authenticator::new(jwt, Some(aloft_store::ApiKeyRepo::new(table.clone())));
+        Ok(Self::new(authenticator, table, RateLimits::from_env(env)?))
+    }
+
+    /// The authenticator the guard uses, for extractors in the same function.
+    pub fn authenticator(&self) -> &Authenticator {
+        &self.authenticator
+    }
+
+    pub fn new(authenticator: Authenticator, table: Table, limits: RateLimits) -> Self {
+        Self {
+            authenticator,
+            limiter: RateLimiter::new(table.clone()),
+            usage: UsageMeter::new(table),
+            limits,
+        }
+    }
+}
+
+/// The whole layer stack of an HTTP function: the shared edge around the guard around
+/// `router`.
+pub fn guarded(router: Router, guard: Guard, http: &HttpConfig) -> Router {
+    let router = router.layer(middleware::from_fn_with_state(
+        Arc::new(guard),
+        guard_request,
+    ));
+    aloft_http::edge(router, http)
+}
+
+/// What a request is counted against.
+struct Class {
+    key: String,
+    limit: u32,
+    window_secs: u64,
+    per_ip: bool,
+}
+
+impl Class {
+    fn of(path: &str, method: &Method, limits: &RateLimits) -> Self {
+        let route = path.splitn(4, '/').nth(3).unwrap_or(path);
+        let class = |key: String, limit, window_secs, per_ip| Class {
+            key,
+            limit,
+            window_secs,
+            per_ip,
+        };
+        if let Some(action) = route.strip_prefix("public/auth/") {
+            class(format!("auth:{action}"), limits.auth_per_minute, 60, true)
+        } else if route.starts_with("public/contact") && method == Method::POST {
+            class("contact".into(), limits.contact_per_hour, 3600, true)
+        } else if route.starts_with("app/ai/") {
+            class("ai".into(), limits.ai_per_minute, 60, false)
+        } else {
+            class("default".into(), limits.default_per_minute, 60, false)
+        }
+    }
+}
+
+async fn guard_request(
+    State(guard): State<Arc<Guard>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    // Bad credentials are not rejected here: a public route ignores them, and a
+    // protected route's extractor verifies again and answers 401 with the reason.
+    let principal = guard
+        .authenticator
+        .authenticate(request.headers())
+        .await
+        .ok()
+        .flatten();
+    if let Some(principal) = &principal {
+        request.extensions_mut().insert(principal.clone());
+    }
+    let now = unix_now();
+    let window = if guard.limits.enabled {
+        // Read from the request first: a borrowed body cannot cross an await.
+        let class = Class::of(request.uri().path(), request.method(), &guard.limits);
+        let ip = client_ip(&request);
+        check_limit(&guard, &class, &ip, principal.as_ref(), now).await
+    } else {
+        None
+    };
+    if let Some(window) = window.filter(|w| !w.allowed) {
+        let mut response = ApiError::RateLimited {
+            retry_after: window.reset_at.saturating_sub(now).max(1),
+        }
+        .into_response();
+        set_rate_headers(response.headers_mut(), &window);
+        return response;
+    }
+    let meter = async {
+        if let Some(principal) = &principal {
+            meter_request(&guard, principal).await;
+        }
+    };
+    let (mut response, ()) = tokio::join!(next.run(request), meter);
+    if let Some(window) = &window {
+        set_rate_headers(response.headers_mut(), window);
+    }
+    response
+}
+
+async fn check_limit(
+    guard: &Guard,
+    class: &Class,
+    ip: &str,
+    principal: Option<&Principal>,
+    now: u64,
+) -> Option<Window> {
+    let (subject, limit) = match principal {
+        Some(p) if !class.per_ip => (
+            format!("user:{}", p.user_id),
+            class.limit.saturating_mul(p.plan.rate_multiplier()),
+        ),
+        _ => (format!("ip:{ip}"), class.limit),
+    };
+    let hit = guard
+        .limiter
+        .hit(&subject, &class.key, limit, class.window_secs, now);
+    match tokio::time::timeout(LIMITER_TIMEOUT, hit).await {
+        Ok(Ok(window)) => Some(window),
+        Ok(Err(e)) => {
+            tracing::warn!(error.cause = %e, "rate limiter failed; letting the request through");
+            None
+        }
+        Err(_) => {
+            tracing::warn!("rate limiter timed out; letting the request through");
+            None
+        }
+    }
+}
+
+async fn meter_request(guard: &Guard, principal: &Principal) {
+    let day = aloft_http::timestamp::now();
+    let day = day.get(..10).unwrap_or(&day);
+    let record = guard.usage.record(&principal.user_id, "api_requests", day);
+    match tokio::time::timeout(LIMITER_TIMEOUT, record).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error.cause = %e, "usage metering failed"),
+        Err(_) => tracing::warn!("usage metering timed out"),
+    }
+}
+
+/// The caller's address as API Gateway saw it. Never `X-Forwarded-For`: a client can
+/// write any header it likes.
+fn client_ip(request: &Request) -> String {
+    match request.extensions().get::<RequestContext>() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx
+            .http
+            .source_ip
+            .clone()
+            .unwrap_or_else(|| "unknown".into()),
+        _ => "unknown".into(),
+    }
+}
+
+fn set_rate_headers(headers: &mut HeaderMap, window: &Window) {
+    headers.insert("x-ratelimit-limit", HeaderValue::from(window.limit));
+    headers.insert("x-ratelimit-remaining", HeaderValue::from(window.remaining));
+    headers.insert("x-ratelimit-reset", HeaderValue::from(window.reset_at));
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> RateLimits {
+        RateLimits::from_env(&Env::from_pairs([])).unwrap()
+    }
+
+    #[test]
+    fn routes_fall_into_the_classes_of_api_md() {
+        let of = |path, method| Class::of(path, &method, &limits());
+        let login = of("/api/v1/public/auth/login", Method::POST);
+        assert_eq!(
+            (login.key.as_str(), login.limit, login.per_ip),
+            ("auth:login", 5, true)
+        );
+        let contact = of("/api/v2/public/contact", Method::POST);
+        assert_eq!((contact.limit, contact.window_secs), (5, 3600));
+        assert_eq!(of("/api/v1/app/ai/chat", Method::POST).limit, 10);
+        let default = of("/api/v1/app/users/me", Method::GET);
+        assert_eq!(
+            (default.key.as_str(), default.limit, default.per_ip),
+            ("default", 60, false)
+        );
+    }
+}

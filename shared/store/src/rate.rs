@@ -1,0 +1,118 @@
+//! Fixed-window rate-limit counters and per-day usage counters: one atomic, conditional
+//! update per request, so concurrent requests can never overshoot a limit.
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+
+use crate::{Key, StoreError, Table, table::n};
+
+/// The outcome of one request against a window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub allowed: bool,
+    pub limit: u32,
+    pub remaining: u32,
+    /// Epoch seconds when the window ends.
+    pub reset_at: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct RateLimiter {
+    table: Table,
+}
+
+impl RateLimiter {
+    pub fn new(table: Table) -> Self {
+        Self { table }
+    }
+
+    /// Counts one request of `subject` in `class` against `limit` per `window_secs`.
+    /// The increment only happens while the count is below the limit, so exactly `limit`
+    /// requests get through, however many arrive at once.
+    pub async fn hit(
+        &self,
+        subject: &str,
+        class: &str,
+        limit: u32,
+        window_secs: u64,
+        now: u64,
+    ) -> Result<Window, StoreError> {
+        let start = now - now % window_secs;
+        let reset_at = start + window_secs;
+        let updated = self
+            .table
+            .client()
+            .update_item()
+            .table_name(self.table.name())
+            .set_key(Some(Key::rate_window(subject, class, start).attributes()))
+            .update_expression("SET expires_at = if_not_exists(expires_at, :expires) ADD hits :one")
+            .condition_expression("attribute_not_exists(hits) OR hits < :limit")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":limit", n(limit))
+            // Kept a minute past the window, then DynamoDB's TTL removes it.
+            .expression_attribute_values(":expires", n(reset_at + 60))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk);
+        let window = |allowed, remaining| Window {
+            allowed,
+            limit,
+            remaining,
+            reset_at,
+        };
+        match updated {
+            Ok(output) => {
+                let hits = output
+                    .attributes
+                    .as_ref()
+                    .and_then(|a| a.get("hits"))
+                    .and_then(|v| match v {
+                        AttributeValue::N(n) => n.parse::<u32>().ok(),
+                        _ => None,
+                    })
+                    .unwrap_or(limit);
+                Ok(window(true, limit.saturating_sub(hits)))
+            }
+            Err(StoreError::ConditionFailed) => Ok(window(false, 0)),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Usage counters, per user, metric and day.
+#[derive(Debug, Clone)]
+pub struct UsageMeter {
+    table: Table,
+}
+
+impl UsageMeter {
+    pub fn new(table: Table) -> Self {
+        Self { table }
+    }
+
+    /// Adds one to `metric` of `user_id` on `day` (`YYYY-MM-DD`).
+    pub async fn record(&self, user_id: &str, metric: &str, day: &str) -> Result<(), StoreError> {
+        self.table
+            .client()
+            .update_item()
+            .table_name(self.table.name())
+            .set_key(Some(Key::usage(user_id, metric, day).attributes()))
+            .update_expression("ADD #count :one")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_values(":one", n(1))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+
+    /// The count of `metric` of `user_id` on `day`.
+    pub async fn count(&self, user_id: &str, metric: &str, day: &str) -> Result<u64, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Counter {
+            count: u64,
+        }
+        let counter: Option<Counter> = self.table.get(&Key::usage(user_id, metric, day)).await?;
+        Ok(counter.map_or(0, |c| c.count))
+    }
+}
