@@ -1,14 +1,18 @@
 //! Turns the credentials of a request into a [`Principal`]: an `X-API-Key`, or a bearer
 //! access token.
 
-use std::sync::Arc;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use aloft_http::ApiError;
-use aloft_store::{ApiKeyRecord, ApiKeyRepo, TenantId};
+use aloft_store::{ApiKeyRecord, ApiKeyRepo, StoreError, TenantId, UserRecord, UserRepo};
 use http::{HeaderMap, header};
 use subtle::ConstantTimeEq;
 
-use crate::{JwtKeys, Plan, Principal, Role, TokenError, secrets};
+use crate::{ExternalIdp, JwtKeys, Plan, Principal, Role, TokenError, secrets};
 
 /// API keys look like `aloft_<32 hex id>_<secret>`.
 const KEY_PREFIX: &str = "aloft";
@@ -18,12 +22,40 @@ const KEY_PREFIX: &str = "aloft";
 pub struct Authenticator {
     jwt: Arc<JwtKeys>,
     api_keys: Option<ApiKeyRepo>,
+    external: Option<Arc<ExternalLogin>>,
+}
+
+/// How long a provider identity's user is remembered in the warm sandbox, sparing a
+/// DynamoDB read per request.
+const KNOWN_IDENTITY_TTL: Duration = Duration::from_secs(300);
+const KNOWN_IDENTITY_CAPACITY: usize = 10_000;
+
+/// Provider tokens, and the users they map to (created on first sight).
+#[derive(Debug)]
+struct ExternalLogin {
+    idp: ExternalIdp,
+    users: UserRepo,
+    known: Mutex<HashMap<String, (Principal, Instant)>>,
 }
 
 impl Authenticator {
     /// `api_keys: None` accepts bearer tokens only.
     pub fn new(jwt: Arc<JwtKeys>, api_keys: Option<ApiKeyRepo>) -> Self {
-        Self { jwt, api_keys }
+        Self {
+            jwt,
+            api_keys,
+            external: None,
+        }
+    }
+
+    /// Also accepts the provider's RS256/ES256 tokens; their users live in `users`.
+    pub fn with_external(mut self, idp: ExternalIdp, users: UserRepo) -> Self {
+        self.external = Some(Arc::new(ExternalLogin {
+            idp,
+            users,
+            known: Mutex::new(HashMap::new()),
+        }));
+        self
     }
 
     pub fn jwt(&self) -> &JwtKeys {
@@ -53,10 +85,14 @@ impl Authenticator {
             .ok_or(ApiError::Authentication(
                 "Authorization header must be 'Bearer <token>'".into(),
             ))?;
-        self.jwt.verify(token).map(Some).map_err(|e| match e {
-            TokenError::Expired => ApiError::Authentication("Token has expired".into()),
-            TokenError::Invalid => ApiError::Authentication("Invalid token".into()),
-        })
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|_| token_error(TokenError::Invalid))?;
+        match &self.external {
+            Some(external) if ExternalIdp::accepts(&header) => {
+                external.principal(token, &header).await.map(Some)
+            }
+            _ => self.jwt.verify(token).map(Some).map_err(token_error),
+        }
     }
 
     async fn verify_api_key(&self, key: &str) -> Result<Principal, ApiError> {
@@ -68,6 +104,86 @@ impl Authenticator {
             return Err(invalid_key());
         }
         Ok(principal_of_key(record))
+    }
+}
+
+fn token_error(error: TokenError) -> ApiError {
+    match error {
+        TokenError::Expired => ApiError::Authentication("Token has expired".into()),
+        TokenError::Invalid => ApiError::Authentication("Invalid token".into()),
+    }
+}
+
+impl ExternalLogin {
+    async fn principal(
+        &self,
+        token: &str,
+        header: &jsonwebtoken::Header,
+    ) -> Result<Principal, ApiError> {
+        let identity = self.idp.verify(token, header).await.map_err(token_error)?;
+        if let Some(principal) = self.remembered(&identity.sub) {
+            return Ok(principal);
+        }
+        let user = self
+            .users
+            .find_or_create_external(self.idp.issuer(), &identity.sub, &first_sight(&identity))
+            .await
+            .map_err(|e: StoreError| ApiError::from(e))?;
+        let principal = principal_of_user(&user);
+        self.remember(&identity.sub, &principal);
+        Ok(principal)
+    }
+
+    fn remembered(&self, subject: &str) -> Option<Principal> {
+        let known = self.known.lock().ok()?;
+        known
+            .get(subject)
+            .filter(|(_, at)| at.elapsed() < KNOWN_IDENTITY_TTL)
+            .map(|(principal, _)| principal.clone())
+    }
+
+    fn remember(&self, subject: &str, principal: &Principal) {
+        if let Ok(mut known) = self.known.lock() {
+            if known.len() >= KNOWN_IDENTITY_CAPACITY {
+                known.clear();
+            }
+            known.insert(subject.to_owned(), (principal.clone(), Instant::now()));
+        }
+    }
+}
+
+/// The user record made for a provider identity seen for the first time: a personal
+/// tenant, the `user` role, the free plan, no password.
+fn first_sight(identity: &crate::ExternalIdentity) -> UserRecord {
+    let now = aloft_http::timestamp::now();
+    UserRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        email: identity
+            .email
+            .as_deref()
+            .map(aloft_store::normalize_email)
+            .unwrap_or_default(),
+        full_name: None,
+        avatar_url: None,
+        role: Role::User.as_str().to_owned(),
+        is_active: true,
+        tenant_id: uuid::Uuid::new_v4().to_string(),
+        subscription_plan: Plan::Free.as_str().to_owned(),
+        subscription_status: None,
+        created_at: now.clone(),
+        updated_at: now,
+        password_hash: None,
+    }
+}
+
+fn principal_of_user(user: &UserRecord) -> Principal {
+    Principal {
+        user_id: user.id.clone(),
+        tenant_id: TenantId::new(user.tenant_id.clone()),
+        role: Role::parse(&user.role),
+        plan: Plan::parse(&user.subscription_plan),
+        email: (!user.email.is_empty()).then(|| user.email.clone()),
+        impersonator: None,
     }
 }
 

@@ -6,6 +6,7 @@
 //! `kid` for key rotation, and `iss`/`aud`/`exp`/`nbf` checked.
 
 mod authenticator;
+mod external;
 mod extract;
 mod guard;
 mod keys;
@@ -16,6 +17,7 @@ pub mod secrets;
 
 pub use aloft_store::TenantId;
 pub use authenticator::{Authenticator, new_api_key};
+pub use external::{ExternalIdentity, ExternalIdp, ExternalIdpConfig};
 pub use extract::{AdminUser, AuthUser};
 pub use guard::{Guard, RateLimits, guarded};
 pub use keys::{AuthConfig, JwtKeys, TokenError};

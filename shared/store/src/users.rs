@@ -42,8 +42,9 @@ pub struct ProfileChange {
     pub avatar_url: Option<String>,
 }
 
+/// Points at the user who owns an email address or an external identity.
 #[derive(Debug, Serialize, Deserialize)]
-struct EmailGuard {
+struct UserLink {
     user_id: String,
 }
 
@@ -66,7 +67,7 @@ impl UserRepo {
     /// Creates the user and claims the email in one transaction. An email already taken
     /// (or a retry of the same registration) is [`StoreError::ConditionFailed`].
     pub async fn create(&self, user: &UserRecord) -> Result<(), StoreError> {
-        let guard = EmailGuard {
+        let guard = UserLink {
             user_id: user.id.clone(),
         };
         let puts = [
@@ -87,13 +88,59 @@ impl UserRepo {
         Ok(())
     }
 
+    /// The user behind an external identity, created on first sight from `new_user`.
+    /// Two first requests racing each other end with one user: the loser reads the
+    /// winner's link.
+    pub async fn find_or_create_external(
+        &self,
+        issuer: &str,
+        subject: &str,
+        new_user: &UserRecord,
+    ) -> Result<UserRecord, StoreError> {
+        let link_key = Key::external_identity(issuer, subject);
+        if let Some(link) = self.table.get::<UserLink>(&link_key).await? {
+            return self.get(&link.user_id).await?.ok_or_else(|| {
+                StoreError::Other(format!("dangling identity link to {}", link.user_id))
+            });
+        }
+        let link = UserLink {
+            user_id: new_user.id.clone(),
+        };
+        let mut request = self.table.client().transact_write_items();
+        for item in [
+            to_item(&Key::user(&new_user.id), new_user)?,
+            to_item(&link_key, &link)?,
+        ] {
+            let put = Put::builder()
+                .table_name(self.table.name())
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(|e| StoreError::Other(e.to_string()))?;
+            request = request.transact_items(TransactWriteItem::builder().put(put).build());
+        }
+        match request.send().await.map_err(StoreError::from_sdk) {
+            Ok(_) => Ok(new_user.clone()),
+            Err(StoreError::ConditionFailed) => {
+                let link: UserLink = self
+                    .table
+                    .get(&link_key)
+                    .await?
+                    .ok_or(StoreError::ConditionFailed)?;
+                self.get(&link.user_id)
+                    .await?
+                    .ok_or(StoreError::ConditionFailed)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     pub async fn get(&self, user_id: &str) -> Result<Option<UserRecord>, StoreError> {
         self.table.get(&Key::user(user_id)).await
     }
 
     pub async fn find_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
-        let guard: Option<EmailGuard> =
-            self.table.get(&Key::email(&normalize_email(email))).await?;
+        let guard: Option<UserLink> = self.table.get(&Key::email(&normalize_email(email))).await?;
         match guard {
             Some(guard) => self.get(&guard.user_id).await,
             None => Ok(None),

@@ -11,6 +11,7 @@
 )]
 
 mod emulator;
+pub mod idp;
 pub mod oneshot;
 mod tokens;
 
