@@ -66,6 +66,7 @@ async fn run() -> Result<(), BoxError> {
         options.warm * 10
     );
     let overhead = overhead::table(&overhead::measure(options.warm * 10).await?);
+    let overhead = format!("{overhead}\n\n{}", overhead::password_hashing(20)?);
     print_stdout(&format!("{}\n\n{overhead}", report::summary(&results)))?;
     let document = report::document(&results, &options);
     let document = format!("{document}\n## Handler overhead (in-process)\n\n{overhead}\n");
