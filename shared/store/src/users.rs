@@ -67,15 +67,20 @@ impl UserRepo {
     /// Creates the user and claims the email in one transaction. An email already taken
     /// (or a retry of the same registration) is [`StoreError::ConditionFailed`].
     pub async fn create(&self, user: &UserRecord) -> Result<(), StoreError> {
-        let guard = UserLink {
+        self.create_linked(user, &Key::email(&user.email)).await
+    }
+
+    /// Writes `user` and a link item at `link` pointing to it, both only if new, in one
+    /// transaction.
+    async fn create_linked(&self, user: &UserRecord, link: &Key) -> Result<(), StoreError> {
+        let pointer = UserLink {
             user_id: user.id.clone(),
         };
-        let puts = [
-            to_item(&Key::user(&user.id), user)?,
-            to_item(&Key::email(&user.email), &guard)?,
-        ];
         let mut request = self.table.client().transact_write_items();
-        for item in puts {
+        for item in [
+            to_item(&Key::user(&user.id), user)?,
+            to_item(link, &pointer)?,
+        ] {
             let put = Put::builder()
                 .table_name(self.table.name())
                 .set_item(Some(item))
@@ -103,24 +108,8 @@ impl UserRepo {
                 StoreError::Other(format!("dangling identity link to {}", link.user_id))
             });
         }
-        let link = UserLink {
-            user_id: new_user.id.clone(),
-        };
-        let mut request = self.table.client().transact_write_items();
-        for item in [
-            to_item(&Key::user(&new_user.id), new_user)?,
-            to_item(&link_key, &link)?,
-        ] {
-            let put = Put::builder()
-                .table_name(self.table.name())
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk)")
-                .build()
-                .map_err(|e| StoreError::Other(e.to_string()))?;
-            request = request.transact_items(TransactWriteItem::builder().put(put).build());
-        }
-        match request.send().await.map_err(StoreError::from_sdk) {
-            Ok(_) => Ok(new_user.clone()),
+        match self.create_linked(new_user, &link_key).await {
+            Ok(()) => Ok(new_user.clone()),
             Err(StoreError::ConditionFailed) => {
                 let link: UserLink = self
                     .table
