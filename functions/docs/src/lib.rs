@@ -69,8 +69,12 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut api = ApiInfo::openapi();
     api.info.version = env!("CARGO_PKG_VERSION").to_owned();
     // Each HTTP function adds its `openapi` here.
-    let functions: [fn() -> utoipa::openapi::OpenApi; 3] =
-        [health::openapi, auth::openapi, users::openapi];
+    let functions: [fn() -> utoipa::openapi::OpenApi; 4] = [
+        health::openapi,
+        auth::openapi,
+        users::openapi,
+        projects::openapi,
+    ];
     for document in functions {
         api.merge(document());
     }

@@ -1,0 +1,232 @@
+//! The five project routes.
+
+use std::cmp::Ordering;
+
+use aloft_auth::AuthUser;
+use aloft_http::{ApiError, Json, Page, PageParams, Query, Reply, openapi::ErrorBody};
+use aloft_store::{ProjectRecord, UpdateOutcome};
+use axum::{
+    extract::{Path, State},
+    response::{AppendHeaders, IntoResponse, Response},
+};
+use http::{HeaderMap, StatusCode, header};
+use time::OffsetDateTime;
+
+use crate::{
+    AppState,
+    model::{
+        CreateProjectRequest, ListProjectsQuery, Project, SortField, SortOrder,
+        UpdateProjectRequest, etag, if_match, parse_description, parse_name, parse_project_id,
+    },
+};
+
+fn now() -> String {
+    aloft_http::timestamp::format(OffsetDateTime::now_utc())
+}
+
+/// 200/201 with the project and its `ETag`.
+fn with_etag(status: StatusCode, record: &ProjectRecord) -> Response {
+    (
+        AppendHeaders([(header::ETAG, etag(record.version))]),
+        Reply::with_status(status, Project::from(record)),
+    )
+        .into_response()
+}
+
+/// List the tenant's projects: search, sort, then page; `total` counts every match.
+#[utoipa::path(
+    get,
+    path = "/app/projects",
+    tag = "Projects",
+    security(("BearerJWT" = []), ("ApiKey" = [])),
+    params(ListProjectsQuery),
+    responses(
+        (status = 200, description = "One page of projects", body = Page<Project>),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
+        (status = 422, description = "A query parameter breaks a rule; `details.field` names it", body = ErrorBody),
+    )
+)]
+pub(crate) async fn list_projects(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+    Query(query): Query<ListProjectsQuery>,
+) -> Result<Reply<Page<Project>>, ApiError> {
+    let page = PageParams {
+        skip: query.skip,
+        limit: query.limit,
+    }
+    .validate()?;
+    let mut projects = state.projects.list(&principal.tenant_id).await?;
+    if let Some(needle) = query
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let needle = needle.to_lowercase();
+        projects.retain(|p| p.name_lower.contains(&needle));
+    }
+    projects.sort_by(|a, b| {
+        let ordering = compare(a, b, query.sort).then_with(|| a.id.cmp(&b.id));
+        match query.order {
+            SortOrder::Asc => ordering,
+            SortOrder::Desc => ordering.reverse(),
+        }
+    });
+    let total = projects.len() as u64;
+    let items = projects
+        .iter()
+        .skip(page.skip as usize)
+        .take(page.limit as usize)
+        .map(Project::from)
+        .collect();
+    Ok(Reply::ok(Page {
+        items,
+        total,
+        skip: page.skip,
+        limit: page.limit,
+    }))
+}
+
+fn compare(a: &ProjectRecord, b: &ProjectRecord, field: SortField) -> Ordering {
+    match field {
+        SortField::CreatedAt => a.created_at.cmp(&b.created_at),
+        SortField::UpdatedAt => a.updated_at.cmp(&b.updated_at),
+        SortField::Name => a.name_lower.cmp(&b.name_lower),
+    }
+}
+
+/// Create a project in the caller's tenant.
+#[utoipa::path(
+    post,
+    path = "/app/projects",
+    tag = "Projects",
+    security(("BearerJWT" = []), ("ApiKey" = [])),
+    request_body = CreateProjectRequest,
+    responses(
+        (status = 201, description = "Created; `ETag` names its version", body = Project),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
+        (status = 422, description = "A field breaks a rule; `details.field` names it", body = ErrorBody),
+    )
+)]
+pub(crate) async fn create_project(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+    Json(body): Json<CreateProjectRequest>,
+) -> Result<Response, ApiError> {
+    let name = parse_name(&body.name)?;
+    let description = parse_description(body.description)?;
+    let created_at = now();
+    let record = ProjectRecord {
+        // Time-ordered: ties of the whole-second `created_at` break in creation order.
+        id: uuid::Uuid::now_v7().to_string(),
+        name_lower: name.to_lowercase(),
+        name,
+        description,
+        owner_id: principal.user_id.clone(),
+        created_at: created_at.clone(),
+        updated_at: created_at,
+        deleted_at: None,
+        version: 1,
+    };
+    state.projects.create(&principal.tenant_id, &record).await?;
+    Ok(with_etag(StatusCode::CREATED, &record))
+}
+
+/// One project of the caller's tenant.
+#[utoipa::path(
+    get,
+    path = "/app/projects/{project_id}",
+    tag = "Projects",
+    security(("BearerJWT" = []), ("ApiKey" = [])),
+    params(("project_id" = String, Path, description = "The project's UUID")),
+    responses(
+        (status = 200, description = "The project; `ETag` names its version", body = Project),
+        (status = 404, description = "No such project in the caller's tenant", body = ErrorBody),
+        (status = 422, description = "`project_id` is not a UUID", body = ErrorBody),
+    )
+)]
+pub(crate) async fn get_project(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+    Path(project_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = parse_project_id(&project_id)?;
+    let record = state
+        .projects
+        .get(&principal.tenant_id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Project", &id))?;
+    Ok(with_etag(StatusCode::OK, &record))
+}
+
+/// Change a project's name or description. With `If-Match`, only if the project is still
+/// at that version (412 otherwise), so concurrent edits never silently overwrite.
+#[utoipa::path(
+    patch,
+    path = "/app/projects/{project_id}",
+    tag = "Projects",
+    security(("BearerJWT" = []), ("ApiKey" = [])),
+    params(
+        ("project_id" = String, Path, description = "The project's UUID"),
+        ("If-Match" = Option<String>, Header, description = "The `ETag` the change is based on"),
+    ),
+    request_body = UpdateProjectRequest,
+    responses(
+        (status = 200, description = "Updated; the new `ETag`", body = Project),
+        (status = 404, description = "No such project in the caller's tenant", body = ErrorBody),
+        (status = 412, description = "The project changed since that `ETag`", body = ErrorBody),
+        (status = 422, description = "A field breaks a rule; `details.field` names it", body = ErrorBody),
+    )
+)]
+pub(crate) async fn update_project(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+    Path(project_id): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<UpdateProjectRequest>,
+) -> Result<Response, ApiError> {
+    let id = parse_project_id(&project_id)?;
+    let change = body.parse()?;
+    let expected = if_match(&headers)?;
+    let outcome = state
+        .projects
+        .update(&principal.tenant_id, &id, &change, expected, &now())
+        .await?;
+    match outcome {
+        UpdateOutcome::Updated(record) => Ok(with_etag(StatusCode::OK, &record)),
+        UpdateOutcome::NotFound => Err(ApiError::not_found("Project", &id)),
+        UpdateOutcome::VersionMismatch => Err(ApiError::PreconditionFailed(
+            "The project was changed by another request; fetch it again".into(),
+        )),
+    }
+}
+
+/// Delete a project (soft: it disappears for every reader, the item stays for audit).
+#[utoipa::path(
+    delete,
+    path = "/app/projects/{project_id}",
+    tag = "Projects",
+    security(("BearerJWT" = []), ("ApiKey" = [])),
+    params(("project_id" = String, Path, description = "The project's UUID")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such project in the caller's tenant", body = ErrorBody),
+        (status = 422, description = "`project_id` is not a UUID", body = ErrorBody),
+    )
+)]
+pub(crate) async fn delete_project(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+    Path(project_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_project_id(&project_id)?;
+    if !state
+        .projects
+        .soft_delete(&principal.tenant_id, &id, &now())
+        .await?
+    {
+        return Err(ApiError::not_found("Project", &id));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

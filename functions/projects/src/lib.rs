@@ -1,0 +1,73 @@
+//! `projects`: tenant-scoped CRUD under `/api/{v1,v2}/app/projects`. Lists page with
+//! `skip`/`limit`, search names case-insensitively and sort; deletes are soft; writes use
+//! the item's version for optimistic concurrency (`ETag` out, `If-Match` in, 412 on a
+//! mismatch). Another tenant's project is 404 on every route.
+
+mod handlers;
+mod model;
+
+use aloft_auth::{Authenticator, Guard, guarded};
+use aloft_config::{ConfigError, Env};
+use aloft_http::{HttpConfig, openapi::versioned_document, versioned};
+use aloft_store::{AwsClients, AwsSettings, ProjectRepo, Table};
+use axum::{Router, extract::FromRef, routing::get};
+use utoipa::OpenApi;
+
+/// What the projects function needs, built once per cold start.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub projects: ProjectRepo,
+    pub guard: Guard,
+}
+
+impl FromRef<AppState> for Authenticator {
+    fn from_ref(state: &AppState) -> Self {
+        state.guard.authenticator().clone()
+    }
+}
+
+impl AppState {
+    pub async fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let aws = AwsClients::connect(&AwsSettings::from_env(env)?).await;
+        let table = Table::new(aws.dynamodb, env.required("TABLE_NAME")?);
+        Ok(Self {
+            projects: ProjectRepo::new(table.clone()),
+            guard: Guard::from_env(env, table)?,
+        })
+    }
+}
+
+/// The function's app: routes under every API version, behind the guard and the edge.
+pub fn router(state: AppState, http: &HttpConfig) -> Router {
+    let routes = Router::new()
+        .route(
+            "/app/projects",
+            get(handlers::list_projects).post(handlers::create_project),
+        )
+        .route(
+            "/app/projects/{project_id}",
+            get(handlers::get_project)
+                .patch(handlers::update_project)
+                .delete(handlers::delete_project),
+        );
+    let guard = state.guard.clone();
+    guarded(versioned(routes).with_state(state), guard, http)
+}
+
+/// The OpenAPI document of this function's routes.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    versioned_document(ProjectsApi::openapi())
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        handlers::list_projects,
+        handlers::create_project,
+        handlers::get_project,
+        handlers::update_project,
+        handlers::delete_project
+    ),
+    tags((name = "Projects", description = "The caller's tenant's projects"))
+)]
+struct ProjectsApi;

@@ -1,0 +1,185 @@
+//! Request and response bodies of the projects routes, parsed into checked values.
+
+use aloft_http::ApiError;
+use aloft_store::{ProjectChange, ProjectRecord};
+use http::{HeaderMap, HeaderValue, header};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+const NAME_MAX: usize = 255;
+const DESCRIPTION_MAX: usize = 2000;
+
+/// A project as the API shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Project {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub owner_id: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&ProjectRecord> for Project {
+    fn from(record: &ProjectRecord) -> Self {
+        Self {
+            id: record.id.clone(),
+            name: record.name.clone(),
+            description: record.description.clone(),
+            owner_id: record.owner_id.clone(),
+            created_at: record.created_at.clone(),
+            updated_at: record.updated_at.clone(),
+        }
+    }
+}
+
+/// `POST /app/projects`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateProjectRequest {
+    /// 1–255 characters.
+    pub name: String,
+    /// At most 2000 characters.
+    pub description: Option<String>,
+}
+
+/// `PATCH /app/projects/{project_id}`: absent fields stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateProjectRequest {
+    pub name: Option<String>,
+    pub description: Option<String>,
+}
+
+pub(crate) fn parse_name(raw: &str) -> Result<String, ApiError> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err(ApiError::validation(
+            "name",
+            "Name must be at least 1 character",
+        ));
+    }
+    if name.chars().count() > NAME_MAX {
+        return Err(ApiError::validation(
+            "name",
+            "Name must be at most 255 characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+pub(crate) fn parse_description(raw: Option<String>) -> Result<Option<String>, ApiError> {
+    match raw {
+        Some(text) if text.chars().count() > DESCRIPTION_MAX => Err(ApiError::validation(
+            "description",
+            "Description must be at most 2000 characters",
+        )),
+        other => Ok(other),
+    }
+}
+
+impl UpdateProjectRequest {
+    pub(crate) fn parse(self) -> Result<ProjectChange, ApiError> {
+        Ok(ProjectChange {
+            name: self.name.as_deref().map(parse_name).transpose()?,
+            description: parse_description(self.description)?,
+        })
+    }
+}
+
+/// Sort keys of the list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SortField {
+    #[default]
+    CreatedAt,
+    UpdatedAt,
+    Name,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SortOrder {
+    Asc,
+    #[default]
+    Desc,
+}
+
+/// Query of `GET /app/projects`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListProjectsQuery {
+    /// Items to skip (≥ 0).
+    #[serde(default)]
+    pub skip: u32,
+    /// Items to return (1–100).
+    #[serde(default = "default_limit")]
+    pub limit: u32,
+    /// Case-insensitive part of the name.
+    pub search: Option<String>,
+    /// `created_at` (default), `updated_at` or `name`.
+    #[serde(default)]
+    #[param(value_type = Option<SortField>)]
+    pub sort: SortField,
+    /// `desc` (default) or `asc`.
+    #[serde(default)]
+    #[param(value_type = Option<SortOrder>)]
+    pub order: SortOrder,
+}
+
+fn default_limit() -> u32 {
+    20
+}
+
+/// `project_id` must be a UUID; anything else cannot name a project.
+pub(crate) fn parse_project_id(raw: &str) -> Result<String, ApiError> {
+    uuid::Uuid::parse_str(raw)
+        .map(|id| id.hyphenated().to_string())
+        .map_err(|_| ApiError::validation("project_id", "project_id must be a UUID"))
+}
+
+/// The `ETag` of a version: `"<version>"`.
+pub(crate) fn etag(version: u64) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{version}\"")).unwrap_or(HeaderValue::from_static("\"0\""))
+}
+
+/// The version `If-Match` names: `None` without the header or for `*`; 412 when it cannot
+/// be one of our ETags.
+pub(crate) fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or_default().trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    text.trim_start_matches("W/")
+        .trim_matches('"')
+        .parse()
+        .map(Some)
+        .map_err(|_| {
+            ApiError::PreconditionFailed("If-Match does not name a version of this project".into())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(parse_name("  Apollo ").unwrap(), "Apollo");
+        assert!(parse_name("   ").is_err());
+        assert!(parse_name(&"x".repeat(256)).is_err());
+        assert!(parse_name(&"x".repeat(255)).is_ok());
+    }
+
+    #[test]
+    fn if_match_reads_strong_and_weak_etags() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::IF_MATCH, HeaderValue::from_static("W/\"7\""));
+        assert_eq!(if_match(&headers).unwrap(), Some(7));
+        headers.insert(header::IF_MATCH, HeaderValue::from_static("\"x\""));
+        assert!(if_match(&headers).is_err());
+        headers.insert(header::IF_MATCH, HeaderValue::from_static("*"));
+        assert_eq!(if_match(&headers).unwrap(), None);
+    }
+}
