@@ -68,7 +68,7 @@ start_functions() {
   fi
   mkdir -p "$STATE"
   # Build first so the first request does not wait for the compiler.
-  cargo build --quiet --bin health --bin auth --bin users --bin projects --bin docs
+  cargo build --quiet --bin health --bin auth --bin users --bin projects --bin files --bin docs
   setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$API_PORT" \
     >"$STATE/watch.log" 2>&1 &
   started+=("$!")

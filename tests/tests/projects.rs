@@ -87,3 +87,91 @@ async fn create_page_search_and_sort_projects() {
         .json();
     assert_eq!(names(&newest["data"]), ["Project 44"]);
 }
+
+#[tokio::test]
+async fn upload_download_and_delete_a_file_with_plain_http() {
+    let stack = Stack::new();
+    let bearer = signed_in(&stack).await;
+    let headers = [
+        ("authorization", bearer.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let bytes: &[u8] = b"real bytes through a presigned URL";
+    let body = format!(
+        r#"{{"filename": "notes.txt", "content_type": "text/plain", "size": {}}}"#,
+        bytes.len()
+    );
+    let upload = stack
+        .send_body(
+            Method::POST,
+            "/api/v1/app/files/upload-url",
+            &headers,
+            &body,
+        )
+        .await;
+    assert_eq!(upload.status, StatusCode::OK, "{}", upload.text);
+    let upload = upload.json();
+    let http = reqwest::Client::new();
+    let put = http
+        .put(upload["upload_url"].as_str().unwrap_or_default())
+        .header("content-type", "text/plain")
+        .body(bytes)
+        .send()
+        .await
+        .map(|r| r.status());
+    assert_eq!(put.ok(), Some(StatusCode::OK));
+
+    let file_id = upload["file_id"].as_str().unwrap_or_default();
+    let confirm = format!(r#"{{"file_id": "{file_id}"}}"#);
+    let confirmed = stack
+        .send_body(
+            Method::POST,
+            "/api/v1/app/files/confirm",
+            &headers,
+            &confirm,
+        )
+        .await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.text);
+    let auth = [("authorization", bearer.as_str())];
+    let list = stack
+        .send(Method::GET, "/api/v1/app/files", &auth)
+        .await
+        .json();
+    assert_eq!(list["total"], 1);
+
+    let download = stack
+        .send(
+            Method::GET,
+            &format!("/api/v1/app/files/{file_id}/download-url"),
+            &auth,
+        )
+        .await
+        .json();
+    let url = download["download_url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let fetched = http.get(&url).send().await.map(|r| r.status());
+    assert_eq!(fetched.ok(), Some(StatusCode::OK));
+    let got = http.get(&url).send().await;
+    let got = match got {
+        Ok(response) => response
+            .bytes()
+            .await
+            .map(|b| b.to_vec())
+            .unwrap_or_default(),
+        Err(e) => panic!("download failed: {e}"),
+    };
+    assert_eq!(got, bytes);
+
+    let deleted = stack
+        .send(
+            Method::DELETE,
+            &format!("/api/v1/app/files/{file_id}"),
+            &auth,
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    let refused = http.get(&url).send().await.map(|r| r.status());
+    assert_eq!(refused.ok(), Some(StatusCode::NOT_FOUND));
+}

@@ -69,11 +69,12 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut api = ApiInfo::openapi();
     api.info.version = env!("CARGO_PKG_VERSION").to_owned();
     // Each HTTP function adds its `openapi` here.
-    let functions: [fn() -> utoipa::openapi::OpenApi; 4] = [
+    let functions: [fn() -> utoipa::openapi::OpenApi; 5] = [
         health::openapi,
         auth::openapi,
         users::openapi,
         projects::openapi,
+        files::openapi,
     ];
     for document in functions {
         api.merge(document());

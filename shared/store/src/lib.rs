@@ -8,6 +8,7 @@
 mod api_keys;
 mod clients;
 mod error;
+mod files;
 mod keys;
 mod projects;
 mod rate;
@@ -18,6 +19,7 @@ mod users;
 pub use api_keys::{ApiKeyRecord, ApiKeyRepo};
 pub use clients::{AwsClients, AwsSettings};
 pub use error::StoreError;
+pub use files::{FileRecord, FileRepo};
 pub use keys::{Key, TenantId};
 pub use projects::{ProjectChange, ProjectRecord, ProjectRepo, UpdateOutcome};
 pub use rate::{RateLimiter, UsageMeter, Window};

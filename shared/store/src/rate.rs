@@ -92,14 +92,25 @@ impl UsageMeter {
 
     /// Adds one to `metric` of `user_id` on `day` (`YYYY-MM-DD`).
     pub async fn record(&self, user_id: &str, metric: &str, day: &str) -> Result<(), StoreError> {
+        self.add(user_id, metric, day, 1).await
+    }
+
+    /// Adds `amount` (negative to subtract) to `metric` of `user_id` on `day`.
+    pub async fn add(
+        &self,
+        user_id: &str,
+        metric: &str,
+        day: &str,
+        amount: i64,
+    ) -> Result<(), StoreError> {
         self.table
             .client()
             .update_item()
             .table_name(self.table.name())
             .set_key(Some(Key::usage(user_id, metric, day).attributes()))
-            .update_expression("ADD #count :one")
+            .update_expression("ADD #count :amount")
             .expression_attribute_names("#count", "count")
-            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":amount", n(amount))
             .send()
             .await
             .map_err(StoreError::from_sdk)?;
@@ -107,10 +118,10 @@ impl UsageMeter {
     }
 
     /// The count of `metric` of `user_id` on `day`.
-    pub async fn count(&self, user_id: &str, metric: &str, day: &str) -> Result<u64, StoreError> {
+    pub async fn count(&self, user_id: &str, metric: &str, day: &str) -> Result<i64, StoreError> {
         #[derive(serde::Deserialize)]
         struct Counter {
-            count: u64,
+            count: i64,
         }
         let counter: Option<Counter> = self.table.get(&Key::usage(user_id, metric, day)).await?;
         Ok(counter.map_or(0, |c| c.count))

@@ -1,0 +1,283 @@
+//! The five file routes.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aloft_auth::{AuthUser, Principal};
+use aloft_http::{ApiError, Json, Page, PageParams, Query, Reply, openapi::ErrorBody};
+use aloft_store::{FileRecord, StoreError};
+use aws_sdk_s3::presigning::PresigningConfig;
+use axum::extract::{Path, State};
+use http::StatusCode;
+use time::OffsetDateTime;
+
+use crate::{
+    AppState,
+    model::{
+        ConfirmRequest, DownloadUrl, FileView, UploadUrl, UploadUrlRequest, parse_file_id,
+        safe_file_name,
+    },
+};
+
+/// A pending upload's record lives a day past its URL, then the TTL removes it.
+const PENDING_GRACE_SECONDS: u64 = 24 * 3600;
+
+fn presigning(state: &AppState) -> Result<PresigningConfig, ApiError> {
+    PresigningConfig::expires_in(state.rules.url_ttl).map_err(ApiError::internal)
+}
+
+fn today() -> String {
+    aloft_http::timestamp::now().chars().take(10).collect()
+}
+
+/// Usage counters never fail a request: they are logged and dropped.
+async fn count(state: &AppState, principal: &Principal, metric: &str, amount: i64) {
+    if let Err(e) = state
+        .usage
+        .add(&principal.user_id, metric, &today(), amount)
+        .await
+    {
+        tracing::warn!(error.cause = %e, metric, "usage counter not updated");
+    }
+}
+
+/// A file of the caller's tenant, or 404.
+async fn owned_file(
+    state: &AppState,
+    principal: &Principal,
+    raw_id: &str,
+) -> Result<FileRecord, ApiError> {
+    let id = parse_file_id(raw_id)?;
+    state
+        .files
+        .get(&principal.tenant_id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("File", id))
+}
+
+/// Get a presigned PUT URL. It is signed over the content type and length, so S3 refuses
+/// a body of another type or size.
+#[utoipa::path(
+    post,
+    path = "/app/files/upload-url",
+    tag = "Files",
+    security(("BearerJWT" = []), ("ApiKey" = [])),
+    request_body = UploadUrlRequest,
+    responses(
+        (status = 200, description = "Where to PUT the bytes", body = UploadUrl),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
+        (status = 422, description = "Disallowed type or size; `details.field` names it", body = ErrorBody),
+    )
+)]
+pub(crate) async fn create_upload_url(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+    Json(body): Json<UploadUrlRequest>,
+) -> Result<Reply<UploadUrl>, ApiError> {
+    let upload = body.parse(&state.rules)?;
+    let id = uuid::Uuid::now_v7().to_string();
+    let key = format!(
+        "uploads/{}/{id}/{}",
+        principal.user_id,
+        safe_file_name(&upload.filename)
+    );
+    let size = i64::try_from(upload.size).map_err(ApiError::internal)?;
+    let presigned = state
+        .s3
+        .put_object()
+        .bucket(&*state.bucket)
+        .key(&key)
+        .content_type(&upload.content_type)
+        .content_length(size)
+        .presigned(presigning(&state)?)
+        .await
+        .map_err(|e| ApiError::from(StoreError::from_sdk(e)))?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let record = FileRecord {
+        id: id.clone(),
+        owner_id: principal.user_id.clone(),
+        filename: upload.filename,
+        content_type: upload.content_type,
+        size: upload.size,
+        key: key.clone(),
+        status: "pending".into(),
+        created_at: aloft_http::timestamp::format(OffsetDateTime::now_utc()),
+        expires_at: Some(now + state.rules.url_ttl.as_secs() + PENDING_GRACE_SECONDS),
+    };
+    state.files.create(&principal.tenant_id, &record).await?;
+    Ok(Reply::ok(UploadUrl {
+        upload_url: presigned.uri().to_owned(),
+        file_id: id,
+        key,
+        expires_in: state.rules.url_ttl.as_secs(),
+    }))
+}
+
+/// Confirm an upload: the object must exist with the declared size (409 otherwise).
+/// Confirming twice returns the same file.
+#[utoipa::path(
+    post,
+    path = "/app/files/confirm",
+    tag = "Files",
+    security(("BearerJWT" = []), ("ApiKey" = [])),
+    request_body = ConfirmRequest,
+    responses(
+        (status = 200, description = "The file, now `uploaded`", body = FileView),
+        (status = 404, description = "No such file in the caller's tenant", body = ErrorBody),
+        (status = 409, description = "Nothing was uploaded, or not the declared size", body = ErrorBody),
+        (status = 422, description = "`file_id` is not a UUID", body = ErrorBody),
+    )
+)]
+pub(crate) async fn confirm_upload(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+    Json(body): Json<ConfirmRequest>,
+) -> Result<Reply<FileView>, ApiError> {
+    let file = owned_file(&state, &principal, &body.file_id).await?;
+    if file.status == "uploaded" {
+        return Ok(Reply::ok(FileView::from(&file)));
+    }
+    let head = state
+        .s3
+        .head_object()
+        .bucket(&*state.bucket)
+        .key(&file.key)
+        .send()
+        .await;
+    let stored_size = match head {
+        Ok(object) => object.content_length.unwrap_or_default(),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {
+            return Err(ApiError::Conflict(
+                "The file has not been uploaded yet".into(),
+            ));
+        }
+        Err(e) => return Err(StoreError::from_sdk(e).into()),
+    };
+    if u64::try_from(stored_size).ok() != Some(file.size) {
+        return Err(ApiError::Conflict(
+            format!(
+                "The uploaded object has {stored_size} bytes, not the declared {}",
+                file.size
+            )
+            .into(),
+        ));
+    }
+    let file = state
+        .files
+        .mark_uploaded(&principal.tenant_id, &file.id)
+        .await?;
+    let size = i64::try_from(file.size).unwrap_or(i64::MAX);
+    tokio::join!(
+        count(&state, &principal, "file_uploads", 1),
+        count(&state, &principal, "storage_bytes", size),
+    );
+    Ok(Reply::ok(FileView::from(&file)))
+}
+
+/// The caller's tenant's uploaded files, newest first.
+#[utoipa::path(
+    get,
+    path = "/app/files",
+    tag = "Files",
+    security(("BearerJWT" = []), ("ApiKey" = [])),
+    params(PageParams),
+    responses(
+        (status = 200, description = "One page of files", body = Page<FileView>),
+        (status = 422, description = "`skip`/`limit` out of range", body = ErrorBody),
+    )
+)]
+pub(crate) async fn list_files(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+    Query(page): Query<PageParams>,
+) -> Result<Reply<Page<FileView>>, ApiError> {
+    let page = page.validate()?;
+    let mut files = state.files.list_uploaded(&principal.tenant_id).await?;
+    // Ids are time-ordered (UUIDv7): newest first is descending id.
+    files.sort_by(|a, b| b.id.cmp(&a.id));
+    Ok(Reply::ok(Page {
+        total: files.len() as u64,
+        items: files
+            .iter()
+            .skip(page.skip as usize)
+            .take(page.limit as usize)
+            .map(FileView::from)
+            .collect(),
+        skip: page.skip,
+        limit: page.limit,
+    }))
+}
+
+/// A presigned GET URL for an uploaded file.
+#[utoipa::path(
+    get,
+    path = "/app/files/{file_id}/download-url",
+    tag = "Files",
+    security(("BearerJWT" = []), ("ApiKey" = [])),
+    params(("file_id" = String, Path, description = "The file's UUID")),
+    responses(
+        (status = 200, description = "Where to GET the bytes", body = DownloadUrl),
+        (status = 404, description = "No such uploaded file in the caller's tenant", body = ErrorBody),
+        (status = 422, description = "`file_id` is not a UUID", body = ErrorBody),
+    )
+)]
+pub(crate) async fn create_download_url(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+    Path(file_id): Path<String>,
+) -> Result<Reply<DownloadUrl>, ApiError> {
+    let file = owned_file(&state, &principal, &file_id).await?;
+    if file.status != "uploaded" {
+        return Err(ApiError::not_found("File", file.id));
+    }
+    let presigned = state
+        .s3
+        .get_object()
+        .bucket(&*state.bucket)
+        .key(&file.key)
+        .presigned(presigning(&state)?)
+        .await
+        .map_err(|e| ApiError::from(StoreError::from_sdk(e)))?;
+    count(&state, &principal, "file_downloads", 1).await;
+    Ok(Reply::ok(DownloadUrl {
+        download_url: presigned.uri().to_owned(),
+        expires_in: state.rules.url_ttl.as_secs(),
+    }))
+}
+
+/// Delete a file: the object, then the record.
+#[utoipa::path(
+    delete,
+    path = "/app/files/{file_id}",
+    tag = "Files",
+    security(("BearerJWT" = []), ("ApiKey" = [])),
+    params(("file_id" = String, Path, description = "The file's UUID")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such file in the caller's tenant", body = ErrorBody),
+        (status = 422, description = "`file_id` is not a UUID", body = ErrorBody),
+    )
+)]
+pub(crate) async fn delete_file(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+    Path(file_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let file = owned_file(&state, &principal, &file_id).await?;
+    // Object first: a retry after a failure here finds the record and tries again.
+    state
+        .s3
+        .delete_object()
+        .bucket(&*state.bucket)
+        .key(&file.key)
+        .send()
+        .await
+        .map_err(|e| ApiError::from(StoreError::from_sdk(e)))?;
+    state.files.delete(&principal.tenant_id, &file.id).await?;
+    if file.status == "uploaded" {
+        let size = i64::try_from(file.size).unwrap_or(i64::MAX);
+        count(&state, &principal, "storage_bytes", -size).await;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,113 @@
+//! `files`: uploads and downloads straight between the client and S3 with presigned
+//! URLs; the function only signs and keeps records. `upload-url` checks the content type
+//! and size and signs the PUT over both, so S3 itself refuses another body; `confirm`
+//! checks the object really arrived with the declared size. Records of uploads never
+//! confirmed expire by TTL.
+
+mod handlers;
+mod model;
+
+use std::{sync::Arc, time::Duration};
+
+use aloft_auth::{Authenticator, Guard, guarded};
+use aloft_config::{ConfigError, Env};
+use aloft_http::{HttpConfig, openapi::versioned_document, versioned};
+use aloft_store::{AwsClients, AwsSettings, FileRepo, Table, UsageMeter};
+use axum::{
+    Router,
+    extract::FromRef,
+    routing::{delete, get, post},
+};
+use utoipa::OpenApi;
+
+const DEFAULT_ALLOWED_TYPES: &str = "image/png,image/jpeg,image/gif,image/webp,application/pdf,text/plain,text/csv,application/json,application/zip";
+
+/// Upload rules, from `FILES_ALLOWED_TYPES`, `FILES_MAX_BYTES`, `FILES_URL_TTL_SECONDS`.
+#[derive(Debug, Clone)]
+pub struct FileRules {
+    pub allowed_types: Arc<[String]>,
+    pub max_bytes: u64,
+    pub url_ttl: Duration,
+}
+
+impl FileRules {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let mut allowed = env.list("FILES_ALLOWED_TYPES");
+        if allowed.is_empty() {
+            allowed = DEFAULT_ALLOWED_TYPES
+                .split(',')
+                .map(str::to_owned)
+                .collect();
+        }
+        Ok(Self {
+            allowed_types: allowed.into_iter().map(|t| t.to_lowercase()).collect(),
+            max_bytes: env.parse_or("FILES_MAX_BYTES", 10 * 1024 * 1024)?,
+            url_ttl: Duration::from_secs(env.parse_or("FILES_URL_TTL_SECONDS", 3600)?),
+        })
+    }
+}
+
+/// What the files function needs, built once per cold start.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub files: FileRepo,
+    pub s3: aws_sdk_s3::Client,
+    pub bucket: Arc<str>,
+    pub rules: FileRules,
+    pub usage: UsageMeter,
+    pub guard: Guard,
+}
+
+impl FromRef<AppState> for Authenticator {
+    fn from_ref(state: &AppState) -> Self {
+        state.guard.authenticator().clone()
+    }
+}
+
+impl AppState {
+    pub async fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let aws = AwsClients::connect(&AwsSettings::from_env(env)?).await;
+        let table = Table::new(aws.dynamodb, env.required("TABLE_NAME")?);
+        Ok(Self {
+            files: FileRepo::new(table.clone()),
+            s3: aws.s3,
+            bucket: env.required("BUCKET_NAME")?.into(),
+            rules: FileRules::from_env(env)?,
+            usage: UsageMeter::new(table.clone()),
+            guard: Guard::from_env(env, table)?,
+        })
+    }
+}
+
+/// The function's app: routes under every API version, behind the guard and the edge.
+pub fn router(state: AppState, http: &HttpConfig) -> Router {
+    let routes = Router::new()
+        .route("/app/files", get(handlers::list_files))
+        .route("/app/files/upload-url", post(handlers::create_upload_url))
+        .route("/app/files/confirm", post(handlers::confirm_upload))
+        .route(
+            "/app/files/{file_id}/download-url",
+            get(handlers::create_download_url),
+        )
+        .route("/app/files/{file_id}", delete(handlers::delete_file));
+    let guard = state.guard.clone();
+    guarded(versioned(routes).with_state(state), guard, http)
+}
+
+/// The OpenAPI document of this function's routes.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    versioned_document(FilesApi::openapi())
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        handlers::list_files,
+        handlers::create_upload_url,
+        handlers::confirm_upload,
+        handlers::create_download_url,
+        handlers::delete_file
+    ),
+    tags((name = "Files", description = "Presigned uploads and downloads"))
+)]
+struct FilesApi;

@@ -1,0 +1,281 @@
+//! The files function's router against the local emulator, with real HTTP uploads to
+//! the presigned URLs.
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers: a panic with the value is the report"
+)]
+
+use aloft_auth::Role;
+use aloft_http::HttpConfig;
+use aloft_testkit::{TestEnv, oneshot, token_for};
+use axum::{Router, body::Body};
+use http::{Request, StatusCode, header};
+use serde_json::Value;
+
+async fn app() -> Router {
+    let env = TestEnv::new().await;
+    let vars = env.env(&[
+        ("FILES_MAX_BYTES", "1000"),
+        ("RATE_LIMIT_DEFAULT_PER_MINUTE", "100000"),
+    ]);
+    files::router(
+        files::AppState::from_env(&vars).await.unwrap(),
+        &HttpConfig::from_env(&vars).unwrap(),
+    )
+}
+
+fn request(method: &str, path: &str, user: &str, body: Option<&str>) -> Request<Body> {
+    let builder = Request::builder().method(method).uri(path).header(
+        header::AUTHORIZATION,
+        format!("Bearer {}", token_for(user, Role::User)),
+    );
+    match body {
+        Some(json) => builder
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(json.to_owned())),
+        None => builder.body(Body::empty()),
+    }
+    .unwrap()
+}
+
+async fn upload_url(app: &Router, user: &str, name: &str, size: usize) -> Value {
+    let body = format!(r#"{{"filename": "{name}", "content_type": "text/plain", "size": {size}}}"#);
+    let answer = oneshot::send(
+        app,
+        request("POST", "/api/v1/app/files/upload-url", user, Some(&body)),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    answer.json()
+}
+
+async fn put(url: &str, bytes: &'static [u8]) -> reqwest::StatusCode {
+    reqwest::Client::new()
+        .put(url)
+        .header("content-type", "text/plain")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+async fn confirm(app: &Router, user: &str, file_id: &str) -> oneshot::Answer {
+    let body = format!(r#"{{"file_id": "{file_id}"}}"#);
+    oneshot::send(
+        app,
+        request("POST", "/api/v1/app/files/confirm", user, Some(&body)),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn upload_url_is_signed_over_type_and_length_with_a_safe_key() {
+    let app = app().await;
+    let upload = upload_url(&app, "ann", "../../etc/my notes.txt", 11).await;
+    let url = upload["upload_url"].as_str().unwrap();
+    let signed = url
+        .split(['?', '&'])
+        .find_map(|pair| pair.strip_prefix("X-Amz-SignedHeaders="))
+        .unwrap();
+    let signed = signed.replace("%3B", ";");
+    assert!(signed.split(';').any(|h| h == "content-type"), "{signed}");
+    assert!(signed.split(';').any(|h| h == "content-length"), "{signed}");
+    assert!(upload["key"].as_str().unwrap().ends_with("/my_notes.txt"));
+    assert!(upload["key"].as_str().unwrap().starts_with("uploads/ann/"));
+    assert_eq!(upload["expires_in"], 3600);
+}
+
+#[tokio::test]
+async fn upload_confirm_list_download_delete() {
+    let app = app().await;
+    let upload = upload_url(&app, "ann", "hello.txt", 11).await;
+    let id = upload["file_id"].as_str().unwrap();
+    assert_eq!(
+        put(upload["upload_url"].as_str().unwrap(), b"hello world").await,
+        200
+    );
+
+    let confirmed = confirm(&app, "ann", id).await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.text);
+    assert_eq!(confirmed.json()["status"], "uploaded");
+    assert_eq!(
+        confirm(&app, "ann", id).await.status,
+        StatusCode::OK,
+        "confirm is idempotent"
+    );
+
+    let list = oneshot::send(&app, request("GET", "/api/v1/app/files", "ann", None))
+        .await
+        .json();
+    assert_eq!(list["total"], 1);
+    assert_eq!(list["items"][0]["filename"], "hello.txt");
+
+    let download = oneshot::send(
+        &app,
+        request(
+            "GET",
+            &format!("/api/v1/app/files/{id}/download-url"),
+            "ann",
+            None,
+        ),
+    )
+    .await
+    .json();
+    let url = download["download_url"].as_str().unwrap().to_owned();
+    let bytes = reqwest::get(&url).await.unwrap().bytes().await.unwrap();
+    assert_eq!(&bytes[..], b"hello world");
+
+    let deleted = oneshot::send(
+        &app,
+        request("DELETE", &format!("/api/v1/app/files/{id}"), "ann", None),
+    )
+    .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        reqwest::get(&url).await.unwrap().status(),
+        404,
+        "the object is gone"
+    );
+    let again = oneshot::send(
+        &app,
+        request(
+            "GET",
+            &format!("/api/v1/app/files/{id}/download-url"),
+            "ann",
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn confirm_without_the_object_or_with_another_size_is_409() {
+    let app = app().await;
+    let missing = upload_url(&app, "ann", "never.txt", 5).await;
+    let answer = confirm(&app, "ann", missing["file_id"].as_str().unwrap()).await;
+    assert_eq!(answer.status, StatusCode::CONFLICT);
+    assert_eq!(answer.json()["error"]["code"], "CONFLICT");
+
+    // The emulator does not check signatures, so a wrong-sized body gets through it;
+    // confirm still catches it. (Real S3 refuses it at the PUT.)
+    let short = upload_url(&app, "ann", "short.txt", 5).await;
+    put(short["upload_url"].as_str().unwrap(), b"abc").await;
+    let answer = confirm(&app, "ann", short["file_id"].as_str().unwrap()).await;
+    assert_eq!(answer.status, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn another_tenants_file_is_404_on_every_route() {
+    let app = app().await;
+    let upload = upload_url(&app, "ann", "private.txt", 11).await;
+    let id = upload["file_id"].as_str().unwrap();
+    put(upload["upload_url"].as_str().unwrap(), b"hello world").await;
+    assert_eq!(
+        confirm(&app, "mallory", id).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(confirm(&app, "ann", id).await.status, StatusCode::OK);
+    for (method, path) in [
+        ("GET", format!("/api/v1/app/files/{id}/download-url")),
+        ("DELETE", format!("/api/v1/app/files/{id}")),
+    ] {
+        let answer = oneshot::send(&app, request(method, &path, "mallory", None)).await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{method} {path}");
+    }
+    let list = oneshot::send(&app, request("GET", "/api/v1/app/files", "mallory", None)).await;
+    assert_eq!(list.json()["total"], 0);
+}
+
+/// Method, path, body, expected status, expected `details.field`.
+type BadInput<'a> = (
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    StatusCode,
+    Option<&'a str>,
+);
+
+#[tokio::test]
+async fn bad_input_gets_the_envelope_with_the_right_status() {
+    let app = app().await;
+    let cases: [BadInput; 8] = [
+        (
+            "POST",
+            "/api/v1/app/files/upload-url",
+            Some(
+                r#"{"filename": "a.exe", "content_type": "application/x-msdownload", "size": 10}"#,
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("content_type"),
+        ),
+        (
+            "POST",
+            "/api/v1/app/files/upload-url",
+            Some(r#"{"filename": "a.txt", "content_type": "text/plain", "size": 1001}"#),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("size"),
+        ),
+        (
+            "POST",
+            "/api/v1/app/files/upload-url",
+            Some(r#"{"filename": "a.txt", "content_type": "text/plain", "size": 0}"#),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("size"),
+        ),
+        (
+            "POST",
+            "/api/v1/app/files/upload-url",
+            Some(r#"{"filename": "a.txt", "content_type": "text/plain", "size": -1}"#),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("size"),
+        ),
+        (
+            "POST",
+            "/api/v1/app/files/upload-url",
+            Some("{\"filename\": "),
+            StatusCode::BAD_REQUEST,
+            None,
+        ),
+        (
+            "POST",
+            "/api/v1/app/files/confirm",
+            Some(r#"{"file_id": "nope"}"#),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("file_id"),
+        ),
+        (
+            "GET",
+            "/api/v1/app/files/nope/download-url",
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("file_id"),
+        ),
+        (
+            "GET",
+            "/api/v1/app/files?limit=101",
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("limit"),
+        ),
+    ];
+    for (method, path, body, status, field) in cases {
+        let answer = oneshot::send(&app, request(method, path, "ann", body)).await;
+        assert_eq!(answer.status, status, "{method} {path}: {}", answer.text);
+        if let Some(field) = field {
+            assert_eq!(
+                answer.json()["error"]["details"]["field"],
+                field,
+                "{method} {path}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_documented_route_is_served() {
+    let app = app().await;
+    let api = serde_json::to_value(files::openapi()).unwrap();
+    oneshot::assert_documented_routes_exist(&app, &api).await;
+}

@@ -1,0 +1,122 @@
+//! File records: tenant-owned items (`T#<tenant>#FILE`). A record is `pending` until the
+//! upload is confirmed; a pending record carries `expires_at`, so uploads never confirmed
+//! are removed by the table's TTL.
+
+use aws_sdk_dynamodb::types::ReturnValue;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    Key, StoreError, Table, TenantId,
+    table::{from_item, s},
+};
+
+const KIND: &str = "FILE";
+
+/// A stored file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRecord {
+    pub id: String,
+    pub owner_id: String,
+    pub filename: String,
+    pub content_type: String,
+    pub size: u64,
+    /// The S3 object key.
+    pub key: String,
+    /// `pending` or `uploaded`.
+    pub status: String,
+    pub created_at: String,
+    /// TTL of a pending upload; removed when the upload is confirmed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FileRepo {
+    table: Table,
+}
+
+impl FileRepo {
+    pub fn new(table: Table) -> Self {
+        Self { table }
+    }
+
+    pub async fn create(&self, tenant: &TenantId, file: &FileRecord) -> Result<(), StoreError> {
+        self.table
+            .put_new(&Key::tenant_item(tenant, KIND, &file.id), file)
+            .await
+    }
+
+    pub async fn get(&self, tenant: &TenantId, id: &str) -> Result<Option<FileRecord>, StoreError> {
+        self.table.get(&Key::tenant_item(tenant, KIND, id)).await
+    }
+
+    /// Every uploaded file of `tenant`: one partition.
+    pub async fn list_uploaded(&self, tenant: &TenantId) -> Result<Vec<FileRecord>, StoreError> {
+        let partition = Key::tenant_item(tenant, KIND, "").pk;
+        let mut files = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .table
+                .client()
+                .query()
+                .table_name(self.table.name())
+                .key_condition_expression("pk = :partition")
+                .filter_expression("#status = :uploaded")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":partition", s(&partition))
+                .expression_attribute_values(":uploaded", s("uploaded"))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(StoreError::from_sdk)?;
+            for item in page.items.unwrap_or_default() {
+                files.push(from_item(item)?);
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(files);
+            }
+        }
+    }
+
+    /// Marks a pending file uploaded and stops its expiry; returns the new record.
+    pub async fn mark_uploaded(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> Result<FileRecord, StoreError> {
+        let output = self
+            .table
+            .client()
+            .update_item()
+            .table_name(self.table.name())
+            .set_key(Some(Key::tenant_item(tenant, KIND, id).attributes()))
+            .update_expression("SET #status = :uploaded REMOVE expires_at")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":uploaded", s("uploaded"))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        output
+            .attributes
+            .map(from_item)
+            .transpose()?
+            .ok_or(StoreError::ConditionFailed)
+    }
+
+    /// Deletes the record; deleting twice is fine.
+    pub async fn delete(&self, tenant: &TenantId, id: &str) -> Result<(), StoreError> {
+        self.table
+            .client()
+            .delete_item()
+            .table_name(self.table.name())
+            .set_key(Some(Key::tenant_item(tenant, KIND, id).attributes()))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+}
