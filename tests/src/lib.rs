@@ -82,6 +82,45 @@ impl Stack {
         }
     }
 
+    /// Registers a new user with a unique email, signs in, and returns the
+    /// `Authorization` header value and the email.
+    pub async fn new_user(&self, tag: &str) -> (String, String) {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let email = format!("{tag}-{nanos}@example.com");
+        let credentials = format!(r#"{{"email": "{email}", "password": "correct horse"}}"#);
+        let json = [("content-type", "application/json")];
+        let registered = self
+            .send_body(
+                Method::POST,
+                "/api/v1/public/auth/register",
+                &json,
+                &credentials,
+            )
+            .await;
+        assert_eq!(
+            registered.status,
+            StatusCode::CREATED,
+            "{}",
+            registered.text
+        );
+        let login = self
+            .send_body(
+                Method::POST,
+                "/api/v1/public/auth/login",
+                &json,
+                &credentials,
+            )
+            .await;
+        assert_eq!(login.status, StatusCode::OK, "{}", login.text);
+        let token = login.json()["access_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        (format!("Bearer {token}"), email)
+    }
+
     pub async fn get(&self, path: &str) -> Answer {
         self.send(Method::GET, path, &[]).await
     }

@@ -154,29 +154,7 @@ async fn profile_without_a_token_is_401() {
 #[tokio::test]
 async fn api_key_create_use_delete_then_rejected() {
     let stack = Stack::new();
-    let email = unique_email("svc");
-    let json = [("content-type", "application/json")];
-    let credentials = format!(r#"{{"email": "{email}", "password": "correct horse"}}"#);
-    stack
-        .send_body(
-            Method::POST,
-            "/api/v1/public/auth/register",
-            &json,
-            &credentials,
-        )
-        .await;
-    let login = stack
-        .send_body(
-            Method::POST,
-            "/api/v1/public/auth/login",
-            &json,
-            &credentials,
-        )
-        .await;
-    let bearer = format!(
-        "Bearer {}",
-        login.json()["access_token"].as_str().unwrap_or_default()
-    );
+    let (bearer, email) = stack.new_user("svc").await;
 
     let created = stack
         .send_body(

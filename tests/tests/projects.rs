@@ -4,36 +4,6 @@ use aloft_e2e::Stack;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-/// Registers a fresh user and returns its `Authorization` header value.
-async fn signed_in(stack: &Stack) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let credentials =
-        format!(r#"{{"email": "proj-{nanos}@example.com", "password": "correct horse"}}"#);
-    let json = [("content-type", "application/json")];
-    stack
-        .send_body(
-            Method::POST,
-            "/api/v1/public/auth/register",
-            &json,
-            &credentials,
-        )
-        .await;
-    let login = stack
-        .send_body(
-            Method::POST,
-            "/api/v1/public/auth/login",
-            &json,
-            &credentials,
-        )
-        .await;
-    format!(
-        "Bearer {}",
-        login.json()["access_token"].as_str().unwrap_or_default()
-    )
-}
-
 fn names(page: &Value) -> Vec<String> {
     page["items"]
         .as_array()
@@ -49,7 +19,7 @@ fn names(page: &Value) -> Vec<String> {
 #[tokio::test]
 async fn create_page_search_and_sort_projects() {
     let stack = Stack::new();
-    let bearer = signed_in(&stack).await;
+    let (bearer, _) = stack.new_user("proj").await;
     let headers = [
         ("authorization", bearer.as_str()),
         ("content-type", "application/json"),
@@ -91,7 +61,7 @@ async fn create_page_search_and_sort_projects() {
 #[tokio::test]
 async fn upload_download_and_delete_a_file_with_plain_http() {
     let stack = Stack::new();
-    let bearer = signed_in(&stack).await;
+    let (bearer, _) = stack.new_user("proj").await;
     let headers = [
         ("authorization", bearer.as_str()),
         ("content-type", "application/json"),

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     Key, StoreError, Table,
-    table::{from_item, s, to_item},
+    table::{s, to_item},
 };
 
 /// A stored API key. The secret itself is never stored.
@@ -64,29 +64,15 @@ impl ApiKeyRepo {
 
     /// The user's keys, oldest first.
     pub async fn list_for_user(&self, user_id: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        let mut keys = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .table
-                .client()
-                .query()
-                .table_name(self.table.name())
-                .index_name("gsi1")
-                .key_condition_expression("gsi1pk = :owner")
-                .expression_attribute_values(":owner", s(owner_index(user_id)))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(StoreError::from_sdk)?;
-            for item in page.items.unwrap_or_default() {
-                keys.push(from_item(item)?);
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(keys);
-            }
-        }
+        let owner = owner_index(user_id);
+        self.table
+            .query_all(|query| {
+                query
+                    .index_name("gsi1")
+                    .key_condition_expression("gsi1pk = :owner")
+                    .expression_attribute_values(":owner", s(&owner))
+            })
+            .await
     }
 
     /// Deletes the key if `user_id` owns it; `false` when there is no such key of theirs

@@ -53,31 +53,16 @@ impl FileRepo {
     /// Every uploaded file of `tenant`: one partition.
     pub async fn list_uploaded(&self, tenant: &TenantId) -> Result<Vec<FileRecord>, StoreError> {
         let partition = Key::tenant_item(tenant, KIND, "").pk;
-        let mut files = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .table
-                .client()
-                .query()
-                .table_name(self.table.name())
-                .key_condition_expression("pk = :partition")
-                .filter_expression("#status = :uploaded")
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":partition", s(&partition))
-                .expression_attribute_values(":uploaded", s("uploaded"))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(StoreError::from_sdk)?;
-            for item in page.items.unwrap_or_default() {
-                files.push(from_item(item)?);
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(files);
-            }
-        }
+        self.table
+            .query_all(|query| {
+                query
+                    .key_condition_expression("pk = :partition")
+                    .filter_expression("#status = :uploaded")
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":partition", s(&partition))
+                    .expression_attribute_values(":uploaded", s("uploaded"))
+            })
+            .await
     }
 
     /// Marks a pending file uploaded and stops its expiry; returns the new record.

@@ -81,29 +81,14 @@ impl ProjectRepo {
     /// Every live project of `tenant`: one partition, read page by page.
     pub async fn list(&self, tenant: &TenantId) -> Result<Vec<ProjectRecord>, StoreError> {
         let partition = Key::tenant_item(tenant, KIND, "").pk;
-        let mut projects = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .table
-                .client()
-                .query()
-                .table_name(self.table.name())
-                .key_condition_expression("pk = :partition")
-                .filter_expression("attribute_not_exists(deleted_at)")
-                .expression_attribute_values(":partition", s(&partition))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(StoreError::from_sdk)?;
-            for item in page.items.unwrap_or_default() {
-                projects.push(from_item(item)?);
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(projects);
-            }
-        }
+        self.table
+            .query_all(|query| {
+                query
+                    .key_condition_expression("pk = :partition")
+                    .filter_expression("attribute_not_exists(deleted_at)")
+                    .expression_attribute_values(":partition", s(&partition))
+            })
+            .await
     }
 
     /// Applies `change` if the project is live and, when `expected_version` is given, still

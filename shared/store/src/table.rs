@@ -2,7 +2,9 @@
 
 use std::{collections::HashMap, sync::Arc};
 
-use aws_sdk_dynamodb::{Client, types::AttributeValue};
+use aws_sdk_dynamodb::{
+    Client, operation::query::builders::QueryFluentBuilder, types::AttributeValue,
+};
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{Key, StoreError};
@@ -58,6 +60,32 @@ impl Table {
             .await
             .map_err(StoreError::from_sdk)?;
         Ok(())
+    }
+}
+
+impl Table {
+    /// Every item a query returns, following its pages. `build` adds the key condition
+    /// (and any index or filter) to a query of this table.
+    pub(crate) async fn query_all<T: DeserializeOwned>(
+        &self,
+        build: impl Fn(QueryFluentBuilder) -> QueryFluentBuilder,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut records = Vec::new();
+        let mut start = None;
+        loop {
+            let page = build(self.client.query().table_name(self.name()))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(StoreError::from_sdk)?;
+            for item in page.items.unwrap_or_default() {
+                records.push(from_item(item)?);
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(records);
+            }
+        }
     }
 }
 
