@@ -9,6 +9,14 @@ use std::{
 };
 
 use aloft_config::{ConfigError, Env};
+use bytes::Bytes;
+use http::Uri;
+use http_body_util::{BodyExt, Empty};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::{
+    client::legacy::{Client, connect::HttpConnector},
+    rt::TokioExecutor,
+};
 use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation, errors::ErrorKind, jwk::JwkSet};
 use serde::Deserialize;
 use tokio::sync::RwLock;
@@ -59,10 +67,12 @@ struct KeyCache {
     fetched_at: Option<Instant>,
 }
 
+type HttpsClient = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
+
 /// Verifies provider tokens; built once per cold start, keys fetched on first use.
 pub struct ExternalIdp {
     config: ExternalIdpConfig,
-    http: reqwest::Client,
+    http: HttpsClient,
     cache: RwLock<KeyCache>,
     min_refetch_interval: Duration,
 }
@@ -77,13 +87,21 @@ impl std::fmt::Debug for ExternalIdp {
 
 impl ExternalIdp {
     pub fn new(config: ExternalIdpConfig) -> Result<Self, ConfigError> {
-        let http = reqwest::Client::builder()
-            .timeout(FETCH_TIMEOUT)
-            .build()
-            .map_err(|e| ConfigError::Invalid {
-                name: "AUTH_JWKS_URL",
-                reason: e.to_string(),
-            })?;
+        let invalid = |reason: String| ConfigError::Invalid {
+            name: "AUTH_JWKS_URL",
+            reason,
+        };
+        config
+            .jwks_url
+            .parse::<Uri>()
+            .map_err(|e| invalid(e.to_string()))?;
+        let connector = HttpsConnectorBuilder::new()
+            .with_native_roots()
+            .map_err(|e| invalid(format!("no TLS root certificates: {e}")))?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let http = Client::builder(TokioExecutor::new()).build(connector);
         Ok(Self {
             config,
             http,
@@ -165,15 +183,23 @@ impl ExternalIdp {
         cache.keys.get(kid).cloned().ok_or(TokenError::Invalid)
     }
 
-    async fn fetch(&self) -> Result<HashMap<String, (Algorithm, DecodingKey)>, reqwest::Error> {
-        let set: JwkSet = self
-            .http
-            .get(&self.config.jwks_url)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
+    async fn fetch(&self) -> Result<HashMap<String, (Algorithm, DecodingKey)>, String> {
+        let uri: Uri = self.config.jwks_url.parse().map_err(|e| format!("{e}"))?;
+        let download = async {
+            let response = self.http.get(uri).await.map_err(|e| e.to_string())?;
+            if !response.status().is_success() {
+                return Err(format!("JWKS answered {}", response.status()));
+            }
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| e.to_string())?;
+            serde_json::from_slice::<JwkSet>(&body.to_bytes()).map_err(|e| e.to_string())
+        };
+        let set = tokio::time::timeout(FETCH_TIMEOUT, download)
+            .await
+            .map_err(|_| format!("no JWKS within {FETCH_TIMEOUT:?}"))??;
         let keys = set
             .keys
             .iter()
