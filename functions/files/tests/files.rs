@@ -5,11 +5,10 @@
     reason = "test helpers: a panic with the value is the report"
 )]
 
-use aloft_auth::Role;
 use aloft_http::HttpConfig;
-use aloft_testkit::{TestEnv, oneshot, token_for};
-use axum::{Router, body::Body};
-use http::{Request, StatusCode, header};
+use aloft_testkit::{TestEnv, oneshot};
+use axum::Router;
+use http::StatusCode;
 use serde_json::Value;
 
 async fn app() -> Router {
@@ -24,25 +23,11 @@ async fn app() -> Router {
     )
 }
 
-fn request(method: &str, path: &str, user: &str, body: Option<&str>) -> Request<Body> {
-    let builder = Request::builder().method(method).uri(path).header(
-        header::AUTHORIZATION,
-        format!("Bearer {}", token_for(user, Role::User)),
-    );
-    match body {
-        Some(json) => builder
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(json.to_owned())),
-        None => builder.body(Body::empty()),
-    }
-    .unwrap()
-}
-
 async fn upload_url(app: &Router, user: &str, name: &str, size: usize) -> Value {
     let body = format!(r#"{{"filename": "{name}", "content_type": "text/plain", "size": {size}}}"#);
     let answer = oneshot::send(
         app,
-        request("POST", "/api/v1/app/files/upload-url", user, Some(&body)),
+        oneshot::as_user("POST", "/api/v1/app/files/upload-url", user, Some(&body)),
     )
     .await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
@@ -64,7 +49,7 @@ async fn confirm(app: &Router, user: &str, file_id: &str) -> oneshot::Answer {
     let body = format!(r#"{{"file_id": "{file_id}"}}"#);
     oneshot::send(
         app,
-        request("POST", "/api/v1/app/files/confirm", user, Some(&body)),
+        oneshot::as_user("POST", "/api/v1/app/files/confirm", user, Some(&body)),
     )
     .await
 }
@@ -105,15 +90,18 @@ async fn upload_confirm_list_download_delete() {
         "confirm is idempotent"
     );
 
-    let list = oneshot::send(&app, request("GET", "/api/v1/app/files", "ann", None))
-        .await
-        .json();
+    let list = oneshot::send(
+        &app,
+        oneshot::as_user("GET", "/api/v1/app/files", "ann", None),
+    )
+    .await
+    .json();
     assert_eq!(list["total"], 1);
     assert_eq!(list["items"][0]["filename"], "hello.txt");
 
     let download = oneshot::send(
         &app,
-        request(
+        oneshot::as_user(
             "GET",
             &format!("/api/v1/app/files/{id}/download-url"),
             "ann",
@@ -128,7 +116,7 @@ async fn upload_confirm_list_download_delete() {
 
     let deleted = oneshot::send(
         &app,
-        request("DELETE", &format!("/api/v1/app/files/{id}"), "ann", None),
+        oneshot::as_user("DELETE", &format!("/api/v1/app/files/{id}"), "ann", None),
     )
     .await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
@@ -139,7 +127,7 @@ async fn upload_confirm_list_download_delete() {
     );
     let again = oneshot::send(
         &app,
-        request(
+        oneshot::as_user(
             "GET",
             &format!("/api/v1/app/files/{id}/download-url"),
             "ann",
@@ -181,10 +169,14 @@ async fn another_tenants_file_is_404_on_every_route() {
         ("GET", format!("/api/v1/app/files/{id}/download-url")),
         ("DELETE", format!("/api/v1/app/files/{id}")),
     ] {
-        let answer = oneshot::send(&app, request(method, &path, "mallory", None)).await;
+        let answer = oneshot::send(&app, oneshot::as_user(method, &path, "mallory", None)).await;
         assert_eq!(answer.status, StatusCode::NOT_FOUND, "{method} {path}");
     }
-    let list = oneshot::send(&app, request("GET", "/api/v1/app/files", "mallory", None)).await;
+    let list = oneshot::send(
+        &app,
+        oneshot::as_user("GET", "/api/v1/app/files", "mallory", None),
+    )
+    .await;
     assert_eq!(list.json()["total"], 0);
 }
 
@@ -261,7 +253,7 @@ async fn bad_input_gets_the_envelope_with_the_right_status() {
         ),
     ];
     for (method, path, body, status, field) in cases {
-        let answer = oneshot::send(&app, request(method, path, "ann", body)).await;
+        let answer = oneshot::send(&app, oneshot::as_user(method, path, "ann", body)).await;
         assert_eq!(answer.status, status, "{method} {path}: {}", answer.text);
         if let Some(field) = field {
             assert_eq!(

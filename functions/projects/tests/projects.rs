@@ -4,11 +4,10 @@
     reason = "test helpers: a panic with the value is the report"
 )]
 
-use aloft_auth::Role;
 use aloft_http::HttpConfig;
-use aloft_testkit::{TestEnv, oneshot, token_for};
-use axum::{Router, body::Body};
-use http::{Request, StatusCode, header};
+use aloft_testkit::{TestEnv, oneshot};
+use axum::Router;
+use http::{StatusCode, header};
 use serde_json::Value;
 
 async fn app() -> Router {
@@ -21,25 +20,11 @@ async fn app() -> Router {
     )
 }
 
-fn request(method: &str, path: &str, user: &str, body: Option<&str>) -> Request<Body> {
-    let builder = Request::builder().method(method).uri(path).header(
-        header::AUTHORIZATION,
-        format!("Bearer {}", token_for(user, Role::User)),
-    );
-    match body {
-        Some(json) => builder
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(json.to_owned())),
-        None => builder.body(Body::empty()),
-    }
-    .unwrap()
-}
-
 async fn create(app: &Router, user: &str, name: &str) -> Value {
     let body = format!(r#"{{"name": "{name}", "description": "about {name}"}}"#);
     let answer = oneshot::send(
         app,
-        request("POST", "/api/v1/app/projects", user, Some(&body)),
+        oneshot::as_user("POST", "/api/v1/app/projects", user, Some(&body)),
     )
     .await;
     assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
@@ -54,7 +39,7 @@ async fn create_then_get_returns_the_project_with_its_etag() {
     let id = created["id"].as_str().unwrap();
     let answer = oneshot::send(
         &app,
-        request("GET", &format!("/api/v1/app/projects/{id}"), "ann", None),
+        oneshot::as_user("GET", &format!("/api/v1/app/projects/{id}"), "ann", None),
     )
     .await;
     assert_eq!(answer.status, StatusCode::OK);
@@ -73,7 +58,7 @@ async fn pages_search_and_sort_count_every_match() {
         let app = app.clone();
         let path = format!("/api/v1/app/projects?{query}");
         async move {
-            oneshot::send(&app, request("GET", &path, "ann", None))
+            oneshot::send(&app, oneshot::as_user("GET", &path, "ann", None))
                 .await
                 .json()
         }
@@ -123,7 +108,7 @@ async fn concurrent_patches_with_the_same_if_match_one_wins_one_gets_412() {
     let patch = |name: &'static str| {
         let (app, path) = (app.clone(), path.clone());
         async move {
-            let mut req = request(
+            let mut req = oneshot::as_user(
                 "PATCH",
                 &path,
                 "ann",
@@ -138,7 +123,7 @@ async fn concurrent_patches_with_the_same_if_match_one_wins_one_gets_412() {
     let mut statuses = [a.unwrap().status, b.unwrap().status];
     statuses.sort();
     assert_eq!(statuses, [StatusCode::OK, StatusCode::PRECONDITION_FAILED]);
-    let current = oneshot::send(&app, request("GET", &path, "ann", None)).await;
+    let current = oneshot::send(&app, oneshot::as_user("GET", &path, "ann", None)).await;
     assert_eq!(current.headers[header::ETAG], "\"2\"");
 }
 
@@ -152,7 +137,7 @@ async fn patch_without_if_match_changes_only_the_given_fields() {
     let path = format!("/api/v2/app/projects/{id}");
     let answer = oneshot::send(
         &app,
-        request("PATCH", &path, "ann", Some(r#"{"name": "After"}"#)),
+        oneshot::as_user("PATCH", &path, "ann", Some(r#"{"name": "After"}"#)),
     )
     .await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
@@ -169,17 +154,21 @@ async fn deleted_project_is_404_and_leaves_the_list() {
         .unwrap()
         .to_owned();
     let path = format!("/api/v1/app/projects/{id}");
-    let deleted = oneshot::send(&app, request("DELETE", &path, "ann", None)).await;
+    let deleted = oneshot::send(&app, oneshot::as_user("DELETE", &path, "ann", None)).await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
     for (method, body) in [
         ("GET", None),
         ("PATCH", Some(r#"{"name": "x"}"#)),
         ("DELETE", None),
     ] {
-        let answer = oneshot::send(&app, request(method, &path, "ann", body)).await;
+        let answer = oneshot::send(&app, oneshot::as_user(method, &path, "ann", body)).await;
         assert_eq!(answer.status, StatusCode::NOT_FOUND, "{method}");
     }
-    let list = oneshot::send(&app, request("GET", "/api/v1/app/projects", "ann", None)).await;
+    let list = oneshot::send(
+        &app,
+        oneshot::as_user("GET", "/api/v1/app/projects", "ann", None),
+    )
+    .await;
     assert_eq!(list.json()["total"], 0);
 }
 
@@ -196,17 +185,17 @@ async fn another_tenants_project_is_404_on_every_route() {
         ("PATCH", Some(r#"{"name": "mine now"}"#)),
         ("DELETE", None),
     ] {
-        let answer = oneshot::send(&app, request(method, &path, "mallory", body)).await;
+        let answer = oneshot::send(&app, oneshot::as_user(method, &path, "mallory", body)).await;
         assert_eq!(answer.status, StatusCode::NOT_FOUND, "{method}");
         assert_eq!(answer.json()["error"]["code"], "NOT_FOUND");
     }
     let list = oneshot::send(
         &app,
-        request("GET", "/api/v1/app/projects", "mallory", None),
+        oneshot::as_user("GET", "/api/v1/app/projects", "mallory", None),
     )
     .await;
     assert_eq!(list.json()["total"], 0);
-    let owner = oneshot::send(&app, request("GET", &path, "ann", None)).await;
+    let owner = oneshot::send(&app, oneshot::as_user("GET", &path, "ann", None)).await;
     assert_eq!(owner.json()["name"], "Private");
 }
 
@@ -297,7 +286,7 @@ async fn bad_input_gets_the_envelope_with_the_right_status() {
         ),
     ];
     for (method, path, body, status, field) in cases {
-        let answer = oneshot::send(&app, request(method, path, "ann", body)).await;
+        let answer = oneshot::send(&app, oneshot::as_user(method, path, "ann", body)).await;
         assert_eq!(answer.status, status, "{method} {path}: {}", answer.text);
         let error = &answer.json()["error"];
         assert!(error["message"].is_string(), "{method} {path}");

@@ -4,10 +4,9 @@
     reason = "test helpers: a panic with the value is the report"
 )]
 
-use aloft_auth::Role;
 use aloft_http::HttpConfig;
 use aloft_store::{Table, UserRecord, UserRepo};
-use aloft_testkit::{TestEnv, oneshot, token_for};
+use aloft_testkit::{TestEnv, oneshot};
 use axum::{Router, body::Body};
 use http::{Request, StatusCode, header};
 
@@ -44,25 +43,15 @@ fn record(id: &str) -> UserRecord {
     }
 }
 
-fn authed(method: &str, path: &str, user: &str, body: Option<&str>) -> Request<Body> {
-    let builder = Request::builder().method(method).uri(path).header(
-        header::AUTHORIZATION,
-        format!("Bearer {}", token_for(user, Role::User)),
-    );
-    match body {
-        Some(json) => builder
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(json.to_owned())),
-        None => builder.body(Body::empty()),
-    }
-    .unwrap()
-}
-
 #[tokio::test]
 async fn me_in_v1_is_the_reference_shape() {
     let f = fixture().await;
     f.users.create(&record("ann")).await.unwrap();
-    let answer = oneshot::send(&f.app, authed("GET", "/api/v1/app/users/me", "ann", None)).await;
+    let answer = oneshot::send(
+        &f.app,
+        oneshot::as_user("GET", "/api/v1/app/users/me", "ann", None),
+    )
+    .await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
     let me = answer.json();
     assert_eq!(me["id"], "ann");
@@ -79,7 +68,11 @@ async fn me_in_v2_adds_premium_and_days_since_joined() {
     premium.subscription_plan = "pro".into();
     premium.subscription_status = Some("active".into());
     f.users.create(&premium).await.unwrap();
-    let answer = oneshot::send(&f.app, authed("GET", "/api/v2/app/users/me", "pat", None)).await;
+    let answer = oneshot::send(
+        &f.app,
+        oneshot::as_user("GET", "/api/v2/app/users/me", "pat", None),
+    )
+    .await;
     let body = answer.json();
     assert_eq!(body["data"]["is_premium"], true);
     assert!(body["data"]["days_since_joined"].as_i64().unwrap() > 300);
@@ -93,7 +86,7 @@ async fn patch_changes_only_the_given_fields() {
     let body = r#"{"avatar_url": "https://example.com/a.png"}"#;
     let answer = oneshot::send(
         &f.app,
-        authed("PATCH", "/api/v1/app/users/me", "ann", Some(body)),
+        oneshot::as_user("PATCH", "/api/v1/app/users/me", "ann", Some(body)),
     )
     .await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
@@ -114,7 +107,7 @@ async fn patch_rules_are_422_naming_the_field() {
     ] {
         let answer = oneshot::send(
             &f.app,
-            authed("PATCH", "/api/v1/app/users/me", "ann", Some(body)),
+            oneshot::as_user("PATCH", "/api/v1/app/users/me", "ann", Some(body)),
         )
         .await;
         assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
@@ -128,7 +121,11 @@ async fn inactive_user_is_forbidden() {
     let mut inactive = record("gone");
     inactive.is_active = false;
     f.users.create(&inactive).await.unwrap();
-    let answer = oneshot::send(&f.app, authed("GET", "/api/v1/app/users/me", "gone", None)).await;
+    let answer = oneshot::send(
+        &f.app,
+        oneshot::as_user("GET", "/api/v1/app/users/me", "gone", None),
+    )
+    .await;
     assert_eq!(answer.status, StatusCode::FORBIDDEN);
     assert_eq!(answer.json()["error"]["code"], "AUTHORIZATION_ERROR");
 }
@@ -163,7 +160,7 @@ async fn api_key_is_shown_once_works_like_a_token_and_dies_when_deleted() {
     f.users.create(&record("ann")).await.unwrap();
     let created = oneshot::send(
         &f.app,
-        authed(
+        oneshot::as_user(
             "POST",
             "/api/v1/app/api-keys",
             "ann",
@@ -181,7 +178,11 @@ async fn api_key_is_shown_once_works_like_a_token_and_dies_when_deleted() {
     assert_eq!(me.status, StatusCode::OK, "{}", me.text);
     assert_eq!(me.json()["id"], "ann");
 
-    let list = oneshot::send(&f.app, authed("GET", "/api/v1/app/api-keys", "ann", None)).await;
+    let list = oneshot::send(
+        &f.app,
+        oneshot::as_user("GET", "/api/v1/app/api-keys", "ann", None),
+    )
+    .await;
     let items = list.json()["items"].as_array().unwrap().clone();
     assert_eq!(items.len(), 1);
     assert!(
@@ -191,7 +192,7 @@ async fn api_key_is_shown_once_works_like_a_token_and_dies_when_deleted() {
 
     let deleted = oneshot::send(
         &f.app,
-        authed("DELETE", &format!("/api/v1/app/api-keys/{id}"), "ann", None),
+        oneshot::as_user("DELETE", &format!("/api/v1/app/api-keys/{id}"), "ann", None),
     )
     .await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
@@ -207,7 +208,7 @@ async fn another_tenants_api_key_is_not_found() {
     f.users.create(&record("bob")).await.unwrap();
     let created = oneshot::send(
         &f.app,
-        authed(
+        oneshot::as_user(
             "POST",
             "/api/v1/app/api-keys",
             "ann",
@@ -220,11 +221,15 @@ async fn another_tenants_api_key_is_not_found() {
 
     let by_bob = oneshot::send(
         &f.app,
-        authed("DELETE", &format!("/api/v1/app/api-keys/{id}"), "bob", None),
+        oneshot::as_user("DELETE", &format!("/api/v1/app/api-keys/{id}"), "bob", None),
     )
     .await;
     assert_eq!(by_bob.status, StatusCode::NOT_FOUND);
-    let bobs_list = oneshot::send(&f.app, authed("GET", "/api/v1/app/api-keys", "bob", None)).await;
+    let bobs_list = oneshot::send(
+        &f.app,
+        oneshot::as_user("GET", "/api/v1/app/api-keys", "bob", None),
+    )
+    .await;
     assert_eq!(bobs_list.json()["items"].as_array().unwrap().len(), 0);
     // Ann's key still works.
     let secret = created["secret"].as_str().unwrap();
@@ -255,7 +260,11 @@ async fn every_authenticated_request_is_metered_per_user_and_day() {
         .await
         .unwrap();
     for _ in 0..2 {
-        let answer = oneshot::send(&app, authed("GET", "/api/v1/app/users/me", "ann", None)).await;
+        let answer = oneshot::send(
+            &app,
+            oneshot::as_user("GET", "/api/v1/app/users/me", "ann", None),
+        )
+        .await;
         assert_eq!(answer.status, StatusCode::OK);
         assert_eq!(answer.headers["x-ratelimit-limit"], "60");
     }

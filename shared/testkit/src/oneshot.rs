@@ -90,3 +90,19 @@ fn fill_path_parameters(path: &str) -> String {
         .collect::<Vec<_>>()
         .join("/")
 }
+
+/// A request as user `user` (role `user`, own tenant) with an optional JSON body.
+pub fn as_user(method: &str, path: &str, user: &str, json: Option<&str>) -> Request<Body> {
+    let token = crate::token_for(user, aloft_auth::Role::User);
+    let builder = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+    match json {
+        Some(json) => builder
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(Body::from(json.to_owned())),
+        None => builder.body(Body::empty()),
+    }
+    .expect("request builds")
+}
