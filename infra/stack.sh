@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The local stack: moto (DynamoDB, S3, SQS emulator) + bootstrap from template.yaml +
-# cargo lambda watch serving every function at http://127.0.0.1:9000.
+# cargo lambda watch serving every function at http://127.0.0.1:9000 + the SQS shim
+# feeding the queues to the worker functions (infra/local's sqs-shim).
 #
 #   infra/stack.sh dev                run it in the foreground; Ctrl-C stops it
 #   infra/stack.sh emulator -- CMD    run CMD with the emulator up (integration tests)
@@ -68,12 +69,30 @@ start_functions() {
   fi
   mkdir -p "$STATE"
   # Build first so the first request does not wait for the compiler.
-  cargo build --quiet --bin health --bin auth --bin users --bin projects --bin files --bin docs
+  cargo build --quiet --bin health --bin auth --bin users --bin projects --bin files --bin docs \
+    --bin webhook-worker --bin jobs-worker --bin webhooks --bin contact --bin admin
   setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$API_PORT" \
     >"$STATE/watch.log" 2>&1 &
   started+=("$!")
   wait_for "$ALOFT_API_URL/api/v1/public/health" 600 "cargo lambda watch"
   echo "stack: API on $ALOFT_API_URL (docs at $ALOFT_API_URL/docs)"
+}
+
+# Plays the Lambda SQS poller: invokes the workers through watch with batches from the
+# emulator's queues. One per machine: two would compete for the same messages.
+start_sqs_shim() {
+  local pidfile="$STATE/sqs-shim.pid"
+  if [ -f "$pidfile" ] && ps -o args= -p "$(cat "$pidfile")" 2>/dev/null | grep -q sqs-shim; then
+    echo "stack: reusing the SQS shim already running (pid $(cat "$pidfile"))"
+    return
+  fi
+  mkdir -p "$STATE"
+  cargo build --quiet -p aloft-local --bin sqs-shim
+  AWS_ENDPOINT_URL="$ALOFT_EMULATOR_URL" setsid cargo run --quiet -p aloft-local --bin sqs-shim \
+    >"$STATE/sqs-shim.log" 2>&1 &
+  started+=("$!")
+  echo "$!" >"$pidfile"
+  echo "stack: SQS shim feeding the workers (log in $STATE/sqs-shim.log)"
 }
 
 mode="${1:-}"; shift || true
@@ -82,7 +101,8 @@ case "$mode" in
   dev)
     start_emulator
     start_functions
-    echo "stack: ready. Ctrl-C stops it. Logs: $STATE/watch.log, $STATE/moto.log"
+    start_sqs_shim
+    echo "stack: ready. Ctrl-C stops it. Logs: $STATE/watch.log, $STATE/sqs-shim.log, $STATE/moto.log"
     setsid tail -n +1 -f "$STATE/watch.log" &
     started+=("$!")
     wait
@@ -94,6 +114,7 @@ case "$mode" in
   full)
     start_emulator
     start_functions
+    start_sqs_shim
     "$@"
     ;;
   *)

@@ -55,6 +55,8 @@ pub(crate) async fn register(
         tenant_id: uuid::Uuid::new_v4().to_string(),
         subscription_plan: "free".into(),
         subscription_status: None,
+        subscription_period_end: None,
+        cancel_at_period_end: false,
         created_at: created_at.clone(),
         updated_at: created_at,
         password_hash: Some(password_hash),

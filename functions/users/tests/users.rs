@@ -37,6 +37,8 @@ fn record(id: &str) -> UserRecord {
         tenant_id: format!("tenant-{id}"),
         subscription_plan: "free".into(),
         subscription_status: None,
+        subscription_period_end: None,
+        cancel_at_period_end: false,
         created_at: "2026-01-01T00:00:00Z".into(),
         updated_at: "2026-01-01T00:00:00Z".into(),
         password_hash: None,

@@ -126,7 +126,11 @@ impl ExternalLogin {
         }
         let user = self
             .users
-            .find_or_create_external(self.idp.issuer(), &identity.sub, &first_sight(&identity))
+            .find_or_create_external(
+                self.idp.issuer(),
+                &identity.sub,
+                &external_user(identity.email.as_deref()),
+            )
             .await
             .map_err(|e: StoreError| ApiError::from(e))?;
         let principal = principal_of_user(&user);
@@ -152,17 +156,14 @@ impl ExternalLogin {
     }
 }
 
-/// The user record made for a provider identity seen for the first time: a personal
-/// tenant, the `user` role, the free plan, no password.
-fn first_sight(identity: &crate::ExternalIdentity) -> UserRecord {
+/// The user record made for a provider identity seen for the first time (on sign-in or
+/// from the provider's webhook): a personal tenant, the `user` role, the free plan, no
+/// password.
+pub fn external_user(email: Option<&str>) -> UserRecord {
     let now = aloft_http::timestamp::now();
     UserRecord {
         id: uuid::Uuid::new_v4().to_string(),
-        email: identity
-            .email
-            .as_deref()
-            .map(aloft_store::normalize_email)
-            .unwrap_or_default(),
+        email: email.map(aloft_store::normalize_email).unwrap_or_default(),
         full_name: None,
         avatar_url: None,
         role: Role::User.as_str().to_owned(),
@@ -170,6 +171,8 @@ fn first_sight(identity: &crate::ExternalIdentity) -> UserRecord {
         tenant_id: uuid::Uuid::new_v4().to_string(),
         subscription_plan: Plan::Free.as_str().to_owned(),
         subscription_status: None,
+        subscription_period_end: None,
+        cancel_at_period_end: false,
         created_at: now.clone(),
         updated_at: now,
         password_hash: None,

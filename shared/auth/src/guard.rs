@@ -104,7 +104,9 @@ struct Class {
 }
 
 impl Class {
-    fn of(path: &str, method: &Method, limits: &RateLimits) -> Self {
+    /// `None` for routes that are not limited: provider webhooks are authenticated by
+    /// their signatures, and a throttled provider only retries harder.
+    fn of(path: &str, method: &Method, limits: &RateLimits) -> Option<Self> {
         let route = path.splitn(4, '/').nth(3).unwrap_or(path);
         let class = |key: String, limit, window_secs, per_ip| Class {
             key,
@@ -112,7 +114,9 @@ impl Class {
             window_secs,
             per_ip,
         };
-        if let Some(action) = route.strip_prefix("public/auth/") {
+        Some(if route.starts_with("public/webhooks/") {
+            return None;
+        } else if let Some(action) = route.strip_prefix("public/auth/") {
             class(format!("auth:{action}"), limits.auth_per_minute, 60, true)
         } else if route.starts_with("public/contact") && method == Method::POST {
             class("contact".into(), limits.contact_per_hour, 3600, true)
@@ -120,7 +124,7 @@ impl Class {
             class("ai".into(), limits.ai_per_minute, 60, false)
         } else {
             class("default".into(), limits.default_per_minute, 60, false)
-        }
+        })
     }
 }
 
@@ -143,9 +147,13 @@ async fn guard_request(
     let now = unix_now();
     let window = if guard.limits.enabled {
         // Read from the request first: a borrowed body cannot cross an await.
-        let class = Class::of(request.uri().path(), request.method(), &guard.limits);
-        let ip = client_ip(&request);
-        check_limit(&guard, &class, &ip, principal.as_ref(), now).await
+        match Class::of(request.uri().path(), request.method(), &guard.limits) {
+            Some(class) => {
+                let ip = client_ip(&request);
+                check_limit(&guard, &class, &ip, principal.as_ref(), now).await
+            }
+            None => None,
+        }
     } else {
         None
     };
@@ -210,10 +218,43 @@ async fn meter_request(guard: &Guard, principal: &Principal) {
     }
 }
 
+impl Guard {
+    /// The contact form's window for `ip`, without counting a request against it.
+    pub async fn contact_window(&self, ip: &str) -> Result<Window, aloft_store::StoreError> {
+        let limit = self.limits.contact_per_hour;
+        self.limiter
+            .peek(&format!("ip:{ip}"), "contact", limit, 3600, unix_now())
+            .await
+    }
+
+    pub fn limits(&self) -> &RateLimits {
+        &self.limits
+    }
+}
+
+/// The caller's address as API Gateway saw it (see [`client_ip`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientIp(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(source_ip(&parts.extensions)))
+    }
+}
+
 /// The caller's address as API Gateway saw it. Never `X-Forwarded-For`: a client can
 /// write any header it likes.
 fn client_ip(request: &Request) -> String {
-    match request.extensions().get::<RequestContext>() {
+    source_ip(request.extensions())
+}
+
+fn source_ip(extensions: &http::Extensions) -> String {
+    match extensions.get::<RequestContext>() {
         Some(RequestContext::ApiGatewayV2(ctx)) => ctx
             .http
             .source_ip
@@ -245,7 +286,7 @@ mod tests {
 
     #[test]
     fn routes_fall_into_the_classes_of_api_md() {
-        let of = |path, method| Class::of(path, &method, &limits());
+        let of = |path, method| Class::of(path, &method, &limits()).unwrap();
         let login = of("/api/v1/public/auth/login", Method::POST);
         assert_eq!(
             (login.key.as_str(), login.limit, login.per_ip),
@@ -259,5 +300,7 @@ mod tests {
             (default.key.as_str(), default.limit, default.per_ip),
             ("default", 60, false)
         );
+        let webhook = Class::of("/api/v1/public/webhooks/stripe", &Method::POST, &limits());
+        assert!(webhook.is_none());
     }
 }

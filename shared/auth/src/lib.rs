@@ -16,10 +16,10 @@ mod profile;
 pub mod secrets;
 
 pub use aloft_store::TenantId;
-pub use authenticator::{Authenticator, new_api_key};
+pub use authenticator::{Authenticator, external_user, new_api_key};
 pub use external::{ExternalIdentity, ExternalIdp, ExternalIdpConfig};
 pub use extract::{AdminUser, AuthUser};
-pub use guard::{Guard, RateLimits, guarded};
+pub use guard::{ClientIp, Guard, RateLimits, guarded};
 pub use keys::{AuthConfig, JwtKeys, TokenError};
 pub use password::{PasswordError, Passwords};
 pub use principal::{Plan, Principal, Role};

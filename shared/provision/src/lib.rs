@@ -8,7 +8,7 @@ mod create;
 mod template;
 
 pub use create::{Provisioned, provision};
-pub use template::{BucketSpec, QueueSpec, TableSpec, Template};
+pub use template::{BucketSpec, QueueSpec, SqsMapping, TableSpec, Template};
 
 /// Why resources could not be read from the template or created.
 #[derive(Debug, thiserror::Error)]

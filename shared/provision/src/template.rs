@@ -5,13 +5,31 @@ use serde_yaml::Value;
 
 use crate::ProvisionError;
 
-/// The data resources of the SAM template.
+/// The data resources of the SAM template, and the functions' SQS event sources.
 #[derive(Debug, Clone)]
 pub struct Template {
     pub tables: Vec<TableSpec>,
     pub buckets: Vec<BucketSpec>,
     pub queues: Vec<QueueSpec>,
+    pub sqs_mappings: Vec<SqsMapping>,
 }
+
+/// A function's `Events.<name>` entry of `Type: SQS`: what the Lambda SQS poller (locally,
+/// infra/local's sqs-shim) reads from which queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqsMapping {
+    pub function_logical_id: String,
+    /// `Metadata.BuildProperties.Binary`: the function's name under cargo lambda watch.
+    pub binary: String,
+    pub queue_logical_id: String,
+    pub batch_size: u32,
+    /// `FunctionResponseTypes: [ReportBatchItemFailures]`: only the messages the function
+    /// lists in `batchItemFailures` come back; the rest of the batch is deleted.
+    pub report_batch_item_failures: bool,
+}
+
+/// Lambda's default batch size for standard queues.
+const DEFAULT_BATCH_SIZE: u32 = 10;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -107,17 +125,29 @@ pub struct RedrivePolicy {
 impl RedrivePolicy {
     /// The logical id of the dead-letter queue named by `!GetAtt X.Arn`.
     pub fn dead_letter_queue(&self) -> Result<String, ProvisionError> {
-        let target = match &self.dead_letter_target_arn {
-            Value::Tagged(tagged) if tagged.tag == "GetAtt" => tagged.value.as_str(),
-            Value::Mapping(map) => map.get("Fn::GetAtt").and_then(|v| v[0].as_str()),
-            _ => None,
-        };
-        target
-            .map(|t| t.trim_end_matches(".Arn").to_owned())
-            .ok_or_else(|| {
-                ProvisionError::Template("deadLetterTargetArn must be !GetAtt <Queue>.Arn".into())
-            })
+        arn_of(&self.dead_letter_target_arn).ok_or_else(|| {
+            ProvisionError::Template("deadLetterTargetArn must be !GetAtt <Queue>.Arn".into())
+        })
     }
+}
+
+/// The logical id named by `!GetAtt <Id>.Arn`, or by its long forms
+/// `Fn::GetAtt: [<Id>, Arn]` and `Fn::GetAtt: <Id>.Arn`.
+fn arn_of(value: &Value) -> Option<String> {
+    let target = match value {
+        Value::Tagged(tagged) if tagged.tag == "GetAtt" => tagged.value.as_str()?.to_owned(),
+        Value::Mapping(map) => match map.get("Fn::GetAtt")? {
+            Value::Sequence(parts) => match parts.as_slice() {
+                [id, attribute] if attribute.as_str() == Some("Arn") => {
+                    format!("{}.Arn", id.as_str()?)
+                }
+                _ => return None,
+            },
+            other => other.as_str()?.to_owned(),
+        },
+        _ => return None,
+    };
+    target.strip_suffix(".Arn").map(str::to_owned)
 }
 
 impl Template {
@@ -137,6 +167,7 @@ impl Template {
             tables: Vec::new(),
             buckets: Vec::new(),
             queues: Vec::new(),
+            sqs_mappings: Vec::new(),
         };
         for (id, resource) in resources {
             let id = id.as_str().unwrap_or_default().to_owned();
@@ -153,6 +184,9 @@ impl Template {
                     logical_id: id.clone(),
                     ..properties(&id, resource)?
                 }),
+                Some("AWS::Serverless::Function") => {
+                    template.sqs_mappings.extend(sqs_mappings(&id, resource)?);
+                }
                 _ => {}
             }
         }
@@ -166,6 +200,60 @@ fn properties<T: serde::de::DeserializeOwned>(
 ) -> Result<T, ProvisionError> {
     let props = resource.get("Properties").cloned().unwrap_or(Value::Null);
     serde_yaml::from_value(props).map_err(|e| ProvisionError::Template(format!("{id}: {e}")))
+}
+
+/// The `Type: SQS` entries of a function's `Events`.
+fn sqs_mappings(id: &str, function: &Value) -> Result<Vec<SqsMapping>, ProvisionError> {
+    let invalid = |what: &str| ProvisionError::Template(format!("{id}: {what}"));
+    let Some(events) = function
+        .get("Properties")
+        .and_then(|p| p.get("Events"))
+        .and_then(Value::as_mapping)
+    else {
+        return Ok(Vec::new());
+    };
+    let mut mappings = Vec::new();
+    for event in events.values() {
+        if event.get("Type").and_then(Value::as_str) != Some("SQS") {
+            continue;
+        }
+        let props = event.get("Properties").unwrap_or(&Value::Null);
+        let binary = function
+            .get("Metadata")
+            .and_then(|m| m.get("BuildProperties"))
+            .and_then(|b| b.get("Binary"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                invalid("an SQS-triggered function needs Metadata.BuildProperties.Binary")
+            })?;
+        let queue = props
+            .get("Queue")
+            .and_then(arn_of)
+            .ok_or_else(|| invalid("SQS event Queue must be !GetAtt <Queue>.Arn"))?;
+        let batch_size = match props.get("BatchSize") {
+            None => DEFAULT_BATCH_SIZE,
+            Some(size) => size
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| invalid("SQS event BatchSize must be a positive integer"))?,
+        };
+        let report_batch_item_failures = props
+            .get("FunctionResponseTypes")
+            .and_then(Value::as_sequence)
+            .is_some_and(|types| {
+                types
+                    .iter()
+                    .any(|t| t.as_str() == Some("ReportBatchItemFailures"))
+            });
+        mappings.push(SqsMapping {
+            function_logical_id: id.to_owned(),
+            binary: binary.to_owned(),
+            queue_logical_id: queue,
+            batch_size,
+            report_batch_item_failures,
+        });
+    }
+    Ok(mappings)
 }
 
 #[cfg(test)]
@@ -196,5 +284,40 @@ mod tests {
         let redrive = jobs.redrive_policy.as_ref().unwrap();
         assert_eq!(redrive.dead_letter_queue().unwrap(), "JobsDeadLetterQueue");
         assert_eq!(redrive.max_receive_count, 5);
+    }
+
+    #[test]
+    fn bundled_template_maps_each_worker_to_its_queue() {
+        let template = Template::bundled().unwrap();
+        let mapping = |function: &str, binary: &str, queue: &str| SqsMapping {
+            function_logical_id: function.into(),
+            binary: binary.into(),
+            queue_logical_id: queue.into(),
+            batch_size: 10,
+            report_batch_item_failures: true,
+        };
+        assert_eq!(
+            template.sqs_mappings,
+            [
+                mapping("WebhookWorkerFunction", "webhook-worker", "WebhooksQueue"),
+                mapping("JobsWorkerFunction", "jobs-worker", "JobsQueue"),
+            ]
+        );
+    }
+
+    #[test]
+    fn get_att_arn_is_read_in_short_and_long_forms() {
+        let parse = |yaml: &str| arn_of(&serde_yaml::from_str(yaml).unwrap());
+        assert_eq!(parse("!GetAtt JobsQueue.Arn").as_deref(), Some("JobsQueue"));
+        assert_eq!(
+            parse("{Fn::GetAtt: [JobsQueue, Arn]}").as_deref(),
+            Some("JobsQueue")
+        );
+        assert_eq!(
+            parse("{Fn::GetAtt: JobsQueue.Arn}").as_deref(),
+            Some("JobsQueue")
+        );
+        assert_eq!(parse("!GetAtt JobsQueue.QueueName"), None);
+        assert_eq!(parse("!Ref JobsQueue"), None);
     }
 }

@@ -44,6 +44,8 @@ pub struct AwsClients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub s3: aws_sdk_s3::Client,
     pub sqs: aws_sdk_sqs::Client,
+    /// For clients only some functions need (SES in the jobs worker).
+    pub sdk: SdkConfig,
 }
 
 /// Every call has a deadline: a slow dependency must fail the request, not hang it
@@ -89,6 +91,7 @@ impl AwsClients {
             dynamodb: aws_sdk_dynamodb::Client::new(config),
             s3: aws_sdk_s3::Client::from_conf(s3_config),
             sqs: aws_sdk_sqs::Client::new(config),
+            sdk: config.clone(),
         }
     }
 }

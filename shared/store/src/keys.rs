@@ -77,6 +77,21 @@ impl Key {
         Key::new(format!("T#{}#{kind}", tenant.as_str()), id)
     }
 
+    /// A queued job.
+    pub fn job(job_id: &str) -> Self {
+        Key::new(format!("JOB#{job_id}"), "JOB")
+    }
+
+    /// A provider event we accepted (exactly-once processing).
+    pub fn inbound_event(provider: &str, event_id: &str) -> Self {
+        Key::new(format!("WEBHOOK#{provider}#{event_id}"), "EVENT")
+    }
+
+    /// Maps a billing provider's customer (e.g. a Stripe customer id) to our user.
+    pub fn billing_customer(provider: &str, customer_id: &str) -> Self {
+        Key::new(format!("CUSTOMER#{provider}#{customer_id}"), "CUSTOMER")
+    }
+
     /// One fixed window of a rate-limit counter.
     pub fn rate_window(subject: &str, class: &str, window_start: u64) -> Self {
         Key::new(format!("RL#{subject}#{class}"), window_start.to_string())

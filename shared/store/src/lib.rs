@@ -9,20 +9,26 @@ mod api_keys;
 mod clients;
 mod error;
 mod files;
+mod jobs;
 mod keys;
 mod projects;
 mod rate;
 mod refresh;
 mod table;
 mod users;
+mod webhooks;
 
 pub use api_keys::{ApiKeyRecord, ApiKeyRepo};
 pub use clients::{AwsClients, AwsSettings};
 pub use error::StoreError;
 pub use files::{FileRecord, FileRepo};
+pub use jobs::{JobRecord, JobRepo, JobStatus, Start};
 pub use keys::{Key, TenantId};
 pub use projects::{ProjectChange, ProjectRecord, ProjectRepo, UpdateOutcome};
 pub use rate::{RateLimiter, UsageMeter, Window};
 pub use refresh::{RefreshRecord, RefreshTokens, Rotation};
 pub use table::Table;
-pub use users::{ProfileChange, UserRecord, UserRepo, normalize_email};
+pub use users::{Applied, BillingChange, Lifecycle, ProfileChange, UserRecord, UserRepo, normalize_email};
+pub use webhooks::{
+    DeliveryAttempt, DeliveryRecord, InboundEventRecord, SubscriptionRecord, WebhookRepo,
+};

@@ -79,6 +79,35 @@ impl RateLimiter {
     }
 }
 
+impl RateLimiter {
+    /// The current window of `subject` in `class`, without counting a request.
+    pub async fn peek(
+        &self,
+        subject: &str,
+        class: &str,
+        limit: u32,
+        window_secs: u64,
+        now: u64,
+    ) -> Result<Window, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Hits {
+            hits: u32,
+        }
+        let start = now - now % window_secs;
+        let hits: Option<Hits> = self
+            .table
+            .get(&Key::rate_window(subject, class, start))
+            .await?;
+        let remaining = limit.saturating_sub(hits.map_or(0, |h| h.hits));
+        Ok(Window {
+            allowed: remaining > 0,
+            limit,
+            remaining,
+            reset_at: start + window_secs,
+        })
+    }
+}
+
 /// Usage counters, per user, metric and day.
 #[derive(Debug, Clone)]
 pub struct UsageMeter {

@@ -1,12 +1,12 @@
 //! User records: one profile item per user, with an email guard item written in the same
 //! transaction so two registrations cannot take one address.
 
-use aws_sdk_dynamodb::types::{Put, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
 use crate::{
     Key, StoreError, Table,
-    table::{from_item, s, to_item},
+    table::{from_item, n, s, to_item},
 };
 
 /// A stored user.
@@ -27,6 +27,11 @@ pub struct UserRecord {
     pub subscription_plan: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscription_status: Option<String>,
+    /// Unix seconds when the paid period ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription_period_end: Option<i64>,
+    #[serde(default)]
+    pub cancel_at_period_end: bool,
     /// RFC 3339.
     pub created_at: String,
     pub updated_at: String,
@@ -36,10 +41,35 @@ pub struct UserRecord {
 }
 
 /// The profile fields a user may change; `None` leaves a field as it is.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProfileChange {
     pub full_name: Option<String>,
     pub avatar_url: Option<String>,
+}
+
+/// Subscription state from a billing provider's event; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BillingChange {
+    pub plan: Option<String>,
+    pub status: Option<String>,
+    pub period_end: Option<i64>,
+    pub cancel_at_period_end: Option<bool>,
+}
+
+/// A user's profile and activity from an identity provider's event.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lifecycle {
+    pub profile: ProfileChange,
+    pub is_active: Option<bool>,
+}
+
+/// What applying a provider event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Applied,
+    /// A newer event of the same kind was applied already; this one changes nothing.
+    Stale,
+    NoSuchUser,
 }
 
 /// Points at the user who owns an email address or an external identity.
@@ -121,6 +151,142 @@ impl UserRepo {
                     .ok_or(StoreError::ConditionFailed)
             }
             Err(e) => Err(e),
+        }
+    }
+
+    /// Remembers which user a billing provider's customer is.
+    pub async fn link_customer(
+        &self,
+        provider: &str,
+        customer_id: &str,
+        user_id: &str,
+    ) -> Result<(), StoreError> {
+        let link = UserLink {
+            user_id: user_id.to_owned(),
+        };
+        self.table
+            .client()
+            .put_item()
+            .table_name(self.table.name())
+            .set_item(Some(to_item(
+                &Key::billing_customer(provider, customer_id),
+                &link,
+            )?))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+
+    pub async fn customer_user(
+        &self,
+        provider: &str,
+        customer_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let link: Option<UserLink> = self
+            .table
+            .get(&Key::billing_customer(provider, customer_id))
+            .await?;
+        Ok(link.map(|l| l.user_id))
+    }
+
+    /// The user linked to an external identity, if any.
+    pub async fn external_user(
+        &self,
+        issuer: &str,
+        subject: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let link: Option<UserLink> = self
+            .table
+            .get(&Key::external_identity(issuer, subject))
+            .await?;
+        Ok(link.map(|l| l.user_id))
+    }
+
+    /// Applies a billing event created at `event_at` (unix seconds) unless a newer one was
+    /// applied: providers deliver out of order, and state must not go backwards.
+    pub async fn apply_billing(
+        &self,
+        user_id: &str,
+        change: &BillingChange,
+        event_at: i64,
+        now: &str,
+    ) -> Result<Applied, StoreError> {
+        let mut sets = Vec::new();
+        if let Some(plan) = &change.plan {
+            sets.push(("subscription_plan", s(plan)));
+        }
+        if let Some(status) = &change.status {
+            sets.push(("subscription_status", s(status)));
+        }
+        if let Some(end) = change.period_end {
+            sets.push(("subscription_period_end", n(end)));
+        }
+        if let Some(cancel) = change.cancel_at_period_end {
+            sets.push(("cancel_at_period_end", AttributeValue::Bool(cancel)));
+        }
+        self.apply_event(user_id, "billing_event_at", sets, event_at, now)
+            .await
+    }
+
+    /// Applies an identity provider's profile event, ordered like [`Self::apply_billing`].
+    pub async fn apply_lifecycle(
+        &self,
+        user_id: &str,
+        change: &Lifecycle,
+        event_at: i64,
+        now: &str,
+    ) -> Result<Applied, StoreError> {
+        let mut sets = Vec::new();
+        if let Some(name) = &change.profile.full_name {
+            sets.push(("full_name", s(name)));
+        }
+        if let Some(avatar) = &change.profile.avatar_url {
+            sets.push(("avatar_url", s(avatar)));
+        }
+        if let Some(active) = change.is_active {
+            sets.push(("is_active", AttributeValue::Bool(active)));
+        }
+        self.apply_event(user_id, "lifecycle_event_at", sets, event_at, now)
+            .await
+    }
+
+    /// Sets `sets` if `marker` (the creation time of the last applied event of this kind)
+    /// is not newer than `event_at`. Events of the same second apply in arrival order.
+    async fn apply_event(
+        &self,
+        user_id: &str,
+        marker: &str,
+        sets: Vec<(&str, AttributeValue)>,
+        event_at: i64,
+        now: &str,
+    ) -> Result<Applied, StoreError> {
+        let mut expression = String::from("SET updated_at = :now, #marker = :at");
+        let mut request = self
+            .table
+            .client()
+            .update_item()
+            .table_name(self.table.name())
+            .set_key(Some(Key::user(user_id).attributes()))
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(#marker) OR #marker <= :at)",
+            )
+            .expression_attribute_names("#marker", marker)
+            .expression_attribute_values(":now", s(now))
+            .expression_attribute_values(":at", n(event_at));
+        for (field, value) in sets {
+            expression.push_str(&format!(", {field} = :{field}"));
+            request = request.expression_attribute_values(format!(":{field}"), value);
+        }
+        match request.update_expression(expression).send().await {
+            Ok(_) => Ok(Applied::Applied),
+            Err(e) => match StoreError::from_sdk(e) {
+                StoreError::ConditionFailed => Ok(match self.get(user_id).await? {
+                    Some(_) => Applied::Stale,
+                    None => Applied::NoSuchUser,
+                }),
+                other => Err(other),
+            },
         }
     }
 

@@ -1,0 +1,147 @@
+//! `GET /admin/jobs`, `POST /admin/jobs/{id}/retry`.
+
+use aloft_auth::AdminUser;
+use aloft_http::{ApiError, Page, PageParams, Query, Reply, openapi::ErrorBody};
+use aloft_store::{JobRecord, JobStatus, StoreError};
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::AppState;
+
+/// `?status=&skip=&limit=` of the job list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct JobFilter {
+    /// `queued`, `running`, `succeeded`, `failed` or `dead`; all when absent.
+    pub status: Option<String>,
+    #[serde(default)]
+    #[param(ignore)]
+    pub skip: u32,
+    #[serde(default = "default_limit")]
+    #[param(ignore)]
+    pub limit: u32,
+}
+
+fn default_limit() -> u32 {
+    PageParams::default().limit
+}
+
+/// A job as admins see it (its payload stays private: it may hold personal data).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobView {
+    pub id: String,
+    pub kind: String,
+    pub queue: String,
+    /// `queued`, `running`, `succeeded`, `failed` (retrying) or `dead`.
+    pub status: String,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub finished_at: Option<String>,
+}
+
+impl From<JobRecord> for JobView {
+    fn from(job: JobRecord) -> Self {
+        Self {
+            id: job.id,
+            kind: job.kind,
+            queue: job.queue,
+            status: job.status.as_str().to_owned(),
+            attempts: job.attempts,
+            last_error: job.last_error,
+            created_at: job.created_at,
+            updated_at: job.updated_at,
+            finished_at: job.finished_at,
+        }
+    }
+}
+
+/// List jobs, newest first.
+#[utoipa::path(
+    get,
+    path = "/admin/jobs",
+    tag = "Admin",
+    security(("BearerJWT" = []), ("ApiKey" = [])),
+    params(JobFilter, PageParams),
+    responses(
+        (status = 200, description = "One page of jobs, newest first", body = Page<JobView>),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 422, description = "Unknown status, or bad skip/limit", body = ErrorBody),
+    )
+)]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    AdminUser(_admin): AdminUser,
+    Query(query): Query<JobFilter>,
+) -> Result<Reply<Page<JobView>>, ApiError> {
+    let page = PageParams {
+        skip: query.skip,
+        limit: query.limit,
+    }
+    .validate()?;
+    let statuses = match query.status.as_deref() {
+        Some(raw) => vec![JobStatus::parse(raw).ok_or_else(|| {
+            ApiError::validation(
+                "status",
+                "status must be queued, running, succeeded, failed or dead",
+            )
+        })?],
+        None => JobStatus::ALL.to_vec(),
+    };
+    let mut jobs = Vec::new();
+    for status in statuses {
+        jobs.extend(state.jobs.list(status).await?);
+    }
+    // Ids are time-ordered (UUID v7): newest first across statuses.
+    jobs.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+    let total = jobs.len() as u64;
+    let items = jobs
+        .into_iter()
+        .skip(page.skip as usize)
+        .take(page.limit as usize)
+        .map(JobView::from)
+        .collect();
+    Ok(Reply::ok(Page {
+        items,
+        total,
+        skip: page.skip,
+        limit: page.limit,
+    }))
+}
+
+/// Retry a dead job: back on its queue with attempts reset.
+#[utoipa::path(
+    post,
+    path = "/admin/jobs/{id}/retry",
+    tag = "Admin",
+    security(("BearerJWT" = []), ("ApiKey" = [])),
+    params(("id" = String, Path, description = "The job's id")),
+    responses(
+        (status = 200, description = "Queued again", body = JobView),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 409, description = "The job is not dead", body = ErrorBody),
+    )
+)]
+pub(crate) async fn retry(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    Path(id): Path<String>,
+) -> Result<Reply<JobView>, ApiError> {
+    let now = aloft_http::timestamp::now();
+    let job = match state.jobs.requeue_dead(&id, &now).await {
+        Ok(Some(job)) => job,
+        Ok(None) => return Err(ApiError::not_found("Job", id)),
+        Err(StoreError::ConditionFailed) => {
+            return Err(ApiError::Conflict("Only dead jobs can be retried".into()));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    state.producer.send(&job).await?;
+    tracing::info!(job.id = job.id.as_str(), admin.id = admin.user_id.as_str(), "dead job retried");
+    Ok(Reply::ok(JobView::from(job)))
+}

@@ -1,0 +1,98 @@
+//! `jobs-worker`: runs the jobs queue.
+//!
+//! | kind | does |
+//! |---|---|
+//! | `email.send` | sends one email through the mail port (SES, or the local outbox) |
+//! | `contact.crm` | POSTs a contact submission to `CONTACT_WEBHOOK_URL`, signed |
+//! | `webhook.fanout` | one delivery per subscription to a published event |
+//! | `webhook.delivery` | POSTs one delivery to its subscriber, signed |
+//!
+//! Failures are retried with exponential backoff by the harness; deliveries record
+//! every attempt, so a subscriber sees `failed` and finally `dead` in its list.
+
+mod deliveries;
+mod mail;
+mod outgoing;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aloft_config::{ConfigError, Env};
+use aloft_queue::{
+    Attempt, CONTACT_CRM_KIND, EMAIL_KIND, Email, FANOUT_KIND, Handler, Producer, QueueName,
+    QueueUrls, TargetPolicy, Worker, WorkerConfig,
+};
+use aloft_store::{AwsClients, AwsSettings, JobRecord, JobRepo, Table, WebhookRepo};
+use serde::Deserialize;
+
+pub use deliveries::{DELIVERY_KIND, Delivery};
+pub use mail::Mailer;
+pub use outgoing::{Outgoing, Sender, signature};
+
+/// Everything the jobs need.
+#[derive(Debug, Clone)]
+pub struct Jobs {
+    pub webhooks: WebhookRepo,
+    pub producer: Producer,
+    pub sender: Sender,
+    pub mailer: Mailer,
+    /// `CONTACT_WEBHOOK_SECRET`: signs the CRM webhook.
+    pub contact_secret: Option<String>,
+}
+
+impl Handler for Jobs {
+    async fn handle(&self, job: &JobRecord, attempt: Attempt) -> Result<(), String> {
+        match job.kind.as_str() {
+            EMAIL_KIND => {
+                let email: Email = payload(job)?;
+                self.mailer.send(&job.id, &email).await
+            }
+            CONTACT_CRM_KIND => deliveries::contact_crm(self, job).await,
+            FANOUT_KIND => deliveries::fan_out(self, job).await,
+            DELIVERY_KIND => deliveries::deliver(self, job, attempt).await,
+            other => Err(format!("unknown job kind '{other}'")),
+        }
+    }
+}
+
+fn payload<T: for<'de> Deserialize<'de>>(job: &JobRecord) -> Result<T, String> {
+    serde_json::from_str(&job.payload).map_err(|e| format!("bad {} payload: {e}", job.kind))
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+impl Jobs {
+    pub fn from_env(env: &Env, aws: &AwsClients, table: &Table) -> Result<Self, ConfigError> {
+        let urls = QueueUrls::from_env(env, &[QueueName::Jobs])?;
+        let sender = Sender::new(TargetPolicy::from_env(env)?).map_err(|reason| {
+            ConfigError::Invalid {
+                name: "WEBHOOK_ALLOW_PRIVATE_TARGETS",
+                reason,
+            }
+        })?;
+        Ok(Self {
+            webhooks: WebhookRepo::new(table.clone()),
+            producer: Producer::new(aws.sqs.clone(), JobRepo::new(table.clone()), urls),
+            sender,
+            mailer: Mailer::from_env(env, &aws.sdk)?,
+            contact_secret: env.optional("CONTACT_WEBHOOK_SECRET"),
+        })
+    }
+}
+
+/// The worker of the jobs queue, from the environment.
+pub async fn worker(env: &Env) -> Result<Worker<Jobs>, ConfigError> {
+    let aws = AwsClients::connect(&AwsSettings::from_env(env)?).await;
+    let table = Table::new(aws.dynamodb.clone(), env.required("TABLE_NAME")?);
+    let jobs = Jobs::from_env(env, &aws, &table)?;
+    Ok(Worker::new(
+        JobRepo::new(table),
+        aws.sqs,
+        env.required("JOBS_QUEUE_URL")?,
+        WorkerConfig::from_env(env)?,
+        jobs,
+    ))
+}

@@ -1,0 +1,10 @@
+//! Lambda entry point of the `webhook-worker` function: wiring only.
+
+use aloft_config::Env;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    aloft_http::init_tracing();
+    let env = Env::process();
+    webhook_worker::worker(&env).await?.run().await
+}

@@ -1,0 +1,97 @@
+//! `webhooks`: provider webhooks in, subscriptions out.
+//!
+//! - `POST /public/webhooks/{provider}` (also on the function's own URL): verifies the
+//!   provider's signature scheme, records the event id once, queues it for
+//!   `webhook-worker` and answers at once. A duplicate is acknowledged, not queued again.
+//! - `/app/webhook-subscriptions`: the tenant's outgoing webhooks — create (the signing
+//!   secret is shown once), list, delete, and each one's deliveries.
+
+mod inbound;
+mod subscriptions;
+
+use std::sync::Arc;
+
+use aloft_auth::{Authenticator, Guard, guarded};
+use aloft_config::{ConfigError, Env};
+use aloft_http::{HttpConfig, openapi::versioned_document, versioned};
+use aloft_inbound::{InboundConfig, Verifier};
+use aloft_queue::{Producer, QueueName, QueueUrls, TargetPolicy};
+use aloft_store::{AwsClients, AwsSettings, JobRepo, Table, WebhookRepo};
+use axum::{
+    Router,
+    extract::FromRef,
+    routing::{delete, get, post},
+};
+use utoipa::OpenApi;
+
+/// What the webhooks function needs, built once per cold start.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub verifier: Arc<Verifier>,
+    pub webhooks: WebhookRepo,
+    pub producer: Producer,
+    pub targets: TargetPolicy,
+    pub guard: Guard,
+}
+
+impl FromRef<AppState> for Authenticator {
+    fn from_ref(state: &AppState) -> Self {
+        state.guard.authenticator().clone()
+    }
+}
+
+impl AppState {
+    pub async fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let aws = AwsClients::connect(&AwsSettings::from_env(env)?).await;
+        let table = Table::new(aws.dynamodb, env.required("TABLE_NAME")?);
+        let urls = QueueUrls::from_env(env, &[QueueName::Webhooks])?;
+        Ok(Self {
+            verifier: Arc::new(Verifier::new(InboundConfig::from_env(env)?)?),
+            webhooks: WebhookRepo::new(table.clone()),
+            producer: Producer::new(aws.sqs, JobRepo::new(table.clone()), urls),
+            targets: TargetPolicy::from_env(env)?,
+            guard: Guard::from_env(env, table)?,
+        })
+    }
+}
+
+/// The function's app: routes under every API version, behind the guard and the edge.
+pub fn router(state: AppState, http: &HttpConfig) -> Router {
+    let routes = Router::new()
+        .route("/public/webhooks/{provider}", post(inbound::receive))
+        .route(
+            "/app/webhook-subscriptions",
+            get(subscriptions::list).post(subscriptions::create),
+        )
+        .route(
+            "/app/webhook-subscriptions/{id}",
+            delete(subscriptions::remove),
+        )
+        .route(
+            "/app/webhook-subscriptions/{id}/deliveries",
+            get(subscriptions::deliveries),
+        );
+    let guard = state.guard.clone();
+    guarded(versioned(routes).with_state(state), guard, http)
+}
+
+/// The OpenAPI document of this function's routes.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    versioned_document(WebhooksApi::openapi())
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        inbound::receive,
+        subscriptions::list,
+        subscriptions::create,
+        subscriptions::remove,
+        subscriptions::deliveries
+    ),
+    tags(
+        (name = "Webhooks", description = "Signed provider webhooks (Stripe, Clerk, Supabase, Apple, Google)"),
+        (name = "Webhook subscriptions", description = "The tenant's outgoing, signed webhooks")
+    )
+)]
+struct WebhooksApi;

@@ -1,0 +1,261 @@
+//! `/app/webhook-subscriptions`: the tenant's outgoing webhooks. A subscription names a
+//! URL and the events it wants; the signing secret is returned once, at creation.
+//! Deliveries (`…/{id}/deliveries`) show every attempt's outcome, dead ones included.
+
+use aloft_auth::{AuthUser, secrets::random_secret};
+use aloft_http::{ApiError, Json, Page, PageParams, Query, Reply, openapi::ErrorBody};
+use aloft_queue::Event;
+use aloft_store::{DeliveryRecord, SubscriptionRecord};
+use axum::extract::{Path, State};
+use http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::AppState;
+
+/// Subscriptions per tenant: fan-out reads them all for every event.
+const MAX_SUBSCRIPTIONS: usize = 20;
+
+/// `POST /app/webhook-subscriptions`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateSubscription {
+    /// Where deliveries are POSTed; `https` to a public host.
+    pub url: String,
+    /// Event names, e.g. `contact.submitted` (operator events need the admin role).
+    pub events: Vec<String>,
+}
+
+/// A subscription as listed: never the secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubscriptionView {
+    pub id: String,
+    pub url: String,
+    pub events: Vec<String>,
+    pub created_at: String,
+}
+
+/// A new subscription: the only response that carries the secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedSubscription {
+    #[serde(flatten)]
+    pub subscription: SubscriptionView,
+    /// Verifies `X-Webhook-Signature` (`t=<unix>,v1=<hex HMAC-SHA256 of "t.body">`).
+    /// Shown once; store it now.
+    pub secret: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubscriptionList {
+    pub items: Vec<SubscriptionView>,
+}
+
+/// One event sent to a subscription.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryView {
+    /// Also sent as `X-Webhook-Id`: the same on every retry, for deduplication.
+    pub id: String,
+    pub event: String,
+    /// `pending`, `succeeded`, `failed` (retrying with backoff) or `dead` (gave up).
+    pub status: String,
+    pub attempts: u32,
+    /// The receiver's last HTTP status, if it answered.
+    pub response_status: Option<u16>,
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&SubscriptionRecord> for SubscriptionView {
+    fn from(record: &SubscriptionRecord) -> Self {
+        Self {
+            id: record.id.clone(),
+            url: record.url.clone(),
+            events: record.events.clone(),
+            created_at: record.created_at.clone(),
+        }
+    }
+}
+
+impl From<DeliveryRecord> for DeliveryView {
+    fn from(record: DeliveryRecord) -> Self {
+        Self {
+            id: record.id,
+            event: record.event,
+            status: record.status,
+            attempts: record.attempts,
+            response_status: record.response_status,
+            last_error: record.last_error,
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+        }
+    }
+}
+
+/// List the tenant's webhook subscriptions.
+#[utoipa::path(
+    get,
+    path = "/app/webhook-subscriptions",
+    tag = "Webhook subscriptions",
+    security(("BearerJWT" = []), ("ApiKey" = [])),
+    responses(
+        (status = 200, description = "The tenant's subscriptions, oldest first", body = SubscriptionList),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
+    )
+)]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+) -> Result<Reply<SubscriptionList>, ApiError> {
+    let records = state.webhooks.subscriptions(&principal.tenant_id).await?;
+    Ok(Reply::ok(SubscriptionList {
+        items: records.iter().map(SubscriptionView::from).collect(),
+    }))
+}
+
+/// Subscribe a URL to events.
+#[utoipa::path(
+    post,
+    path = "/app/webhook-subscriptions",
+    tag = "Webhook subscriptions",
+    security(("BearerJWT" = []), ("ApiKey" = [])),
+    request_body = CreateSubscription,
+    responses(
+        (status = 201, description = "Created; the secret is shown this once", body = CreatedSubscription),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
+        (status = 403, description = "An operator event, and the caller is not an admin", body = ErrorBody),
+        (status = 409, description = "The tenant has the maximum number of subscriptions", body = ErrorBody),
+        (status = 422, description = "Bad URL or unknown event", body = ErrorBody),
+    )
+)]
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+    Json(body): Json<CreateSubscription>,
+) -> Result<Reply<CreatedSubscription>, ApiError> {
+    state
+        .targets
+        .check_url(body.url.trim())
+        .map_err(|reason| ApiError::validation("url", format!("url {reason}")))?;
+    let events = parse_events(&body.events)?;
+    if events.iter().any(|e| e.operator_only()) && !principal.is_admin() {
+        return Err(ApiError::Authorization(
+            "Operator events need the admin role".into(),
+        ));
+    }
+    if state.webhooks.subscriptions(&principal.tenant_id).await?.len() >= MAX_SUBSCRIPTIONS {
+        return Err(ApiError::Conflict(
+            format!("A tenant can have at most {MAX_SUBSCRIPTIONS} subscriptions").into(),
+        ));
+    }
+    let secret = format!("whsec_{}", random_secret().map_err(ApiError::internal)?);
+    let record = SubscriptionRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        tenant_id: principal.tenant_id.as_str().to_owned(),
+        owner_id: principal.user_id.clone(),
+        url: body.url.trim().to_owned(),
+        events: events.iter().map(|e| e.name().to_owned()).collect(),
+        secret: secret.clone(),
+        created_at: aloft_http::timestamp::now(),
+    };
+    let operator = events.iter().any(|e| e.operator_only());
+    state.webhooks.create_subscription(&record, operator).await?;
+    tracing::info!(
+        subscription.id = record.id.as_str(),
+        user.id = principal.user_id.as_str(),
+        "webhook subscription created"
+    );
+    Ok(Reply::created(CreatedSubscription {
+        subscription: SubscriptionView::from(&record),
+        secret,
+    }))
+}
+
+/// Known, distinct event names, at least one.
+fn parse_events(raw: &[String]) -> Result<Vec<Event>, ApiError> {
+    if raw.is_empty() {
+        return Err(ApiError::validation("events", "Name at least one event"));
+    }
+    let mut events = Vec::new();
+    for name in raw {
+        let event = Event::parse(name).ok_or_else(|| {
+            let known: Vec<&str> = Event::ALL.iter().map(|e| e.name()).collect();
+            ApiError::validation(
+                "events",
+                format!("Unknown event '{name}'; known: {}", known.join(", ")),
+            )
+        })?;
+        if !events.contains(&event) {
+            events.push(event);
+        }
+    }
+    Ok(events)
+}
+
+/// Delete a subscription; nothing more is sent to it.
+#[utoipa::path(
+    delete,
+    path = "/app/webhook-subscriptions/{id}",
+    tag = "Webhook subscriptions",
+    security(("BearerJWT" = []), ("ApiKey" = [])),
+    params(("id" = String, Path, description = "The subscription's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
+        (status = 404, description = "No such subscription in the caller's tenant", body = ErrorBody),
+    )
+)]
+pub(crate) async fn remove(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if !state
+        .webhooks
+        .delete_subscription(&principal.tenant_id, &id)
+        .await?
+    {
+        return Err(ApiError::not_found("Webhook subscription", id));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A subscription's deliveries, newest first.
+#[utoipa::path(
+    get,
+    path = "/app/webhook-subscriptions/{id}/deliveries",
+    tag = "Webhook subscriptions",
+    security(("BearerJWT" = []), ("ApiKey" = [])),
+    params(("id" = String, Path, description = "The subscription's id"), PageParams),
+    responses(
+        (status = 200, description = "Deliveries, newest first", body = Page<DeliveryView>),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
+        (status = 404, description = "No such subscription in the caller's tenant", body = ErrorBody),
+        (status = 422, description = "Bad skip or limit", body = ErrorBody),
+    )
+)]
+pub(crate) async fn deliveries(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+    Path(id): Path<String>,
+    Query(page): Query<PageParams>,
+) -> Result<Reply<Page<DeliveryView>>, ApiError> {
+    let page = page.validate()?;
+    let tenant = &principal.tenant_id;
+    if state.webhooks.subscription(tenant, &id).await?.is_none() {
+        return Err(ApiError::not_found("Webhook subscription", id));
+    }
+    let all = state.webhooks.deliveries(tenant, &id).await?;
+    let total = all.len() as u64;
+    let items = all
+        .into_iter()
+        .skip(page.skip as usize)
+        .take(page.limit as usize)
+        .map(DeliveryView::from)
+        .collect();
+    Ok(Reply::ok(Page {
+        items,
+        total,
+        skip: page.skip,
+        limit: page.limit,
+    }))
+}

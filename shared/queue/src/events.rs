@@ -1,0 +1,81 @@
+//! Events that outgoing webhook subscriptions can listen to, and publishing them. To add
+//! an event, add a variant and its row in [`Event::ALL`]'s match arms; then publish it.
+
+use aloft_store::{JobRecord, StoreError, TenantId};
+use serde::{Deserialize, Serialize};
+
+use crate::{NewJob, Producer, QueueName};
+
+/// The job that turns one published event into one delivery per subscription.
+pub const FANOUT_KIND: &str = "webhook.fanout";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Event {
+    #[serde(rename = "contact.submitted")]
+    ContactSubmitted,
+}
+
+impl Event {
+    pub const ALL: [Event; 1] = [Event::ContactSubmitted];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Event::ContactSubmitted => "contact.submitted",
+        }
+    }
+
+    /// Operator events concern the whole deployment, not one tenant: only admins may
+    /// subscribe to them.
+    pub fn operator_only(self) -> bool {
+        match self {
+            Event::ContactSubmitted => true,
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.name() == raw)
+    }
+}
+
+/// The payload of a fan-out job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fanout {
+    pub event: Event,
+    /// The tenant whose subscriptions get a tenant event; `None` for operator events.
+    pub tenant: Option<TenantId>,
+    /// ISO 8601, the `timestamp` of the delivered body.
+    pub occurred_at: String,
+    pub data: serde_json::Value,
+}
+
+/// Publishes events to subscribers, through the jobs queue.
+#[derive(Debug, Clone)]
+pub struct Publisher {
+    producer: Producer,
+}
+
+impl Publisher {
+    pub fn new(producer: Producer) -> Self {
+        Self { producer }
+    }
+
+    /// Queues the fan-out of `event`; subscribers get it within seconds.
+    pub async fn publish(
+        &self,
+        event: Event,
+        tenant: Option<TenantId>,
+        data: serde_json::Value,
+    ) -> Result<JobRecord, StoreError> {
+        let fanout = Fanout {
+            event,
+            tenant,
+            occurred_at: aloft_http::timestamp::now(),
+            data,
+        };
+        let payload =
+            serde_json::to_value(&fanout).map_err(|e| StoreError::Other(e.to_string()))?;
+        self.producer
+            .enqueue(NewJob::new(FANOUT_KIND, QueueName::Jobs, payload))
+            .await
+    }
+}

@@ -1,0 +1,27 @@
+//! The job kinds other functions enqueue for `jobs-worker`, with their payloads: the
+//! contract between producers and the worker.
+
+use serde::{Deserialize, Serialize};
+
+/// Sends one email.
+pub const EMAIL_KIND: &str = "email.send";
+/// POSTs a contact submission to the CRM (`CONTACT_WEBHOOK_URL`), signed.
+pub const CONTACT_CRM_KIND: &str = "contact.crm";
+
+/// A plain-text email.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Email {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
+}
+
+/// Where the CRM webhook goes and its body (the reference's `contact.submitted` format).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContactCrm {
+    pub url: String,
+    pub reference_id: String,
+    pub body: serde_json::Value,
+}

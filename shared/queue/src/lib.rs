@@ -1,0 +1,18 @@
+//! The async backbone: jobs on SQS. A producer stores a job record and sends its id; a
+//! worker harness runs each message of a batch, keeps the record's status and attempts,
+//! backs failures off through the message's visibility timeout and reports only the
+//! failed messages (`batchItemFailures`), so the rest of the batch is deleted. After the
+//! queue's `maxReceiveCount` the message moves to the dead-letter queue and its job is
+//! `dead`, until an admin retries it.
+
+mod events;
+mod kinds;
+mod producer;
+mod targets;
+mod worker;
+
+pub use events::{Event, FANOUT_KIND, Fanout, Publisher};
+pub use kinds::{CONTACT_CRM_KIND, ContactCrm, EMAIL_KIND, Email};
+pub use producer::{JobMessage, NewJob, Producer, QueueName, QueueUrls};
+pub use targets::TargetPolicy;
+pub use worker::{Attempt, Handler, Worker, WorkerConfig};

@@ -1,0 +1,170 @@
+//! Enqueueing: the job record first, then the message, so a worker never sees a message
+//! without its record.
+
+use aloft_config::{ConfigError, Env};
+use aloft_store::{JobRecord, JobRepo, JobStatus, StoreError};
+use serde::{Deserialize, Serialize};
+
+/// The queues jobs travel on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueName {
+    /// Background work: emails, CRM calls, outgoing webhooks (`jobs-worker`).
+    Jobs,
+    /// Verified provider events (`webhook-worker`).
+    Webhooks,
+}
+
+impl QueueName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueName::Jobs => "jobs",
+            QueueName::Webhooks => "webhooks",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [QueueName::Jobs, QueueName::Webhooks]
+            .into_iter()
+            .find(|q| q.as_str() == raw)
+    }
+
+    fn env_var(self) -> &'static str {
+        match self {
+            QueueName::Jobs => "JOBS_QUEUE_URL",
+            QueueName::Webhooks => "WEBHOOKS_QUEUE_URL",
+        }
+    }
+}
+
+/// The URLs of the queues a function sends to.
+#[derive(Debug, Clone, Default)]
+pub struct QueueUrls {
+    jobs: Option<String>,
+    webhooks: Option<String>,
+}
+
+impl QueueUrls {
+    /// Reads the URL of each of `queues` (`JOBS_QUEUE_URL`, `WEBHOOKS_QUEUE_URL`); a
+    /// missing one fails the cold start.
+    pub fn from_env(env: &Env, queues: &[QueueName]) -> Result<Self, ConfigError> {
+        let mut urls = Self::default();
+        for &queue in queues {
+            let url = Some(env.required(queue.env_var())?);
+            match queue {
+                QueueName::Jobs => urls.jobs = url,
+                QueueName::Webhooks => urls.webhooks = url,
+            }
+        }
+        Ok(urls)
+    }
+
+    pub fn url(&self, queue: QueueName) -> Result<&str, StoreError> {
+        match queue {
+            QueueName::Jobs => self.jobs.as_deref(),
+            QueueName::Webhooks => self.webhooks.as_deref(),
+        }
+        .ok_or_else(|| StoreError::Other(format!("{} is not set", queue.env_var())))
+    }
+}
+
+/// The message body: the job's id (its record holds the rest) and kind (for logs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobMessage {
+    pub job_id: String,
+    pub kind: String,
+}
+
+/// A job to enqueue. The `id` makes enqueueing idempotent: the same id twice is one job.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub id: String,
+    pub kind: String,
+    pub queue: QueueName,
+    pub payload: serde_json::Value,
+}
+
+impl NewJob {
+    /// A job with a fresh, time-ordered id.
+    pub fn new(kind: &str, queue: QueueName, payload: serde_json::Value) -> Self {
+        Self {
+            id: uuid::Uuid::now_v7().to_string(),
+            kind: kind.to_owned(),
+            queue,
+            payload,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Producer {
+    sqs: aws_sdk_sqs::Client,
+    jobs: JobRepo,
+    urls: QueueUrls,
+}
+
+impl Producer {
+    pub fn new(sqs: aws_sdk_sqs::Client, jobs: JobRepo, urls: QueueUrls) -> Self {
+        Self { sqs, jobs, urls }
+    }
+
+    pub fn jobs(&self) -> &JobRepo {
+        &self.jobs
+    }
+
+    /// Stores the job and sends its message. An id that is already stored is that job:
+    /// it is returned and not sent again. If the send fails the record is removed, so
+    /// enqueueing the same id again (a retried request) starts over.
+    pub async fn enqueue(&self, job: NewJob) -> Result<JobRecord, StoreError> {
+        let now = aloft_http::timestamp::now();
+        let record = JobRecord {
+            id: job.id,
+            kind: job.kind,
+            queue: job.queue.as_str().to_owned(),
+            payload: job.payload.to_string(),
+            status: JobStatus::Queued,
+            attempts: 0,
+            last_error: None,
+            created_at: now.clone(),
+            updated_at: now,
+            finished_at: None,
+        };
+        match self.jobs.create(&record).await {
+            Ok(()) => {}
+            Err(StoreError::ConditionFailed) => {
+                return self
+                    .jobs
+                    .get(&record.id)
+                    .await?
+                    .ok_or(StoreError::ConditionFailed);
+            }
+            Err(e) => return Err(e),
+        }
+        if let Err(e) = self.send(&record).await {
+            if let Err(cleanup) = self.jobs.delete(&record.id).await {
+                tracing::warn!(job.id = %record.id, error = %cleanup, "could not remove an unsent job");
+            }
+            return Err(e);
+        }
+        Ok(record)
+    }
+
+    /// Sends the message of a stored job (again, for a retry).
+    pub async fn send(&self, job: &JobRecord) -> Result<(), StoreError> {
+        let queue = QueueName::parse(&job.queue)
+            .ok_or_else(|| StoreError::Other(format!("job {} names no queue", job.id)))?;
+        let body = serde_json::to_string(&JobMessage {
+            job_id: job.id.clone(),
+            kind: job.kind.clone(),
+        })
+        .map_err(|e| StoreError::Other(e.to_string()))?;
+        self.sqs
+            .send_message()
+            .queue_url(self.urls.url(queue)?)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+}

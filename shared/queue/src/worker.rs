@@ -1,0 +1,240 @@
+//! The worker harness every SQS function runs: one span and one job record per message,
+//! messages of a batch run concurrently, failures are backed off and reported as
+//! `batchItemFailures` so only they come back.
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use aloft_config::{ConfigError, Env};
+use aloft_store::{JobRecord, JobRepo, JobStatus, Start, StoreError};
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use lambda_runtime::{LambdaEvent, service_fn};
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+use crate::JobMessage;
+
+/// The longest backoff: later attempts wait this long.
+const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
+
+/// Which attempt this is, counted by SQS receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempt {
+    pub number: u32,
+    /// Failing now sends the message to the dead-letter queue.
+    pub last: bool,
+}
+
+/// Runs one kind of job (or dispatches on [`JobRecord::kind`]). An `Err` is retried with
+/// backoff until the last attempt; its text becomes the job's `last_error`.
+pub trait Handler: Send + Sync + 'static {
+    fn handle(
+        &self,
+        job: &JobRecord,
+        attempt: Attempt,
+    ) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+/// `MAX_RECEIVE_COUNT` must equal the queue's `maxReceiveCount` (a test checks the
+/// template); `JOB_BACKOFF_SECONDS` is the first retry's delay, doubled each time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerConfig {
+    pub max_receives: u32,
+    pub backoff: Duration,
+}
+
+impl WorkerConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            max_receives: env.parse_or("MAX_RECEIVE_COUNT", 5)?,
+            backoff: Duration::from_secs(env.parse_or("JOB_BACKOFF_SECONDS", 30)?),
+        })
+    }
+
+    /// The delay before attempt `attempt + 1`: backoff × 2^(attempt − 1), capped.
+    pub fn backoff_after(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
+        self.backoff.saturating_mul(factor).min(MAX_BACKOFF)
+    }
+}
+
+/// A queue's consumer: the harness around a [`Handler`].
+#[derive(Debug)]
+pub struct Worker<H> {
+    jobs: JobRepo,
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    config: WorkerConfig,
+    handler: H,
+}
+
+impl<H: Handler> Worker<H> {
+    pub fn new(
+        jobs: JobRepo,
+        sqs: aws_sdk_sqs::Client,
+        queue_url: String,
+        config: WorkerConfig,
+        handler: H,
+    ) -> Self {
+        Self {
+            jobs,
+            sqs,
+            queue_url,
+            config,
+            handler,
+        }
+    }
+
+    pub fn handler(&self) -> &H {
+        &self.handler
+    }
+
+    /// Serves SQS batches from the Lambda runtime until the process ends.
+    pub async fn run(self) -> Result<(), lambda_runtime::Error> {
+        let worker = Arc::new(self);
+        lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+            let worker = Arc::clone(&worker);
+            async move { Ok::<_, lambda_runtime::Error>(worker.process(event.payload).await) }
+        }))
+        .await
+    }
+
+    /// Runs every message of the batch and names the ones that failed.
+    pub async fn process(self: &Arc<Self>, event: SqsEvent) -> SqsBatchResponse {
+        let mut running = JoinSet::new();
+        for message in event.records {
+            let worker = Arc::clone(self);
+            let id = message.message_id.clone().unwrap_or_default();
+            let span = tracing::info_span!("message", message.id = %id, job.id = tracing::field::Empty);
+            running.spawn(
+                async move {
+                    let ok = worker.process_one(&message).await;
+                    (id, ok)
+                }
+                .instrument(span),
+            );
+        }
+        let mut response = SqsBatchResponse::default();
+        while let Some(done) = running.join_next().await {
+            match done {
+                Ok((_, true)) => {}
+                Ok((id, false)) => response.batch_item_failures.push(failure(id)),
+                // A panicking handler: its message id is lost with the task, so the whole
+                // batch must come back (an unknown identifier makes Lambda retry all).
+                Err(e) => {
+                    tracing::error!(error = %e, "a message handler panicked");
+                    response.batch_item_failures.push(failure(String::new()));
+                }
+            }
+        }
+        response
+    }
+
+    /// `true` when the message is done with (delete it).
+    async fn process_one(&self, message: &SqsMessage) -> bool {
+        let attempt = receive_count(message);
+        let parsed = message
+            .body
+            .as_deref()
+            .map(serde_json::from_str::<JobMessage>);
+        let Some(Ok(job)) = parsed else {
+            // It can never succeed; after maxReceiveCount it is in the DLQ for a human.
+            tracing::error!("not a job message");
+            return false;
+        };
+        tracing::Span::current().record("job.id", job.job_id.as_str());
+        let now = aloft_http::timestamp::now();
+        match self.jobs.start(&job.job_id, attempt, &now).await {
+            Ok(Start::Running(record)) => self.run_job(message, &record, attempt).await,
+            Ok(Start::AlreadySucceeded) => {
+                tracing::info!(job.id = %job.job_id, "duplicate delivery of a finished job");
+                true
+            }
+            Ok(Start::Missing) => {
+                tracing::error!(job.id = %job.job_id, "no record for this job");
+                false
+            }
+            Err(e) => {
+                tracing::warn!(job.id = %job.job_id, error = %e, "could not start the job");
+                false
+            }
+        }
+    }
+
+    async fn run_job(&self, message: &SqsMessage, job: &JobRecord, number: u32) -> bool {
+        let attempt = Attempt {
+            number,
+            last: number >= self.config.max_receives,
+        };
+        let result = self.handler.handle(job, attempt).await;
+        let now = aloft_http::timestamp::now();
+        let (status, error) = match &result {
+            Ok(()) => (JobStatus::Succeeded, None),
+            Err(e) if attempt.last => (JobStatus::Dead, Some(e.as_str())),
+            Err(e) => (JobStatus::Failed, Some(e.as_str())),
+        };
+        match &result {
+            Ok(()) => tracing::info!(job.id = %job.id, job.kind = %job.kind, attempt = number, "job succeeded"),
+            Err(e) => tracing::warn!(job.id = %job.id, job.kind = %job.kind, attempt = number, status = status.as_str(), error = %e, "job failed"),
+        }
+        if let Err(e) = self.jobs.finish(&job.id, status, error, &now).await {
+            tracing::warn!(job.id = %job.id, error = %e, "could not record the job's outcome");
+        }
+        if result.is_ok() {
+            return true;
+        }
+        // Back off before the next attempt; after the last one, let it go to the DLQ now.
+        let delay = if attempt.last {
+            Duration::ZERO
+        } else {
+            self.config.backoff_after(number)
+        };
+        if let Err(e) = self.delay(message, delay).await {
+            tracing::warn!(job.id = %job.id, error = %e, "could not set the retry delay");
+        }
+        false
+    }
+
+    async fn delay(&self, message: &SqsMessage, delay: Duration) -> Result<(), StoreError> {
+        let Some(handle) = &message.receipt_handle else {
+            return Ok(());
+        };
+        self.sqs
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(handle)
+            .visibility_timeout(i32::try_from(delay.as_secs()).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+}
+
+fn failure(id: String) -> BatchItemFailure {
+    let mut failure = BatchItemFailure::default();
+    failure.item_identifier = id;
+    failure
+}
+
+fn receive_count(message: &SqsMessage) -> u32 {
+    message
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|count| count.parse().ok())
+        .unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let config = WorkerConfig {
+            max_receives: 5,
+            backoff: Duration::from_secs(30),
+        };
+        let delays: Vec<u64> = (1..=7).map(|n| config.backoff_after(n).as_secs()).collect();
+        assert_eq!(delays, [30, 60, 120, 240, 480, 900, 900]);
+    }
+}

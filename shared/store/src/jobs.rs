@@ -1,0 +1,257 @@
+//! Job records: what a queued message is meant to do and how far it got. The message on
+//! the queue carries only the job id; the record holds the payload, the status
+//! (`queued` → `running` → `succeeded` / `failed` → `dead`), the attempts and the last
+//! error, and is listed by status through `gsi1`. Finished jobs expire after
+//! [`RETENTION_SECONDS`]; a dead one stays until it is retried or expires.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_sdk_dynamodb::types::ReturnValue;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    Key, StoreError, Table,
+    table::{from_item, n, s, to_item},
+};
+
+/// How long a succeeded or dead job stays visible (14 days, like the DLQs).
+pub const RETENTION_SECONDS: u64 = 14 * 24 * 3600;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Succeeded,
+    /// Failed at least once; will be retried after its backoff.
+    Failed,
+    /// Failed on its last allowed attempt: its message is in the dead-letter queue.
+    Dead,
+}
+
+impl JobStatus {
+    pub const ALL: [JobStatus; 5] = [
+        JobStatus::Queued,
+        JobStatus::Running,
+        JobStatus::Succeeded,
+        JobStatus::Failed,
+        JobStatus::Dead,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Running => "running",
+            JobStatus::Succeeded => "succeeded",
+            JobStatus::Failed => "failed",
+            JobStatus::Dead => "dead",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+}
+
+/// A stored job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRecord {
+    pub id: String,
+    /// What to do, e.g. `webhook.delivery`; the worker dispatches on it.
+    pub kind: String,
+    /// The queue that carries it (`jobs` or `webhooks`), so a retry goes back there.
+    pub queue: String,
+    /// The job's input, JSON.
+    pub payload: String,
+    pub status: JobStatus,
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+}
+
+/// What [`JobRepo::start`] found.
+#[derive(Debug)]
+pub enum Start {
+    /// The job is now `running`; this is its record.
+    Running(JobRecord),
+    /// A duplicate delivery of a job that already succeeded: nothing to do.
+    AlreadySucceeded,
+    /// No record: the job was never created or has expired.
+    Missing,
+}
+
+#[derive(Debug, Clone)]
+pub struct JobRepo {
+    table: Table,
+}
+
+fn status_index(status: JobStatus) -> String {
+    format!("JOBS#{}", status.as_str())
+}
+
+fn expiry() -> u64 {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    now + RETENTION_SECONDS
+}
+
+impl JobRepo {
+    pub fn new(table: Table) -> Self {
+        Self { table }
+    }
+
+    /// Stores a new `queued` job. A job with this id already there is
+    /// [`StoreError::ConditionFailed`]: enqueueing is idempotent by id.
+    pub async fn create(&self, job: &JobRecord) -> Result<(), StoreError> {
+        let mut item = to_item(&Key::job(&job.id), job)?;
+        item.insert("gsi1pk".into(), s(status_index(job.status)));
+        item.insert("gsi1sk".into(), s(format!("{}#{}", job.created_at, job.id)));
+        self.table
+            .client()
+            .put_item()
+            .table_name(self.table.name())
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
+        self.table.get(&Key::job(id)).await
+    }
+
+    /// Marks the job `running` for its `attempt`-th receive and returns it, in one write.
+    pub async fn start(&self, id: &str, attempt: u32, now: &str) -> Result<Start, StoreError> {
+        let result = self
+            .table
+            .client()
+            .update_item()
+            .table_name(self.table.name())
+            .set_key(Some(Key::job(id).attributes()))
+            .update_expression(
+                "SET #status = :running, attempts = :attempt, updated_at = :now, gsi1pk = :index",
+            )
+            .condition_expression("attribute_exists(pk) AND #status <> :succeeded")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":running", s(JobStatus::Running.as_str()))
+            .expression_attribute_values(":succeeded", s(JobStatus::Succeeded.as_str()))
+            .expression_attribute_values(":attempt", n(attempt))
+            .expression_attribute_values(":now", s(now))
+            .expression_attribute_values(":index", s(status_index(JobStatus::Running)))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk);
+        match result {
+            Ok(output) => match output.attributes.map(from_item).transpose()? {
+                Some(job) => Ok(Start::Running(job)),
+                None => Ok(Start::Missing),
+            },
+            Err(StoreError::ConditionFailed) => Ok(match self.get(id).await? {
+                Some(_) => Start::AlreadySucceeded,
+                None => Start::Missing,
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Records how an attempt ended: `succeeded`, `failed` (will be retried) or `dead`.
+    pub async fn finish(
+        &self,
+        id: &str,
+        status: JobStatus,
+        error: Option<&str>,
+        now: &str,
+    ) -> Result<(), StoreError> {
+        let mut expression =
+            String::from("SET #status = :status, updated_at = :now, gsi1pk = :index");
+        let mut request = self
+            .table
+            .client()
+            .update_item()
+            .table_name(self.table.name())
+            .set_key(Some(Key::job(id).attributes()))
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", s(status.as_str()))
+            .expression_attribute_values(":now", s(now))
+            .expression_attribute_values(":index", s(status_index(status)));
+        if let Some(error) = error {
+            expression.push_str(", last_error = :error");
+            request = request.expression_attribute_values(":error", s(error));
+        }
+        if matches!(status, JobStatus::Succeeded | JobStatus::Dead) {
+            expression.push_str(", finished_at = :now, expires_at = :expires");
+            request = request.expression_attribute_values(":expires", n(expiry()));
+        }
+        request
+            .update_expression(expression)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+
+    /// Puts a dead job back to `queued` with its attempts reset; `None` if there is no
+    /// such job, [`StoreError::ConditionFailed`] if it is not dead.
+    pub async fn requeue_dead(&self, id: &str, now: &str) -> Result<Option<JobRecord>, StoreError> {
+        let Some(_) = self.get(id).await? else {
+            return Ok(None);
+        };
+        let output = self
+            .table
+            .client()
+            .update_item()
+            .table_name(self.table.name())
+            .set_key(Some(Key::job(id).attributes()))
+            .update_expression(
+                "SET #status = :queued, attempts = :zero, updated_at = :now, gsi1pk = :index \
+                 REMOVE finished_at, expires_at",
+            )
+            .condition_expression("#status = :dead")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":queued", s(JobStatus::Queued.as_str()))
+            .expression_attribute_values(":dead", s(JobStatus::Dead.as_str()))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":now", s(now))
+            .expression_attribute_values(":index", s(status_index(JobStatus::Queued)))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        output.attributes.map(from_item).transpose()
+    }
+
+    /// Removes a job (one whose message could not be sent).
+    pub async fn delete(&self, id: &str) -> Result<(), StoreError> {
+        self.table
+            .client()
+            .delete_item()
+            .table_name(self.table.name())
+            .set_key(Some(Key::job(id).attributes()))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+
+    /// Jobs in `status`, newest first.
+    pub async fn list(&self, status: JobStatus) -> Result<Vec<JobRecord>, StoreError> {
+        self.table
+            .query_all(|query| {
+                query
+                    .index_name("gsi1")
+                    .key_condition_expression("gsi1pk = :index")
+                    .expression_attribute_values(":index", s(status_index(status)))
+                    .scan_index_forward(false)
+            })
+            .await
+    }
+}
