@@ -69,12 +69,15 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut api = ApiInfo::openapi();
     api.info.version = env!("CARGO_PKG_VERSION").to_owned();
     // Each HTTP function adds its `openapi` here.
-    let functions: [fn() -> utoipa::openapi::OpenApi; 5] = [
+    let functions: [fn() -> utoipa::openapi::OpenApi; 8] = [
         health::openapi,
         auth::openapi,
         users::openapi,
         projects::openapi,
         files::openapi,
+        webhooks::openapi,
+        contact::openapi,
+        admin::openapi,
     ];
     for document in functions {
         api.merge(document());

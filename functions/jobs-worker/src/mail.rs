@@ -16,6 +16,9 @@ pub enum Mailer {
     },
     /// Writes `<dir>/<id>.json`.
     Outbox { dir: PathBuf },
+    /// A deployed stage without `MAIL_FROM`: email jobs fail (and wait, dead, for a
+    /// retry once it is set) instead of the function failing to start.
+    Unconfigured,
 }
 
 impl Mailer {
@@ -27,9 +30,12 @@ impl Mailer {
             Stage::Deployed => "ses",
         };
         match env.optional("MAIL_TRANSPORT").as_deref().unwrap_or(default) {
-            "ses" => Ok(Mailer::Ses {
-                client: aws_sdk_sesv2::Client::new(sdk),
-                from: env.required("MAIL_FROM")?,
+            "ses" => Ok(match env.optional("MAIL_FROM") {
+                Some(from) => Mailer::Ses {
+                    client: aws_sdk_sesv2::Client::new(sdk),
+                    from,
+                },
+                None => Mailer::Unconfigured,
             }),
             "outbox" => Ok(Mailer::Outbox {
                 dir: env
@@ -70,6 +76,7 @@ impl Mailer {
                     .map_err(|e| format!("SES: {}", aloft_store::StoreError::from_sdk(e)))?;
                 Ok(())
             }
+            Mailer::Unconfigured => Err("MAIL_FROM is not set: no email can be sent".into()),
             Mailer::Outbox { dir } => {
                 let json = serde_json::to_vec_pretty(email).map_err(|e| e.to_string())?;
                 tokio::fs::create_dir_all(dir)

@@ -52,12 +52,12 @@ pub(crate) fn verify(
             })?;
         }
     }
-    if let Some(expected) = &config.bundle_id {
-        if bundle_id(&payload) != Some(expected.as_str()) {
-            return Err(Rejection::malformed(
-                "the notification is for another app (bundleId)",
-            ));
-        }
+    if let Some(expected) = &config.bundle_id
+        && bundle_id(&payload) != Some(expected.as_str())
+    {
+        return Err(Rejection::malformed(
+            "the notification is for another app (bundleId)",
+        ));
     }
     Ok(VerifiedEvent {
         provider: Provider::Apple,

@@ -130,8 +130,7 @@ fn svix_key(secret: &str) -> Result<Secret, ConfigError> {
         Ok(key) if !key.is_empty() => Ok(Secret::new(key)),
         _ => Err(ConfigError::Invalid {
             name: "CLERK_WEBHOOK_SECRET",
-            reason: "expected whsec_ followed by base64 (the signing secret Clerk shows)"
-                .into(),
+            reason: "expected whsec_ followed by base64 (the signing secret Clerk shows)".into(),
         }),
     }
 }

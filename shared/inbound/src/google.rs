@@ -131,13 +131,10 @@ impl PubSubPush {
     async fn verify_token(&self, token: &str) -> Result<(), Rejection> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| Rejection::malformed("the bearer token is not a JWT"))?;
-        self.idp
-            .verify(token, &header)
-            .await
-            .map_err(|e| match e {
-                TokenError::Expired => Rejection::Stale,
-                TokenError::Invalid => Rejection::BadSignature,
-            })?;
+        self.idp.verify(token, &header).await.map_err(|e| match e {
+            TokenError::Expired => Rejection::Stale,
+            TokenError::Invalid => Rejection::BadSignature,
+        })?;
         let Some(expected) = &self.service_account else {
             return Ok(());
         };
@@ -213,14 +210,23 @@ mod tests {
     #[test]
     fn subscription_types_have_their_rtdn_names() {
         assert_eq!(subscription_kind(4), "SUBSCRIPTION_PURCHASED");
-        assert_eq!(subscription_kind(20), "SUBSCRIPTION_PENDING_PURCHASE_CANCELED");
+        assert_eq!(
+            subscription_kind(20),
+            "SUBSCRIPTION_PENDING_PURCHASE_CANCELED"
+        );
         assert_eq!(subscription_kind(99), "SUBSCRIPTION_TYPE_99");
     }
 
     #[test]
     fn event_time_is_read_from_a_string_or_a_number() {
-        assert_eq!(millis(&Value::from("1503349566168")), Some(1_503_349_566_168));
-        assert_eq!(millis(&Value::from(1_503_349_566_168_i64)), Some(1_503_349_566_168));
+        assert_eq!(
+            millis(&Value::from("1503349566168")),
+            Some(1_503_349_566_168)
+        );
+        assert_eq!(
+            millis(&Value::from(1_503_349_566_168_i64)),
+            Some(1_503_349_566_168)
+        );
         assert_eq!(millis(&Value::from("soon")), None);
     }
 }

@@ -9,9 +9,7 @@ use crate::Rejection;
 
 /// The value of header `name` (lower case), or [`Rejection::MissingSignature`].
 pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<&'a str, Rejection> {
-    let value = headers
-        .get(name)
-        .ok_or(Rejection::MissingSignature(name))?;
+    let value = headers.get(name).ok_or(Rejection::MissingSignature(name))?;
     value
         .to_str()
         .map_err(|_| Rejection::Malformed(format!("{name} is not visible ASCII")))

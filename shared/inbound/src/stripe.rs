@@ -75,7 +75,9 @@ fn parse_header(value: &str) -> Result<SignatureHeader<'_>, Rejection> {
         .parse()
         .map_err(|_| Rejection::malformed("stripe-signature t= is not a unix time"))?;
     if !any_v1 {
-        return Err(Rejection::malformed("stripe-signature has no v1= signature"));
+        return Err(Rejection::malformed(
+            "stripe-signature has no v1= signature",
+        ));
     }
     Ok(SignatureHeader {
         timestamp,

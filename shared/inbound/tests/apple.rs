@@ -12,8 +12,8 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 use http::HeaderMap;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, CustomExtension, DnType, IsCa,
-    KeyPair, KeyUsagePurpose, date_time_ymd,
+    BasicConstraints, CertificateParams, CertifiedIssuer, CustomExtension, DnType, IsCa, KeyPair,
+    KeyUsagePurpose, date_time_ymd,
 };
 use serde_json::{Value, json};
 
@@ -53,9 +53,11 @@ fn ca_params(name: &str) -> CertificateParams {
 
 impl Pki {
     fn new(name: &str) -> Self {
-        let root =
-            CertifiedIssuer::self_signed(ca_params(&format!("{name} Root")), KeyPair::generate().unwrap())
-                .unwrap();
+        let root = CertifiedIssuer::self_signed(
+            ca_params(&format!("{name} Root")),
+            KeyPair::generate().unwrap(),
+        )
+        .unwrap();
         let mut params = ca_params(&format!("{name} WWDR"));
         params.custom_extensions.push(marker(WWDR_INTERMEDIATE));
         let intermediate =
@@ -71,9 +73,10 @@ impl Pki {
     fn signer(&self, from: i32, until: i32, with_marker: bool) -> Signer {
         let key = KeyPair::generate().unwrap();
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "Prod ECC Mac App Store and iTunes Store Receipt Signing");
+        params.distinguished_name.push(
+            DnType::CommonName,
+            "Prod ECC Mac App Store and iTunes Store Receipt Signing",
+        );
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.not_before = date_time_ymd(from, 1, 1);
         params.not_after = date_time_ymd(until, 1, 1);
@@ -111,7 +114,8 @@ fn verifier(pki: &Pki, bundle_id: Option<&str>) -> Verifier {
 }
 
 fn notification(signer: &Signer) -> Value {
-    let transaction = json!({"transactionId": "2000000123", "productId": "pro.monthly", "bundleId": BUNDLE_ID});
+    let transaction =
+        json!({"transactionId": "2000000123", "productId": "pro.monthly", "bundleId": BUNDLE_ID});
     let renewal = json!({"autoRenewStatus": 1, "productId": "pro.monthly"});
     json!({
         "notificationType": "SUBSCRIBED",
@@ -129,7 +133,9 @@ fn notification(signer: &Signer) -> Value {
 }
 
 fn body(signed_payload: &str) -> Vec<u8> {
-    json!({ "signedPayload": signed_payload }).to_string().into_bytes()
+    json!({ "signedPayload": signed_payload })
+        .to_string()
+        .into_bytes()
 }
 
 async fn verify(verifier: &Verifier, body: &[u8]) -> Result<VerifiedEvent, Rejection> {
@@ -192,7 +198,8 @@ async fn tampered_payload_is_a_bad_signature() {
     let signer = pki.valid_signer();
     let signed = signer.sign(&notification(&signer));
     let forged = signer.sign(&json!({"notificationType": "REFUND"}));
-    let [header, _, signature]: [&str; 3] = signed.split('.').collect::<Vec<_>>().try_into().unwrap();
+    let [header, _, signature]: [&str; 3] =
+        signed.split('.').collect::<Vec<_>>().try_into().unwrap();
     let forged_payload = forged.split('.').nth(1).unwrap();
 
     let spliced = format!("{header}.{forged_payload}.{signature}");
@@ -268,7 +275,10 @@ async fn signed_payload_that_is_not_a_jws_is_malformed() {
     let verifier = verifier(&pki, None);
     for garbage in ["not-a-jws", "a.b.c", ""] {
         let result = verify(&verifier, &body(garbage)).await;
-        assert!(matches!(result, Err(Rejection::Malformed(_))), "{garbage}: {result:?}");
+        assert!(
+            matches!(result, Err(Rejection::Malformed(_))),
+            "{garbage}: {result:?}"
+        );
     }
     let result = verify(&verifier, b"not json").await;
     assert!(matches!(result, Err(Rejection::Malformed(_))), "{result:?}");

@@ -14,7 +14,8 @@ use sha2::Sha256;
 const KEY: &[u8] = b"clerk-signing-key-0123456789abcdef";
 const NOW: i64 = 1_700_000_000;
 const MESSAGE_ID: &str = "msg_2bDzvGS3pEj4c7fS0qHx";
-const BODY: &str = r#"{"type":"user.created","object":"event","data":{"id":"user_29w83sxmDNGwOuEthce5gg56FcC"}}"#;
+const BODY: &str =
+    r#"{"type":"user.created","object":"event","data":{"id":"user_29w83sxmDNGwOuEthce5gg56FcC"}}"#;
 
 fn verifier() -> Verifier {
     let secret = format!("whsec_{}", STANDARD.encode(KEY));
@@ -58,7 +59,10 @@ async fn valid_signature_yields_the_clerk_event() {
     assert_eq!(event.id, MESSAGE_ID);
     assert_eq!(event.kind, "user.created");
     assert_eq!(event.created, sent);
-    assert_eq!(event.payload["data"]["id"], "user_29w83sxmDNGwOuEthce5gg56FcC");
+    assert_eq!(
+        event.payload["data"]["id"],
+        "user_29w83sxmDNGwOuEthce5gg56FcC"
+    );
 }
 
 #[tokio::test]
@@ -100,7 +104,10 @@ async fn signature_without_a_v1_entry_is_malformed() {
     let bare = v1(KEY, MESSAGE_ID, NOW, BODY).replace("v1,", "");
     let headers = svix_headers(MESSAGE_ID, NOW, &bare);
 
-    assert!(matches!(verify(&headers, BODY).await, Err(Rejection::Malformed(_))));
+    assert!(matches!(
+        verify(&headers, BODY).await,
+        Err(Rejection::Malformed(_))
+    ));
 }
 
 #[tokio::test]

@@ -89,14 +89,18 @@ async fn valid_push_yields_the_play_notification() {
     assert_eq!(event.id, "136969346945");
     assert_eq!(event.kind, "SUBSCRIPTION_PURCHASED");
     assert_eq!(event.created, 1_699_999_990);
-    assert_eq!(event.payload["subscriptionNotification"]["purchaseToken"], "token-abc");
+    assert_eq!(
+        event.payload["subscriptionNotification"]["purchaseToken"],
+        "token-abc"
+    );
 }
 
 #[tokio::test]
 async fn test_and_other_notifications_have_their_kinds() {
     let f = fixture(&[]).await;
     let token = f.idp.sign(Algorithm::ES256, "ec-1", &push_claims(&f.idp));
-    let base = json!({"version": "1.0", "packageName": PACKAGE, "eventTimeMillis": "1699999990123"});
+    let base =
+        json!({"version": "1.0", "packageName": PACKAGE, "eventTimeMillis": "1699999990123"});
     for (field, kind) in [
         ("testNotification", "TEST"),
         ("oneTimeProductNotification", "ONE_TIME_PRODUCT"),
@@ -118,7 +122,11 @@ async fn service_account_when_configured_must_be_the_verified_email() {
     let mut other = push_claims(&f.idp);
     other["email"] = "someone@example-project.iam.gserviceaccount.com".into();
 
-    assert!(verify(&f, &sign(&push_claims(&f.idp)), &push_body(&purchased())).await.is_ok());
+    assert!(
+        verify(&f, &sign(&push_claims(&f.idp)), &push_body(&purchased()))
+            .await
+            .is_ok()
+    );
     for claims in [unverified, other] {
         let result = verify(&f, &sign(&claims), &push_body(&purchased())).await;
         assert_eq!(result, Err(Rejection::BadSignature));
@@ -180,12 +188,18 @@ async fn bearer_that_is_not_a_jwt_is_malformed() {
 async fn authorization_without_bearer_is_malformed_and_absent_is_missing() {
     let f = fixture(&[]).await;
     let mut basic = HeaderMap::new();
-    basic.insert("Authorization", HeaderValue::from_static("Basic Zm9vOmJhcg=="));
+    basic.insert(
+        "Authorization",
+        HeaderValue::from_static("Basic Zm9vOmJhcg=="),
+    );
     let body = push_body(&purchased());
 
     let result = f.verifier.verify(Provider::Google, &basic, &body, 0).await;
     assert!(matches!(result, Err(Rejection::Malformed(_))), "{result:?}");
-    let result = f.verifier.verify(Provider::Google, &HeaderMap::new(), &body, 0).await;
+    let result = f
+        .verifier
+        .verify(Provider::Google, &HeaderMap::new(), &body, 0)
+        .await;
     assert_eq!(result, Err(Rejection::MissingSignature("authorization")));
 }
 

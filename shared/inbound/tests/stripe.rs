@@ -76,7 +76,10 @@ async fn altered_body_is_a_bad_signature() {
     let headers = signature_header(&format!("t={NOW},v1={}", v1(SECRET, NOW, BODY)));
     let altered = BODY.replace("evt_1OaBc", "evt_forged");
 
-    assert_eq!(verify(&headers, &altered).await, Err(Rejection::BadSignature));
+    assert_eq!(
+        verify(&headers, &altered).await,
+        Err(Rejection::BadSignature)
+    );
 }
 
 #[tokio::test]
@@ -91,7 +94,10 @@ async fn old_timestamp_is_stale_even_with_a_valid_signature() {
 async fn garbage_header_is_malformed() {
     for value in ["garbage", "t=abc,v1=00", &format!("t={NOW}")] {
         let result = verify(&signature_header(value), BODY).await;
-        assert!(matches!(result, Err(Rejection::Malformed(_))), "{value}: {result:?}");
+        assert!(
+            matches!(result, Err(Rejection::Malformed(_))),
+            "{value}: {result:?}"
+        );
     }
 }
 
@@ -108,5 +114,8 @@ async fn signed_body_that_is_not_an_event_is_malformed() {
     let body = r#"{"hello":"world"}"#;
     let headers = signature_header(&format!("t={NOW},v1={}", v1(SECRET, NOW, body)));
 
-    assert!(matches!(verify(&headers, body).await, Err(Rejection::Malformed(_))));
+    assert!(matches!(
+        verify(&headers, body).await,
+        Err(Rejection::Malformed(_))
+    ));
 }

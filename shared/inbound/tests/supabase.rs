@@ -64,10 +64,17 @@ async fn delete_is_dated_by_the_old_row_and_undated_changes_by_now() {
     let undated = json!({"type": "UPDATE", "table": "users", "record": {}, "old_record": {}});
     let headers = authorization(&format!("Bearer {SECRET}"));
 
-    let deleted = verify(&headers, delete.to_string().as_bytes()).await.unwrap();
-    let updated = verify(&headers, undated.to_string().as_bytes()).await.unwrap();
+    let deleted = verify(&headers, delete.to_string().as_bytes())
+        .await
+        .unwrap();
+    let updated = verify(&headers, undated.to_string().as_bytes())
+        .await
+        .unwrap();
 
-    assert_eq!((deleted.kind.as_str(), deleted.created), ("DELETE", 1_699_999_200));
+    assert_eq!(
+        (deleted.kind.as_str(), deleted.created),
+        ("DELETE", 1_699_999_200)
+    );
     assert_eq!((updated.kind.as_str(), updated.created), ("UPDATE", NOW));
 }
 
@@ -75,7 +82,10 @@ async fn delete_is_dated_by_the_old_row_and_undated_changes_by_now() {
 async fn wrong_secret_is_a_bad_signature() {
     let headers = authorization("Bearer supabase-webhook-secret-0123456788");
 
-    assert_eq!(verify(&headers, &insert_body()).await, Err(Rejection::BadSignature));
+    assert_eq!(
+        verify(&headers, &insert_body()).await,
+        Err(Rejection::BadSignature)
+    );
 }
 
 /// The scheme has no timestamp, so "stale" cannot be detected. What stops a replay is
@@ -119,6 +129,9 @@ async fn change_to_another_table_is_malformed() {
         json!({"table": "users"}),
     ] {
         let result = verify(&headers, body.to_string().as_bytes()).await;
-        assert!(matches!(result, Err(Rejection::Malformed(_))), "{body}: {result:?}");
+        assert!(
+            matches!(result, Err(Rejection::Malformed(_))),
+            "{body}: {result:?}"
+        );
     }
 }

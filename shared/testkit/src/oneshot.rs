@@ -93,7 +93,18 @@ fn fill_path_parameters(path: &str) -> String {
 
 /// A request as user `user` (role `user`, own tenant) with an optional JSON body.
 pub fn as_user(method: &str, path: &str, user: &str, json: Option<&str>) -> Request<Body> {
-    let token = crate::token_for(user, aloft_auth::Role::User);
+    as_role(method, path, user, aloft_auth::Role::User, json)
+}
+
+/// A request as user `user` with `role` (own tenant) and an optional JSON body.
+pub fn as_role(
+    method: &str,
+    path: &str,
+    user: &str,
+    role: aloft_auth::Role,
+    json: Option<&str>,
+) -> Request<Body> {
+    let token = crate::token_for(user, role);
     let builder = Request::builder()
         .method(method)
         .uri(path)

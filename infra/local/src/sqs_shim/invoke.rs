@@ -41,6 +41,9 @@ pub enum InvokeError {
     /// No answer within the deadline.
     #[error("no answer within {0:?}")]
     Timeout(Duration),
+    /// The base URL does not make a valid request URL.
+    #[error("invalid invoke URL {0}")]
+    InvalidUrl(String),
     /// cargo lambda watch could not be reached.
     #[error("invoke API unreachable: {0}")]
     Unreachable(String),
@@ -83,12 +86,11 @@ impl HttpInvoker {
             "{}/2015-03-31/functions/{function}/invocations",
             self.base_url
         );
-        let body =
-            serde_json::to_vec(event).map_err(|e| InvokeError::InvalidAnswer(e.to_string()))?;
-        let request = http::Request::post(uri)
+        // A `Value` displays as compact JSON.
+        let request = http::Request::post(&uri)
             .header(CONTENT_TYPE, "application/json")
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| InvokeError::Unreachable(e.to_string()))?;
+            .body(Full::new(Bytes::from(event.to_string())))
+            .map_err(|e| InvokeError::InvalidUrl(format!("{uri}: {e}")))?;
         let response = self
             .client
             .request(request)
