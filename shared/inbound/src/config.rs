@@ -2,6 +2,20 @@
 //! variables answers [`crate::Rejection::NotConfigured`]. A value that is set but unusable
 //! (a Clerk secret that is not base64, an Apple root that is not a certificate) fails
 //! start-up with an error that names the variable and never repeats its value.
+//!
+//! | variable | meaning |
+//! | --- | --- |
+//! | `STRIPE_WEBHOOK_SECRET` | endpoint signing secret, `whsec_...` |
+//! | `CLERK_WEBHOOK_SECRET` | Svix signing secret, `whsec_<base64>` |
+//! | `SUPABASE_WEBHOOK_SECRET` | the secret the database webhook sends as a Bearer token |
+//! | `APPLE_ROOT_CERT` | Apple Root CA - G3, PEM or base64 DER |
+//! | `APPLE_BUNDLE_ID` | optional: refuse notifications for other apps |
+//! | `GOOGLE_PUBSUB_AUDIENCE` | audience set on the push subscription; enables Google |
+//! | `GOOGLE_PUBSUB_JWKS_URL` | default `https://www.googleapis.com/oauth2/v3/certs` |
+//! | `GOOGLE_PUBSUB_ISSUER` | default `https://accounts.google.com` |
+//! | `GOOGLE_PUBSUB_SERVICE_ACCOUNT` | optional: the push token's verified `email` |
+//! | `GOOGLE_PLAY_PACKAGE_NAME` | optional: refuse notifications for other apps |
+//! | `WEBHOOK_TOLERANCE_SECONDS` | Stripe and Svix timestamp tolerance, default 300 |
 
 use aloft_auth::ExternalIdpConfig;
 use aloft_config::{ConfigError, Env};
@@ -12,7 +26,7 @@ const DEFAULT_TOLERANCE_SECONDS: u64 = 300;
 const GOOGLE_JWKS_URL: &str = "https://www.googleapis.com/oauth2/v3/certs";
 const GOOGLE_ISSUER: &str = "https://accounts.google.com";
 
-/// Key material that must never reach a log: `Debug` prints only its length.
+/// Key material that must never reach a log: `Debug` does not show it.
 #[derive(Clone)]
 pub struct Secret(Vec<u8>);
 
@@ -28,7 +42,7 @@ impl Secret {
 
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Secret([redacted; {} bytes])", self.0.len())
+        f.write_str("Secret([redacted])")
     }
 }
 
@@ -189,6 +203,16 @@ mod tests {
         let err = InboundConfig::from_env(&env).unwrap_err().to_string();
         assert!(err.contains("CLERK_WEBHOOK_SECRET"), "{err}");
         assert!(!err.contains("not*base64"), "{err}");
+    }
+
+    #[test]
+    fn apple_root_is_read_from_base64_der() {
+        // The first line of the fixture is Apple Root CA - G3 itself.
+        let chain = include_str!("../tests/fixtures/apple-production-chain.txt");
+        let root = chain.lines().next().unwrap();
+        let env = Env::from_pairs([("APPLE_ROOT_CERT", root), ("APPLE_BUNDLE_ID", "com.x")]);
+        let apple = InboundConfig::from_env(&env).unwrap().apple.unwrap();
+        assert_eq!(apple.bundle_id.as_deref(), Some("com.x"));
     }
 
     #[test]

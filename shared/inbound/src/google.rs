@@ -87,20 +87,7 @@ impl PubSubPush {
         body: &[u8],
     ) -> Result<VerifiedEvent, Rejection> {
         self.verify_token(bearer(headers)?).await?;
-        let push = json_body(body)?;
-        let message: PushMessage = fields(
-            push.get("message").unwrap_or(&Value::Null),
-            "a Pub/Sub push with message.data and message.messageId",
-        )?;
-        let id = message
-            .message_id
-            .or(message.message_id_snake)
-            .ok_or_else(|| Rejection::malformed("the Pub/Sub message has no messageId"))?;
-        let decoded = STANDARD
-            .decode(&message.data)
-            .map_err(|_| Rejection::malformed("message.data is not base64"))?;
-        let payload: Value = serde_json::from_slice(&decoded)
-            .map_err(|_| Rejection::malformed("message.data is not JSON"))?;
+        let (id, payload) = unwrap_push(body)?;
         let notification: DeveloperNotification = fields(
             &payload,
             "a DeveloperNotification with packageName and eventTimeMillis",
@@ -146,6 +133,25 @@ impl PubSubPush {
             _ => Err(Rejection::BadSignature),
         }
     }
+}
+
+/// The Pub/Sub message id and the notification decoded from `message.data`.
+fn unwrap_push(body: &[u8]) -> Result<(String, Value), Rejection> {
+    let push = json_body(body)?;
+    let message: PushMessage = fields(
+        push.get("message").unwrap_or(&Value::Null),
+        "a Pub/Sub push with message.data and message.messageId",
+    )?;
+    let id = message
+        .message_id
+        .or(message.message_id_snake)
+        .ok_or_else(|| Rejection::malformed("the Pub/Sub message has no messageId"))?;
+    let decoded = STANDARD
+        .decode(&message.data)
+        .map_err(|_| Rejection::malformed("message.data is not base64"))?;
+    let notification = serde_json::from_slice(&decoded)
+        .map_err(|_| Rejection::malformed("message.data is not JSON"))?;
+    Ok((id, notification))
 }
 
 /// The claims of a token whose signature was verified already.

@@ -19,8 +19,12 @@ pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<&
 pub(crate) fn bearer(headers: &HeaderMap) -> Result<&str, Rejection> {
     let value = header(headers, "authorization")?;
     match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() => {
-            Ok(token.trim())
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
+            let token = token.trim();
+            if token.is_empty() {
+                return Err(Rejection::malformed("the Bearer token is empty"));
+            }
+            Ok(token)
         }
         _ => Err(Rejection::malformed("authorization is not a Bearer token")),
     }
@@ -66,10 +70,12 @@ mod tests {
             bearer(&with_authorization("Basic YTpi")),
             Err(Rejection::Malformed(_))
         ));
-        assert!(matches!(
-            bearer(&with_authorization("Bearer")),
-            Err(Rejection::Malformed(_))
-        ));
+        for value in ["Bearer", "Bearer   "] {
+            assert!(matches!(
+                bearer(&with_authorization(value)),
+                Err(Rejection::Malformed(_))
+            ));
+        }
         assert_eq!(
             bearer(&HeaderMap::new()),
             Err(Rejection::MissingSignature("authorization"))

@@ -85,7 +85,7 @@ pub(crate) fn verify(jws: &str, root: &TrustAnchor<'_>, now_unix: i64) -> Result
         signing_input.as_bytes(),
         &signature,
     )
-    .ok();
+    .map_err(|_| Rejection::BadSignature)?;
     decode_json(payload, "the JWS payload")
 }
 

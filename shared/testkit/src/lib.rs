@@ -13,6 +13,7 @@
 mod emulator;
 pub mod idp;
 pub mod oneshot;
+pub mod receiver;
 mod tokens;
 
 pub use emulator::{PrivateEmulator, emulator_url};

@@ -1,0 +1,272 @@
+//! The admin function's job routes against the local emulator, on job records seeded
+//! straight into the table.
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers: a panic with the value is the report"
+)]
+
+use aloft_auth::Role;
+use aloft_http::HttpConfig;
+use aloft_store::{JobRecord, JobRepo, JobStatus, Table};
+use aloft_testkit::{TestEnv, oneshot};
+use axum::Router;
+use http::StatusCode;
+use serde_json::Value;
+
+struct Fixture {
+    env: TestEnv,
+    app: Router,
+    jobs: JobRepo,
+}
+
+async fn fixture() -> Fixture {
+    let env = TestEnv::new().await;
+    let vars = env.env(&[("RATE_LIMIT_DEFAULT_PER_MINUTE", "100000")]);
+    let app = admin::router(
+        admin::AppState::from_env(&vars).await.unwrap(),
+        &HttpConfig::from_env(&vars).unwrap(),
+    );
+    let jobs = JobRepo::new(Table::new(env.clients.dynamodb.clone(), env.table()));
+    Fixture { env, app, jobs }
+}
+
+const NOW: &str = "2026-02-01T00:00:00Z";
+
+impl Fixture {
+    /// Stores job `id` created at second `second` of the day, then moves it to `status`.
+    async fn seed(&self, id: &str, queue: &str, second: u32, status: JobStatus) {
+        let created_at = format!("2026-01-01T00:{:02}:{:02}Z", second / 60, second % 60);
+        let job = JobRecord {
+            id: id.to_owned(),
+            kind: if queue == "webhooks" {
+                "provider.event".into()
+            } else {
+                "email.send".into()
+            },
+            queue: queue.to_owned(),
+            payload: r#"{"to":"ann@example.com"}"#.into(),
+            status: JobStatus::Queued,
+            attempts: 0,
+            last_error: None,
+            created_at: created_at.clone(),
+            updated_at: created_at,
+            finished_at: None,
+        };
+        self.jobs.create(&job).await.unwrap();
+        match status {
+            JobStatus::Queued => {}
+            JobStatus::Running => {
+                self.jobs.start(id, 1, NOW).await.unwrap();
+            }
+            JobStatus::Succeeded => self.jobs.finish(id, status, None, NOW).await.unwrap(),
+            JobStatus::Failed | JobStatus::Dead => {
+                self.jobs.start(id, 5, NOW).await.unwrap();
+                self.jobs
+                    .finish(id, status, Some("boom"), NOW)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
+    async fn admin(&self, method: &str, path: &str) -> oneshot::Answer {
+        oneshot::send(
+            &self.app,
+            oneshot::as_role(method, path, "root", Role::Admin, None),
+        )
+        .await
+    }
+
+    async fn list(&self, query: &str) -> Value {
+        let answer = self.admin("GET", &format!("/api/v1/admin/jobs?{query}")).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+        answer.json()
+    }
+
+    /// The `{"job_id", "kind"}` bodies on the queue `logical_id`.
+    async fn messages(&self, logical_id: &str) -> Vec<Value> {
+        let received = self
+            .env
+            .clients
+            .sqs
+            .receive_message()
+            .queue_url(self.env.queue_url(logical_id))
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        received
+            .messages
+            .unwrap_or_default()
+            .iter()
+            .map(|m| serde_json::from_str(m.body().unwrap()).unwrap())
+            .collect()
+    }
+}
+
+fn ids(page: &Value) -> Vec<&str> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|job| job["id"].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn without_a_token_is_401_and_as_a_plain_user_403() {
+    let f = fixture().await;
+    f.seed("dead-1", "jobs", 1, JobStatus::Dead).await;
+
+    let anonymous = oneshot::get(&f.app, "/api/v1/admin/jobs").await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED, "{}", anonymous.text);
+
+    for (method, path) in [
+        ("GET", "/api/v1/admin/jobs"),
+        ("POST", "/api/v1/admin/jobs/dead-1/retry"),
+    ] {
+        let answer = oneshot::send(&f.app, oneshot::as_user(method, path, "ann", None)).await;
+        assert_eq!(answer.status, StatusCode::FORBIDDEN, "{path}: {}", answer.text);
+        assert_eq!(answer.json()["error"]["code"], "AUTHORIZATION_ERROR");
+    }
+    let job = f.jobs.get("dead-1").await.unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Dead, "a refused retry changes nothing");
+}
+
+#[tokio::test]
+async fn lists_every_status_newest_first_with_the_total() {
+    let f = fixture().await;
+    f.seed("a-queued", "jobs", 1, JobStatus::Queued).await;
+    f.seed("b-running", "jobs", 2, JobStatus::Running).await;
+    f.seed("c-succeeded", "jobs", 3, JobStatus::Succeeded).await;
+    f.seed("d-failed", "webhooks", 4, JobStatus::Failed).await;
+    f.seed("e-dead", "webhooks", 5, JobStatus::Dead).await;
+
+    let page = f.list("").await;
+    assert_eq!(page["total"], 5);
+    assert_eq!(page["skip"], 0);
+    assert_eq!(page["limit"], 20);
+    assert_eq!(
+        ids(&page),
+        ["e-dead", "d-failed", "c-succeeded", "b-running", "a-queued"]
+    );
+    let dead = &page["items"][0];
+    assert_eq!(dead["status"], "dead");
+    assert_eq!(dead["queue"], "webhooks");
+    assert_eq!(dead["kind"], "provider.event");
+    assert_eq!(dead["attempts"], 5);
+    assert_eq!(dead["last_error"], "boom");
+    assert_eq!(dead["finished_at"], NOW);
+    assert!(dead.get("payload").is_none(), "payloads stay private");
+    assert_eq!(page["items"][3]["status"], "running");
+}
+
+#[tokio::test]
+async fn filters_by_status_and_rejects_an_unknown_one() {
+    let f = fixture().await;
+    f.seed("q1", "jobs", 1, JobStatus::Queued).await;
+    f.seed("d1", "jobs", 2, JobStatus::Dead).await;
+    f.seed("s1", "jobs", 3, JobStatus::Succeeded).await;
+    f.seed("d2", "webhooks", 4, JobStatus::Dead).await;
+
+    let dead = f.list("status=dead").await;
+    assert_eq!(dead["total"], 2);
+    assert_eq!(ids(&dead), ["d2", "d1"]);
+    let queued = f.list("status=queued").await;
+    assert_eq!(ids(&queued), ["q1"]);
+    let failed = f.list("status=failed").await;
+    assert_eq!(failed["total"], 0);
+    assert_eq!(ids(&failed), Vec::<&str>::new());
+
+    let answer = f.admin("GET", "/api/v1/admin/jobs?status=exploded").await;
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", answer.text);
+    assert_eq!(answer.json()["error"]["details"]["field"], "status");
+}
+
+#[tokio::test]
+async fn skip_and_limit_page_through_the_list() {
+    let f = fixture().await;
+    for i in 0..25 {
+        f.seed(&format!("job-{i:02}"), "jobs", i, JobStatus::Succeeded)
+            .await;
+    }
+    let first = f.list("limit=10").await;
+    assert_eq!(first["total"], 25);
+    assert_eq!(first["limit"], 10);
+    assert_eq!(ids(&first).len(), 10);
+    assert_eq!(ids(&first)[0], "job-24");
+
+    let last = f.list("skip=20&limit=10").await;
+    assert_eq!(last["total"], 25);
+    assert_eq!(last["skip"], 20);
+    assert_eq!(ids(&last), ["job-04", "job-03", "job-02", "job-01", "job-00"]);
+
+    for bad in ["limit=0", "limit=101"] {
+        let answer = f.admin("GET", &format!("/api/v1/admin/jobs?{bad}")).await;
+        assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        assert_eq!(answer.json()["error"]["details"]["field"], "limit");
+    }
+}
+
+#[tokio::test]
+async fn retrying_a_dead_job_queues_it_again_on_its_own_queue() {
+    let f = fixture().await;
+    f.seed("dead-jobs", "jobs", 1, JobStatus::Dead).await;
+    f.seed("dead-hooks", "webhooks", 2, JobStatus::Dead).await;
+
+    let answer = f.admin("POST", "/api/v1/admin/jobs/dead-jobs/retry").await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    let job = answer.json();
+    assert_eq!(job["id"], "dead-jobs");
+    assert_eq!(job["status"], "queued");
+    assert_eq!(job["attempts"], 0);
+    assert_eq!(job["finished_at"], Value::Null);
+
+    let answer = f.admin("POST", "/api/v2/admin/jobs/dead-hooks/retry").await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    assert_eq!(answer.json()["data"]["status"], "queued");
+
+    let on_jobs = f.messages("JobsQueue").await;
+    assert_eq!(
+        on_jobs,
+        [serde_json::json!({"job_id": "dead-jobs", "kind": "email.send"})]
+    );
+    let on_webhooks = f.messages("WebhooksQueue").await;
+    assert_eq!(
+        on_webhooks,
+        [serde_json::json!({"job_id": "dead-hooks", "kind": "provider.event"})]
+    );
+
+    let stored = f.jobs.get("dead-jobs").await.unwrap().unwrap();
+    assert_eq!(stored.status, JobStatus::Queued);
+    assert_eq!(stored.attempts, 0);
+    assert_eq!(stored.finished_at, None);
+    assert_eq!(stored.last_error.as_deref(), Some("boom"), "kept for the record");
+    assert_eq!(ids(&f.list("status=dead").await), Vec::<&str>::new());
+    assert_eq!(ids(&f.list("status=queued").await), ["dead-hooks", "dead-jobs"]);
+}
+
+#[tokio::test]
+async fn retrying_a_job_that_is_not_dead_is_409_and_an_unknown_one_404() {
+    let f = fixture().await;
+    f.seed("queued", "jobs", 1, JobStatus::Queued).await;
+    f.seed("done", "jobs", 2, JobStatus::Succeeded).await;
+    f.seed("failing", "jobs", 3, JobStatus::Failed).await;
+
+    for id in ["queued", "done", "failing"] {
+        let answer = f.admin("POST", &format!("/api/v1/admin/jobs/{id}/retry")).await;
+        assert_eq!(answer.status, StatusCode::CONFLICT, "{id}: {}", answer.text);
+        assert_eq!(answer.json()["error"]["code"], "CONFLICT");
+    }
+    assert_eq!(
+        f.jobs.get("done").await.unwrap().unwrap().status,
+        JobStatus::Succeeded
+    );
+
+    let answer = f.admin("POST", "/api/v1/admin/jobs/no-such-job/retry").await;
+    assert_eq!(answer.status, StatusCode::NOT_FOUND, "{}", answer.text);
+    assert_eq!(answer.json()["error"]["code"], "NOT_FOUND");
+
+    assert!(f.messages("JobsQueue").await.is_empty(), "nothing was sent");
+}

@@ -1,0 +1,397 @@
+//! The jobs worker fed the way Lambda feeds it: the local SQS shim receives real batches
+//! from the emulator's queue, the worker runs in-process, and only the messages it did
+//! not report as failed are deleted. Receivers are local HTTP servers.
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers: a panic with the value is the report"
+)]
+
+use std::sync::Arc;
+
+use aloft_auth::Role;
+use aloft_http::HttpConfig;
+use aloft_local::sqs_shim::{Invoke, InvokeError, PollOutcome, Poller, QueueBinding};
+use aloft_provision::Template;
+use aloft_queue::{NewJob, Producer, QueueName, QueueUrls, Worker};
+use aloft_store::{
+    DeliveryRecord, JobRepo, JobStatus, SubscriptionRecord, Table, TenantId, WebhookRepo,
+};
+use aloft_testkit::{TestEnv, oneshot, receiver::Receiver};
+use aws_lambda_events::sqs::SqsEvent;
+use jobs_worker::{DELIVERY_KIND, Delivery, Jobs};
+use serde_json::{Value, json};
+
+const CRM_SECRET: &str = "crm-signing-secret";
+
+/// Runs the worker in this process, as cargo lambda would run its binary.
+struct InProcess(Arc<Worker<Jobs>>);
+
+impl Invoke for InProcess {
+    async fn invoke(&self, _function: &str, event: Value) -> Result<Value, InvokeError> {
+        let event: SqsEvent = serde_json::from_value(event).unwrap();
+        Ok(serde_json::to_value(self.0.process(event).await).unwrap())
+    }
+}
+
+struct Stack {
+    env: TestEnv,
+    vars: aloft_config::Env,
+    worker: InProcess,
+    poller: Poller,
+    binding: QueueBinding,
+    table: Table,
+    outbox: std::path::PathBuf,
+}
+
+async fn stack(extra: &[(&'static str, &str)]) -> Stack {
+    let env = TestEnv::new().await;
+    let outbox = std::env::temp_dir().join(format!("aloft-outbox-{}", uuid_like()));
+    let outbox_dir = outbox.to_string_lossy().into_owned();
+    let mut pairs = vec![
+        // Retry at once: the test plays every attempt without waiting.
+        ("JOB_BACKOFF_SECONDS", "0"),
+        ("MAIL_OUTBOX_DIR", outbox_dir.as_str()),
+        ("CONTACT_WEBHOOK_SECRET", CRM_SECRET),
+        ("RATE_LIMIT_DEFAULT_PER_MINUTE", "100000"),
+    ];
+    pairs.extend_from_slice(extra);
+    let vars = env.env(&pairs);
+    let worker = jobs_worker::worker(&vars).await.unwrap();
+    let mapping = Template::bundled()
+        .unwrap()
+        .sqs_mappings
+        .into_iter()
+        .find(|m| m.binary == "jobs-worker")
+        .unwrap();
+    let binding = QueueBinding::for_queue_url(&env.clients.sqs, &mapping, env.queue_url("JobsQueue"))
+        .await
+        .unwrap();
+    Stack {
+        table: Table::new(env.clients.dynamodb.clone(), env.table()),
+        poller: Poller::new(env.clients.sqs.clone()),
+        worker: InProcess(Arc::new(worker)),
+        binding,
+        vars,
+        env,
+        outbox,
+    }
+}
+
+fn uuid_like() -> String {
+    format!(
+        "{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
+impl Stack {
+    async fn poll(&self) -> PollOutcome {
+        self.poller.poll_once(&self.binding, &self.worker).await.unwrap()
+    }
+
+    /// Polls until a poll receives nothing; the outcomes of the polls that did.
+    async fn run_until_idle(&self) -> Vec<PollOutcome> {
+        let mut outcomes = Vec::new();
+        loop {
+            let outcome = self.poll().await;
+            if outcome.received == 0 {
+                return outcomes;
+            }
+            outcomes.push(outcome);
+        }
+    }
+
+    fn producer(&self) -> Producer {
+        let urls = QueueUrls::from_env(&self.vars, &[QueueName::Jobs]).unwrap();
+        Producer::new(self.env.clients.sqs.clone(), JobRepo::new(self.table.clone()), urls)
+    }
+
+    fn webhooks(&self) -> WebhookRepo {
+        WebhookRepo::new(self.table.clone())
+    }
+
+    /// A subscription of tenant `t1` to `url`, with one delivery queued to it.
+    async fn subscription(&self, url: &str) -> SubscriptionRecord {
+        let record = SubscriptionRecord {
+            id: format!("sub-{}", uuid_like()),
+            tenant_id: "t1".into(),
+            owner_id: "u1".into(),
+            url: url.to_owned(),
+            events: vec!["contact.submitted".into()],
+            secret: "whsec_subscriber".into(),
+            created_at: aloft_http::timestamp::now(),
+        };
+        self.webhooks().create_subscription(&record, true).await.unwrap();
+        record
+    }
+
+    async fn queue_delivery(&self, subscription: &SubscriptionRecord, n: usize) -> String {
+        let tenant = TenantId::new("t1");
+        let id = format!("d{n}-{}", uuid_like());
+        let now = aloft_http::timestamp::now();
+        let delivery = DeliveryRecord {
+            id: id.clone(),
+            subscription_id: subscription.id.clone(),
+            event: "contact.submitted".into(),
+            body: json!({"id": id, "n": n}).to_string(),
+            status: "pending".into(),
+            attempts: 0,
+            response_status: None,
+            last_error: None,
+            created_at: now.clone(),
+            updated_at: now,
+            expires_at: 0,
+        };
+        self.webhooks().create_delivery(&tenant, &delivery).await.unwrap();
+        let payload = serde_json::to_value(Delivery {
+            tenant,
+            subscription_id: subscription.id.clone(),
+            delivery_id: id.clone(),
+        })
+        .unwrap();
+        self.producer()
+            .enqueue(NewJob {
+                id: id.clone(),
+                kind: DELIVERY_KIND.into(),
+                queue: QueueName::Jobs,
+                payload,
+            })
+            .await
+            .unwrap();
+        id
+    }
+
+    async fn job_status(&self, id: &str) -> (JobStatus, u32) {
+        let job = JobRepo::new(self.table.clone()).get(id).await.unwrap().unwrap();
+        (job.status, job.attempts)
+    }
+
+    async fn dead_letters(&self) -> Vec<Value> {
+        let output = self
+            .env
+            .clients
+            .sqs
+            .receive_message()
+            .queue_url(self.env.queue_url("JobsDeadLetterQueue"))
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        output
+            .messages
+            .unwrap_or_default()
+            .iter()
+            .map(|m| serde_json::from_str(m.body().unwrap()).unwrap())
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn one_failure_in_a_batch_of_ten_comes_back_alone() {
+    let stack = stack(&[]).await;
+    let ok = Receiver::start().await;
+    let failing = Receiver::start().await;
+    failing.answer_with(500);
+    let good = stack.subscription(&ok.url).await;
+    let bad = stack.subscription(&failing.url).await;
+    for n in 0..9 {
+        stack.queue_delivery(&good, n).await;
+    }
+    let doomed = stack.queue_delivery(&bad, 9).await;
+
+    let first = stack.poll().await;
+    assert_eq!((first.received, first.deleted, first.failed), (10, 9, 1), "{first:?}");
+    assert_eq!(ok.received().len(), 9);
+    assert!(ok.received().iter().all(|r| r.signed_with("whsec_subscriber")));
+
+    // Only the failed one is redelivered (backoff 0 here), as its second attempt.
+    let second = stack.poll().await;
+    assert_eq!((second.received, second.failed), (1, 1), "{second:?}");
+    assert_eq!(stack.job_status(&doomed).await, (JobStatus::Failed, 2));
+    let delivery = stack
+        .webhooks()
+        .delivery(&TenantId::new("t1"), &bad.id, &doomed)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(delivery.status, "failed");
+    assert_eq!(delivery.response_status, Some(500));
+    assert_eq!(ok.received().len(), 9, "nothing delivered twice");
+}
+
+#[tokio::test]
+async fn a_job_that_always_fails_ends_dead_in_the_dlq_and_an_admin_can_retry_it() {
+    let stack = stack(&[]).await;
+    let receiver = Receiver::start().await;
+    receiver.answer_with(503);
+    let subscription = stack.subscription(&receiver.url).await;
+    let id = stack.queue_delivery(&subscription, 0).await;
+
+    let outcomes = stack.run_until_idle().await;
+    let max_receives = Template::bundled()
+        .unwrap()
+        .queues
+        .iter()
+        .find(|q| q.logical_id == "JobsQueue")
+        .unwrap()
+        .redrive_policy
+        .as_ref()
+        .unwrap()
+        .max_receive_count;
+    assert_eq!(outcomes.len(), max_receives as usize, "{outcomes:?}");
+    assert_eq!(receiver.received().len(), max_receives as usize);
+    assert_eq!(stack.job_status(&id).await, (JobStatus::Dead, max_receives));
+    let dead = stack.dead_letters().await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0]["job_id"], id.as_str());
+    let delivery = stack
+        .webhooks()
+        .delivery(&TenantId::new("t1"), &subscription.id, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(delivery.status, "dead");
+
+    // The receiver is fixed; an admin retries the dead job.
+    receiver.answer_with(200);
+    let admin = admin::router(
+        admin::AppState::from_env(&stack.vars).await.unwrap(),
+        &HttpConfig::from_env(&stack.vars).unwrap(),
+    );
+    let listed = oneshot::send(
+        &admin,
+        oneshot::as_role("GET", "/api/v1/admin/jobs?status=dead", "ops", Role::Admin, None),
+    )
+    .await;
+    assert_eq!(listed.json()["items"][0]["id"], id.as_str());
+    let retried = oneshot::send(
+        &admin,
+        oneshot::as_role(
+            "POST",
+            &format!("/api/v1/admin/jobs/{id}/retry"),
+            "ops",
+            Role::Admin,
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(retried.status, axum::http::StatusCode::OK, "{}", retried.text);
+    assert_eq!(retried.json()["status"], "queued");
+    let outcomes = stack.run_until_idle().await;
+    assert_eq!(outcomes.len(), 1);
+    assert_eq!(stack.job_status(&id).await, (JobStatus::Succeeded, 1));
+    let delivery = stack
+        .webhooks()
+        .delivery(&TenantId::new("t1"), &subscription.id, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(delivery.status, "succeeded");
+}
+
+async fn submit_contact(stack: &Stack) -> String {
+    let contact = contact::router(
+        contact::AppState::from_env(&stack.vars).await.unwrap(),
+        &HttpConfig::from_env(&stack.vars).unwrap(),
+    );
+    let body = json!({
+        "name": "John Doe",
+        "email": "john@example.com",
+        "message": "I'd like to learn more about your services.",
+        "subject": "Product Inquiry",
+        "extra_fields": {"budget": "$5000-$10000"},
+        "source": "homepage"
+    });
+    let request = axum::http::Request::builder()
+        .method("POST")
+        .uri("/api/v1/public/contact")
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(body.to_string()))
+        .unwrap();
+    let answer = oneshot::send(&contact, request).await;
+    assert_eq!(answer.status, axum::http::StatusCode::OK, "{}", answer.text);
+    answer.json()["reference_id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_contact_submission_reaches_the_crm_signed_and_sends_both_emails() {
+    let crm = Receiver::start().await;
+    let stack = stack(&[
+        ("CONTACT_WEBHOOK_URL", crm.url.as_str()),
+        ("ADMIN_EMAIL", "owner@example.com"),
+    ])
+    .await;
+    let reference = submit_contact(&stack).await;
+    stack.run_until_idle().await;
+
+    let received = crm.received();
+    assert_eq!(received.len(), 1);
+    let request = &received[0];
+    assert!(request.signed_with(CRM_SECRET), "{:?}", request.headers);
+    assert!(!request.signed_with("another-secret"));
+    assert_eq!(request.headers["x-reference-id"], reference.as_str());
+    let body: Value = serde_json::from_str(&request.body).unwrap();
+    assert_eq!(body["event"], "contact.submitted");
+    assert_eq!(body["data"]["reference_id"], reference.as_str());
+    assert_eq!(body["data"]["extra_fields"]["budget"], "$5000-$10000");
+
+    let mut emails: Vec<Value> = std::fs::read_dir(&stack.outbox)
+        .unwrap()
+        .map(|f| serde_json::from_slice(&std::fs::read(f.unwrap().path()).unwrap()).unwrap())
+        .collect();
+    emails.sort_by_key(|e| e["to"].as_str().unwrap().to_owned());
+    assert_eq!(emails.len(), 2, "{emails:?}");
+    assert_eq!(emails[0]["to"], "john@example.com");
+    assert!(emails[0]["subject"].as_str().unwrap().contains(&reference));
+    assert_eq!(emails[1]["to"], "owner@example.com");
+    assert_eq!(emails[1]["reply_to"], "john@example.com");
+}
+
+#[tokio::test]
+async fn contact_submitted_fans_out_to_subscribers_signed_with_their_secret() {
+    let subscriber = Receiver::start().await;
+    let stack = stack(&[]).await;
+    let webhooks = webhooks::router(
+        webhooks::AppState::from_env(&stack.vars).await.unwrap(),
+        &HttpConfig::from_env(&stack.vars).unwrap(),
+    );
+    let body = json!({"url": subscriber.url, "events": ["contact.submitted"]}).to_string();
+    let created = oneshot::send(
+        &webhooks,
+        oneshot::as_role("POST", "/api/v1/app/webhook-subscriptions", "ops", Role::Admin, Some(&body)),
+    )
+    .await;
+    assert_eq!(created.status, axum::http::StatusCode::CREATED, "{}", created.text);
+    let secret = created.json()["secret"].as_str().unwrap().to_owned();
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+
+    let reference = submit_contact(&stack).await;
+    stack.run_until_idle().await;
+
+    let received = subscriber.received();
+    assert_eq!(received.len(), 1);
+    assert!(received[0].signed_with(&secret));
+    assert_eq!(received[0].headers["x-webhook-event"], "contact.submitted");
+    let body: Value = serde_json::from_str(&received[0].body).unwrap();
+    assert_eq!(body["data"]["reference_id"], reference.as_str());
+    assert_eq!(body["id"], received[0].headers["x-webhook-id"].to_str().unwrap());
+
+    let deliveries = oneshot::send(
+        &webhooks,
+        oneshot::as_role(
+            "GET",
+            &format!("/api/v1/app/webhook-subscriptions/{id}/deliveries"),
+            "ops",
+            Role::Admin,
+            None,
+        ),
+    )
+    .await;
+    let deliveries = deliveries.json();
+    assert_eq!(deliveries["total"], 1);
+    assert_eq!(deliveries["items"][0]["status"], "succeeded");
+    assert_eq!(deliveries["items"][0]["response_status"], 200);
+}

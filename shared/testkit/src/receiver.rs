@@ -1,0 +1,148 @@
+//! A local webhook receiver: records every request it gets and answers with a status the
+//! test can change, to stand in for a subscriber's or a CRM's endpoint.
+
+use std::sync::{
+    Arc, Mutex,
+    atomic::{AtomicU16, Ordering},
+};
+
+use http::HeaderMap;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+};
+
+/// One request as received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+/// A receiver on 127.0.0.1 at a free port; stops with the test's runtime.
+#[derive(Debug, Clone)]
+pub struct Receiver {
+    pub url: String,
+    status: Arc<AtomicU16>,
+    received: Arc<Mutex<Vec<Received>>>,
+}
+
+impl Receiver {
+    /// Starts answering every request with 200.
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free local port");
+        let port = listener.local_addr().expect("bound address").port();
+        let receiver = Self {
+            url: format!("http://127.0.0.1:{port}/hook"),
+            status: Arc::new(AtomicU16::new(200)),
+            received: Arc::default(),
+        };
+        let serving = receiver.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let serving = serving.clone();
+                tokio::spawn(async move { serving.serve(stream).await });
+            }
+        });
+        receiver
+    }
+
+    /// Answers later requests with `status`.
+    pub fn answer_with(&self, status: u16) {
+        self.status.store(status, Ordering::SeqCst);
+    }
+
+    /// Every request so far, in arrival order.
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().expect("receiver lock").clone()
+    }
+
+    async fn serve(&self, mut stream: TcpStream) {
+        let mut buffer = Vec::new();
+        let mut chunk = [0_u8; 8192];
+        let head_end = loop {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+            }
+            if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                break at + 4;
+            }
+        };
+        let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
+        let mut lines = head.split("\r\n");
+        let path = lines
+            .next()
+            .and_then(|line| line.split(' ').nth(1))
+            .unwrap_or_default()
+            .to_owned();
+        let mut headers = HeaderMap::new();
+        for line in lines {
+            if let Some((name, value)) = line.split_once(':') {
+                if let (Ok(name), Ok(value)) = (
+                    http::HeaderName::try_from(name.trim()),
+                    http::HeaderValue::try_from(value.trim()),
+                ) {
+                    headers.append(name, value);
+                }
+            }
+        }
+        let length: usize = headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse().ok())
+            .unwrap_or(0);
+        while buffer.len() < head_end + length {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let body = String::from_utf8_lossy(&buffer[head_end..]).into_owned();
+        self.received
+            .lock()
+            .expect("receiver lock")
+            .push(Received {
+                path,
+                headers,
+                body,
+            });
+        let status = self.status.load(Ordering::SeqCst);
+        let response =
+            format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        let _ = stream.write_all(response.as_bytes()).await;
+        let _ = stream.shutdown().await;
+    }
+}
+
+impl Received {
+    /// Checks `X-Webhook-Signature` as a subscriber would: `t=<unix>,v1=<hex>`, where the
+    /// hex is HMAC-SHA256 with `secret` of `"<t>.<body>"`.
+    pub fn signed_with(&self, secret: &str) -> bool {
+        use hmac::{Hmac, Mac};
+        let Some(header) = self
+            .headers
+            .get("x-webhook-signature")
+            .and_then(|v| v.to_str().ok())
+        else {
+            return false;
+        };
+        let field = |key: &str| {
+            header
+                .split(',')
+                .find_map(|part| part.strip_prefix(key)?.strip_prefix('='))
+        };
+        let (Some(t), Some(v1)) = (field("t"), field("v1")) else {
+            return false;
+        };
+        let Ok(signature) = hex::decode(v1) else {
+            return false;
+        };
+        let mut mac =
+            Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+        mac.update(format!("{t}.{}", self.body).as_bytes());
+        mac.verify_slice(&signature).is_ok()
+    }
+}
