@@ -90,35 +90,57 @@ impl Stack {
             .map_or(0, |d| d.as_nanos());
         let email = format!("{tag}-{nanos}@example.com");
         let credentials = format!(r#"{{"email": "{email}", "password": "correct horse"}}"#);
-        let json = [("content-type", "application/json")];
-        let registered = self
-            .send_body(
-                Method::POST,
-                "/api/v1/public/auth/register",
-                &json,
-                &credentials,
-            )
-            .await;
+        let registered = self.auth("register", &credentials).await;
         assert_eq!(
             registered.status,
             StatusCode::CREATED,
             "{}",
             registered.text
         );
-        let login = self
-            .send_body(
-                Method::POST,
-                "/api/v1/public/auth/login",
-                &json,
-                &credentials,
-            )
-            .await;
+        (self.sign_in(&credentials).await, email)
+    }
+
+    /// The local stack's bootstrap admin (`admin@example.com`): registered on first use,
+    /// signed in after. Returns the `Authorization` header value.
+    pub async fn admin(&self) -> String {
+        let credentials = r#"{"email": "admin@example.com", "password": "correct horse"}"#;
+        let registered = self.auth("register", credentials).await;
+        assert!(
+            matches!(
+                registered.status,
+                StatusCode::CREATED | StatusCode::CONFLICT
+            ),
+            "{}",
+            registered.text
+        );
+        self.sign_in(credentials).await
+    }
+
+    async fn sign_in(&self, credentials: &str) -> String {
+        let login = self.auth("login", credentials).await;
         assert_eq!(login.status, StatusCode::OK, "{}", login.text);
         let token = login.json()["access_token"]
             .as_str()
             .unwrap_or_default()
             .to_owned();
-        (format!("Bearer {token}"), email)
+        format!("Bearer {token}")
+    }
+
+    /// `POST /public/auth/<action>`. The suite signs in more often than the per-IP auth
+    /// limit allows in a minute; a 429 waits out its `Retry-After` and tries again.
+    async fn auth(&self, action: &str, credentials: &str) -> Answer {
+        let path = format!("/api/v1/public/auth/{action}");
+        let json = [("content-type", "application/json")];
+        loop {
+            let answer = self
+                .send_body(Method::POST, &path, &json, credentials)
+                .await;
+            if answer.status != StatusCode::TOO_MANY_REQUESTS {
+                return answer;
+            }
+            let wait: u64 = answer.header("retry-after").parse().unwrap_or(1);
+            tokio::time::sleep(Duration::from_secs(wait)).await;
+        }
     }
 
     pub async fn get(&self, path: &str) -> Answer {

@@ -142,6 +142,10 @@ pub(crate) async fn retry(
         Err(e) => return Err(e.into()),
     };
     state.producer.send(&job).await?;
-    tracing::info!(job.id = job.id.as_str(), admin.id = admin.user_id.as_str(), "dead job retried");
+    tracing::info!(
+        job.id = job.id.as_str(),
+        admin.id = admin.user_id.as_str(),
+        "dead job retried"
+    );
     Ok(Reply::ok(JobView::from(job)))
 }

@@ -78,7 +78,9 @@ impl Fixture {
     }
 
     async fn list(&self, query: &str) -> Value {
-        let answer = self.admin("GET", &format!("/api/v1/admin/jobs?{query}")).await;
+        let answer = self
+            .admin("GET", &format!("/api/v1/admin/jobs?{query}"))
+            .await;
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
         answer.json()
     }
@@ -120,18 +122,32 @@ async fn without_a_token_is_401_and_as_a_plain_user_403() {
     f.seed("dead-1", "jobs", 1, JobStatus::Dead).await;
 
     let anonymous = oneshot::get(&f.app, "/api/v1/admin/jobs").await;
-    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED, "{}", anonymous.text);
+    assert_eq!(
+        anonymous.status,
+        StatusCode::UNAUTHORIZED,
+        "{}",
+        anonymous.text
+    );
 
     for (method, path) in [
         ("GET", "/api/v1/admin/jobs"),
         ("POST", "/api/v1/admin/jobs/dead-1/retry"),
     ] {
         let answer = oneshot::send(&f.app, oneshot::as_user(method, path, "ann", None)).await;
-        assert_eq!(answer.status, StatusCode::FORBIDDEN, "{path}: {}", answer.text);
+        assert_eq!(
+            answer.status,
+            StatusCode::FORBIDDEN,
+            "{path}: {}",
+            answer.text
+        );
         assert_eq!(answer.json()["error"]["code"], "AUTHORIZATION_ERROR");
     }
     let job = f.jobs.get("dead-1").await.unwrap().unwrap();
-    assert_eq!(job.status, JobStatus::Dead, "a refused retry changes nothing");
+    assert_eq!(
+        job.status,
+        JobStatus::Dead,
+        "a refused retry changes nothing"
+    );
 }
 
 #[tokio::test]
@@ -180,7 +196,12 @@ async fn filters_by_status_and_rejects_an_unknown_one() {
     assert_eq!(ids(&failed), Vec::<&str>::new());
 
     let answer = f.admin("GET", "/api/v1/admin/jobs?status=exploded").await;
-    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", answer.text);
+    assert_eq!(
+        answer.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        answer.text
+    );
     assert_eq!(answer.json()["error"]["details"]["field"], "status");
 }
 
@@ -200,7 +221,10 @@ async fn skip_and_limit_page_through_the_list() {
     let last = f.list("skip=20&limit=10").await;
     assert_eq!(last["total"], 25);
     assert_eq!(last["skip"], 20);
-    assert_eq!(ids(&last), ["job-04", "job-03", "job-02", "job-01", "job-00"]);
+    assert_eq!(
+        ids(&last),
+        ["job-04", "job-03", "job-02", "job-01", "job-00"]
+    );
 
     for bad in ["limit=0", "limit=101"] {
         let answer = f.admin("GET", &format!("/api/v1/admin/jobs?{bad}")).await;
@@ -242,9 +266,16 @@ async fn retrying_a_dead_job_queues_it_again_on_its_own_queue() {
     assert_eq!(stored.status, JobStatus::Queued);
     assert_eq!(stored.attempts, 0);
     assert_eq!(stored.finished_at, None);
-    assert_eq!(stored.last_error.as_deref(), Some("boom"), "kept for the record");
+    assert_eq!(
+        stored.last_error.as_deref(),
+        Some("boom"),
+        "kept for the record"
+    );
     assert_eq!(ids(&f.list("status=dead").await), Vec::<&str>::new());
-    assert_eq!(ids(&f.list("status=queued").await), ["dead-hooks", "dead-jobs"]);
+    assert_eq!(
+        ids(&f.list("status=queued").await),
+        ["dead-hooks", "dead-jobs"]
+    );
 }
 
 #[tokio::test]
@@ -255,7 +286,9 @@ async fn retrying_a_job_that_is_not_dead_is_409_and_an_unknown_one_404() {
     f.seed("failing", "jobs", 3, JobStatus::Failed).await;
 
     for id in ["queued", "done", "failing"] {
-        let answer = f.admin("POST", &format!("/api/v1/admin/jobs/{id}/retry")).await;
+        let answer = f
+            .admin("POST", &format!("/api/v1/admin/jobs/{id}/retry"))
+            .await;
         assert_eq!(answer.status, StatusCode::CONFLICT, "{id}: {}", answer.text);
         assert_eq!(answer.json()["error"]["code"], "CONFLICT");
     }
@@ -264,7 +297,9 @@ async fn retrying_a_job_that_is_not_dead_is_409_and_an_unknown_one_404() {
         JobStatus::Succeeded
     );
 
-    let answer = f.admin("POST", "/api/v1/admin/jobs/no-such-job/retry").await;
+    let answer = f
+        .admin("POST", "/api/v1/admin/jobs/no-such-job/retry")
+        .await;
     assert_eq!(answer.status, StatusCode::NOT_FOUND, "{}", answer.text);
     assert_eq!(answer.json()["error"]["code"], "NOT_FOUND");
 

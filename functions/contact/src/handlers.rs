@@ -127,7 +127,10 @@ pub(crate) async fn submit(
             to: admin.clone(),
             subject: format!(
                 "[{reference_id}] {}",
-                submission.subject.as_deref().unwrap_or("New contact form submission")
+                submission
+                    .subject
+                    .as_deref()
+                    .unwrap_or("New contact form submission")
             ),
             text: notification_text(&submission, &reference_id),
             reply_to: Some(submission.email.clone()),
@@ -159,7 +162,10 @@ pub(crate) async fn submit(
     );
     queued?;
     published?;
-    tracing::info!(contact.reference_id = reference_id.as_str(), "contact form submitted");
+    tracing::info!(
+        contact.reference_id = reference_id.as_str(),
+        "contact form submitted"
+    );
     Ok(Reply::ok(ContactAccepted {
         success: true,
         message: "Thank you for your message. We'll get back to you soon!".into(),
@@ -214,13 +220,16 @@ fn validate(state: &AppState, body: ContactRequest) -> Result<Submission, ApiErr
         return Err(ApiError::validation("email", "Enter a valid email address"));
     }
     let message = length("message", &body.message, 10, 5000)?;
-    let optional = |field: &'static str, value: Option<String>, max: usize, required: bool| {
-        match value.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+    let optional =
+        |field: &'static str, value: Option<String>, max: usize, required: bool| match value
+            .as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+        {
             Some(v) => length(field, v, 1, max).map(Some),
             None if required => Err(ApiError::validation(field, format!("{field} is required"))),
             None => Ok(None),
-        }
-    };
+        };
     let subject = optional("subject", body.subject, 200, settings.require_subject)?;
     let phone = optional("phone", body.phone, 50, settings.require_phone)?;
     let company = optional("company", body.company, 200, false)?;
@@ -315,13 +324,25 @@ mod tests {
         let id = reference_id();
         assert_eq!(id.len(), 12);
         assert!(id.starts_with("CNT-"));
-        assert!(id[4..].chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
+        assert!(
+            id[4..]
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        );
     }
 
     #[test]
     fn email_check_accepts_addresses_and_rejects_the_rest() {
         assert!(is_email("john@example.com"));
-        for bad in ["", "john", "john@", "@example.com", "a@b", "a b@c.com", "a@@b.com"] {
+        for bad in [
+            "",
+            "john",
+            "john@",
+            "@example.com",
+            "a@b",
+            "a b@c.com",
+            "a@@b.com",
+        ] {
             assert!(!is_email(bad), "{bad}");
         }
     }

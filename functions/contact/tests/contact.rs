@@ -80,7 +80,11 @@ async fn queued_jobs(env: &TestEnv, expected: usize) -> Vec<(JobRecord, Value)> 
     for message in messages {
         let id = message["job_id"].as_str().unwrap();
         let job = repo.get(id).await.unwrap().unwrap();
-        assert_eq!(message["kind"], job.kind.as_str(), "message names its job's kind");
+        assert_eq!(
+            message["kind"],
+            job.kind.as_str(),
+            "message names its job's kind"
+        );
         assert_eq!(job.queue, "jobs");
         assert_eq!(job.status, JobStatus::Queued);
         let payload = serde_json::from_str(&job.payload).unwrap();
@@ -145,13 +149,24 @@ async fn submission_queues_admin_and_confirmation_emails_the_crm_call_and_the_fa
 
     let emails = kinds("email.send");
     assert_eq!(emails.len(), 2, "{emails:?}");
-    let to_admin = emails.iter().find(|e| e["to"] == "admin@example.com").unwrap();
+    let to_admin = emails
+        .iter()
+        .find(|e| e["to"] == "admin@example.com")
+        .unwrap();
     assert_eq!(to_admin["subject"], format!("[{reference}] Pricing"));
     assert_eq!(to_admin["reply_to"], "ann@example.com");
     assert!(to_admin["text"].as_str().unwrap().contains("Company: Acme"));
-    let to_sender = emails.iter().find(|e| e["to"] == "ann@example.com").unwrap();
+    let to_sender = emails
+        .iter()
+        .find(|e| e["to"] == "ann@example.com")
+        .unwrap();
     assert!(to_sender["subject"].as_str().unwrap().contains(&reference));
-    assert!(to_sender["text"].as_str().unwrap().contains("Hello Ann Lee"));
+    assert!(
+        to_sender["text"]
+            .as_str()
+            .unwrap()
+            .contains("Hello Ann Lee")
+    );
 
     let crm = kinds("contact.crm");
     assert_eq!(crm.len(), 1, "{crm:?}");
@@ -284,7 +299,12 @@ async fn sixth_submission_within_the_hour_is_429_with_retry_after() {
     let f = fixture(&[]).await;
     for i in 0..5 {
         let answer = submit(&f.app, "v1", &valid().to_string()).await;
-        assert_eq!(answer.status, StatusCode::OK, "submission {i}: {}", answer.text);
+        assert_eq!(
+            answer.status,
+            StatusCode::OK,
+            "submission {i}: {}",
+            answer.text
+        );
     }
     let answer = submit(&f.app, "v1", &valid().to_string()).await;
     assert_eq!(
@@ -329,5 +349,8 @@ async fn status_shows_the_window_counting_down() {
         .unwrap()
         .as_secs();
     let reset = limit["reset"].as_u64().unwrap();
-    assert!(reset > now && reset <= now + 3600, "reset {reset}, now {now}");
+    assert!(
+        reset > now && reset <= now + 3600,
+        "reset {reset}, now {now}"
+    );
 }

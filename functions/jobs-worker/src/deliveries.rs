@@ -36,7 +36,10 @@ pub(crate) async fn fan_out(jobs: &Jobs, job: &JobRecord) -> Result<(), String> 
     }
     .map_err(store)?;
     let now = aloft_http::timestamp::now();
-    for subscription in subscriptions.iter().filter(|s| s.events.iter().any(|e| e == name)) {
+    for subscription in subscriptions
+        .iter()
+        .filter(|s| s.events.iter().any(|e| e == name))
+    {
         let tenant = TenantId::new(&subscription.tenant_id);
         let id = format!("{}_{}", job.id, subscription.id);
         let body = json!({
@@ -125,9 +128,14 @@ pub(crate) async fn deliver(jobs: &Jobs, job: &JobRecord, attempt: Attempt) -> R
         error: error.as_deref(),
         now: &now,
     };
-    repo.record_attempt(&target.tenant, &target.subscription_id, &delivery.id, &record)
-        .await
-        .map_err(store)?;
+    repo.record_attempt(
+        &target.tenant,
+        &target.subscription_id,
+        &delivery.id,
+        &record,
+    )
+    .await
+    .map_err(store)?;
     error.map_or(Ok(()), Err)
 }
 

@@ -67,12 +67,11 @@ fn unix_now() -> i64 {
 impl Jobs {
     pub fn from_env(env: &Env, aws: &AwsClients, table: &Table) -> Result<Self, ConfigError> {
         let urls = QueueUrls::from_env(env, &[QueueName::Jobs])?;
-        let sender = Sender::new(TargetPolicy::from_env(env)?).map_err(|reason| {
-            ConfigError::Invalid {
+        let sender =
+            Sender::new(TargetPolicy::from_env(env)?).map_err(|reason| ConfigError::Invalid {
                 name: "WEBHOOK_ALLOW_PRIVATE_TARGETS",
                 reason,
-            }
-        })?;
+            })?;
         Ok(Self {
             webhooks: WebhookRepo::new(table.clone()),
             producer: Producer::new(aws.sqs.clone(), JobRepo::new(table.clone()), urls),

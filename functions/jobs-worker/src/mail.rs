@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use aloft_config::{ConfigError, Env, Stage};
-use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 use aloft_queue::Email;
+use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 
 #[derive(Debug, Clone)]
 pub enum Mailer {

@@ -27,7 +27,10 @@ pub fn signature(secret: &str, timestamp: i64, body: &str) -> String {
         Err(_) => return String::new(),
     };
     mac.update(format!("{timestamp}.{body}").as_bytes());
-    format!("t={timestamp},v1={}", hex::encode(mac.finalize().into_bytes()))
+    format!(
+        "t={timestamp},v1={}",
+        hex::encode(mac.finalize().into_bytes())
+    )
 }
 
 /// One signed POST.
@@ -51,7 +54,9 @@ pub struct Sender {
 
 impl std::fmt::Debug for Sender {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sender").field("policy", &self.policy).finish()
+        f.debug_struct("Sender")
+            .field("policy", &self.policy)
+            .finish()
     }
 }
 

@@ -63,9 +63,10 @@ async fn stack(extra: &[(&'static str, &str)]) -> Stack {
         .into_iter()
         .find(|m| m.binary == "jobs-worker")
         .unwrap();
-    let binding = QueueBinding::for_queue_url(&env.clients.sqs, &mapping, env.queue_url("JobsQueue"))
-        .await
-        .unwrap();
+    let binding =
+        QueueBinding::for_queue_url(&env.clients.sqs, &mapping, env.queue_url("JobsQueue"))
+            .await
+            .unwrap();
     Stack {
         table: Table::new(env.clients.dynamodb.clone(), env.table()),
         poller: Poller::new(env.clients.sqs.clone()),
@@ -89,7 +90,10 @@ fn uuid_like() -> String {
 
 impl Stack {
     async fn poll(&self) -> PollOutcome {
-        self.poller.poll_once(&self.binding, &self.worker).await.unwrap()
+        self.poller
+            .poll_once(&self.binding, &self.worker)
+            .await
+            .unwrap()
     }
 
     /// Polls until a poll receives nothing; the outcomes of the polls that did.
@@ -106,7 +110,11 @@ impl Stack {
 
     fn producer(&self) -> Producer {
         let urls = QueueUrls::from_env(&self.vars, &[QueueName::Jobs]).unwrap();
-        Producer::new(self.env.clients.sqs.clone(), JobRepo::new(self.table.clone()), urls)
+        Producer::new(
+            self.env.clients.sqs.clone(),
+            JobRepo::new(self.table.clone()),
+            urls,
+        )
     }
 
     fn webhooks(&self) -> WebhookRepo {
@@ -124,7 +132,10 @@ impl Stack {
             secret: "whsec_subscriber".into(),
             created_at: aloft_http::timestamp::now(),
         };
-        self.webhooks().create_subscription(&record, true).await.unwrap();
+        self.webhooks()
+            .create_subscription(&record, true)
+            .await
+            .unwrap();
         record
     }
 
@@ -145,7 +156,10 @@ impl Stack {
             updated_at: now,
             expires_at: 0,
         };
-        self.webhooks().create_delivery(&tenant, &delivery).await.unwrap();
+        self.webhooks()
+            .create_delivery(&tenant, &delivery)
+            .await
+            .unwrap();
         let payload = serde_json::to_value(Delivery {
             tenant,
             subscription_id: subscription.id.clone(),
@@ -165,7 +179,11 @@ impl Stack {
     }
 
     async fn job_status(&self, id: &str) -> (JobStatus, u32) {
-        let job = JobRepo::new(self.table.clone()).get(id).await.unwrap().unwrap();
+        let job = JobRepo::new(self.table.clone())
+            .get(id)
+            .await
+            .unwrap()
+            .unwrap();
         (job.status, job.attempts)
     }
 
@@ -203,9 +221,17 @@ async fn one_failure_in_a_batch_of_ten_comes_back_alone() {
     let doomed = stack.queue_delivery(&bad, 9).await;
 
     let first = stack.poll().await;
-    assert_eq!((first.received, first.deleted, first.failed), (10, 9, 1), "{first:?}");
+    assert_eq!(
+        (first.received, first.deleted, first.failed),
+        (10, 9, 1),
+        "{first:?}"
+    );
     assert_eq!(ok.received().len(), 9);
-    assert!(ok.received().iter().all(|r| r.signed_with("whsec_subscriber")));
+    assert!(
+        ok.received()
+            .iter()
+            .all(|r| r.signed_with("whsec_subscriber"))
+    );
 
     // Only the failed one is redelivered (backoff 0 here), as its second attempt.
     let second = stack.poll().await;
@@ -263,7 +289,13 @@ async fn a_job_that_always_fails_ends_dead_in_the_dlq_and_an_admin_can_retry_it(
     );
     let listed = oneshot::send(
         &admin,
-        oneshot::as_role("GET", "/api/v1/admin/jobs?status=dead", "ops", Role::Admin, None),
+        oneshot::as_role(
+            "GET",
+            "/api/v1/admin/jobs?status=dead",
+            "ops",
+            Role::Admin,
+            None,
+        ),
     )
     .await;
     assert_eq!(listed.json()["items"][0]["id"], id.as_str());
@@ -278,7 +310,12 @@ async fn a_job_that_always_fails_ends_dead_in_the_dlq_and_an_admin_can_retry_it(
         ),
     )
     .await;
-    assert_eq!(retried.status, axum::http::StatusCode::OK, "{}", retried.text);
+    assert_eq!(
+        retried.status,
+        axum::http::StatusCode::OK,
+        "{}",
+        retried.text
+    );
     assert_eq!(retried.json()["status"], "queued");
     let outcomes = stack.run_until_idle().await;
     assert_eq!(outcomes.len(), 1);
@@ -361,10 +398,21 @@ async fn contact_submitted_fans_out_to_subscribers_signed_with_their_secret() {
     let body = json!({"url": subscriber.url, "events": ["contact.submitted"]}).to_string();
     let created = oneshot::send(
         &webhooks,
-        oneshot::as_role("POST", "/api/v1/app/webhook-subscriptions", "ops", Role::Admin, Some(&body)),
+        oneshot::as_role(
+            "POST",
+            "/api/v1/app/webhook-subscriptions",
+            "ops",
+            Role::Admin,
+            Some(&body),
+        ),
     )
     .await;
-    assert_eq!(created.status, axum::http::StatusCode::CREATED, "{}", created.text);
+    assert_eq!(
+        created.status,
+        axum::http::StatusCode::CREATED,
+        "{}",
+        created.text
+    );
     let secret = created.json()["secret"].as_str().unwrap().to_owned();
     let id = created.json()["id"].as_str().unwrap().to_owned();
 
@@ -377,7 +425,10 @@ async fn contact_submitted_fans_out_to_subscribers_signed_with_their_secret() {
     assert_eq!(received[0].headers["x-webhook-event"], "contact.submitted");
     let body: Value = serde_json::from_str(&received[0].body).unwrap();
     assert_eq!(body["data"]["reference_id"], reference.as_str());
-    assert_eq!(body["id"], received[0].headers["x-webhook-id"].to_str().unwrap());
+    assert_eq!(
+        body["id"],
+        received[0].headers["x-webhook-id"].to_str().unwrap()
+    );
 
     let deliveries = oneshot::send(
         &webhooks,

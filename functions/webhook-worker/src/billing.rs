@@ -14,7 +14,10 @@ struct Change {
     billing: BillingChange,
 }
 
-pub(crate) async fn apply(events: &ProviderEvents, event: &VerifiedEvent) -> Result<Outcome, String> {
+pub(crate) async fn apply(
+    events: &ProviderEvents,
+    event: &VerifiedEvent,
+) -> Result<Outcome, String> {
     let change = match event.provider {
         Provider::Stripe => stripe(events, event).await?,
         Provider::Apple => apple(events, event)?,
@@ -34,7 +37,10 @@ pub(crate) async fn apply(events: &ProviderEvents, event: &VerifiedEvent) -> Res
 }
 
 fn text<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
-    value.pointer(pointer).and_then(Value::as_str).filter(|s| !s.is_empty())
+    value
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
 }
 
 fn number(value: &Value, pointer: &str) -> Option<i64> {
@@ -44,7 +50,10 @@ fn number(value: &Value, pointer: &str) -> Option<i64> {
 /// Stripe: the checkout links the customer to our user (`client_reference_id`, or
 /// `metadata.user_id`); later events find the user through that link.
 async fn stripe(events: &ProviderEvents, event: &VerifiedEvent) -> Result<Option<Change>, String> {
-    let object = event.payload.pointer("/data/object").unwrap_or(&Value::Null);
+    let object = event
+        .payload
+        .pointer("/data/object")
+        .unwrap_or(&Value::Null);
     let customer = text(object, "/customer");
     let plan_of = |price: Option<&str>| -> String {
         text(object, "/metadata/plan")
@@ -119,7 +128,12 @@ async fn stripe(events: &ProviderEvents, event: &VerifiedEvent) -> Result<Option
     };
     let user_id = linked
         .or_else(|| text(object, "/metadata/user_id").map(str::to_owned))
-        .ok_or_else(|| format!("no user linked to Stripe customer {}", customer.unwrap_or("?")))?;
+        .ok_or_else(|| {
+            format!(
+                "no user linked to Stripe customer {}",
+                customer.unwrap_or("?")
+            )
+        })?;
     Ok(Some(Change { user_id, billing }))
 }
 
@@ -171,7 +185,9 @@ async fn google(events: &ProviderEvents, event: &VerifiedEvent) -> Result<Option
         .unwrap_or(&Value::Null);
     let product = text(notification, "/subscriptionId");
     let billing = match event.kind.as_str() {
-        "SUBSCRIPTION_PURCHASED" | "SUBSCRIPTION_RENEWED" | "SUBSCRIPTION_RECOVERED"
+        "SUBSCRIPTION_PURCHASED"
+        | "SUBSCRIPTION_RENEWED"
+        | "SUBSCRIPTION_RECOVERED"
         | "SUBSCRIPTION_RESTARTED" => BillingChange {
             plan: Some(events.settings.plan(Provider::Google, product)),
             status: Some("active".into()),

@@ -19,16 +19,22 @@ enum Action {
     Deactivate,
 }
 
-pub(crate) async fn apply(events: &ProviderEvents, event: &VerifiedEvent) -> Result<Outcome, String> {
+pub(crate) async fn apply(
+    events: &ProviderEvents,
+    event: &VerifiedEvent,
+) -> Result<Outcome, String> {
     let (action, identity) = match (event.provider, event.kind.as_str()) {
-        (Provider::Clerk, "user.created" | "user.updated") => (Action::Upsert, clerk(&event.payload)?),
+        (Provider::Clerk, "user.created" | "user.updated") => {
+            (Action::Upsert, clerk(&event.payload)?)
+        }
         (Provider::Clerk, "user.deleted") => (Action::Deactivate, clerk(&event.payload)?),
         (Provider::Supabase, "INSERT" | "UPDATE") => {
             (Action::Upsert, supabase(event.payload.get("record"))?)
         }
-        (Provider::Supabase, "DELETE") => {
-            (Action::Deactivate, supabase(event.payload.get("old_record"))?)
-        }
+        (Provider::Supabase, "DELETE") => (
+            Action::Deactivate,
+            supabase(event.payload.get("old_record"))?,
+        ),
         _ => return Ok(Outcome::Ignored),
     };
     let issuer = events

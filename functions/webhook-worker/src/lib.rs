@@ -81,8 +81,8 @@ pub struct ProviderEvents {
 
 impl Handler for ProviderEvents {
     async fn handle(&self, job: &JobRecord, _attempt: Attempt) -> Result<(), String> {
-        let event: VerifiedEvent = serde_json::from_str(&job.payload)
-            .map_err(|e| format!("not a provider event: {e}"))?;
+        let event: VerifiedEvent =
+            serde_json::from_str(&job.payload).map_err(|e| format!("not a provider event: {e}"))?;
         let outcome = match event.provider {
             Provider::Stripe | Provider::Apple | Provider::Google => {
                 billing::apply(self, &event).await?

@@ -142,7 +142,13 @@ pub(crate) async fn create(
             "Operator events need the admin role".into(),
         ));
     }
-    if state.webhooks.subscriptions(&principal.tenant_id).await?.len() >= MAX_SUBSCRIPTIONS {
+    if state
+        .webhooks
+        .subscriptions(&principal.tenant_id)
+        .await?
+        .len()
+        >= MAX_SUBSCRIPTIONS
+    {
         return Err(ApiError::Conflict(
             format!("A tenant can have at most {MAX_SUBSCRIPTIONS} subscriptions").into(),
         ));
@@ -158,7 +164,10 @@ pub(crate) async fn create(
         created_at: aloft_http::timestamp::now(),
     };
     let operator = events.iter().any(|e| e.operator_only());
-    state.webhooks.create_subscription(&record, operator).await?;
+    state
+        .webhooks
+        .create_subscription(&record, operator)
+        .await?;
     tracing::info!(
         subscription.id = record.id.as_str(),
         user.id = principal.user_id.as_str(),

@@ -132,13 +132,24 @@ async fn bad_signatures_are_400_and_store_nothing() {
     let app = app(&env).await;
     let body = checkout("evt_bad");
     let cases = [
-        ("wrong secret", stripe_signature("whsec_other", now(), &body)),
-        ("stale", stripe_signature(STRIPE_SECRET, now() - 3600, &body)),
+        (
+            "wrong secret",
+            stripe_signature("whsec_other", now(), &body),
+        ),
+        (
+            "stale",
+            stripe_signature(STRIPE_SECRET, now() - 3600, &body),
+        ),
         ("malformed", "not-a-signature".to_owned()),
     ];
     for (case, signature) in cases {
         let answer = oneshot::send(&app, stripe_request(&body, &signature)).await;
-        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{case}: {}", answer.text);
+        assert_eq!(
+            answer.status,
+            StatusCode::BAD_REQUEST,
+            "{case}: {}",
+            answer.text
+        );
         assert_eq!(answer.json()["error"]["code"], "BAD_REQUEST", "{case}");
     }
     let tampered = oneshot::send(
@@ -201,7 +212,13 @@ async fn subscriptions_show_the_secret_once_and_stay_in_their_tenant() {
 
     let list = oneshot::send(
         &app,
-        oneshot::as_role("GET", "/api/v1/app/webhook-subscriptions", "ops", Role::Admin, None),
+        oneshot::as_role(
+            "GET",
+            "/api/v1/app/webhook-subscriptions",
+            "ops",
+            Role::Admin,
+            None,
+        ),
     )
     .await;
     let items = list.json()["items"].clone();
@@ -224,11 +241,27 @@ async fn subscriptions_show_the_secret_once_and_stay_in_their_tenant() {
     assert_eq!(deliveries.json()["total"], 0);
 
     let path = format!("/api/v1/app/webhook-subscriptions/{id}");
-    let other = oneshot::send(&app, oneshot::as_role("DELETE", &path, "eve", Role::Admin, None)).await;
-    assert_eq!(other.status, StatusCode::NOT_FOUND, "another tenant's is not found");
-    let deleted = oneshot::send(&app, oneshot::as_role("DELETE", &path, "ops", Role::Admin, None)).await;
+    let other = oneshot::send(
+        &app,
+        oneshot::as_role("DELETE", &path, "eve", Role::Admin, None),
+    )
+    .await;
+    assert_eq!(
+        other.status,
+        StatusCode::NOT_FOUND,
+        "another tenant's is not found"
+    );
+    let deleted = oneshot::send(
+        &app,
+        oneshot::as_role("DELETE", &path, "ops", Role::Admin, None),
+    )
+    .await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
-    let again = oneshot::send(&app, oneshot::as_role("DELETE", &path, "ops", Role::Admin, None)).await;
+    let again = oneshot::send(
+        &app,
+        oneshot::as_role("DELETE", &path, "ops", Role::Admin, None),
+    )
+    .await;
     assert_eq!(again.status, StatusCode::NOT_FOUND);
 }
 
@@ -236,18 +269,40 @@ async fn subscriptions_show_the_secret_once_and_stay_in_their_tenant() {
 async fn bad_subscriptions_are_refused_with_the_reason() {
     let env = TestEnv::new().await;
     let app = app(&env).await;
-    let operator_event = r#"{"url": "https://hooks.example.com/in", "events": ["contact.submitted"]}"#;
+    let operator_event =
+        r#"{"url": "https://hooks.example.com/in", "events": ["contact.submitted"]}"#;
     let answer = oneshot::send(&app, subscribe("ann", Role::User, operator_event)).await;
-    assert_eq!(answer.status, StatusCode::FORBIDDEN, "operator events need admin");
+    assert_eq!(
+        answer.status,
+        StatusCode::FORBIDDEN,
+        "operator events need admin"
+    );
     let cases = [
-        (r#"{"url": "ftp://x.example.com", "events": ["contact.submitted"]}"#, "url"),
-        (r#"{"url": "not a url", "events": ["contact.submitted"]}"#, "url"),
-        (r#"{"url": "https://x.example.com", "events": []}"#, "events"),
-        (r#"{"url": "https://x.example.com", "events": ["user.exploded"]}"#, "events"),
+        (
+            r#"{"url": "ftp://x.example.com", "events": ["contact.submitted"]}"#,
+            "url",
+        ),
+        (
+            r#"{"url": "not a url", "events": ["contact.submitted"]}"#,
+            "url",
+        ),
+        (
+            r#"{"url": "https://x.example.com", "events": []}"#,
+            "events",
+        ),
+        (
+            r#"{"url": "https://x.example.com", "events": ["user.exploded"]}"#,
+            "events",
+        ),
     ];
     for (body, field) in cases {
         let answer = oneshot::send(&app, subscribe("ops", Role::Admin, body)).await;
-        assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {}", answer.text);
+        assert_eq!(
+            answer.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {}",
+            answer.text
+        );
         assert_eq!(answer.json()["error"]["details"]["field"], field, "{body}");
     }
     let malformed = oneshot::send(&app, subscribe("ops", Role::Admin, "{")).await;

@@ -25,7 +25,9 @@ impl TargetPolicy {
 
     /// The URL if webhooks may be sent to it, else why not.
     pub fn check_url(&self, raw: &str) -> Result<Uri, String> {
-        let uri: Uri = raw.parse().map_err(|_| "must be an absolute URL".to_owned())?;
+        let uri: Uri = raw
+            .parse()
+            .map_err(|_| "must be an absolute URL".to_owned())?;
         let host = uri.host().ok_or("must be an absolute URL")?;
         match (uri.scheme_str(), self.allow_private) {
             (Some("https"), _) | (Some("http"), true) => {}

@@ -104,7 +104,8 @@ impl<H: Handler> Worker<H> {
         for message in event.records {
             let worker = Arc::clone(self);
             let id = message.message_id.clone().unwrap_or_default();
-            let span = tracing::info_span!("message", message.id = %id, job.id = tracing::field::Empty);
+            let span =
+                tracing::info_span!("message", message.id = %id, job.id = tracing::field::Empty);
             running.spawn(
                 async move {
                     let ok = worker.process_one(&message).await;
@@ -173,8 +174,12 @@ impl<H: Handler> Worker<H> {
             Err(e) => (JobStatus::Failed, Some(e.as_str())),
         };
         match &result {
-            Ok(()) => tracing::info!(job.id = %job.id, job.kind = %job.kind, attempt = number, "job succeeded"),
-            Err(e) => tracing::warn!(job.id = %job.id, job.kind = %job.kind, attempt = number, status = status.as_str(), error = %e, "job failed"),
+            Ok(()) => {
+                tracing::info!(job.id = %job.id, job.kind = %job.kind, attempt = number, "job succeeded")
+            }
+            Err(e) => {
+                tracing::warn!(job.id = %job.id, job.kind = %job.kind, attempt = number, status = status.as_str(), error = %e, "job failed")
+            }
         }
         if let Err(e) = self.jobs.finish(&job.id, status, error, &now).await {
             tracing::warn!(job.id = %job.id, error = %e, "could not record the job's outcome");

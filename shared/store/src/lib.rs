@@ -28,7 +28,9 @@ pub use projects::{ProjectChange, ProjectRecord, ProjectRepo, UpdateOutcome};
 pub use rate::{RateLimiter, UsageMeter, Window};
 pub use refresh::{RefreshRecord, RefreshTokens, Rotation};
 pub use table::Table;
-pub use users::{Applied, BillingChange, Lifecycle, ProfileChange, UserRecord, UserRepo, normalize_email};
+pub use users::{
+    Applied, BillingChange, Lifecycle, ProfileChange, UserRecord, UserRepo, normalize_email,
+};
 pub use webhooks::{
     DeliveryAttempt, DeliveryRecord, InboundEventRecord, SubscriptionRecord, WebhookRepo,
 };

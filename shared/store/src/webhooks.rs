@@ -86,10 +86,7 @@ impl WebhookRepo {
     /// [`StoreError::ConditionFailed`].
     pub async fn record_inbound(&self, event: &InboundEventRecord) -> Result<(), StoreError> {
         self.table
-            .put_new(
-                &Key::inbound_event(&event.provider, &event.event_id),
-                event,
-            )
+            .put_new(&Key::inbound_event(&event.provider, &event.event_id), event)
             .await
     }
 
@@ -165,13 +162,19 @@ impl WebhookRepo {
     }
 
     /// Deletes a subscription; `false` if there was none. Its deliveries expire by TTL.
-    pub async fn delete_subscription(&self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
+    pub async fn delete_subscription(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> Result<bool, StoreError> {
         let output = self
             .table
             .client()
             .delete_item()
             .table_name(self.table.name())
-            .set_key(Some(Key::tenant_item(tenant, SUBSCRIPTION, id).attributes()))
+            .set_key(Some(
+                Key::tenant_item(tenant, SUBSCRIPTION, id).attributes(),
+            ))
             .return_values(ReturnValue::AllOld)
             .send()
             .await
@@ -185,7 +188,11 @@ impl WebhookRepo {
         tenant: &TenantId,
         delivery: &DeliveryRecord,
     ) -> Result<(), StoreError> {
-        let key = Key::tenant_item(tenant, &deliveries_kind(&delivery.subscription_id), &delivery.id);
+        let key = Key::tenant_item(
+            tenant,
+            &deliveries_kind(&delivery.subscription_id),
+            &delivery.id,
+        );
         self.table.put_new(&key, delivery).await
     }
 
@@ -196,7 +203,11 @@ impl WebhookRepo {
         id: &str,
     ) -> Result<Option<DeliveryRecord>, StoreError> {
         self.table
-            .get(&Key::tenant_item(tenant, &deliveries_kind(subscription_id), id))
+            .get(&Key::tenant_item(
+                tenant,
+                &deliveries_kind(subscription_id),
+                id,
+            ))
             .await
     }
 

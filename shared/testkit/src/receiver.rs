@@ -81,13 +81,14 @@ impl Receiver {
             .to_owned();
         let mut headers = HeaderMap::new();
         for line in lines {
-            if let Some((name, value)) = line.split_once(':') {
-                if let (Ok(name), Ok(value)) = (
-                    http::HeaderName::try_from(name.trim()),
-                    http::HeaderValue::try_from(value.trim()),
-                ) {
-                    headers.append(name, value);
-                }
+            let Some((name, value)) = line.split_once(':') else {
+                continue;
+            };
+            if let (Ok(name), Ok(value)) = (
+                http::HeaderName::try_from(name.trim()),
+                http::HeaderValue::try_from(value.trim()),
+            ) {
+                headers.append(name, value);
             }
         }
         let length: usize = headers
@@ -101,14 +102,11 @@ impl Receiver {
             }
         }
         let body = String::from_utf8_lossy(&buffer[head_end..]).into_owned();
-        self.received
-            .lock()
-            .expect("receiver lock")
-            .push(Received {
-                path,
-                headers,
-                body,
-            });
+        self.received.lock().expect("receiver lock").push(Received {
+            path,
+            headers,
+            body,
+        });
         let status = self.status.load(Ordering::SeqCst);
         let response =
             format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
