@@ -99,3 +99,43 @@ fn watch_env_names_the_resources_bootstrap_creates() {
         assert!(url.ends_with(&format!("/{}", resource_name(LOCAL_PREFIX, queue))));
     }
 }
+
+/// A worker counts attempts against `MAX_RECEIVE_COUNT` to know its last one (the job
+/// becomes `dead`); SQS moves the message to the DLQ after the queue's `maxReceiveCount`.
+/// Both must be the same number, in the cloud and locally.
+#[test]
+fn workers_know_their_queues_max_receive_count() {
+    let template: Value = serde_yaml::from_str(TEMPLATE).unwrap();
+    let resources = template["Resources"].as_mapping().unwrap();
+    let local_env = watch_metadata()["env"].as_table().unwrap().clone();
+    let mut workers = 0;
+    for (_, resource) in resources {
+        let Some(events) = resource["Properties"]["Events"].as_mapping() else {
+            continue;
+        };
+        for (_, event) in events {
+            if event["Type"].as_str() != Some("SQS") {
+                continue;
+            }
+            let Value::Tagged(queue) = &event["Properties"]["Queue"] else {
+                panic!("Queue must be !GetAtt <Queue>.Arn");
+            };
+            let queue_id = queue.value.as_str().unwrap().trim_end_matches(".Arn");
+            let queue = &template["Resources"][queue_id];
+            let max = queue["Properties"]["RedrivePolicy"]["maxReceiveCount"]
+                .as_u64()
+                .unwrap();
+            let configured =
+                resource["Properties"]["Environment"]["Variables"]["MAX_RECEIVE_COUNT"]
+                    .as_str()
+                    .unwrap();
+            assert_eq!(configured, max.to_string(), "{queue_id}");
+            assert_eq!(
+                local_env["MAX_RECEIVE_COUNT"].as_str().unwrap(),
+                max.to_string()
+            );
+            workers += 1;
+        }
+    }
+    assert_eq!(workers, 2);
+}
