@@ -12,7 +12,15 @@ const FREE: &str = "free";
 struct Change {
     user_id: String,
     billing: BillingChange,
+    /// The creation time the change is ordered by (see [`CHECKOUT_ORDER`]).
+    event_at: i64,
 }
+
+/// A Stripe checkout only guesses the plan (the session carries no price), and Stripe
+/// creates the subscription's own event a moment *before* it. Ordered as the oldest
+/// possible event, the guess applies to a user no subscription event has reached yet and
+/// never overwrites one, even when that event is retried after the checkout.
+const CHECKOUT_ORDER: i64 = 0;
 
 pub(crate) async fn apply(
     events: &ProviderEvents,
@@ -30,7 +38,7 @@ pub(crate) async fn apply(
     let now = aloft_http::timestamp::now();
     let applied = events
         .users
-        .apply_billing(&change.user_id, &change.billing, event.created, &now)
+        .apply_billing(&change.user_id, &change.billing, change.event_at, &now)
         .await
         .map_err(|e| e.to_string())?;
     outcome(applied, &change.user_id)
@@ -83,6 +91,7 @@ async fn stripe(events: &ProviderEvents, event: &VerifiedEvent) -> Result<Option
             return Ok(Some(Change {
                 user_id: user_id.to_owned(),
                 billing: change,
+                event_at: CHECKOUT_ORDER,
             }));
         }
         "customer.subscription.created" | "customer.subscription.updated" => {
@@ -134,7 +143,11 @@ async fn stripe(events: &ProviderEvents, event: &VerifiedEvent) -> Result<Option
                 customer.unwrap_or("?")
             )
         })?;
-    Ok(Some(Change { user_id, billing }))
+    Ok(Some(Change {
+        user_id,
+        billing,
+        event_at: event.created,
+    }))
 }
 
 /// App Store: the app sets the transaction's `appAccountToken` to our user id.
@@ -173,6 +186,7 @@ fn apple(events: &ProviderEvents, event: &VerifiedEvent) -> Result<Option<Change
     Ok(Some(Change {
         user_id: user_id.to_owned(),
         billing,
+        event_at: event.created,
     }))
 }
 
@@ -217,5 +231,9 @@ async fn google(events: &ProviderEvents, event: &VerifiedEvent) -> Result<Option
         .await
         .map_err(|e| e.to_string())?
         .ok_or("no user linked to this purchase token")?;
-    Ok(Some(Change { user_id, billing }))
+    Ok(Some(Change {
+        user_id,
+        billing,
+        event_at: event.created,
+    }))
 }

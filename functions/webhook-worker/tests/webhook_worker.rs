@@ -654,3 +654,79 @@ async fn google_purchase_applies_to_the_user_linked_to_the_purchase_token() {
     assert_eq!(user.subscription_plan, "pro");
     assert_eq!(user.subscription_status.as_deref(), Some("active"));
 }
+
+#[tokio::test]
+async fn a_subscription_event_retried_after_its_checkout_still_sets_the_real_plan() {
+    // Stripe creates `customer.subscription.created` just before
+    // `checkout.session.completed`. Arriving first, it fails (the checkout has not linked
+    // the customer yet) and is retried after the checkout: its price must win over the
+    // checkout's guess, though the checkout's event is the newer one.
+    let events = events().await;
+    events.users.create(&record("u1")).await.unwrap();
+    let created = subscription("customer.subscription.created", "price_ent", "active");
+    let first_try = apply(
+        &events,
+        Provider::Stripe,
+        "customer.subscription.created",
+        1000,
+        created.clone(),
+    )
+    .await;
+    assert!(first_try.is_err(), "no customer link yet");
+
+    apply(
+        &events,
+        Provider::Stripe,
+        "checkout.session.completed",
+        1001,
+        checkout("u1"),
+    )
+    .await
+    .unwrap();
+    apply(
+        &events,
+        Provider::Stripe,
+        "customer.subscription.created",
+        1000,
+        created,
+    )
+    .await
+    .unwrap();
+
+    let user = user(&events, "u1").await;
+    assert_eq!(user.subscription_plan, "enterprise");
+    assert_eq!(user.subscription_status.as_deref(), Some("active"));
+    assert_eq!(user.subscription_period_end, Some(1_900_000_000));
+}
+
+#[tokio::test]
+async fn a_checkout_arriving_after_its_subscription_event_does_not_overwrite_the_plan() {
+    let events = events().await;
+    events.users.create(&record("u1")).await.unwrap();
+    // A returning customer: already linked by an earlier checkout.
+    events
+        .users
+        .link_customer("stripe", "cus_1", "u1")
+        .await
+        .unwrap();
+    let created = subscription("customer.subscription.created", "price_ent", "active");
+    apply(
+        &events,
+        Provider::Stripe,
+        "customer.subscription.created",
+        5000,
+        created,
+    )
+    .await
+    .unwrap();
+    apply(
+        &events,
+        Provider::Stripe,
+        "checkout.session.completed",
+        5001,
+        checkout("u1"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(user(&events, "u1").await.subscription_plan, "enterprise");
+}

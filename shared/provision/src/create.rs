@@ -1,7 +1,7 @@
 //! Creating the template's resources. Every step tolerates "already exists", so running
 //! the bootstrap twice is harmless.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use aloft_store::AwsClients;
 use aws_sdk_dynamodb::types::{
@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
-use aws_sdk_sqs::types::QueueAttributeName;
+use aws_sdk_sqs::{error::ProvideErrorMetadata, types::QueueAttributeName};
 
 use crate::{
     ProvisionError, Template, resource_name,
@@ -189,19 +189,20 @@ async fn create_bucket(
     Ok(())
 }
 
-/// Creates a queue and returns its URL and ARN.
+/// Creates a queue (or brings an existing one in line with the template: a re-run after
+/// the template changed) and returns its URL and ARN.
 async fn create_queue(
     clients: &AwsClients,
     spec: &QueueSpec,
     name: &str,
     arns: &BTreeMap<String, String>,
 ) -> Result<(String, String), ProvisionError> {
-    let mut request = clients.sqs.create_queue().queue_name(name);
+    let mut attributes = HashMap::new();
     if let Some(seconds) = spec.visibility_timeout {
-        request = request.attributes(QueueAttributeName::VisibilityTimeout, seconds.to_string());
+        attributes.insert(QueueAttributeName::VisibilityTimeout, seconds.to_string());
     }
     if let Some(seconds) = spec.message_retention_period {
-        request = request.attributes(
+        attributes.insert(
             QueueAttributeName::MessageRetentionPeriod,
             seconds.to_string(),
         );
@@ -215,14 +216,41 @@ async fn create_queue(
             r#"{{"deadLetterTargetArn":"{arn}","maxReceiveCount":"{}"}}"#,
             redrive.max_receive_count
         );
-        request = request.attributes(QueueAttributeName::RedrivePolicy, policy);
+        attributes.insert(QueueAttributeName::RedrivePolicy, policy);
     }
-    let url = request
+    let created = clients
+        .sqs
+        .create_queue()
+        .queue_name(name)
+        .set_attributes(Some(attributes.clone()))
         .send()
-        .await
-        .map_err(|e| failed(name)(&e))?
-        .queue_url
-        .ok_or_else(|| failed(name)(&"no queue URL returned"))?;
+        .await;
+    let url = match created {
+        Ok(output) => output.queue_url,
+        // Same name, other attributes: the template changed since the last run.
+        Err(e) if e.code() == Some("QueueAlreadyExists") => {
+            let url = clients
+                .sqs
+                .get_queue_url()
+                .queue_name(name)
+                .send()
+                .await
+                .map_err(|e| failed(name)(&e))?
+                .queue_url
+                .ok_or_else(|| failed(name)(&"no queue URL returned"))?;
+            clients
+                .sqs
+                .set_queue_attributes()
+                .queue_url(&url)
+                .set_attributes(Some(attributes))
+                .send()
+                .await
+                .map_err(|e| failed(name)(&e))?;
+            Some(url)
+        }
+        Err(e) => return Err(failed(name)(&e)),
+    }
+    .ok_or_else(|| failed(name)(&"no queue URL returned"))?;
     let arn = clients
         .sqs
         .get_queue_attributes()

@@ -59,11 +59,19 @@ async fn queues_redrive_to_their_dead_letter_queue() {
             .unwrap()
             .ends_with("-jobs-dead-letter-queue")
     );
+    // The values the emulator reports are the template's, whatever they are today.
+    let template = Template::bundled().unwrap();
+    let spec = template.queues.iter().find(|q| q.logical_id == "JobsQueue");
+    let spec = spec.unwrap();
+    let max_receive_count = spec.redrive_policy.as_ref().unwrap().max_receive_count;
     assert_eq!(
         redrive["maxReceiveCount"].to_string().trim_matches('"'),
-        "5"
+        max_receive_count.to_string()
     );
-    assert_eq!(attributes[&QueueAttributeName::VisibilityTimeout], "60");
+    assert_eq!(
+        attributes[&QueueAttributeName::VisibilityTimeout],
+        spec.visibility_timeout.unwrap().to_string()
+    );
 }
 
 #[tokio::test]
@@ -89,4 +97,47 @@ async fn provisioning_twice_is_harmless() {
         .await
         .unwrap();
     assert_eq!(again.tables["AppTable"], env.table());
+}
+
+#[tokio::test]
+async fn provisioning_again_brings_changed_queues_in_line_with_the_template() {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let env = TestEnv::new().await;
+    let prefix = env.table().trim_end_matches("-app-table").to_owned();
+    let jobs = env.queue_url("JobsQueue");
+    // As if made from an older template.
+    env.clients
+        .sqs
+        .set_queue_attributes()
+        .queue_url(&jobs)
+        .attributes(QueueAttributeName::VisibilityTimeout, "7")
+        .send()
+        .await
+        .unwrap();
+    provision(&env.clients, &Template::bundled().unwrap(), &prefix)
+        .await
+        .unwrap();
+    let attributes = env
+        .clients
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&jobs)
+        .attribute_names(QueueAttributeName::VisibilityTimeout)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap();
+    let template = Template::bundled().unwrap();
+    let expected = template
+        .queues
+        .iter()
+        .find(|q| q.logical_id == "JobsQueue")
+        .unwrap()
+        .visibility_timeout
+        .unwrap();
+    assert_eq!(
+        attributes[&QueueAttributeName::VisibilityTimeout],
+        expected.to_string()
+    );
 }
