@@ -5,6 +5,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 CARGO_LAMBDA_VERSION := 1.9.2
 STACK := infra/stack.sh
+comma := ,
 
 .PHONY: help setup dev test lint unit e2e emulator bench openapi clean-local
 
@@ -40,9 +41,12 @@ e2e: setup ## End-to-end tests through the running local stack, as a client
 emulator: setup ## Only the emulator with resources (for running single tests)
 	$(STACK) emulator -- bash -c 'echo "emulator up; Ctrl-C to stop"; sleep infinity'
 
+# Functions whose benchmark event (events/<name>-bench.json or a default) needs no AWS call.
+BENCH_FUNCTIONS := health,docs,webhooks,contact,admin,webhook-worker,jobs-worker
+
 bench: ## Release build, then size, cold start, warm latency and RSS per function
-	cargo build --release --locked --bin health --bin docs
-	cargo run --release --locked -p aloft-bench -- --functions health,docs --out bench-results.md
+	cargo build --release --locked $(addprefix --bin ,$(subst $(comma), ,$(BENCH_FUNCTIONS)))
+	cargo run --release --locked -p aloft-bench -- --functions $(BENCH_FUNCTIONS) --out bench-results.md
 
 openapi: ## Write openapi.json and openapi.yaml
 	cargo run --quiet --locked -p docs --bin export-openapi -- --out openapi.json

@@ -72,7 +72,7 @@ impl From<JobRecord> for JobView {
         (status = 422, description = "Unknown status, or bad skip/limit", body = ErrorBody),
     )
 )]
-pub(crate) async fn list(
+pub(crate) async fn list_jobs(
     State(state): State<AppState>,
     AdminUser(_admin): AdminUser,
     Query(query): Query<JobFilter>,
@@ -97,19 +97,7 @@ pub(crate) async fn list(
     }
     // Ids are time-ordered (UUID v7): newest first across statuses.
     jobs.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-    let total = jobs.len() as u64;
-    let items = jobs
-        .into_iter()
-        .skip(page.skip as usize)
-        .take(page.limit as usize)
-        .map(JobView::from)
-        .collect();
-    Ok(Reply::ok(Page {
-        items,
-        total,
-        skip: page.skip,
-        limit: page.limit,
-    }))
+    Ok(Reply::ok(Page::select(jobs, page, JobView::from)))
 }
 
 /// Retry a dead job: back on its queue with attempts reset.
@@ -127,7 +115,7 @@ pub(crate) async fn list(
         (status = 409, description = "The job is not dead", body = ErrorBody),
     )
 )]
-pub(crate) async fn retry(
+pub(crate) async fn retry_job(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
     Path(id): Path<String>,

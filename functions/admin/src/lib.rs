@@ -47,8 +47,8 @@ impl AppState {
 /// The function's app: routes under every API version, behind the guard and the edge.
 pub fn router(state: AppState, http: &HttpConfig) -> Router {
     let routes = Router::new()
-        .route("/admin/jobs", get(jobs::list))
-        .route("/admin/jobs/{id}/retry", post(jobs::retry));
+        .route("/admin/jobs", get(jobs::list_jobs))
+        .route("/admin/jobs/{id}/retry", post(jobs::retry_job));
     let guard = state.guard.clone();
     guarded(versioned(routes).with_state(state), guard, http)
 }
@@ -60,7 +60,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(jobs::list, jobs::retry),
+    paths(jobs::list_jobs, jobs::retry_job),
     tags((name = "Admin", description = "Operator routes (admin role)"))
 )]
 struct AdminApi;

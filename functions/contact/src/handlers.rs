@@ -93,7 +93,7 @@ struct Submission {
         (status = 429, description = "More than 5 submissions this hour from this address", body = ErrorBody),
     )
 )]
-pub(crate) async fn submit(
+pub(crate) async fn submit_contact(
     State(state): State<AppState>,
     Json(body): Json<ContactRequest>,
 ) -> Result<Reply<ContactAccepted>, ApiError> {
@@ -293,7 +293,7 @@ fn is_email(email: &str) -> bool {
         (status = 200, description = "The caller's window and the form's settings", body = ContactStatus),
     )
 )]
-pub(crate) async fn status(
+pub(crate) async fn contact_status(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
 ) -> Result<Reply<ContactStatus>, ApiError> {

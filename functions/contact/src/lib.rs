@@ -70,8 +70,8 @@ impl AppState {
 /// The function's app: routes under every API version, behind the guard and the edge.
 pub fn router(state: AppState, http: &HttpConfig) -> Router {
     let routes = Router::new()
-        .route("/public/contact", post(handlers::submit))
-        .route("/public/contact/status", get(handlers::status));
+        .route("/public/contact", post(handlers::submit_contact))
+        .route("/public/contact/status", get(handlers::contact_status));
     let guard = state.guard.clone();
     guarded(versioned(routes).with_state(state), guard, http)
 }
@@ -83,7 +83,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(handlers::submit, handlers::status),
+    paths(handlers::submit_contact, handlers::contact_status),
     tags((name = "Contact", description = "The public contact form"))
 )]
 struct ContactApi;

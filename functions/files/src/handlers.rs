@@ -196,17 +196,7 @@ pub(crate) async fn list_files(
     let mut files = state.files.list_uploaded(&principal.tenant_id).await?;
     // Ids are time-ordered (UUIDv7): newest first is descending id.
     files.sort_by(|a, b| b.id.cmp(&a.id));
-    Ok(Reply::ok(Page {
-        total: files.len() as u64,
-        items: files
-            .iter()
-            .skip(page.skip as usize)
-            .take(page.limit as usize)
-            .map(FileView::from)
-            .collect(),
-        skip: page.skip,
-        limit: page.limit,
-    }))
+    Ok(Reply::ok(Page::select(files, page, |f| FileView::from(&f))))
 }
 
 /// A presigned GET URL for an uploaded file.

@@ -73,19 +73,9 @@ pub(crate) async fn list_projects(
             SortOrder::Desc => ordering.reverse(),
         }
     });
-    let total = projects.len() as u64;
-    let items = projects
-        .iter()
-        .skip(page.skip as usize)
-        .take(page.limit as usize)
-        .map(Project::from)
-        .collect();
-    Ok(Reply::ok(Page {
-        items,
-        total,
-        skip: page.skip,
-        limit: page.limit,
-    }))
+    Ok(Reply::ok(Page::select(projects, page, |p| {
+        Project::from(&p)
+    })))
 }
 
 fn compare(a: &ProjectRecord, b: &ProjectRecord, field: SortField) -> Ordering {

@@ -44,7 +44,7 @@ pub struct Received {
         (status = 404, description = "Unknown provider, or not configured here", body = ErrorBody),
     )
 )]
-pub(crate) async fn receive(
+pub(crate) async fn receive_webhook(
     State(state): State<AppState>,
     Path(provider): Path<String>,
     headers: HeaderMap,

@@ -58,18 +58,21 @@ impl AppState {
 /// The function's app: routes under every API version, behind the guard and the edge.
 pub fn router(state: AppState, http: &HttpConfig) -> Router {
     let routes = Router::new()
-        .route("/public/webhooks/{provider}", post(inbound::receive))
+        .route(
+            "/public/webhooks/{provider}",
+            post(inbound::receive_webhook),
+        )
         .route(
             "/app/webhook-subscriptions",
-            get(subscriptions::list).post(subscriptions::create),
+            get(subscriptions::list_subscriptions).post(subscriptions::create_subscription),
         )
         .route(
             "/app/webhook-subscriptions/{id}",
-            delete(subscriptions::remove),
+            delete(subscriptions::delete_subscription),
         )
         .route(
             "/app/webhook-subscriptions/{id}/deliveries",
-            get(subscriptions::deliveries),
+            get(subscriptions::list_deliveries),
         );
     let guard = state.guard.clone();
     guarded(versioned(routes).with_state(state), guard, http)
@@ -83,11 +86,11 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 #[derive(OpenApi)]
 #[openapi(
     paths(
-        inbound::receive,
-        subscriptions::list,
-        subscriptions::create,
-        subscriptions::remove,
-        subscriptions::deliveries
+        inbound::receive_webhook,
+        subscriptions::list_subscriptions,
+        subscriptions::create_subscription,
+        subscriptions::delete_subscription,
+        subscriptions::list_deliveries
     ),
     tags(
         (name = "Webhooks", description = "Signed provider webhooks (Stripe, Clerk, Supabase, Apple, Google)"),

@@ -102,7 +102,7 @@ impl From<DeliveryRecord> for DeliveryView {
         (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
     )
 )]
-pub(crate) async fn list(
+pub(crate) async fn list_subscriptions(
     State(state): State<AppState>,
     AuthUser(principal): AuthUser,
 ) -> Result<Reply<SubscriptionList>, ApiError> {
@@ -127,7 +127,7 @@ pub(crate) async fn list(
         (status = 422, description = "Bad URL or unknown event", body = ErrorBody),
     )
 )]
-pub(crate) async fn create(
+pub(crate) async fn create_subscription(
     State(state): State<AppState>,
     AuthUser(principal): AuthUser,
     Json(body): Json<CreateSubscription>,
@@ -213,7 +213,7 @@ fn parse_events(raw: &[String]) -> Result<Vec<Event>, ApiError> {
         (status = 404, description = "No such subscription in the caller's tenant", body = ErrorBody),
     )
 )]
-pub(crate) async fn remove(
+pub(crate) async fn delete_subscription(
     State(state): State<AppState>,
     AuthUser(principal): AuthUser,
     Path(id): Path<String>,
@@ -242,7 +242,7 @@ pub(crate) async fn remove(
         (status = 422, description = "Bad skip or limit", body = ErrorBody),
     )
 )]
-pub(crate) async fn deliveries(
+pub(crate) async fn list_deliveries(
     State(state): State<AppState>,
     AuthUser(principal): AuthUser,
     Path(id): Path<String>,
@@ -254,17 +254,5 @@ pub(crate) async fn deliveries(
         return Err(ApiError::not_found("Webhook subscription", id));
     }
     let all = state.webhooks.deliveries(tenant, &id).await?;
-    let total = all.len() as u64;
-    let items = all
-        .into_iter()
-        .skip(page.skip as usize)
-        .take(page.limit as usize)
-        .map(DeliveryView::from)
-        .collect();
-    Ok(Reply::ok(Page {
-        items,
-        total,
-        skip: page.skip,
-        limit: page.limit,
-    }))
+    Ok(Reply::ok(Page::select(all, page, DeliveryView::from)))
 }

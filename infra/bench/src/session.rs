@@ -17,7 +17,7 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The function's configuration: `[workspace.metadata.lambda.watch.env]` with the docs
 /// enabled and logging at `warn`, so log output stays off the measured path.
-const FUNCTION_ENV: [(&str, &str); 14] = [
+const FUNCTION_ENV: [(&str, &str); 15] = [
     ("ALOFT_STAGE", "local"),
     ("AWS_ACCESS_KEY_ID", "local"),
     ("AWS_SECRET_ACCESS_KEY", "local"),
@@ -39,6 +39,7 @@ const FUNCTION_ENV: [(&str, &str); 14] = [
     ("JWT_ISSUER", "aloft-local"),
     ("JWT_AUDIENCE", "aloft"),
     ("DOCS_ENABLED", "true"),
+    ("STRIPE_WEBHOOK_SECRET", "whsec_local_stripe_signing_secret"),
     // The limiter's DynamoDB call is an AWS call, outside the handler's budget; with no
     // emulator running it would only time out.
     ("RATE_LIMITS_ENABLED", "false"),

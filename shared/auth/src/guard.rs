@@ -45,10 +45,25 @@ impl RateLimits {
             default_per_minute: env.parse_or("RATE_LIMIT_DEFAULT_PER_MINUTE", 60)?,
             ai_per_minute: env.parse_or("RATE_LIMIT_AI_PER_MINUTE", 10)?,
             auth_per_minute: env.parse_or("RATE_LIMIT_AUTH_PER_MINUTE", 5)?,
-            contact_per_hour: env.parse_or("RATE_LIMIT_CONTACT_PER_HOUR", 5)?,
+            contact_per_hour: contact_per_hour(env)?,
             enabled: env.parse_or("RATE_LIMITS_ENABLED", true)?,
         })
     }
+}
+
+/// The reference's `CONTACT_RATE_LIMIT` (`5/hour`) if set, else
+/// `RATE_LIMIT_CONTACT_PER_HOUR`, else 5.
+fn contact_per_hour(env: &Env) -> Result<u32, ConfigError> {
+    let Some(raw) = env.optional("CONTACT_RATE_LIMIT") else {
+        return env.parse_or("RATE_LIMIT_CONTACT_PER_HOUR", 5);
+    };
+    raw.trim()
+        .strip_suffix("/hour")
+        .and_then(|n| n.trim().parse().ok())
+        .ok_or(ConfigError::Invalid {
+            name: "CONTACT_RATE_LIMIT",
+            reason: format!("'{raw}' is not <n>/hour"),
+        })
 }
 
 /// The state of the guard layer, built once per cold start.
@@ -302,5 +317,13 @@ mod tests {
         );
         let webhook = Class::of("/api/v1/public/webhooks/stripe", &Method::POST, &limits());
         assert!(webhook.is_none());
+    }
+
+    #[test]
+    fn contact_rate_limit_reads_the_reference_format() {
+        let of = |value| RateLimits::from_env(&Env::from_pairs([("CONTACT_RATE_LIMIT", value)]));
+        assert_eq!(of("20/hour").unwrap().contact_per_hour, 20);
+        assert!(of("20/minute").is_err());
+        assert!(of("lots").is_err());
     }
 }

@@ -56,6 +56,24 @@ pub struct Page<T> {
     pub limit: u32,
 }
 
+impl<T> Page<T> {
+    /// The page `params` selects from all the items of a list (already filtered and
+    /// sorted), each shown as `view`; `total` counts them all.
+    pub fn select<R>(all: Vec<R>, params: PageParams, view: impl FnMut(R) -> T) -> Self {
+        Self {
+            total: all.len() as u64,
+            items: all
+                .into_iter()
+                .skip(params.skip as usize)
+                .take(params.limit as usize)
+                .map(view)
+                .collect(),
+            skip: params.skip,
+            limit: params.limit,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,5 +92,15 @@ mod tests {
             .validate()
             .is_ok()
         );
+    }
+
+    #[test]
+    fn select_pages_and_counts_everything() {
+        let params = PageParams { skip: 2, limit: 2 };
+        let page = Page::select((1..=5).collect(), params, |n: i32| n * 10);
+        assert_eq!((page.items, page.total), (vec![30, 40], 5));
+        let past_the_end = Page::select(vec![1, 2], PageParams { skip: 5, limit: 2 }, |n| n);
+        assert!(past_the_end.items.is_empty());
+        assert_eq!(past_the_end.total, 2);
     }
 }

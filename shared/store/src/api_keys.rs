@@ -4,10 +4,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    Key, StoreError, Table,
-    table::{s, to_item},
-};
+use crate::{Key, StoreError, Table, table::s};
 
 /// A stored API key. The secret itself is never stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,22 +37,13 @@ impl ApiKeyRepo {
     }
 
     pub async fn create(&self, record: &ApiKeyRecord) -> Result<(), StoreError> {
-        let mut item = to_item(&Key::api_key(&record.id), record)?;
-        item.insert("gsi1pk".into(), s(owner_index(&record.user_id)));
-        item.insert(
-            "gsi1sk".into(),
-            s(format!("{}#{}", record.created_at, record.id)),
+        let index = (
+            owner_index(&record.user_id),
+            format!("{}#{}", record.created_at, record.id),
         );
         self.table
-            .client()
-            .put_item()
-            .table_name(self.table.name())
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
+            .put_new_indexed(&Key::api_key(&record.id), record, Some(index))
             .await
-            .map_err(StoreError::from_sdk)?;
-        Ok(())
     }
 
     pub async fn get(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {

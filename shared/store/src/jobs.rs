@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     Key, StoreError, Table,
-    table::{from_item, n, s, to_item},
+    table::{from_item, n, s},
 };
 
 /// How long a succeeded or dead job stays visible (14 days, like the DLQs).
@@ -108,19 +108,13 @@ impl JobRepo {
     /// Stores a new `queued` job. A job with this id already there is
     /// [`StoreError::ConditionFailed`]: enqueueing is idempotent by id.
     pub async fn create(&self, job: &JobRecord) -> Result<(), StoreError> {
-        let mut item = to_item(&Key::job(&job.id), job)?;
-        item.insert("gsi1pk".into(), s(status_index(job.status)));
-        item.insert("gsi1sk".into(), s(format!("{}#{}", job.created_at, job.id)));
+        let index = (
+            status_index(job.status),
+            format!("{}#{}", job.created_at, job.id),
+        );
         self.table
-            .client()
-            .put_item()
-            .table_name(self.table.name())
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
+            .put_new_indexed(&Key::job(&job.id), job, Some(index))
             .await
-            .map_err(StoreError::from_sdk)?;
-        Ok(())
     }
 
     pub async fn get(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {

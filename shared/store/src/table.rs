@@ -51,10 +51,25 @@ impl Table {
     /// Writes an item that must not exist yet: a retry of the same write is a conflict,
     /// never a silent overwrite.
     pub async fn put_new<T: Serialize>(&self, key: &Key, record: &T) -> Result<(), StoreError> {
+        self.put_new_indexed(key, record, None).await
+    }
+
+    /// [`Table::put_new`], also listing the item in `gsi1` under `(gsi1pk, gsi1sk)`.
+    pub(crate) async fn put_new_indexed<T: Serialize>(
+        &self,
+        key: &Key,
+        record: &T,
+        gsi1: Option<(String, String)>,
+    ) -> Result<(), StoreError> {
+        let mut item = to_item(key, record)?;
+        if let Some((pk, sk)) = gsi1 {
+            item.insert("gsi1pk".into(), s(pk));
+            item.insert("gsi1sk".into(), s(sk));
+        }
         self.client
             .put_item()
             .table_name(self.name())
-            .set_item(Some(to_item(key, record)?))
+            .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     Key, StoreError, Table, TenantId,
-    table::{n, s, to_item},
+    table::{n, s},
 };
 
 const SUBSCRIPTION: &str = "WEBHOOK_SUB";
@@ -107,21 +107,9 @@ impl WebhookRepo {
         operator: bool,
     ) -> Result<(), StoreError> {
         let tenant = TenantId::new(&record.tenant_id);
-        let mut item = to_item(&Key::tenant_item(&tenant, SUBSCRIPTION, &record.id), record)?;
-        if operator {
-            item.insert("gsi1pk".into(), s(OPERATOR_INDEX));
-            item.insert("gsi1sk".into(), s(&record.id));
-        }
-        self.table
-            .client()
-            .put_item()
-            .table_name(self.table.name())
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
-        Ok(())
+        let key = Key::tenant_item(&tenant, SUBSCRIPTION, &record.id);
+        let index = operator.then(|| (OPERATOR_INDEX.to_owned(), record.id.clone()));
+        self.table.put_new_indexed(&key, record, index).await
     }
 
     pub async fn subscription(
