@@ -137,11 +137,12 @@ fn spec(name: &str, options: &Options) -> Result<FunctionSpec, BoxError> {
         )
         .into());
     }
-    let event = read_event(&event_path(&options.events_dir, name)?)?;
+    let (event, expected_status) = read_event(&event_path(&options.events_dir, name)?)?;
     Ok(FunctionSpec {
         name: name.to_owned(),
         binary,
         event,
+        expected_status,
         log: log_file(options, name)?,
     })
 }
@@ -160,11 +161,27 @@ fn event_path(events_dir: &Path, name: &str) -> Result<PathBuf, BoxError> {
     Ok(events_dir.join(default))
 }
 
-fn read_event(path: &Path) -> Result<Bytes, BoxError> {
+/// The event, and the status code its answer must have: 200, or the event's
+/// `benchExpectedStatus` (removed before sending), for events that are answered without
+/// an AWS call only by refusing them.
+fn read_event(path: &Path) -> Result<(Bytes, u16), BoxError> {
     let bytes = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-    serde_json::from_slice::<serde_json::Value>(&bytes)
+    let mut event = serde_json::from_slice::<serde_json::Value>(&bytes)
         .map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
-    Ok(Bytes::from(bytes))
+    let expected = event
+        .as_object_mut()
+        .and_then(|e| e.remove("benchExpectedStatus"))
+        .map_or(Ok(200), |v| {
+            v.as_u64()
+                .and_then(|n| u16::try_from(n).ok())
+                .ok_or_else(|| {
+                    format!(
+                        "{}: benchExpectedStatus must be a status code",
+                        path.display()
+                    )
+                })
+        })?;
+    Ok((Bytes::from(serde_json::to_vec(&event)?), expected))
 }
 
 /// `<target>/bench/<name>.log` next to the binaries' directory, emptied for this run.

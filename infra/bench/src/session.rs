@@ -52,6 +52,9 @@ pub struct FunctionSpec {
     pub name: String,
     pub binary: PathBuf,
     pub event: Bytes,
+    /// The `statusCode` an HTTP function must answer with (a worker's answer is checked
+    /// for an empty `batchItemFailures` instead).
+    pub expected_status: u16,
     /// The process's stdout and stderr are appended here.
     pub log: PathBuf,
 }
@@ -69,6 +72,7 @@ pub struct Session {
     api: RuntimeApi,
     process: Process,
     event: Bytes,
+    expected_status: u16,
 }
 
 impl Session {
@@ -91,6 +95,7 @@ impl Session {
             api,
             process,
             event: spec.event.clone(),
+            expected_status: spec.expected_status,
         };
         let answered_at = session.finish(pending).await?;
         Ok((session, answered_at.saturating_duration_since(spawned_at)))
@@ -133,12 +138,12 @@ impl Session {
         Ok(())
     }
 
-    /// Waits for the answer to `pending`; it must be a response with status code 200.
+    /// Waits for the answer to `pending`; it must be the expected answer.
     async fn finish(&mut self, pending: Pending) -> Result<Instant, BoxError> {
         let id = pending.id.clone();
         match self.process.supervise(self.api.outcome(pending)).await? {
             Outcome::Response { body, at } => {
-                ensure_ok(&body)
+                ensure_ok(&body, self.expected_status)
                     .map_err(|e| format!("{}: invocation {id}: {e}", self.process.name))?;
                 Ok(at)
             }
@@ -224,20 +229,22 @@ fn lambda_env(name: &str, api: SocketAddr) -> [(&'static str, String); 8] {
     ]
 }
 
-/// Checks that a lambda_http response envelope has `"statusCode": 200`.
-fn ensure_ok(body: &[u8]) -> Result<(), String> {
-    let envelope = serde_json::from_slice::<serde_json::Value>(body).ok();
-    let status = envelope
+/// Checks the answer: a lambda_http response envelope with the `expected` status code, or
+/// a worker's `SqsBatchResponse` with no failed messages.
+fn ensure_ok(body: &[u8], expected: u16) -> Result<(), String> {
+    let answer = serde_json::from_slice::<serde_json::Value>(body).ok();
+    let status = answer.as_ref().and_then(|v| v.get("statusCode")?.as_u64());
+    let failures = answer
         .as_ref()
-        .and_then(|v| v.get("statusCode")?.as_u64());
-    if status == Some(200) {
-        return Ok(());
+        .and_then(|v| v.get("batchItemFailures")?.as_array().map(Vec::len));
+    match (status, failures) {
+        (Some(status), _) if status == u64::from(expected) => Ok(()),
+        (None, Some(0)) => Ok(()),
+        _ => Err(format!(
+            "expected statusCode {expected} or no batchItemFailures; body: {}",
+            String::from_utf8_lossy(body)
+        )),
     }
-    let got = status.map_or_else(|| "no statusCode".to_owned(), |s| format!("statusCode {s}"));
-    Err(format!(
-        "expected statusCode 200, got {got}; body: {}",
-        String::from_utf8_lossy(body)
-    ))
 }
 
 /// The value in KB of a `/proc/<pid>/status` line such as `VmRSS: 5120 kB`.
@@ -262,8 +269,12 @@ mod tests {
 
     #[test]
     fn only_status_200_passes() {
-        assert!(ensure_ok(br#"{"statusCode":200,"body":"{}"}"#).is_ok());
-        assert!(ensure_ok(br#"{"statusCode":404,"body":"{}"}"#).is_err());
-        assert!(ensure_ok(b"not json").is_err());
+        assert!(ensure_ok(br#"{"statusCode":200,"body":"{}"}"#, 200).is_ok());
+        assert!(ensure_ok(br#"{"statusCode":404,"body":"{}"}"#, 200).is_err());
+        assert!(ensure_ok(br#"{"statusCode":404,"body":"{}"}"#, 404).is_ok());
+        assert!(ensure_ok(br#"{"batchItemFailures":[]}"#, 200).is_ok());
+        let failed = br#"{"batchItemFailures":[{"itemIdentifier":"m1"}]}"#;
+        assert!(ensure_ok(failed, 200).is_err());
+        assert!(ensure_ok(b"not json", 200).is_err());
     }
 }
