@@ -48,7 +48,8 @@ bench: ## Release build, then size, cold start, warm latency and RSS per functio
 	cargo build --release --locked $(addprefix --bin ,$(subst $(comma), ,$(BENCH_FUNCTIONS)))
 	cargo run --release --locked -p aloft-bench -- --functions $(BENCH_FUNCTIONS) --out bench-results.md
 
-openapi: ## Write openapi.json and openapi.yaml
+openapi: ## Regenerate the served document (functions/docs/openapi.json); write openapi.json/.yaml
+	cargo run --quiet --locked -p docs --bin export-openapi -- --out functions/docs/openapi.json
 	cargo run --quiet --locked -p docs --bin export-openapi -- --out openapi.json
 	cargo run --quiet --locked -p docs --bin export-openapi -- --format yaml --out openapi.yaml
 

@@ -1,20 +1,18 @@
 //! The three docs responses. The UIs load their scripts from the jsDelivr CDN (as
 //! FastAPI does), so the binary stays small; their pages carry a CSP that allows it.
 
-use std::sync::Arc;
-
 use axum::response::{Html, IntoResponse, Response};
 use http::{HeaderValue, header};
 
 const CDN: &str = "https://cdn.jsdelivr.net";
 
-pub(crate) async fn openapi_json(spec: Arc<[u8]>) -> Response {
+pub(crate) async fn openapi_json() -> Response {
     (
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         )],
-        spec.to_vec(),
+        crate::DOCUMENT,
     )
         .into_response()
 }

@@ -36,6 +36,16 @@ async fn openapi_json_is_an_openapi_31_document_of_every_function() {
     assert!(spec["components"]["schemas"]["ErrorBody"].is_object());
 }
 
+#[test]
+fn the_served_document_is_the_one_the_code_describes() {
+    let served: serde_json::Value = serde_json::from_str(docs::DOCUMENT).unwrap();
+    let current = serde_json::to_value(docs::openapi()).unwrap();
+    assert!(
+        served == current,
+        "functions/docs/openapi.json is stale: run `make openapi` and commit it"
+    );
+}
+
 #[tokio::test]
 async fn swagger_and_redoc_pages_allow_their_cdn() {
     for path in ["/docs", "/redoc"] {
