@@ -1,9 +1,5 @@
 //! The email port's SES adapter against the emulator's SES v2: the real SDK call, refused
 //! for a sender that is not a verified identity, accepted once it is.
-#![expect(
-    clippy::unwrap_used,
-    reason = "test helpers: a panic with the value is the report"
-)]
 
 use aloft_queue::Email;
 use aloft_testkit::TestEnv;

@@ -78,6 +78,12 @@ async fn apply(
         .await
 }
 
+/// [`apply`] of a Stripe event, whose kind is its payload's `type`.
+async fn apply_stripe(events: &ProviderEvents, created: i64, payload: Value) -> Result<(), String> {
+    let kind = payload["type"].as_str().unwrap().to_owned();
+    apply(events, Provider::Stripe, &kind, created, payload).await
+}
+
 async fn user(events: &ProviderEvents, id: &str) -> UserRecord {
     events.users.get(id).await.unwrap().unwrap()
 }
@@ -111,15 +117,7 @@ async fn stripe_checkout_then_subscription_update_set_plan_period_and_cancel_fla
     let events = events().await;
     events.users.create(&record("u1")).await.unwrap();
 
-    apply(
-        &events,
-        Provider::Stripe,
-        "checkout.session.completed",
-        1000,
-        checkout("u1"),
-    )
-    .await
-    .unwrap();
+    apply_stripe(&events, 1000, checkout("u1")).await.unwrap();
     let after_checkout = user(&events, "u1").await;
     assert_eq!(after_checkout.subscription_plan, "pro");
     assert_eq!(
@@ -128,15 +126,7 @@ async fn stripe_checkout_then_subscription_update_set_plan_period_and_cancel_fla
     );
 
     let update = subscription("customer.subscription.updated", "price_ent", "active");
-    apply(
-        &events,
-        Provider::Stripe,
-        "customer.subscription.updated",
-        2000,
-        update,
-    )
-    .await
-    .unwrap();
+    apply_stripe(&events, 2000, update).await.unwrap();
     let after_update = user(&events, "u1").await;
     assert_eq!(after_update.subscription_plan, "enterprise");
     assert_eq!(after_update.subscription_status.as_deref(), Some("active"));
@@ -156,15 +146,7 @@ async fn stripe_checkout_takes_the_plan_from_metadata_when_given() {
             "metadata": {"user_id": "u1", "plan": "enterprise"}
         }),
     );
-    apply(
-        &events,
-        Provider::Stripe,
-        "checkout.session.completed",
-        1000,
-        payload,
-    )
-    .await
-    .unwrap();
+    apply_stripe(&events, 1000, payload).await.unwrap();
     assert_eq!(user(&events, "u1").await.subscription_plan, "enterprise");
     assert_eq!(
         events.users.customer_user("stripe", "cus_1").await.unwrap(),
@@ -177,39 +159,15 @@ async fn stripe_checkout_takes_the_plan_from_metadata_when_given() {
 async fn an_older_stripe_update_arriving_after_a_newer_delete_does_not_regress() {
     let events = events().await;
     events.users.create(&record("u1")).await.unwrap();
-    apply(
-        &events,
-        Provider::Stripe,
-        "checkout.session.completed",
-        1000,
-        checkout("u1"),
-    )
-    .await
-    .unwrap();
+    apply_stripe(&events, 1000, checkout("u1")).await.unwrap();
     let deleted = stripe(
         "customer.subscription.deleted",
         json!({"customer": "cus_1"}),
     );
-    apply(
-        &events,
-        Provider::Stripe,
-        "customer.subscription.deleted",
-        3000,
-        deleted,
-    )
-    .await
-    .unwrap();
+    apply_stripe(&events, 3000, deleted).await.unwrap();
 
     let late = subscription("customer.subscription.updated", "price_ent", "active");
-    apply(
-        &events,
-        Provider::Stripe,
-        "customer.subscription.updated",
-        2000,
-        late,
-    )
-    .await
-    .unwrap();
+    apply_stripe(&events, 2000, late).await.unwrap();
 
     let user = user(&events, "u1").await;
     assert_eq!(user.subscription_plan, "free");
@@ -225,36 +183,12 @@ async fn an_older_stripe_update_arriving_after_a_newer_delete_does_not_regress()
 async fn the_same_stripe_event_applied_twice_is_harmless() {
     let events = events().await;
     events.users.create(&record("u1")).await.unwrap();
-    apply(
-        &events,
-        Provider::Stripe,
-        "checkout.session.completed",
-        1000,
-        checkout("u1"),
-    )
-    .await
-    .unwrap();
+    apply_stripe(&events, 1000, checkout("u1")).await.unwrap();
     let update = subscription("customer.subscription.updated", "price_pro", "active");
     for _ in 0..2 {
-        apply(
-            &events,
-            Provider::Stripe,
-            "customer.subscription.updated",
-            2000,
-            update.clone(),
-        )
-        .await
-        .unwrap();
+        apply_stripe(&events, 2000, update.clone()).await.unwrap();
     }
-    apply(
-        &events,
-        Provider::Stripe,
-        "checkout.session.completed",
-        1000,
-        checkout("u1"),
-    )
-    .await
-    .unwrap();
+    apply_stripe(&events, 1000, checkout("u1")).await.unwrap();
     let user = user(&events, "u1").await;
     assert_eq!(user.subscription_plan, "pro");
     assert_eq!(user.subscription_status.as_deref(), Some("active"));
@@ -269,25 +203,9 @@ async fn the_same_stripe_event_applied_twice_is_harmless() {
 async fn a_subscription_that_is_not_paid_falls_back_to_free() {
     let events = events().await;
     events.users.create(&record("u1")).await.unwrap();
-    apply(
-        &events,
-        Provider::Stripe,
-        "checkout.session.completed",
-        1000,
-        checkout("u1"),
-    )
-    .await
-    .unwrap();
+    apply_stripe(&events, 1000, checkout("u1")).await.unwrap();
     let unpaid = subscription("customer.subscription.updated", "price_ent", "unpaid");
-    apply(
-        &events,
-        Provider::Stripe,
-        "customer.subscription.updated",
-        2000,
-        unpaid,
-    )
-    .await
-    .unwrap();
+    apply_stripe(&events, 2000, unpaid).await.unwrap();
     let user = user(&events, "u1").await;
     assert_eq!(user.subscription_plan, "free");
     assert_eq!(user.subscription_status.as_deref(), Some("unpaid"));
@@ -300,27 +218,15 @@ async fn events_whose_user_cannot_be_found_fail_so_they_are_retried() {
         "customer.subscription.updated",
         json!({"customer": "cus_unknown", "status": "active"}),
     );
-    let error = apply(
-        &events,
-        Provider::Stripe,
-        "customer.subscription.updated",
-        2000,
-        unknown_customer,
-    )
-    .await
-    .unwrap_err();
+    let error = apply_stripe(&events, 2000, unknown_customer)
+        .await
+        .unwrap_err();
     assert!(error.contains("cus_unknown"), "{error}");
 
     let checkout_for_nobody = checkout("ghost");
-    let error = apply(
-        &events,
-        Provider::Stripe,
-        "checkout.session.completed",
-        1000,
-        checkout_for_nobody,
-    )
-    .await
-    .unwrap_err();
+    let error = apply_stripe(&events, 1000, checkout_for_nobody)
+        .await
+        .unwrap_err();
     assert!(error.contains("ghost"), "{error}");
 }
 
@@ -664,34 +570,11 @@ async fn a_subscription_event_retried_after_its_checkout_still_sets_the_real_pla
     let events = events().await;
     events.users.create(&record("u1")).await.unwrap();
     let created = subscription("customer.subscription.created", "price_ent", "active");
-    let first_try = apply(
-        &events,
-        Provider::Stripe,
-        "customer.subscription.created",
-        1000,
-        created.clone(),
-    )
-    .await;
+    let first_try = apply_stripe(&events, 1000, created.clone()).await;
     assert!(first_try.is_err(), "no customer link yet");
 
-    apply(
-        &events,
-        Provider::Stripe,
-        "checkout.session.completed",
-        1001,
-        checkout("u1"),
-    )
-    .await
-    .unwrap();
-    apply(
-        &events,
-        Provider::Stripe,
-        "customer.subscription.created",
-        1000,
-        created,
-    )
-    .await
-    .unwrap();
+    apply_stripe(&events, 1001, checkout("u1")).await.unwrap();
+    apply_stripe(&events, 1000, created).await.unwrap();
 
     let user = user(&events, "u1").await;
     assert_eq!(user.subscription_plan, "enterprise");
@@ -710,23 +593,7 @@ async fn a_checkout_arriving_after_its_subscription_event_does_not_overwrite_the
         .await
         .unwrap();
     let created = subscription("customer.subscription.created", "price_ent", "active");
-    apply(
-        &events,
-        Provider::Stripe,
-        "customer.subscription.created",
-        5000,
-        created,
-    )
-    .await
-    .unwrap();
-    apply(
-        &events,
-        Provider::Stripe,
-        "checkout.session.completed",
-        5001,
-        checkout("u1"),
-    )
-    .await
-    .unwrap();
+    apply_stripe(&events, 5000, created).await.unwrap();
+    apply_stripe(&events, 5001, checkout("u1")).await.unwrap();
     assert_eq!(user(&events, "u1").await.subscription_plan, "enterprise");
 }
