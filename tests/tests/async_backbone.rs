@@ -9,8 +9,7 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aloft_e2e::{Answer, Stack};
-use aloft_testkit::receiver::Receiver;
-use hmac::{Hmac, Mac};
+use aloft_testkit::receiver::{self, Receiver};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -27,10 +26,8 @@ fn now() -> u64 {
 }
 
 fn stripe_signature(secret: &str, body: &str) -> String {
-    let t = now();
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(format!("{t}.{body}").as_bytes());
-    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+    let t = i64::try_from(now()).unwrap();
+    receiver::signature_header(secret, t, body)
 }
 
 async fn post_stripe(stack: &Stack, body: &str, signature: &str) -> Answer {

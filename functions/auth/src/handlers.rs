@@ -1,9 +1,7 @@
 //! The four auth routes.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use aloft_auth::{Principal, Role, TenantId, UserProfile, secrets};
-use aloft_http::{ApiError, ApiVersion, Reply, openapi::ErrorBody};
+use aloft_http::{ApiError, ApiVersion, Reply, openapi::ErrorBody, timestamp::unix_now};
 use aloft_store::{RefreshRecord, Rotation, StoreError, UserRecord};
 use axum::{
     extract::State,
@@ -257,10 +255,4 @@ fn refused(message: &'static str) -> Response {
         ApiError::Authentication(message.into()),
     )
         .into_response()
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }

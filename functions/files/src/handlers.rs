@@ -1,7 +1,5 @@
 //! The five file routes.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use aloft_auth::{AuthUser, Principal};
 use aloft_http::{ApiError, Json, Page, PageParams, Query, Reply, openapi::ErrorBody};
 use aloft_store::{FileRecord, StoreError};
@@ -91,9 +89,7 @@ pub(crate) async fn create_upload_url(
         .presigned(presigning(&state)?)
         .await
         .map_err(|e| ApiError::from(StoreError::from_sdk(e)))?;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = aloft_http::timestamp::unix_now();
     let record = FileRecord {
         id: id.clone(),
         owner_id: principal.user_id.clone(),

@@ -14,8 +14,6 @@ mod deliveries;
 mod mail;
 mod outgoing;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use aloft_config::{ConfigError, Env};
 use aloft_queue::{
     Attempt, CONTACT_CRM_KIND, EMAIL_KIND, Email, FANOUT_KIND, Handler, Producer, QueueName,
@@ -59,9 +57,7 @@ fn payload<T: for<'de> Deserialize<'de>>(job: &JobRecord) -> Result<T, String> {
 }
 
 fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    i64::try_from(aloft_http::timestamp::unix_now()).unwrap_or(i64::MAX)
 }
 
 impl Jobs {

@@ -178,6 +178,13 @@ impl Stack {
         id
     }
 
+    /// Delivery `id` of tenant `t1`'s subscription `subscription_id`.
+    async fn delivery(&self, subscription_id: &str, id: &str) -> DeliveryRecord {
+        let tenant = TenantId::new("t1");
+        let found = self.webhooks().delivery(&tenant, subscription_id, id).await;
+        found.unwrap().unwrap()
+    }
+
     async fn job_status(&self, id: &str) -> (JobStatus, u32) {
         let job = JobRepo::new(self.table.clone())
             .get(id)
@@ -237,12 +244,7 @@ async fn one_failure_in_a_batch_of_ten_comes_back_alone() {
     let second = stack.poll().await;
     assert_eq!((second.received, second.failed), (1, 1), "{second:?}");
     assert_eq!(stack.job_status(&doomed).await, (JobStatus::Failed, 2));
-    let delivery = stack
-        .webhooks()
-        .delivery(&TenantId::new("t1"), &bad.id, &doomed)
-        .await
-        .unwrap()
-        .unwrap();
+    let delivery = stack.delivery(&bad.id, &doomed).await;
     assert_eq!(delivery.status, "failed");
     assert_eq!(delivery.response_status, Some(500));
     assert_eq!(ok.received().len(), 9, "nothing delivered twice");
@@ -273,12 +275,7 @@ async fn a_job_that_always_fails_ends_dead_in_the_dlq_and_an_admin_can_retry_it(
     let dead = stack.dead_letters().await;
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0]["job_id"], id.as_str());
-    let delivery = stack
-        .webhooks()
-        .delivery(&TenantId::new("t1"), &subscription.id, &id)
-        .await
-        .unwrap()
-        .unwrap();
+    let delivery = stack.delivery(&subscription.id, &id).await;
     assert_eq!(delivery.status, "dead");
 
     // The receiver is fixed; an admin retries the dead job.
@@ -320,12 +317,7 @@ async fn a_job_that_always_fails_ends_dead_in_the_dlq_and_an_admin_can_retry_it(
     let outcomes = stack.run_until_idle().await;
     assert_eq!(outcomes.len(), 1);
     assert_eq!(stack.job_status(&id).await, (JobStatus::Succeeded, 1));
-    let delivery = stack
-        .webhooks()
-        .delivery(&TenantId::new("t1"), &subscription.id, &id)
-        .await
-        .unwrap()
-        .unwrap();
+    let delivery = stack.delivery(&subscription.id, &id).await;
     assert_eq!(delivery.status, "succeeded");
 }
 

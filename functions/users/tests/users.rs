@@ -27,22 +27,7 @@ async fn fixture() -> Fixture {
 }
 
 fn record(id: &str) -> UserRecord {
-    UserRecord {
-        id: id.to_owned(),
-        email: format!("{id}@example.com"),
-        full_name: Some("Ann".into()),
-        avatar_url: None,
-        role: "user".into(),
-        is_active: true,
-        tenant_id: format!("tenant-{id}"),
-        subscription_plan: "free".into(),
-        subscription_status: None,
-        subscription_period_end: None,
-        cancel_at_period_end: false,
-        created_at: "2026-01-01T00:00:00Z".into(),
-        updated_at: "2026-01-01T00:00:00Z".into(),
-        password_hash: None,
-    }
+    aloft_testkit::user_record(id)
 }
 
 #[tokio::test]

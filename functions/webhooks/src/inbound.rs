@@ -2,8 +2,6 @@
 //! then the event id is recorded with a conditional put, so a provider's retry (or a
 //! replay) is acknowledged without being processed twice.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use aloft_http::{ApiError, Reply, openapi::ErrorBody};
 use aloft_inbound::{Provider, Rejection, VerifiedEvent};
 use aloft_queue::{NewJob, QueueName};
@@ -82,7 +80,7 @@ async fn record_and_queue(state: &AppState, event: &VerifiedEvent) -> Result<boo
         kind: event.kind.clone(),
         job_id: uuid::Uuid::now_v7().to_string(),
         received_at: aloft_http::timestamp::now(),
-        expires_at: unix_now_u64() + EVENT_RETENTION_SECONDS,
+        expires_at: aloft_http::timestamp::unix_now() + EVENT_RETENTION_SECONDS,
     };
     let (record, duplicate) = match state.webhooks.record_inbound(&record).await {
         Ok(()) => (record, false),
@@ -122,12 +120,6 @@ fn reject(provider: Provider, rejection: Rejection) -> ApiError {
     }
 }
 
-fn unix_now_u64() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 fn unix_now() -> i64 {
-    i64::try_from(unix_now_u64()).unwrap_or(i64::MAX)
+    i64::try_from(aloft_http::timestamp::unix_now()).unwrap_or(i64::MAX)
 }

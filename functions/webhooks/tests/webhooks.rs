@@ -10,9 +10,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use aloft_auth::Role;
 use aloft_http::HttpConfig;
-use aloft_testkit::{TestEnv, oneshot};
+use aloft_testkit::{TestEnv, oneshot, receiver::signature_header as stripe_signature};
 use axum::{Router, body::Body};
-use hmac::{Hmac, Mac};
 use http::{Request, StatusCode};
 use serde_json::{Value, json};
 
@@ -36,12 +35,6 @@ fn now() -> i64 {
         .as_secs()
         .try_into()
         .unwrap()
-}
-
-fn stripe_signature(secret: &str, t: i64, body: &str) -> String {
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(format!("{t}.{body}").as_bytes());
-    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 fn stripe_request(body: &str, signature: &str) -> Request<Body> {

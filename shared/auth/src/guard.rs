@@ -3,13 +3,10 @@
 //! `api_requests` concurrently with the handler, so metering adds no sequential round
 //! trip. `X-RateLimit-*` headers go on every response, errors included.
 
-use std::{
-    sync::Arc,
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
+use std::{sync::Arc, time::Duration};
 
 use aloft_config::{ConfigError, Env};
-use aloft_http::{ApiError, HttpConfig};
+use aloft_http::{ApiError, HttpConfig, timestamp::unix_now};
 use aloft_store::{RateLimiter, Table, UsageMeter, Window};
 use axum::{
     Router,
@@ -119,6 +116,16 @@ struct Class {
 }
 
 impl Class {
+    /// Contact form submissions, per client IP and hour.
+    fn contact(limits: &RateLimits) -> Self {
+        Class {
+            key: "contact".into(),
+            limit: limits.contact_per_hour,
+            window_secs: 3600,
+            per_ip: true,
+        }
+    }
+
     /// `None` for routes that are not limited: provider webhooks are authenticated by
     /// their signatures, and a throttled provider only retries harder.
     fn of(path: &str, method: &Method, limits: &RateLimits) -> Option<Self> {
@@ -134,7 +141,7 @@ impl Class {
         } else if let Some(action) = route.strip_prefix("public/auth/") {
             class(format!("auth:{action}"), limits.auth_per_minute, 60, true)
         } else if route.starts_with("public/contact") && method == Method::POST {
-            class("contact".into(), limits.contact_per_hour, 3600, true)
+            Class::contact(limits)
         } else if route.starts_with("app/ai/") {
             class("ai".into(), limits.ai_per_minute, 60, false)
         } else {
@@ -236,14 +243,17 @@ async fn meter_request(guard: &Guard, principal: &Principal) {
 impl Guard {
     /// The contact form's window for `ip`, without counting a request against it.
     pub async fn contact_window(&self, ip: &str) -> Result<Window, aloft_store::StoreError> {
-        let limit = self.limits.contact_per_hour;
+        let class = Class::contact(&self.limits);
+        let subject = format!("ip:{ip}");
         self.limiter
-            .peek(&format!("ip:{ip}"), "contact", limit, 3600, unix_now())
+            .peek(
+                &subject,
+                &class.key,
+                class.limit,
+                class.window_secs,
+                unix_now(),
+            )
             .await
-    }
-
-    pub fn limits(&self) -> &RateLimits {
-        &self.limits
     }
 }
 
@@ -283,12 +293,6 @@ fn set_rate_headers(headers: &mut HeaderMap, window: &Window) {
     headers.insert("x-ratelimit-limit", HeaderValue::from(window.limit));
     headers.insert("x-ratelimit-remaining", HeaderValue::from(window.remaining));
     headers.insert("x-ratelimit-reset", HeaderValue::from(window.reset_at));
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

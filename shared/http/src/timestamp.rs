@@ -1,10 +1,19 @@
 //! Timestamps as the reference writes them: ISO 8601, UTC, whole seconds, `Z`.
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
 /// The current time, e.g. `2026-01-10T12:00:00Z`.
 pub fn now() -> String {
     format(OffsetDateTime::now_utc())
+}
+
+/// The current time in unix seconds (TTLs, rate windows, signature timestamps).
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// `at` in UTC, truncated to whole seconds.

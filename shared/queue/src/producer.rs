@@ -108,10 +108,6 @@ impl Producer {
         Self { sqs, jobs, urls }
     }
 
-    pub fn jobs(&self) -> &JobRepo {
-        &self.jobs
-    }
-
     /// Stores the job and sends its message. An id that is already stored is that job:
     /// it is returned and not sent again. If the send fails the record is removed, so
     /// enqueueing the same id again (a retried request) starts over.

@@ -84,10 +84,6 @@ impl<H: Handler> Worker<H> {
         }
     }
 
-    pub fn handler(&self) -> &H {
-        &self.handler
-    }
-
     /// Serves SQS batches from the Lambda runtime until the process ends.
     pub async fn run(self) -> Result<(), lambda_runtime::Error> {
         let worker = Arc::new(self);

@@ -4,8 +4,6 @@
 //! error, and is listed by status through `gsi1`. Finished jobs expire after
 //! [`RETENTION_SECONDS`]; a dead one stays until it is retried or expires.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use aws_sdk_dynamodb::types::ReturnValue;
 use serde::{Deserialize, Serialize};
 
@@ -94,10 +92,7 @@ fn status_index(status: JobStatus) -> String {
 }
 
 fn expiry() -> u64 {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    now + RETENTION_SECONDS
+    aloft_http::timestamp::unix_now() + RETENTION_SECONDS
 }
 
 impl JobRepo {

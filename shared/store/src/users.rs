@@ -183,11 +183,8 @@ impl UserRepo {
         provider: &str,
         customer_id: &str,
     ) -> Result<Option<String>, StoreError> {
-        let link: Option<UserLink> = self
-            .table
-            .get(&Key::billing_customer(provider, customer_id))
-            .await?;
-        Ok(link.map(|l| l.user_id))
+        self.linked_user(&Key::billing_customer(provider, customer_id))
+            .await
     }
 
     /// The user linked to an external identity, if any.
@@ -196,10 +193,13 @@ impl UserRepo {
         issuer: &str,
         subject: &str,
     ) -> Result<Option<String>, StoreError> {
-        let link: Option<UserLink> = self
-            .table
-            .get(&Key::external_identity(issuer, subject))
-            .await?;
+        self.linked_user(&Key::external_identity(issuer, subject))
+            .await
+    }
+
+    /// The user id a link item (email guard, identity, customer) points at.
+    async fn linked_user(&self, link: &Key) -> Result<Option<String>, StoreError> {
+        let link: Option<UserLink> = self.table.get(link).await?;
         Ok(link.map(|l| l.user_id))
     }
 
@@ -295,9 +295,11 @@ impl UserRepo {
     }
 
     pub async fn find_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
-        let guard: Option<UserLink> = self.table.get(&Key::email(&normalize_email(email))).await?;
-        match guard {
-            Some(guard) => self.get(&guard.user_id).await,
+        match self
+            .linked_user(&Key::email(&normalize_email(email)))
+            .await?
+        {
+            Some(user_id) => self.get(&user_id).await,
             None => Ok(None),
         }
     }

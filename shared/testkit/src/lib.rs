@@ -23,6 +23,27 @@ use aloft_config::Env;
 use aloft_provision::{Provisioned, Template, provision};
 use aloft_store::{AwsClients, AwsSettings};
 
+/// A stored user `id` (role `user`, free plan, own tenant `tenant-<id>`), for tests that
+/// need one in the table.
+pub fn user_record(id: &str) -> aloft_store::UserRecord {
+    aloft_store::UserRecord {
+        id: id.to_owned(),
+        email: format!("{id}@example.com"),
+        full_name: Some("Ann".into()),
+        avatar_url: None,
+        role: "user".into(),
+        is_active: true,
+        tenant_id: format!("tenant-{id}"),
+        subscription_plan: "free".into(),
+        subscription_status: None,
+        subscription_period_end: None,
+        cancel_at_period_end: false,
+        created_at: "2026-01-01T00:00:00Z".into(),
+        updated_at: "2026-01-01T00:00:00Z".into(),
+        password_hash: None,
+    }
+}
+
 /// A fresh, isolated set of the template's resources on an emulator.
 #[derive(Debug, Clone)]
 pub struct TestEnv {
