@@ -24,6 +24,7 @@ pub enum ErrorCode {
     PayloadTooLarge,
     ValidationError,
     RateLimitExceeded,
+    QuotaExceeded,
     InternalError,
     ExternalServiceError,
     ServiceUnavailable,
@@ -41,7 +42,9 @@ impl ErrorCode {
             ErrorCode::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::ValidationError => StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorCode::RateLimitExceeded => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::RateLimitExceeded | ErrorCode::QuotaExceeded => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::ExternalServiceError => StatusCode::BAD_GATEWAY,
             ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -60,6 +63,7 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             ErrorCode::ValidationError => "VALIDATION_ERROR",
             ErrorCode::RateLimitExceeded => "RATE_LIMIT_EXCEEDED",
+            ErrorCode::QuotaExceeded => "QUOTA_EXCEEDED",
             ErrorCode::InternalError => "INTERNAL_ERROR",
             ErrorCode::ExternalServiceError => "EXTERNAL_SERVICE_ERROR",
             ErrorCode::ServiceUnavailable => "SERVICE_UNAVAILABLE",
@@ -94,6 +98,14 @@ pub enum ApiError {
     },
     /// 429 — rate limit hit; adds `Retry-After`.
     RateLimited { retry_after: u64 },
+    /// 429 — the plan's allowance of `metric` for this period is used up.
+    QuotaExceeded {
+        metric: &'static str,
+        limit: u64,
+        used: u64,
+        /// When the allowance starts again (ISO 8601).
+        resets_at: String,
+    },
     /// 502 — a provider we called failed.
     ExternalService(Cow<'static, str>),
     /// 503 — a dependency is down or not configured; `details` may say which.
@@ -168,6 +180,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
             ApiError::Validation { .. } => ErrorCode::ValidationError,
             ApiError::RateLimited { .. } => ErrorCode::RateLimitExceeded,
+            ApiError::QuotaExceeded { .. } => ErrorCode::QuotaExceeded,
             ApiError::ExternalService(_) => ErrorCode::ExternalServiceError,
             ApiError::ServiceUnavailable { .. } => ErrorCode::ServiceUnavailable,
             ApiError::Internal(_) => ErrorCode::InternalError,
@@ -188,6 +201,9 @@ impl ApiError {
             ApiError::MethodNotAllowed => "Method not allowed".into(),
             ApiError::PayloadTooLarge { .. } => "Request body too large".into(),
             ApiError::RateLimited { .. } => "Rate limit exceeded".into(),
+            ApiError::QuotaExceeded { metric, .. } => {
+                format!("Monthly {metric} quota of your plan is used up").into()
+            }
             ApiError::Internal(_) => "Internal server error".into(),
         }
     }
@@ -201,6 +217,12 @@ impl ApiError {
             ApiError::Validation { field, .. } => json!({ "field": field }),
             ApiError::PayloadTooLarge { limit } if *limit > 0 => json!({ "max_bytes": limit }),
             ApiError::RateLimited { retry_after } => json!({ "retry_after": retry_after }),
+            ApiError::QuotaExceeded {
+                metric,
+                limit,
+                used,
+                resets_at,
+            } => json!({ "metric": metric, "limit": limit, "used": used, "resets_at": resets_at }),
             ApiError::ServiceUnavailable {
                 details: Some(details),
                 ..
@@ -220,17 +242,24 @@ impl std::fmt::Display for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let code = self.code();
-        let body = json!({
+impl ApiError {
+    /// The envelope `{"error": {"code", "message", "details"}}`, for places that send an
+    /// error without a response of its own (an `error` event of a stream).
+    pub fn body(&self) -> Value {
+        json!({
             "error": {
-                "code": code.as_str(),
+                "code": self.code().as_str(),
                 "message": self.message(),
                 "details": self.details(),
             }
-        });
-        let mut response = json_response(code.status(), &body, Envelope::Error);
+        })
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let code = self.code();
+        let mut response = json_response(code.status(), &self.body(), Envelope::Error);
         let headers = response.headers_mut();
         match &self {
             ApiError::Authentication(_) => {

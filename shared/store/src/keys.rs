@@ -97,9 +97,10 @@ impl Key {
         Key::new(format!("RL#{subject}#{class}"), window_start.to_string())
     }
 
-    /// A per-day usage counter.
-    pub fn usage(user_id: &str, metric: &str, day: &str) -> Self {
-        Key::new(format!("USAGE#{user_id}"), format!("{metric}#{day}"))
+    /// A usage counter of one period: a day (`YYYY-MM-DD`), a month (`YYYY-MM`) or a
+    /// month's dimension (`YYYY-MM#<model>`).
+    pub fn usage(user_id: &str, metric: &str, period: &str) -> Self {
+        Key::new(format!("USAGE#{user_id}"), format!("{metric}#{period}"))
     }
 }
 

@@ -15,6 +15,7 @@ mod projects;
 mod rate;
 mod refresh;
 mod table;
+mod usage;
 mod users;
 mod webhooks;
 
@@ -25,9 +26,10 @@ pub use files::{FileRecord, FileRepo};
 pub use jobs::{JobRecord, JobRepo, JobStatus, Start};
 pub use keys::{Key, TenantId};
 pub use projects::{ProjectChange, ProjectRecord, ProjectRepo, UpdateOutcome};
-pub use rate::{RateLimiter, UsageMeter, Window};
+pub use rate::{RateLimiter, Window};
 pub use refresh::{RefreshRecord, RefreshTokens, Rotation};
 pub use table::Table;
+pub use usage::UsageMeter;
 pub use users::{
     Applied, BillingChange, Lifecycle, ProfileChange, UserRecord, UserRepo, normalize_email,
 };

@@ -1,5 +1,5 @@
-//! Fixed-window rate-limit counters and per-day usage counters: one atomic, conditional
-//! update per request, so concurrent requests can never overshoot a limit.
+//! Fixed-window rate-limit counters: one atomic, conditional update per request, so
+//! concurrent requests can never overshoot a limit.
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
@@ -105,54 +105,5 @@ impl RateLimiter {
             remaining,
             reset_at: start + window_secs,
         })
-    }
-}
-
-/// Usage counters, per user, metric and day.
-#[derive(Debug, Clone)]
-pub struct UsageMeter {
-    table: Table,
-}
-
-impl UsageMeter {
-    pub fn new(table: Table) -> Self {
-        Self { table }
-    }
-
-    /// Adds one to `metric` of `user_id` on `day` (`YYYY-MM-DD`).
-    pub async fn record(&self, user_id: &str, metric: &str, day: &str) -> Result<(), StoreError> {
-        self.add(user_id, metric, day, 1).await
-    }
-
-    /// Adds `amount` (negative to subtract) to `metric` of `user_id` on `day`.
-    pub async fn add(
-        &self,
-        user_id: &str,
-        metric: &str,
-        day: &str,
-        amount: i64,
-    ) -> Result<(), StoreError> {
-        self.table
-            .client()
-            .update_item()
-            .table_name(self.table.name())
-            .set_key(Some(Key::usage(user_id, metric, day).attributes()))
-            .update_expression("ADD #count :amount")
-            .expression_attribute_names("#count", "count")
-            .expression_attribute_values(":amount", n(amount))
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
-        Ok(())
-    }
-
-    /// The count of `metric` of `user_id` on `day`.
-    pub async fn count(&self, user_id: &str, metric: &str, day: &str) -> Result<i64, StoreError> {
-        #[derive(serde::Deserialize)]
-        struct Counter {
-            count: i64,
-        }
-        let counter: Option<Counter> = self.table.get(&Key::usage(user_id, metric, day)).await?;
-        Ok(counter.map_or(0, |c| c.count))
     }
 }

@@ -11,6 +11,7 @@
 )]
 
 mod emulator;
+pub mod fake_ai;
 pub mod idp;
 pub mod oneshot;
 pub mod receiver;

@@ -61,58 +61,67 @@ impl Receiver {
     }
 
     async fn serve(&self, mut stream: TcpStream) {
-        let mut buffer = Vec::new();
-        let mut chunk = [0_u8; 8192];
-        let head_end = loop {
-            match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
-            }
-            if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-                break at + 4;
-            }
+        let Some(request) = read_request(&mut stream).await else {
+            return;
         };
-        let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
-        let mut lines = head.split("\r\n");
-        let path = lines
-            .next()
-            .and_then(|line| line.split(' ').nth(1))
-            .unwrap_or_default()
-            .to_owned();
-        let mut headers = HeaderMap::new();
-        for line in lines {
-            let Some((name, value)) = line.split_once(':') else {
-                continue;
-            };
-            if let (Ok(name), Ok(value)) = (
-                http::HeaderName::try_from(name.trim()),
-                http::HeaderValue::try_from(value.trim()),
-            ) {
-                headers.append(name, value);
-            }
-        }
-        let length: usize = headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.parse().ok())
-            .unwrap_or(0);
-        while buffer.len() < head_end + length {
-            match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
-            }
-        }
-        let body = String::from_utf8_lossy(&buffer[head_end..]).into_owned();
-        self.received.lock().expect("receiver lock").push(Received {
-            path,
-            headers,
-            body,
-        });
+        self.received.lock().expect("receiver lock").push(request);
         let status = self.status.load(Ordering::SeqCst);
         let response =
             format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
         let _ = stream.write_all(response.as_bytes()).await;
         let _ = stream.shutdown().await;
     }
+}
+
+/// Reads one HTTP/1.1 request (head and a `Content-Length` body) from `stream`; `None`
+/// when the peer closed before a whole head arrived.
+pub(crate) async fn read_request(stream: &mut TcpStream) -> Option<Received> {
+    let mut buffer = Vec::new();
+    let mut chunk = [0_u8; 8192];
+    let head_end = loop {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+        }
+        if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let path = lines
+        .next()
+        .and_then(|line| line.split(' ').nth(1))
+        .unwrap_or_default()
+        .to_owned();
+    let mut headers = HeaderMap::new();
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::try_from(name.trim()),
+            http::HeaderValue::try_from(value.trim()),
+        ) {
+            headers.append(name, value);
+        }
+    }
+    let length: usize = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok())
+        .unwrap_or(0);
+    while buffer.len() < head_end + length {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let body = String::from_utf8_lossy(&buffer[head_end..]).into_owned();
+    Some(Received {
+        path,
+        headers,
+        body,
+    })
 }
 
 /// The `t=<unix>,v1=<hex>` header of `body` (hex HMAC-SHA256 with `secret` of

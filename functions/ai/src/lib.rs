@@ -1,0 +1,96 @@
+//! `ai`: the AI gateway under `/api/{v1,v2}/app/ai` — `status`, `completions`, `chat`
+//! and `chat/routed` — over any OpenAI-compatible Chat Completions endpoint and
+//! Anthropic Messages, with fallbacks across providers, SSE streaming, a monthly token
+//! quota per plan, and usage metered from the providers' own counts.
+//!
+//! Two binaries serve the same router: `ai` behind the HTTP API (which buffers, so a
+//! stream arrives whole), and `ai-stream` on a Lambda function URL in
+//! `RESPONSE_STREAM` mode, where events reach the client as the provider produces them.
+
+mod config;
+mod gateway;
+mod handlers;
+mod metering;
+mod providers;
+mod sse;
+mod stream;
+
+use std::sync::Arc;
+
+use aloft_auth::{Authenticator, Guard, guarded};
+use aloft_config::{ConfigError, Env};
+use aloft_http::{HttpConfig, openapi::versioned_document, versioned};
+use aloft_store::{AwsClients, AwsSettings, Table, UsageMeter};
+use axum::{
+    Router,
+    extract::FromRef,
+    routing::{get, post},
+};
+use utoipa::OpenApi;
+
+pub use config::AiSettings;
+pub use gateway::Gateway;
+
+/// What the AI function needs, built once per cold start.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub settings: Arc<AiSettings>,
+    pub gateway: Gateway,
+    pub usage: UsageMeter,
+    pub guard: Guard,
+    /// Set by `ai-stream`: its own URL is the stream URL.
+    pub serves_streams: bool,
+}
+
+impl FromRef<AppState> for Authenticator {
+    fn from_ref(state: &AppState) -> Self {
+        state.guard.authenticator().clone()
+    }
+}
+
+impl AppState {
+    pub async fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let aws = AwsClients::connect(&AwsSettings::from_env(env)?).await;
+        let table = Table::new(aws.dynamodb, env.required("TABLE_NAME")?);
+        let settings = AiSettings::from_env(env)?;
+        let gateway = Gateway::new(settings.timeouts).map_err(|reason| ConfigError::Invalid {
+            name: "AI_CONNECT_TIMEOUT_SECONDS",
+            reason,
+        })?;
+        Ok(Self {
+            settings: Arc::new(settings),
+            gateway,
+            usage: UsageMeter::new(table.clone()),
+            guard: Guard::from_env(env, table)?,
+            serves_streams: false,
+        })
+    }
+}
+
+/// The function's app: routes under every API version, behind the guard and the edge.
+pub fn router(state: AppState, http: &HttpConfig) -> Router {
+    let routes = Router::new()
+        .route("/app/ai/status", get(handlers::ai_status))
+        .route("/app/ai/completions", post(handlers::create_completion))
+        .route("/app/ai/chat", post(handlers::chat))
+        .route("/app/ai/chat/routed", post(handlers::routed_chat));
+    let guard = state.guard.clone();
+    guarded(versioned(routes).with_state(state), guard, http)
+}
+
+/// The OpenAPI document of this function's routes.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    versioned_document(AiApi::openapi())
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        handlers::ai_status,
+        handlers::create_completion,
+        handlers::chat,
+        handlers::routed_chat
+    ),
+    tags((name = "AI", description = "Chat completions over OpenAI-compatible and Anthropic providers, buffered or streamed"))
+)]
+struct AiApi;

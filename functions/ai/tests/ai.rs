@@ -1,0 +1,641 @@
+//! The AI router against the local emulator and the testkit's fake provider (both wire
+//! formats): answers, streams, fallbacks, field rules, quotas, limits and metering.
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers: a panic with the value is the report"
+)]
+
+use aloft_http::HttpConfig;
+use aloft_store::{Table, UsageMeter};
+use aloft_testkit::{
+    TestEnv,
+    fake_ai::{FAKE_ANTHROPIC_KEY, FAKE_OPENAI_KEY, FakeAi, answer_text, tokens},
+    oneshot::{self, Answer, as_user},
+};
+use axum::Router;
+use http::StatusCode;
+use serde_json::{Value, json};
+
+struct Fixture {
+    env: TestEnv,
+    fake: FakeAi,
+    app: Router,
+}
+
+/// A fresh table, a fake provider on both wires, and the AI router configured for them
+/// (short timeouts, so slow-provider tests stay quick).
+async fn fixture(extra: &[(&'static str, &str)]) -> Fixture {
+    let fake = FakeAi::start().await;
+    let (openai, anthropic) = (fake.openai_base_url(), fake.anthropic_base_url());
+    let mut pairs: Vec<(&'static str, &str)> = vec![
+        ("OPENAI_BASE_URL", &openai),
+        ("OPENAI_API_KEY", FAKE_OPENAI_KEY),
+        ("ANTHROPIC_BASE_URL", &anthropic),
+        ("ANTHROPIC_API_KEY", FAKE_ANTHROPIC_KEY),
+        ("AI_FIRST_BYTE_TIMEOUT_SECONDS", "0.5"),
+        ("AI_DEADLINE_SECONDS", "5"),
+        (
+            "AI_STREAM_URL",
+            "http://127.0.0.1:9000/lambda-url/ai-stream",
+        ),
+    ];
+    pairs.extend_from_slice(extra);
+    without_providers(&pairs, fake).await
+}
+
+/// Like [`fixture`], with exactly `pairs` (no provider unless they name one).
+async fn without_providers(pairs: &[(&'static str, &str)], fake: FakeAi) -> Fixture {
+    let env = TestEnv::new().await;
+    let vars = env.env(pairs);
+    let app = ai::router(
+        ai::AppState::from_env(&vars).await.unwrap(),
+        &HttpConfig::from_env(&vars).unwrap(),
+    );
+    Fixture { env, fake, app }
+}
+
+impl Fixture {
+    async fn post(&self, user: &str, path: &str, body: Value) -> Answer {
+        let request = as_user(
+            "POST",
+            &format!("/api/v1/app/ai/{path}"),
+            user,
+            Some(&body.to_string()),
+        );
+        oneshot::send(&self.app, request).await
+    }
+
+    async fn counter(&self, user: &str, metric: &str, period: &str) -> i64 {
+        let table = Table::new(self.env.clients.dynamodb.clone(), self.env.table());
+        UsageMeter::new(table)
+            .count(user, metric, period)
+            .await
+            .unwrap()
+    }
+}
+
+fn month() -> String {
+    aloft_http::timestamp::now()[..7].to_owned()
+}
+
+/// Our SSE body as a client reads it: (event name, data) per event, parsed here from
+/// the spec, apart from the code under test.
+fn events(text: &str) -> Vec<(String, String)> {
+    text.split("\n\n")
+        .filter(|block| !block.is_empty())
+        .map(|block| {
+            let mut name = "message".to_owned();
+            let mut data: Vec<&str> = Vec::new();
+            for line in block.lines() {
+                if let Some(value) = line.strip_prefix("event: ") {
+                    name = value.to_owned();
+                } else if let Some(value) = line.strip_prefix("data:") {
+                    data.push(value.strip_prefix(' ').unwrap_or(value));
+                }
+            }
+            (name, data.join("\n"))
+        })
+        .collect()
+}
+
+fn streamed_text(events: &[(String, String)]) -> String {
+    events
+        .iter()
+        .filter(|(name, data)| name == "message" && data != "[DONE]")
+        .map(|(_, data)| data.as_str())
+        .collect()
+}
+
+fn usage_event(events: &[(String, String)]) -> Value {
+    let (_, data) = events.iter().find(|(name, _)| name == "usage").unwrap();
+    serde_json::from_str(data).unwrap()
+}
+
+#[tokio::test]
+async fn status_lists_the_configured_providers_and_the_stream_url() {
+    let f = fixture(&[]).await;
+    let answer = oneshot::send(
+        &f.app,
+        as_user("GET", "/api/v1/app/ai/status", "u-status", None),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    let body = answer.json();
+    assert_eq!(body["available"], true);
+    assert_eq!(body["providers"], json!(["openai", "anthropic"]));
+    assert_eq!(body["default_provider"], "openai");
+    assert_eq!(body["default_model"], "gpt-4o");
+    assert_eq!(
+        body["stream_url"],
+        "http://127.0.0.1:9000/lambda-url/ai-stream"
+    );
+}
+
+#[tokio::test]
+async fn without_keys_status_is_unavailable_and_routes_name_the_variables() {
+    let f = without_providers(&[], FakeAi::start().await).await;
+    let status = oneshot::send(
+        &f.app,
+        as_user("GET", "/api/v1/app/ai/status", "u-nokey", None),
+    )
+    .await;
+    assert_eq!(status.json()["available"], false);
+    assert_eq!(status.json()["providers"], json!([]));
+    let answer = f.post("u-nokey", "chat", json!({"prompt": "Hi"})).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        answer.text
+    );
+    let error = &answer.json()["error"];
+    assert_eq!(error["code"], "SERVICE_UNAVAILABLE");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("OPENAI_API_KEY")
+    );
+    assert_eq!(
+        error["details"]["configure"],
+        json!(["OPENAI_API_KEY", "OPENAI_BASE_URL"])
+    );
+}
+
+#[tokio::test]
+async fn a_completion_names_its_provider_and_model_and_is_metered_by_model() {
+    let f = fixture(&[]).await;
+    let messages = json!([
+        {"role": "system", "content": "You are brief."},
+        {"role": "user", "content": "Hello, how are you?"}
+    ]);
+    let answer = f
+        .post(
+            "u-complete",
+            "completions",
+            json!({"messages": messages, "max_tokens": 50}),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    let body = answer.json();
+    assert_eq!(body["content"], answer_text("gpt-4o"));
+    assert_eq!(
+        (body["provider"].as_str(), body["model"].as_str()),
+        (Some("openai"), Some("gpt-4o"))
+    );
+    assert_eq!(body["finish_reason"], "stop");
+    let prompt_tokens = tokens("You are brief.Hello, how are you?".len());
+    let completion_tokens = tokens(answer_text("gpt-4o").chars().count());
+    assert_eq!(body["usage"]["prompt_tokens"], prompt_tokens);
+    assert_eq!(
+        body["usage"]["total_tokens"],
+        prompt_tokens + completion_tokens
+    );
+    assert!(body["latency_ms"].as_f64().unwrap() >= 0.0);
+
+    let sent: Value = serde_json::from_str(&f.fake.received()[0].body).unwrap();
+    assert_eq!(sent["messages"], messages);
+    assert_eq!(sent["max_tokens"], 50);
+    let total = i64::try_from(prompt_tokens + completion_tokens).unwrap();
+    let month = month();
+    assert_eq!(f.counter("u-complete", "ai_tokens", &month).await, total);
+    assert_eq!(
+        f.counter("u-complete", "ai_tokens", &format!("{month}#gpt-4o"))
+            .await,
+        total
+    );
+    assert_eq!(
+        f.counter("u-complete", "ai_requests", &format!("{month}#gpt-4o"))
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn chat_with_a_claude_model_speaks_anthropic_with_a_top_level_system() {
+    let f = fixture(&[]).await;
+    let answer = f
+        .post("u-claude", "chat", json!({"prompt": "Explain SSE.", "system": "Be a teacher.", "model": "claude-haiku-4-5", "temperature": 1.5}))
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    assert_eq!(answer.json()["provider"], "anthropic");
+    assert_eq!(answer.json()["content"], answer_text("claude-haiku-4-5"));
+    let request = &f.fake.received()[0];
+    assert_eq!(request.path, "/v1/messages");
+    assert_eq!(request.headers["x-api-key"], FAKE_ANTHROPIC_KEY);
+    assert_eq!(request.headers["anthropic-version"], "2023-06-01");
+    let sent: Value = serde_json::from_str(&request.body).unwrap();
+    assert_eq!(sent["system"], "Be a teacher.");
+    assert_eq!(
+        sent["messages"],
+        json!([{"role": "user", "content": "Explain SSE."}])
+    );
+    assert_eq!(sent["temperature"], 1.0, "Anthropic's range is 0-1");
+}
+
+#[tokio::test]
+async fn routed_chat_takes_the_model_of_its_complexity() {
+    let f = fixture(&[]).await;
+    let answer = f
+        .post(
+            "u-routed",
+            "chat/routed",
+            json!({"prompt": "Prove it.", "complexity": "complex"}),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    assert_eq!(answer.json()["model"], "claude-sonnet-4-5");
+    assert_eq!(answer.json()["complexity"], "complex");
+    let simple = f
+        .post(
+            "u-routed",
+            "chat/routed",
+            json!({"prompt": "Classify.", "complexity": "simple"}),
+        )
+        .await;
+    assert_eq!(simple.json()["model"], "gpt-4o-mini");
+    // No Perplexity key: `search` falls back to its next model.
+    let search = f
+        .post(
+            "u-routed",
+            "chat/routed",
+            json!({"prompt": "News?", "complexity": "search"}),
+        )
+        .await;
+    assert_eq!(search.json()["model"], "gpt-4o");
+}
+
+#[tokio::test]
+async fn broken_field_rules_are_422_naming_the_field() {
+    let f = fixture(&[
+        ("AI_MAX_PROMPT_CHARS", "100"),
+        ("RATE_LIMIT_AI_PER_MINUTE", "100"),
+    ])
+    .await;
+    let cases = [
+        ("completions", json!({"messages": []}), "messages"),
+        (
+            "completions",
+            json!({"messages": [{"role": "bot", "content": "x"}]}),
+            "messages[0].role",
+        ),
+        (
+            "completions",
+            json!({"messages": [{"role": "system", "content": "x"}]}),
+            "messages",
+        ),
+        (
+            "chat",
+            json!({"prompt": "x", "temperature": 2.5}),
+            "temperature",
+        ),
+        (
+            "chat",
+            json!({"prompt": "x", "max_tokens": 0}),
+            "max_tokens",
+        ),
+        (
+            "chat",
+            json!({"prompt": "x", "max_tokens": 16_385}),
+            "max_tokens",
+        ),
+        ("chat", json!({"prompt": "x".repeat(101)}), "prompt"),
+        ("chat", json!({"prompt": "  "}), "prompt"),
+        (
+            "chat",
+            json!({"prompt": "x", "model": "gpt-5-ultra"}),
+            "model",
+        ),
+        (
+            "chat/routed",
+            json!({"prompt": "x", "complexity": "extreme"}),
+            "complexity",
+        ),
+    ];
+    for (path, body, field) in cases {
+        let answer = f.post("u-rules", path, body.clone()).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {}",
+            answer.text
+        );
+        assert_eq!(answer.json()["error"]["details"]["field"], field, "{body}");
+    }
+    let claude = f
+        .post(
+            "u-rules",
+            "chat",
+            json!({"prompt": "x", "model": "claude-sonnet-4-5", "max_tokens": 64_000}),
+        )
+        .await;
+    assert_eq!(
+        claude.status,
+        StatusCode::OK,
+        "each model has its own limit: {}",
+        claude.text
+    );
+    assert_eq!(
+        f.fake.received().len(),
+        1,
+        "rejected requests never reach a provider"
+    );
+}
+
+#[tokio::test]
+async fn a_throttled_or_failing_provider_falls_back_to_the_next_model() {
+    let f = fixture(&[]).await;
+    for directive in [
+        "fake:gpt-4o:status=429 fake:gpt-4o:retry-after=7",
+        "fake:gpt-4o:status=500",
+        "fake:gpt-4o:status=529",
+    ] {
+        let answer = f
+            .post(
+                "u-fallback",
+                "chat",
+                json!({"prompt": format!("Hi {directive}")}),
+            )
+            .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::OK,
+            "{directive}: {}",
+            answer.text
+        );
+        assert_eq!(answer.json()["model"], "claude-sonnet-4-5", "{directive}");
+        assert_eq!(answer.json()["provider"], "anthropic");
+    }
+    let month = month();
+    assert_eq!(
+        f.counter(
+            "u-fallback",
+            "ai_requests",
+            &format!("{month}#claude-sonnet-4-5")
+        )
+        .await,
+        3
+    );
+    assert_eq!(
+        f.counter("u-fallback", "ai_requests", &format!("{month}#gpt-4o"))
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn when_every_model_fails_the_answer_is_503_with_the_attempts() {
+    let f = fixture(&[]).await;
+    let answer = f
+        .post("u-down", "chat", json!({"prompt": "Hi fake:*:status=503"}))
+        .await;
+    assert_eq!(
+        answer.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        answer.text
+    );
+    let attempts = answer.json()["error"]["details"]["attempts"].clone();
+    let models: Vec<&str> = attempts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["model"].as_str().unwrap())
+        .collect();
+    assert_eq!(models, ["gpt-4o", "claude-sonnet-4-5"]);
+    assert_eq!(
+        f.counter("u-down", "ai_requests", &month()).await,
+        0,
+        "nothing served, nothing charged"
+    );
+}
+
+#[tokio::test]
+async fn a_request_the_provider_refuses_is_400_with_its_message_and_no_fallback() {
+    let f = fixture(&[]).await;
+    let answer = f
+        .post(
+            "u-refused",
+            "chat",
+            json!({"prompt": "Hi fake:gpt-4o:status=400"}),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.text);
+    assert!(
+        answer.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("fake 400 for gpt-4o")
+    );
+    assert_eq!(f.fake.received().len(), 1);
+}
+
+#[tokio::test]
+async fn a_rejected_key_falls_back_and_is_never_echoed() {
+    let wrong_key = "sk-wrong-secret-key-42";
+    let f = fixture(&[("OPENAI_API_KEY", wrong_key)]).await;
+    let answer = f.post("u-key", "chat", json!({"prompt": "Hi"})).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    assert_eq!(answer.json()["provider"], "anthropic");
+    let alone = without_providers(
+        &[
+            ("OPENAI_BASE_URL", &f.fake.openai_base_url()),
+            ("OPENAI_API_KEY", wrong_key),
+        ],
+        f.fake.clone(),
+    )
+    .await;
+    let answer = alone.post("u-key", "chat", json!({"prompt": "Hi"})).await;
+    assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(!answer.text.contains(wrong_key), "{}", answer.text);
+    assert!(
+        answer.text.contains("rejected our credentials"),
+        "{}",
+        answer.text
+    );
+}
+
+#[tokio::test]
+async fn a_slow_first_byte_falls_back_within_the_timeout() {
+    let f = fixture(&[]).await;
+    let answer = f
+        .post(
+            "u-slow",
+            "chat",
+            json!({"prompt": "Hi fake:gpt-4o:delay=3000", "stream": true}),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    assert_eq!(answer.headers["x-ai-model"], "claude-sonnet-4-5");
+    assert_eq!(
+        streamed_text(&events(&answer.text)),
+        answer_text("claude-sonnet-4-5")
+    );
+}
+
+#[tokio::test]
+async fn openai_streams_keep_newlines_and_end_with_reported_usage_and_done() {
+    let f = fixture(&[]).await;
+    let answer = f
+        .post(
+            "u-stream",
+            "chat",
+            json!({"prompt": "Tell me", "stream": true}),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    assert_eq!(answer.headers["content-type"], "text/event-stream");
+    let events = events(&answer.text);
+    assert!(events.len() > 4, "one event per delta: {events:?}");
+    assert!(
+        events.iter().any(|(_, data)| data.contains('\n')),
+        "a delta carries a newline"
+    );
+    assert_eq!(streamed_text(&events), answer_text("gpt-4o"));
+    let usage = usage_event(&events);
+    let expected = tokens("Tell me".len()) + tokens(answer_text("gpt-4o").chars().count());
+    assert_eq!(usage["total_tokens"], expected);
+    assert_eq!(usage["estimated"], false);
+    assert_eq!(usage["model"], "gpt-4o");
+    assert_eq!(
+        events.last().unwrap(),
+        &("message".to_owned(), "[DONE]".to_owned())
+    );
+    let sent: Value = serde_json::from_str(&f.fake.received()[0].body).unwrap();
+    assert_eq!(sent["stream_options"]["include_usage"], true);
+    assert_eq!(
+        f.counter("u-stream", "ai_tokens", &month()).await,
+        i64::try_from(expected).unwrap()
+    );
+}
+
+#[tokio::test]
+async fn anthropic_streams_take_usage_from_message_start_and_message_delta() {
+    let f = fixture(&[]).await;
+    let answer = f
+        .post(
+            "u-astream",
+            "chat",
+            json!({"prompt": "Tell me", "model": "claude-sonnet-4-5", "stream": true}),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    let events = events(&answer.text);
+    assert_eq!(streamed_text(&events), answer_text("claude-sonnet-4-5"));
+    let usage = usage_event(&events);
+    assert_eq!(usage["prompt_tokens"], tokens("Tell me".len()));
+    assert_eq!(
+        usage["completion_tokens"],
+        tokens(answer_text("claude-sonnet-4-5").chars().count())
+    );
+    assert_eq!(usage["estimated"], false);
+    assert_eq!(usage["finish_reason"], "stop");
+    assert_eq!(events.last().unwrap().1, "[DONE]");
+}
+
+#[tokio::test]
+async fn a_stream_cut_mid_way_ends_with_an_error_event_and_estimated_usage() {
+    let f = fixture(&[]).await;
+    for model in ["gpt-4o", "claude-sonnet-4-5"] {
+        let user = format!("u-cut-{model}");
+        let body = json!({"prompt": "Tell me fake:*:cut=2", "model": model, "stream": true});
+        let answer = f.post(&user, "chat", body).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+        let events = events(&answer.text);
+        let text = streamed_text(&events);
+        assert_eq!(
+            text,
+            answer_text(model).chars().take(16).collect::<String>(),
+            "{model}"
+        );
+        let usage = usage_event(&events);
+        assert_eq!(usage["estimated"], true, "{model}");
+        assert_eq!(usage["completion_tokens"], tokens(16), "{model}");
+        let (name, data) = events.last().unwrap();
+        assert_eq!(name, "error", "{model}");
+        let error: Value = serde_json::from_str(data).unwrap();
+        assert_eq!(error["error"]["code"], "EXTERNAL_SERVICE_ERROR");
+        let charged = f.counter(&user, "ai_tokens", &month()).await;
+        assert_eq!(
+            charged,
+            usage["total_tokens"].as_i64().unwrap(),
+            "{model}: the cut stream is metered"
+        );
+    }
+}
+
+#[tokio::test]
+async fn over_the_monthly_quota_the_answer_is_429_quota_exceeded() {
+    let f = fixture(&[("AI_MONTHLY_TOKENS_FREE", "10")]).await;
+    let first = f.post("u-quota", "chat", json!({"prompt": "Hi"})).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    let used = first.json()["usage"]["total_tokens"].as_u64().unwrap();
+    let second = f.post("u-quota", "chat", json!({"prompt": "Hi"})).await;
+    assert_eq!(
+        second.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        second.text
+    );
+    let error = &second.json()["error"];
+    assert_eq!(error["code"], "QUOTA_EXCEEDED");
+    assert_eq!(error["details"]["metric"], "ai_tokens");
+    assert_eq!(error["details"]["limit"], 10);
+    assert_eq!(error["details"]["used"], used);
+    assert!(
+        error["details"]["resets_at"]
+            .as_str()
+            .unwrap()
+            .ends_with("-01T00:00:00Z")
+    );
+    assert_eq!(
+        f.fake.received().len(),
+        1,
+        "the provider is not called over quota"
+    );
+}
+
+#[tokio::test]
+async fn the_per_minute_ai_class_answers_429_past_its_limit() {
+    let f = fixture(&[("RATE_LIMIT_AI_PER_MINUTE", "2")]).await;
+    for _ in 0..2 {
+        assert_eq!(
+            f.post("u-rate", "chat", json!({"prompt": "Hi"}))
+                .await
+                .status,
+            StatusCode::OK
+        );
+    }
+    let third = f.post("u-rate", "chat", json!({"prompt": "Hi"})).await;
+    assert_eq!(
+        third.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        third.text
+    );
+    assert_eq!(third.json()["error"]["code"], "RATE_LIMIT_EXCEEDED");
+    assert!(third.headers.contains_key("retry-after"));
+}
+
+#[tokio::test]
+async fn v2_wraps_the_answer_and_routes_need_a_caller() {
+    let f = fixture(&[]).await;
+    let request = as_user(
+        "POST",
+        "/api/v2/app/ai/chat",
+        "u-v2",
+        Some(&json!({"prompt": "Hi"}).to_string()),
+    );
+    let answer = oneshot::send(&f.app, request).await;
+    assert_eq!(answer.json()["data"]["model"], "gpt-4o");
+    assert_eq!(answer.json()["meta"]["version"], "v2");
+    let anonymous = oneshot::get(&f.app, "/api/v1/app/ai/status").await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn every_documented_route_is_served() {
+    let f = fixture(&[]).await;
+    let document = serde_json::to_value(ai::openapi()).unwrap();
+    oneshot::assert_documented_routes_exist(&f.app, &document).await;
+}

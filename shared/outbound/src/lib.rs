@@ -1,0 +1,173 @@
+//! Calls to third parties (identity providers' JWKS, webhook receivers, AI providers):
+//! one HTTPS client over the hyper/rustls stack the AWS SDK already links, so no
+//! function carries a second HTTP/TLS stack, and every call has its timeouts.
+//!
+//! A [`Client`] is built once per cold start and reused. [`Client::send`] bounds the
+//! connection (connect timeout) and the wait for the answer's first byte; reading the
+//! rest is bounded by the caller, with [`read_body`] or frame by frame.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::{
+    client::legacy::{self, connect::HttpConnector},
+    rt::TokioExecutor,
+};
+
+/// Why a call got no usable answer.
+#[derive(Debug, thiserror::Error)]
+pub enum OutboundError {
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    #[error("could not reach {host}: {reason}")]
+    Unreachable { host: String, reason: String },
+    #[error("the answer was cut: {0}")]
+    Body(String),
+    #[error("the answer is larger than {0} bytes")]
+    TooLarge(usize),
+}
+
+/// An HTTPS (and, for local servers, HTTP) client; cheap to clone.
+#[derive(Clone)]
+pub struct Client {
+    inner: legacy::Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A client whose connections (TCP and TLS) must open within `connect_timeout`.
+    /// Fails only when the system has no TLS root certificates.
+    pub fn new(connect_timeout: Duration) -> Result<Self, String> {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(connect_timeout));
+        http.set_nodelay(true);
+        let connector = HttpsConnectorBuilder::new()
+            .with_native_roots()
+            .map_err(|e| format!("no TLS root certificates: {e}"))?
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let inner = legacy::Client::builder(TokioExecutor::new())
+            // Providers close idle keep-alive connections after a while; do not reuse
+            // one that is likely already gone.
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(connector);
+        Ok(Self { inner })
+    }
+
+    /// Sends `request` and waits at most `first_byte` for the status and headers.
+    pub async fn send(
+        &self,
+        request: Request<Full<Bytes>>,
+        first_byte: Duration,
+    ) -> Result<Response<Incoming>, OutboundError> {
+        let host = request.uri().host().unwrap_or_default().to_owned();
+        match tokio::time::timeout(first_byte, self.inner.request(request)).await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(e)) => Err(OutboundError::Unreachable {
+                host,
+                reason: error_chain(&e),
+            }),
+            Err(_) => Err(OutboundError::Timeout(first_byte)),
+        }
+    }
+}
+
+/// The whole body of `response`, at most `limit` bytes, within `timeout`.
+pub async fn read_body(
+    response: Response<Incoming>,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, OutboundError> {
+    let read = Limited::new(response.into_body(), limit).collect();
+    match tokio::time::timeout(timeout, read).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(OutboundError::TooLarge(limit))
+        }
+        Ok(Err(e)) => Err(OutboundError::Body(e.to_string())),
+        Err(_) => Err(OutboundError::Timeout(timeout)),
+    }
+}
+
+/// hyper's own message ("client error (Connect)") hides the cause; its sources say it.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::{io::AsyncWriteExt, net::TcpListener};
+
+    #[tokio::test]
+    async fn a_silent_server_times_out_at_the_first_byte() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (_socket, _) = listener.accept().await.unwrap();
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        });
+        let client = Client::new(Duration::from_secs(1)).unwrap();
+        let request = Request::get(url).body(Full::default()).unwrap();
+        let error = client
+            .send(request, Duration::from_millis(100))
+            .await
+            .unwrap_err();
+        assert!(matches!(error, OutboundError::Timeout(_)), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_closed_port_is_unreachable_with_its_cause() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        drop(listener);
+        let client = Client::new(Duration::from_secs(1)).unwrap();
+        let request = Request::get(url).body(Full::default()).unwrap();
+        let error = client
+            .send(request, Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        let OutboundError::Unreachable { host, reason } = error else {
+            panic!("expected unreachable, got {error}");
+        };
+        assert_eq!(host, "127.0.0.1");
+        assert!(reason.to_lowercase().contains("refused"), "{reason}");
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_is_refused() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let body = "x".repeat(100);
+            let head = format!("HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{body}");
+            socket.write_all(head.as_bytes()).await.unwrap();
+        });
+        let client = Client::new(Duration::from_secs(1)).unwrap();
+        let request = Request::get(url).body(Full::default()).unwrap();
+        let response = client.send(request, Duration::from_secs(1)).await.unwrap();
+        let error = read_body(response, 10, Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        assert!(matches!(error, OutboundError::TooLarge(10)), "{error}");
+    }
+}
