@@ -3,6 +3,12 @@
 # cargo lambda watch serving every function at http://127.0.0.1:9000 + the SQS shim
 # feeding the queues to the worker functions (infra/local's sqs-shim).
 #
+# Provider settings (OPENAI_*, ANTHROPIC_*, PERPLEXITY_*, AI_*) come from the caller's
+# environment: watch's functions inherit it (Cargo.toml's watch env would override it,
+# so they are not there). Local defaults fill only what is unset. The end-to-end mode
+# (`full`) instead points the AI providers at the testkit's fake (fake-ai on :5300), as
+# does `ALOFT_FAKE_AI=1 infra/stack.sh dev`.
+#
 #   infra/stack.sh dev                run it in the foreground; Ctrl-C stops it
 #   infra/stack.sh emulator -- CMD    run CMD with the emulator up (integration tests)
 #   infra/stack.sh full -- CMD        run CMD with the whole stack up (end-to-end tests)
@@ -14,6 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 EMULATOR_PORT=5100            # matches AWS_ENDPOINT_URL in Cargo.toml's watch env
 API_PORT=9000
+FAKE_AI_PORT=5300
 VENV=.venv
 STATE=.local                  # logs of the processes we start
 export PATH="$PWD/$VENV/bin:$PATH"
@@ -70,7 +77,10 @@ start_functions() {
   mkdir -p "$STATE"
   # Build first so the first request does not wait for the compiler.
   cargo build --quiet --bin health --bin auth --bin users --bin projects --bin files --bin docs \
-    --bin webhook-worker --bin jobs-worker --bin webhooks --bin contact --bin admin
+    --bin webhook-worker --bin jobs-worker --bin webhooks --bin contact --bin admin \
+    --bin ai --bin ai-stream
+  # Streams are served on the streaming function's URL path (API.md, local endpoints).
+  export AI_STREAM_URL="${AI_STREAM_URL:-$ALOFT_API_URL/lambda-url/ai-stream}"
   setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$API_PORT" \
     >"$STATE/watch.log" 2>&1 &
   started+=("$!")
@@ -95,11 +105,29 @@ start_sqs_shim() {
   echo "stack: SQS shim feeding the workers (log in $STATE/sqs-shim.log)"
 }
 
+# The testkit's fake OpenAI/Anthropic server, and the AI settings that point at it (they
+# replace the caller's, so tests never reach a real provider).
+start_fake_ai() {
+  local url="http://127.0.0.1:$FAKE_AI_PORT"
+  if ! answers "$url/"; then
+    mkdir -p "$STATE"
+    cargo build --quiet -p aloft-testkit --bin fake-ai
+    setsid cargo run --quiet -p aloft-testkit --bin fake-ai -- "127.0.0.1:$FAKE_AI_PORT" \
+      >"$STATE/fake-ai.log" 2>&1 &
+    started+=("$!")
+    wait_for "$url/" 60 "the fake AI provider"
+  fi
+  eval "$(cargo run --quiet -p aloft-testkit --bin fake-ai -- --env "127.0.0.1:$FAKE_AI_PORT")"
+  unset PERPLEXITY_API_KEY PERPLEXITY_BASE_URL
+  echo "stack: AI providers point at the fake on $url"
+}
+
 mode="${1:-}"; shift || true
 [ "${1:-}" = "--" ] && shift
 case "$mode" in
   dev)
     start_emulator
+    [ "${ALOFT_FAKE_AI:-}" = 1 ] && start_fake_ai
     start_functions
     start_sqs_shim
     echo "stack: ready. Ctrl-C stops it. Logs: $STATE/watch.log, $STATE/sqs-shim.log, $STATE/moto.log"
@@ -113,6 +141,7 @@ case "$mode" in
     ;;
   full)
     start_emulator
+    start_fake_ai
     start_functions
     start_sqs_shim
     "$@"

@@ -65,6 +65,23 @@ impl Stack {
         headers: &[(&str, &str)],
         body: &str,
     ) -> Answer {
+        let response = self.open(method, path, headers, body).await;
+        Answer {
+            status: response.status(),
+            headers: response.headers().clone(),
+            text: response.text().await.unwrap_or_default(),
+        }
+    }
+
+    /// Sends a request and returns as soon as the status and headers arrive, for tests
+    /// that read the body as it streams in.
+    pub async fn open(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> reqwest::Response {
         let mut request = self.client.request(method, format!("{}{path}", self.base));
         for (name, value) in headers {
             request = request.header(*name, *value);
@@ -72,14 +89,9 @@ impl Stack {
         if !body.is_empty() {
             request = request.body(body.to_owned());
         }
-        let response = request.send().await.unwrap_or_else(|e| {
+        request.send().await.unwrap_or_else(|e| {
             panic!("{path}: {e}. Is the local stack running? `make e2e` starts it")
-        });
-        Answer {
-            status: response.status(),
-            headers: response.headers().clone(),
-            text: response.text().await.unwrap_or_default(),
-        }
+        })
     }
 
     /// Registers a new user with a unique email, signs in, and returns the

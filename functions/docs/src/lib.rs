@@ -73,7 +73,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut api = ApiInfo::openapi();
     api.info.version = env!("CARGO_PKG_VERSION").to_owned();
     // Each HTTP function adds its `openapi` here.
-    let functions: [fn() -> utoipa::openapi::OpenApi; 8] = [
+    let functions: [fn() -> utoipa::openapi::OpenApi; 9] = [
         health::openapi,
         auth::openapi,
         users::openapi,
@@ -82,6 +82,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         webhooks::openapi,
         contact::openapi,
         admin::openapi,
+        ai::openapi,
     ];
     for document in functions {
         api.merge(document());

@@ -17,6 +17,7 @@ use crate::sse;
 /// Who says a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
+#[schema(as = ChatRole)]
 pub enum Role {
     System,
     User,
@@ -25,6 +26,7 @@ pub enum Role {
 
 /// One message of a conversation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(as = ChatMessage)]
 pub struct Message {
     pub role: Role,
     pub content: String,
@@ -51,6 +53,7 @@ impl Prompt {
 
 /// Token counts as the provider reported them (or, flagged, as we estimated them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, ToSchema)]
+#[schema(as = TokenUsage)]
 pub struct Usage {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
