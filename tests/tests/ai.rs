@@ -2,10 +2,6 @@
 //! fake (`make e2e` starts `fake-ai` and configures the functions through the
 //! environment): buffered answers through the API, and a stream on the streaming
 //! function's URL that arrives event by event while other routes keep answering.
-#![expect(
-    clippy::unwrap_used,
-    reason = "test helpers: a panic with the value is the report"
-)]
 
 use std::time::{Duration, Instant};
 

@@ -8,93 +8,20 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use http::HeaderMap;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::time::Instant;
-use utoipa::ToSchema;
 
 use crate::{
     AppState,
-    config::{AiSettings, Model},
+    config::Model,
     metering,
-    providers::{Message, Prompt, Role, Usage},
+    model::{
+        ANSWERS, AiStatus, ChatRequest, CompletionRequest, CompletionResponse, RoutedChatRequest,
+        conversation, prompt, requested_model,
+    },
+    providers::Prompt,
     stream::{Charge, sse_response},
 };
-
-/// `GET /app/ai/status`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AiStatus {
-    /// Whether any provider is configured.
-    pub available: bool,
-    /// The configured providers: `openai`, `anthropic`, `perplexity`.
-    pub providers: Vec<&'static str>,
-    pub default_provider: Option<&'static str>,
-    /// The model a request without `model` gets.
-    pub default_model: Option<String>,
-    /// Base URL of the streaming function: the same paths, streamed as they are produced
-    /// (`<stream_url>/api/v1/app/ai/chat`).
-    pub stream_url: Option<String>,
-}
-
-/// `POST /app/ai/completions`.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct CompletionRequest {
-    /// The conversation; at least one `user` or `assistant` message.
-    pub messages: Vec<Message>,
-    /// A model of the catalogue (`AI_MODELS`); default `AI_DEFAULT_MODEL` (gpt-4o).
-    pub model: Option<String>,
-    /// 0–2, default 0.7.
-    pub temperature: Option<f64>,
-    /// 1 up to the model's limit, default 1000.
-    pub max_tokens: Option<u32>,
-    /// `true`: `text/event-stream` (see the README for the event format).
-    #[serde(default)]
-    pub stream: bool,
-}
-
-/// `POST /app/ai/chat`.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct ChatRequest {
-    pub prompt: String,
-    /// A system instruction.
-    pub system: Option<String>,
-    pub model: Option<String>,
-    pub temperature: Option<f64>,
-    pub max_tokens: Option<u32>,
-    #[serde(default)]
-    pub stream: bool,
-}
-
-/// `POST /app/ai/chat/routed`: the model is chosen by `complexity`.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct RoutedChatRequest {
-    pub prompt: String,
-    pub system: Option<String>,
-    /// `simple`, `moderate` (default), `complex` or `search` (`AI_ROUTES`).
-    pub complexity: Option<String>,
-    pub temperature: Option<f64>,
-    pub max_tokens: Option<u32>,
-    #[serde(default)]
-    pub stream: bool,
-}
-
-/// A whole answer.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CompletionResponse {
-    pub content: String,
-    /// The model that answered (a fallback's, if the first choice failed).
-    pub model: String,
-    pub provider: &'static str,
-    pub usage: Usage,
-    /// `stop`, `length`, `content_filter` or `tool_calls`.
-    pub finish_reason: String,
-    pub latency_ms: f64,
-    /// The complexity a routed chat was sent by.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub complexity: Option<String>,
-}
-
-const ANSWERS: &str = "The answer: JSON, or `text/event-stream` when `stream` is true: one event per text delta (a delta's lines are its `data:` lines), then `event: usage` (`prompt_tokens`, `completion_tokens`, `total_tokens`, `estimated`, `model`, `provider`, `finish_reason`), then `data: [DONE]`; a provider failure mid-stream ends with `event: error` and the error envelope";
 
 /// Which AI providers are configured.
 #[utoipa::path(
@@ -317,87 +244,6 @@ async fn answer(
         complexity,
     })
     .into_response())
-}
-
-/// The model asked for, or the default; 422 for one not in the catalogue.
-fn requested_model(settings: &AiSettings, model: Option<String>) -> Result<String, ApiError> {
-    let model = model.unwrap_or_else(|| settings.default_model.clone());
-    if settings.models.contains_key(&model) {
-        return Ok(model);
-    }
-    let known: Vec<&str> = settings.models.keys().map(String::as_str).collect();
-    Err(ApiError::validation(
-        "model",
-        format!("model must be one of: {}", known.join(", ")),
-    ))
-}
-
-fn conversation(system: Option<String>, prompt: String) -> Vec<Message> {
-    let system = system
-        .filter(|s| !s.trim().is_empty())
-        .map(|content| Message {
-            role: Role::System,
-            content,
-        });
-    system
-        .into_iter()
-        .chain([Message {
-            role: Role::User,
-            content: prompt,
-        }])
-        .collect()
-}
-
-/// The field rules; `field` names the text the client wrote (`messages` or `prompt`).
-fn prompt(
-    settings: &AiSettings,
-    messages: Vec<Message>,
-    field: &'static str,
-    temperature: Option<f64>,
-    max_tokens: Option<u32>,
-    model: &str,
-) -> Result<Prompt, ApiError> {
-    if messages.is_empty() {
-        return Err(ApiError::validation(field, "messages must not be empty"));
-    }
-    if messages.iter().all(|m| m.role == Role::System) {
-        return Err(ApiError::validation(
-            field,
-            "messages need a user or assistant message",
-        ));
-    }
-    if field == "prompt" && messages.iter().all(|m| m.content.trim().is_empty()) {
-        return Err(ApiError::validation(field, "prompt must not be empty"));
-    }
-    let prompt = Prompt {
-        messages,
-        temperature: temperature.unwrap_or(settings.default_temperature),
-        max_tokens: max_tokens.unwrap_or(settings.default_max_tokens),
-    };
-    if prompt.chars() > settings.max_prompt_chars {
-        let max = settings.max_prompt_chars;
-        return Err(ApiError::validation(
-            field,
-            format!("the prompt is longer than {max} characters"),
-        ));
-    }
-    if !(0.0..=2.0).contains(&prompt.temperature) {
-        return Err(ApiError::validation(
-            "temperature",
-            "temperature must be between 0 and 2",
-        ));
-    }
-    let limit = settings
-        .models
-        .get(model)
-        .map_or(u32::MAX, |m| m.max_output_tokens);
-    if !(1..=limit).contains(&prompt.max_tokens) {
-        return Err(ApiError::validation(
-            "max_tokens",
-            format!("max_tokens must be between 1 and {limit} for {model}"),
-        ));
-    }
-    Ok(prompt)
 }
 
 /// Milliseconds since `started`, to a tenth.

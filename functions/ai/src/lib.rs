@@ -11,6 +11,7 @@ mod config;
 mod gateway;
 mod handlers;
 mod metering;
+mod model;
 mod providers;
 mod sse;
 mod stream;

@@ -9,11 +9,6 @@ use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use http::{Method, Request, Uri};
 use http_body_util::Full;
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
-use hyper_util::{
-    client::legacy::{Client, connect::HttpConnector},
-    rt::TokioExecutor,
-};
 use sha2::Sha256;
 
 /// A receiver that has not answered by then has failed this attempt.
@@ -48,7 +43,7 @@ pub struct Outgoing<'a> {
 /// Sends webhooks over HTTPS (HTTP too on the local stack).
 #[derive(Clone)]
 pub struct Sender {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: aloft_outbound::Client,
     policy: TargetPolicy,
 }
 
@@ -62,14 +57,8 @@ impl std::fmt::Debug for Sender {
 
 impl Sender {
     pub fn new(policy: TargetPolicy) -> Result<Self, String> {
-        let connector = HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(|e| format!("no TLS root certificates: {e}"))?
-            .https_or_http()
-            .enable_http1()
-            .build();
         Ok(Self {
-            client: Client::builder(TokioExecutor::new()).build(connector),
+            client: aloft_outbound::Client::new(DELIVERY_TIMEOUT)?,
             policy,
         })
     }
@@ -92,10 +81,9 @@ impl Sender {
         let request = request
             .body(Full::new(Bytes::copy_from_slice(out.body.as_bytes())))
             .map_err(|e| format!("bad request: {e}"))?;
-        match tokio::time::timeout(DELIVERY_TIMEOUT, self.client.request(request)).await {
-            Ok(Ok(response)) => Ok(response.status().as_u16()),
-            Ok(Err(e)) => Err(format!("could not reach the receiver: {e}")),
-            Err(_) => Err(format!("no answer within {DELIVERY_TIMEOUT:?}")),
+        match self.client.send(request, DELIVERY_TIMEOUT).await {
+            Ok(response) => Ok(response.status().as_u16()),
+            Err(e) => Err(format!("the receiver gave no answer: {e}")),
         }
     }
 

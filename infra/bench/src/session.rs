@@ -230,9 +230,14 @@ fn lambda_env(name: &str, api: SocketAddr) -> [(&'static str, String); 8] {
 }
 
 /// Checks the answer: a lambda_http response envelope with the `expected` status code, or
-/// a worker's `SqsBatchResponse` with no failed messages.
+/// a worker's `SqsBatchResponse` with no failed messages. A streamed answer
+/// (`RESPONSE_STREAM`) is a JSON prelude with the status, eight NUL bytes, then the body.
 fn ensure_ok(body: &[u8], expected: u16) -> Result<(), String> {
-    let answer = serde_json::from_slice::<serde_json::Value>(body).ok();
+    let head = body
+        .windows(8)
+        .position(|w| w == [0; 8])
+        .map_or(body, |prelude_end| &body[..prelude_end]);
+    let answer = serde_json::from_slice::<serde_json::Value>(head).ok();
     let status = answer.as_ref().and_then(|v| v.get("statusCode")?.as_u64());
     let failures = answer
         .as_ref()
@@ -276,5 +281,8 @@ mod tests {
         let failed = br#"{"batchItemFailures":[{"itemIdentifier":"m1"}]}"#;
         assert!(ensure_ok(failed, 200).is_err());
         assert!(ensure_ok(b"not json", 200).is_err());
+        let streamed = b"{\"statusCode\":401,\"headers\":{}}\0\0\0\0\0\0\0\0{\"error\":{}}";
+        assert!(ensure_ok(streamed, 401).is_ok());
+        assert!(ensure_ok(streamed, 200).is_err());
     }
 }

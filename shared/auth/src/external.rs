@@ -9,14 +9,8 @@ use std::{
 };
 
 use aloft_config::{ConfigError, Env};
-use bytes::Bytes;
-use http::Uri;
-use http_body_util::{BodyExt, Empty};
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
-use hyper_util::{
-    client::legacy::{Client, connect::HttpConnector},
-    rt::TokioExecutor,
-};
+use http::{Request, Uri};
+use http_body_util::Full;
 use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation, errors::ErrorKind, jwk::JwkSet};
 use serde::Deserialize;
 use tokio::sync::RwLock;
@@ -26,6 +20,8 @@ use crate::TokenError;
 /// The only algorithms accepted from a provider.
 const ALGORITHMS: [Algorithm; 2] = [Algorithm::RS256, Algorithm::ES256];
 const FETCH_TIMEOUT: Duration = Duration::from_secs(3);
+/// A key set is a few KB; a provider answering megabytes is broken.
+const MAX_JWKS_BYTES: usize = 1024 * 1024;
 /// Keys are fetched again after this long, or sooner for an unknown `kid`...
 const MAX_KEY_AGE: Duration = Duration::from_secs(3600);
 /// ...but not more often than this, so tokens with made-up `kid`s cannot make us hammer
@@ -67,12 +63,10 @@ struct KeyCache {
     fetched_at: Option<Instant>,
 }
 
-type HttpsClient = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
-
 /// Verifies provider tokens; built once per cold start, keys fetched on first use.
 pub struct ExternalIdp {
     config: ExternalIdpConfig,
-    http: HttpsClient,
+    http: aloft_outbound::Client,
     cache: RwLock<KeyCache>,
     min_refetch_interval: Duration,
 }
@@ -95,13 +89,7 @@ impl ExternalIdp {
             .jwks_url
             .parse::<Uri>()
             .map_err(|e| invalid(e.to_string()))?;
-        let connector = HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(|e| invalid(format!("no TLS root certificates: {e}")))?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let http = Client::builder(TokioExecutor::new()).build(connector);
+        let http = aloft_outbound::Client::new(FETCH_TIMEOUT).map_err(invalid)?;
         Ok(Self {
             config,
             http,
@@ -186,16 +174,21 @@ impl ExternalIdp {
     async fn fetch(&self) -> Result<HashMap<String, (Algorithm, DecodingKey)>, String> {
         let uri: Uri = self.config.jwks_url.parse().map_err(|e| format!("{e}"))?;
         let download = async {
-            let response = self.http.get(uri).await.map_err(|e| e.to_string())?;
+            let request = Request::get(uri)
+                .body(Full::default())
+                .map_err(|e| e.to_string())?;
+            let response = self
+                .http
+                .send(request, FETCH_TIMEOUT)
+                .await
+                .map_err(|e| e.to_string())?;
             if !response.status().is_success() {
                 return Err(format!("JWKS answered {}", response.status()));
             }
-            let body = response
-                .into_body()
-                .collect()
+            let body = aloft_outbound::read_body(response, MAX_JWKS_BYTES, FETCH_TIMEOUT)
                 .await
                 .map_err(|e| e.to_string())?;
-            serde_json::from_slice::<JwkSet>(&body.to_bytes()).map_err(|e| e.to_string())
+            serde_json::from_slice::<JwkSet>(&body).map_err(|e| e.to_string())
         };
         let set = tokio::time::timeout(FETCH_TIMEOUT, download)
             .await
