@@ -16,7 +16,7 @@ pub enum Wire {
 }
 
 /// A provider the function can call.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Provider {
     /// `openai`, `anthropic` or `perplexity`, as clients see it.
     pub name: &'static str,
@@ -27,6 +27,17 @@ pub struct Provider {
     pub api_key: Option<String>,
     /// The variables that configure it, for the 503 that says what to set.
     pub key_variable: &'static str,
+}
+
+/// The key stays out of every `Debug` print (and so out of logs).
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provider")
+            .field("name", &self.name)
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
+            .finish_non_exhaustive()
+    }
 }
 
 /// The known providers: (name, wire, key variable, base URL variable, default URL).
@@ -163,8 +174,8 @@ impl AiSettings {
             fallbacks,
             default_model,
             default_temperature: 0.7,
-            default_max_tokens: env.parse_or("AI_DEFAULT_MAX_TOKENS", 1000)?,
-            max_prompt_chars: env.parse_or("AI_MAX_PROMPT_CHARS", 48_000)?,
+            default_max_tokens: positive(env, "AI_DEFAULT_MAX_TOKENS", 1000)?,
+            max_prompt_chars: positive(env, "AI_MAX_PROMPT_CHARS", 48_000)?,
             timeouts: Timeouts {
                 connect: seconds("AI_CONNECT_TIMEOUT_SECONDS", 5.0)?,
                 first_byte: seconds("AI_FIRST_BYTE_TIMEOUT_SECONDS", 20.0)?,
@@ -222,6 +233,21 @@ impl AiSettings {
             .flat_map(|p| [p.2, p.3])
             .collect()
     }
+}
+
+fn positive<T>(env: &Env, name: &'static str, default: T) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + Default + PartialEq,
+    T::Err: std::fmt::Display,
+{
+    let value = env.parse_or(name, default)?;
+    if value == T::default() {
+        return Err(ConfigError::Invalid {
+            name,
+            reason: "must be at least 1".into(),
+        });
+    }
+    Ok(value)
 }
 
 /// The built-in catalogue plus `AI_MODELS` (`name=provider:max_tokens,…`).
@@ -308,6 +334,12 @@ mod tests {
     }
 
     #[test]
+    fn keys_never_show_in_debug_output() {
+        let s = settings(&[("OPENAI_API_KEY", "sk-secret-123")]);
+        assert!(!format!("{s:?}").contains("sk-secret-123"));
+    }
+
+    #[test]
     fn no_key_and_no_url_means_no_provider() {
         assert!(settings(&[]).providers.is_empty());
     }
@@ -364,5 +396,6 @@ mod tests {
         assert!(error(&[("AI_ROUTES", "simple=gpt-5")]).contains("AI_ROUTES"));
         assert!(error(&[("AI_DEFAULT_MODEL", "gpt-5")]).contains("AI_DEFAULT_MODEL"));
         assert!(error(&[("AI_DEADLINE_SECONDS", "0")]).contains("AI_DEADLINE_SECONDS"));
+        assert!(error(&[("AI_DEFAULT_MAX_TOKENS", "0")]).contains("AI_DEFAULT_MAX_TOKENS"));
     }
 }

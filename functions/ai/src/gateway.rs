@@ -1,14 +1,20 @@
 //! Calling providers: one model after another until one answers. A throttled (429),
-//! failing (5xx), unreachable or slow provider hands the request to the next model of
-//! the chain; a provider that refuses the request itself (another 4xx) ends it with 400
-//! and the provider's message. Streams commit to a model once its first event arrives:
-//! until then a failure still falls back, after it the stream is the client's.
+//! failing (5xx), unreachable or slow provider, one that rejects our key (401/403) or
+//! lacks the model (404), hands the request to the next model of the chain; a provider
+//! that refuses the request itself (another 4xx) ends it with 400 and its message.
+//!
+//! Time: a buffered attempt gets an equal share of what is left of the deadline per
+//! model still to try, so a slow first provider leaves time for its fallback. A stream
+//! attempt must show its first event within the first-byte timeout; it commits to the
+//! model then, and from there only the deadline and the gap between events bound it.
+//!
+//! What clients see of a failure is its kind (a status, a timeout); the provider's own
+//! words and host names go to the logs only.
 
 use std::time::Duration;
 
 use aloft_http::ApiError;
 use aloft_outbound::{Client, OutboundError, read_body};
-use bytes::Bytes;
 use http::StatusCode;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -17,12 +23,14 @@ use tokio::time::Instant;
 
 use crate::{
     config::{AiSettings, Model, Provider, Timeouts, Wire},
-    providers::{self, Chunk, Completion, Prompt},
+    providers::{self, Chunk, Completion, Prompt, Usage},
     sse,
 };
 
 /// Largest non-streamed answer we read (a 16k-token answer is well under this).
 const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
+/// Largest error body we read for its message.
+const MAX_ERROR_BYTES: usize = 64 * 1024;
 
 /// The provider and model that served a request.
 #[derive(Debug, Clone)]
@@ -32,12 +40,46 @@ pub struct Served<T> {
     pub answer: T,
 }
 
+/// Something that went wrong with a provider, told twice: `public` for the client (a
+/// status, a timeout), `detail` for the logs (may quote the provider).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    pub public: String,
+    pub detail: String,
+}
+
+impl Fault {
+    fn new(public: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self {
+            public: public.into(),
+            detail: detail.into(),
+        }
+    }
+
+    fn outbound(error: &OutboundError) -> Self {
+        let public = match error {
+            OutboundError::Timeout(after) => format!("no answer within {after:?}"),
+            OutboundError::Unreachable { .. } => "could not connect".into(),
+            OutboundError::Body(_) => "the answer was cut".into(),
+            OutboundError::TooLarge(_) => "the answer was too large".into(),
+        };
+        Self::new(public, error.to_string())
+    }
+
+    fn past_deadline() -> Self {
+        Self::new(
+            "the request's deadline passed",
+            "the request's deadline passed",
+        )
+    }
+}
+
 /// Why one attempt failed.
 #[derive(Debug)]
 enum Failure {
-    /// Worth trying the next model; the reason is for logs and the final 503.
-    Retryable(String),
-    /// The provider refused the request itself: the client must change it.
+    /// Worth trying the next model.
+    Retryable(Fault),
+    /// The provider refused the request itself (its message): the client must change it.
     Refused(String),
 }
 
@@ -64,19 +106,10 @@ impl Gateway {
         prompt: &Prompt,
         deadline: Instant,
     ) -> Result<Served<Completion>, ApiError> {
-        let mut failures = Vec::new();
-        for model in chain {
-            let Some(provider) = settings.provider(&model.provider) else {
-                continue;
-            };
-            let prompt = fitted(prompt, model);
-            match self.complete_once(provider, model, &prompt, deadline).await {
-                Ok(answer) => return Ok(served(provider, model, answer)),
-                Err(Failure::Refused(message)) => return Err(refused(provider, &message)),
-                Err(Failure::Retryable(reason)) => failures.push(attempt(provider, model, reason)),
-            }
-        }
-        Err(exhausted(failures))
+        let attempt = |provider: Provider, model: Model, prompt: Prompt, share: Instant| async move {
+            self.complete_once(&provider, &model, &prompt, share).await
+        };
+        first_served(settings, chain, prompt, deadline, attempt).await
     }
 
     /// An open stream from the first model of `chain` whose first event arrives in time.
@@ -87,36 +120,39 @@ impl Gateway {
         prompt: &Prompt,
         deadline: Instant,
     ) -> Result<Served<Upstream>, ApiError> {
-        let mut failures = Vec::new();
-        for model in chain {
-            let Some(provider) = settings.provider(&model.provider) else {
-                continue;
-            };
-            let prompt = fitted(prompt, model);
-            match self.open_once(provider, model, &prompt, deadline).await {
-                Ok(upstream) => return Ok(served(provider, model, upstream)),
-                Err(Failure::Refused(message)) => return Err(refused(provider, &message)),
-                Err(Failure::Retryable(reason)) => failures.push(attempt(provider, model, reason)),
-            }
-        }
-        Err(exhausted(failures))
+        let attempt = |provider: Provider, model: Model, prompt: Prompt, _share: Instant| async move {
+            self.open_once(&provider, &model, &prompt, deadline).await
+        };
+        first_served(settings, chain, prompt, deadline, attempt).await
     }
 
+    /// One buffered attempt, within `until` (its share of the deadline).
     async fn complete_once(
         &self,
         provider: &Provider,
         model: &Model,
         prompt: &Prompt,
-        deadline: Instant,
+        until: Instant,
     ) -> Result<Completion, Failure> {
-        let response = self.send(provider, model, prompt, false, deadline).await?;
-        let left = remaining(deadline)?;
-        let body = read_body(response, MAX_ANSWER_BYTES, left)
+        // A whole answer's first byte comes when generation ends: only the share bounds it.
+        let response = self.send(provider, model, prompt, false, until).await?;
+        let body = read_body(response, MAX_ANSWER_BYTES, remaining(until)?)
             .await
-            .map_err(|e| Failure::Retryable(e.to_string()))?;
-        providers::completion(provider.wire, &body).map_err(Failure::Retryable)
+            .map_err(|e| Failure::Retryable(Fault::outbound(&e)))?;
+        let answer = providers::completion(provider.wire, &body)
+            .map_err(|e| Failure::Retryable(Fault::new("unreadable answer", e)))?;
+        // A server that does not count still charges the caller: estimate.
+        let usage = answer
+            .usage
+            .unwrap_or_else(|| Usage::estimate(prompt.chars(), answer.content.chars().count()));
+        Ok(Completion {
+            content: answer.content,
+            finish_reason: answer.finish_reason,
+            usage,
+        })
     }
 
+    /// One stream attempt: open, and wait for the provider to really start answering.
     async fn open_once(
         &self,
         provider: &Provider,
@@ -124,26 +160,30 @@ impl Gateway {
         prompt: &Prompt,
         deadline: Instant,
     ) -> Result<Upstream, Failure> {
-        let response = self.send(provider, model, prompt, true, deadline).await?;
+        let first_byte = Instant::now() + self.timeouts.first_byte;
+        let response = self
+            .send(provider, model, prompt, true, first_byte.min(deadline))
+            .await?;
         let mut upstream = Upstream {
             body: response.into_body(),
             parser: sse::Parser::default(),
             wire: provider.wire,
             ready: Vec::new(),
+            finished: false,
             gap: self.timeouts.first_byte,
             deadline,
         };
-        // Commit only once the provider has really started answering.
         loop {
             let chunks = upstream.read().await.map_err(Failure::Retryable)?;
-            let started = chunks
-                .iter()
-                .any(|c| matches!(c, Chunk::Text(_) | Chunk::Finish(_) | Chunk::End));
             if let Some(Chunk::Failed(reason)) =
                 chunks.iter().find(|c| matches!(c, Chunk::Failed(_)))
             {
-                return Err(Failure::Retryable(reason.clone()));
+                let public = format!("{} reported an error", provider.name);
+                return Err(Failure::Retryable(Fault::new(public, reason.clone())));
             }
+            let started = chunks
+                .iter()
+                .any(|c| matches!(c, Chunk::Text(_) | Chunk::Finish(_) | Chunk::End));
             upstream.ready.extend(chunks);
             if started {
                 return Ok(upstream);
@@ -151,61 +191,99 @@ impl Gateway {
         }
     }
 
-    /// Sends the request; a status other than 200 is a [`Failure`].
+    /// Sends the request, waiting for its status until `until`; not 200 is a [`Failure`].
     async fn send(
         &self,
         provider: &Provider,
         model: &Model,
         prompt: &Prompt,
         stream: bool,
-        deadline: Instant,
+        until: Instant,
     ) -> Result<http::Response<Incoming>, Failure> {
-        let request =
-            providers::request(provider, model, prompt, stream).map_err(Failure::Retryable)?;
-        // Non-streamed answers come whole, so their first byte may take the whole
-        // generation: only the deadline bounds them.
-        let wait = if stream {
-            self.timeouts.first_byte.min(remaining(deadline)?)
-        } else {
-            remaining(deadline)?
-        };
+        let request = providers::request(provider, model, prompt, stream)
+            .map_err(|e| Failure::Retryable(Fault::new("the request could not be built", e)))?;
         let response = self
             .client
-            .send(request, wait)
+            .send(request, remaining(until)?)
             .await
-            .map_err(|e| Failure::Retryable(e.to_string()))?;
+            .map_err(|e| Failure::Retryable(Fault::outbound(&e)))?;
         let status = response.status();
         if status == StatusCode::OK {
             return Ok(response);
         }
-        let body = read_body(
-            response,
-            64 * 1024,
-            remaining(deadline)?.min(Duration::from_secs(5)),
-        )
-        .await
-        .unwrap_or_default();
+        let wait = remaining(until)
+            .unwrap_or(Duration::from_millis(1))
+            .min(Duration::from_secs(2));
+        let body = read_body(response, MAX_ERROR_BYTES, wait)
+            .await
+            .unwrap_or_default();
         Err(classify(provider, status, &body))
     }
 }
 
+/// Tries each model of `chain` with `attempt` (given its share of the deadline) until
+/// one serves; 400 as soon as a provider refuses the request, 503 with what each attempt
+/// met when none serves. The attempt takes owned values so its future stays `Send`.
+async fn first_served<T, F, Fut>(
+    settings: &AiSettings,
+    chain: &[&Model],
+    prompt: &Prompt,
+    deadline: Instant,
+    attempt: F,
+) -> Result<Served<T>, ApiError>
+where
+    F: Fn(Provider, Model, Prompt, Instant) -> Fut,
+    Fut: Future<Output = Result<T, Failure>>,
+{
+    let mut attempts = Vec::new();
+    for (tried, model) in chain.iter().enumerate() {
+        let Some(provider) = settings.provider(&model.provider) else {
+            continue;
+        };
+        let models_left = u32::try_from(chain.len() - tried).unwrap_or(1);
+        let share =
+            Instant::now() + deadline.saturating_duration_since(Instant::now()) / models_left;
+        let prompt = fitted(prompt, model);
+        match attempt(provider.clone(), (*model).clone(), prompt, share).await {
+            Ok(answer) => {
+                return Ok(Served {
+                    provider: provider.name,
+                    model: model.name.clone(),
+                    answer,
+                });
+            }
+            Err(Failure::Refused(message)) => {
+                let message = format!("{} refused the request: {message}", provider.name);
+                return Err(ApiError::BadRequest(message.into()));
+            }
+            Err(Failure::Retryable(fault)) => {
+                tracing::warn!(
+                    ai.provider = provider.name,
+                    ai.model = model.name,
+                    error.cause = fault.detail,
+                    "AI provider failed ({}); trying the next model",
+                    fault.public
+                );
+                attempts.push(json!({ "provider": provider.name, "model": model.name, "error": fault.public }));
+            }
+        }
+    }
+    Err(ApiError::ServiceUnavailable {
+        message: "No AI provider could answer; try again shortly".into(),
+        details: Some(json!({ "attempts": attempts })),
+    })
+}
+
 /// The provider's failure, sorted into "try the next model" and "the request is wrong".
-fn classify(provider: &Provider, status: StatusCode, body: &Bytes) -> Failure {
+fn classify(provider: &Provider, status: StatusCode, body: &[u8]) -> Failure {
     let message = providers::error_message(body).map(|m| redact(provider, &m));
-    let reason = match &message {
-        Some(message) => format!("{status}: {message}"),
-        None => status.to_string(),
-    };
+    let detail = format!("{status}: {}", message.as_deref().unwrap_or("(no message)"));
     match status.as_u16() {
-        // Our credentials, not the client's request: another provider may still answer.
-        // The provider's message may quote part of the key, so it is not passed on.
-        401 | 403 => Failure::Retryable(format!(
-            "{status}: {} rejected our credentials",
-            provider.name
-        )),
-        408 | 409 | 429 => Failure::Retryable(reason),
+        // Our side, not the client's request: our key (401/403), our credit (402), a
+        // model the server lacks or a wrong base URL (404). Another provider may answer.
+        401..=404 | 408 | 409 | 429 => Failure::Retryable(Fault::new(status.to_string(), detail)),
         400..=499 => Failure::Refused(message.unwrap_or_else(|| status.to_string())),
-        _ => Failure::Retryable(reason),
+        _ => Failure::Retryable(Fault::new(status.to_string(), detail)),
     }
 }
 
@@ -224,41 +302,12 @@ fn fitted(prompt: &Prompt, model: &Model) -> Prompt {
     prompt
 }
 
-fn remaining(deadline: Instant) -> Result<Duration, Failure> {
-    let left = deadline.saturating_duration_since(Instant::now());
+fn remaining(until: Instant) -> Result<Duration, Failure> {
+    let left = until.saturating_duration_since(Instant::now());
     if left.is_zero() {
-        Err(Failure::Retryable("the request's deadline passed".into()))
+        Err(Failure::Retryable(Fault::past_deadline()))
     } else {
         Ok(left)
-    }
-}
-
-fn served<T>(provider: &Provider, model: &Model, answer: T) -> Served<T> {
-    Served {
-        provider: provider.name,
-        model: model.name.clone(),
-        answer,
-    }
-}
-
-fn attempt(provider: &Provider, model: &Model, reason: String) -> serde_json::Value {
-    tracing::warn!(
-        ai.provider = provider.name,
-        ai.model = model.name,
-        error.cause = reason,
-        "AI provider failed; trying the next model: {reason}"
-    );
-    json!({ "provider": provider.name, "model": model.name, "error": reason })
-}
-
-fn refused(provider: &Provider, message: &str) -> ApiError {
-    ApiError::BadRequest(format!("{} refused the request: {message}", provider.name).into())
-}
-
-fn exhausted(attempts: Vec<serde_json::Value>) -> ApiError {
-    ApiError::ServiceUnavailable {
-        message: "No AI provider could answer; try again shortly".into(),
-        details: Some(json!({ "attempts": attempts })),
     }
 }
 
@@ -270,42 +319,59 @@ pub struct Upstream {
     wire: Wire,
     /// Read but not yet handed out.
     ready: Vec<Chunk>,
+    /// A finish reason went by: a close after it is a normal end, even without the
+    /// wire's own end marker (some OpenAI-compatible servers omit `[DONE]`).
+    finished: bool,
     /// Longest wait for the next bytes.
     gap: Duration,
     deadline: Instant,
 }
 
 impl Upstream {
-    /// The next chunks; `Err` when the stream broke, stalled, or ran out of time.
-    pub async fn next(&mut self) -> Result<Vec<Chunk>, String> {
+    /// The next chunks; a [`Fault`] when the stream broke, stalled, or ran out of time.
+    pub async fn next(&mut self) -> Result<Vec<Chunk>, Fault> {
         if !self.ready.is_empty() {
             return Ok(std::mem::take(&mut self.ready));
         }
         self.read().await
     }
 
-    async fn read(&mut self) -> Result<Vec<Chunk>, String> {
+    /// The deadline of the whole request.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    async fn read(&mut self) -> Result<Vec<Chunk>, Fault> {
         loop {
             let left = self.deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err("the request's deadline passed".into());
+                return Err(Fault::past_deadline());
             }
             let wait = self.gap.min(left);
             let frame = match tokio::time::timeout(wait, self.body.frame()).await {
-                Err(_) => return Err(OutboundError::Timeout(wait).to_string()),
-                Ok(None) => return Err("the provider closed the stream early".into()),
-                Ok(Some(Err(e))) => return Err(format!("the stream broke: {e}")),
+                Err(_) => return Err(Fault::outbound(&OutboundError::Timeout(wait))),
+                Ok(None) if self.finished => return Ok(vec![Chunk::End]),
+                Ok(None) => {
+                    return Err(Fault::new(
+                        "the provider closed the stream early",
+                        "closed before its end",
+                    ));
+                }
+                Ok(Some(Err(e))) => return Err(Fault::new("the stream broke", e.to_string())),
                 Ok(Some(Ok(frame))) => frame,
             };
             let Ok(data) = frame.into_data() else {
                 continue;
             };
-            let chunks: Vec<Chunk> = self
+            let events = self
                 .parser
                 .push(&data)
+                .map_err(|e| Fault::new("the stream was unreadable", e))?;
+            let chunks: Vec<Chunk> = events
                 .iter()
                 .flat_map(|event| providers::chunks(self.wire, event))
                 .collect();
+            self.finished |= chunks.iter().any(|c| matches!(c, Chunk::Finish(_)));
             if !chunks.is_empty() {
                 return Ok(chunks);
             }

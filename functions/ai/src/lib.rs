@@ -54,8 +54,9 @@ impl AppState {
         let aws = AwsClients::connect(&AwsSettings::from_env(env)?).await;
         let table = Table::new(aws.dynamodb, env.required("TABLE_NAME")?);
         let settings = AiSettings::from_env(env)?;
+        // Fails only when no TLS root certificates are found (system store, SSL_CERT_FILE).
         let gateway = Gateway::new(settings.timeouts).map_err(|reason| ConfigError::Invalid {
-            name: "AI_CONNECT_TIMEOUT_SECONDS",
+            name: "SSL_CERT_FILE",
             reason,
         })?;
         Ok(Self {

@@ -23,8 +23,10 @@ pub async fn check_quota(
         return Ok(());
     }
     let now = OffsetDateTime::now_utc();
+    let day = today();
+    let month = day.get(..7).unwrap_or(&day);
     let used = usage
-        .count(&principal.user_id, TOKENS, &month(now))
+        .count(&principal.user_id, TOKENS, month)
         .await
         .map_err(ApiError::from)?;
     let used = u64::try_from(used).unwrap_or(0);
@@ -42,9 +44,8 @@ pub async fn check_quota(
 /// Charges one call and its tokens to `model`. A failure is logged, not sent: the
 /// client already has its answer.
 pub async fn record(usage: &UsageMeter, user_id: &str, model: &str, tokens: &Usage) {
-    let now = OffsetDateTime::now_utc();
-    let day = aloft_http::timestamp::format(now);
-    let day = day.get(..10).unwrap_or(&day);
+    let day = today();
+    let day = day.as_str();
     let total = i64::try_from(tokens.total_tokens).unwrap_or(i64::MAX);
     let (requests, charged) = tokio::join!(
         usage.add_with_month(user_id, REQUESTS, day, 1, Some(model)),
@@ -55,9 +56,10 @@ pub async fn record(usage: &UsageMeter, user_id: &str, model: &str, tokens: &Usa
     }
 }
 
-/// `YYYY-MM` of `at`.
-fn month(at: OffsetDateTime) -> String {
-    format!("{:04}-{:02}", at.year(), u8::from(at.month()))
+/// `YYYY-MM-DD`, UTC: the period of the day's counters; its first 7 are the month.
+fn today() -> String {
+    let now = aloft_http::timestamp::now();
+    now.get(..10).unwrap_or(&now).to_owned()
 }
 
 /// Midnight UTC on the first day of the month after `at`.
@@ -86,6 +88,5 @@ mod tests {
             next_month(datetime!(2026-02-10 12:00 UTC)),
             datetime!(2026-03-01 0:00 UTC)
         );
-        assert_eq!(month(datetime!(2026-02-10 12:00 UTC)), "2026-02");
     }
 }

@@ -137,10 +137,15 @@ pub(crate) fn prompt(
     if field == "prompt" && messages.iter().all(|m| m.content.trim().is_empty()) {
         return Err(ApiError::validation(field, "prompt must not be empty"));
     }
+    let limit = settings
+        .models
+        .get(model)
+        .map_or(u32::MAX, |m| m.max_output_tokens);
     let prompt = Prompt {
         messages,
         temperature: temperature.unwrap_or(settings.default_temperature),
-        max_tokens: max_tokens.unwrap_or(settings.default_max_tokens),
+        // The default never exceeds what the model accepts; an explicit value must fit.
+        max_tokens: max_tokens.unwrap_or(settings.default_max_tokens.min(limit)),
     };
     if prompt.chars() > settings.max_prompt_chars {
         let max = settings.max_prompt_chars;
@@ -155,10 +160,6 @@ pub(crate) fn prompt(
             "temperature must be between 0 and 2",
         ));
     }
-    let limit = settings
-        .models
-        .get(model)
-        .map_or(u32::MAX, |m| m.max_output_tokens);
     if !(1..=limit).contains(&prompt.max_tokens) {
         return Err(ApiError::validation(
             "max_tokens",

@@ -11,6 +11,10 @@ pub struct Event {
     pub data: String,
 }
 
+/// Most bytes one event may hold (an event is a delta or a usage line: a few KB); past
+/// it the stream is refused rather than buffered without end.
+const MAX_EVENT_BYTES: usize = 1024 * 1024;
+
 /// An incremental SSE parser (the WHATWG event-stream grammar: `\n`, `\r\n` or `\r`
 /// line ends, `:` comments, one optional space after the colon).
 #[derive(Debug, Default)]
@@ -21,8 +25,8 @@ pub struct Parser {
 }
 
 impl Parser {
-    /// Feeds `bytes`; returns the events they complete.
-    pub fn push(&mut self, bytes: &[u8]) -> Vec<Event> {
+    /// Feeds `bytes`; returns the events they complete, or why the stream is unusable.
+    pub fn push(&mut self, bytes: &[u8]) -> Result<Vec<Event>, String> {
         self.pending.extend_from_slice(bytes);
         let mut events = Vec::new();
         let mut start = 0;
@@ -47,7 +51,11 @@ impl Parser {
             at = end;
         }
         self.pending.drain(..start);
-        events
+        let held = self.pending.len() + self.data.as_ref().map_or(0, String::len);
+        if held > MAX_EVENT_BYTES {
+            return Err(format!("an event longer than {MAX_EVENT_BYTES} bytes"));
+        }
+        Ok(events)
     }
 
     fn line(&mut self, line: &str) -> Option<Event> {
@@ -129,7 +137,7 @@ mod tests {
         stream
             .as_bytes()
             .chunks(chunk)
-            .flat_map(|c| parser.push(c))
+            .flat_map(|c| parser.push(c).unwrap())
             .collect()
     }
 
@@ -165,6 +173,20 @@ mod tests {
         for chunk in 1..=stream.len() {
             assert_eq!(parse_in_chunks(stream, chunk)[0].data, "héllo wörld ✓");
         }
+    }
+
+    #[test]
+    fn an_endless_event_is_refused_instead_of_buffered() {
+        let mut parser = Parser::default();
+        let line = format!("data: {}\n", "x".repeat(1000));
+        let mut outcome = Ok(vec![]);
+        for _ in 0..2000 {
+            outcome = parser.push(line.as_bytes());
+            if outcome.is_err() {
+                break;
+            }
+        }
+        assert!(outcome.is_err());
     }
 
     #[test]

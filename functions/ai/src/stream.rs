@@ -19,9 +19,9 @@ use serde_json::json;
 use tokio::{sync::mpsc, time::Instant};
 
 use crate::{
-    gateway::{Served, Upstream},
+    gateway::{Fault, Served, Upstream},
     metering,
-    providers::{Chunk, Usage},
+    providers::{Chunk, Usage, tokens_in},
     sse,
 };
 
@@ -65,7 +65,8 @@ struct Tally {
     completion_tokens: Option<u64>,
     finish_reason: Option<String>,
     ended: bool,
-    failure: Option<String>,
+    failure: Option<Fault>,
+    /// The client left, or stopped reading until the deadline.
     client_gone: bool,
 }
 
@@ -75,9 +76,11 @@ async fn relay(served: Served<Upstream>, charge: Charge, sender: mpsc::Sender<By
         model,
         answer: mut upstream,
     } = served;
+    let deadline = upstream.deadline();
     let tally = forward(&mut upstream, &sender).await;
+    // Dropping the connection stops the provider generating (and charging) more.
     drop(upstream);
-    let (usage, estimated) = usage_of(&tally, charge.prompt_chars);
+    let usage = usage_of(&tally, charge.prompt_chars);
     metering::record(&charge.usage, &charge.user_id, &model, &usage).await;
     if tally.client_gone {
         tracing::info!(ai.model = model, "client left mid-stream; usage estimated");
@@ -87,7 +90,7 @@ async fn relay(served: Served<Upstream>, charge: Charge, sender: mpsc::Sender<By
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
         "total_tokens": usage.total_tokens,
-        "estimated": estimated,
+        "estimated": usage.estimated,
         "model": model,
         "provider": provider,
         "finish_reason": tally.finish_reason,
@@ -96,30 +99,31 @@ async fn relay(served: Served<Upstream>, charge: Charge, sender: mpsc::Sender<By
     let mut tail = sse::named_event("usage", &summary);
     match &tally.failure {
         None => tail.push_str(sse::DONE),
-        Some(reason) => {
+        Some(fault) => {
             tracing::warn!(
                 ai.provider = provider,
                 ai.model = model,
-                error.cause = reason,
-                "AI stream failed: {reason}"
+                error.cause = fault.detail,
+                "AI stream failed mid-way ({})",
+                fault.public
             );
-            let error = ApiError::ExternalService(
-                format!("{provider} stopped mid-stream: {reason}").into(),
-            );
+            let message = format!("{provider} stopped mid-stream: {}", fault.public);
+            let error = ApiError::ExternalService(message.into());
             tail.push_str(&sse::named_event("error", &error.body()));
         }
     }
     // The client may have gone in the meantime; nothing is left to tell it then.
-    let _ = sender.send(Bytes::from(tail)).await;
+    let _ = tokio::time::timeout_at(deadline, sender.send(Bytes::from(tail))).await;
 }
 
 async fn forward(upstream: &mut Upstream, sender: &mpsc::Sender<Bytes>) -> Tally {
     let mut tally = Tally::default();
+    let deadline = upstream.deadline();
     loop {
         let chunks = match upstream.next().await {
             Ok(chunks) => chunks,
-            Err(reason) => {
-                tally.failure = Some(reason);
+            Err(fault) => {
+                tally.failure = Some(fault);
                 return tally;
             }
         };
@@ -128,7 +132,9 @@ async fn forward(upstream: &mut Upstream, sender: &mpsc::Sender<Bytes>) -> Tally
                 Chunk::Text(text) => {
                     tally.text_chars += text.chars().count();
                     let event = Bytes::from(sse::text_event(&text));
-                    if sender.send(event).await.is_err() {
+                    // A client that stops reading must not hold the relay past the deadline.
+                    let sent = tokio::time::timeout_at(deadline, sender.send(event)).await;
+                    if !matches!(sent, Ok(Ok(()))) {
                         tally.client_gone = true;
                         return tally;
                     }
@@ -143,7 +149,10 @@ async fn forward(upstream: &mut Upstream, sender: &mpsc::Sender<Bytes>) -> Tally
                     return tally;
                 }
                 Chunk::Failed(reason) => {
-                    tally.failure = Some(reason);
+                    tally.failure = Some(Fault {
+                        public: "the provider reported an error".into(),
+                        detail: reason,
+                    });
                     return tally;
                 }
             }
@@ -152,21 +161,23 @@ async fn forward(upstream: &mut Upstream, sender: &mpsc::Sender<Bytes>) -> Tally
 }
 
 /// The provider's own counts when the stream ended properly and reported them; else an
-/// estimate (4 characters a token): the prompt count the provider gave at the start, if
-/// any, and the text received, never below what the provider reported so far.
-fn usage_of(tally: &Tally, prompt_chars: usize) -> (Usage, bool) {
+/// estimate: the prompt count the provider gave at the start if any (else from the
+/// prompt's characters), and the text received, never below what the provider reported.
+fn usage_of(tally: &Tally, prompt_chars: usize) -> Usage {
     match (tally.ended, tally.prompt_tokens, tally.completion_tokens) {
-        (true, Some(prompt), Some(completion)) => (Usage::new(prompt, completion), false),
+        (true, Some(prompt), Some(completion)) => Usage::new(prompt, completion),
         _ => {
-            let estimate = |chars: usize| u64::try_from(chars.div_ceil(4)).unwrap_or(u64::MAX);
             let prompt = tally
                 .prompt_tokens
-                .unwrap_or_else(|| estimate(prompt_chars));
+                .unwrap_or_else(|| tokens_in(prompt_chars));
             let completion = tally
                 .completion_tokens
                 .unwrap_or(0)
-                .max(estimate(tally.text_chars));
-            (Usage::new(prompt, completion), true)
+                .max(tokens_in(tally.text_chars));
+            Usage {
+                estimated: true,
+                ..Usage::new(prompt, completion)
+            }
         }
     }
 }
@@ -200,18 +211,22 @@ mod tests {
             completion_tokens: Some(20),
             ..Tally::default()
         };
-        assert_eq!(usage_of(&reported, 400), (Usage::new(10, 20), false));
+        assert_eq!(usage_of(&reported, 400), Usage::new(10, 20));
         let cut = Tally {
             text_chars: 200,
             prompt_tokens: Some(10),
             completion_tokens: Some(1),
             ..Tally::default()
         };
-        assert_eq!(usage_of(&cut, 400), (Usage::new(10, 50), true));
+        let estimated = |prompt, completion| Usage {
+            estimated: true,
+            ..Usage::new(prompt, completion)
+        };
+        assert_eq!(usage_of(&cut, 400), estimated(10, 50));
         let before_any_count = Tally {
             text_chars: 7,
             ..Tally::default()
         };
-        assert_eq!(usage_of(&before_any_count, 400), (Usage::new(100, 2), true));
+        assert_eq!(usage_of(&before_any_count, 400), estimated(100, 2));
     }
 }

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Chunk, Completion, Prompt, Role, Usage};
+use super::{Answer, Chunk, Prompt, Role, Usage};
 use crate::{config::Model, sse};
 
 /// The API version we speak (`anthropic-version`).
@@ -91,7 +91,7 @@ struct Block {
     text: Option<String>,
 }
 
-pub(super) fn completion(body: &[u8]) -> Result<Completion, String> {
+pub(super) fn completion(body: &[u8]) -> Result<Answer, String> {
     let message: Message = serde_json::from_slice(body).map_err(|e| e.to_string())?;
     let content = message
         .content
@@ -99,13 +99,14 @@ pub(super) fn completion(body: &[u8]) -> Result<Completion, String> {
         .filter(|b| b.kind == "text")
         .filter_map(|b| b.text.as_deref())
         .collect::<String>();
-    Ok(Completion {
+    let usage = match (message.usage.prompt(), message.usage.output_tokens) {
+        (Some(prompt), Some(completion)) => Some(Usage::new(prompt, completion)),
+        _ => None,
+    };
+    Ok(Answer {
         content,
         finish_reason: finish_reason(message.stop_reason.as_deref().unwrap_or("end_turn")),
-        usage: Usage::new(
-            message.usage.prompt().unwrap_or(0),
-            message.usage.output_tokens.unwrap_or(0),
-        ),
+        usage,
     })
 }
 
@@ -230,7 +231,7 @@ mod tests {
         let answer = completion(body).unwrap();
         assert_eq!(answer.content, "Hello");
         assert_eq!(answer.finish_reason, "length");
-        assert_eq!(answer.usage, Usage::new(15, 4));
+        assert_eq!(answer.usage, Some(Usage::new(15, 4)));
     }
 
     #[test]

@@ -51,30 +51,57 @@ impl Prompt {
     }
 }
 
-/// Token counts as the provider reported them (or, flagged, as we estimated them).
+/// Token counts as the provider reported them, or as we estimated them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, ToSchema)]
 #[schema(as = TokenUsage)]
 pub struct Usage {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
     pub total_tokens: u64,
+    /// `true` when the provider reported no usage (a stream that ended early, a server
+    /// that does not count): 4 characters a token.
+    pub estimated: bool,
 }
 
 impl Usage {
+    /// The provider's own counts.
     pub fn new(prompt_tokens: u64, completion_tokens: u64) -> Self {
         Self {
             prompt_tokens,
             completion_tokens,
             total_tokens: prompt_tokens + completion_tokens,
+            estimated: false,
+        }
+    }
+
+    /// An estimate from characters, 4 to a token.
+    pub fn estimate(prompt_chars: usize, completion_chars: usize) -> Self {
+        Self {
+            estimated: true,
+            ..Self::new(tokens_in(prompt_chars), tokens_in(completion_chars))
         }
     }
 }
 
-/// A whole answer.
+/// The estimated tokens of `chars` characters.
+pub fn tokens_in(chars: usize) -> u64 {
+    u64::try_from(chars.div_ceil(4)).unwrap_or(u64::MAX)
+}
+
+/// A whole answer as the provider sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub content: String,
+    /// OpenAI's vocabulary: `stop`, `length`, `content_filter`, `tool_calls`.
+    pub finish_reason: String,
+    /// `None` when the provider reported none.
+    pub usage: Option<Usage>,
+}
+
+/// A whole answer as we give it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Completion {
     pub content: String,
-    /// OpenAI's vocabulary: `stop`, `length`, `content_filter`, `tool_calls`.
     pub finish_reason: String,
     pub usage: Usage,
 }
@@ -137,7 +164,7 @@ pub fn request(
 }
 
 /// A non-streamed answer's body.
-pub fn completion(wire: Wire, body: &[u8]) -> Result<Completion, String> {
+pub fn completion(wire: Wire, body: &[u8]) -> Result<Answer, String> {
     let parsed = match wire {
         Wire::OpenAi => openai::completion(body),
         Wire::Anthropic => anthropic::completion(body),

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Chunk, Completion, Prompt, Usage};
+use super::{Answer as Whole, Chunk, Prompt, Usage};
 use crate::{config::Model, sse};
 
 pub(super) fn body(model: &Model, prompt: &Prompt, stream: bool) -> Value {
@@ -53,14 +53,15 @@ struct WireUsage {
     completion_tokens: u64,
 }
 
-pub(super) fn completion(body: &[u8]) -> Result<Completion, String> {
+pub(super) fn completion(body: &[u8]) -> Result<Whole, String> {
     let answer: Answer = serde_json::from_slice(body).map_err(|e| e.to_string())?;
     let choice = answer.choices.into_iter().next().ok_or("no choices")?;
-    let usage = answer.usage.ok_or("no usage")?;
-    Ok(Completion {
+    Ok(Whole {
         content: choice.message.and_then(|m| m.content).unwrap_or_default(),
         finish_reason: choice.finish_reason.unwrap_or_else(|| "stop".into()),
-        usage: Usage::new(usage.prompt_tokens, usage.completion_tokens),
+        usage: answer
+            .usage
+            .map(|u| Usage::new(u.prompt_tokens, u.completion_tokens)),
     })
 }
 
@@ -113,7 +114,7 @@ mod tests {
         let answer = completion(body).unwrap();
         assert_eq!(answer.content, "Hi!");
         assert_eq!(answer.finish_reason, "stop");
-        assert_eq!(answer.usage, Usage::new(9, 2));
+        assert_eq!(answer.usage, Some(Usage::new(9, 2)));
     }
 
     #[test]
