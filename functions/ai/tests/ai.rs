@@ -459,7 +459,11 @@ async fn a_rejected_key_falls_back_and_is_never_echoed() {
         answer.json()["error"]["details"]["attempts"][0]["error"],
         "401 Unauthorized"
     );
-    assert!(!answer.text.contains("Incorrect API key"), "{}", answer.text);
+    assert!(
+        !answer.text.contains("Incorrect API key"),
+        "{}",
+        answer.text
+    );
 }
 
 #[tokio::test]

@@ -31,6 +31,7 @@
 mod cli;
 mod measure;
 mod overhead;
+mod quickack;
 mod report;
 mod runtime_api;
 mod session;
