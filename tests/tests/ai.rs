@@ -81,8 +81,8 @@ async fn the_api_answers_chats_from_the_configured_provider() {
 async fn a_stream_on_the_function_url_arrives_as_produced_while_other_routes_answer() {
     let stack = Stack::new();
     let (token, _) = stack.new_user("ai-stream").await;
-    // The fake waits 400 ms between events.
-    let body = json!({"prompt": "Stream please fake:*:gap=400", "stream": true}).to_string();
+    // The fake waits 600 ms between events: about 6 s from first to last.
+    let body = json!({"prompt": "Stream please fake:*:gap=600", "stream": true}).to_string();
     let path = format!("{STREAM_PREFIX}/api/v1/app/ai/chat");
     let started = Instant::now();
     let mut response = stack
@@ -93,28 +93,38 @@ async fn a_stream_on_the_function_url_arrives_as_produced_while_other_routes_ans
 
     let mut received = String::new();
     let mut first_text_at = None;
-    let mut other_route = None;
+    let mut others_answered_at = None;
+    let mut last_chunk_at = Duration::ZERO;
     while let Some(chunk) = response.chunk().await.unwrap() {
+        last_chunk_at = started.elapsed();
         received.push_str(std::str::from_utf8(&chunk).unwrap());
         if first_text_at.is_none() && !text_of(&received).is_empty() {
-            first_text_at = Some(started.elapsed());
-            // While this stream is open, another route is served.
+            first_text_at = Some(last_chunk_at);
+            // While this stream is open, another route is served, and so is another
+            // request to the streaming function itself (watch runs several instances).
             let me = stack
                 .send(Method::GET, "/api/v1/app/users/me", &headers(&token))
                 .await;
             assert_eq!(me.status, StatusCode::OK, "{}", me.text);
-            other_route = Some(started.elapsed());
+            let status_path = format!("{STREAM_PREFIX}/api/v1/app/ai/status");
+            let status = stack
+                .send(Method::GET, &status_path, &headers(&token))
+                .await;
+            assert_eq!(status.status, StatusCode::OK, "{}", status.text);
+            others_answered_at = Some(started.elapsed());
         }
     }
-    let done_at = started.elapsed();
     let first_text_at = first_text_at.unwrap();
+    let others_answered_at = others_answered_at.unwrap();
     assert!(
-        done_at - first_text_at > Duration::from_millis(1000),
-        "the first event ({first_text_at:?}) came well before the last ({done_at:?}): streamed, not buffered"
+        last_chunk_at - first_text_at > Duration::from_secs(2),
+        "the first event ({first_text_at:?}) came well before the last ({last_chunk_at:?}): streamed, not buffered"
     );
+    // Had the other requests waited for the stream to end, everything after them would
+    // have been buffered already and arrived at once.
     assert!(
-        other_route.unwrap() < done_at,
-        "users/me answered while the stream was open"
+        last_chunk_at - others_answered_at > Duration::from_secs(1),
+        "the stream was still producing ({last_chunk_at:?}) after the other requests answered ({others_answered_at:?})"
     );
     assert_eq!(text_of(&received), answer_text("gpt-4o"));
     let usage = received

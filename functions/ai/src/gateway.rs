@@ -349,6 +349,7 @@ impl Upstream {
             }
             let wait = self.gap.min(left);
             let frame = match tokio::time::timeout(wait, self.body.frame()).await {
+                Err(_) if wait < self.gap => return Err(Fault::past_deadline()),
                 Err(_) => return Err(Fault::outbound(&OutboundError::Timeout(wait))),
                 Ok(None) if self.finished => return Ok(vec![Chunk::End]),
                 Ok(None) => {

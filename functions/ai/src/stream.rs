@@ -7,6 +7,7 @@ use std::{
     convert::Infallible,
     pin::Pin,
     task::{Context, Poll},
+    time::Duration,
 };
 
 use aloft_http::ApiError;
@@ -27,6 +28,9 @@ use crate::{
 
 /// Events buffered between the provider and a slow client.
 const BUFFERED_EVENTS: usize = 32;
+/// How long the closing events (usage, then done or error) may wait for the client,
+/// even past the deadline: a stream that ran out of time still says so.
+const TAIL_GRACE: Duration = Duration::from_secs(2);
 
 /// What the stream is charged to.
 #[derive(Debug, Clone)]
@@ -76,7 +80,6 @@ async fn relay(served: Served<Upstream>, charge: Charge, sender: mpsc::Sender<By
         model,
         answer: mut upstream,
     } = served;
-    let deadline = upstream.deadline();
     let tally = forward(&mut upstream, &sender).await;
     // Dropping the connection stops the provider generating (and charging) more.
     drop(upstream);
@@ -113,7 +116,7 @@ async fn relay(served: Served<Upstream>, charge: Charge, sender: mpsc::Sender<By
         }
     }
     // The client may have gone in the meantime; nothing is left to tell it then.
-    let _ = tokio::time::timeout_at(deadline, sender.send(Bytes::from(tail))).await;
+    let _ = tokio::time::timeout(TAIL_GRACE, sender.send(Bytes::from(tail))).await;
 }
 
 async fn forward(upstream: &mut Upstream, sender: &mpsc::Sender<Bytes>) -> Tally {

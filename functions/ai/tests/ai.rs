@@ -605,6 +605,23 @@ async fn a_stream_cut_mid_way_ends_with_an_error_event_and_estimated_usage() {
 }
 
 #[tokio::test]
+async fn a_stream_past_its_deadline_still_ends_with_usage_and_an_error_event() {
+    let f = fixture(&[("AI_DEADLINE_SECONDS", "1")]).await;
+    let body = json!({"prompt": "Tell me fake:*:gap=300", "stream": true});
+    let answer = f.post("u-deadline", "chat", body).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    let events = events(&answer.text);
+    assert!(
+        !streamed_text(&events).is_empty(),
+        "the first deltas arrived"
+    );
+    assert_eq!(usage_event(&events)["estimated"], true);
+    let (name, data) = events.last().unwrap();
+    assert_eq!(name, "error");
+    assert!(data.contains("deadline"), "{data}");
+}
+
+#[tokio::test]
 async fn over_the_monthly_quota_the_answer_is_429_quota_exceeded() {
     let f = fixture(&[("AI_MONTHLY_TOKENS_FREE", "10")]).await;
     let first = f.post("u-quota", "chat", json!({"prompt": "Hi"})).await;

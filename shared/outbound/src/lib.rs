@@ -115,7 +115,10 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::{io::AsyncWriteExt, net::TcpListener};
+    use tokio::{
+        io::{AsyncReadExt, AsyncWriteExt},
+        net::TcpListener,
+    };
 
     #[tokio::test]
     async fn a_silent_server_times_out_at_the_first_byte() {
@@ -158,6 +161,9 @@ mod tests {
         let url = format!("http://{}/", listener.local_addr().unwrap());
         tokio::spawn(async move {
             let (mut socket, _) = listener.accept().await.unwrap();
+            // Answer only once the request is in: an early answer is a protocol error.
+            let mut request = [0_u8; 4096];
+            let _ = socket.read(&mut request).await.unwrap();
             let body = "x".repeat(100);
             let head = format!("HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{body}");
             socket.write_all(head.as_bytes()).await.unwrap();
