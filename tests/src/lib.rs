@@ -138,9 +138,10 @@ impl Stack {
         format!("Bearer {token}")
     }
 
-    /// `POST /public/auth/<action>`. The suite signs in more often than the per-IP auth
-    /// limit allows in a minute; a 429 waits out its `Retry-After` and tries again.
-    async fn auth(&self, action: &str, credentials: &str) -> Answer {
+    /// `POST /public/auth/<action>` with a JSON body. The suite signs in more often than
+    /// the per-IP auth limit allows in a minute; a 429 waits out its `Retry-After` and
+    /// tries again.
+    pub async fn auth(&self, action: &str, credentials: &str) -> Answer {
         let path = format!("/api/v1/public/auth/{action}");
         let json = [("content-type", "application/json")];
         loop {

@@ -20,13 +20,10 @@ fn refresh_cookie(answer: &aloft_e2e::Answer) -> String {
 async fn register_login_profile_refresh_logout() {
     let stack = Stack::new();
     let email = unique_email("ann");
-    let json = [("content-type", "application/json")];
 
     let body =
         format!(r#"{{"email": "{email}", "password": "correct horse", "full_name": "Ann"}}"#);
-    let registered = stack
-        .send_body(Method::POST, "/api/v1/public/auth/register", &json, &body)
-        .await;
+    let registered = stack.auth("register", &body).await;
     assert_eq!(
         registered.status,
         StatusCode::CREATED,
@@ -35,9 +32,7 @@ async fn register_login_profile_refresh_logout() {
     );
 
     let body = format!(r#"{{"email": "{email}", "password": "correct horse"}}"#);
-    let login = stack
-        .send_body(Method::POST, "/api/v1/public/auth/login", &json, &body)
-        .await;
+    let login = stack.auth("login", &body).await;
     assert_eq!(login.status, StatusCode::OK, "{}", login.text);
     let token = login.json()["access_token"]
         .as_str()
@@ -116,16 +111,11 @@ async fn bootstrap_admin_email_registers_as_admin() {
     // The local stack sets BOOTSTRAP_ADMIN_EMAILS=admin@example.com; a second run of the
     // suite against the same stack finds it registered already.
     let body = r#"{"email": "admin@example.com", "password": "correct horse"}"#;
-    let json = [("content-type", "application/json")];
-    let answer = stack
-        .send_body(Method::POST, "/api/v1/public/auth/register", &json, body)
-        .await;
+    let answer = stack.auth("register", body).await;
     match answer.status {
         StatusCode::CREATED => assert_eq!(answer.json()["role"], "admin"),
         StatusCode::CONFLICT => {
-            let login = stack
-                .send_body(Method::POST, "/api/v1/public/auth/login", &json, body)
-                .await;
+            let login = stack.auth("login", body).await;
             assert_eq!(login.status, StatusCode::OK, "{}", login.text);
             let bearer = format!(
                 "Bearer {}",
