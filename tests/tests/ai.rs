@@ -81,8 +81,9 @@ async fn the_api_answers_chats_from_the_configured_provider() {
 async fn a_stream_on_the_function_url_arrives_as_produced_while_other_routes_answer() {
     let stack = Stack::new();
     let (token, _) = stack.new_user("ai-stream").await;
-    // The fake waits 600 ms between events: about 6 s from first to last.
-    let body = json!({"prompt": "Stream please fake:*:gap=600", "stream": true}).to_string();
+    // The fake waits 1.5 s between events: about 15 s from first to last, room for the
+    // other requests below even when watch must start a second instance on a busy machine.
+    let body = json!({"prompt": "Stream please fake:*:gap=1500", "stream": true}).to_string();
     let path = format!("{STREAM_PREFIX}/api/v1/app/ai/chat");
     let started = Instant::now();
     let mut response = stack
