@@ -9,6 +9,11 @@
 # (`full`) instead points the AI providers at the testkit's fake (fake-ai on :5300), as
 # does `ALOFT_FAKE_AI=1 infra/stack.sh dev`.
 #
+# Stripe settings (STRIPE_SECRET_KEY, STRIPE_API_BASE, STRIPE_PRICE_*, STRIPE_WEBHOOK_SECRET)
+# pass through the same way; without STRIPE_SECRET_KEY the billing routes answer 503. `full`
+# points billing at the testkit's fake Stripe (fake-stripe on :5301) with the local webhook
+# secret and prices, as does `ALOFT_FAKE_STRIPE=1 infra/stack.sh dev`.
+#
 #   infra/stack.sh dev                run it in the foreground; Ctrl-C stops it
 #   infra/stack.sh emulator -- CMD    run CMD with the emulator up (integration tests)
 #   infra/stack.sh full -- CMD        run CMD with the whole stack up (end-to-end tests)
@@ -21,6 +26,7 @@ cd "$(dirname "$0")/.."
 EMULATOR_PORT=5100            # matches AWS_ENDPOINT_URL in Cargo.toml's watch env
 API_PORT=9000
 FAKE_AI_PORT=5300
+FAKE_STRIPE_PORT=5301
 VENV=.venv
 STATE=.local                  # logs of the processes we start
 export PATH="$PWD/$VENV/bin:$PATH"
@@ -78,9 +84,14 @@ start_functions() {
   # Build first so the first request does not wait for the compiler.
   cargo build --quiet --bin health --bin auth --bin users --bin projects --bin files --bin docs \
     --bin webhook-worker --bin jobs-worker --bin webhooks --bin contact --bin admin \
-    --bin ai --bin ai-stream
+    --bin ai --bin ai-stream --bin usage --bin billing
   # Streams are served on the streaming function's URL path (API.md, local endpoints).
   export AI_STREAM_URL="${AI_STREAM_URL:-$ALOFT_API_URL/lambda-url/ai-stream}"
+  # The signing secret the end-to-end tests use; the prices STRIPE_PRICE_PLANS maps to pro.
+  export STRIPE_WEBHOOK_SECRET="${STRIPE_WEBHOOK_SECRET:-whsec_local_stripe_signing_secret}"
+  export STRIPE_PRICE_PLANS="${STRIPE_PRICE_PLANS:-price_local_pro=pro,price_local_pro_yearly=pro,price_local_enterprise=enterprise}"
+  export STRIPE_PRICE_MONTHLY="${STRIPE_PRICE_MONTHLY:-price_local_pro}"
+  export STRIPE_PRICE_YEARLY="${STRIPE_PRICE_YEARLY:-price_local_pro_yearly}"
   setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$API_PORT" \
     >"$STATE/watch.log" 2>&1 &
   started+=("$!")
@@ -122,12 +133,31 @@ start_fake_ai() {
   echo "stack: AI providers point at the fake on $url"
 }
 
+# The testkit's fake Stripe API, and the settings that point billing at it (they replace
+# the caller's, so tests never reach a real Stripe account).
+start_fake_stripe() {
+  local url="http://127.0.0.1:$FAKE_STRIPE_PORT"
+  if ! answers "$url/"; then
+    mkdir -p "$STATE"
+    cargo build --quiet -p aloft-testkit --bin fake-stripe
+    setsid cargo run --quiet -p aloft-testkit --bin fake-stripe -- "127.0.0.1:$FAKE_STRIPE_PORT" \
+      >"$STATE/fake-stripe.log" 2>&1 &
+    started+=("$!")
+    wait_for "$url/" 60 "the fake Stripe API"
+  fi
+  eval "$(cargo run --quiet -p aloft-testkit --bin fake-stripe -- --env "127.0.0.1:$FAKE_STRIPE_PORT")"
+  # The fake's prices and events are the local ones, whatever the caller has set.
+  unset STRIPE_WEBHOOK_SECRET STRIPE_PRICE_PLANS STRIPE_PRICE_MONTHLY STRIPE_PRICE_YEARLY
+  echo "stack: Stripe points at the fake on $url"
+}
+
 mode="${1:-}"; shift || true
 [ "${1:-}" = "--" ] && shift
 case "$mode" in
   dev)
     start_emulator
     [ "${ALOFT_FAKE_AI:-}" = 1 ] && start_fake_ai
+    [ "${ALOFT_FAKE_STRIPE:-}" = 1 ] && start_fake_stripe
     start_functions
     start_sqs_shim
     echo "stack: ready. Ctrl-C stops it. Logs: $STATE/watch.log, $STATE/sqs-shim.log, $STATE/moto.log"
@@ -142,6 +172,7 @@ case "$mode" in
   full)
     start_emulator
     start_fake_ai
+    start_fake_stripe
     start_functions
     start_sqs_shim
     "$@"

@@ -2,7 +2,7 @@
 //! (`cargo lambda watch` on `ALOFT_API_URL`, default `http://127.0.0.1:9000`).
 //! `make e2e` starts the stack, runs them, and stops it.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::{Client, Method, StatusCode, header::HeaderMap};
 use serde_json::Value;
@@ -158,5 +158,24 @@ impl Stack {
 
     pub async fn get(&self, path: &str) -> Answer {
         self.send(Method::GET, path, &[]).await
+    }
+}
+
+/// Queue → shim → worker takes about a second; allow for a cold build of the worker.
+pub const PATIENCE: Duration = Duration::from_secs(90);
+
+/// Waits (up to [`PATIENCE`]) until `check` finds what an asynchronous part of the stack
+/// does, and returns it.
+pub async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen within {PATIENCE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }

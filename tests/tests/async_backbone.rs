@@ -6,17 +6,15 @@
     reason = "test helpers: a panic with the value is the report"
 )]
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use aloft_e2e::{Answer, Stack};
+use aloft_e2e::{Answer, Stack, eventually};
 use aloft_testkit::receiver::{self, Receiver};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-/// `STRIPE_WEBHOOK_SECRET` of the local stack (Cargo.toml's watch env).
+/// `STRIPE_WEBHOOK_SECRET` of the local stack (infra/stack.sh's local default).
 const STRIPE_SECRET: &str = "whsec_local_stripe_signing_secret";
-/// Queue → shim → worker takes about a second; allow for a cold build of the worker.
-const PATIENCE: Duration = Duration::from_secs(90);
 
 fn now() -> u64 {
     SystemTime::now()
@@ -42,20 +40,6 @@ async fn post_stripe(stack: &Stack, body: &str, signature: &str) -> Answer {
             body,
         )
         .await
-}
-
-async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not happen within {PATIENCE:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
 }
 
 #[tokio::test]

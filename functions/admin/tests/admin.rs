@@ -51,6 +51,7 @@ impl Fixture {
             created_at: created_at.clone(),
             updated_at: created_at,
             finished_at: None,
+            user_id: None,
         };
         self.jobs.create(&job).await.unwrap();
         match status {

@@ -18,13 +18,12 @@ mod stream;
 
 use std::sync::Arc;
 
-use aloft_auth::{Authenticator, Guard, guarded};
+use aloft_auth::{App, AppParts};
 use aloft_config::{ConfigError, Env};
-use aloft_http::{HttpConfig, openapi::versioned_document, versioned};
-use aloft_store::{AwsClients, AwsSettings, Table, UsageMeter};
+use aloft_http::{HttpConfig, openapi::versioned_document};
+use aloft_store::{AwsClients, Table, UsageMeter};
 use axum::{
     Router,
-    extract::FromRef,
     routing::{get, post},
 };
 use utoipa::OpenApi;
@@ -34,25 +33,16 @@ pub use gateway::Gateway;
 
 /// What the AI function needs, built once per cold start.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct Ai {
     pub settings: Arc<AiSettings>,
     pub gateway: Gateway,
     pub usage: UsageMeter,
-    pub guard: Guard,
     /// Set by `ai-stream`: its own URL is the stream URL.
     pub serves_streams: bool,
 }
 
-impl FromRef<AppState> for Authenticator {
-    fn from_ref(state: &AppState) -> Self {
-        state.guard.authenticator().clone()
-    }
-}
-
-impl AppState {
-    pub async fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let aws = AwsClients::connect(&AwsSettings::from_env(env)?).await;
-        let table = Table::new(aws.dynamodb, env.required("TABLE_NAME")?);
+impl AppParts for Ai {
+    fn build(env: &Env, _aws: &AwsClients, table: &Table) -> Result<Self, ConfigError> {
         let settings = AiSettings::from_env(env)?;
         // Fails only when no TLS root certificates are found (system store, SSL_CERT_FILE).
         let gateway = Gateway::new(settings.timeouts).map_err(|reason| ConfigError::Invalid {
@@ -63,11 +53,13 @@ impl AppState {
             settings: Arc::new(settings),
             gateway,
             usage: UsageMeter::new(table.clone()),
-            guard: Guard::from_env(env, table)?,
             serves_streams: false,
         })
     }
 }
+
+/// The function's state: the guard and [`Ai`].
+pub type AppState = App<Ai>;
 
 /// The function's app: routes under every API version, behind the guard and the edge.
 pub fn router(state: AppState, http: &HttpConfig) -> Router {
@@ -76,8 +68,7 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
         .route("/app/ai/completions", post(handlers::create_completion))
         .route("/app/ai/chat", post(handlers::chat))
         .route("/app/ai/chat/routed", post(handlers::routed_chat));
-    let guard = state.guard.clone();
-    guarded(versioned(routes).with_state(state), guard, http)
+    state.serve(routes, http)
 }
 
 /// The OpenAPI document of this function's routes.

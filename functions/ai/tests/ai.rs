@@ -65,17 +65,17 @@ impl Fixture {
         oneshot::send(&self.app, request).await
     }
 
-    async fn counter(&self, user: &str, metric: &str, period: &str) -> i64 {
+    /// This month's count of `metric`, or of its `dimension` (the model).
+    async fn counter(&self, user: &str, metric: &str, dimension: Option<&str>) -> i64 {
         let table = Table::new(self.env.clients.dynamodb.clone(), self.env.table());
-        UsageMeter::new(table)
-            .count(user, metric, period)
+        let metric = aloft_store::Metric::parse(metric).unwrap();
+        let today = time::OffsetDateTime::now_utc().date();
+        let month = UsageMeter::new(table)
+            .month(user, metric, today)
             .await
-            .unwrap()
+            .unwrap();
+        dimension.map_or(month.total, |d| month.by.get(d).copied().unwrap_or(0))
     }
-}
-
-fn month() -> String {
-    aloft_http::timestamp::now()[..7].to_owned()
 }
 
 /// Our SSE body as a client reads it: (event name, data) per event, parsed here from
@@ -198,16 +198,13 @@ async fn a_completion_names_its_provider_and_model_and_is_metered_by_model() {
     assert_eq!(sent["messages"], messages);
     assert_eq!(sent["max_tokens"], 50);
     let total = i64::try_from(prompt_tokens + completion_tokens).unwrap();
-    let month = month();
-    assert_eq!(f.counter("u-complete", "ai_tokens", &month).await, total);
+    assert_eq!(f.counter("u-complete", "ai_tokens", None).await, total);
     assert_eq!(
-        f.counter("u-complete", "ai_tokens", &format!("{month}#gpt-4o"))
-            .await,
+        f.counter("u-complete", "ai_tokens", Some("gpt-4o")).await,
         total
     );
     assert_eq!(
-        f.counter("u-complete", "ai_requests", &format!("{month}#gpt-4o"))
-            .await,
+        f.counter("u-complete", "ai_requests", Some("gpt-4o")).await,
         1
     );
 }
@@ -367,19 +364,13 @@ async fn a_throttled_or_failing_provider_falls_back_to_the_next_model() {
         assert_eq!(answer.json()["model"], "claude-sonnet-4-5", "{directive}");
         assert_eq!(answer.json()["provider"], "anthropic");
     }
-    let month = month();
     assert_eq!(
-        f.counter(
-            "u-fallback",
-            "ai_requests",
-            &format!("{month}#claude-sonnet-4-5")
-        )
-        .await,
+        f.counter("u-fallback", "ai_requests", Some("claude-sonnet-4-5"))
+            .await,
         3
     );
     assert_eq!(
-        f.counter("u-fallback", "ai_requests", &format!("{month}#gpt-4o"))
-            .await,
+        f.counter("u-fallback", "ai_requests", Some("gpt-4o")).await,
         0
     );
 }
@@ -411,7 +402,7 @@ async fn when_every_model_fails_the_answer_is_503_with_the_attempts() {
         answer.text
     );
     assert_eq!(
-        f.counter("u-down", "ai_requests", &month()).await,
+        f.counter("u-down", "ai_requests", None).await,
         0,
         "nothing served, nothing charged"
     );
@@ -544,7 +535,7 @@ async fn openai_streams_keep_newlines_and_end_with_reported_usage_and_done() {
     let sent: Value = serde_json::from_str(&f.fake.received()[0].body).unwrap();
     assert_eq!(sent["stream_options"]["include_usage"], true);
     assert_eq!(
-        f.counter("u-stream", "ai_tokens", &month()).await,
+        f.counter("u-stream", "ai_tokens", None).await,
         i64::try_from(expected).unwrap()
     );
 }
@@ -595,7 +586,7 @@ async fn a_stream_cut_mid_way_ends_with_an_error_event_and_estimated_usage() {
         assert_eq!(name, "error", "{model}");
         let error: Value = serde_json::from_str(data).unwrap();
         assert_eq!(error["error"]["code"], "EXTERNAL_SERVICE_ERROR");
-        let charged = f.counter(&user, "ai_tokens", &month()).await;
+        let charged = f.counter(&user, "ai_tokens", None).await;
         assert_eq!(
             charged,
             usage["total_tokens"].as_i64().unwrap(),

@@ -55,6 +55,8 @@ pub(crate) async fn register(
         subscription_status: None,
         subscription_period_end: None,
         cancel_at_period_end: false,
+        subscription_id: None,
+        stripe_customer_id: None,
         created_at: created_at.clone(),
         updated_at: created_at,
         password_hash: Some(password_hash),

@@ -9,10 +9,10 @@ mod requests;
 
 use std::{sync::Arc, time::Duration};
 
-use aloft_auth::{AuthConfig, Guard, JwtKeys, Passwords, guarded};
+use aloft_auth::{App, AppParts, AuthConfig, JwtKeys, Passwords};
 use aloft_config::{ConfigError, Env};
-use aloft_http::{HttpConfig, openapi::versioned_document, versioned};
-use aloft_store::{AwsClients, AwsSettings, RefreshTokens, Table, UserRepo};
+use aloft_http::{HttpConfig, openapi::versioned_document};
+use aloft_store::{AwsClients, RefreshTokens, Table, UserRepo};
 use axum::{Router, routing::post};
 use utoipa::OpenApi;
 
@@ -21,20 +21,17 @@ pub const REFRESH_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// What the auth function needs, built once per cold start.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct Auth {
     pub users: UserRepo,
     pub refresh_tokens: RefreshTokens,
     pub keys: Arc<JwtKeys>,
     pub passwords: Passwords,
     /// Emails that get the `admin` role at registration (`BOOTSTRAP_ADMIN_EMAILS`).
     pub bootstrap_admins: Arc<[String]>,
-    pub guard: Guard,
 }
 
-impl AppState {
-    pub async fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let aws = AwsClients::connect(&AwsSettings::from_env(env)?).await;
-        let table = Table::new(aws.dynamodb, env.required("TABLE_NAME")?);
+impl AppParts for Auth {
+    fn build(env: &Env, _aws: &AwsClients, table: &Table) -> Result<Self, ConfigError> {
         let passwords = Passwords::new().map_err(|e| ConfigError::Invalid {
             name: "argon2 parameters",
             reason: e.to_string(),
@@ -47,13 +44,15 @@ impl AppState {
         Ok(Self {
             users: UserRepo::new(table.clone()),
             refresh_tokens: RefreshTokens::new(table.clone()),
-            guard: Guard::from_env(env, table)?,
             keys: Arc::new(JwtKeys::new(&AuthConfig::from_env(env)?)),
             passwords,
             bootstrap_admins,
         })
     }
 }
+
+/// The function's state: the guard and [`Auth`].
+pub type AppState = App<Auth>;
 
 /// The function's app: routes under every API version, wrapped by the shared edge.
 pub fn router(state: AppState, http: &HttpConfig) -> Router {
@@ -62,8 +61,7 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
         .route("/public/auth/login", post(handlers::login))
         .route("/public/auth/refresh", post(handlers::refresh))
         .route("/public/auth/logout", post(handlers::logout));
-    let guard = state.guard.clone();
-    guarded(versioned(routes).with_state(state), guard, http)
+    state.serve(routes, http)
 }
 
 /// The OpenAPI document of this function's routes.

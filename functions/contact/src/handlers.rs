@@ -2,10 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use aloft_auth::ClientIp;
+use aloft_auth::{ClientIp, Principal};
 use aloft_http::{ApiError, Json, Reply, openapi::ErrorBody};
 use aloft_queue::{CONTACT_CRM_KIND, ContactCrm, EMAIL_KIND, Email, Event, NewJob, QueueName};
-use axum::extract::State;
+use axum::{Extension, extract::State};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
@@ -95,9 +95,12 @@ struct Submission {
 )]
 pub(crate) async fn submit_contact(
     State(state): State<AppState>,
+    caller: Option<Extension<Principal>>,
     Json(body): Json<ContactRequest>,
 ) -> Result<Reply<ContactAccepted>, ApiError> {
     let submission = validate(&state, body)?;
+    // A signed-in sender's jobs (and emails) count as their usage.
+    let owner = caller.map(|Extension(principal)| principal.user_id);
     let reference_id = reference_id();
     let submitted_at = aloft_http::timestamp::now();
     let data = json!({
@@ -120,7 +123,7 @@ pub(crate) async fn submit_contact(
             reference_id: reference_id.clone(),
             body: json!({"event": "contact.submitted", "timestamp": submitted_at, "data": data}),
         };
-        jobs.push(job(CONTACT_CRM_KIND, &crm)?);
+        jobs.push(job(CONTACT_CRM_KIND, &crm, &owner)?);
     }
     if let Some(admin) = &settings.admin_email {
         let email = Email {
@@ -135,7 +138,7 @@ pub(crate) async fn submit_contact(
             text: notification_text(&submission, &reference_id),
             reply_to: Some(submission.email.clone()),
         };
-        jobs.push(job(EMAIL_KIND, &email)?);
+        jobs.push(job(EMAIL_KIND, &email, &owner)?);
     }
     if settings.send_confirmation {
         let email = Email {
@@ -148,7 +151,7 @@ pub(crate) async fn submit_contact(
             ),
             reply_to: None,
         };
-        jobs.push(job(EMAIL_KIND, &email)?);
+        jobs.push(job(EMAIL_KIND, &email, &owner)?);
     }
     let enqueue_all = async {
         for job in jobs {
@@ -173,9 +176,9 @@ pub(crate) async fn submit_contact(
     }))
 }
 
-fn job(kind: &str, payload: &impl Serialize) -> Result<NewJob, ApiError> {
+fn job(kind: &str, payload: &impl Serialize, owner: &Option<String>) -> Result<NewJob, ApiError> {
     let payload = serde_json::to_value(payload).map_err(ApiError::internal)?;
-    Ok(NewJob::new(kind, QueueName::Jobs, payload))
+    Ok(NewJob::new(kind, QueueName::Jobs, payload).for_user(owner.clone()))
 }
 
 fn notification_text(s: &Submission, reference_id: &str) -> String {

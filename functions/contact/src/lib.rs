@@ -10,11 +10,11 @@
 
 mod handlers;
 
-use aloft_auth::{Guard, guarded};
+use aloft_auth::{App, AppParts};
 use aloft_config::{ConfigError, Env};
-use aloft_http::{HttpConfig, openapi::versioned_document, versioned};
+use aloft_http::{HttpConfig, openapi::versioned_document};
 use aloft_queue::{Producer, Publisher, QueueName, QueueUrls};
-use aloft_store::{AwsClients, AwsSettings, JobRepo, Table};
+use aloft_store::{AwsClients, JobRepo, Table};
 use axum::{
     Router,
     routing::{get, post},
@@ -45,35 +45,33 @@ impl ContactSettings {
 
 /// What the contact function needs, built once per cold start.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct Contact {
     pub settings: ContactSettings,
     pub producer: Producer,
     pub publisher: Publisher,
-    pub guard: Guard,
 }
 
-impl AppState {
-    pub async fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let aws = AwsClients::connect(&AwsSettings::from_env(env)?).await;
-        let table = Table::new(aws.dynamodb, env.required("TABLE_NAME")?);
+impl AppParts for Contact {
+    fn build(env: &Env, aws: &AwsClients, table: &Table) -> Result<Self, ConfigError> {
         let urls = QueueUrls::from_env(env, &[QueueName::Jobs])?;
-        let producer = Producer::new(aws.sqs, JobRepo::new(table.clone()), urls);
+        let producer = Producer::new(aws.sqs.clone(), JobRepo::new(table.clone()), urls);
         Ok(Self {
             settings: ContactSettings::from_env(env)?,
             publisher: Publisher::new(producer.clone()),
             producer,
-            guard: Guard::from_env(env, table)?,
         })
     }
 }
+
+/// The function's state: the guard and [`Contact`].
+pub type AppState = App<Contact>;
 
 /// The function's app: routes under every API version, behind the guard and the edge.
 pub fn router(state: AppState, http: &HttpConfig) -> Router {
     let routes = Router::new()
         .route("/public/contact", post(handlers::submit_contact))
         .route("/public/contact/status", get(handlers::contact_status));
-    let guard = state.guard.clone();
-    guarded(versioned(routes).with_state(state), guard, http)
+    state.serve(routes, http)
 }
 
 /// The OpenAPI document of this function's routes.

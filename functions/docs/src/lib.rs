@@ -73,7 +73,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut api = ApiInfo::openapi();
     api.info.version = env!("CARGO_PKG_VERSION").to_owned();
     // Each HTTP function adds its `openapi` here.
-    let functions: [fn() -> utoipa::openapi::OpenApi; 9] = [
+    let functions: [fn() -> utoipa::openapi::OpenApi; 11] = [
         health::openapi,
         auth::openapi,
         users::openapi,
@@ -83,6 +83,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         contact::openapi,
         admin::openapi,
         ai::openapi,
+        billing::openapi,
+        usage::openapi,
     ];
     for document in functions {
         api.merge(document());

@@ -2,7 +2,10 @@
 
 use aloft_auth::{AuthUser, Principal};
 use aloft_http::{ApiError, Json, Page, PageParams, Query, Reply, openapi::ErrorBody};
-use aloft_store::{FileRecord, StoreError};
+use aloft_store::{
+    FileRecord, Metric, StoreError,
+    usage::{FILE_DOWNLOADS, FILE_UPLOADS, STORAGE_BYTES},
+};
 use aws_sdk_s3::presigning::PresigningConfig;
 use axum::extract::{Path, State};
 use http::StatusCode;
@@ -23,19 +26,12 @@ fn presigning(state: &AppState) -> Result<PresigningConfig, ApiError> {
     PresigningConfig::expires_in(state.rules.url_ttl).map_err(ApiError::internal)
 }
 
-fn today() -> String {
-    aloft_http::timestamp::now().chars().take(10).collect()
-}
-
-/// Usage counters never fail a request: they are logged and dropped.
-async fn count(state: &AppState, principal: &Principal, metric: &str, amount: i64) {
-    if let Err(e) = state
+/// Counts file usage for the caller (never failing the request).
+async fn count(state: &AppState, principal: &Principal, metric: Metric, amount: i64) {
+    state
         .usage
-        .add(&principal.user_id, metric, &today(), amount)
-        .await
-    {
-        tracing::warn!(error.cause = %e, metric, "usage counter not updated");
-    }
+        .record(&principal.user_id, metric, amount, None)
+        .await;
 }
 
 /// A file of the caller's tenant, or 404.
@@ -159,15 +155,17 @@ pub(crate) async fn confirm_upload(
             .into(),
         ));
     }
-    let file = state
+    let (file, first) = state
         .files
         .mark_uploaded(&principal.tenant_id, &file.id)
         .await?;
-    let size = i64::try_from(file.size).unwrap_or(i64::MAX);
-    tokio::join!(
-        count(&state, &principal, "file_uploads", 1),
-        count(&state, &principal, "storage_bytes", size),
-    );
+    if first {
+        let size = i64::try_from(file.size).unwrap_or(i64::MAX);
+        tokio::join!(
+            count(&state, &principal, FILE_UPLOADS, 1),
+            count(&state, &principal, STORAGE_BYTES, size),
+        );
+    }
     Ok(Reply::ok(FileView::from(&file)))
 }
 
@@ -225,7 +223,7 @@ pub(crate) async fn create_download_url(
         .presigned(presigning(&state)?)
         .await
         .map_err(|e| ApiError::from(StoreError::from_sdk(e)))?;
-    count(&state, &principal, "file_downloads", 1).await;
+    count(&state, &principal, FILE_DOWNLOADS, 1).await;
     Ok(Reply::ok(DownloadUrl {
         download_url: presigned.uri().to_owned(),
         expires_in: state.rules.url_ttl.as_secs(),
@@ -260,10 +258,10 @@ pub(crate) async fn delete_file(
         .send()
         .await
         .map_err(|e| ApiError::from(StoreError::from_sdk(e)))?;
-    state.files.delete(&principal.tenant_id, &file.id).await?;
-    if file.status == "uploaded" {
-        let size = i64::try_from(file.size).unwrap_or(i64::MAX);
-        count(&state, &principal, "storage_bytes", -size).await;
+    let deleted = state.files.delete(&principal.tenant_id, &file.id).await?;
+    if let Some(deleted) = deleted.filter(|f| f.status == "uploaded") {
+        let size = i64::try_from(deleted.size).unwrap_or(i64::MAX);
+        count(&state, &principal, STORAGE_BYTES, -size).await;
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -9,13 +9,12 @@ mod model;
 
 use std::{sync::Arc, time::Duration};
 
-use aloft_auth::{Authenticator, Guard, guarded};
+use aloft_auth::{App, AppParts};
 use aloft_config::{ConfigError, Env};
-use aloft_http::{HttpConfig, openapi::versioned_document, versioned};
-use aloft_store::{AwsClients, AwsSettings, FileRepo, Table, UsageMeter};
+use aloft_http::{HttpConfig, openapi::versioned_document};
+use aloft_store::{AwsClients, FileRepo, Table, UsageMeter};
 use axum::{
     Router,
-    extract::FromRef,
     routing::{delete, get, post},
 };
 use utoipa::OpenApi;
@@ -49,35 +48,28 @@ impl FileRules {
 
 /// What the files function needs, built once per cold start.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct Files {
     pub files: FileRepo,
     pub s3: aws_sdk_s3::Client,
     pub bucket: Arc<str>,
     pub rules: FileRules,
     pub usage: UsageMeter,
-    pub guard: Guard,
 }
 
-impl FromRef<AppState> for Authenticator {
-    fn from_ref(state: &AppState) -> Self {
-        state.guard.authenticator().clone()
-    }
-}
-
-impl AppState {
-    pub async fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let aws = AwsClients::connect(&AwsSettings::from_env(env)?).await;
-        let table = Table::new(aws.dynamodb, env.required("TABLE_NAME")?);
+impl AppParts for Files {
+    fn build(env: &Env, aws: &AwsClients, table: &Table) -> Result<Self, ConfigError> {
         Ok(Self {
             files: FileRepo::new(table.clone()),
-            s3: aws.s3,
+            s3: aws.s3.clone(),
             bucket: env.required("BUCKET_NAME")?.into(),
             rules: FileRules::from_env(env)?,
             usage: UsageMeter::new(table.clone()),
-            guard: Guard::from_env(env, table)?,
         })
     }
 }
+
+/// The function's state: the guard and [`Files`].
+pub type AppState = App<Files>;
 
 /// The function's app: routes under every API version, behind the guard and the edge.
 pub fn router(state: AppState, http: &HttpConfig) -> Router {
@@ -90,8 +82,7 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
             get(handlers::create_download_url),
         )
         .route("/app/files/{file_id}", delete(handlers::delete_file));
-    let guard = state.guard.clone();
-    guarded(versioned(routes).with_state(state), guard, http)
+    state.serve(routes, http)
 }
 
 /// The OpenAPI document of this function's routes.

@@ -6,13 +6,20 @@
 )]
 
 use aloft_http::HttpConfig;
+use aloft_store::{
+    Table, UsageMeter,
+    usage::{FILE_UPLOADS, STORAGE_BYTES},
+};
 use aloft_testkit::{TestEnv, oneshot};
 use axum::Router;
 use http::StatusCode;
 use serde_json::Value;
 
 async fn app() -> Router {
-    let env = TestEnv::new().await;
+    app_on(&TestEnv::new().await).await
+}
+
+async fn app_on(env: &TestEnv) -> Router {
     let vars = env.env(&[
         ("FILES_MAX_BYTES", "1000"),
         ("RATE_LIMIT_DEFAULT_PER_MINUTE", "100000"),
@@ -136,6 +143,39 @@ async fn upload_confirm_list_download_delete() {
     )
     .await;
     assert_eq!(again.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn racing_confirmations_count_one_upload_and_a_delete_takes_its_bytes_back() {
+    let env = TestEnv::new().await;
+    let app = app_on(&env).await;
+    let meter = UsageMeter::new(Table::new(env.clients.dynamodb.clone(), env.table()));
+    let month = |metric| {
+        let meter = meter.clone();
+        async move {
+            let today = time::OffsetDateTime::now_utc().date();
+            meter.month("uma", metric, today).await.unwrap().total
+        }
+    };
+    let upload = upload_url(&app, "uma", "race.txt", 11).await;
+    let id = upload["file_id"].as_str().unwrap();
+    put(upload["upload_url"].as_str().unwrap(), b"hello world").await;
+
+    let (first, second) = tokio::join!(confirm(&app, "uma", id), confirm(&app, "uma", id));
+    assert_eq!(
+        (first.status, second.status),
+        (StatusCode::OK, StatusCode::OK)
+    );
+    assert_eq!(month(FILE_UPLOADS).await, 1);
+    assert_eq!(month(STORAGE_BYTES).await, 11);
+
+    let delete = || {
+        let request = oneshot::as_user("DELETE", &format!("/api/v1/app/files/{id}"), "uma", None);
+        oneshot::send(&app, request)
+    };
+    let (first, second) = tokio::join!(delete(), delete());
+    assert!(first.status == StatusCode::NO_CONTENT || second.status == StatusCode::NO_CONTENT);
+    assert_eq!(month(STORAGE_BYTES).await, 0, "the bytes come back once");
 }
 
 #[tokio::test]

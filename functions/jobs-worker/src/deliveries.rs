@@ -77,6 +77,7 @@ pub(crate) async fn fan_out(jobs: &Jobs, job: &JobRecord) -> Result<(), String> 
                 kind: DELIVERY_KIND.into(),
                 queue: QueueName::Jobs,
                 payload,
+                user_id: None,
             })
             .await
             .map_err(store)?;

@@ -19,7 +19,9 @@ use aloft_queue::{
     Attempt, CONTACT_CRM_KIND, EMAIL_KIND, Email, FANOUT_KIND, Handler, Producer, QueueName,
     QueueUrls, TargetPolicy, Worker, WorkerConfig,
 };
-use aloft_store::{AwsClients, AwsSettings, JobRecord, JobRepo, Table, WebhookRepo};
+use aloft_store::{
+    AwsClients, AwsSettings, JobRecord, JobRepo, Table, UsageMeter, WebhookRepo, usage::EMAIL_SENT,
+};
 use serde::Deserialize;
 
 pub use deliveries::{DELIVERY_KIND, Delivery};
@@ -33,6 +35,7 @@ pub struct Jobs {
     pub producer: Producer,
     pub sender: Sender,
     pub mailer: Mailer,
+    pub usage: UsageMeter,
     /// `CONTACT_WEBHOOK_SECRET`: signs the CRM webhook.
     pub contact_secret: Option<String>,
 }
@@ -42,7 +45,11 @@ impl Handler for Jobs {
         match job.kind.as_str() {
             EMAIL_KIND => {
                 let email: Email = payload(job)?;
-                self.mailer.send(&job.id, &email).await
+                self.mailer.send(&job.id, &email).await?;
+                if let Some(owner) = &job.user_id {
+                    self.usage.record(owner, EMAIL_SENT, 1, None).await;
+                }
+                Ok(())
             }
             CONTACT_CRM_KIND => deliveries::contact_crm(self, job).await,
             FANOUT_KIND => deliveries::fan_out(self, job).await,
@@ -73,6 +80,7 @@ impl Jobs {
             producer: Producer::new(aws.sqs.clone(), JobRepo::new(table.clone()), urls),
             sender,
             mailer: Mailer::from_env(env, &aws.sdk)?,
+            usage: UsageMeter::new(table.clone()),
             contact_secret: env.optional("CONTACT_WEBHOOK_SECRET"),
         })
     }
@@ -84,7 +92,7 @@ pub async fn worker(env: &Env) -> Result<Worker<Jobs>, ConfigError> {
     let table = Table::new(aws.dynamodb.clone(), env.required("TABLE_NAME")?);
     let jobs = Jobs::from_env(env, &aws, &table)?;
     Ok(Worker::new(
-        JobRepo::new(table),
+        table,
         aws.sqs,
         env.required("JOBS_QUEUE_URL")?,
         WorkerConfig::from_env(env)?,

@@ -172,6 +172,7 @@ impl Stack {
                 kind: DELIVERY_KIND.into(),
                 queue: QueueName::Jobs,
                 payload,
+                user_id: None,
             })
             .await
             .unwrap();

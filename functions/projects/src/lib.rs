@@ -6,36 +6,29 @@
 mod handlers;
 mod model;
 
-use aloft_auth::{Authenticator, Guard, guarded};
+use aloft_auth::{App, AppParts};
 use aloft_config::{ConfigError, Env};
-use aloft_http::{HttpConfig, openapi::versioned_document, versioned};
-use aloft_store::{AwsClients, AwsSettings, ProjectRepo, Table};
-use axum::{Router, extract::FromRef, routing::get};
+use aloft_http::{HttpConfig, openapi::versioned_document};
+use aloft_store::{AwsClients, ProjectRepo, Table};
+use axum::{Router, routing::get};
 use utoipa::OpenApi;
 
 /// What the projects function needs, built once per cold start.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct Projects {
     pub projects: ProjectRepo,
-    pub guard: Guard,
 }
 
-impl FromRef<AppState> for Authenticator {
-    fn from_ref(state: &AppState) -> Self {
-        state.guard.authenticator().clone()
-    }
-}
-
-impl AppState {
-    pub async fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let aws = AwsClients::connect(&AwsSettings::from_env(env)?).await;
-        let table = Table::new(aws.dynamodb, env.required("TABLE_NAME")?);
+impl AppParts for Projects {
+    fn build(_env: &Env, _aws: &AwsClients, table: &Table) -> Result<Self, ConfigError> {
         Ok(Self {
             projects: ProjectRepo::new(table.clone()),
-            guard: Guard::from_env(env, table)?,
         })
     }
 }
+
+/// The function's state: the guard and [`Projects`].
+pub type AppState = App<Projects>;
 
 /// The function's app: routes under every API version, behind the guard and the edge.
 pub fn router(state: AppState, http: &HttpConfig) -> Router {
@@ -50,8 +43,7 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
                 .patch(handlers::update_project)
                 .delete(handlers::delete_project),
         );
-    let guard = state.guard.clone();
-    guarded(versioned(routes).with_state(state), guard, http)
+    state.serve(routes, http)
 }
 
 /// The OpenAPI document of this function's routes.

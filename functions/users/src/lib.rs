@@ -5,42 +5,34 @@
 mod api_keys;
 mod me;
 
-use aloft_auth::{Authenticator, Guard, guarded};
+use aloft_auth::{App, AppParts};
 use aloft_config::{ConfigError, Env};
-use aloft_http::{HttpConfig, openapi::versioned_document, versioned};
-use aloft_store::{ApiKeyRepo, AwsClients, AwsSettings, Table, UserRepo};
+use aloft_http::{HttpConfig, openapi::versioned_document};
+use aloft_store::{ApiKeyRepo, AwsClients, Table, UserRepo};
 use axum::{
     Router,
-    extract::FromRef,
     routing::{delete, get},
 };
 use utoipa::OpenApi;
 
 /// What the users function needs, built once per cold start.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct Users {
     pub users: UserRepo,
     pub api_keys: ApiKeyRepo,
-    pub guard: Guard,
 }
 
-impl FromRef<AppState> for Authenticator {
-    fn from_ref(state: &AppState) -> Self {
-        state.guard.authenticator().clone()
-    }
-}
-
-impl AppState {
-    pub async fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let aws = AwsClients::connect(&AwsSettings::from_env(env)?).await;
-        let table = Table::new(aws.dynamodb, env.required("TABLE_NAME")?);
+impl AppParts for Users {
+    fn build(_env: &Env, _aws: &AwsClients, table: &Table) -> Result<Self, ConfigError> {
         Ok(Self {
             users: UserRepo::new(table.clone()),
             api_keys: ApiKeyRepo::new(table.clone()),
-            guard: Guard::from_env(env, table)?,
         })
     }
 }
+
+/// The function's state: the guard and [`Users`].
+pub type AppState = App<Users>;
 
 /// The function's app: routes under every API version, wrapped by the shared edge.
 pub fn router(state: AppState, http: &HttpConfig) -> Router {
@@ -51,8 +43,7 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
             get(api_keys::list_api_keys).post(api_keys::create_api_key),
         )
         .route("/app/api-keys/{id}", delete(api_keys::delete_api_key));
-    let guard = state.guard.clone();
-    guarded(versioned(routes).with_state(state), guard, http)
+    state.serve(routes, http)
 }
 
 /// The OpenAPI document of this function's routes.

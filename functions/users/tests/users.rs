@@ -255,10 +255,11 @@ async fn every_authenticated_request_is_metered_per_user_and_day() {
         assert_eq!(answer.status, StatusCode::OK);
         assert_eq!(answer.headers["x-ratelimit-limit"], "60");
     }
-    let today = &aloft_http::timestamp::now()[..10];
-    let count = aloft_store::UsageMeter::new(table)
-        .count("ann", "api_requests", today)
+    let today = time::OffsetDateTime::now_utc().date();
+    let month = aloft_store::UsageMeter::new(table)
+        .month("ann", aloft_store::usage::API_REQUESTS, today)
         .await
         .unwrap();
-    assert_eq!(count, 2);
+    assert_eq!(month.day(today.day()), 2);
+    assert_eq!(month.by["users"], 2, "counted under its route group");
 }

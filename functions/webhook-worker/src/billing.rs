@@ -1,7 +1,7 @@
 //! Subscription state from Stripe, the App Store and Google Play.
 
 use aloft_inbound::{Provider, VerifiedEvent};
-use aloft_store::BillingChange;
+use aloft_store::{BillingChange, StoreError, is_paid_status};
 use serde_json::Value;
 
 use crate::{Outcome, ProviderEvents, outcome};
@@ -81,11 +81,19 @@ async fn stripe(events: &ProviderEvents, event: &VerifiedEvent) -> Result<Option
                     .users
                     .link_customer("stripe", customer, user_id)
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| match e {
+                        // The link is written only with its user: not there (yet).
+                        StoreError::ConditionFailed => format!("no user {user_id}"),
+                        other => other.to_string(),
+                    })?;
             }
+            // The id, or the whole object when the event was sent expanded.
+            let subscription =
+                text(object, "/subscription").or_else(|| text(object, "/subscription/id"));
             let change = BillingChange {
                 plan: Some(plan_of(None)),
                 status: Some("active".into()),
+                subscription_id: subscription.map(str::to_owned),
                 ..BillingChange::default()
             };
             return Ok(Some(Change {
@@ -99,14 +107,18 @@ async fn stripe(events: &ProviderEvents, event: &VerifiedEvent) -> Result<Option
             let period_end = number(object, "/current_period_end")
                 .or_else(|| number(object, "/items/data/0/current_period_end"));
             let status = text(object, "/status").unwrap_or("active");
-            let paid = matches!(status, "active" | "trialing" | "past_due");
             BillingChange {
-                plan: Some(if paid { plan_of(price) } else { FREE.into() }),
+                plan: Some(if is_paid_status(status) {
+                    plan_of(price)
+                } else {
+                    FREE.into()
+                }),
                 status: Some(status.to_owned()),
                 period_end,
                 cancel_at_period_end: object
                     .pointer("/cancel_at_period_end")
                     .and_then(Value::as_bool),
+                subscription_id: text(object, "/id").map(str::to_owned),
             }
         }
         "customer.subscription.deleted" => BillingChange {
@@ -164,6 +176,7 @@ fn apple(events: &ProviderEvents, event: &VerifiedEvent) -> Result<Option<Change
             status: Some("active".into()),
             period_end: expires,
             cancel_at_period_end: Some(false),
+            ..BillingChange::default()
         },
         "DID_FAIL_TO_RENEW" => BillingChange {
             status: Some("past_due".into()),

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use aloft_config::{ConfigError, Env};
 use aloft_inbound::{Provider, VerifiedEvent};
 use aloft_queue::{Attempt, Handler, Worker, WorkerConfig};
-use aloft_store::{Applied, AwsClients, AwsSettings, JobRecord, JobRepo, Table, UserRepo};
+use aloft_store::{Applied, AwsClients, AwsSettings, JobRecord, Table, UserRepo};
 
 /// Maps provider product ids to our plans, and names the identity issuers.
 #[derive(Debug, Clone, Default)]
@@ -129,7 +129,7 @@ pub async fn worker(env: &Env) -> Result<Worker<ProviderEvents>, ConfigError> {
         settings: Settings::from_env(env)?,
     };
     Ok(Worker::new(
-        JobRepo::new(table),
+        table,
         aws.sqs,
         queue_url,
         WorkerConfig::from_env(env)?,

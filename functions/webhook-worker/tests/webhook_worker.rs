@@ -51,6 +51,7 @@ async fn apply(
         created_at: "2026-01-01T00:00:00Z".into(),
         updated_at: "2026-01-01T00:00:00Z".into(),
         finished_at: None,
+        user_id: None,
     };
     events
         .handle(
@@ -229,6 +230,7 @@ async fn a_payload_that_is_not_a_provider_event_fails() {
         created_at: "2026-01-01T00:00:00Z".into(),
         updated_at: "2026-01-01T00:00:00Z".into(),
         finished_at: None,
+        user_id: None,
     };
     let attempt = Attempt {
         number: 1,
@@ -581,4 +583,43 @@ async fn a_checkout_arriving_after_its_subscription_event_does_not_overwrite_the
     apply_stripe(&events, 5000, created).await.unwrap();
     apply_stripe(&events, 5001, checkout("u1")).await.unwrap();
     assert_eq!(user(&events, "u1").await.subscription_plan, "enterprise");
+}
+
+#[tokio::test]
+async fn stripe_events_store_the_subscription_id_and_the_customer_on_the_user() {
+    let events = events().await;
+    events.users.create(&record("u1")).await.unwrap();
+    let paid = stripe(
+        "checkout.session.completed",
+        json!({"mode": "subscription", "client_reference_id": "u1", "customer": "cus_1",
+               "subscription": "sub_1"}),
+    );
+    apply_stripe(&events, 1000, paid).await.unwrap();
+    let after_checkout = user(&events, "u1").await;
+    assert_eq!(after_checkout.subscription_id.as_deref(), Some("sub_1"));
+    assert_eq!(
+        after_checkout.stripe_customer_id.as_deref(),
+        Some("cus_1"),
+        "the checkout's link is written on the user record too"
+    );
+
+    let mut renewed = subscription("customer.subscription.updated", "price_pro", "active");
+    renewed["data"]["object"]["id"] = json!("sub_2");
+    apply_stripe(&events, 2000, renewed).await.unwrap();
+    assert_eq!(
+        user(&events, "u1").await.subscription_id.as_deref(),
+        Some("sub_2")
+    );
+}
+
+#[tokio::test]
+async fn a_customer_cannot_be_linked_to_a_user_that_does_not_exist() {
+    let events = events().await;
+    let linked = events.users.link_customer("stripe", "cus_9", "ghost").await;
+    assert!(linked.is_err());
+    assert_eq!(
+        events.users.customer_user("stripe", "cus_9").await.unwrap(),
+        None,
+        "no link item without its user: one transaction"
+    );
 }

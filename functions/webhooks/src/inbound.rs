@@ -102,6 +102,7 @@ async fn record_and_queue(state: &AppState, event: &VerifiedEvent) -> Result<boo
         kind: PROVIDER_EVENT_KIND.to_owned(),
         queue: QueueName::Webhooks,
         payload,
+        user_id: None,
     };
     state.producer.enqueue(job).await?;
     Ok(duplicate)

@@ -11,49 +11,41 @@ mod subscriptions;
 
 use std::sync::Arc;
 
-use aloft_auth::{Authenticator, Guard, guarded};
+use aloft_auth::{App, AppParts};
 use aloft_config::{ConfigError, Env};
-use aloft_http::{HttpConfig, openapi::versioned_document, versioned};
+use aloft_http::{HttpConfig, openapi::versioned_document};
 use aloft_inbound::{InboundConfig, Verifier};
 use aloft_queue::{Producer, QueueName, QueueUrls, TargetPolicy};
-use aloft_store::{AwsClients, AwsSettings, JobRepo, Table, WebhookRepo};
+use aloft_store::{AwsClients, JobRepo, Table, WebhookRepo};
 use axum::{
     Router,
-    extract::FromRef,
     routing::{delete, get, post},
 };
 use utoipa::OpenApi;
 
 /// What the webhooks function needs, built once per cold start.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct Webhooks {
     pub verifier: Arc<Verifier>,
     pub webhooks: WebhookRepo,
     pub producer: Producer,
     pub targets: TargetPolicy,
-    pub guard: Guard,
 }
 
-impl FromRef<AppState> for Authenticator {
-    fn from_ref(state: &AppState) -> Self {
-        state.guard.authenticator().clone()
-    }
-}
-
-impl AppState {
-    pub async fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let aws = AwsClients::connect(&AwsSettings::from_env(env)?).await;
-        let table = Table::new(aws.dynamodb, env.required("TABLE_NAME")?);
+impl AppParts for Webhooks {
+    fn build(env: &Env, aws: &AwsClients, table: &Table) -> Result<Self, ConfigError> {
         let urls = QueueUrls::from_env(env, &[QueueName::Webhooks])?;
         Ok(Self {
             verifier: Arc::new(Verifier::new(InboundConfig::from_env(env)?)?),
             webhooks: WebhookRepo::new(table.clone()),
-            producer: Producer::new(aws.sqs, JobRepo::new(table.clone()), urls),
+            producer: Producer::new(aws.sqs.clone(), JobRepo::new(table.clone()), urls),
             targets: TargetPolicy::from_env(env)?,
-            guard: Guard::from_env(env, table)?,
         })
     }
 }
+
+/// The function's state: the guard and [`Webhooks`].
+pub type AppState = App<Webhooks>;
 
 /// The function's app: routes under every API version, behind the guard and the edge.
 pub fn router(state: AppState, http: &HttpConfig) -> Router {
@@ -74,8 +66,7 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
             "/app/webhook-subscriptions/{id}/deliveries",
             get(subscriptions::list_deliveries),
         );
-    let guard = state.guard.clone();
-    guarded(versioned(routes).with_state(state), guard, http)
+    state.serve(routes, http)
 }
 
 /// The OpenAPI document of this function's routes.

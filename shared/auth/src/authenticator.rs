@@ -173,6 +173,8 @@ pub fn external_user(email: Option<&str>) -> UserRecord {
         subscription_status: None,
         subscription_period_end: None,
         cancel_at_period_end: false,
+        subscription_id: None,
+        stripe_customer_id: None,
         created_at: now.clone(),
         updated_at: now,
         password_hash: None,

@@ -7,7 +7,7 @@ use std::{sync::Arc, time::Duration};
 
 use aloft_config::{ConfigError, Env};
 use aloft_http::{ApiError, HttpConfig, timestamp::unix_now};
-use aloft_store::{RateLimiter, Table, UsageMeter, Window};
+use aloft_store::{RateLimiter, Table, UsageMeter, Window, usage::API_REQUESTS};
 use axum::{
     Router,
     extract::{Request, State},
@@ -187,9 +187,13 @@ async fn guard_request(
         set_rate_headers(response.headers_mut(), &window);
         return response;
     }
+    let group = route_group(request.uri().path()).to_owned();
     let meter = async {
         if let Some(principal) = &principal {
-            meter_request(&guard, principal).await;
+            let usage = &guard.usage;
+            usage
+                .record(&principal.user_id, API_REQUESTS, 1, Some(&group))
+                .await;
         }
     };
     let (mut response, ()) = tokio::join!(next.run(request), meter);
@@ -229,15 +233,17 @@ async fn check_limit(
     }
 }
 
-async fn meter_request(guard: &Guard, principal: &Principal) {
-    let day = aloft_http::timestamp::now();
-    let day = day.get(..10).unwrap_or(&day);
-    let record = guard.usage.record(&principal.user_id, "api_requests", day);
-    match tokio::time::timeout(LIMITER_TIMEOUT, record).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!(error.cause = %e, "usage metering failed"),
-        Err(_) => tracing::warn!("usage metering timed out"),
+/// The group `api_requests` are broken down by: the segment after `app/` (`projects`,
+/// `files`, …), else the area (`admin`, `public`).
+fn route_group(path: &str) -> &str {
+    let route = path.splitn(4, '/').nth(3).unwrap_or(path);
+    let mut segments = route.split('/');
+    match segments.next() {
+        Some("app") => segments.next(),
+        area => area,
     }
+    .filter(|group| !group.is_empty())
+    .unwrap_or("other")
 }
 
 impl Guard {
@@ -301,6 +307,16 @@ mod tests {
 
     fn limits() -> RateLimits {
         RateLimits::from_env(&Env::from_pairs([])).unwrap()
+    }
+
+    #[test]
+    fn requests_are_grouped_by_their_first_app_segment_or_area() {
+        assert_eq!(route_group("/api/v1/app/projects/42"), "projects");
+        assert_eq!(route_group("/api/v2/app/users/me"), "users");
+        assert_eq!(route_group("/api/v1/admin/jobs"), "admin");
+        assert_eq!(route_group("/api/v1/public/contact"), "public");
+        assert_eq!(route_group("/api/v1/app"), "other");
+        assert_eq!(route_group("/"), "other");
     }
 
     #[test]

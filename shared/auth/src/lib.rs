@@ -5,6 +5,7 @@
 //! names another algorithm, `none` included, is rejected before any key is used), a
 //! `kid` for key rotation, and `iss`/`aud`/`exp`/`nbf` checked.
 
+mod app;
 mod authenticator;
 mod external;
 mod extract;
@@ -16,6 +17,7 @@ mod profile;
 pub mod secrets;
 
 pub use aloft_store::TenantId;
+pub use app::{App, AppParts};
 pub use authenticator::{Authenticator, external_user, new_api_key};
 pub use external::{ExternalIdentity, ExternalIdp, ExternalIdpConfig};
 pub use extract::{AdminUser, AuthUser};

@@ -266,7 +266,12 @@ mod tests {
         let table = &template.tables[0];
         assert_eq!(table.logical_id, "AppTable");
         assert_eq!(table.key_schema[0].attribute_name, "pk");
-        assert_eq!(table.global_secondary_indexes.len(), 2);
+        let indexes: Vec<_> = table
+            .global_secondary_indexes
+            .iter()
+            .map(|i| i.index_name.as_str())
+            .collect();
+        assert_eq!(indexes, ["gsi1", "gsi2", "ranking"]);
         assert_eq!(
             table
                 .time_to_live_specification

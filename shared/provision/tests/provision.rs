@@ -22,7 +22,7 @@ async fn table_has_the_template_keys_indexes_and_ttl() {
         .iter()
         .filter_map(|i| i.index_name())
         .collect();
-    assert_eq!(indexes, ["gsi1", "gsi2"]);
+    assert_eq!(indexes, ["gsi1", "gsi2", "ranking"]);
     let ttl = env
         .clients
         .dynamodb

@@ -82,17 +82,25 @@ pub struct NewJob {
     pub kind: String,
     pub queue: QueueName,
     pub payload: serde_json::Value,
+    /// Whose usage the job counts (see [`JobRecord::user_id`]).
+    pub user_id: Option<String>,
 }
 
 impl NewJob {
-    /// A job with a fresh, time-ordered id.
+    /// A job with a fresh, time-ordered id, done for the system (no user).
     pub fn new(kind: &str, queue: QueueName, payload: serde_json::Value) -> Self {
         Self {
             id: uuid::Uuid::now_v7().to_string(),
             kind: kind.to_owned(),
             queue,
             payload,
+            user_id: None,
         }
+    }
+
+    /// The job, done for `user_id` (`None` keeps it the system's).
+    pub fn for_user(self, user_id: Option<String>) -> Self {
+        Self { user_id, ..self }
     }
 }
 
@@ -124,6 +132,7 @@ impl Producer {
             created_at: now.clone(),
             updated_at: now,
             finished_at: None,
+            user_id: job.user_id,
         };
         match self.jobs.create(&record).await {
             Ok(()) => {}

@@ -5,7 +5,9 @@
 use std::{future::Future, sync::Arc, time::Duration};
 
 use aloft_config::{ConfigError, Env};
-use aloft_store::{JobRecord, JobRepo, JobStatus, Start, StoreError};
+use aloft_store::{
+    JobRecord, JobRepo, JobStatus, Start, StoreError, Table, UsageMeter, usage::BACKGROUND_JOBS,
+};
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{LambdaEvent, service_fn};
 use tokio::task::JoinSet;
@@ -61,6 +63,7 @@ impl WorkerConfig {
 #[derive(Debug)]
 pub struct Worker<H> {
     jobs: JobRepo,
+    usage: UsageMeter,
     sqs: aws_sdk_sqs::Client,
     queue_url: String,
     config: WorkerConfig,
@@ -68,15 +71,17 @@ pub struct Worker<H> {
 }
 
 impl<H: Handler> Worker<H> {
+    /// A worker keeping its job records (and their owners' usage) in `table`.
     pub fn new(
-        jobs: JobRepo,
+        table: Table,
         sqs: aws_sdk_sqs::Client,
         queue_url: String,
         config: WorkerConfig,
         handler: H,
     ) -> Self {
         Self {
-            jobs,
+            jobs: JobRepo::new(table.clone()),
+            usage: UsageMeter::new(table),
             sqs,
             queue_url,
             config,
@@ -177,7 +182,13 @@ impl<H: Handler> Worker<H> {
                 tracing::warn!(job.id = %job.id, job.kind = %job.kind, attempt = number, status = status.as_str(), error = %e, "job failed")
             }
         }
-        if let Err(e) = self.jobs.finish(&job.id, status, error, &now).await {
+        let finished = self.jobs.finish(&job.id, status, error, &now);
+        let counted = async {
+            if let (Ok(()), Some(owner)) = (&result, &job.user_id) {
+                self.usage.record(owner, BACKGROUND_JOBS, 1, None).await;
+            }
+        };
+        if let (Err(e), ()) = tokio::join!(finished, counted) {
             tracing::warn!(job.id = %job.id, error = %e, "could not record the job's outcome");
         }
         if result.is_ok() {

@@ -65,12 +65,14 @@ impl FileRepo {
             .await
     }
 
-    /// Marks a pending file uploaded and stops its expiry; returns the new record.
+    /// Marks a pending file uploaded and stops its expiry; returns the record, and
+    /// whether this call was the one that marked it (so two confirmations racing each
+    /// other count one upload).
     pub async fn mark_uploaded(
         &self,
         tenant: &TenantId,
         id: &str,
-    ) -> Result<FileRecord, StoreError> {
+    ) -> Result<(FileRecord, bool), StoreError> {
         let output = self
             .table
             .client()
@@ -78,30 +80,44 @@ impl FileRepo {
             .table_name(self.table.name())
             .set_key(Some(Key::tenant_item(tenant, KIND, id).attributes()))
             .update_expression("SET #status = :uploaded REMOVE expires_at")
-            .condition_expression("attribute_exists(pk)")
+            .condition_expression("attribute_exists(pk) AND #status <> :uploaded")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":uploaded", s("uploaded"))
             .return_values(ReturnValue::AllNew)
             .send()
             .await
-            .map_err(StoreError::from_sdk)?;
-        output
-            .attributes
-            .map(from_item)
-            .transpose()?
-            .ok_or(StoreError::ConditionFailed)
+            .map_err(StoreError::from_sdk);
+        match output {
+            Ok(output) => {
+                let record = output.attributes.map(from_item).transpose()?;
+                Ok((record.ok_or(StoreError::ConditionFailed)?, true))
+            }
+            Err(StoreError::ConditionFailed) => {
+                let record = self.get(tenant, id).await?;
+                let uploaded = record.filter(|r| r.status == "uploaded");
+                Ok((uploaded.ok_or(StoreError::ConditionFailed)?, false))
+            }
+            Err(e) => Err(e),
+        }
     }
 
-    /// Deletes the record; deleting twice is fine.
-    pub async fn delete(&self, tenant: &TenantId, id: &str) -> Result<(), StoreError> {
-        self.table
+    /// Deletes the record and returns it; deleting twice is fine (the second finds
+    /// nothing), so a retried delete takes its usage back once.
+    pub async fn delete(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> Result<Option<FileRecord>, StoreError> {
+        let output = self
+            .table
             .client()
             .delete_item()
             .table_name(self.table.name())
             .set_key(Some(Key::tenant_item(tenant, KIND, id).attributes()))
+            .return_values(ReturnValue::AllOld)
             .send()
             .await
             .map_err(StoreError::from_sdk)?;
-        Ok(())
+        output.attributes.map(from_item).transpose()
     }
 }

@@ -69,13 +69,17 @@ pub struct JobRecord {
     pub updated_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<String>,
+    /// The user the job works for, whose usage it counts (`background_jobs`, and what
+    /// the job itself meters, e.g. `email_sent`); `None` for the system's own work.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
 }
 
 /// What [`JobRepo::start`] found.
 #[derive(Debug)]
 pub enum Start {
     /// The job is now `running`; this is its record.
-    Running(JobRecord),
+    Running(Box<JobRecord>),
     /// A duplicate delivery of a job that already succeeded: nothing to do.
     AlreadySucceeded,
     /// No record: the job was never created or has expired.
@@ -140,7 +144,7 @@ impl JobRepo {
             .map_err(StoreError::from_sdk);
         match result {
             Ok(output) => match output.attributes.map(from_item).transpose()? {
-                Some(job) => Ok(Start::Running(job)),
+                Some(job) => Ok(Start::Running(Box::new(job))),
                 None => Ok(Start::Missing),
             },
             Err(StoreError::ConditionFailed) => Ok(match self.get(id).await? {

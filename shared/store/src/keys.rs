@@ -97,8 +97,7 @@ impl Key {
         Key::new(format!("RL#{subject}#{class}"), window_start.to_string())
     }
 
-    /// A usage counter of one period: a day (`YYYY-MM-DD`), a month (`YYYY-MM`) or a
-    /// month's dimension (`YYYY-MM#<model>`).
+    /// A user's usage of one metric in one month (`YYYY-MM`), see `usage`.
     pub fn usage(user_id: &str, metric: &str, period: &str) -> Self {
         Key::new(format!("USAGE#{user_id}"), format!("{metric}#{period}"))
     }

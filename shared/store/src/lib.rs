@@ -15,7 +15,7 @@ mod projects;
 mod rate;
 mod refresh;
 mod table;
-mod usage;
+pub mod usage;
 mod users;
 mod webhooks;
 
@@ -29,9 +29,10 @@ pub use projects::{ProjectChange, ProjectRecord, ProjectRepo, UpdateOutcome};
 pub use rate::{RateLimiter, Window};
 pub use refresh::{RefreshRecord, RefreshTokens, Rotation};
 pub use table::Table;
-pub use usage::UsageMeter;
+pub use usage::{Metric, UsageMeter};
 pub use users::{
-    Applied, BillingChange, Lifecycle, ProfileChange, UserRecord, UserRepo, normalize_email,
+    Applied, BillingChange, Lifecycle, ProfileChange, UserRecord, UserRepo, is_paid_status,
+    normalize_email,
 };
 pub use webhooks::{
     DeliveryAttempt, DeliveryRecord, InboundEventRecord, SubscriptionRecord, WebhookRepo,

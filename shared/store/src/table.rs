@@ -3,7 +3,9 @@
 use std::{collections::HashMap, sync::Arc};
 
 use aws_sdk_dynamodb::{
-    Client, operation::query::builders::QueryFluentBuilder, types::AttributeValue,
+    Client,
+    operation::query::builders::QueryFluentBuilder,
+    types::{AttributeValue, KeysAndAttributes},
 };
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -101,6 +103,59 @@ impl Table {
                 return Ok(records);
             }
         }
+    }
+}
+
+impl Table {
+    /// The items at `keys` that exist, in no particular order: batch reads of up to 100
+    /// keys, asking again for any the table left unprocessed under load.
+    pub(crate) async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(100) {
+            let mut pending: Vec<_> = chunk.iter().map(Key::attributes).collect();
+            for _ in 0..5 {
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut pending)))
+                    .build()
+                    .map_err(|e| StoreError::Other(e.to_string()))?;
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(self.name(), request)
+                    .send()
+                    .await
+                    .map_err(StoreError::from_sdk)?;
+                items.extend(
+                    output
+                        .responses
+                        .and_then(|mut r| r.remove(self.name()))
+                        .unwrap_or_default(),
+                );
+                pending = output
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(self.name()))
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+                if pending.is_empty() {
+                    break;
+                }
+            }
+            if !pending.is_empty() {
+                return Err(StoreError::Other(
+                    "a batch read left keys unprocessed".into(),
+                ));
+            }
+        }
+        Ok(items)
+    }
+
+    /// The records at `keys` that exist, in no particular order (see [`Self::batch_get`]).
+    pub async fn get_many<T: DeserializeOwned>(&self, keys: &[Key]) -> Result<Vec<T>, StoreError> {
+        self.batch_get(keys)
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
     }
 }
 

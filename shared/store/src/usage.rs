@@ -1,11 +1,221 @@
-//! Usage counters: per user, metric and day (`<metric>#<yyyy-mm-dd>`), plus month
-//! rollups (`<metric>#<yyyy-mm>`) and month breakdowns (`<metric>#<yyyy-mm>#<dimension>`,
-//! e.g. AI tokens by model) for metrics that need a month's total in one read. Every
-//! change is an atomic `ADD`, so concurrent requests never lose a count.
+//! Usage metering: one item per user, metric and calendar month (UTC) holding the month's
+//! total (`count`), its days (`d01`…`d31`) and its breakdown (`by#<dimension>`, e.g. the
+//! AI model or the route group). Counting an event is one atomic `ADD` to that item, so
+//! concurrent requests never lose a count and a metered request costs one write.
+//!
+//! The month items of each metric form a ranking: they carry `rank_pk`
+//! (`RANK#<yyyy-mm>#<metric>`), and the sparse `ranking` index (`rank_pk`, `count`) lists
+//! a month's users by their total, so "top users" reads only the rows it returns.
 
-use crate::{Key, StoreError, Table, table::n};
+use std::{collections::BTreeMap, time::Duration};
 
-/// Usage counters, per user, metric and period.
+use aws_sdk_dynamodb::types::AttributeValue;
+use time::{Date, Month, OffsetDateTime};
+
+use crate::{Key, StoreError, Table, table::n, table::s};
+
+/// A counted metric and how the usage routes describe it. Adding one is one line in
+/// [`METRICS`] plus the call that counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Metric {
+    pub key: &'static str,
+    pub name: &'static str,
+    pub description: &'static str,
+    pub unit: &'static str,
+    /// What its breakdown splits it by.
+    pub breakdown: Breakdown,
+}
+
+/// The dimension of a metric's breakdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Breakdown {
+    /// The AI model that served the call.
+    Model,
+    /// The first path segment after `/app/` (`projects`, `files`, …), or `admin`.
+    RouteGroup,
+    /// The day of the month.
+    Day,
+}
+
+const fn metric(
+    key: &'static str,
+    name: &'static str,
+    description: &'static str,
+    unit: &'static str,
+    breakdown: Breakdown,
+) -> Metric {
+    Metric {
+        key,
+        name,
+        description,
+        unit,
+        breakdown,
+    }
+}
+
+use Breakdown::{Day, Model, RouteGroup};
+pub const API_REQUESTS: Metric = metric(
+    "api_requests",
+    "API Requests",
+    "Total API requests made",
+    "requests",
+    RouteGroup,
+);
+pub const AI_TOKENS: Metric = metric(
+    "ai_tokens",
+    "AI Tokens",
+    "AI/LLM tokens consumed",
+    "tokens",
+    Model,
+);
+pub const AI_REQUESTS: Metric = metric(
+    "ai_requests",
+    "AI Requests",
+    "Number of AI completion requests",
+    "requests",
+    Model,
+);
+pub const STORAGE_BYTES: Metric = metric(
+    "storage_bytes",
+    "Storage",
+    "Storage space used (bytes added less bytes deleted)",
+    "bytes",
+    Day,
+);
+pub const FILE_UPLOADS: Metric = metric(
+    "file_uploads",
+    "File Uploads",
+    "Number of files uploaded",
+    "files",
+    Day,
+);
+pub const FILE_DOWNLOADS: Metric = metric(
+    "file_downloads",
+    "File Downloads",
+    "Number of files downloaded",
+    "files",
+    Day,
+);
+pub const WEBSOCKET_MESSAGES: Metric = metric(
+    "websocket_messages",
+    "WebSocket Messages",
+    "Realtime messages sent and received",
+    "messages",
+    Day,
+);
+pub const BACKGROUND_JOBS: Metric = metric(
+    "background_jobs",
+    "Background Jobs",
+    "Background jobs completed",
+    "jobs",
+    Day,
+);
+pub const EMAIL_SENT: Metric = metric("email_sent", "Emails Sent", "Emails sent", "emails", Day);
+
+/// Every metric, in the order the usage routes list them.
+pub const METRICS: [Metric; 9] = [
+    API_REQUESTS,
+    AI_TOKENS,
+    AI_REQUESTS,
+    STORAGE_BYTES,
+    FILE_UPLOADS,
+    FILE_DOWNLOADS,
+    WEBSOCKET_MESSAGES,
+    BACKGROUND_JOBS,
+    EMAIL_SENT,
+];
+
+impl Metric {
+    /// The metric named `key`, if there is one.
+    pub fn parse(key: &str) -> Option<Metric> {
+        METRICS.into_iter().find(|m| m.key == key)
+    }
+}
+
+/// A counter that has not answered by then is given up (and logged): metering never
+/// holds a request up for long.
+const RECORD_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// One user's counts of one metric in one month.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MonthUsage {
+    pub total: i64,
+    /// Day of the month (1–31) → count; days without events are absent.
+    pub days: BTreeMap<u8, i64>,
+    /// Dimension → count.
+    pub by: BTreeMap<String, i64>,
+}
+
+impl MonthUsage {
+    fn from_item(item: &crate::table::Item) -> Self {
+        let number = |value: &AttributeValue| {
+            value
+                .as_n()
+                .ok()
+                .and_then(|n| n.parse::<i64>().ok())
+                .unwrap_or(0)
+        };
+        let mut usage = MonthUsage::default();
+        for (name, value) in item {
+            if name == "count" {
+                usage.total = number(value);
+            } else if let Some(dimension) = name.strip_prefix("by#") {
+                usage.by.insert(dimension.to_owned(), number(value));
+            } else if let Some(day) = name.strip_prefix('d').and_then(|d| d.parse().ok()) {
+                usage.days.insert(day, number(value));
+            }
+        }
+        usage
+    }
+
+    /// The count of `day`, 0 when nothing happened then.
+    pub fn day(&self, day: u8) -> i64 {
+        self.days.get(&day).copied().unwrap_or(0)
+    }
+}
+
+/// A user's place in a month's ranking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ranked {
+    pub user_id: String,
+    pub value: i64,
+}
+
+/// The top of a ranking, and how many index rows the query read to find it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ranking {
+    pub users: Vec<Ranked>,
+    pub items_read: i32,
+}
+
+/// `YYYY-MM`.
+pub fn month_key(date: Date) -> String {
+    format!("{:04}-{:02}", date.year(), u8::from(date.month()))
+}
+
+/// The first day of the month before `date`'s.
+pub fn previous_month(date: Date) -> Date {
+    let (year, month) = match date.month() {
+        Month::January => (date.year() - 1, Month::December),
+        month => (date.year(), month.previous()),
+    };
+    Date::from_calendar_date(year, month, 1).unwrap_or(date)
+}
+
+/// The first day of the month after `date`'s.
+pub fn next_month(date: Date) -> Date {
+    let (year, month) = match date.month() {
+        Month::December => (date.year() + 1, Month::January),
+        month => (date.year(), month.next()),
+    };
+    Date::from_calendar_date(year, month, 1).unwrap_or(date)
+}
+
+fn ranking_key(metric: Metric, month: &str) -> String {
+    format!("RANK#{month}#{}", metric.key)
+}
+
+/// Usage counters, per user, metric and month.
 #[derive(Debug, Clone)]
 pub struct UsageMeter {
     table: Table,
@@ -16,74 +226,152 @@ impl UsageMeter {
         Self { table }
     }
 
-    /// Adds one to `metric` of `user_id` on `day` (`YYYY-MM-DD`).
-    pub async fn record(&self, user_id: &str, metric: &str, day: &str) -> Result<(), StoreError> {
-        self.add(user_id, metric, day, 1).await
+    /// Counts `amount` (negative to take back) of `metric` for `user_id` today (UTC),
+    /// under `dimension` when given. A failure or a slow table is logged, never returned:
+    /// the request that caused the usage has its answer already.
+    pub async fn record(
+        &self,
+        user_id: &str,
+        metric: Metric,
+        amount: i64,
+        dimension: Option<&str>,
+    ) {
+        let today = OffsetDateTime::now_utc().date();
+        let add = self.add(user_id, metric, today, amount, dimension);
+        match tokio::time::timeout(RECORD_TIMEOUT, add).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error.cause = %e, usage.metric = metric.key, "usage not counted");
+            }
+            Err(_) => tracing::warn!(usage.metric = metric.key, "usage not counted: timed out"),
+        }
     }
 
-    /// Adds `amount` (negative to subtract) to `metric` of `user_id` in `period` (a day,
-    /// or a month rollup).
+    /// Counts `amount` of `metric` for `user_id` on `day`: the day, the month total (and
+    /// with it the month's ranking) and the `dimension`, in one atomic update.
     pub async fn add(
         &self,
         user_id: &str,
-        metric: &str,
-        period: &str,
+        metric: Metric,
+        day: Date,
         amount: i64,
+        dimension: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.table
+        let month = month_key(day);
+        let mut update = self
+            .table
             .client()
             .update_item()
             .table_name(self.table.name())
-            .set_key(Some(Key::usage(user_id, metric, period).attributes()))
-            .update_expression("ADD #count :amount")
+            .set_key(Some(Key::usage(user_id, metric.key, &month).attributes()))
             .expression_attribute_names("#count", "count")
+            .expression_attribute_names("#day", format!("d{:02}", day.day()))
             .expression_attribute_values(":amount", n(amount))
+            .expression_attribute_values(":rank", s(ranking_key(metric, &month)));
+        let mut adds = "#count :amount, #day :amount".to_owned();
+        if let Some(dimension) = dimension {
+            update = update.expression_attribute_names("#by", format!("by#{dimension}"));
+            adds.push_str(", #by :amount");
+        }
+        update
+            .update_expression(format!("SET rank_pk = :rank ADD {adds}"))
             .send()
             .await
             .map_err(StoreError::from_sdk)?;
         Ok(())
     }
 
-    /// Adds `amount` to `metric` on `day`, to its month, and to the month's `dimension`
-    /// (say, the AI model) when given; the three updates run concurrently.
-    pub async fn add_with_month(
+    /// `user_id`'s usage of `metric` in the month of `month` (any day of it).
+    pub async fn month(
         &self,
         user_id: &str,
-        metric: &str,
-        day: &str,
-        amount: i64,
-        dimension: Option<&str>,
-    ) -> Result<(), StoreError> {
-        let month = day.get(..7).unwrap_or(day);
-        let by_dimension = async {
-            match dimension {
-                Some(dimension) => {
-                    let period = format!("{month}#{dimension}");
-                    self.add(user_id, metric, &period, amount).await
-                }
-                None => Ok(()),
-            }
-        };
-        let (daily, monthly, dimensional) = tokio::join!(
-            self.add(user_id, metric, day, amount),
-            self.add(user_id, metric, month, amount),
-            by_dimension,
-        );
-        daily.and(monthly).and(dimensional)
+        metric: Metric,
+        month: Date,
+    ) -> Result<MonthUsage, StoreError> {
+        let key = Key::usage(user_id, metric.key, &month_key(month));
+        let output = self
+            .table
+            .client()
+            .get_item()
+            .table_name(self.table.name())
+            .set_key(Some(key.attributes()))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(output
+            .item
+            .as_ref()
+            .map(MonthUsage::from_item)
+            .unwrap_or_default())
     }
 
-    /// The count of `metric` of `user_id` in `period` (a day, or a month rollup).
-    pub async fn count(
+    /// `user_id`'s usage of each of `metrics` in each of `months` (any day of each), in
+    /// one batch read. Pairs without usage are zero.
+    pub async fn months(
         &self,
         user_id: &str,
-        metric: &str,
-        period: &str,
-    ) -> Result<i64, StoreError> {
-        #[derive(serde::Deserialize)]
-        struct Counter {
-            count: i64,
+        metrics: &[Metric],
+        months: &[Date],
+    ) -> Result<BTreeMap<(&'static str, String), MonthUsage>, StoreError> {
+        let mut read = BTreeMap::new();
+        for metric in metrics {
+            for month in months {
+                read.insert((metric.key, month_key(*month)), MonthUsage::default());
+            }
         }
-        let counter: Option<Counter> = self.table.get(&Key::usage(user_id, metric, period)).await?;
-        Ok(counter.map_or(0, |c| c.count))
+        let keys: Vec<_> = read
+            .keys()
+            .map(|(metric, month)| Key::usage(user_id, metric, month))
+            .collect();
+        for item in self.table.batch_get(&keys).await? {
+            let sort = item.get("sk").and_then(|v| v.as_s().ok());
+            let Some((metric, month)) = sort.and_then(|sk| sk.split_once('#')) else {
+                continue;
+            };
+            if let Some(metric) = Metric::parse(metric) {
+                read.insert((metric.key, month.to_owned()), MonthUsage::from_item(&item));
+            }
+        }
+        Ok(read)
+    }
+
+    /// The `limit` users with the most `metric` in `month`, highest first: one query of
+    /// the month's ranking that reads `limit` index rows, however many users there are.
+    pub async fn top(
+        &self,
+        metric: Metric,
+        month: Date,
+        limit: i32,
+    ) -> Result<Ranking, StoreError> {
+        let output = self
+            .table
+            .client()
+            .query()
+            .table_name(self.table.name())
+            .index_name("ranking")
+            .key_condition_expression("rank_pk = :rank")
+            .expression_attribute_values(":rank", s(ranking_key(metric, &month_key(month))))
+            .scan_index_forward(false)
+            .limit(limit)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        let users = output
+            .items
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|item| {
+                let user_id = item.get("pk")?.as_s().ok()?.strip_prefix("USAGE#")?;
+                let value = item.get("count")?.as_n().ok()?.parse().ok()?;
+                Some(Ranked {
+                    user_id: user_id.to_owned(),
+                    value,
+                })
+            })
+            .collect();
+        Ok(Ranking {
+            users,
+            items_read: output.scanned_count,
+        })
     }
 }

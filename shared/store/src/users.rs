@@ -1,7 +1,7 @@
 //! User records: one profile item per user, with an email guard item written in the same
 //! transaction so two registrations cannot take one address.
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -32,6 +32,13 @@ pub struct UserRecord {
     pub subscription_period_end: Option<i64>,
     #[serde(default)]
     pub cancel_at_period_end: bool,
+    /// The subscription the billing routes cancel and resume (Stripe's `sub_…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription_id: Option<String>,
+    /// The user's Stripe customer, written with its link item by
+    /// [`UserRepo::link_customer`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stripe_customer_id: Option<String>,
     /// RFC 3339.
     pub created_at: String,
     pub updated_at: String,
@@ -54,6 +61,24 @@ pub struct BillingChange {
     pub status: Option<String>,
     pub period_end: Option<i64>,
     pub cancel_at_period_end: Option<bool>,
+    pub subscription_id: Option<String>,
+}
+
+/// Provider statuses in which a subscription is still paid for (Stripe's vocabulary,
+/// which the stores' events are mapped to).
+pub fn is_paid_status(status: &str) -> bool {
+    matches!(status, "active" | "trialing" | "past_due")
+}
+
+impl UserRecord {
+    /// A paid plan in a paid-for status: a second checkout must not start another one.
+    pub fn has_active_subscription(&self) -> bool {
+        self.subscription_plan != "free"
+            && self
+                .subscription_status
+                .as_deref()
+                .is_some_and(is_paid_status)
+    }
 }
 
 /// A user's profile and activity from an identity provider's event.
@@ -154,8 +179,33 @@ impl UserRepo {
         }
     }
 
-    /// Remembers which user a billing provider's customer is.
+    /// Links a billing provider's customer to `user_id`: the link item the webhooks read
+    /// (`CUSTOMER#<provider>#<id>`) and `<provider>_customer_id` on the user record, in
+    /// one transaction, so neither exists without the other. The one writer of both.
+    /// No such user is [`StoreError::ConditionFailed`].
     pub async fn link_customer(
+        &self,
+        provider: &str,
+        customer_id: &str,
+        user_id: &str,
+    ) -> Result<(), StoreError> {
+        // Two first checkouts of one user race to write the same link: a transaction
+        // cancelled by the other's is tried again, and succeeds once the other is done.
+        for _ in 0..3 {
+            match self
+                .link_customer_once(provider, customer_id, user_id)
+                .await
+            {
+                Err(StoreError::ConditionFailed) if self.get(user_id).await?.is_some() => {}
+                other => return other,
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "linking customer {customer_id} kept conflicting"
+        )))
+    }
+
+    async fn link_customer_once(
         &self,
         provider: &str,
         customer_id: &str,
@@ -164,14 +214,28 @@ impl UserRepo {
         let link = UserLink {
             user_id: user_id.to_owned(),
         };
-        self.table
-            .client()
-            .put_item()
+        let put = Put::builder()
             .table_name(self.table.name())
             .set_item(Some(to_item(
                 &Key::billing_customer(provider, customer_id),
                 &link,
             )?))
+            .build()
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        let update = Update::builder()
+            .table_name(self.table.name())
+            .set_key(Some(Key::user(user_id).attributes()))
+            .update_expression("SET #customer = :customer")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#customer", format!("{provider}_customer_id"))
+            .expression_attribute_values(":customer", s(customer_id))
+            .build()
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        self.table
+            .client()
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(TransactWriteItem::builder().update(update).build())
             .send()
             .await
             .map_err(StoreError::from_sdk)?;
@@ -224,6 +288,9 @@ impl UserRepo {
         }
         if let Some(cancel) = change.cancel_at_period_end {
             sets.push(("cancel_at_period_end", AttributeValue::Bool(cancel)));
+        }
+        if let Some(subscription) = &change.subscription_id {
+            sets.push(("subscription_id", s(subscription)));
         }
         self.apply_event(user_id, "billing_event_at", sets, event_at, now)
             .await

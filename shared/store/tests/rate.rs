@@ -1,6 +1,6 @@
-//! Rate-limit windows and usage counters against the local emulator.
+//! Rate-limit windows against the local emulator.
 
-use aloft_store::{RateLimiter, Table, UsageMeter};
+use aloft_store::{RateLimiter, Table};
 use aloft_testkit::TestEnv;
 
 async fn table() -> Table {
@@ -50,29 +50,4 @@ async fn remaining_counts_down_and_a_new_window_starts_fresh() {
         .await
         .unwrap();
     assert!(next_window.allowed);
-}
-
-#[tokio::test]
-async fn usage_counts_add_up() {
-    let meter = UsageMeter::new(table().await);
-    for _ in 0..3 {
-        meter
-            .record("ann", "api_requests", "2026-11-22")
-            .await
-            .unwrap();
-    }
-    assert_eq!(
-        meter
-            .count("ann", "api_requests", "2026-11-22")
-            .await
-            .unwrap(),
-        3
-    );
-    assert_eq!(
-        meter
-            .count("ann", "api_requests", "2026-11-23")
-            .await
-            .unwrap(),
-        0
-    );
 }

@@ -12,6 +12,7 @@
 
 mod emulator;
 pub mod fake_ai;
+pub mod fake_stripe;
 pub mod idp;
 pub mod oneshot;
 pub mod receiver;
@@ -39,6 +40,8 @@ pub fn user_record(id: &str) -> aloft_store::UserRecord {
         subscription_status: None,
         subscription_period_end: None,
         cancel_at_period_end: false,
+        subscription_id: None,
+        stripe_customer_id: None,
         created_at: "2026-01-01T00:00:00Z".into(),
         updated_at: "2026-01-01T00:00:00Z".into(),
         password_hash: None,

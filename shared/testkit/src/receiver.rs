@@ -15,6 +15,9 @@ use tokio::{
 /// One request as received.
 #[derive(Debug, Clone)]
 pub struct Received {
+    /// `GET`, `POST`, …
+    pub method: String,
+    /// With the query string, if any.
     pub path: String,
     pub headers: HeaderMap,
     pub body: String,
@@ -89,11 +92,9 @@ pub(crate) async fn read_request(stream: &mut TcpStream) -> Option<Received> {
     };
     let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
     let mut lines = head.split("\r\n");
-    let path = lines
-        .next()
-        .and_then(|line| line.split(' ').nth(1))
-        .unwrap_or_default()
-        .to_owned();
+    let mut request_line = lines.next().unwrap_or_default().split(' ');
+    let method = request_line.next().unwrap_or_default().to_owned();
+    let path = request_line.next().unwrap_or_default().to_owned();
     let mut headers = HeaderMap::new();
     for line in lines {
         let Some((name, value)) = line.split_once(':') else {
@@ -118,6 +119,7 @@ pub(crate) async fn read_request(stream: &mut TcpStream) -> Option<Received> {
     }
     let body = String::from_utf8_lossy(&buffer[head_end..]).into_owned();
     Some(Received {
+        method,
         path,
         headers,
         body,

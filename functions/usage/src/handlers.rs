@@ -1,0 +1,473 @@
+//! The six usage routes of a user and the two of admins.
+
+use std::collections::BTreeMap;
+
+use aloft_auth::{AdminUser, AuthUser};
+use aloft_http::{ApiError, Query, Reply, openapi::ErrorBody};
+use aloft_store::{
+    Key, Metric, UserRecord,
+    usage::{
+        AI_REQUESTS, AI_TOKENS, API_REQUESTS, BACKGROUND_JOBS, Breakdown, EMAIL_SENT,
+        FILE_DOWNLOADS, FILE_UPLOADS, METRICS, STORAGE_BYTES, WEBSOCKET_MESSAGES, month_key,
+        previous_month,
+    },
+};
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use time::{Date, Duration, OffsetDateTime};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::{
+    AppState,
+    report::{
+        self, MetricQuery, MetricSummary, Period, average, daily_series, growth_rate,
+        months_between, summarize,
+    },
+};
+
+fn today() -> Date {
+    OffsetDateTime::now_utc().date()
+}
+
+/// Every metric's (or one metric's) current and previous period.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UsageSummary {
+    pub metrics: BTreeMap<&'static str, MetricSummary>,
+    pub period: Period,
+}
+
+async fn summary_of(
+    state: &AppState,
+    user_id: &str,
+    query: &MetricQuery,
+) -> Result<UsageSummary, ApiError> {
+    let metrics = match &query.metric {
+        Some(key) => vec![report::parse_metric(key)?],
+        None => METRICS.to_vec(),
+    };
+    let today = today();
+    let previous = previous_month(today);
+    let months = state
+        .usage
+        .months(user_id, &metrics, &[previous, today])
+        .await?;
+    let total = |metric: Metric, month: Date| {
+        months
+            .get(&(metric.key, month_key(month)))
+            .map_or(0, |m| m.total)
+    };
+    Ok(UsageSummary {
+        metrics: metrics
+            .iter()
+            .map(|m| {
+                (
+                    m.key,
+                    summarize(total(*m, today), total(*m, previous), today),
+                )
+            })
+            .collect(),
+        period: Period::of(today),
+    })
+}
+
+/// This month's usage against the whole previous month.
+#[utoipa::path(
+    get,
+    path = "/app/usage/summary",
+    tag = "Usage",
+    security(("BearerJWT" = []), ("ApiKey" = [])),
+    params(MetricQuery),
+    responses(
+        (status = 200, description = "Per metric: this month so far, last month, growth in percent, daily average this month", body = UsageSummary),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
+        (status = 422, description = "Unknown `metric`", body = ErrorBody),
+    )
+)]
+pub(crate) async fn summary(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+    Query(query): Query<MetricQuery>,
+) -> Result<Reply<UsageSummary>, ApiError> {
+    Ok(Reply::ok(
+        summary_of(&state, &principal.user_id, &query).await?,
+    ))
+}
+
+/// Every metric's total this month.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CurrentPeriod {
+    pub api_requests: i64,
+    pub ai_tokens: i64,
+    pub ai_requests: i64,
+    pub storage_bytes: i64,
+    pub file_uploads: i64,
+    pub file_downloads: i64,
+    pub websocket_messages: i64,
+    pub background_jobs: i64,
+    pub email_sent: i64,
+    pub period: Period,
+}
+
+/// Every metric's total this month (one batch read).
+#[utoipa::path(
+    get,
+    path = "/app/usage/current-period",
+    tag = "Usage",
+    security(("BearerJWT" = []), ("ApiKey" = [])),
+    responses(
+        (status = 200, description = "This month's totals", body = CurrentPeriod),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
+    )
+)]
+pub(crate) async fn current_period(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+) -> Result<Reply<CurrentPeriod>, ApiError> {
+    let today = today();
+    let months = state
+        .usage
+        .months(&principal.user_id, &METRICS, &[today])
+        .await?;
+    let total = |metric: Metric| {
+        months
+            .get(&(metric.key, month_key(today)))
+            .map_or(0, |m| m.total)
+    };
+    Ok(Reply::ok(CurrentPeriod {
+        api_requests: total(API_REQUESTS),
+        ai_tokens: total(AI_TOKENS),
+        ai_requests: total(AI_REQUESTS),
+        storage_bytes: total(STORAGE_BYTES),
+        file_uploads: total(FILE_UPLOADS),
+        file_downloads: total(FILE_DOWNLOADS),
+        websocket_messages: total(WEBSOCKET_MESSAGES),
+        background_jobs: total(BACKGROUND_JOBS),
+        email_sent: total(EMAIL_SENT),
+        period: Period::of(today),
+    }))
+}
+
+/// A metric over the last `days` days against the `days` before them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Trends {
+    pub metric: &'static str,
+    pub current_period: i64,
+    pub previous_period: i64,
+    pub growth_rate: f64,
+    pub daily_average: f64,
+    /// The busiest day of the window (the earliest of equals); `null` when all are 0.
+    pub peak_day: Option<String>,
+    pub peak_value: i64,
+    /// `increasing` / `decreasing` when growth is beyond ±10 %, else `stable`.
+    pub trend: &'static str,
+}
+
+/// The `days` days ending with `today` (the window) and the `days` before them.
+async fn window(
+    state: &AppState,
+    user_id: &str,
+    metric: Metric,
+    days: u32,
+    with_previous: bool,
+) -> Result<Vec<(Date, i64)>, ApiError> {
+    let span = if with_previous { days * 2 } else { days };
+    let last = today();
+    let first = last - Duration::days(i64::from(span) - 1);
+    let months = state
+        .usage
+        .months(user_id, &[metric], &months_between(first, last))
+        .await?;
+    Ok(daily_series(&months, metric, last, span))
+}
+
+/// How a metric moves: the last `days` days (default 30) against the `days` before.
+#[utoipa::path(
+    get,
+    path = "/app/usage/trends",
+    tag = "Usage",
+    security(("BearerJWT" = []), ("ApiKey" = [])),
+    params(MetricQuery),
+    responses(
+        (status = 200, description = "Totals of both windows, growth, daily average, peak day and trend", body = Trends),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
+        (status = 422, description = "`metric` missing or unknown, or `days` outside 1–90", body = ErrorBody),
+    )
+)]
+pub(crate) async fn trends(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+    Query(query): Query<MetricQuery>,
+) -> Result<Reply<Trends>, ApiError> {
+    let (metric, days) = (query.metric()?, query.days()?);
+    let series = window(&state, &principal.user_id, metric, days, true).await?;
+    let (before, current) = series.split_at(series.len() / 2);
+    let sum = |days: &[(Date, i64)]| days.iter().map(|(_, v)| v).sum::<i64>();
+    let (current_total, previous_total) = (sum(current), sum(before));
+    // The first of the highest days: `max_by_key` keeps the last of equals.
+    let peak = current
+        .iter()
+        .rev()
+        .max_by_key(|(_, value)| *value)
+        .filter(|(_, value)| *value > 0);
+    let growth = growth_rate(current_total, previous_total);
+    Ok(Reply::ok(Trends {
+        metric: metric.key,
+        current_period: current_total,
+        previous_period: previous_total,
+        growth_rate: growth,
+        daily_average: average(current_total, days),
+        peak_day: peak.map(|(day, _)| day.to_string()),
+        peak_value: peak.map_or(0, |(_, value)| *value),
+        trend: report::trend(growth),
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DayValue {
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    pub value: i64,
+}
+
+/// A metric day by day.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DailyUsage {
+    pub metric: &'static str,
+    /// Oldest first, every day of the window (0 when nothing happened).
+    pub data: Vec<DayValue>,
+    pub total: i64,
+    pub average: f64,
+}
+
+/// A metric day by day over the last `days` days (default 30, at most 90), today included.
+#[utoipa::path(
+    get,
+    path = "/app/usage/daily",
+    tag = "Usage",
+    security(("BearerJWT" = []), ("ApiKey" = [])),
+    params(MetricQuery),
+    responses(
+        (status = 200, description = "One value per day, oldest first", body = DailyUsage),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
+        (status = 422, description = "`metric` missing or unknown, or `days` outside 1–90", body = ErrorBody),
+    )
+)]
+pub(crate) async fn daily(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+    Query(query): Query<MetricQuery>,
+) -> Result<Reply<DailyUsage>, ApiError> {
+    let (metric, days) = (query.metric()?, query.days()?);
+    let series = window(&state, &principal.user_id, metric, days, false).await?;
+    let total = series.iter().map(|(_, v)| v).sum();
+    Ok(Reply::ok(DailyUsage {
+        metric: metric.key,
+        data: series
+            .into_iter()
+            .map(|(day, value)| DayValue {
+                date: day.to_string(),
+                value,
+            })
+            .collect(),
+        total,
+        average: average(total, days),
+    }))
+}
+
+/// A metric's month split by its dimension.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UsageBreakdown {
+    pub metric: &'static str,
+    /// AI metrics by model, `api_requests` by route group, the others by day.
+    pub breakdown: BTreeMap<String, i64>,
+    pub total: i64,
+}
+
+/// This month's usage of a metric, split by model, route group or day.
+#[utoipa::path(
+    get,
+    path = "/app/usage/breakdown",
+    tag = "Usage",
+    security(("BearerJWT" = []), ("ApiKey" = [])),
+    params(MetricQuery),
+    responses(
+        (status = 200, description = "The month split by the metric's dimension", body = UsageBreakdown),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
+        (status = 422, description = "`metric` missing or unknown", body = ErrorBody),
+    )
+)]
+pub(crate) async fn breakdown(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+    Query(query): Query<MetricQuery>,
+) -> Result<Reply<UsageBreakdown>, ApiError> {
+    let metric = query.metric()?;
+    let today = today();
+    let month = state.usage.month(&principal.user_id, metric, today).await?;
+    let breakdown = match metric.breakdown {
+        Breakdown::Model | Breakdown::RouteGroup => month.by.clone(),
+        Breakdown::Day => month
+            .days
+            .iter()
+            .filter_map(|(day, value)| {
+                let date = today.replace_day(*day).ok()?;
+                Some((date.to_string(), *value))
+            })
+            .collect(),
+    };
+    Ok(Reply::ok(UsageBreakdown {
+        metric: metric.key,
+        breakdown,
+        total: month.total,
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MetricInfo {
+    pub key: &'static str,
+    pub name: &'static str,
+    pub description: &'static str,
+    pub unit: &'static str,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MetricList {
+    pub metrics: Vec<MetricInfo>,
+}
+
+/// The metrics that are counted.
+#[utoipa::path(
+    get,
+    path = "/app/usage/metrics",
+    tag = "Usage",
+    security(("BearerJWT" = []), ("ApiKey" = [])),
+    responses(
+        (status = 200, description = "Every metric with its name, description and unit", body = MetricList),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
+    )
+)]
+pub(crate) async fn metrics(AuthUser(_): AuthUser) -> Reply<MetricList> {
+    Reply::ok(MetricList {
+        metrics: METRICS
+            .iter()
+            .map(|m| MetricInfo {
+                key: m.key,
+                name: m.name,
+                description: m.description,
+                unit: m.unit,
+            })
+            .collect(),
+    })
+}
+
+/// A user's usage summary, for admins.
+#[utoipa::path(
+    get,
+    path = "/admin/usage/summary/{user_id}",
+    tag = "Admin",
+    security(("BearerJWT" = []), ("ApiKey" = [])),
+    params(("user_id" = String, Path, description = "The user's id"), MetricQuery),
+    responses(
+        (status = 200, description = "The user's summary, as `GET /app/usage/summary` shows it to them", body = UsageSummary),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 422, description = "Unknown `metric`", body = ErrorBody),
+    )
+)]
+pub(crate) async fn admin_summary(
+    State(state): State<AppState>,
+    AdminUser(_): AdminUser,
+    Path(user_id): Path<String>,
+    Query(query): Query<MetricQuery>,
+) -> Result<Reply<UsageSummary>, ApiError> {
+    let (user, summary) = tokio::join!(
+        state.users.get(&user_id),
+        summary_of(&state, &user_id, &query)
+    );
+    user?.ok_or_else(|| ApiError::not_found("User", user_id))?;
+    Ok(Reply::ok(summary?))
+}
+
+/// `?metric=&limit=` of the ranking.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TopQuery {
+    /// The metric to rank by (default `api_requests`).
+    pub metric: Option<String>,
+    /// How many users, 1–100 (default 10).
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TopUser {
+    pub user_id: String,
+    pub email: String,
+    pub value: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TopUsers {
+    pub metric: &'static str,
+    /// Highest first.
+    pub users: Vec<TopUser>,
+    pub period: Period,
+}
+
+/// This month's heaviest users of a metric, from the month's ranking index (it reads
+/// `limit` rows, however many users there are).
+#[utoipa::path(
+    get,
+    path = "/admin/usage/top-users",
+    tag = "Admin",
+    security(("BearerJWT" = []), ("ApiKey" = [])),
+    params(TopQuery),
+    responses(
+        (status = 200, description = "Users by this month's total, highest first", body = TopUsers),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 422, description = "Unknown `metric`, or `limit` outside 1–100", body = ErrorBody),
+    )
+)]
+pub(crate) async fn top_users(
+    State(state): State<AppState>,
+    AdminUser(_): AdminUser,
+    Query(query): Query<TopQuery>,
+) -> Result<Reply<TopUsers>, ApiError> {
+    let metric = report::parse_metric(query.metric.as_deref().unwrap_or(API_REQUESTS.key))?;
+    let limit = match query.limit.unwrap_or(10) {
+        limit @ 1..=100 => i32::try_from(limit).unwrap_or(100),
+        _ => {
+            return Err(ApiError::validation(
+                "limit",
+                "limit must be between 1 and 100",
+            ));
+        }
+    };
+    let today = today();
+    let ranking = state.usage.top(metric, today, limit).await?;
+    let keys: Vec<_> = ranking
+        .users
+        .iter()
+        .map(|r| Key::user(&r.user_id))
+        .collect();
+    let profiles: Vec<UserRecord> = state.table.get_many(&keys).await?;
+    let emails: BTreeMap<_, _> = profiles.into_iter().map(|u| (u.id, u.email)).collect();
+    tracing::debug!(
+        usage.ranking_rows = ranking.items_read,
+        "top users read from the ranking"
+    );
+    Ok(Reply::ok(TopUsers {
+        metric: metric.key,
+        users: ranking
+            .users
+            .into_iter()
+            .map(|r| TopUser {
+                email: emails.get(&r.user_id).cloned().unwrap_or_default(),
+                user_id: r.user_id,
+                value: r.value,
+            })
+            .collect(),
+        period: Period::of(today),
+    }))
+}

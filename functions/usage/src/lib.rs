@@ -1,0 +1,76 @@
+//! `usage`: what each user used, from the counters every function keeps as usage
+//! happens (`aloft_store::usage`).
+//!
+//! - `GET /app/usage/{summary,current-period,trends,daily,breakdown,metrics}`: the
+//!   caller's own usage. The period is the calendar month, UTC.
+//! - `GET /admin/usage/summary/{user_id}`, `GET /admin/usage/top-users`: any user's
+//!   summary, and the month's heaviest users from the ranking index (admin role).
+
+mod handlers;
+pub mod report;
+
+use aloft_auth::{App, AppParts};
+use aloft_config::{ConfigError, Env};
+use aloft_http::{HttpConfig, openapi::versioned_document};
+use aloft_store::{AwsClients, Table, UsageMeter, UserRepo};
+use axum::{Router, routing::get};
+use utoipa::OpenApi;
+
+/// What the usage function needs, built once per cold start.
+#[derive(Debug, Clone)]
+pub struct Usage {
+    pub usage: UsageMeter,
+    pub users: UserRepo,
+    pub table: Table,
+}
+
+impl AppParts for Usage {
+    fn build(_env: &Env, _aws: &AwsClients, table: &Table) -> Result<Self, ConfigError> {
+        Ok(Self {
+            usage: UsageMeter::new(table.clone()),
+            users: UserRepo::new(table.clone()),
+            table: table.clone(),
+        })
+    }
+}
+
+/// The function's state: the guard and [`Usage`].
+pub type AppState = App<Usage>;
+
+/// The function's app: routes under every API version, behind the guard and the edge.
+pub fn router(state: AppState, http: &HttpConfig) -> Router {
+    let routes = Router::new()
+        .route("/app/usage/summary", get(handlers::summary))
+        .route("/app/usage/current-period", get(handlers::current_period))
+        .route("/app/usage/trends", get(handlers::trends))
+        .route("/app/usage/daily", get(handlers::daily))
+        .route("/app/usage/breakdown", get(handlers::breakdown))
+        .route("/app/usage/metrics", get(handlers::metrics))
+        .route(
+            "/admin/usage/summary/{user_id}",
+            get(handlers::admin_summary),
+        )
+        .route("/admin/usage/top-users", get(handlers::top_users));
+    state.serve(routes, http)
+}
+
+/// The OpenAPI document of this function's routes.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    versioned_document(UsageApi::openapi())
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        handlers::summary,
+        handlers::current_period,
+        handlers::trends,
+        handlers::daily,
+        handlers::breakdown,
+        handlers::metrics,
+        handlers::admin_summary,
+        handlers::top_users
+    ),
+    tags((name = "Usage", description = "What the caller used this month, by day, model and route group"))
+)]
+struct UsageApi;
