@@ -84,7 +84,7 @@ start_functions() {
   # Build first so the first request does not wait for the compiler.
   cargo build --quiet --bin health --bin auth --bin users --bin projects --bin files --bin docs \
     --bin webhook-worker --bin jobs-worker --bin webhooks --bin contact --bin admin \
-    --bin ai --bin ai-stream --bin usage --bin billing
+    --bin ai --bin ai-stream --bin usage --bin billing --bin flags
   # Streams are served on the streaming function's URL path (API.md, local endpoints).
   export AI_STREAM_URL="${AI_STREAM_URL:-$ALOFT_API_URL/lambda-url/ai-stream}"
   # The signing secret the end-to-end tests use; the prices STRIPE_PRICE_PLANS maps to pro.
@@ -170,6 +170,9 @@ case "$mode" in
     "$@"
     ;;
   full)
+    # The flags end-to-end test checks 400 users as the bootstrap admin within a minute;
+    # at the default 60 per user and minute it would wait out seven windows.
+    export RATE_LIMIT_DEFAULT_PER_MINUTE="${RATE_LIMIT_DEFAULT_PER_MINUTE:-1000}"
     start_emulator
     start_fake_ai
     start_fake_stripe

@@ -1,6 +1,6 @@
 //! `GET /admin/jobs`, `POST /admin/jobs/{id}/retry`.
 
-use aloft_auth::AdminUser;
+use aloft_auth::{AdminUser, Audit};
 use aloft_http::{ApiError, Page, PageParams, Query, Reply, openapi::ErrorBody};
 use aloft_store::{JobRecord, JobStatus, StoreError};
 use axum::extract::{Path, State};
@@ -118,6 +118,7 @@ pub(crate) async fn list_jobs(
 pub(crate) async fn retry_job(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
+    audit: Audit,
     Path(id): Path<String>,
 ) -> Result<Reply<JobView>, ApiError> {
     let now = aloft_http::timestamp::now();
@@ -146,5 +147,10 @@ pub(crate) async fn retry_job(
         admin.id = admin.user_id.as_str(),
         "dead job retried"
     );
-    Ok(Reply::ok(JobView::from(job)))
+    let view = JobView::from(job);
+    let after = serde_json::to_value(&view).ok();
+    audit
+        .record("job.retry", "job", Some(&view.id), None, after)
+        .await;
+    Ok(Reply::ok(view))
 }

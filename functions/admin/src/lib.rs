@@ -1,14 +1,20 @@
-//! `admin`: operator routes under `/api/{v1,v2}/admin`, for the admin role only. Now: the
-//! job queue — list jobs by status, and retry a dead one (its message left the queue for
-//! the dead-letter queue; retrying queues it again with its attempts reset).
+//! `admin`: operator routes under `/api/{v1,v2}/admin`, for the admin role only: the job
+//! queue — list jobs by status, and retry a dead one (its message left the queue for the
+//! dead-letter queue; retrying queues it again with its attempts reset) — and the audit
+//! log (`/admin/dashboard/audit-logs`), and impersonation (`/admin/impersonate/{start,stop}`).
+//! Every change an admin makes is audited.
 
+mod audit_logs;
+mod impersonation;
 mod jobs;
 
 use aloft_auth::{App, AppParts};
 use aloft_config::{ConfigError, Env};
 use aloft_http::{HttpConfig, openapi::versioned_document};
 use aloft_queue::{Producer, QueueName, QueueUrls};
-use aloft_store::{AwsClients, JobRepo, Table};
+use std::time::Duration;
+
+use aloft_store::{AwsClients, ImpersonationSessions, JobRepo, Table, UserRepo};
 use axum::{
     Router,
     routing::{get, post},
@@ -20,6 +26,10 @@ use utoipa::OpenApi;
 pub struct Admin {
     pub jobs: JobRepo,
     pub producer: Producer,
+    pub users: UserRepo,
+    pub sessions: ImpersonationSessions,
+    /// How long an impersonation token lives.
+    pub impersonation_ttl: Duration,
 }
 
 impl AppParts for Admin {
@@ -29,6 +39,9 @@ impl AppParts for Admin {
         Ok(Self {
             producer: Producer::new(aws.sqs.clone(), jobs.clone(), urls),
             jobs,
+            users: UserRepo::new(table.clone()),
+            sessions: ImpersonationSessions::new(table.clone()),
+            impersonation_ttl: impersonation::ttl_from_env(env)?,
         })
     }
 }
@@ -40,7 +53,19 @@ pub type AppState = App<Admin>;
 pub fn router(state: AppState, http: &HttpConfig) -> Router {
     let routes = Router::new()
         .route("/admin/jobs", get(jobs::list_jobs))
-        .route("/admin/jobs/{id}/retry", post(jobs::retry_job));
+        .route("/admin/jobs/{id}/retry", post(jobs::retry_job))
+        .route(
+            "/admin/dashboard/audit-logs",
+            get(audit_logs::list_audit_logs),
+        )
+        .route(
+            "/admin/impersonate/start",
+            post(impersonation::start_impersonation),
+        )
+        .route(
+            "/admin/impersonate/stop",
+            post(impersonation::stop_impersonation),
+        );
     state.serve(routes, http)
 }
 
@@ -51,7 +76,13 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(jobs::list_jobs, jobs::retry_job),
+    paths(
+        jobs::list_jobs,
+        jobs::retry_job,
+        audit_logs::list_audit_logs,
+        impersonation::start_impersonation,
+        impersonation::stop_impersonation
+    ),
     tags((name = "Admin", description = "Operator routes (admin role)"))
 )]
 struct AdminApi;

@@ -306,3 +306,193 @@ async fn retrying_a_job_that_is_not_dead_is_409_and_an_unknown_one_404() {
 
     assert!(f.messages("JobsQueue").await.is_empty(), "nothing was sent");
 }
+
+#[tokio::test]
+async fn a_retry_is_in_the_audit_log_with_its_actor_request_and_result() {
+    let f = fixture().await;
+    f.seed("job-audited", "jobs", 1, JobStatus::Dead).await;
+    let request = http::Request::builder()
+        .method("POST")
+        .uri("/api/v1/admin/jobs/job-audited/retry")
+        .header(
+            "authorization",
+            format!("Bearer {}", aloft_testkit::token_for("root", Role::Admin)),
+        )
+        .header("x-request-id", "req-audit-1")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    assert_eq!(oneshot::send(&f.app, request).await.status, StatusCode::OK);
+
+    let logs = f
+        .admin("GET", "/api/v1/admin/dashboard/audit-logs?action=job.retry")
+        .await;
+    assert_eq!(logs.status, StatusCode::OK, "{}", logs.text);
+    let logs = logs.json();
+    assert_eq!(logs["total"], 1);
+    let entry = &logs["items"][0];
+    assert_eq!(entry["actor_id"], "root");
+    assert_eq!(entry["resource_type"], "job");
+    assert_eq!(entry["resource_id"], "job-audited");
+    assert_eq!(entry["request_id"], "req-audit-1");
+    assert_eq!(entry["details"]["after"]["status"], "queued");
+    assert_eq!(entry["impersonator_id"], Value::Null);
+
+    for query in [
+        "actor_id=root",
+        "resource_type=job",
+        "since=2000-01-01T00:00:00Z&until=2999-01-01T00:00:00%2B02:00",
+    ] {
+        let page = f
+            .admin(
+                "GET",
+                &format!("/api/v1/admin/dashboard/audit-logs?{query}"),
+            )
+            .await
+            .json();
+        assert_eq!(page["items"][0]["resource_id"], "job-audited", "{query}");
+    }
+    let none = f
+        .admin(
+            "GET",
+            "/api/v1/admin/dashboard/audit-logs?actor_id=someone-else",
+        )
+        .await
+        .json();
+    assert_eq!(none["total"], 0);
+    for (query, field) in [("limit=0", "limit"), ("since=yesterday", "since")] {
+        let answer = f
+            .admin(
+                "GET",
+                &format!("/api/v1/admin/dashboard/audit-logs?{query}"),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{query}");
+        assert_eq!(answer.json()["error"]["details"]["field"], field);
+    }
+    let as_user = oneshot::send(
+        &f.app,
+        oneshot::as_user("GET", "/api/v1/admin/dashboard/audit-logs", "ann", None),
+    )
+    .await;
+    assert_eq!(as_user.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn impersonation_acts_as_a_user_is_audited_and_ends_with_stop() {
+    let f = fixture().await;
+    let users =
+        aloft_store::UserRepo::new(Table::new(f.env.clients.dynamodb.clone(), f.env.table()));
+    users
+        .create(&aloft_testkit::user_record("target"))
+        .await
+        .unwrap();
+    let mut boss = aloft_testkit::user_record("boss");
+    boss.role = "admin".into();
+    users.create(&boss).await.unwrap();
+    let start = |user_id: &str| {
+        let body = format!(r#"{{"user_id": "{user_id}", "reason": "ticket 42"}}"#);
+        oneshot::send(
+            &f.app,
+            oneshot::as_role(
+                "POST",
+                "/api/v1/admin/impersonate/start",
+                "root",
+                Role::Admin,
+                Some(&body),
+            ),
+        )
+    };
+    assert_eq!(
+        start("boss").await.status,
+        StatusCode::FORBIDDEN,
+        "admins are not targets"
+    );
+    assert_eq!(start("nobody").await.status, StatusCode::NOT_FOUND);
+    let as_plain_user = oneshot::send(
+        &f.app,
+        oneshot::as_user(
+            "POST",
+            "/api/v1/admin/impersonate/start",
+            "ann",
+            Some(r#"{"user_id": "target"}"#),
+        ),
+    )
+    .await;
+    assert_eq!(as_plain_user.status, StatusCode::FORBIDDEN);
+
+    let started = start("target").await;
+    assert_eq!(started.status, StatusCode::OK, "{}", started.text);
+    let started = started.json();
+    assert_eq!(started["impersonated_user"]["email"], "target@example.com");
+    let bearer = format!("Bearer {}", started["token"].as_str().unwrap());
+    let with_token = |method: &str, path: &str| {
+        let request = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", bearer.as_str())
+            .body(axum::body::Body::empty())
+            .unwrap();
+        oneshot::send(&f.app, request)
+    };
+    // An impersonation token never reaches admin routes, nor starts another one.
+    assert_eq!(
+        with_token("GET", "/api/v1/admin/jobs").await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        with_token("POST", "/api/v1/admin/impersonate/start")
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+
+    let stopped = with_token("POST", "/api/v1/admin/impersonate/stop").await;
+    assert_eq!(stopped.status, StatusCode::OK, "{}", stopped.text);
+    let again = with_token("POST", "/api/v1/admin/impersonate/stop").await;
+    assert_eq!(
+        again.status,
+        StatusCode::UNAUTHORIZED,
+        "the token is revoked"
+    );
+
+    let logs = f
+        .admin("GET", "/api/v1/admin/dashboard/audit-logs?actor_id=target")
+        .await
+        .json();
+    let actions: Vec<_> = logs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap(),
+                e["impersonator_id"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert!(
+        actions.contains(&("impersonate.stop", "root")),
+        "{actions:?}"
+    );
+    assert!(
+        actions
+            .iter()
+            .filter(|(a, by)| *a == "request" && *by == "root")
+            .count()
+            >= 3,
+        "every request under the token is audited: {actions:?}"
+    );
+    let started_log = f
+        .admin(
+            "GET",
+            "/api/v1/admin/dashboard/audit-logs?action=impersonate.start",
+        )
+        .await
+        .json();
+    assert_eq!(started_log["items"][0]["actor_id"], "root");
+    assert_eq!(started_log["items"][0]["resource_id"], "target");
+    assert_eq!(
+        started_log["items"][0]["details"]["after"]["reason"],
+        "ticket 42"
+    );
+}

@@ -233,6 +233,7 @@ fn sign_in_response(
         plan: aloft_auth::Plan::parse(&user.subscription_plan),
         email: Some(user.email.clone()),
         impersonator: None,
+        token_id: None,
     };
     let access_token = state
         .keys

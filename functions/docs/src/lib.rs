@@ -73,7 +73,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut api = ApiInfo::openapi();
     api.info.version = env!("CARGO_PKG_VERSION").to_owned();
     // Each HTTP function adds its `openapi` here.
-    let functions: [fn() -> utoipa::openapi::OpenApi; 11] = [
+    let functions: [fn() -> utoipa::openapi::OpenApi; 12] = [
         health::openapi,
         auth::openapi,
         users::openapi,
@@ -85,6 +85,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         ai::openapi,
         billing::openapi,
         usage::openapi,
+        flags::openapi,
     ];
     for document in functions {
         api.merge(document());

@@ -3,20 +3,20 @@
 use std::cmp::Ordering;
 
 use aloft_auth::AuthUser;
-use aloft_http::{ApiError, Json, Page, PageParams, Query, Reply, openapi::ErrorBody};
+use aloft_http::{ApiError, Json, Page, PageParams, Query, Reply, etag, openapi::ErrorBody};
 use aloft_store::{ProjectRecord, UpdateOutcome};
 use axum::{
     extract::{Path, State},
-    response::{AppendHeaders, IntoResponse, Response},
+    response::Response,
 };
-use http::{HeaderMap, StatusCode, header};
+use http::{HeaderMap, StatusCode};
 use time::OffsetDateTime;
 
 use crate::{
     AppState,
     model::{
         CreateProjectRequest, ListProjectsQuery, Project, SortField, SortOrder,
-        UpdateProjectRequest, etag, if_match, parse_description, parse_name, parse_project_id,
+        UpdateProjectRequest, parse_description, parse_name, parse_project_id,
     },
 };
 
@@ -26,11 +26,7 @@ fn now() -> String {
 
 /// 200/201 with the project and its `ETag`.
 fn with_etag(status: StatusCode, record: &ProjectRecord) -> Response {
-    (
-        AppendHeaders([(header::ETAG, etag(record.version))]),
-        Reply::with_status(status, Project::from(record)),
-    )
-        .into_response()
+    etag::with_etag(status, record.version, Project::from(record))
 }
 
 /// List the tenant's projects: search, sort, then page; `total` counts every match.
@@ -178,7 +174,7 @@ pub(crate) async fn update_project(
 ) -> Result<Response, ApiError> {
     let id = parse_project_id(&project_id)?;
     let change = body.parse()?;
-    let expected = if_match(&headers)?;
+    let expected = etag::if_match(&headers, "project")?;
     let outcome = state
         .projects
         .update(&principal.tenant_id, &id, &change, expected, &now())

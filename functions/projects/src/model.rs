@@ -2,7 +2,6 @@
 
 use aloft_http::ApiError;
 use aloft_store::{ProjectChange, ProjectRecord};
-use http::{HeaderMap, HeaderValue, header};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -136,30 +135,6 @@ pub(crate) fn parse_project_id(raw: &str) -> Result<String, ApiError> {
         .map_err(|_| ApiError::validation("project_id", "project_id must be a UUID"))
 }
 
-/// The `ETag` of a version: `"<version>"`.
-pub(crate) fn etag(version: u64) -> HeaderValue {
-    HeaderValue::from_str(&format!("\"{version}\"")).unwrap_or(HeaderValue::from_static("\"0\""))
-}
-
-/// The version `If-Match` names: `None` without the header or for `*`; 412 when it cannot
-/// be one of our ETags.
-pub(crate) fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
-    let Some(value) = headers.get(header::IF_MATCH) else {
-        return Ok(None);
-    };
-    let text = value.to_str().unwrap_or_default().trim();
-    if text == "*" {
-        return Ok(None);
-    }
-    text.trim_start_matches("W/")
-        .trim_matches('"')
-        .parse()
-        .map(Some)
-        .map_err(|_| {
-            ApiError::PreconditionFailed("If-Match does not name a version of this project".into())
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,16 +145,5 @@ mod tests {
         assert!(parse_name("   ").is_err());
         assert!(parse_name(&"x".repeat(256)).is_err());
         assert!(parse_name(&"x".repeat(255)).is_ok());
-    }
-
-    #[test]
-    fn if_match_reads_strong_and_weak_etags() {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::IF_MATCH, HeaderValue::from_static("W/\"7\""));
-        assert_eq!(if_match(&headers).unwrap(), Some(7));
-        headers.insert(header::IF_MATCH, HeaderValue::from_static("\"x\""));
-        assert!(if_match(&headers).is_err());
-        headers.insert(header::IF_MATCH, HeaderValue::from_static("*"));
-        assert_eq!(if_match(&headers).unwrap(), None);
     }
 }

@@ -132,6 +132,7 @@ fn bench_principal() -> Principal {
         plan: aloft_auth::Plan::Free,
         email: None,
         impersonator: None,
+        token_id: None,
     }
 }
 

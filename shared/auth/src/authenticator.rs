@@ -8,7 +8,9 @@ use std::{
 };
 
 use aloft_http::ApiError;
-use aloft_store::{ApiKeyRecord, ApiKeyRepo, StoreError, TenantId, UserRecord, UserRepo};
+use aloft_store::{
+    ApiKeyRecord, ApiKeyRepo, ImpersonationSessions, StoreError, TenantId, UserRecord, UserRepo,
+};
 use http::{HeaderMap, header};
 use subtle::ConstantTimeEq;
 
@@ -23,6 +25,8 @@ pub struct Authenticator {
     jwt: Arc<JwtKeys>,
     api_keys: Option<ApiKeyRepo>,
     external: Option<Arc<ExternalLogin>>,
+    /// Where impersonation tokens are checked; without it they are refused.
+    sessions: Option<ImpersonationSessions>,
 }
 
 /// How long a provider identity's user is remembered in the warm sandbox, sparing a
@@ -45,7 +49,14 @@ impl Authenticator {
             jwt,
             api_keys,
             external: None,
+            sessions: None,
         }
+    }
+
+    /// Also accepts impersonation tokens whose session in `sessions` is still active.
+    pub fn with_sessions(mut self, sessions: ImpersonationSessions) -> Self {
+        self.sessions = Some(sessions);
+        self
     }
 
     /// Also accepts the provider's RS256/ES256 tokens; their users live in `users`.
@@ -91,7 +102,31 @@ impl Authenticator {
             Some(external) if ExternalIdp::accepts(&header) => {
                 external.principal(token, &header).await.map(Some)
             }
-            _ => self.jwt.verify(token).map(Some).map_err(token_error),
+            _ => {
+                let principal = self.jwt.verify(token).map_err(token_error)?;
+                self.check_impersonation(&principal).await?;
+                Ok(Some(principal))
+            }
+        }
+    }
+
+    /// An impersonation token counts only while its session is active: `stop` ends it
+    /// before it expires. Other tokens need no read.
+    async fn check_impersonation(&self, principal: &Principal) -> Result<(), ApiError> {
+        if principal.impersonator.is_none() {
+            return Ok(());
+        }
+        let ended = || ApiError::Authentication("Impersonation has ended".into());
+        let (Some(sessions), Some(jti)) = (&self.sessions, &principal.token_id) else {
+            return Err(ended());
+        };
+        if sessions
+            .is_active(jti, aloft_http::timestamp::unix_now())
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(ended())
         }
     }
 
@@ -189,6 +224,7 @@ fn principal_of_user(user: &UserRecord) -> Principal {
         plan: Plan::parse(&user.subscription_plan),
         email: (!user.email.is_empty()).then(|| user.email.clone()),
         impersonator: None,
+        token_id: None,
     }
 }
 
@@ -204,6 +240,7 @@ fn principal_of_key(record: ApiKeyRecord) -> Principal {
         plan: Plan::parse(&record.plan),
         email: None,
         impersonator: None,
+        token_id: None,
     }
 }
 

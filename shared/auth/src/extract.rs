@@ -47,6 +47,11 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let AuthUser(principal) = AuthUser::from_request_parts(parts, state).await?;
+        if principal.impersonator.is_some() {
+            return Err(ApiError::Authorization(
+                "Impersonation tokens cannot use admin routes".into(),
+            ));
+        }
         if !principal.is_admin() {
             return Err(ApiError::Authorization("Admin role required".into()));
         }

@@ -7,7 +7,7 @@ use std::{sync::Arc, time::Duration};
 
 use aloft_config::{ConfigError, Env};
 use aloft_http::{ApiError, HttpConfig, timestamp::unix_now};
-use aloft_store::{RateLimiter, Table, UsageMeter, Window, usage::API_REQUESTS};
+use aloft_store::{AuditLog, RateLimiter, Table, UsageMeter, Window, usage::API_REQUESTS};
 use axum::{
     Router,
     extract::{Request, State},
@@ -16,8 +16,9 @@ use axum::{
 };
 use http::{HeaderMap, HeaderValue, Method};
 use lambda_http::request::RequestContext;
+use tracing::Instrument;
 
-use crate::{Authenticator, Principal};
+use crate::{Audit, Authenticator, Principal};
 
 /// A limit check that takes longer than this lets the request through: an unavailable
 /// limiter must not take the API down with it.
@@ -69,6 +70,7 @@ pub struct Guard {
     authenticator: Authenticator,
     limiter: RateLimiter,
     usage: UsageMeter,
+    audit: AuditLog,
     limits: RateLimits,
 }
 
@@ -78,8 +80,14 @@ impl Guard {
     pub fn from_env(env: &Env, table: Table) -> Result<Self, ConfigError> {
         let jwt = Arc::new(crate::JwtKeys::new(&crate::AuthConfig::from_env(env)?));
         let authenticator =
-            Authenticator::new(jwt, Some(aloft_store::ApiKeyRepo::new(table.clone())));
+            Authenticator::new(jwt, Some(aloft_store::ApiKeyRepo::new(table.clone())))
+                .with_sessions(aloft_store::ImpersonationSessions::new(table.clone()));
         Ok(Self::new(authenticator, table, RateLimits::from_env(env)?))
+    }
+
+    /// The audit log, for [`crate::Audit`].
+    pub fn audit_log(&self) -> &AuditLog {
+        &self.audit
     }
 
     /// The authenticator the guard uses, for extractors in the same function.
@@ -91,7 +99,8 @@ impl Guard {
         Self {
             authenticator,
             limiter: RateLimiter::new(table.clone()),
-            usage: UsageMeter::new(table),
+            usage: UsageMeter::new(table.clone()),
+            audit: AuditLog::new(table),
             limits,
         }
     }
@@ -196,7 +205,26 @@ async fn guard_request(
                 .await;
         }
     };
-    let (mut response, ()) = tokio::join!(next.run(request), meter);
+    // Every request made while impersonating is audited, and logged in a span that
+    // names the admin.
+    let impersonated = principal.as_ref().and_then(|p| {
+        let admin = p.impersonator.as_deref()?;
+        let span =
+            tracing::info_span!("impersonated", user.id = %p.user_id, impersonator.id = %admin);
+        Some((Audit::of(&guard.audit, p, request.extensions()), span))
+    });
+    let route = format!("{} {}", request.method(), request.uri().path());
+    let span = impersonated
+        .as_ref()
+        .map_or_else(tracing::Span::none, |(_, span)| span.clone());
+    let audited = async {
+        if let Some((audit, _)) = &impersonated {
+            audit
+                .record("request", "route", Some(&route), None, None)
+                .await;
+        }
+    };
+    let (mut response, (), ()) = tokio::join!(next.run(request).instrument(span), meter, audited);
     if let Some(window) = &window {
         set_rate_headers(response.headers_mut(), window);
     }
@@ -284,7 +312,7 @@ fn client_ip(request: &Request) -> String {
     source_ip(request.extensions())
 }
 
-fn source_ip(extensions: &http::Extensions) -> String {
+pub(crate) fn source_ip(extensions: &http::Extensions) -> String {
     match extensions.get::<RequestContext>() {
         Some(RequestContext::ApiGatewayV2(ctx)) => ctx
             .http

@@ -109,6 +109,8 @@ struct Claims {
     iat: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     act: Option<Actor>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    jti: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -192,6 +194,7 @@ impl JwtKeys {
             nbf: now,
             iat: now,
             act: principal.impersonator.clone().map(|sub| Actor { sub }),
+            jti: principal.token_id.clone(),
         };
         let mut header = Header::new(ALGORITHM);
         header.kid = Some(self.kid.clone());
@@ -227,6 +230,7 @@ impl JwtKeys {
             plan: claims.plan,
             email: claims.email,
             impersonator: claims.act.map(|a| a.sub),
+            token_id: claims.jti,
         })
     }
 }

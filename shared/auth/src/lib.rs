@@ -6,6 +6,7 @@
 //! `kid` for key rotation, and `iss`/`aud`/`exp`/`nbf` checked.
 
 mod app;
+mod audit;
 mod authenticator;
 mod external;
 mod extract;
@@ -18,6 +19,7 @@ pub mod secrets;
 
 pub use aloft_store::TenantId;
 pub use app::{App, AppParts};
+pub use audit::Audit;
 pub use authenticator::{Authenticator, external_user, new_api_key};
 pub use external::{ExternalIdentity, ExternalIdp, ExternalIdpConfig};
 pub use extract::{AdminUser, AuthUser};

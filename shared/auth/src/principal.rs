@@ -85,6 +85,8 @@ pub struct Principal {
     pub email: Option<String>,
     /// The admin acting as this user, from an RFC 8693 `act` claim.
     pub impersonator: Option<String>,
+    /// The token's `jti`, set on impersonation tokens so `stop` can revoke them.
+    pub token_id: Option<String>,
 }
 
 impl Principal {

@@ -48,6 +48,7 @@ fn alice(role: Role) -> Principal {
         plan: aloft_auth::Plan::Free,
         email: Some("alice@example.com".into()),
         impersonator: None,
+        token_id: None,
     }
 }
 
@@ -271,4 +272,22 @@ fn short_secret_fails_configuration_naming_the_variable() {
     ]))
     .unwrap_err();
     assert!(err.to_string().contains("JWT_SECRET"));
+}
+
+#[tokio::test]
+async fn an_impersonation_token_round_trips_act_and_jti_and_needs_a_session() {
+    let keys = Arc::new(JwtKeys::new(&config()));
+    let principal = Principal {
+        impersonator: Some("admin-1".into()),
+        token_id: Some("jti-1".into()),
+        ..alice(Role::User)
+    };
+    let token = keys
+        .issue_with_ttl(&principal, now(), std::time::Duration::from_secs(600))
+        .unwrap();
+    assert_eq!(keys.verify(&token).unwrap(), principal);
+    // This app's authenticator has no session store: such a token is refused outright.
+    let (status, _, body) = call("/api/v1/app/whoami", Some(&token)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"]["message"], "Impersonation has ended");
 }

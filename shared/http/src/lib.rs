@@ -13,6 +13,7 @@
 mod config;
 mod edge;
 mod error;
+pub mod etag;
 mod extract;
 pub mod openapi;
 mod pagination;

@@ -97,6 +97,21 @@ impl Key {
         Key::new(format!("RL#{subject}#{class}"), window_start.to_string())
     }
 
+    /// An impersonation token's session, by its `jti`.
+    pub fn impersonation(jti: &str) -> Self {
+        Key::new(format!("IMPERSONATION#{jti}"), "SESSION")
+    }
+
+    /// An audit entry in its month's partition (`sort` = `<created_at>#<id>`).
+    pub fn audit(month: &str, sort: &str) -> Self {
+        Key::new(format!("AUDIT#{month}"), sort)
+    }
+
+    /// The copy of an audit entry listed under its resource type.
+    pub fn audit_by_type(resource_type: &str, sort: &str) -> Self {
+        Key::new(format!("AUDIT_TYPE#{resource_type}"), sort)
+    }
+
     /// A user's usage of one metric in one month (`YYYY-MM`), see `usage`.
     pub fn usage(user_id: &str, metric: &str, period: &str) -> Self {
         Key::new(format!("USAGE#{user_id}"), format!("{metric}#{period}"))

@@ -6,9 +6,12 @@
 //! path-style addressing because the emulator cannot serve virtual-host buckets.
 
 mod api_keys;
+mod audit;
 mod clients;
 mod error;
 mod files;
+mod flags;
+mod impersonation;
 mod jobs;
 mod keys;
 mod projects;
@@ -20,9 +23,12 @@ mod users;
 mod webhooks;
 
 pub use api_keys::{ApiKeyRecord, ApiKeyRepo};
+pub use audit::{AuditEntry, AuditLog, AuditPage, AuditQuery};
 pub use clients::{AwsClients, AwsSettings};
 pub use error::StoreError;
 pub use files::{FileRecord, FileRepo};
+pub use flags::{CreateFlagOutcome, FlagRecord, FlagRepo, MAX_FLAGS, MAX_USER_IDS};
+pub use impersonation::{ImpersonationSession, ImpersonationSessions};
 pub use jobs::{JobRecord, JobRepo, JobStatus, Start};
 pub use keys::{Key, TenantId};
 pub use projects::{ProjectChange, ProjectRecord, ProjectRepo, UpdateOutcome};

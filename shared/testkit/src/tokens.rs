@@ -27,6 +27,7 @@ pub fn token_for(user_id: &str, role: Role) -> String {
         plan: aloft_auth::Plan::Free,
         email: Some(format!("{user_id}@example.com")),
         impersonator: None,
+        token_id: None,
     };
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)

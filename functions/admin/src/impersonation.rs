@@ -1,0 +1,190 @@
+//! `POST /admin/impersonate/start` and `/stop`: an admin acts as a user with a
+//! short-lived token carrying RFC 8693 `act: {"sub": <admin>}` and a `jti` whose session
+//! `stop` revokes. Admins cannot be targets; impersonation tokens cannot use admin routes
+//! (the `AdminUser` extractor refuses them); every request made with one is audited by
+//! the guard of whichever function serves it.
+
+use std::time::Duration;
+
+use aloft_auth::{AdminUser, Audit, AuthUser, Plan, Principal, Role};
+use aloft_http::{ApiError, Json, Reply, openapi::ErrorBody};
+use aloft_store::{ImpersonationSession, TenantId};
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+
+use crate::AppState;
+
+/// `POST /admin/impersonate/start`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct StartImpersonation {
+    /// The user to act as; never an admin.
+    pub user_id: String,
+    /// Why (a support ticket, …): kept in the audit log.
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImpersonatedUser {
+    pub id: String,
+    pub email: String,
+    pub full_name: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImpersonationStarted {
+    pub message: String,
+    pub impersonated_user: ImpersonatedUser,
+    /// A bearer token acting as the user, until `expires_at` or `stop`.
+    pub token: String,
+    /// ISO 8601, UTC.
+    pub expires_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImpersonationStopped {
+    pub message: String,
+}
+
+/// Act as a user.
+#[utoipa::path(
+    post,
+    path = "/admin/impersonate/start",
+    tag = "Admin",
+    security(("BearerJWT" = []), ("ApiKey" = [])),
+    request_body = StartImpersonation,
+    responses(
+        (status = 200, description = "An impersonation token", body = ImpersonationStarted),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
+        (status = 403, description = "Not an admin, an impersonation token, or the target is an admin", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 409, description = "The user is deactivated", body = ErrorBody),
+    )
+)]
+pub(crate) async fn start_impersonation(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    audit: Audit,
+    Json(body): Json<StartImpersonation>,
+) -> Result<Reply<ImpersonationStarted>, ApiError> {
+    let target = state
+        .users
+        .get(&body.user_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("User", body.user_id.clone()))?;
+    if Role::parse(&target.role) != Role::User {
+        return Err(ApiError::Authorization(
+            "Admins and superadmins cannot be impersonated".into(),
+        ));
+    }
+    if !target.is_active {
+        return Err(ApiError::Conflict(
+            "A deactivated user cannot be impersonated".into(),
+        ));
+    }
+    let now = aloft_http::timestamp::unix_now();
+    let ttl = state.impersonation_ttl;
+    let jti = uuid::Uuid::new_v4().to_string();
+    let session = ImpersonationSession {
+        admin_id: admin.user_id.clone(),
+        user_id: target.id.clone(),
+        expires_at: now + ttl.as_secs(),
+        revoked: false,
+    };
+    state.sessions.start(&jti, &session).await?;
+    let principal = Principal {
+        user_id: target.id.clone(),
+        tenant_id: TenantId::new(target.tenant_id.clone()),
+        role: Role::User,
+        plan: Plan::parse(&target.subscription_plan),
+        email: Some(target.email.clone()),
+        impersonator: Some(admin.user_id.clone()),
+        token_id: Some(jti.clone()),
+    };
+    let token = state
+        .guard
+        .authenticator()
+        .jwt()
+        .issue_with_ttl(&principal, now, ttl)
+        .map_err(ApiError::internal)?;
+    let expires_at = aloft_http::timestamp::format(
+        time::OffsetDateTime::from_unix_timestamp(i64::try_from(session.expires_at).unwrap_or(0))
+            .map_err(ApiError::internal)?,
+    );
+    let details = json!({"reason": body.reason, "token_id": jti, "expires_at": expires_at});
+    audit
+        .record(
+            "impersonate.start",
+            "user",
+            Some(&target.id),
+            None,
+            Some(details),
+        )
+        .await;
+    tracing::info!(
+        admin.id = admin.user_id.as_str(),
+        user.id = target.id.as_str(),
+        "impersonation started"
+    );
+    Ok(Reply::ok(ImpersonationStarted {
+        message: "Impersonation started".into(),
+        impersonated_user: ImpersonatedUser {
+            id: target.id,
+            email: target.email,
+            full_name: target.full_name,
+        },
+        token,
+        expires_at,
+    }))
+}
+
+/// Stop acting as the user: called with the impersonation token, which stops working.
+#[utoipa::path(
+    post,
+    path = "/admin/impersonate/stop",
+    tag = "Admin",
+    security(("BearerJWT" = [])),
+    responses(
+        (status = 200, description = "The token is revoked", body = ImpersonationStopped),
+        (status = 400, description = "Not an impersonation token", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or already stopped token", body = ErrorBody),
+    )
+)]
+pub(crate) async fn stop_impersonation(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+    audit: Audit,
+) -> Result<Reply<ImpersonationStopped>, ApiError> {
+    let (Some(_admin), Some(jti)) = (&principal.impersonator, &principal.token_id) else {
+        return Err(ApiError::BadRequest(
+            "Call stop with the impersonation token".into(),
+        ));
+    };
+    state.sessions.revoke(jti).await?;
+    audit
+        .record(
+            "impersonate.stop",
+            "user",
+            Some(&principal.user_id),
+            None,
+            Some(json!({"token_id": jti})),
+        )
+        .await;
+    Ok(Reply::ok(ImpersonationStopped {
+        message: "Impersonation stopped".into(),
+    }))
+}
+
+/// `IMPERSONATION_TTL_MINUTES`: 1–60, default 30 (API.md).
+pub fn ttl_from_env(env: &aloft_config::Env) -> Result<Duration, aloft_config::ConfigError> {
+    let minutes: u64 = env.parse_or("IMPERSONATION_TTL_MINUTES", 30)?;
+    if !(1..=60).contains(&minutes) {
+        return Err(aloft_config::ConfigError::Invalid {
+            name: "IMPERSONATION_TTL_MINUTES",
+            reason: format!("{minutes} is not between 1 and 60"),
+        });
+    }
+    Ok(Duration::from_secs(minutes * 60))
+}

@@ -1,0 +1,340 @@
+//! The five admin routes and the caller's evaluated flags.
+
+use std::collections::BTreeMap;
+
+use aloft_auth::{AdminUser, Audit, AuthUser, Plan};
+use aloft_http::{ApiError, Json, Page, PageParams, Query, Reply, etag, openapi::ErrorBody};
+use aloft_store::{CreateFlagOutcome, FlagRecord, MAX_FLAGS};
+use axum::{
+    extract::{Path, State},
+    response::Response,
+};
+use http::{HeaderMap, StatusCode};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::{
+    AppState,
+    evaluate::{Reason, evaluate},
+    model::{
+        Checked, CreateFlagRequest, Flag, FlagType, USER_ID_MAX, UpdateFlagRequest, parse_flag_id,
+    },
+};
+
+/// Read, apply, conditional write: how often a PATCH without `If-Match` starts over after
+/// losing a race before it answers 409.
+const UPDATE_ATTEMPTS: usize = 3;
+
+/// How flag changes appear in the audit log.
+const AUDIT_RESOURCE: &str = "flag";
+const AUDIT_CREATE: &str = "flag.create";
+const AUDIT_UPDATE: &str = "flag.update";
+const AUDIT_DELETE: &str = "flag.delete";
+
+/// 200/201 with the flag and its `ETag` (`"<version>"`).
+fn with_etag(status: StatusCode, record: &FlagRecord) -> Response {
+    etag::with_etag(status, record.version, Flag::from(record))
+}
+
+/// `fields` written over `record` (id, key and creation stay).
+fn record_of(mut record: FlagRecord, fields: Checked, now: String) -> FlagRecord {
+    record.name = fields.name;
+    record.description = fields.description;
+    record.flag_type = fields.flag_type.as_str().to_owned();
+    record.is_enabled = fields.is_enabled;
+    record.percentage = fields.percentage;
+    record.user_ids = fields.user_ids;
+    record.plans = fields.plans;
+    record.expires_at = fields.expires_at;
+    record.updated_at = now;
+    record
+}
+
+/// Every flag, sorted by key (read fresh, not from the cache).
+#[utoipa::path(
+    get,
+    path = "/admin/feature-flags",
+    tag = "Feature Flags",
+    security(("BearerJWT" = []), ("ApiKey" = [])),
+    params(PageParams),
+    responses(
+        (status = 200, description = "One page of flags; `total` counts them all (at most 100)", body = Page<Flag>),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 422, description = "`skip` or `limit` out of range", body = ErrorBody),
+    )
+)]
+pub(crate) async fn list_flags(
+    State(state): State<AppState>,
+    AdminUser(_): AdminUser,
+    Query(page): Query<PageParams>,
+) -> Result<Reply<Page<Flag>>, ApiError> {
+    let page = page.validate()?;
+    let flags = state.flags.list().await?;
+    Ok(Reply::ok(Page::select(flags, page, |f| Flag::from(&f))))
+}
+
+/// Create a flag. Its key is unique (409 when taken) and cannot change later.
+#[utoipa::path(
+    post,
+    path = "/admin/feature-flags",
+    tag = "Feature Flags",
+    security(("BearerJWT" = []), ("ApiKey" = [])),
+    request_body = CreateFlagRequest,
+    responses(
+        (status = 201, description = "Created; `ETag` names its version", body = Flag),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 409, description = "A flag with this key exists, or there are 100 flags already", body = ErrorBody),
+        (status = 422, description = "A field breaks a rule; `details.field` names it", body = ErrorBody),
+    )
+)]
+pub(crate) async fn create_flag(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    audit: Audit,
+    Json(body): Json<CreateFlagRequest>,
+) -> Result<Response, ApiError> {
+    let (key, fields) = body.parse()?;
+    let now = aloft_http::timestamp::now();
+    let blank = FlagRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        key: key.clone(),
+        name: String::new(),
+        description: None,
+        flag_type: String::new(),
+        is_enabled: false,
+        percentage: None,
+        user_ids: Vec::new(),
+        plans: Vec::new(),
+        expires_at: None,
+        created_at: now.clone(),
+        updated_at: String::new(),
+        version: 1,
+    };
+    let record = record_of(blank, fields, now);
+    match state.flags.create(&record).await? {
+        CreateFlagOutcome::Created => {}
+        CreateFlagOutcome::DuplicateKey => {
+            return Err(ApiError::Conflict(
+                format!("A flag with key '{key}' already exists").into(),
+            ));
+        }
+        CreateFlagOutcome::Full => {
+            return Err(ApiError::Conflict(
+                format!("There are {MAX_FLAGS} flags already; delete one first").into(),
+            ));
+        }
+    }
+    state.cache.invalidate();
+    tracing::info!(flag.key = %key, admin.id = %admin.user_id, "feature flag {key} created");
+    let after = serde_json::to_value(Flag::from(&record)).ok();
+    audit
+        .record(AUDIT_CREATE, AUDIT_RESOURCE, Some(&record.id), None, after)
+        .await;
+    Ok(with_etag(StatusCode::CREATED, &record))
+}
+
+/// Change a flag. Concurrent edits never silently overwrite each other: every write is
+/// conditional on the version it was based on. With `If-Match`, a flag changed since that
+/// `ETag` is 412. Without it, the change is applied again to the newest version (fields
+/// it does not name keep the other edit), up to 3 times, then 409.
+#[utoipa::path(
+    patch,
+    path = "/admin/feature-flags/{flag_id}",
+    tag = "Feature Flags",
+    security(("BearerJWT" = []), ("ApiKey" = [])),
+    params(
+        ("flag_id" = String, Path, description = "The flag's id (UUID)"),
+        ("If-Match" = Option<String>, Header, description = "The `ETag` the change is based on"),
+    ),
+    request_body = UpdateFlagRequest,
+    responses(
+        (status = 200, description = "Updated; the new `ETag`", body = Flag),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No flag has this id", body = ErrorBody),
+        (status = 409, description = "Other edits kept winning the race; try again", body = ErrorBody),
+        (status = 412, description = "The flag changed since that `ETag`", body = ErrorBody),
+        (status = 422, description = "The result breaks a rule (or names `key`); `details.field` says which", body = ErrorBody),
+    )
+)]
+pub(crate) async fn update_flag(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    audit: Audit,
+    Path(flag_id): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<UpdateFlagRequest>,
+) -> Result<Response, ApiError> {
+    let id = parse_flag_id(&flag_id)?;
+    let expected = etag::if_match(&headers, "flag")?;
+    let stale = || ApiError::PreconditionFailed("The flag was changed; fetch it again".into());
+    for _ in 0..UPDATE_ATTEMPTS {
+        let current = state
+            .flags
+            .get(&id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("FeatureFlag", &id))?;
+        if expected.is_some_and(|version| version != current.version) {
+            return Err(stale());
+        }
+        let fields = body.apply(&current)?;
+        let based_on = current.version;
+        let before = serde_json::to_value(Flag::from(&current)).ok();
+        let mut next = record_of(current, fields, aloft_http::timestamp::now());
+        next.version = based_on + 1;
+        if state.flags.replace(&next, based_on).await? {
+            state.cache.invalidate();
+            tracing::info!(flag.key = %next.key, admin.id = %admin.user_id, "feature flag {} updated", next.key);
+            let after = serde_json::to_value(Flag::from(&next)).ok();
+            audit
+                .record(AUDIT_UPDATE, AUDIT_RESOURCE, Some(&id), before, after)
+                .await;
+            return Ok(with_etag(StatusCode::OK, &next));
+        }
+        if expected.is_some() {
+            return Err(stale());
+        }
+    }
+    Err(ApiError::Conflict(
+        "The flag kept changing under concurrent edits; try again".into(),
+    ))
+}
+
+/// Delete a flag; evaluations answer `not_found` for its key from then on.
+#[utoipa::path(
+    delete,
+    path = "/admin/feature-flags/{flag_id}",
+    tag = "Feature Flags",
+    security(("BearerJWT" = []), ("ApiKey" = [])),
+    params(("flag_id" = String, Path, description = "The flag's id (UUID)")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No flag has this id", body = ErrorBody),
+    )
+)]
+pub(crate) async fn delete_flag(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    audit: Audit,
+    Path(flag_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_flag_id(&flag_id)?;
+    let not_found = || ApiError::not_found("FeatureFlag", &id);
+    let flag = state.flags.get(&id).await?.ok_or_else(not_found)?;
+    if !state.flags.delete(&flag).await? {
+        return Err(not_found());
+    }
+    state.cache.invalidate();
+    tracing::info!(flag.key = %flag.key, admin.id = %admin.user_id, "feature flag {} deleted", flag.key);
+    let before = serde_json::to_value(Flag::from(&flag)).ok();
+    audit
+        .record(AUDIT_DELETE, AUDIT_RESOURCE, Some(&id), before, None)
+        .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `?user_id=` of `check`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CheckQuery {
+    /// The user to evaluate for (required, 1–256 characters; need not exist unless the
+    /// flag is `plan_based`, whose plan is read from the user's profile).
+    pub user_id: Option<String>,
+}
+
+/// How one flag evaluates for one user.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckResult {
+    pub flag_key: String,
+    pub is_enabled: bool,
+    pub reason: Reason,
+}
+
+/// How a flag evaluates for a user, exactly as that user's `GET /app/feature-flags`
+/// would (same cache, same evaluation). An unknown key is `not_found`, not a 404.
+#[utoipa::path(
+    get,
+    path = "/admin/feature-flags/{flag_key}/check",
+    tag = "Feature Flags",
+    security(("BearerJWT" = []), ("ApiKey" = [])),
+    params(
+        ("flag_key" = String, Path, description = "The flag's key"),
+        CheckQuery,
+    ),
+    responses(
+        (status = 200, description = "Whether the flag is on for the user, and which rule decided", body = CheckResult),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 422, description = "`user_id` missing or longer than 256 characters", body = ErrorBody),
+    )
+)]
+pub(crate) async fn check_flag(
+    State(state): State<AppState>,
+    AdminUser(_): AdminUser,
+    Path(flag_key): Path<String>,
+    Query(query): Query<CheckQuery>,
+) -> Result<Reply<CheckResult>, ApiError> {
+    let user_id = query
+        .user_id
+        .filter(|id| !id.is_empty() && id.chars().count() <= USER_ID_MAX)
+        .ok_or_else(|| ApiError::validation("user_id", "user_id is required (1-256 characters)"))?;
+    let flags = state.current().await?;
+    let flag = flags.iter().find(|f| f.key == flag_key);
+    let plan = match flag {
+        Some(f) if FlagType::parse(&f.flag_type) == Some(FlagType::PlanBased) => state
+            .users
+            .get(&user_id)
+            .await?
+            .map(|user| Plan::parse(&user.subscription_plan)),
+        _ => None,
+    };
+    let (is_enabled, reason) = evaluate(flag, &user_id, plan, OffsetDateTime::now_utc());
+    Ok(Reply::ok(CheckResult {
+        flag_key,
+        is_enabled,
+        reason,
+    }))
+}
+
+/// Every flag evaluated for the caller.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CallerFlags {
+    /// Flag key → whether it is on for the caller (API.md: `{"flags": {"key": bool}}`).
+    pub flags: BTreeMap<String, bool>,
+}
+
+/// Every flag, evaluated for the caller (their id and the plan in their token), as the
+/// admin `check` route would answer for them. Served from this instance's cache of the
+/// flags: a change shows within `FEATURE_FLAGS_CACHE_SECONDS`.
+#[utoipa::path(
+    get,
+    path = "/app/feature-flags",
+    tag = "Feature Flags",
+    security(("BearerJWT" = []), ("ApiKey" = [])),
+    responses(
+        (status = 200, description = "Each flag's key and whether it is on for the caller", body = CallerFlags,
+            example = json!({"flags": {"new_dashboard": true, "beta_feature": false}})),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
+    )
+)]
+pub(crate) async fn my_flags(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+) -> Result<Reply<CallerFlags>, ApiError> {
+    let flags = state.current().await?;
+    let now = OffsetDateTime::now_utc();
+    Ok(Reply::ok(CallerFlags {
+        flags: flags
+            .iter()
+            .map(|flag| {
+                let (on, _) = evaluate(Some(flag), &principal.user_id, Some(principal.plan), now);
+                (flag.key.clone(), on)
+            })
+            .collect(),
+    }))
+}

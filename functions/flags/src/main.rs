@@ -1,0 +1,13 @@
+//! Lambda entry point of the `flags` function: wiring only.
+
+use aloft_config::Env;
+use aloft_http::HttpConfig;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    aloft_http::init_tracing();
+    let env = Env::process();
+    let http = HttpConfig::from_env(&env)?;
+    let state = flags::AppState::from_env(&env).await?;
+    aloft_http::run(flags::router(state, &http)).await
+}
