@@ -116,39 +116,32 @@ start_sqs_shim() {
   echo "stack: SQS shim feeding the workers (log in $STATE/sqs-shim.log)"
 }
 
-# The testkit's fake OpenAI/Anthropic server, and the AI settings that point at it (they
-# replace the caller's, so tests never reach a real provider).
-start_fake_ai() {
-  local url="http://127.0.0.1:$FAKE_AI_PORT"
+# Starts (or reuses) one of the testkit's fake third parties and takes the settings that
+# point the functions at it; they replace the caller's, so tests never reach a real one.
+start_fake() { # binary port what
+  local url="http://127.0.0.1:$2"
   if ! answers "$url/"; then
     mkdir -p "$STATE"
-    cargo build --quiet -p aloft-testkit --bin fake-ai
-    setsid cargo run --quiet -p aloft-testkit --bin fake-ai -- "127.0.0.1:$FAKE_AI_PORT" \
-      >"$STATE/fake-ai.log" 2>&1 &
+    cargo build --quiet -p aloft-testkit --bin "$1"
+    setsid cargo run --quiet -p aloft-testkit --bin "$1" -- "127.0.0.1:$2" >"$STATE/$1.log" 2>&1 &
     started+=("$!")
-    wait_for "$url/" 60 "the fake AI provider"
+    wait_for "$url/" 60 "$3"
   fi
-  eval "$(cargo run --quiet -p aloft-testkit --bin fake-ai -- --env "127.0.0.1:$FAKE_AI_PORT")"
-  unset PERPLEXITY_API_KEY PERPLEXITY_BASE_URL
-  echo "stack: AI providers point at the fake on $url"
+  eval "$(cargo run --quiet -p aloft-testkit --bin "$1" -- --env "127.0.0.1:$2")"
+  echo "stack: $3 on $url"
 }
 
-# The testkit's fake Stripe API, and the settings that point billing at it (they replace
-# the caller's, so tests never reach a real Stripe account).
+# The fake OpenAI/Anthropic server for the AI functions.
+start_fake_ai() {
+  start_fake fake-ai "$FAKE_AI_PORT" "the fake AI provider"
+  unset PERPLEXITY_API_KEY PERPLEXITY_BASE_URL
+}
+
+# The fake Stripe API for billing; its prices and events are the local ones, whatever the
+# caller has set.
 start_fake_stripe() {
-  local url="http://127.0.0.1:$FAKE_STRIPE_PORT"
-  if ! answers "$url/"; then
-    mkdir -p "$STATE"
-    cargo build --quiet -p aloft-testkit --bin fake-stripe
-    setsid cargo run --quiet -p aloft-testkit --bin fake-stripe -- "127.0.0.1:$FAKE_STRIPE_PORT" \
-      >"$STATE/fake-stripe.log" 2>&1 &
-    started+=("$!")
-    wait_for "$url/" 60 "the fake Stripe API"
-  fi
-  eval "$(cargo run --quiet -p aloft-testkit --bin fake-stripe -- --env "127.0.0.1:$FAKE_STRIPE_PORT")"
-  # The fake's prices and events are the local ones, whatever the caller has set.
+  start_fake fake-stripe "$FAKE_STRIPE_PORT" "the fake Stripe API"
   unset STRIPE_WEBHOOK_SECRET STRIPE_PRICE_PLANS STRIPE_PRICE_MONTHLY STRIPE_PRICE_YEARLY
-  echo "stack: Stripe points at the fake on $url"
 }
 
 mode="${1:-}"; shift || true

@@ -157,16 +157,7 @@ impl AiSettings {
         if !models.contains_key(&default_model) {
             return Err(unknown_model("AI_DEFAULT_MODEL", &default_model));
         }
-        let seconds = |name, default| -> Result<Duration, ConfigError> {
-            let value: f64 = env.parse_or(name, default)?;
-            Duration::try_from_secs_f64(value)
-                .ok()
-                .filter(|d| !d.is_zero())
-                .ok_or(ConfigError::Invalid {
-                    name,
-                    reason: format!("{value} is not a positive number of seconds"),
-                })
-        };
+        let seconds = |name, default| env.seconds_or(name, default);
         Ok(Self {
             providers,
             models,

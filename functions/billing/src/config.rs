@@ -1,9 +1,6 @@
 //! The billing settings, read once at cold start: prices, the price → plan map, the
 //! stage (which redirect URLs are allowed) and the Stripe client's settings.
-
-use std::{collections::HashMap, time::Duration};
-
-use aloft_config::{ConfigError, Env, Stage};
+use aloft_config::{ConfigError, Env, ProductPlans, Stage};
 use aloft_http::ApiError;
 use serde_json::json;
 
@@ -41,20 +38,13 @@ pub struct BillingSettings {
     monthly_price: Option<String>,
     yearly_price: Option<String>,
     /// `STRIPE_PRICE_PLANS` (`price=plan,…`), the map the webhook worker uses too.
-    price_plans: HashMap<String, String>,
+    price_plans: ProductPlans,
     pub stage: Stage,
 }
 
 impl BillingSettings {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let mut price_plans = HashMap::new();
-        for pair in env.list("STRIPE_PRICE_PLANS") {
-            let (price, plan) = pair.split_once('=').ok_or(ConfigError::Invalid {
-                name: "STRIPE_PRICE_PLANS",
-                reason: format!("'{pair}' is not price=plan"),
-            })?;
-            price_plans.insert(price.trim().to_owned(), plan.trim().to_owned());
-        }
+        let price_plans = ProductPlans::from_env(env, "STRIPE_PRICE_PLANS")?;
         Ok(Self {
             stripe: StripeSettings {
                 api_base: env
@@ -64,10 +54,10 @@ impl BillingSettings {
                     .to_owned(),
                 secret_key: env.optional("STRIPE_SECRET_KEY"),
                 timeouts: Timeouts {
-                    connect: seconds(env, "STRIPE_CONNECT_TIMEOUT_SECONDS", 3.0)?,
-                    first_byte: seconds(env, "STRIPE_FIRST_BYTE_TIMEOUT_SECONDS", 10.0)?,
+                    connect: env.seconds_or("STRIPE_CONNECT_TIMEOUT_SECONDS", 3.0)?,
+                    first_byte: env.seconds_or("STRIPE_FIRST_BYTE_TIMEOUT_SECONDS", 10.0)?,
                     // Checkout makes two calls; both fit in API Gateway's 30 s.
-                    call: seconds(env, "STRIPE_TIMEOUT_SECONDS", 12.0)?,
+                    call: env.seconds_or("STRIPE_TIMEOUT_SECONDS", 12.0)?,
                 },
             },
             monthly_price: env.optional("STRIPE_PRICE_MONTHLY"),
@@ -94,22 +84,8 @@ impl BillingSettings {
 
     /// Our plan for a Stripe price; an unlisted one is `pro`, as in the webhook worker.
     pub fn plan_of(&self, price: Option<&str>) -> String {
-        price
-            .and_then(|p| self.price_plans.get(p))
-            .cloned()
-            .unwrap_or_else(|| "pro".to_owned())
+        self.price_plans.plan(price)
     }
-}
-
-fn seconds(env: &Env, name: &'static str, default: f64) -> Result<Duration, ConfigError> {
-    let value: f64 = env.parse_or(name, default)?;
-    Duration::try_from_secs_f64(value)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .ok_or(ConfigError::Invalid {
-            name,
-            reason: format!("{value} is not a positive number of seconds"),
-        })
 }
 
 #[cfg(test)]

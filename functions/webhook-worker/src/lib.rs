@@ -14,7 +14,7 @@ mod identity;
 
 use std::collections::HashMap;
 
-use aloft_config::{ConfigError, Env};
+use aloft_config::{ConfigError, Env, ProductPlans};
 use aloft_inbound::{Provider, VerifiedEvent};
 use aloft_queue::{Attempt, Handler, Worker, WorkerConfig};
 use aloft_store::{Applied, AwsClients, AwsSettings, JobRecord, Table, UserRepo};
@@ -24,7 +24,7 @@ use aloft_store::{Applied, AwsClients, AwsSettings, JobRecord, Table, UserRepo};
 pub struct Settings {
     /// `STRIPE_PRICE_PLANS`, `APPLE_PRODUCT_PLANS`, `GOOGLE_PRODUCT_PLANS`:
     /// `product=plan,…`. A product not listed is `pro`.
-    pub plans: HashMap<Provider, HashMap<String, String>>,
+    pub plans: HashMap<Provider, ProductPlans>,
     /// `CLERK_ISSUER` / `SUPABASE_ISSUER` (default `AUTH_ISSUER`): users created here
     /// are linked under the issuer their sign-in tokens carry, so both find one user.
     pub issuers: HashMap<Provider, String>,
@@ -38,15 +38,7 @@ impl Settings {
             (Provider::Apple, "APPLE_PRODUCT_PLANS"),
             (Provider::Google, "GOOGLE_PRODUCT_PLANS"),
         ] {
-            let mut map = HashMap::new();
-            for pair in env.list(var) {
-                let (product, plan) = pair.split_once('=').ok_or(ConfigError::Invalid {
-                    name: var,
-                    reason: format!("'{pair}' is not product=plan"),
-                })?;
-                map.insert(product.trim().to_owned(), plan.trim().to_owned());
-            }
-            plans.insert(provider, map);
+            plans.insert(provider, ProductPlans::from_env(env, var)?);
         }
         let default_issuer = env.optional("AUTH_ISSUER");
         let mut issuers = HashMap::new();
@@ -65,10 +57,10 @@ impl Settings {
 
     /// Our plan for a provider's product id.
     pub(crate) fn plan(&self, provider: Provider, product: Option<&str>) -> String {
-        product
-            .and_then(|p| self.plans.get(&provider)?.get(p))
-            .cloned()
-            .unwrap_or_else(|| "pro".to_owned())
+        self.plans.get(&provider).map_or_else(
+            || ProductPlans::default().plan(product),
+            |plans| plans.plan(product),
+        )
     }
 }
 

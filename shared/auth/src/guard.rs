@@ -211,16 +211,20 @@ async fn guard_request(
         let admin = p.impersonator.as_deref()?;
         let span =
             tracing::info_span!("impersonated", user.id = %p.user_id, impersonator.id = %admin);
-        Some((Audit::of(&guard.audit, p, request.extensions()), span))
+        let route = format!("{} {}", request.method(), request.uri().path());
+        Some((
+            Audit::of(&guard.audit, p, request.extensions()),
+            route,
+            span,
+        ))
     });
-    let route = format!("{} {}", request.method(), request.uri().path());
     let span = impersonated
         .as_ref()
-        .map_or_else(tracing::Span::none, |(_, span)| span.clone());
+        .map_or_else(tracing::Span::none, |(_, _, span)| span.clone());
     let audited = async {
-        if let Some((audit, _)) = &impersonated {
+        if let Some((audit, route, _)) = &impersonated {
             audit
-                .record("request", "route", Some(&route), None, None)
+                .record("request", "route", Some(route), None, None)
                 .await;
         }
     };

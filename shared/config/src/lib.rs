@@ -4,7 +4,7 @@
 //! malformed variable is an error that names the variable, so a misconfigured deployment
 //! fails at init with a message that says what to fix instead of failing per request.
 
-use std::{collections::HashMap, fmt::Display, str::FromStr};
+use std::{collections::HashMap, fmt::Display, str::FromStr, time::Duration};
 
 /// Why configuration could not be loaded.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -71,6 +71,32 @@ impl Env {
         }
     }
 
+    /// A positive number of seconds (fractions allowed), or `default` when unset.
+    pub fn seconds_or(&self, name: &'static str, default: f64) -> Result<Duration, ConfigError> {
+        let value: f64 = self.parse_or(name, default)?;
+        Duration::try_from_secs_f64(value)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or(ConfigError::Invalid {
+                name,
+                reason: format!("{value} is not a positive number of seconds"),
+            })
+    }
+
+    /// `key=value,…` as a map; an item without `=` is an error naming the variable.
+    pub fn pairs(&self, name: &'static str) -> Result<HashMap<String, String>, ConfigError> {
+        self.list(name)
+            .iter()
+            .map(|pair| {
+                let (key, value) = pair.split_once('=').ok_or(ConfigError::Invalid {
+                    name,
+                    reason: format!("'{pair}' is not key=value"),
+                })?;
+                Ok((key.trim().to_owned(), value.trim().to_owned()))
+            })
+            .collect()
+    }
+
     /// A comma-separated list; empty items are dropped.
     pub fn list(&self, name: &'static str) -> Vec<String> {
         self.optional(name)
@@ -82,6 +108,26 @@ impl Env {
                     .collect()
             })
             .unwrap_or_default()
+    }
+}
+
+/// A billing provider's products mapped to our plans (`STRIPE_PRICE_PLANS`,
+/// `APPLE_PRODUCT_PLANS`, `GOOGLE_PRODUCT_PLANS`: `product=plan,…`). A product that is not
+/// listed is `pro`: paying for anything unlisted still makes a customer premium.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProductPlans(HashMap<String, String>);
+
+impl ProductPlans {
+    pub fn from_env(env: &Env, name: &'static str) -> Result<Self, ConfigError> {
+        env.pairs(name).map(ProductPlans)
+    }
+
+    /// Our plan for `product`.
+    pub fn plan(&self, product: Option<&str>) -> String {
+        product
+            .and_then(|p| self.0.get(p))
+            .cloned()
+            .unwrap_or_else(|| "pro".to_owned())
     }
 }
 
@@ -122,6 +168,30 @@ mod tests {
         assert_eq!(
             env.required("TABLE_NAME"),
             Err(ConfigError::Missing("TABLE_NAME"))
+        );
+    }
+
+    #[test]
+    fn seconds_must_be_positive_and_may_be_fractions() {
+        let env = Env::from_pairs([("A", "0.5"), ("B", "0"), ("C", "-1")]);
+        assert_eq!(env.seconds_or("A", 1.0), Ok(Duration::from_millis(500)));
+        assert_eq!(env.seconds_or("UNSET", 3.0), Ok(Duration::from_secs(3)));
+        assert!(env.seconds_or("B", 1.0).is_err());
+        assert!(env.seconds_or("C", 1.0).is_err());
+    }
+
+    #[test]
+    fn product_plans_map_listed_products_and_make_the_rest_pro() {
+        let env = Env::from_pairs([("PLANS", "price_a=pro, price_b = enterprise"), ("BAD", "x")]);
+        let plans = ProductPlans::from_env(&env, "PLANS").unwrap();
+        assert_eq!(plans.plan(Some("price_b")), "enterprise");
+        assert_eq!(plans.plan(Some("price_x")), "pro");
+        assert_eq!(plans.plan(None), "pro");
+        assert!(
+            ProductPlans::from_env(&env, "BAD")
+                .unwrap_err()
+                .to_string()
+                .contains("BAD")
         );
     }
 

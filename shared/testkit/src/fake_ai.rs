@@ -22,12 +22,9 @@ use std::{
 };
 
 use serde_json::{Value, json};
-use tokio::{
-    io::AsyncWriteExt,
-    net::{TcpListener, TcpStream},
-};
+use tokio::{io::AsyncWriteExt, net::TcpStream};
 
-use crate::receiver::{Received, read_request};
+use crate::receiver::{FakeServer, Received, read_request, serve_on};
 
 /// The key the fake expects as `Authorization: Bearer …` on the OpenAI wire.
 pub const FAKE_OPENAI_KEY: &str = "sk-fake-openai-0123456789";
@@ -55,6 +52,12 @@ pub struct FakeAi {
     received: Arc<Mutex<Vec<Received>>>,
 }
 
+impl FakeServer for FakeAi {
+    fn serve(&self, stream: TcpStream) -> impl std::future::Future<Output = ()> + Send {
+        self.handle(stream)
+    }
+}
+
 impl FakeAi {
     /// On a free port.
     pub async fn start() -> Self {
@@ -63,20 +66,11 @@ impl FakeAi {
 
     /// On `address` (the `fake-ai` binary's fixed port).
     pub async fn bind(address: &str) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(address).await?;
-        let port = listener.local_addr()?.port();
-        let fake = Self {
-            url: format!("http://127.0.0.1:{port}"),
+        serve_on(address, |url| Self {
+            url,
             received: Arc::default(),
-        };
-        let serving = fake.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let serving = serving.clone();
-                tokio::spawn(async move { serving.serve(stream).await });
-            }
-        });
-        Ok(fake)
+        })
+        .await
     }
 
     /// `OPENAI_BASE_URL` for this fake.
@@ -94,7 +88,7 @@ impl FakeAi {
         self.received.lock().expect("fake lock").clone()
     }
 
-    async fn serve(&self, mut stream: TcpStream) {
+    async fn handle(&self, mut stream: TcpStream) {
         let Some(request) = read_request(&mut stream).await else {
             return;
         };

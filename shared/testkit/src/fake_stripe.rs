@@ -27,12 +27,9 @@ use std::{
 
 use http::HeaderMap;
 use serde_json::{Map, Value, json};
-use tokio::{
-    io::AsyncWriteExt,
-    net::{TcpListener, TcpStream},
-};
+use tokio::{io::AsyncWriteExt, net::TcpStream};
 
-use crate::receiver::read_request;
+use crate::receiver::{FakeServer, read_request, serve_on};
 use account::Account;
 
 /// The secret key the fake expects as `Authorization: Bearer …`.
@@ -132,6 +129,12 @@ pub struct FakeStripe {
     state: Arc<Mutex<State>>,
 }
 
+impl FakeServer for FakeStripe {
+    fn serve(&self, stream: TcpStream) -> impl std::future::Future<Output = ()> + Send {
+        self.handle(stream)
+    }
+}
+
 impl FakeStripe {
     /// On a free port.
     pub async fn start() -> Self {
@@ -140,20 +143,11 @@ impl FakeStripe {
 
     /// On `address` (the `fake-stripe` binary's fixed port).
     pub async fn bind(address: &str) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(address).await?;
-        let port = listener.local_addr()?.port();
-        let fake = Self {
-            url: format!("http://127.0.0.1:{port}"),
+        serve_on(address, |url| Self {
+            url,
             state: Arc::default(),
-        };
-        let serving = fake.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let serving = serving.clone();
-                tokio::spawn(async move { serving.serve(stream).await });
-            }
-        });
-        Ok(fake)
+        })
+        .await
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -231,7 +225,7 @@ impl FakeStripe {
         self.state().faults.push_back(Fault::Delay(delay));
     }
 
-    async fn serve(&self, mut stream: TcpStream) {
+    async fn handle(&self, mut stream: TcpStream) {
         let Some(request) = read_request(&mut stream).await else {
             return;
         };

@@ -12,6 +12,32 @@ use tokio::{
     net::{TcpListener, TcpStream},
 };
 
+/// A fake third-party server: answers one connection at a time, each on its own task.
+pub(crate) trait FakeServer: Clone + Send + Sync + 'static {
+    fn serve(&self, stream: TcpStream) -> impl std::future::Future<Output = ()> + Send;
+}
+
+/// Binds `address` (`127.0.0.1:0` for a free port), builds the fake for its
+/// `http://127.0.0.1:<port>` URL, and serves every connection until the runtime stops.
+pub(crate) async fn serve_on<F: FakeServer>(
+    address: &str,
+    build: impl FnOnce(String) -> F,
+) -> std::io::Result<F> {
+    let listener = TcpListener::bind(address).await?;
+    let fake = build(format!(
+        "http://127.0.0.1:{}",
+        listener.local_addr()?.port()
+    ));
+    let serving = fake.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let serving = serving.clone();
+            tokio::spawn(async move { serving.serve(stream).await });
+        }
+    });
+    Ok(fake)
+}
+
 /// One request as received.
 #[derive(Debug, Clone)]
 pub struct Received {
@@ -31,26 +57,22 @@ pub struct Receiver {
     received: Arc<Mutex<Vec<Received>>>,
 }
 
+impl FakeServer for Receiver {
+    fn serve(&self, stream: TcpStream) -> impl std::future::Future<Output = ()> + Send {
+        self.handle(stream)
+    }
+}
+
 impl Receiver {
     /// Starts answering every request with 200.
     pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a free local port");
-        let port = listener.local_addr().expect("bound address").port();
-        let receiver = Self {
-            url: format!("http://127.0.0.1:{port}/hook"),
+        serve_on("127.0.0.1:0", |base| Self {
+            url: format!("{base}/hook"),
             status: Arc::new(AtomicU16::new(200)),
             received: Arc::default(),
-        };
-        let serving = receiver.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let serving = serving.clone();
-                tokio::spawn(async move { serving.serve(stream).await });
-            }
-        });
-        receiver
+        })
+        .await
+        .expect("a free local port")
     }
 
     /// Answers later requests with `status`.
@@ -63,7 +85,7 @@ impl Receiver {
         self.received.lock().expect("receiver lock").clone()
     }
 
-    async fn serve(&self, mut stream: TcpStream) {
+    async fn handle(&self, mut stream: TcpStream) {
         let Some(request) = read_request(&mut stream).await else {
             return;
         };
