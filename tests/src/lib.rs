@@ -115,7 +115,17 @@ impl Stack {
     /// The local stack's bootstrap admin (`admin@example.com`): registered on first use,
     /// signed in after. Returns the `Authorization` header value.
     pub async fn admin(&self) -> String {
-        let credentials = r#"{"email": "admin@example.com", "password": "correct horse"}"#;
+        self.operator("admin@example.com").await
+    }
+
+    /// The local stack's bootstrap superadmin (`root@example.com`), like [`Self::admin`].
+    pub async fn superadmin(&self) -> String {
+        self.operator("root@example.com").await
+    }
+
+    async fn operator(&self, email: &str) -> String {
+        let credentials = format!(r#"{{"email": "{email}", "password": "correct horse"}}"#);
+        let credentials = credentials.as_str();
         let registered = self.auth("register", credentials).await;
         assert!(
             matches!(
@@ -154,6 +164,15 @@ impl Stack {
             let wait: u64 = answer.header("retry-after").parse().unwrap_or(1);
             tokio::time::sleep(Duration::from_secs(wait)).await;
         }
+    }
+
+    /// A request with `bearer` as its `Authorization` and `body` (if any) as JSON.
+    pub async fn call(&self, bearer: &str, method: Method, path: &str, body: &str) -> Answer {
+        let headers = [
+            ("authorization", bearer),
+            ("content-type", "application/json"),
+        ];
+        self.send_body(method, path, &headers, body).await
     }
 
     pub async fn get(&self, path: &str) -> Answer {

@@ -1,8 +1,317 @@
-//! Admin routes end to end through the running stack: impersonation across functions.
+//! Admin routes end to end through the running stack: the role matrix over every admin
+//! route of every function, deactivation refusing every credential a user held, and
+//! impersonation across functions.
 
-use aloft_e2e::Stack;
+use aloft_e2e::{Answer, Stack};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+
+/// The id of the user behind `bearer`.
+async fn id_of(stack: &Stack, bearer: &str) -> String {
+    let me = stack
+        .call(bearer, Method::GET, "/api/v1/app/users/me", "")
+        .await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.text);
+    me.json()["id"].as_str().unwrap_or_default().to_owned()
+}
+
+fn unique(tag: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{tag}-{nanos}")
+}
+
+#[tokio::test]
+async fn every_admin_route_refuses_users_and_serves_admins_and_superadmins() {
+    let stack = Stack::new();
+    let (user, _) = stack.new_user("matrix-user").await;
+    let (target, _) = stack.new_user("matrix-target").await;
+    let target_id = id_of(&stack, &target).await;
+    let admin = stack.admin().await;
+    let root = stack.superadmin().await;
+    for (role, bearer) in [("user", &user), ("admin", &admin), ("superadmin", &root)] {
+        let key = unique(&format!("matrix-{role}"));
+        let flag =
+            json!({"key": key, "name": "Matrix", "flag_type": "boolean", "is_enabled": true});
+        let mut flag_id = "none".to_owned();
+        // Every admin route of the admin, flags and usage functions, with what an admin
+        // gets (a retry of a job that does not exist is 404 once past the role check).
+        let routes: [(Method, &str, String, StatusCode); 16] = [
+            (Method::GET, "/admin/users", String::new(), StatusCode::OK),
+            (
+                Method::GET,
+                "/admin/users/{target}",
+                String::new(),
+                StatusCode::OK,
+            ),
+            (
+                Method::PATCH,
+                "/admin/users/{target}",
+                json!({"full_name": "Matrix"}).to_string(),
+                StatusCode::OK,
+            ),
+            (
+                Method::POST,
+                "/admin/users/{target}/deactivate",
+                String::new(),
+                StatusCode::OK,
+            ),
+            (
+                Method::POST,
+                "/admin/users/{target}/activate",
+                String::new(),
+                StatusCode::OK,
+            ),
+            (
+                Method::GET,
+                "/admin/dashboard/stats",
+                String::new(),
+                StatusCode::OK,
+            ),
+            (
+                Method::GET,
+                "/admin/dashboard/audit-logs",
+                String::new(),
+                StatusCode::OK,
+            ),
+            (Method::GET, "/admin/jobs", String::new(), StatusCode::OK),
+            (
+                Method::POST,
+                "/admin/jobs/no-such-job/retry",
+                String::new(),
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                Method::GET,
+                "/admin/feature-flags",
+                String::new(),
+                StatusCode::OK,
+            ),
+            (
+                Method::POST,
+                "/admin/feature-flags",
+                flag.to_string(),
+                StatusCode::CREATED,
+            ),
+            (
+                Method::PATCH,
+                "/admin/feature-flags/{flag}",
+                json!({"is_enabled": false}).to_string(),
+                StatusCode::OK,
+            ),
+            (
+                Method::GET,
+                "/admin/feature-flags/{key}/check?user_id=u1",
+                String::new(),
+                StatusCode::OK,
+            ),
+            (
+                Method::DELETE,
+                "/admin/feature-flags/{flag}",
+                String::new(),
+                StatusCode::NO_CONTENT,
+            ),
+            (
+                Method::GET,
+                "/admin/usage/summary/{target}",
+                String::new(),
+                StatusCode::OK,
+            ),
+            (
+                Method::GET,
+                "/admin/usage/top-users?metric=api_requests",
+                String::new(),
+                StatusCode::OK,
+            ),
+        ];
+        for (method, route, body, served) in routes {
+            let path = format!("/api/v1{route}")
+                .replace("{target}", &target_id)
+                .replace("{flag}", &flag_id)
+                .replace("{key}", &key);
+            let answer = stack.call(bearer, method.clone(), &path, &body).await;
+            let expected = if role == "user" {
+                StatusCode::FORBIDDEN
+            } else {
+                served
+            };
+            assert_eq!(
+                answer.status, expected,
+                "{role} {method} {path}: {}",
+                answer.text
+            );
+            if answer.status == StatusCode::CREATED {
+                flag_id = answer.json()["id"].as_str().unwrap_or_default().to_owned();
+            }
+        }
+        let start = json!({"user_id": target_id}).to_string();
+        let started = stack
+            .call(
+                bearer,
+                Method::POST,
+                "/api/v1/admin/impersonate/start",
+                &start,
+            )
+            .await;
+        let expected = if role == "user" {
+            StatusCode::FORBIDDEN
+        } else {
+            StatusCode::OK
+        };
+        assert_eq!(started.status, expected, "{role}: {}", started.text);
+        if role != "user" {
+            // `stop` is reached with the impersonation token only.
+            let token = format!(
+                "Bearer {}",
+                started.json()["token"].as_str().unwrap_or_default()
+            );
+            let stop = "/api/v1/admin/impersonate/stop";
+            assert_eq!(
+                stack.call(bearer, Method::POST, stop, "").await.status,
+                StatusCode::BAD_REQUEST
+            );
+            assert_eq!(
+                stack.call(&token, Method::POST, stop, "").await.status,
+                StatusCode::OK
+            );
+        }
+    }
+}
+
+/// Logs in and returns the bearer and the refresh cookie.
+async fn login(stack: &Stack, credentials: &str) -> (String, String) {
+    let login: Answer = stack.auth("login", credentials).await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.text);
+    let bearer = format!(
+        "Bearer {}",
+        login.json()["access_token"].as_str().unwrap_or_default()
+    );
+    let cookie = login
+        .header("set-cookie")
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    (bearer, cookie)
+}
+
+#[tokio::test]
+async fn a_deactivated_user_is_refused_with_every_credential_until_activated() {
+    let stack = Stack::new();
+    let admin = stack.admin().await;
+    let email = format!("{}@example.com", unique("deactivated"));
+    let credentials = json!({"email": email, "password": "correct horse"}).to_string();
+    let registered = stack.auth("register", &credentials).await;
+    assert_eq!(
+        registered.status,
+        StatusCode::CREATED,
+        "{}",
+        registered.text
+    );
+    let (bearer, cookie) = login(&stack, &credentials).await;
+    let user_id = id_of(&stack, &bearer).await;
+    let created = stack
+        .call(
+            &bearer,
+            Method::POST,
+            "/api/v1/app/api-keys",
+            r#"{"name": "ci"}"#,
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let api_key = created.json()["secret"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let with_key = async |path: &str| {
+        stack
+            .send(Method::GET, path, &[("x-api-key", &api_key)])
+            .await
+            .status
+    };
+    assert_eq!(with_key("/api/v1/app/users/me").await, StatusCode::OK);
+
+    let path = format!("/api/v1/admin/users/{user_id}/deactivate");
+    let deactivated = stack.call(&admin, Method::POST, &path, "").await;
+    assert_eq!(deactivated.status, StatusCode::OK, "{}", deactivated.text);
+    assert_eq!(deactivated.json()["is_active"], false);
+
+    // The very next request, to any function, with anything the user held.
+    for path in ["/api/v1/app/users/me", "/api/v1/app/projects"] {
+        let answer = stack.call(&bearer, Method::GET, path, "").await;
+        assert_eq!(
+            answer.status,
+            StatusCode::UNAUTHORIZED,
+            "token on {path}: {}",
+            answer.text
+        );
+        assert_eq!(
+            with_key(path).await,
+            StatusCode::UNAUTHORIZED,
+            "API key on {path}"
+        );
+    }
+    let refreshed = stack
+        .send(
+            Method::POST,
+            "/api/v1/public/auth/refresh",
+            &[("cookie", &cookie)],
+        )
+        .await;
+    assert_eq!(
+        refreshed.status,
+        StatusCode::UNAUTHORIZED,
+        "{}",
+        refreshed.text
+    );
+    assert_eq!(
+        stack.auth("login", &credentials).await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    let path = format!("/api/v1/admin/users/{user_id}/activate");
+    let activated = stack.call(&admin, Method::POST, &path, "").await;
+    assert_eq!(activated.status, StatusCode::OK, "{}", activated.text);
+    assert_eq!(
+        with_key("/api/v1/app/users/me").await,
+        StatusCode::OK,
+        "keys work again"
+    );
+    let refreshed = stack
+        .send(
+            Method::POST,
+            "/api/v1/public/auth/refresh",
+            &[("cookie", &cookie)],
+        )
+        .await;
+    assert_eq!(
+        refreshed.status,
+        StatusCode::UNAUTHORIZED,
+        "refresh families stay revoked"
+    );
+    let (bearer, _) = login(&stack, &credentials).await;
+    assert_eq!(id_of(&stack, &bearer).await, user_id);
+
+    let path = "/api/v1/admin/dashboard/audit-logs?resource_type=user&limit=100";
+    let logs = stack.call(&admin, Method::GET, path, "").await;
+    assert_eq!(logs.status, StatusCode::OK, "{}", logs.text);
+    let actions: Vec<_> = logs.json()["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter(|e| e["resource_id"] == user_id.as_str())
+                .filter_map(|e| e["action"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        actions,
+        ["user.activate", "user.deactivate"],
+        "newest first"
+    );
+}
 
 #[tokio::test]
 async fn an_admin_impersonates_a_user_on_app_routes_until_stop() {

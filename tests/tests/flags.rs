@@ -4,17 +4,9 @@
 
 use std::time::Duration;
 
-use aloft_e2e::{Answer, Stack, eventually};
+use aloft_e2e::{Stack, eventually};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-
-async fn call(stack: &Stack, bearer: &str, method: Method, path: &str, body: &str) -> Answer {
-    let headers = [
-        ("authorization", bearer),
-        ("content-type", "application/json"),
-    ];
-    stack.send_body(method, path, &headers, body).await
-}
 
 /// `check` for `user_id`: whether the flag is on. Retries while this instance still
 /// answers `not_found` (another warm instance may cache the list from before the create
@@ -23,7 +15,7 @@ async fn call(stack: &Stack, bearer: &str, method: Method, path: &str, body: &st
 async fn check(stack: &Stack, admin: &str, key: &str, user_id: &str) -> bool {
     let path = format!("/api/v1/admin/feature-flags/{key}/check?user_id={user_id}");
     eventually("the flag reaches every flags instance", async || {
-        let answer = call(stack, admin, Method::GET, &path, "").await;
+        let answer = stack.call(admin, Method::GET, &path, "").await;
         if answer.status == StatusCode::TOO_MANY_REQUESTS {
             let wait: u64 = answer.header("retry-after").parse().unwrap_or(1);
             tokio::time::sleep(Duration::from_secs(wait)).await;
@@ -52,30 +44,27 @@ async fn a_25_percent_rollout_enables_a_quarter_of_users() {
         "key": key, "name": "E2E rollout", "flag_type": "percentage",
         "percentage": 25, "is_enabled": true
     });
-    let created = call(
-        &stack,
-        &admin,
-        Method::POST,
-        "/api/v1/admin/feature-flags",
-        &flag.to_string(),
-    )
-    .await;
+    let created = stack
+        .call(
+            &admin,
+            Method::POST,
+            "/api/v1/admin/feature-flags",
+            &flag.to_string(),
+        )
+        .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
     let flag_id = created.json()["id"].as_str().unwrap_or_default().to_owned();
 
     // One real user through the app route: the answer is the admin's `check` for them.
     let (bearer, _) = stack.new_user("flags").await;
-    let me = call(&stack, &bearer, Method::GET, "/api/v1/app/users/me", "").await;
+    let me = stack
+        .call(&bearer, Method::GET, "/api/v1/app/users/me", "")
+        .await;
     let user_id = me.json()["id"].as_str().unwrap_or_default().to_owned();
     let theirs: Value = eventually("the flag in the user's list", async || {
-        let answer = call(
-            &stack,
-            &bearer,
-            Method::GET,
-            "/api/v2/app/feature-flags",
-            "",
-        )
-        .await;
+        let answer = stack
+            .call(&bearer, Method::GET, "/api/v2/app/feature-flags", "")
+            .await;
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
         let on = answer.json()["data"]["flags"][&key].clone();
         on.is_boolean().then_some(on)
@@ -96,6 +85,6 @@ async fn a_25_percent_rollout_enables_a_quarter_of_users() {
 
     // The stack's table is long-lived and the flag set is bounded: clean up.
     let path = format!("/api/v1/admin/feature-flags/{flag_id}");
-    let deleted = call(&stack, &admin, Method::DELETE, &path, "").await;
+    let deleted = stack.call(&admin, Method::DELETE, &path, "").await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text);
 }

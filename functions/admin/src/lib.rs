@@ -1,12 +1,15 @@
-//! `admin`: operator routes under `/api/{v1,v2}/admin`, for the admin role only: the job
+//! `admin`: operator routes under `/api/{v1,v2}/admin`, for the admin role only: users
+//! (`/admin/users`), the dashboard's stats and audit log (`/admin/dashboard/*`), the job
 //! queue — list jobs by status, and retry a dead one (its message left the queue for the
-//! dead-letter queue; retrying queues it again with its attempts reset) — and the audit
-//! log (`/admin/dashboard/audit-logs`), and impersonation (`/admin/impersonate/{start,stop}`).
-//! Every change an admin makes is audited.
+//! dead-letter queue; retrying queues it again with its attempts reset) — and
+//! impersonation (`/admin/impersonate/{start,stop}`). Every change an admin makes is
+//! audited.
 
 mod audit_logs;
 mod impersonation;
 mod jobs;
+mod stats;
+mod users;
 
 use aloft_auth::{App, AppParts};
 use aloft_config::{ConfigError, Env};
@@ -14,7 +17,9 @@ use aloft_http::{HttpConfig, openapi::versioned_document};
 use aloft_queue::{Producer, QueueName, QueueUrls};
 use std::time::Duration;
 
-use aloft_store::{AwsClients, ImpersonationSessions, JobRepo, Table, UserRepo};
+use aloft_store::{
+    ApiKeyRepo, AwsClients, ImpersonationSessions, JobRepo, RefreshTokens, Stats, Table, UserRepo,
+};
 use axum::{
     Router,
     routing::{get, post},
@@ -30,18 +35,30 @@ pub struct Admin {
     pub sessions: ImpersonationSessions,
     /// How long an impersonation token lives.
     pub impersonation_ttl: Duration,
+    pub api_keys: ApiKeyRepo,
+    pub refresh_tokens: RefreshTokens,
+    pub stats: Stats,
+    /// How long a deactivated user's tokens are refused by the guards: the longest any
+    /// token issued before the deactivation can live.
+    pub lockout_horizon: Duration,
 }
 
 impl AppParts for Admin {
     fn build(env: &Env, aws: &AwsClients, table: &Table) -> Result<Self, ConfigError> {
         let urls = QueueUrls::from_env(env, &[QueueName::Jobs, QueueName::Webhooks])?;
         let jobs = JobRepo::new(table.clone());
+        let impersonation_ttl = impersonation::ttl_from_env(env)?;
+        let access_ttl = aloft_auth::AuthConfig::from_env(env)?.access_ttl;
         Ok(Self {
             producer: Producer::new(aws.sqs.clone(), jobs.clone(), urls),
             jobs,
             users: UserRepo::new(table.clone()),
             sessions: ImpersonationSessions::new(table.clone()),
-            impersonation_ttl: impersonation::ttl_from_env(env)?,
+            impersonation_ttl,
+            api_keys: ApiKeyRepo::new(table.clone()),
+            refresh_tokens: RefreshTokens::new(table.clone()),
+            stats: Stats::new(table.clone()),
+            lockout_horizon: access_ttl.max(impersonation_ttl),
         })
     }
 }
@@ -52,6 +69,14 @@ pub type AppState = App<Admin>;
 /// The function's app: routes under every API version, behind the guard and the edge.
 pub fn router(state: AppState, http: &HttpConfig) -> Router {
     let routes = Router::new()
+        .route("/admin/users", get(users::list_users))
+        .route(
+            "/admin/users/{id}",
+            get(users::get_user).patch(users::update_user),
+        )
+        .route("/admin/users/{id}/deactivate", post(users::deactivate_user))
+        .route("/admin/users/{id}/activate", post(users::activate_user))
+        .route("/admin/dashboard/stats", get(stats::dashboard_stats))
         .route("/admin/jobs", get(jobs::list_jobs))
         .route("/admin/jobs/{id}/retry", post(jobs::retry_job))
         .route(
@@ -77,6 +102,12 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 #[derive(OpenApi)]
 #[openapi(
     paths(
+        users::list_users,
+        users::get_user,
+        users::update_user,
+        users::deactivate_user,
+        users::activate_user,
+        stats::dashboard_stats,
         jobs::list_jobs,
         jobs::retry_job,
         audit_logs::list_audit_logs,

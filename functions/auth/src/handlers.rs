@@ -16,7 +16,8 @@ use crate::{
 };
 
 /// Create an account. The user gets a personal tenant; an email listed in
-/// `BOOTSTRAP_ADMIN_EMAILS` gets the `admin` role.
+/// `BOOTSTRAP_ADMIN_EMAILS` gets the `admin` role, one in `BOOTSTRAP_SUPERADMIN_EMAILS`
+/// the `superadmin` role.
 #[utoipa::path(
     post,
     path = "/public/auth/register",
@@ -38,7 +39,9 @@ pub(crate) async fn register(
     let password_hash = hash_off_thread(&state, registration.password).await?;
     let now = OffsetDateTime::now_utc();
     let created_at = aloft_http::timestamp::format(now);
-    let role = if state.bootstrap_admins.contains(&registration.email) {
+    let role = if state.bootstrap_superadmins.contains(&registration.email) {
+        Role::Superadmin
+    } else if state.bootstrap_admins.contains(&registration.email) {
         Role::Admin
     } else {
         Role::User

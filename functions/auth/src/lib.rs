@@ -28,6 +28,9 @@ pub struct Auth {
     pub passwords: Passwords,
     /// Emails that get the `admin` role at registration (`BOOTSTRAP_ADMIN_EMAILS`).
     pub bootstrap_admins: Arc<[String]>,
+    /// Emails that get the `superadmin` role at registration
+    /// (`BOOTSTRAP_SUPERADMIN_EMAILS`): the operators who grant admin roles.
+    pub bootstrap_superadmins: Arc<[String]>,
 }
 
 impl AppParts for Auth {
@@ -36,17 +39,19 @@ impl AppParts for Auth {
             name: "argon2 parameters",
             reason: e.to_string(),
         })?;
-        let bootstrap_admins = env
-            .list("BOOTSTRAP_ADMIN_EMAILS")
-            .iter()
-            .map(|email| aloft_store::normalize_email(email))
-            .collect();
+        let emails = |name| {
+            env.list(name)
+                .iter()
+                .map(|email| aloft_store::normalize_email(email))
+                .collect()
+        };
         Ok(Self {
             users: UserRepo::new(table.clone()),
             refresh_tokens: RefreshTokens::new(table.clone()),
             keys: Arc::new(JwtKeys::new(&AuthConfig::from_env(env)?)),
             passwords,
-            bootstrap_admins,
+            bootstrap_admins: emails("BOOTSTRAP_ADMIN_EMAILS"),
+            bootstrap_superadmins: emails("BOOTSTRAP_SUPERADMIN_EMAILS"),
         })
     }
 }

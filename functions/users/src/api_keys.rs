@@ -115,6 +115,7 @@ pub(crate) async fn create_api_key(
         prefix: secret.chars().take(PREFIX_CHARS).collect(),
         secret_hash,
         created_at: aloft_http::timestamp::format(OffsetDateTime::now_utc()),
+        disabled: false,
     };
     state.api_keys.create(&record).await?;
     tracing::info!(

@@ -138,6 +138,9 @@ impl Authenticator {
         if !bool::from(presented.as_bytes().ct_eq(record.secret_hash.as_bytes())) {
             return Err(invalid_key());
         }
+        if record.disabled {
+            return Err(deactivated());
+        }
         Ok(principal_of_key(record))
     }
 }
@@ -168,6 +171,9 @@ impl ExternalLogin {
             )
             .await
             .map_err(|e: StoreError| ApiError::from(e))?;
+        if !user.is_active {
+            return Err(deactivated());
+        }
         let principal = principal_of_user(&user);
         self.remember(&identity.sub, &principal);
         Ok(principal)
@@ -226,6 +232,11 @@ fn principal_of_user(user: &UserRecord) -> Principal {
         impersonator: None,
         token_id: None,
     }
+}
+
+/// The answer to any credential of a deactivated user.
+pub fn deactivated() -> ApiError {
+    ApiError::Authentication("This account is deactivated".into())
 }
 
 fn invalid_key() -> ApiError {

@@ -18,7 +18,7 @@ use http::{HeaderMap, HeaderValue, Method};
 use lambda_http::request::RequestContext;
 use tracing::Instrument;
 
-use crate::{Audit, Authenticator, Principal};
+use crate::{Audit, Authenticator, Principal, authenticator::deactivated};
 
 /// A limit check that takes longer than this lets the request through: an unavailable
 /// limiter must not take the API down with it.
@@ -33,7 +33,8 @@ pub struct RateLimits {
     pub auth_per_minute: u32,
     /// Per client IP.
     pub contact_per_hour: u32,
-    /// `RATE_LIMITS_ENABLED=false` turns limiting off (benchmarks of the handler alone).
+    /// `RATE_LIMITS_ENABLED=false` turns limiting off, and with it the refusal of
+    /// deactivated users' unexpired tokens: for benchmarks of the handler alone.
     pub enabled: bool,
 }
 
@@ -116,6 +117,11 @@ pub fn guarded(router: Router, guard: Guard, http: &HttpConfig) -> Router {
     aloft_http::edge(router, http)
 }
 
+/// The classes counted per user, and their window: a user's requests land in these.
+const DEFAULT: &str = "default";
+const AI: &str = "ai";
+const USER_WINDOW_SECS: u64 = 60;
+
 /// What a request is counted against.
 struct Class {
     key: String,
@@ -152,9 +158,14 @@ impl Class {
         } else if route.starts_with("public/contact") && method == Method::POST {
             Class::contact(limits)
         } else if route.starts_with("app/ai/") {
-            class("ai".into(), limits.ai_per_minute, 60, false)
+            class(AI.into(), limits.ai_per_minute, USER_WINDOW_SECS, false)
         } else {
-            class("default".into(), limits.default_per_minute, 60, false)
+            class(
+                DEFAULT.into(),
+                limits.default_per_minute,
+                USER_WINDOW_SECS,
+                false,
+            )
         })
     }
 }
@@ -189,10 +200,14 @@ async fn guard_request(
         None
     };
     if let Some(window) = window.filter(|w| !w.allowed) {
-        let mut response = ApiError::RateLimited {
-            retry_after: window.reset_at.saturating_sub(now).max(1),
-        }
-        .into_response();
+        let mut response = if window.blocked {
+            deactivated().into_response()
+        } else {
+            ApiError::RateLimited {
+                retry_after: window.reset_at.saturating_sub(now).max(1),
+            }
+            .into_response()
+        };
         set_rate_headers(response.headers_mut(), &window);
         return response;
     }
@@ -279,6 +294,39 @@ fn route_group(path: &str) -> &str {
 }
 
 impl Guard {
+    /// Refuses every request of `user_id` for the next `horizon` (the longest an
+    /// access token issued before now lives) in the very update that counts it, so
+    /// deactivation costs the hot path no extra read. Logins and refreshes are refused by
+    /// the user record itself, API keys by their own flag.
+    pub async fn lock_out(&self, user_id: &str, horizon: Duration) -> Result<(), ApiError> {
+        let subject = format!("user:{user_id}");
+        self.limiter
+            .block(
+                &subject,
+                &[DEFAULT, AI],
+                USER_WINDOW_SECS,
+                unix_now(),
+                horizon.as_secs(),
+            )
+            .await
+            .map_err(ApiError::from)
+    }
+
+    /// Lifts [`Self::lock_out`].
+    pub async fn let_in(&self, user_id: &str, horizon: Duration) -> Result<(), ApiError> {
+        let subject = format!("user:{user_id}");
+        self.limiter
+            .unblock(
+                &subject,
+                &[DEFAULT, AI],
+                USER_WINDOW_SECS,
+                unix_now(),
+                horizon.as_secs(),
+            )
+            .await
+            .map_err(ApiError::from)
+    }
+
     /// The contact form's window for `ip`, without counting a request against it.
     pub async fn contact_window(&self, ip: &str) -> Result<Window, aloft_store::StoreError> {
         let class = Class::contact(&self.limits);

@@ -5,6 +5,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
 use crate::{Key, StoreError, Table, table::s};
+use aws_sdk_dynamodb::types::AttributeValue::Bool;
 
 /// A stored API key. The secret itself is never stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,6 +21,9 @@ pub struct ApiKeyRecord {
     pub prefix: String,
     pub secret_hash: String,
     pub created_at: String,
+    /// Set while the owner is deactivated: the key is refused until they are activated.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disabled: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -61,6 +65,29 @@ impl ApiKeyRepo {
                     .expression_attribute_values(":owner", s(&owner))
             })
             .await
+    }
+
+    /// Disables (or enables again) every key of the user, for their deactivation.
+    /// Idempotent; a key deleted meanwhile is skipped.
+    pub async fn set_disabled(&self, user_id: &str, disabled: bool) -> Result<(), StoreError> {
+        for key in self.list_for_user(user_id).await? {
+            let updated = self
+                .table
+                .client()
+                .update_item()
+                .table_name(self.table.name())
+                .set_key(Some(Key::api_key(&key.id).attributes()))
+                .update_expression("SET disabled = :disabled")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_values(":disabled", Bool(disabled))
+                .send()
+                .await;
+            match updated.map_err(StoreError::from_sdk) {
+                Ok(_) | Err(StoreError::ConditionFailed) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     /// Deletes the key if `user_id` owns it; `false` when there is no such key of theirs

@@ -8,8 +8,8 @@ use aws_sdk_dynamodb::types::ReturnValue;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Key, StoreError, Table,
-    table::{from_item, n, s},
+    Key, Stats, StoreError, Table, Tally,
+    table::{Item, from_item, n, s},
 };
 
 /// How long a succeeded or dead job stays visible (14 days, like the DLQs).
@@ -86,9 +86,17 @@ pub enum Start {
     Missing,
 }
 
+/// Jobs in the table. Every status change it makes is counted in the dashboard's
+/// [`Stats`].
 #[derive(Debug, Clone)]
 pub struct JobRepo {
     table: Table,
+    stats: Stats,
+}
+
+/// The `status` of an item a write returned (the old one), if it had one.
+fn status_of(item: Option<&Item>) -> Option<JobStatus> {
+    JobStatus::parse(item?.get("status")?.as_s().ok()?)
 }
 
 fn status_index(status: JobStatus) -> String {
@@ -101,7 +109,10 @@ fn expiry() -> u64 {
 
 impl JobRepo {
     pub fn new(table: Table) -> Self {
-        Self { table }
+        Self {
+            stats: Stats::new(table.clone()),
+            table,
+        }
     }
 
     /// Stores a new `queued` job. A job with this id already there is
@@ -113,7 +124,9 @@ impl JobRepo {
         );
         self.table
             .put_new_indexed(&Key::job(&job.id), job, Some(index))
-            .await
+            .await?;
+        self.stats.count(Tally::job(None, Some(job.status))).await;
+        Ok(())
     }
 
     pub async fn get(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
@@ -138,13 +151,25 @@ impl JobRepo {
             .expression_attribute_values(":attempt", n(attempt))
             .expression_attribute_values(":now", s(now))
             .expression_attribute_values(":index", s(status_index(JobStatus::Running)))
-            .return_values(ReturnValue::AllNew)
+            // The job as it was: its status moves the dashboard's counters.
+            .return_values(ReturnValue::AllOld)
             .send()
             .await
             .map_err(StoreError::from_sdk);
         match result {
-            Ok(output) => match output.attributes.map(from_item).transpose()? {
-                Some(job) => Ok(Start::Running(Box::new(job))),
+            Ok(output) => match output.attributes.map(from_item::<JobRecord>).transpose()? {
+                Some(old) => {
+                    let was = old.status;
+                    let job = JobRecord {
+                        status: JobStatus::Running,
+                        attempts: attempt,
+                        updated_at: now.to_owned(),
+                        ..old
+                    };
+                    let tally = Tally::job(Some(was), Some(JobStatus::Running));
+                    self.stats.count(tally).await;
+                    Ok(Start::Running(Box::new(job)))
+                }
                 None => Ok(Start::Missing),
             },
             Err(StoreError::ConditionFailed) => Ok(match self.get(id).await? {
@@ -184,11 +209,14 @@ impl JobRepo {
             expression.push_str(", finished_at = :now, expires_at = :expires");
             request = request.expression_attribute_values(":expires", n(expiry()));
         }
-        request
+        let output = request
             .update_expression(expression)
+            .return_values(ReturnValue::AllOld)
             .send()
             .await
             .map_err(StoreError::from_sdk)?;
+        let was = status_of(output.attributes.as_ref());
+        self.stats.count(Tally::job(was, Some(status))).await;
         Ok(())
     }
 
@@ -219,19 +247,25 @@ impl JobRepo {
             .send()
             .await
             .map_err(StoreError::from_sdk)?;
+        let tally = Tally::job(Some(JobStatus::Dead), Some(JobStatus::Queued));
+        self.stats.count(tally).await;
         output.attributes.map(from_item).transpose()
     }
 
     /// Removes a job (one whose message could not be sent).
     pub async fn delete(&self, id: &str) -> Result<(), StoreError> {
-        self.table
+        let output = self
+            .table
             .client()
             .delete_item()
             .table_name(self.table.name())
             .set_key(Some(Key::job(id).attributes()))
+            .return_values(ReturnValue::AllOld)
             .send()
             .await
             .map_err(StoreError::from_sdk)?;
+        let was = status_of(output.attributes.as_ref());
+        self.stats.count(Tally::job(was, None)).await;
         Ok(())
     }
 

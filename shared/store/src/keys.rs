@@ -92,6 +92,19 @@ impl Key {
         Key::new(format!("CUSTOMER#{provider}#{customer_id}"), "CUSTOMER")
     }
 
+    /// The partition of the dashboard's hourly counter buckets.
+    pub const STATS_HOURS: &str = "STATS#HOURLY";
+
+    /// The dashboard's running totals.
+    pub fn stats_totals() -> Self {
+        Key::new("STATS".into(), "TOTALS")
+    }
+
+    /// One hour's bucket of dashboard counters (`hour` = `YYYY-MM-DDTHH`).
+    pub fn stats_hour(hour: &str) -> Self {
+        Key::new(Key::STATS_HOURS.into(), hour)
+    }
+
     /// One fixed window of a rate-limit counter.
     pub fn rate_window(subject: &str, class: &str, window_start: u64) -> Self {
         Key::new(format!("RL#{subject}#{class}"), window_start.to_string())

@@ -17,6 +17,7 @@ mod keys;
 mod projects;
 mod rate;
 mod refresh;
+mod stats;
 mod table;
 pub mod usage;
 mod users;
@@ -34,11 +35,12 @@ pub use keys::{Key, TenantId};
 pub use projects::{ProjectChange, ProjectRecord, ProjectRepo, UpdateOutcome};
 pub use rate::{RateLimiter, Window};
 pub use refresh::{RefreshRecord, RefreshTokens, Rotation};
+pub use stats::{Counters, Stats, Tally};
 pub use table::Table;
 pub use usage::{Metric, UsageMeter};
 pub use users::{
-    Applied, BillingChange, Lifecycle, ProfileChange, UserRecord, UserRepo, is_paid_status,
-    normalize_email,
+    AdminChange, Applied, BillingChange, Lifecycle, ProfileChange, UserRecord, UserRepo,
+    is_paid_status, normalize_email,
 };
 pub use webhooks::{
     DeliveryAttempt, DeliveryRecord, InboundEventRecord, SubscriptionRecord, WebhookRepo,

@@ -31,6 +31,15 @@ pub enum Rotation {
     Reused,
 }
 
+/// Tokens are listed per user in `gsi1`, so deactivation can revoke their families.
+fn owner_partition(user_id: &str) -> String {
+    format!("USER#{user_id}#REFRESH")
+}
+
+fn owner_index(token_hash: &str, record: &RefreshRecord) -> (String, String) {
+    (owner_partition(&record.user_id), token_hash.to_owned())
+}
+
 #[derive(Debug, Clone)]
 pub struct RefreshTokens {
     table: Table,
@@ -43,9 +52,34 @@ impl RefreshTokens {
 
     /// Stores a new token (the first of a family at login).
     pub async fn issue(&self, token_hash: &str, record: &RefreshRecord) -> Result<(), StoreError> {
+        let (pk, sk) = owner_index(token_hash, record);
         self.table
-            .put_new(&Key::refresh_token(token_hash), record)
+            .put_new_indexed(&Key::refresh_token(token_hash), record, Some((pk, sk)))
             .await
+    }
+
+    /// Revokes every family of the user's tokens (deactivation). Idempotent.
+    pub async fn revoke_user(&self, user_id: &str) -> Result<(), StoreError> {
+        let tokens: Vec<RefreshRecord> = self
+            .table
+            .query_all(|query| {
+                query
+                    .index_name("gsi1")
+                    .key_condition_expression("gsi1pk = :owner")
+                    .expression_attribute_values(":owner", s(owner_partition(user_id)))
+            })
+            .await?;
+        let mut families: Vec<_> = tokens
+            .iter()
+            .map(|t| (t.family_id.as_str(), t.expires_at))
+            .collect();
+        // The revocation must outlive the family's longest-lived token.
+        families.sort_unstable_by(|a, b| a.0.cmp(b.0).then(b.1.cmp(&a.1)));
+        families.dedup_by_key(|(family, _)| *family);
+        for (family, expires_at) in families {
+            self.revoke_family(family, expires_at).await?;
+        }
+        Ok(())
     }
 
     /// Replaces `old_hash` with `new_hash` if the old token is current and its family not
@@ -120,9 +154,12 @@ impl RefreshTokens {
             .condition_expression("attribute_not_exists(revoked)")
             .build()
             .map_err(build_error)?;
+        let mut new_item = to_item(&Key::refresh_token(new_hash), next)?;
+        let (pk, sk) = owner_index(new_hash, next);
+        new_item.extend([("gsi1pk".to_owned(), s(pk)), ("gsi1sk".to_owned(), s(sk))]);
         let store_new = Put::builder()
             .table_name(table)
-            .set_item(Some(to_item(&Key::refresh_token(new_hash), next)?))
+            .set_item(Some(new_item))
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(build_error)?;

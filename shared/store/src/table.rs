@@ -5,7 +5,7 @@ use std::{collections::HashMap, sync::Arc};
 use aws_sdk_dynamodb::{
     Client,
     operation::query::builders::QueryFluentBuilder,
-    types::{AttributeValue, KeysAndAttributes},
+    types::{AttributeValue, DeleteRequest, KeysAndAttributes, PutRequest, WriteRequest},
 };
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -87,7 +87,19 @@ impl Table {
         &self,
         build: impl Fn(QueryFluentBuilder) -> QueryFluentBuilder,
     ) -> Result<Vec<T>, StoreError> {
-        let mut records = Vec::new();
+        self.query_items(build)
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
+    }
+
+    /// [`Self::query_all`], as raw items.
+    pub(crate) async fn query_items(
+        &self,
+        build: impl Fn(QueryFluentBuilder) -> QueryFluentBuilder,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
         let mut start = None;
         loop {
             let page = build(self.client.query().table_name(self.name()))
@@ -95,12 +107,10 @@ impl Table {
                 .send()
                 .await
                 .map_err(StoreError::from_sdk)?;
-            for item in page.items.unwrap_or_default() {
-                records.push(from_item(item)?);
-            }
+            items.extend(page.items.unwrap_or_default());
             start = page.last_evaluated_key;
             if start.is_none() {
-                return Ok(records);
+                return Ok(items);
             }
         }
     }
@@ -156,6 +166,66 @@ impl Table {
             .into_iter()
             .map(from_item)
             .collect()
+    }
+}
+
+impl Table {
+    /// Writes (overwrites) every item: batch writes of up to 25, sending again any the
+    /// table left unprocessed under load.
+    pub(crate) async fn put_all(&self, items: Vec<Item>) -> Result<(), StoreError> {
+        let requests = items
+            .into_iter()
+            .map(|item| PutRequest::builder().set_item(Some(item)).build())
+            .map(|put| put.map(|p| WriteRequest::builder().put_request(p).build()));
+        self.batch_write(requests).await
+    }
+
+    /// Deletes every item at `keys` (missing ones are no error), batched like
+    /// [`Self::put_all`].
+    pub(crate) async fn delete_all(&self, keys: Vec<Key>) -> Result<(), StoreError> {
+        let requests = keys
+            .iter()
+            .map(|key| {
+                DeleteRequest::builder()
+                    .set_key(Some(key.attributes()))
+                    .build()
+            })
+            .map(|delete| delete.map(|d| WriteRequest::builder().delete_request(d).build()));
+        self.batch_write(requests).await
+    }
+
+    async fn batch_write(
+        &self,
+        requests: impl Iterator<Item = Result<WriteRequest, aws_sdk_dynamodb::error::BuildError>>,
+    ) -> Result<(), StoreError> {
+        let requests = requests
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        for chunk in requests.chunks(25) {
+            let mut pending = chunk.to_vec();
+            for _ in 0..5 {
+                let output = self
+                    .client
+                    .batch_write_item()
+                    .request_items(self.name(), std::mem::take(&mut pending))
+                    .send()
+                    .await
+                    .map_err(StoreError::from_sdk)?;
+                pending = output
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(self.name()))
+                    .unwrap_or_default();
+                if pending.is_empty() {
+                    break;
+                }
+            }
+            if !pending.is_empty() {
+                return Err(StoreError::Unavailable(
+                    "a batch write left items unprocessed".into(),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteIte
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Key, StoreError, Table,
+    Key, Stats, StoreError, Table, Tally,
     table::{from_item, n, s, to_item},
 };
 
@@ -103,10 +103,24 @@ struct UserLink {
     user_id: String,
 }
 
-/// Users in the table.
+/// What an admin may change of a user; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AdminChange {
+    pub full_name: Option<String>,
+    pub role: Option<String>,
+    pub plan: Option<String>,
+    pub is_active: Option<bool>,
+}
+
+/// Every user is listed under this `gsi1` partition, oldest first, for the admin
+/// directory.
+const DIRECTORY: &str = "USERS";
+
+/// Users in the table. Every change it makes is counted in the dashboard's [`Stats`].
 #[derive(Debug, Clone)]
 pub struct UserRepo {
     table: Table,
+    stats: Stats,
 }
 
 /// Emails are compared case-insensitively.
@@ -116,7 +130,10 @@ pub fn normalize_email(email: &str) -> String {
 
 impl UserRepo {
     pub fn new(table: Table) -> Self {
-        Self { table }
+        Self {
+            stats: Stats::new(table.clone()),
+            table,
+        }
     }
 
     /// Creates the user and claims the email in one transaction. An email already taken
@@ -131,11 +148,16 @@ impl UserRepo {
         let pointer = UserLink {
             user_id: user.id.clone(),
         };
+        let mut profile = to_item(&Key::user(&user.id), user)?;
+        profile.extend([
+            ("gsi1pk".to_owned(), s(DIRECTORY)),
+            (
+                "gsi1sk".to_owned(),
+                s(format!("{}#{}", user.created_at, user.id)),
+            ),
+        ]);
         let mut request = self.table.client().transact_write_items();
-        for item in [
-            to_item(&Key::user(&user.id), user)?,
-            to_item(link, &pointer)?,
-        ] {
+        for item in [profile, to_item(link, &pointer)?] {
             let put = Put::builder()
                 .table_name(self.table.name())
                 .set_item(Some(item))
@@ -145,6 +167,7 @@ impl UserRepo {
             request = request.transact_items(TransactWriteItem::builder().put(put).build());
         }
         request.send().await.map_err(StoreError::from_sdk)?;
+        self.stats.count(Tally::user(None, user)).await;
         Ok(())
     }
 
@@ -340,13 +363,21 @@ impl UserRepo {
             )
             .expression_attribute_names("#marker", marker)
             .expression_attribute_values(":now", s(now))
-            .expression_attribute_values(":at", n(event_at));
-        for (field, value) in sets {
+            .expression_attribute_values(":at", n(event_at))
+            // The user as it was, for the dashboard's counters.
+            .return_values(ReturnValue::AllOld);
+        for (field, value) in &sets {
             expression.push_str(&format!(", {field} = :{field}"));
-            request = request.expression_attribute_values(format!(":{field}"), value);
+            request = request.expression_attribute_values(format!(":{field}"), value.clone());
         }
         match request.update_expression(expression).send().await {
-            Ok(_) => Ok(Applied::Applied),
+            Ok(output) => {
+                let old = output.attributes.unwrap_or_default();
+                let mut new = old.clone();
+                new.extend(sets.into_iter().map(|(f, v)| (f.to_owned(), v)));
+                self.count_change(old, new).await;
+                Ok(Applied::Applied)
+            }
             Err(e) => match StoreError::from_sdk(e) {
                 StoreError::ConditionFailed => Ok(match self.get(user_id).await? {
                     Some(_) => Applied::Stale,
@@ -354,6 +385,16 @@ impl UserRepo {
                 }),
                 other => Err(other),
             },
+        }
+    }
+
+    /// Counts a user's change from its items before and after.
+    async fn count_change(&self, old: crate::table::Item, new: crate::table::Item) {
+        match (from_item::<UserRecord>(old), from_item::<UserRecord>(new)) {
+            (Ok(old), Ok(new)) => self.stats.count(Tally::user(Some(&old), &new)).await,
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::error!(error.cause = %e, "a user change was not counted");
+            }
         }
     }
 
@@ -369,6 +410,66 @@ impl UserRepo {
             Some(user_id) => self.get(&user_id).await,
             None => Ok(None),
         }
+    }
+
+    /// Every user, newest first (the admin directory: one query of the directory index,
+    /// never a table scan).
+    pub async fn list_all(&self) -> Result<Vec<UserRecord>, StoreError> {
+        self.table
+            .query_all(|query| {
+                query
+                    .index_name("gsi1")
+                    .key_condition_expression("gsi1pk = :directory")
+                    .expression_attribute_values(":directory", s(DIRECTORY))
+                    .scan_index_forward(false)
+            })
+            .await
+    }
+
+    /// Applies an admin's `change` if the user is still as read (`before`), returning the
+    /// updated user. A user changed meanwhile (or gone) is
+    /// [`StoreError::ConditionFailed`]: the admin decided on stale data.
+    pub async fn admin_update(
+        &self,
+        before: &UserRecord,
+        change: &AdminChange,
+        now: &str,
+    ) -> Result<UserRecord, StoreError> {
+        let mut expression = String::from("SET updated_at = :now");
+        let mut request = self
+            .table
+            .client()
+            .update_item()
+            .table_name(self.table.name())
+            .set_key(Some(Key::user(&before.id).attributes()))
+            .condition_expression("updated_at = :read_at")
+            .expression_attribute_values(":read_at", s(&before.updated_at))
+            .expression_attribute_values(":now", s(now))
+            .return_values(ReturnValue::AllNew);
+        let sets = [
+            ("full_name", change.full_name.clone().map(s)),
+            ("#role", change.role.clone().map(s)),
+            ("subscription_plan", change.plan.clone().map(s)),
+            ("is_active", change.is_active.map(AttributeValue::Bool)),
+        ];
+        for (field, value) in sets {
+            if let Some(value) = value {
+                let name = field.trim_start_matches('#');
+                expression.push_str(&format!(", {field} = :{name}"));
+                request = request.expression_attribute_values(format!(":{name}"), value);
+            }
+        }
+        if change.role.is_some() {
+            request = request.expression_attribute_names("#role", "role");
+        }
+        let output = request
+            .update_expression(expression)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        let after: UserRecord = from_item(output.attributes.unwrap_or_default())?;
+        self.stats.count(Tally::user(Some(before), &after)).await;
+        Ok(after)
     }
 
     /// Applies `change` and returns the updated user; `None` if there is no such user.

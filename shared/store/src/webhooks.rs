@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::types::ReturnValue;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Key, StoreError, Table, TenantId,
+    Key, Stats, StoreError, Table, Tally, TenantId,
     table::{n, s},
 };
 
@@ -68,9 +68,12 @@ pub struct DeliveryAttempt<'a> {
     pub now: &'a str,
 }
 
+/// Webhook items. Every delivery's status change is counted in the dashboard's
+/// [`Stats`].
 #[derive(Debug, Clone)]
 pub struct WebhookRepo {
     table: Table,
+    stats: Stats,
 }
 
 fn deliveries_kind(subscription_id: &str) -> String {
@@ -79,7 +82,10 @@ fn deliveries_kind(subscription_id: &str) -> String {
 
 impl WebhookRepo {
     pub fn new(table: Table) -> Self {
-        Self { table }
+        Self {
+            stats: Stats::new(table.clone()),
+            table,
+        }
     }
 
     /// Records a provider event once. A second record of the same event is
@@ -181,7 +187,11 @@ impl WebhookRepo {
             &deliveries_kind(&delivery.subscription_id),
             &delivery.id,
         );
-        self.table.put_new(&key, delivery).await
+        self.table.put_new(&key, delivery).await?;
+        self.stats
+            .count(Tally::delivery(None, &delivery.status))
+            .await;
+        Ok(())
     }
 
     pub async fn delivery(
@@ -249,11 +259,23 @@ impl WebhookRepo {
             }
             None => expression.push_str(" REMOVE last_error"),
         }
-        request
+        let output = request
             .update_expression(expression)
+            // The status it had, for the dashboard's counters.
+            .return_values(ReturnValue::AllOld)
             .send()
             .await
             .map_err(StoreError::from_sdk)?;
+        let was = output
+            .attributes
+            .as_ref()
+            .and_then(|old| old.get("status"))
+            .and_then(|status| status.as_s().ok());
+        if let Some(was) = was {
+            self.stats
+                .count(Tally::delivery(Some(was), attempt.status))
+                .await;
+        }
         Ok(())
     }
 }
