@@ -4,8 +4,6 @@
 //! (the `AdminUser` extractor refuses them); every request made with one is audited by
 //! the guard of whichever function serves it.
 
-use std::time::Duration;
-
 use aloft_auth::{AdminUser, Audit, AuthUser, Plan, Principal, Role};
 use aloft_http::{ApiError, Json, Reply, openapi::ErrorBody};
 use aloft_store::{ImpersonationSession, TenantId};
@@ -175,16 +173,4 @@ pub(crate) async fn stop_impersonation(
     Ok(Reply::ok(ImpersonationStopped {
         message: "Impersonation stopped".into(),
     }))
-}
-
-/// `IMPERSONATION_TTL_MINUTES`: 1–60, default 30 (API.md).
-pub fn ttl_from_env(env: &aloft_config::Env) -> Result<Duration, aloft_config::ConfigError> {
-    let minutes: u64 = env.parse_or("IMPERSONATION_TTL_MINUTES", 30)?;
-    if !(1..=60).contains(&minutes) {
-        return Err(aloft_config::ConfigError::Invalid {
-            name: "IMPERSONATION_TTL_MINUTES",
-            reason: format!("{minutes} is not between 1 and 60"),
-        });
-    }
-    Ok(Duration::from_secs(minutes * 60))
 }

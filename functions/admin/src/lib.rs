@@ -11,15 +11,13 @@ mod jobs;
 mod stats;
 mod users;
 
-use aloft_auth::{App, AppParts};
+use aloft_auth::{App, AppParts, Deactivation};
 use aloft_config::{ConfigError, Env};
 use aloft_http::{HttpConfig, openapi::versioned_document};
 use aloft_queue::{Producer, QueueName, QueueUrls};
 use std::time::Duration;
 
-use aloft_store::{
-    ApiKeyRepo, AwsClients, ImpersonationSessions, JobRepo, RefreshTokens, Stats, Table, UserRepo,
-};
+use aloft_store::{AwsClients, ImpersonationSessions, JobRepo, Stats, Table, UserRepo};
 use axum::{
     Router,
     routing::{get, post},
@@ -35,30 +33,22 @@ pub struct Admin {
     pub sessions: ImpersonationSessions,
     /// How long an impersonation token lives.
     pub impersonation_ttl: Duration,
-    pub api_keys: ApiKeyRepo,
-    pub refresh_tokens: RefreshTokens,
+    pub deactivation: Deactivation,
     pub stats: Stats,
-    /// How long a deactivated user's tokens are refused by the guards: the longest any
-    /// token issued before the deactivation can live.
-    pub lockout_horizon: Duration,
 }
 
 impl AppParts for Admin {
     fn build(env: &Env, aws: &AwsClients, table: &Table) -> Result<Self, ConfigError> {
         let urls = QueueUrls::from_env(env, &[QueueName::Jobs, QueueName::Webhooks])?;
         let jobs = JobRepo::new(table.clone());
-        let impersonation_ttl = impersonation::ttl_from_env(env)?;
-        let access_ttl = aloft_auth::AuthConfig::from_env(env)?.access_ttl;
         Ok(Self {
             producer: Producer::new(aws.sqs.clone(), jobs.clone(), urls),
             jobs,
             users: UserRepo::new(table.clone()),
             sessions: ImpersonationSessions::new(table.clone()),
-            impersonation_ttl,
-            api_keys: ApiKeyRepo::new(table.clone()),
-            refresh_tokens: RefreshTokens::new(table.clone()),
+            impersonation_ttl: aloft_auth::impersonation_ttl(env)?,
+            deactivation: Deactivation::from_env(env, table)?,
             stats: Stats::new(table.clone()),
-            lockout_horizon: access_ttl.max(impersonation_ttl),
         })
     }
 }

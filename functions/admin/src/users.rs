@@ -1,7 +1,7 @@
 //! `/admin/users`: the user directory, and changes to a user's name, role, plan and
 //! activity. Only a superadmin grants or removes admin roles or changes an admin at
 //! all; nobody deactivates or demotes themselves. Deactivation takes effect on the
-//! user's next request: see [`deactivate_everywhere`].
+//! user's next request ([`aloft_auth::Deactivation`]).
 
 use aloft_auth::{AdminUser, Audit, Plan, Principal, Role};
 use aloft_http::{ApiError, Json, Page, PageParams, Query, Reply, openapi::ErrorBody};
@@ -284,8 +284,8 @@ async fn apply(
     // Applied on every request that sets it, not only on a change: a retry after a
     // failure here finishes the job.
     match change.is_active {
-        Some(false) => deactivate_everywhere(state, &after.id).await?,
-        Some(true) => activate_everywhere(state, &after.id).await?,
+        Some(false) => state.deactivation.deactivate(&after.id).await?,
+        Some(true) => state.deactivation.activate(&after.id).await?,
         None => {}
     }
     let action = if before.role != after.role {
@@ -331,25 +331,6 @@ fn authorize(admin: &Principal, target: &UserRecord, change: &AdminChange) -> Re
     if touches_admins && admin.role != Role::Superadmin {
         return forbidden("Only a superadmin can grant admin roles or change an admin");
     }
-    Ok(())
-}
-
-/// Makes deactivation count on the user's next request, wherever it goes: the record
-/// (already written) refuses logins and refreshes; their refresh families are revoked;
-/// their API keys are disabled; and their unexpired access and impersonation tokens
-/// are refused by every guard's rate-limit update, which was going to be made anyway.
-async fn deactivate_everywhere(state: &AppState, user_id: &str) -> Result<(), ApiError> {
-    state.guard.lock_out(user_id, state.lockout_horizon).await?;
-    state.api_keys.set_disabled(user_id, true).await?;
-    state.refresh_tokens.revoke_user(user_id).await?;
-    Ok(())
-}
-
-/// Undoes what [`deactivate_everywhere`] can: tokens and keys work again; the revoked
-/// refresh families stay revoked.
-async fn activate_everywhere(state: &AppState, user_id: &str) -> Result<(), ApiError> {
-    state.guard.let_in(user_id, state.lockout_horizon).await?;
-    state.api_keys.set_disabled(user_id, false).await?;
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 //! Supabase database webhooks on `auth.users` (`INSERT` / `UPDATE` / `DELETE`).
 
 use aloft_inbound::{Provider, VerifiedEvent};
-use aloft_store::{Lifecycle, ProfileChange};
+use aloft_store::{Applied, Lifecycle, ProfileChange};
 use serde_json::Value;
 
 use crate::{Outcome, ProviderEvents, outcome};
@@ -76,6 +76,14 @@ pub(crate) async fn apply(
         .apply_lifecycle(&user_id, &change, event.created, &now)
         .await
         .map_err(|e| e.to_string())?;
+    if matches!(action, Action::Deactivate) && applied == Applied::Applied {
+        // Tokens, keys and refresh cookies stop working on the next request too.
+        events
+            .deactivation
+            .deactivate(&user_id)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
     outcome(applied, &user_id)
 }
 

@@ -68,6 +68,8 @@ impl Settings {
 #[derive(Debug, Clone)]
 pub struct ProviderEvents {
     pub users: UserRepo,
+    /// Switches off a deleted identity's credentials.
+    pub deactivation: aloft_auth::Deactivation,
     pub settings: Settings,
 }
 
@@ -118,6 +120,7 @@ pub async fn worker(env: &Env) -> Result<Worker<ProviderEvents>, ConfigError> {
     let queue_url = env.required("WEBHOOKS_QUEUE_URL")?;
     let handler = ProviderEvents {
         users: UserRepo::new(table.clone()),
+        deactivation: aloft_auth::Deactivation::from_env(env, &table)?,
         settings: Settings::from_env(env)?,
     };
     Ok(Worker::new(

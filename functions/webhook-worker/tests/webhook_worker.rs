@@ -7,17 +7,30 @@
 
 use aloft_inbound::{Provider, VerifiedEvent};
 use aloft_queue::{Attempt, Handler};
-use aloft_store::{JobRecord, JobStatus, Table, UserRecord, UserRepo};
+use aloft_store::{JobRecord, JobStatus, RateLimiter, Table, UserRecord, UserRepo};
 use aloft_testkit::TestEnv;
 use serde_json::{Value, json};
 use webhook_worker::{ProviderEvents, Settings};
 
 async fn events() -> ProviderEvents {
+    events_and_table().await.0
+}
+
+async fn events_and_table() -> (ProviderEvents, Table) {
     let env = TestEnv::new().await;
     let vars = env.env(&[("STRIPE_PRICE_PLANS", "price_pro=pro,price_ent=enterprise")]);
+    (handler(&env, &vars), table(&env))
+}
+
+fn table(env: &TestEnv) -> Table {
+    Table::new(env.clients.dynamodb.clone(), env.table())
+}
+
+fn handler(env: &TestEnv, vars: &aloft_config::Env) -> ProviderEvents {
     ProviderEvents {
-        users: UserRepo::new(Table::new(env.clients.dynamodb.clone(), env.table())),
-        settings: Settings::from_env(&vars).unwrap(),
+        users: UserRepo::new(table(env)),
+        deactivation: aloft_auth::Deactivation::from_env(vars, &table(env)).unwrap(),
+        settings: Settings::from_env(vars).unwrap(),
     }
 }
 
@@ -305,7 +318,7 @@ fn clerk_user() -> Value {
 
 #[tokio::test]
 async fn clerk_user_lifecycle_creates_updates_and_deactivates_one_user() {
-    let events = events().await;
+    let (events, table) = events_and_table().await;
     apply(
         &events,
         Provider::Clerk,
@@ -359,6 +372,13 @@ async fn clerk_user_lifecycle_creates_updates_and_deactivates_one_user() {
         .await
         .unwrap();
     assert!(!user(&events, &id).await.is_active);
+    // The user's unexpired tokens meet the block in the guard's next rate-limit update.
+    let now = aloft_http::timestamp::unix_now();
+    let window = RateLimiter::new(table)
+        .hit(&format!("user:{id}"), "default", 1000, 60, now)
+        .await
+        .unwrap();
+    assert!(window.blocked, "a deleted identity is locked out");
 
     let stale = clerk("user.updated", clerk_user());
     apply(&events, Provider::Clerk, "user.updated", 200, stale)
@@ -390,10 +410,7 @@ async fn clerk_delete_of_a_user_never_seen_is_ignored() {
 async fn clerk_users_link_under_the_configured_issuer() {
     let env = TestEnv::new().await;
     let vars = env.env(&[("CLERK_ISSUER", "https://clerk.example.test")]);
-    let events = ProviderEvents {
-        users: UserRepo::new(Table::new(env.clients.dynamodb.clone(), env.table())),
-        settings: Settings::from_env(&vars).unwrap(),
-    };
+    let events = handler(&env, &vars);
     apply(
         &events,
         Provider::Clerk,

@@ -122,6 +122,12 @@ const DEFAULT: &str = "default";
 const AI: &str = "ai";
 const USER_WINDOW_SECS: u64 = 60;
 
+/// Where every request of `user_id` is counted: (subject, classes, window seconds), for
+/// [`crate::Deactivation`] to block.
+pub(crate) fn user_windows(user_id: &str) -> (String, [&'static str; 2], u64) {
+    (format!("user:{user_id}"), [DEFAULT, AI], USER_WINDOW_SECS)
+}
+
 /// What a request is counted against.
 struct Class {
     key: String,
@@ -259,7 +265,7 @@ async fn check_limit(
 ) -> Option<Window> {
     let (subject, limit) = match principal {
         Some(p) if !class.per_ip => (
-            format!("user:{}", p.user_id),
+            user_windows(&p.user_id).0,
             class.limit.saturating_mul(p.plan.rate_multiplier()),
         ),
         _ => (format!("ip:{ip}"), class.limit),
@@ -294,39 +300,6 @@ fn route_group(path: &str) -> &str {
 }
 
 impl Guard {
-    /// Refuses every request of `user_id` for the next `horizon` (the longest an
-    /// access token issued before now lives) in the very update that counts it, so
-    /// deactivation costs the hot path no extra read. Logins and refreshes are refused by
-    /// the user record itself, API keys by their own flag.
-    pub async fn lock_out(&self, user_id: &str, horizon: Duration) -> Result<(), ApiError> {
-        let subject = format!("user:{user_id}");
-        self.limiter
-            .block(
-                &subject,
-                &[DEFAULT, AI],
-                USER_WINDOW_SECS,
-                unix_now(),
-                horizon.as_secs(),
-            )
-            .await
-            .map_err(ApiError::from)
-    }
-
-    /// Lifts [`Self::lock_out`].
-    pub async fn let_in(&self, user_id: &str, horizon: Duration) -> Result<(), ApiError> {
-        let subject = format!("user:{user_id}");
-        self.limiter
-            .unblock(
-                &subject,
-                &[DEFAULT, AI],
-                USER_WINDOW_SECS,
-                unix_now(),
-                horizon.as_secs(),
-            )
-            .await
-            .map_err(ApiError::from)
-    }
-
     /// The contact form's window for `ip`, without counting a request against it.
     pub async fn contact_window(&self, ip: &str) -> Result<Window, aloft_store::StoreError> {
         let class = Class::contact(&self.limits);

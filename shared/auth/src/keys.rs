@@ -67,9 +67,16 @@ impl AuthConfig {
             previous,
             issuer: env.required("JWT_ISSUER")?,
             audience: env.required("JWT_AUDIENCE")?,
-            access_ttl: Duration::from_secs(env.parse_or("JWT_ACCESS_TTL_SECONDS", 900)?),
+            access_ttl: access_ttl(env)?,
         })
     }
+}
+
+/// `JWT_ACCESS_TTL_SECONDS`, default 15 minutes.
+pub(crate) fn access_ttl(env: &Env) -> Result<Duration, ConfigError> {
+    Ok(Duration::from_secs(
+        env.parse_or("JWT_ACCESS_TTL_SECONDS", 900)?,
+    ))
 }
 
 fn check_secret(name: &'static str, secret: &str) -> Result<(), ConfigError> {

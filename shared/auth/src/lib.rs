@@ -8,6 +8,7 @@
 mod app;
 mod audit;
 mod authenticator;
+mod deactivation;
 mod external;
 mod extract;
 mod guard;
@@ -21,6 +22,7 @@ pub use aloft_store::TenantId;
 pub use app::{App, AppParts};
 pub use audit::Audit;
 pub use authenticator::{Authenticator, external_user, new_api_key};
+pub use deactivation::{Deactivation, impersonation_ttl};
 pub use external::{ExternalIdentity, ExternalIdp, ExternalIdpConfig};
 pub use extract::{AdminUser, AuthUser};
 pub use guard::{ClientIp, Guard, RateLimits, guarded};

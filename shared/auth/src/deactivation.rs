@@ -1,0 +1,82 @@
+//! The one way a user's credentials are switched off (and on again), used by the admin
+//! routes and by identity-provider events. Deactivation takes effect on the user's next
+//! request without costing any request an extra read: the user record (written by the
+//! caller) refuses logins and refreshes; the user's refresh families are revoked; their API
+//! keys are flagged, which the key lookup sees; and their unexpired access and
+//! impersonation tokens meet a `blocked` marker in the rate-limit window item every
+//! guard updates anyway (see [`crate::Guard`]).
+
+use std::time::Duration;
+
+use aloft_config::{ConfigError, Env};
+use aloft_http::timestamp::unix_now;
+use aloft_store::{ApiKeyRepo, RateLimiter, RefreshTokens, StoreError, Table};
+
+use crate::{guard, keys};
+
+#[derive(Debug, Clone)]
+pub struct Deactivation {
+    limiter: RateLimiter,
+    api_keys: ApiKeyRepo,
+    refresh_tokens: RefreshTokens,
+    /// The longest any token issued before now can live: the markers' span.
+    horizon: Duration,
+}
+
+impl Deactivation {
+    /// The horizon from `JWT_ACCESS_TTL_SECONDS` and `IMPERSONATION_TTL_MINUTES`.
+    pub fn from_env(env: &Env, table: &Table) -> Result<Self, ConfigError> {
+        let access_ttl = keys::access_ttl(env)?;
+        Ok(Self {
+            limiter: RateLimiter::new(table.clone()),
+            api_keys: ApiKeyRepo::new(table.clone()),
+            refresh_tokens: RefreshTokens::new(table.clone()),
+            horizon: access_ttl.max(impersonation_ttl(env)?),
+        })
+    }
+
+    /// Switches off every credential `user_id` holds. Idempotent: a retry after a
+    /// failure finishes the job.
+    pub async fn deactivate(&self, user_id: &str) -> Result<(), StoreError> {
+        let (subject, classes, window) = guard::user_windows(user_id);
+        self.limiter
+            .block(
+                &subject,
+                &classes,
+                window,
+                unix_now(),
+                self.horizon.as_secs(),
+            )
+            .await?;
+        self.api_keys.set_disabled(user_id, true).await?;
+        self.refresh_tokens.revoke_user(user_id).await
+    }
+
+    /// Undoes what can be undone: tokens and API keys work again; revoked refresh
+    /// families stay revoked (the user signs in anew).
+    pub async fn activate(&self, user_id: &str) -> Result<(), StoreError> {
+        let (subject, classes, window) = guard::user_windows(user_id);
+        self.limiter
+            .unblock(
+                &subject,
+                &classes,
+                window,
+                unix_now(),
+                self.horizon.as_secs(),
+            )
+            .await?;
+        self.api_keys.set_disabled(user_id, false).await
+    }
+}
+
+/// `IMPERSONATION_TTL_MINUTES`: 1–60, default 30 (API.md).
+pub fn impersonation_ttl(env: &Env) -> Result<Duration, ConfigError> {
+    let minutes: u64 = env.parse_or("IMPERSONATION_TTL_MINUTES", 30)?;
+    if !(1..=60).contains(&minutes) {
+        return Err(ConfigError::Invalid {
+            name: "IMPERSONATION_TTL_MINUTES",
+            reason: format!("{minutes} is not between 1 and 60"),
+        });
+    }
+    Ok(Duration::from_secs(minutes * 60))
+}
