@@ -18,13 +18,9 @@ pub struct JobFilter {
     #[serde(default)]
     #[param(ignore)]
     pub skip: u32,
-    #[serde(default = "default_limit")]
+    #[serde(default = "PageParams::default_limit")]
     #[param(ignore)]
     pub limit: u32,
-}
-
-fn default_limit() -> u32 {
-    PageParams::default().limit
 }
 
 /// A job as admins see it (its payload stays private: it may hold personal data).

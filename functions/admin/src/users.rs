@@ -24,13 +24,9 @@ pub struct UserFilter {
     #[serde(default)]
     #[param(ignore)]
     pub skip: u32,
-    #[serde(default = "default_limit")]
+    #[serde(default = "PageParams::default_limit")]
     #[param(ignore)]
     pub limit: u32,
-}
-
-fn default_limit() -> u32 {
-    PageParams::default().limit
 }
 
 /// A user as admins see it.

@@ -110,7 +110,7 @@ pub struct ListProjectsQuery {
     #[serde(default)]
     pub skip: u32,
     /// Items to return (1–100).
-    #[serde(default = "default_limit")]
+    #[serde(default = "aloft_http::PageParams::default_limit")]
     pub limit: u32,
     /// Case-insensitive part of the name.
     pub search: Option<String>,
@@ -122,10 +122,6 @@ pub struct ListProjectsQuery {
     #[serde(default)]
     #[param(value_type = Option<SortOrder>)]
     pub order: SortOrder,
-}
-
-fn default_limit() -> u32 {
-    20
 }
 
 /// `project_id` must be a UUID; anything else cannot name a project.

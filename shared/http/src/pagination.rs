@@ -22,7 +22,8 @@ pub struct PageParams {
 impl PageParams {
     pub const MAX_LIMIT: u32 = 100;
 
-    fn default_limit() -> u32 {
+    /// 20, for query structs that carry `skip`/`limit` beside their own filters.
+    pub fn default_limit() -> u32 {
         20
     }
 

@@ -347,34 +347,25 @@ impl UserRepo {
         &self,
         user_id: &str,
         marker: &str,
-        sets: Vec<(&str, AttributeValue)>,
+        mut sets: Vec<(&str, AttributeValue)>,
         event_at: i64,
         now: &str,
     ) -> Result<Applied, StoreError> {
-        let mut expression = String::from("SET updated_at = :now, #marker = :at");
-        let mut request = self
-            .table
-            .client()
-            .update_item()
-            .table_name(self.table.name())
-            .set_key(Some(Key::user(user_id).attributes()))
+        sets.push(("#marker", n(event_at)));
+        let request = self
+            .update(user_id, now, &sets)
             .condition_expression(
-                "attribute_exists(pk) AND (attribute_not_exists(#marker) OR #marker <= :at)",
+                "attribute_exists(pk) AND (attribute_not_exists(#marker) OR #marker <= :marker)",
             )
             .expression_attribute_names("#marker", marker)
-            .expression_attribute_values(":now", s(now))
-            .expression_attribute_values(":at", n(event_at))
             // The user as it was, for the dashboard's counters.
             .return_values(ReturnValue::AllOld);
-        for (field, value) in &sets {
-            expression.push_str(&format!(", {field} = :{field}"));
-            request = request.expression_attribute_values(format!(":{field}"), value.clone());
-        }
-        match request.update_expression(expression).send().await {
+        match request.send().await {
             Ok(output) => {
                 let old = output.attributes.unwrap_or_default();
                 let mut new = old.clone();
-                new.extend(sets.into_iter().map(|(f, v)| (f.to_owned(), v)));
+                let fields = sets.into_iter().filter(|(f, _)| !f.starts_with('#'));
+                new.extend(fields.map(|(f, v)| (f.to_owned(), v)));
                 self.count_change(old, new).await;
                 Ok(Applied::Applied)
             }
@@ -412,6 +403,30 @@ impl UserRepo {
         }
     }
 
+    /// An update of the user that sets `updated_at` to `now` and each field of `sets`
+    /// (to `:<field>`; a `#name` field's name is the caller's to map).
+    fn update(
+        &self,
+        user_id: &str,
+        now: &str,
+        sets: &[(&str, AttributeValue)],
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        let mut expression = String::from("SET updated_at = :now");
+        let mut request = self
+            .table
+            .client()
+            .update_item()
+            .table_name(self.table.name())
+            .set_key(Some(Key::user(user_id).attributes()))
+            .expression_attribute_values(":now", s(now));
+        for (field, value) in sets {
+            let placeholder = field.trim_start_matches('#');
+            expression.push_str(&format!(", {field} = :{placeholder}"));
+            request = request.expression_attribute_values(format!(":{placeholder}"), value.clone());
+        }
+        request.update_expression(expression)
+    }
+
     /// Every user, newest first (the admin directory: one query of the directory index,
     /// never a table scan).
     pub async fn list_all(&self) -> Result<Vec<UserRecord>, StoreError> {
@@ -435,38 +450,24 @@ impl UserRepo {
         change: &AdminChange,
         now: &str,
     ) -> Result<UserRecord, StoreError> {
-        let mut expression = String::from("SET updated_at = :now");
-        let mut request = self
-            .table
-            .client()
-            .update_item()
-            .table_name(self.table.name())
-            .set_key(Some(Key::user(&before.id).attributes()))
-            .condition_expression("updated_at = :read_at")
-            .expression_attribute_values(":read_at", s(&before.updated_at))
-            .expression_attribute_values(":now", s(now))
-            .return_values(ReturnValue::AllNew);
-        let sets = [
+        let sets: Vec<_> = [
             ("full_name", change.full_name.clone().map(s)),
             ("#role", change.role.clone().map(s)),
             ("subscription_plan", change.plan.clone().map(s)),
             ("is_active", change.is_active.map(AttributeValue::Bool)),
-        ];
-        for (field, value) in sets {
-            if let Some(value) = value {
-                let name = field.trim_start_matches('#');
-                expression.push_str(&format!(", {field} = :{name}"));
-                request = request.expression_attribute_values(format!(":{name}"), value);
-            }
-        }
+        ]
+        .into_iter()
+        .filter_map(|(field, value)| Some((field, value?)))
+        .collect();
+        let mut request = self
+            .update(&before.id, now, &sets)
+            .condition_expression("updated_at = :read_at")
+            .expression_attribute_values(":read_at", s(&before.updated_at))
+            .return_values(ReturnValue::AllNew);
         if change.role.is_some() {
             request = request.expression_attribute_names("#role", "role");
         }
-        let output = request
-            .update_expression(expression)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
+        let output = request.send().await.map_err(StoreError::from_sdk)?;
         let after: UserRecord = from_item(output.attributes.unwrap_or_default())?;
         self.stats.count(Tally::user(Some(before), &after)).await;
         Ok(after)
@@ -479,26 +480,18 @@ impl UserRepo {
         change: &ProfileChange,
         now: &str,
     ) -> Result<Option<UserRecord>, StoreError> {
-        let mut expression = String::from("SET updated_at = :now");
-        let mut request = self
-            .table
-            .client()
-            .update_item()
-            .table_name(self.table.name())
-            .set_key(Some(Key::user(user_id).attributes()))
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":now", s(now))
-            .return_values(ReturnValue::AllNew);
-        for (field, value) in [
+        let sets: Vec<_> = [
             ("full_name", &change.full_name),
             ("avatar_url", &change.avatar_url),
-        ] {
-            if let Some(value) = value {
-                expression.push_str(&format!(", {field} = :{field}"));
-                request = request.expression_attribute_values(format!(":{field}"), s(value));
-            }
-        }
-        match request.update_expression(expression).send().await {
+        ]
+        .into_iter()
+        .filter_map(|(field, value)| Some((field, s(value.as_ref()?))))
+        .collect();
+        let request = self
+            .update(user_id, now, &sets)
+            .condition_expression("attribute_exists(pk)")
+            .return_values(ReturnValue::AllNew);
+        match request.send().await {
             Ok(output) => output.attributes.map(from_item).transpose(),
             Err(e) => match StoreError::from_sdk(e) {
                 StoreError::ConditionFailed => Ok(None),
