@@ -42,7 +42,7 @@ impl AppParts for Admin {
         let urls = QueueUrls::from_env(env, &[QueueName::Jobs, QueueName::Webhooks])?;
         let jobs = JobRepo::new(table.clone());
         Ok(Self {
-            producer: Producer::new(aws.sqs.clone(), jobs.clone(), urls),
+            producer: Producer::new(aws.sqs(), jobs.clone(), urls),
             jobs,
             users: UserRepo::new(table.clone()),
             sessions: ImpersonationSessions::new(table.clone()),

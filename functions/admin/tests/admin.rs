@@ -91,7 +91,7 @@ impl Fixture {
         let received = self
             .env
             .clients
-            .sqs
+            .sqs()
             .receive_message()
             .queue_url(self.env.queue_url(logical_id))
             .max_number_of_messages(10)

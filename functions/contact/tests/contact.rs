@@ -53,7 +53,7 @@ async fn drain(env: &TestEnv, queue_url: &str, expected: usize) -> Vec<Value> {
     for _ in 0..10 {
         let received = env
             .clients
-            .sqs
+            .sqs()
             .receive_message()
             .queue_url(queue_url)
             .max_number_of_messages(10)

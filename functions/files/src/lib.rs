@@ -60,7 +60,7 @@ impl AppParts for Files {
     fn build(env: &Env, aws: &AwsClients, table: &Table) -> Result<Self, ConfigError> {
         Ok(Self {
             files: FileRepo::new(table.clone()),
-            s3: aws.s3.clone(),
+            s3: aws.s3(),
             bucket: env.required("BUCKET_NAME")?.into(),
             rules: FileRules::from_env(env)?,
             usage: UsageMeter::new(table.clone()),

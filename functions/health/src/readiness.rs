@@ -57,12 +57,13 @@ pub(crate) async fn check_readiness(
         probe(
             &state,
             "storage",
-            aws.s3.head_bucket().bucket(&state.bucket).send()
+            state.s3.head_bucket().bucket(&state.bucket).send()
         ),
         probe(
             &state,
             "queue",
-            aws.sqs
+            state
+                .sqs
                 .get_queue_attributes()
                 .queue_url(&state.jobs_queue_url)
                 .send()

@@ -54,7 +54,7 @@ async fn readiness_reports_every_component_healthy() {
 async fn readiness_names_the_one_component_that_is_missing() {
     let env = TestEnv::new().await;
     env.clients
-        .s3
+        .s3()
         .delete_bucket()
         .bucket(env.bucket())
         .send()

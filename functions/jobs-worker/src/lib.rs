@@ -77,7 +77,7 @@ impl Jobs {
             })?;
         Ok(Self {
             webhooks: WebhookRepo::new(table.clone()),
-            producer: Producer::new(aws.sqs.clone(), JobRepo::new(table.clone()), urls),
+            producer: Producer::new(aws.sqs(), JobRepo::new(table.clone()), urls),
             sender,
             mailer: Mailer::from_env(env, &aws.sdk)?,
             usage: UsageMeter::new(table.clone()),
@@ -93,7 +93,7 @@ pub async fn worker(env: &Env) -> Result<Worker<Jobs>, ConfigError> {
     let jobs = Jobs::from_env(env, &aws, &table)?;
     Ok(Worker::new(
         table,
-        aws.sqs,
+        aws.sqs(),
         env.required("JOBS_QUEUE_URL")?,
         WorkerConfig::from_env(env)?,
         jobs,

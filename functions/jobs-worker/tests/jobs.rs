@@ -64,12 +64,12 @@ async fn stack(extra: &[(&'static str, &str)]) -> Stack {
         .find(|m| m.binary == "jobs-worker")
         .unwrap();
     let binding =
-        QueueBinding::for_queue_url(&env.clients.sqs, &mapping, env.queue_url("JobsQueue"))
+        QueueBinding::for_queue_url(&env.clients.sqs(), &mapping, env.queue_url("JobsQueue"))
             .await
             .unwrap();
     Stack {
         table: Table::new(env.clients.dynamodb.clone(), env.table()),
-        poller: Poller::new(env.clients.sqs.clone()),
+        poller: Poller::new(env.clients.sqs()),
         worker: InProcess(Arc::new(worker)),
         binding,
         vars,
@@ -111,7 +111,7 @@ impl Stack {
     fn producer(&self) -> Producer {
         let urls = QueueUrls::from_env(&self.vars, &[QueueName::Jobs]).unwrap();
         Producer::new(
-            self.env.clients.sqs.clone(),
+            self.env.clients.sqs(),
             JobRepo::new(self.table.clone()),
             urls,
         )
@@ -199,7 +199,7 @@ impl Stack {
         let output = self
             .env
             .clients
-            .sqs
+            .sqs()
             .receive_message()
             .queue_url(self.env.queue_url("JobsDeadLetterQueue"))
             .max_number_of_messages(10)

@@ -116,7 +116,7 @@ pub(crate) fn outcome(applied: Applied, user_id: &str) -> Result<Outcome, String
 /// The worker of the webhooks queue, from the environment.
 pub async fn worker(env: &Env) -> Result<Worker<ProviderEvents>, ConfigError> {
     let aws = AwsClients::connect(&AwsSettings::from_env(env)?).await;
-    let table = Table::new(aws.dynamodb, env.required("TABLE_NAME")?);
+    let table = Table::new(aws.dynamodb.clone(), env.required("TABLE_NAME")?);
     let queue_url = env.required("WEBHOOKS_QUEUE_URL")?;
     let handler = ProviderEvents {
         users: UserRepo::new(table.clone()),
@@ -125,7 +125,7 @@ pub async fn worker(env: &Env) -> Result<Worker<ProviderEvents>, ConfigError> {
     };
     Ok(Worker::new(
         table,
-        aws.sqs,
+        aws.sqs(),
         queue_url,
         WorkerConfig::from_env(env)?,
         handler,

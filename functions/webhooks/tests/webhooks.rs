@@ -63,7 +63,7 @@ async fn drain(env: &TestEnv, queue: &str) -> Vec<Value> {
     loop {
         let output = env
             .clients
-            .sqs
+            .sqs()
             .receive_message()
             .queue_url(env.queue_url(queue))
             .max_number_of_messages(10)

@@ -30,7 +30,7 @@ struct Worker {
 impl Worker {
     fn new(env: &TestEnv, fails: fn(&str) -> bool) -> Self {
         Self {
-            sqs: env.clients.sqs.clone(),
+            sqs: env.clients.sqs(),
             queue_url: env.queue_url("JobsQueue"),
             fails,
             events: Mutex::new(Vec::new()),
@@ -80,7 +80,7 @@ async fn jobs_binding(env: &TestEnv) -> QueueBinding {
         .iter()
         .find(|m| m.queue_logical_id == "JobsQueue")
         .unwrap();
-    QueueBinding::for_queue_url(&env.clients.sqs, mapping, env.queue_url("JobsQueue"))
+    QueueBinding::for_queue_url(&env.clients.sqs(), mapping, env.queue_url("JobsQueue"))
         .await
         .unwrap()
 }
@@ -88,7 +88,7 @@ async fn jobs_binding(env: &TestEnv) -> QueueBinding {
 async fn send(env: &TestEnv, queue_url: &str, bodies: &[String]) {
     for body in bodies {
         env.clients
-            .sqs
+            .sqs()
             .send_message()
             .queue_url(queue_url)
             .message_body(body)
@@ -102,7 +102,7 @@ async fn send(env: &TestEnv, queue_url: &str, bodies: &[String]) {
 async fn messages_on(env: &TestEnv, queue_url: &str) -> usize {
     let attributes = env
         .clients
-        .sqs
+        .sqs()
         .get_queue_attributes()
         .queue_url(queue_url)
         .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
@@ -129,7 +129,7 @@ async fn only_the_reported_failure_stays_on_the_queue() {
     send(&env, &binding.queue_url, &jobs(10)).await;
     let worker = Worker::new(&env, |body| body == "job-3");
 
-    let outcome = Poller::new(env.clients.sqs.clone())
+    let outcome = Poller::new(env.clients.sqs())
         .poll_once(&binding, &worker)
         .await
         .unwrap();
@@ -144,7 +144,7 @@ async fn only_the_reported_failure_stays_on_the_queue() {
     assert_eq!(messages_on(&env, &binding.queue_url).await, 1);
     let again = env
         .clients
-        .sqs
+        .sqs()
         .receive_message()
         .queue_url(&binding.queue_url)
         .message_system_attribute_names(MessageSystemAttributeName::All)
@@ -166,7 +166,7 @@ async fn a_function_error_deletes_nothing() {
     let binding = jobs_binding(&env).await;
     send(&env, &binding.queue_url, &jobs(3)).await;
 
-    let outcome = Poller::new(env.clients.sqs.clone())
+    let outcome = Poller::new(env.clients.sqs())
         .poll_once(&binding, &Broken)
         .await
         .unwrap();
@@ -189,7 +189,7 @@ async fn a_message_that_always_fails_moves_to_the_dlq_after_max_receive_count() 
     let binding = jobs_binding(&env).await;
     send(&env, &binding.queue_url, &["poison".to_owned()]).await;
     let worker = Worker::new(&env, |_| true);
-    let poller = Poller::new(env.clients.sqs.clone());
+    let poller = Poller::new(env.clients.sqs());
 
     for receive in 1..=redrive.max_receive_count {
         let outcome = poller.poll_once(&binding, &worker).await.unwrap();
@@ -205,7 +205,7 @@ async fn a_message_that_always_fails_moves_to_the_dlq_after_max_receive_count() 
     assert_eq!(messages_on(&env, &binding.queue_url).await, 0);
     let dead = env
         .clients
-        .sqs
+        .sqs()
         .receive_message()
         .queue_url(&dlq_url)
         .send()
@@ -227,7 +227,7 @@ async fn the_function_gets_a_real_sqs_event_from_the_queue() {
         .build()
         .unwrap();
     env.clients
-        .sqs
+        .sqs()
         .send_message()
         .queue_url(&binding.queue_url)
         .message_body(r#"{"job":"welcome-email"}"#)
@@ -237,7 +237,7 @@ async fn the_function_gets_a_real_sqs_event_from_the_queue() {
         .unwrap();
     let worker = Worker::new(&env, |_| false);
 
-    let outcome = Poller::new(env.clients.sqs.clone())
+    let outcome = Poller::new(env.clients.sqs())
         .poll_once(&binding, &worker)
         .await
         .unwrap();
@@ -274,7 +274,7 @@ async fn bindings_locate_each_workers_queue_by_its_template_name() {
     let prefix = env.table().strip_suffix("-app-table").unwrap().to_owned();
     let template = Template::bundled().unwrap();
 
-    let bindings = sqs_shim::bindings(&env.clients.sqs, &template, &prefix)
+    let bindings = sqs_shim::bindings(&env.clients.sqs(), &template, &prefix)
         .await
         .unwrap();
 

@@ -149,7 +149,7 @@ async fn create_bucket(
     spec: &BucketSpec,
     name: &str,
 ) -> Result<(), ProvisionError> {
-    match clients.s3.create_bucket().bucket(name).send().await {
+    match clients.s3().create_bucket().bucket(name).send().await {
         Ok(_) => {}
         Err(e)
             if e.as_service_error().is_some_and(|s| {
@@ -179,7 +179,7 @@ async fn create_bucket(
         .build()
         .map_err(|e| failed(name)(&e))?;
     clients
-        .s3
+        .s3()
         .put_bucket_cors()
         .bucket(name)
         .cors_configuration(configuration)
@@ -219,7 +219,7 @@ async fn create_queue(
         attributes.insert(QueueAttributeName::RedrivePolicy, policy);
     }
     let created = clients
-        .sqs
+        .sqs()
         .create_queue()
         .queue_name(name)
         .set_attributes(Some(attributes.clone()))
@@ -230,7 +230,7 @@ async fn create_queue(
         // Same name, other attributes: the template changed since the last run.
         Err(e) if e.code() == Some("QueueAlreadyExists") => {
             let url = clients
-                .sqs
+                .sqs()
                 .get_queue_url()
                 .queue_name(name)
                 .send()
@@ -239,7 +239,7 @@ async fn create_queue(
                 .queue_url
                 .ok_or_else(|| failed(name)(&"no queue URL returned"))?;
             clients
-                .sqs
+                .sqs()
                 .set_queue_attributes()
                 .queue_url(&url)
                 .set_attributes(Some(attributes))
@@ -252,7 +252,7 @@ async fn create_queue(
     }
     .ok_or_else(|| failed(name)(&"no queue URL returned"))?;
     let arn = clients
-        .sqs
+        .sqs()
         .get_queue_attributes()
         .queue_url(&url)
         .attribute_names(QueueAttributeName::QueueArn)

@@ -42,7 +42,7 @@ async fn queues_redrive_to_their_dead_letter_queue() {
     let env = TestEnv::new().await;
     let attributes = env
         .clients
-        .sqs
+        .sqs()
         .get_queue_attributes()
         .queue_url(env.queue_url("JobsQueue"))
         .attribute_names(QueueAttributeName::All)
@@ -79,7 +79,7 @@ async fn bucket_allows_presigned_put_from_browsers() {
     let env = TestEnv::new().await;
     let cors = env
         .clients
-        .s3
+        .s3()
         .get_bucket_cors()
         .bucket(env.bucket())
         .send()
@@ -107,7 +107,7 @@ async fn provisioning_again_brings_changed_queues_in_line_with_the_template() {
     let jobs = env.queue_url("JobsQueue");
     // As if made from an older template.
     env.clients
-        .sqs
+        .sqs()
         .set_queue_attributes()
         .queue_url(&jobs)
         .attributes(QueueAttributeName::VisibilityTimeout, "7")
@@ -119,7 +119,7 @@ async fn provisioning_again_brings_changed_queues_in_line_with_the_template() {
         .unwrap();
     let attributes = env
         .clients
-        .sqs
+        .sqs()
         .get_queue_attributes()
         .queue_url(&jobs)
         .attribute_names(QueueAttributeName::VisibilityTimeout)

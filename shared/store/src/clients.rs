@@ -38,14 +38,17 @@ impl AwsSettings {
     }
 }
 
-/// Every AWS client a function may use, cheap to clone (each is an `Arc` inside).
+/// The AWS clients of a function, cheap to clone (each is an `Arc` inside). Every
+/// function uses DynamoDB; the others are built from the shared config by the functions
+/// that call for them, once per cold start, so a function that never asks for S3 carries
+/// none of its code.
 #[derive(Debug, Clone)]
 pub struct AwsClients {
     pub dynamodb: aws_sdk_dynamodb::Client,
-    pub s3: aws_sdk_s3::Client,
-    pub sqs: aws_sdk_sqs::Client,
-    /// For clients only some functions need (SES in the jobs worker).
+    /// For the other clients (SES in the jobs worker).
     pub sdk: SdkConfig,
+    /// Talking to the local emulator (which needs path-style S3 addressing).
+    local: bool,
 }
 
 /// Every call has a deadline: a slow dependency must fail the request, not hang it
@@ -84,14 +87,23 @@ impl AwsClients {
     }
 
     fn from_sdk_config(config: &SdkConfig, local: bool) -> Self {
-        let s3_config = aws_sdk_s3::config::Builder::from(config)
-            .force_path_style(local)
-            .build();
         Self {
             dynamodb: aws_sdk_dynamodb::Client::new(config),
-            s3: aws_sdk_s3::Client::from_conf(s3_config),
-            sqs: aws_sdk_sqs::Client::new(config),
             sdk: config.clone(),
+            local,
         }
+    }
+
+    /// A new S3 client on the shared config (path-style addressing locally).
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::config::Builder::from(&self.sdk)
+            .force_path_style(self.local)
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
+    /// A new SQS client on the shared config.
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.sdk)
     }
 }

@@ -47,7 +47,7 @@ async fn run() -> Result<(), String> {
     let template = Template::bundled().map_err(|e| e.to_string())?;
     // The queues appear when bootstrap runs (again, after an emulator restart): wait.
     let bindings = loop {
-        match sqs_shim::bindings(&clients.sqs, &template, LOCAL_PREFIX).await {
+        match sqs_shim::bindings(&clients.sqs(), &template, LOCAL_PREFIX).await {
             Ok(bindings) => break bindings,
             Err(e) => {
                 tracing::warn!(error = %e, "queues not ready, retrying: {e}");
@@ -65,6 +65,6 @@ async fn run() -> Result<(), String> {
         );
     }
     let invoker = HttpInvoker::new(api_url, DEFAULT_INVOKE_TIMEOUT);
-    sqs_shim::run(Poller::new(clients.sqs), bindings, invoker).await;
+    sqs_shim::run(Poller::new(clients.sqs()), bindings, invoker).await;
     Ok(())
 }
