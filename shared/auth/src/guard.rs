@@ -300,6 +300,30 @@ fn route_group(path: &str) -> &str {
 }
 
 impl Guard {
+    /// Counts one request of `principal` in their per-user window, as the guard layer
+    /// does for an HTTP request: for callers outside an HTTP router (WebSocket events).
+    /// Refused while the user is deactivated or over their limit; like the layer, it lets
+    /// the request through when the limiter cannot answer.
+    pub async fn admit(&self, principal: &Principal) -> Result<(), ApiError> {
+        if !self.limits.enabled {
+            return Ok(());
+        }
+        let class = Class {
+            key: DEFAULT.into(),
+            limit: self.limits.default_per_minute,
+            window_secs: USER_WINDOW_SECS,
+            per_ip: false,
+        };
+        let now = unix_now();
+        match check_limit(self, &class, "unknown", Some(principal), now).await {
+            Some(window) if window.blocked => Err(deactivated()),
+            Some(window) if !window.allowed => Err(ApiError::RateLimited {
+                retry_after: window.reset_at.saturating_sub(now).max(1),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// The contact form's window for `ip`, without counting a request against it.
     pub async fn contact_window(&self, ip: &str) -> Result<Window, aloft_store::StoreError> {
         let class = Class::contact(&self.limits);

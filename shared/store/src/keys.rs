@@ -92,6 +92,19 @@ impl Key {
         Key::new(format!("CUSTOMER#{provider}#{customer_id}"), "CUSTOMER")
     }
 
+    /// An open WebSocket connection.
+    pub fn connection(connection_id: &str) -> Self {
+        Key::new(format!("CONN#{connection_id}"), "CONN")
+    }
+
+    /// A connection's membership of a channel, in the channel's partition.
+    pub fn channel_member(channel: &str, connection_id: &str) -> Self {
+        Key::new(
+            format!("CHANNEL#{channel}"),
+            format!("CONN#{connection_id}"),
+        )
+    }
+
     /// The partition of the dashboard's hourly counter buckets.
     pub const STATS_HOURS: &str = "STATS#HOURLY";
 

@@ -10,6 +10,7 @@
     reason = "test set-up: failing loudly with a message is the point"
 )]
 
+pub mod connections;
 mod emulator;
 pub mod fake_ai;
 pub mod fake_stripe;
@@ -19,7 +20,10 @@ pub mod receiver;
 mod tokens;
 
 pub use emulator::{PrivateEmulator, emulator_url};
-pub use tokens::{TEST_AUDIENCE, TEST_ISSUER, TEST_JWT_SECRET, auth_config, token_for};
+pub use tokens::{
+    TEST_AUDIENCE, TEST_ISSUER, TEST_JWT_SECRET, auth_config, expired_token_for, token_for,
+    token_in_tenant,
+};
 
 use aloft_config::Env;
 use aloft_provision::{Provisioned, Template, provision};

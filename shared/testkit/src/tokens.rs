@@ -18,22 +18,45 @@ pub fn auth_config() -> AuthConfig {
     .expect("test auth configuration is valid")
 }
 
-/// A valid access token for a user in their own tenant.
+/// A valid access token for a user in their own tenant (`tenant-<user>`).
 pub fn token_for(user_id: &str, role: Role) -> String {
+    signed(user_id, &format!("tenant-{user_id}"), role, now())
+}
+
+/// A valid access token (role `user`) for a user of `tenant`.
+pub fn token_in_tenant(user_id: &str, tenant: &str) -> String {
+    signed(user_id, tenant, Role::User, now())
+}
+
+/// A well-signed token for a user in their own tenant that expired an hour ago.
+pub fn expired_token_for(user_id: &str) -> String {
+    signed(
+        user_id,
+        &format!("tenant-{user_id}"),
+        Role::User,
+        now() - 3600,
+    )
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+}
+
+/// A token issued at `issued_at` with the test configuration's lifetime.
+fn signed(user_id: &str, tenant: &str, role: Role, issued_at: u64) -> String {
     let principal = Principal {
         user_id: user_id.to_owned(),
-        tenant_id: TenantId::new(format!("tenant-{user_id}")),
+        tenant_id: TenantId::new(tenant),
         role,
         plan: aloft_auth::Plan::Free,
         email: Some(format!("{user_id}@example.com")),
         impersonator: None,
         token_id: None,
     };
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs();
     JwtKeys::new(&auth_config())
-        .issue(&principal, now)
+        .issue(&principal, issued_at)
         .expect("token signs")
 }

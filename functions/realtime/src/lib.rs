@@ -1,0 +1,268 @@
+//! `realtime`: the WebSocket API's function. API Gateway holds the sockets and invokes it
+//! per event — `$connect` (authenticate, record the connection), `$default` (a client
+//! frame: `subscribe`, `unsubscribe`, `message`) and `$disconnect` (forget it) — so any
+//! instance can serve any event: all state is in the table, and pushes go through the
+//! `@connections` management API. Channels per API.md: `user:<own id>`,
+//! `tenant:<own tenant>`, `project:<id>` of a project in the caller's tenant.
+
+use aloft_auth::{Guard, Principal};
+use aloft_config::{ConfigError, Env};
+use aloft_http::timestamp;
+use aloft_realtime::{Broadcaster, Push, event};
+use aloft_store::{
+    AwsClients, AwsSettings, ConnectionRecord, Connections, ProjectRepo, Table, UsageMeter,
+    realtime::CONNECTION_TTL_SECS, usage::WEBSOCKET_MESSAGES,
+};
+use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use http::{HeaderMap, HeaderValue, header};
+use serde_json::Value;
+
+/// What API Gateway sends for each WebSocket event.
+pub type WebsocketEvent = ApiGatewayWebsocketProxyRequest;
+
+/// The function's state, built once per cold start.
+#[derive(Debug, Clone)]
+pub struct Realtime {
+    /// Authenticates `$connect`, and counts each event against the user's rate limit
+    /// (which also refuses a deactivated user), as for HTTP requests.
+    pub guard: Guard,
+    pub broadcaster: Broadcaster,
+    pub projects: ProjectRepo,
+    pub usage: UsageMeter,
+}
+
+impl Realtime {
+    /// `TABLE_NAME`, `JWT_*`, the AWS settings, and `WEBSOCKET_MANAGEMENT_URL` (the
+    /// stage's `@connections` endpoint).
+    pub async fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let aws = AwsClients::connect(&AwsSettings::from_env(env)?).await;
+        let table = Table::new(aws.dynamodb.clone(), env.required("TABLE_NAME")?);
+        let guard = Guard::from_env(env, table.clone())?;
+        let push = Push::new(&aws.sdk, &env.required("WEBSOCKET_MANAGEMENT_URL")?);
+        let usage = UsageMeter::new(table.clone());
+        Ok(Self {
+            guard,
+            broadcaster: Broadcaster::new(push, Connections::new(table.clone()), usage.clone()),
+            projects: ProjectRepo::new(table),
+            usage,
+        })
+    }
+
+    /// Answers one WebSocket event. `$connect`'s status decides the handshake; the others'
+    /// answers are not seen by the client (events reach it through pushes).
+    pub async fn handle(&self, event: WebsocketEvent) -> ApiGatewayProxyResponse {
+        let context = &event.request_context;
+        let Some(connection_id) = context.connection_id.clone() else {
+            return status(400);
+        };
+        match context.route_key.as_deref() {
+            Some("$connect") => self.connect(&event, &connection_id).await,
+            Some("$disconnect") => match self.connections().close(&connection_id).await {
+                Ok(()) => status(200),
+                Err(e) => {
+                    tracing::error!(error.cause = %e, "a closed connection was not forgotten");
+                    status(500)
+                }
+            },
+            _ => {
+                self.receive(&connection_id, event.body.as_deref().unwrap_or(""))
+                    .await;
+                status(200)
+            }
+        }
+    }
+
+    fn connections(&self) -> &Connections {
+        self.broadcaster.connections()
+    }
+
+    /// Authenticates `?token=` (own or provider token) or `?api_key=`, and records the
+    /// connection; 401 refuses the handshake.
+    async fn connect(
+        &self,
+        event: &WebsocketEvent,
+        connection_id: &str,
+    ) -> ApiGatewayProxyResponse {
+        let query = &event.query_string_parameters;
+        let mut headers = HeaderMap::new();
+        let credential = match (query.first("token"), query.first("api_key")) {
+            (Some(token), _) => HeaderValue::from_str(&format!("Bearer {token}"))
+                .map(|v| (header::AUTHORIZATION, v)),
+            (None, Some(key)) => HeaderValue::from_str(key)
+                .map(|v| (header::HeaderName::from_static("x-api-key"), v)),
+            (None, None) => return status(401),
+        };
+        let Ok((name, value)) = credential else {
+            return status(401);
+        };
+        headers.insert(name, value);
+        let principal = match self.guard.authenticator().authenticate(&headers).await {
+            Ok(Some(principal)) => principal,
+            _ => return status(401),
+        };
+        if let Err(refused) = self.guard.admit(&principal).await {
+            return status(i64::from(refused.code().status().as_u16()));
+        }
+        let now = timestamp::unix_now();
+        let connection = ConnectionRecord {
+            connection_id: connection_id.to_owned(),
+            user_id: principal.user_id.clone(),
+            tenant_id: principal.tenant_id.as_str().to_owned(),
+            connected_at: timestamp::now(),
+            channels: Vec::new(),
+            expires_at: now + CONNECTION_TTL_SECS,
+        };
+        match self.connections().open(&connection).await {
+            Ok(()) => status(200),
+            Err(e) => {
+                tracing::error!(error.cause = %e, "connection not recorded");
+                status(500)
+            }
+        }
+    }
+
+    /// One client frame. Whatever is wrong with it is answered with an `error` event on
+    /// the connection, never by closing it.
+    async fn receive(&self, connection_id: &str, body: &str) {
+        let connection = match self.connections().get(connection_id).await {
+            Ok(Some(connection)) => connection,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(error.cause = %e, "connection not read");
+                return;
+            }
+        };
+        self.usage
+            .record(&connection.user_id, WEBSOCKET_MESSAGES, 1, None)
+            .await;
+        let answer = match self.guard.admit(&principal_of(&connection)).await {
+            Err(refused) => refused_event(&refused),
+            Ok(()) => match self.act(&connection, body).await {
+                Ok(Some(answer)) => answer,
+                Ok(None) => return,
+                Err(error) => error,
+            },
+        };
+        let sent = self
+            .broadcaster
+            .to_connection(connection_id, &connection.user_id, &answer)
+            .await;
+        if let Err(e) = sent {
+            tracing::warn!(error.cause = %e, "answer not pushed");
+        }
+    }
+
+    /// What the frame asks for; `Ok(Some)` is an answer to the sender, `Err` an `error`
+    /// event.
+    async fn act(&self, connection: &ConnectionRecord, body: &str) -> Result<Option<Value>, Value> {
+        let frame: Value = serde_json::from_str(body)
+            .map_err(|_| event::error("INVALID_JSON", "Message must be a JSON object"))?;
+        let kind = frame["type"].as_str().unwrap_or_default();
+        let channel = frame["channel"].as_str();
+        match kind {
+            "subscribe" | "unsubscribe" | "message" => {}
+            _ => {
+                return Err(event::error(
+                    "UNKNOWN_TYPE",
+                    "type must be subscribe, unsubscribe or message",
+                ));
+            }
+        }
+        let channel =
+            channel.ok_or_else(|| event::error("INVALID_CHANNEL", "Invalid channel format"))?;
+        let principal = principal_of(connection);
+        self.authorize(&principal, channel).await?;
+        let failed = |e: &dyn std::fmt::Display| {
+            tracing::error!(error.cause = %e, "channel operation failed");
+            event::error("INTERNAL_ERROR", "Try again")
+        };
+        match kind {
+            "subscribe" => {
+                self.connections()
+                    .join(connection, channel)
+                    .await
+                    .map_err(|e| failed(&e))?;
+                Ok(Some(event::subscription("subscribed", channel)))
+            }
+            "unsubscribe" => {
+                self.connections()
+                    .leave(&connection.connection_id, channel)
+                    .await
+                    .map_err(|e| failed(&e))?;
+                Ok(Some(event::subscription("unsubscribed", channel)))
+            }
+            _ => {
+                let message = event::channel_message(
+                    channel,
+                    &frame["data"],
+                    &connection.user_id,
+                    &timestamp::now(),
+                );
+                self.broadcaster
+                    .to_channel(
+                        channel,
+                        &message,
+                        Some(&connection.connection_id),
+                        timestamp::unix_now(),
+                    )
+                    .await
+                    .map_err(|e| failed(&e))?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// `user:<own id>`, `tenant:<own tenant>`, `project:<id>` of a project in the
+    /// caller's tenant (another tenant's project is indistinguishable from none).
+    async fn authorize(&self, principal: &Principal, channel: &str) -> Result<(), Value> {
+        let forbidden = || event::error("FORBIDDEN_CHANNEL", "You cannot use this channel");
+        let (kind, id) = channel
+            .split_once(':')
+            .filter(|(_, id)| {
+                !id.is_empty() && id.len() <= 128 && !id.contains(char::is_whitespace)
+            })
+            .ok_or_else(|| event::error("INVALID_CHANNEL", "Invalid channel format"))?;
+        let allowed = match kind {
+            "user" => id == principal.user_id,
+            "tenant" => id == principal.tenant_id.as_str(),
+            "project" => match self.projects.get(&principal.tenant_id, id).await {
+                Ok(project) => project.is_some(),
+                Err(e) => {
+                    tracing::error!(error.cause = %e, "project not read");
+                    return Err(event::error("INTERNAL_ERROR", "Try again"));
+                }
+            },
+            _ => return Err(event::error("INVALID_CHANNEL", "Invalid channel format")),
+        };
+        if allowed { Ok(()) } else { Err(forbidden()) }
+    }
+}
+
+/// A frame the guard refused, as an `error` event with the HTTP error's code
+/// (`RATE_LIMIT_EXCEEDED`, or `AUTHENTICATION_ERROR` for a deactivated user).
+fn refused_event(refused: &aloft_http::ApiError) -> Value {
+    let message = match refused.code() {
+        aloft_http::ErrorCode::RateLimitExceeded => "Too many messages; slow down",
+        _ => "This account is deactivated",
+    };
+    event::error(refused.code().as_str(), message)
+}
+
+/// Who is on a connection, as recorded at `$connect`.
+fn principal_of(connection: &ConnectionRecord) -> Principal {
+    Principal {
+        user_id: connection.user_id.clone(),
+        tenant_id: aloft_store::TenantId::new(connection.tenant_id.clone()),
+        role: aloft_auth::Role::User,
+        plan: aloft_auth::Plan::Free,
+        email: None,
+        impersonator: None,
+        token_id: None,
+    }
+}
+
+fn status(code: i64) -> ApiGatewayProxyResponse {
+    let mut response = ApiGatewayProxyResponse::default();
+    response.status_code = code;
+    response
+}

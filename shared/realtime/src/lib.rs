@@ -1,0 +1,167 @@
+//! Pushing events to WebSocket clients: the `@connections` management API ([`Push`]), the
+//! events of the protocol ([`event`]), and fan-out to a channel's connections with
+//! bounded concurrency that forgets connections found gone ([`Broadcaster`]).
+
+pub mod event;
+
+use std::collections::HashMap;
+
+use aloft_store::{Connections, StoreError, UsageMeter, usage::WEBSOCKET_MESSAGES};
+use aws_sdk_apigatewaymanagement::{
+    Client, operation::post_to_connection::PostToConnectionError, primitives::Blob,
+};
+use serde_json::Value;
+
+/// At most this many pushes are in flight for one fan-out.
+const FAN_OUT_CONCURRENCY: usize = 16;
+
+/// What a push found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
+    Sent,
+    /// The connection is closed (410 `GoneException`).
+    Gone,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("push to a WebSocket connection failed: {0}")]
+pub struct PushError(String);
+
+/// The management API of one WebSocket API stage.
+#[derive(Debug, Clone)]
+pub struct Push {
+    client: Client,
+}
+
+impl Push {
+    /// Pushes through the management API at `endpoint`:
+    /// `https://{api-id}.execute-api.{region}.amazonaws.com/{stage}` in AWS, the local
+    /// WebSocket gateway's address locally. Calls carry the shared config's timeouts.
+    pub fn new(sdk: &aws_config::SdkConfig, endpoint: &str) -> Self {
+        let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
+            .endpoint_url(endpoint)
+            .build();
+        Self {
+            client: Client::from_conf(config),
+        }
+    }
+
+    /// Sends `event` (JSON text) to one connection.
+    pub async fn send(&self, connection_id: &str, event: &Value) -> Result<Pushed, PushError> {
+        let sent = self
+            .client
+            .post_to_connection()
+            .connection_id(connection_id)
+            .data(Blob::new(event.to_string()))
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(Pushed::Sent),
+            Err(e) => match e.as_service_error() {
+                Some(PostToConnectionError::GoneException(_)) => Ok(Pushed::Gone),
+                _ => Err(PushError(
+                    aws_sdk_apigatewaymanagement::error::DisplayErrorContext(e).to_string(),
+                )),
+            },
+        }
+    }
+}
+
+/// Sends events to connections and channels: forgets a connection found gone and meters
+/// `websocket_messages` for each user who received one.
+#[derive(Debug, Clone)]
+pub struct Broadcaster {
+    push: Push,
+    connections: Connections,
+    usage: UsageMeter,
+}
+
+impl Broadcaster {
+    pub fn new(push: Push, connections: Connections, usage: UsageMeter) -> Self {
+        Self {
+            push,
+            connections,
+            usage,
+        }
+    }
+
+    pub fn connections(&self) -> &Connections {
+        &self.connections
+    }
+
+    /// Sends `event` to one connection of `user_id`.
+    pub async fn to_connection(
+        &self,
+        connection_id: &str,
+        user_id: &str,
+        event: &Value,
+    ) -> Result<Pushed, PushError> {
+        let pushed = self.deliver(connection_id, event).await?;
+        if pushed == Pushed::Sent {
+            self.usage
+                .record(user_id, WEBSOCKET_MESSAGES, 1, None)
+                .await;
+        }
+        Ok(pushed)
+    }
+
+    /// Sends `event` to every connection on `channel` except `except` (the sender's),
+    /// [`FAN_OUT_CONCURRENCY`] at a time. Returns how many connections received it; a
+    /// push that fails otherwise is logged and skipped, so one bad connection does not
+    /// keep the others from their message.
+    pub async fn to_channel(
+        &self,
+        channel: &str,
+        event: &Value,
+        except: Option<&str>,
+        now: u64,
+    ) -> Result<usize, StoreError> {
+        let members = self.connections.members(channel, now).await?;
+        let mut received: HashMap<String, i64> = HashMap::new();
+        let targets: Vec<_> = members
+            .into_iter()
+            .filter(|m| Some(m.connection_id.as_str()) != except)
+            .collect();
+        for batch in targets.chunks(FAN_OUT_CONCURRENCY) {
+            let mut pushes = tokio::task::JoinSet::new();
+            for member in batch {
+                let (this, member, event) = (self.clone(), member.clone(), event.clone());
+                pushes.spawn(async move {
+                    let pushed = this.deliver(&member.connection_id, &event).await;
+                    (member, pushed)
+                });
+            }
+            while let Some(done) = pushes.join_next().await {
+                match done {
+                    Ok((member, Ok(Pushed::Sent))) => {
+                        *received.entry(member.user_id).or_default() += 1;
+                    }
+                    Ok((_, Ok(Pushed::Gone))) => {}
+                    Ok((member, Err(e))) => {
+                        tracing::warn!(error.cause = %e, connection.id = %member.connection_id, "push failed");
+                    }
+                    Err(e) => tracing::error!(error.cause = %e, "a push task failed"),
+                }
+            }
+        }
+        let delivered = received.values().sum::<i64>();
+        for (user_id, count) in received {
+            self.usage
+                .record(&user_id, WEBSOCKET_MESSAGES, count, None)
+                .await;
+        }
+        Ok(usize::try_from(delivered).unwrap_or(0))
+    }
+
+    /// Pushes, and forgets the connection if it is gone.
+    async fn deliver(&self, connection_id: &str, event: &Value) -> Result<Pushed, PushError> {
+        let pushed = self.push.send(connection_id, event).await?;
+        if pushed == Pushed::Gone {
+            tracing::info!(connection.id = connection_id, "connection gone; forgotten");
+            if let Err(e) = self.connections.close(connection_id).await {
+                tracing::warn!(error.cause = %e, connection.id = connection_id, "a gone connection was not forgotten");
+            }
+        }
+        Ok(pushed)
+    }
+}

@@ -1,0 +1,165 @@
+//! WebSocket connections and their channel memberships. A connection item says who is on
+//! it and which channels it joined; each membership is also an item in its channel's
+//! partition, so "everyone on channel X" is one query. Both expire with API Gateway's
+//! own two-hour connection limit, so a connection whose `$disconnect` never ran goes away
+//! by itself.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
+
+use crate::{Key, StoreError, Table, table::s};
+
+/// API Gateway closes a WebSocket connection after two hours.
+pub const CONNECTION_TTL_SECS: u64 = 2 * 3600;
+
+/// An open connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionRecord {
+    pub connection_id: String,
+    pub user_id: String,
+    pub tenant_id: String,
+    /// RFC 3339.
+    pub connected_at: String,
+    /// The channels it joined: a string set in the table, absent while empty (DynamoDB
+    /// has no empty sets).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<String>,
+    /// Epoch seconds; also the table's TTL attribute.
+    pub expires_at: u64,
+}
+
+/// One connection on a channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub connection_id: String,
+    pub user_id: String,
+    pub expires_at: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Connections {
+    table: Table,
+}
+
+impl Connections {
+    pub fn new(table: Table) -> Self {
+        Self { table }
+    }
+
+    /// Records a new connection (a retried `$connect` writes the same item again).
+    pub async fn open(&self, connection: &ConnectionRecord) -> Result<(), StoreError> {
+        let item = crate::table::to_item(&Key::connection(&connection.connection_id), connection)?;
+        self.table
+            .client()
+            .put_item()
+            .table_name(self.table.name())
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+
+    pub async fn get(&self, connection_id: &str) -> Result<Option<ConnectionRecord>, StoreError> {
+        self.table.get(&Key::connection(connection_id)).await
+    }
+
+    /// Adds the connection to `channel`: the channel on the connection item (if it is
+    /// still open), then the membership in the channel's partition. Idempotent.
+    /// `false` when the connection is gone.
+    pub async fn join(
+        &self,
+        connection: &ConnectionRecord,
+        channel: &str,
+    ) -> Result<bool, StoreError> {
+        let joined = self
+            .table
+            .client()
+            .update_item()
+            .table_name(self.table.name())
+            .set_key(Some(
+                Key::connection(&connection.connection_id).attributes(),
+            ))
+            .update_expression("ADD channels :channel")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":channel", AttributeValue::Ss(vec![channel.to_owned()]))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk);
+        match joined {
+            Ok(_) => {}
+            Err(StoreError::ConditionFailed) => return Ok(false),
+            Err(e) => return Err(e),
+        }
+        let member = Member {
+            connection_id: connection.connection_id.clone(),
+            user_id: connection.user_id.clone(),
+            expires_at: connection.expires_at,
+        };
+        let item = crate::table::to_item(
+            &Key::channel_member(channel, &connection.connection_id),
+            &member,
+        )?;
+        self.table
+            .client()
+            .put_item()
+            .table_name(self.table.name())
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(true)
+    }
+
+    /// Takes the connection off `channel`. Idempotent.
+    pub async fn leave(&self, connection_id: &str, channel: &str) -> Result<(), StoreError> {
+        let left = self
+            .table
+            .client()
+            .update_item()
+            .table_name(self.table.name())
+            .set_key(Some(Key::connection(connection_id).attributes()))
+            .update_expression("DELETE channels :channel")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":channel", AttributeValue::Ss(vec![channel.to_owned()]))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk);
+        match left {
+            Ok(_) | Err(StoreError::ConditionFailed) => {}
+            Err(e) => return Err(e),
+        }
+        self.table
+            .delete_all(vec![Key::channel_member(channel, connection_id)])
+            .await
+    }
+
+    /// Forgets the connection and all its memberships (`$disconnect`, or a push that
+    /// found it gone). Idempotent.
+    pub async fn close(&self, connection_id: &str) -> Result<(), StoreError> {
+        let Some(connection) = self.get(connection_id).await? else {
+            return Ok(());
+        };
+        let mut keys: Vec<Key> = connection
+            .channels
+            .iter()
+            .map(|channel| Key::channel_member(channel, connection_id))
+            .collect();
+        keys.push(Key::connection(connection_id));
+        self.table.delete_all(keys).await
+    }
+
+    /// The connections on `channel` that have not expired.
+    pub async fn members(&self, channel: &str, now: u64) -> Result<Vec<Member>, StoreError> {
+        let partition = Key::channel_member(channel, "").pk;
+        let members: Vec<Member> = self
+            .table
+            .query_all(|query| {
+                query
+                    .key_condition_expression("pk = :channel")
+                    .expression_attribute_values(":channel", s(&partition))
+            })
+            .await?;
+        Ok(members.into_iter().filter(|m| m.expires_at > now).collect())
+    }
+}
