@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The local stack: moto (DynamoDB, S3, SQS emulator) + bootstrap from template.yaml +
 # cargo lambda watch serving every function at http://127.0.0.1:9000 + the SQS shim
-# feeding the queues to the worker functions (infra/local's sqs-shim).
+# feeding the queues to the worker functions (infra/local's sqs-shim) + the WebSocket
+# gateway at ws://127.0.0.1:9001 in front of the realtime function (infra/local's
+# ws-gateway).
 #
 # Provider settings (OPENAI_*, ANTHROPIC_*, PERPLEXITY_*, AI_*) come from the caller's
 # environment: watch's functions inherit it (Cargo.toml's watch env would override it,
@@ -25,6 +27,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 EMULATOR_PORT=5100            # matches AWS_ENDPOINT_URL in Cargo.toml's watch env
 API_PORT=9000
+WS_PORT=9001                  # matches WEBSOCKET_MANAGEMENT_URL in Cargo.toml's watch env
 FAKE_AI_PORT=5300
 FAKE_STRIPE_PORT=5301
 VENV=.venv
@@ -84,7 +87,7 @@ start_functions() {
   # Build first so the first request does not wait for the compiler.
   cargo build --quiet --bin health --bin auth --bin users --bin projects --bin files --bin docs \
     --bin webhook-worker --bin jobs-worker --bin webhooks --bin contact --bin admin \
-    --bin ai --bin ai-stream --bin usage --bin billing --bin flags
+    --bin ai --bin ai-stream --bin usage --bin billing --bin flags --bin realtime
   # Streams are served on the streaming function's URL path (API.md, local endpoints).
   export AI_STREAM_URL="${AI_STREAM_URL:-$ALOFT_API_URL/lambda-url/ai-stream}"
   # The signing secret the end-to-end tests use; the prices STRIPE_PRICE_PLANS maps to pro.
@@ -114,6 +117,21 @@ start_sqs_shim() {
   started+=("$!")
   echo "$!" >"$pidfile"
   echo "stack: SQS shim feeding the workers (log in $STATE/sqs-shim.log)"
+}
+
+# Plays API Gateway's WebSocket API in front of the realtime function, and serves the
+# @connections management API the functions push through.
+start_ws_gateway() {
+  if answers "http://127.0.0.1:$WS_PORT/"; then
+    echo "stack: reusing the WebSocket gateway on :$WS_PORT"
+    return
+  fi
+  mkdir -p "$STATE"
+  cargo build --quiet -p aloft-local --bin ws-gateway
+  setsid cargo run --quiet -p aloft-local --bin ws-gateway >"$STATE/ws-gateway.log" 2>&1 &
+  started+=("$!")
+  wait_for "http://127.0.0.1:$WS_PORT/" 60 "the WebSocket gateway"
+  echo "stack: WebSocket gateway on ws://127.0.0.1:$WS_PORT/api/v1/app/ws (log in $STATE/ws-gateway.log)"
 }
 
 # Starts (or reuses) one of the testkit's fake third parties and takes the settings that
@@ -153,7 +171,8 @@ case "$mode" in
     [ "${ALOFT_FAKE_STRIPE:-}" = 1 ] && start_fake_stripe
     start_functions
     start_sqs_shim
-    echo "stack: ready. Ctrl-C stops it. Logs: $STATE/watch.log, $STATE/sqs-shim.log, $STATE/moto.log"
+    start_ws_gateway
+    echo "stack: ready. Ctrl-C stops it. Logs: $STATE/watch.log, $STATE/sqs-shim.log, $STATE/ws-gateway.log, $STATE/moto.log"
     setsid tail -n +1 -f "$STATE/watch.log" &
     started+=("$!")
     wait
@@ -171,6 +190,7 @@ case "$mode" in
     start_fake_stripe
     start_functions
     start_sqs_shim
+    start_ws_gateway
     "$@"
     ;;
   *)

@@ -2,10 +2,11 @@
 //! on the emulator, under the names the functions are configured with in the workspace
 //! `Cargo.toml` (`[workspace.metadata.lambda.watch.env]`).
 //!
-//! `sqs-shim` ([`sqs_shim`]) plays the Lambda SQS poller for the worker functions. The
-//! WebSocket shim will live here as a further binary.
+//! `sqs-shim` ([`sqs_shim`]) plays the Lambda SQS poller for the worker functions;
+//! `ws-gateway` ([`ws_gateway`]) plays API Gateway's WebSocket API for `realtime`.
 
 pub mod sqs_shim;
+pub mod ws_gateway;
 
 /// Prefix of every local resource name: `aloft-local-app-table`, …
 pub const LOCAL_PREFIX: &str = "aloft-local";

@@ -1,0 +1,126 @@
+//! Realtime end to end: real WebSocket clients through the local gateway
+//! (ws://127.0.0.1:9001), the realtime function under cargo lambda watch, and pushes back
+//! through the gateway's @connections API.
+
+use std::time::Duration;
+
+use aloft_e2e::Stack;
+use futures_util::{SinkExt, StreamExt};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::{
+    MaybeTlsStream, WebSocketStream, connect_async,
+    tungstenite::{Message, client::IntoClientRequest, error::Error as WsError},
+};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+const GATEWAY: &str = "ws://127.0.0.1:9001";
+
+async fn open(bearer: &str) -> Socket {
+    let token = bearer.trim_start_matches("Bearer ");
+    let url = format!("{GATEWAY}/api/v1/app/ws?token={token}");
+    let (socket, _) = connect_async(url.into_client_request().unwrap_or_else(|e| panic!("{e}")))
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e}. Is the stack up? `make e2e` starts it"));
+    socket
+}
+
+async fn send(socket: &mut Socket, frame: Value) {
+    socket
+        .send(Message::text(frame.to_string()))
+        .await
+        .unwrap_or_else(|e| panic!("send: {e}"));
+}
+
+/// The next event on `socket` (a cold function may take a while to answer).
+async fn next(socket: &mut Socket) -> Value {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(60), socket.next())
+            .await
+            .unwrap_or_else(|_| panic!("no event within 60 s"));
+        match frame {
+            Some(Ok(Message::Text(text))) => {
+                return serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+            }
+            Some(Ok(_)) => {}
+            other => panic!("socket ended: {other:?}"),
+        }
+    }
+}
+
+async fn subscribe(socket: &mut Socket, channel: &str) -> Value {
+    send(socket, json!({"type": "subscribe", "channel": channel})).await;
+    next(socket).await
+}
+
+#[tokio::test]
+async fn messages_reach_the_channel_and_other_tenants_are_refused() {
+    let stack = Stack::new();
+    let (ann, _) = stack.new_user("ws-ann").await;
+    let (eve, _) = stack.new_user("ws-eve").await;
+    let created = stack
+        .call(
+            &ann,
+            Method::POST,
+            "/api/v1/app/projects",
+            r#"{"name": "Launch"}"#,
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let project = created.json()["id"].as_str().unwrap_or_default().to_owned();
+    let channel = format!("project:{project}");
+
+    // Two connections of the project's tenant (two devices of its owner), one of another.
+    let mut laptop = open(&ann).await;
+    let mut phone = open(&ann).await;
+    for socket in [&mut laptop, &mut phone] {
+        let answer = subscribe(socket, &channel).await;
+        assert_eq!(answer["type"], "subscribed", "{answer}");
+    }
+    let mut outsider = open(&eve).await;
+    let refused = subscribe(&mut outsider, &channel).await;
+    assert_eq!(refused["code"], "FORBIDDEN_CHANNEL", "{refused}");
+
+    send(
+        &mut laptop,
+        json!({"type": "message", "channel": channel, "data": {"content": "Hello team!"}}),
+    )
+    .await;
+    let received = next(&mut phone).await;
+    assert_eq!(received["type"], "channel_message", "{received}");
+    assert_eq!(received["channel"], channel.as_str());
+    assert_eq!(received["data"]["content"], "Hello team!");
+    let me = stack
+        .call(&ann, Method::GET, "/api/v1/app/users/me", "")
+        .await
+        .json();
+    assert_eq!(received["sender_id"], me["id"]);
+
+    // A bad frame is answered with an error event; the socket stays open.
+    send(&mut outsider, json!({"type": "dance"})).await;
+    assert_eq!(next(&mut outsider).await["code"], "UNKNOWN_TYPE");
+    let eve_id = stack
+        .call(&eve, Method::GET, "/api/v1/app/users/me", "")
+        .await
+        .json()["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let own = subscribe(&mut outsider, &format!("user:{eve_id}")).await;
+    assert_eq!(own["type"], "subscribed", "{own}");
+    for socket in [laptop, phone, outsider] {
+        let mut socket = socket;
+        socket.close(None).await.unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+#[tokio::test]
+async fn a_handshake_without_a_valid_token_is_refused() {
+    let url = format!("{GATEWAY}/api/v1/app/ws?token=not-a-token");
+    match connect_async(url).await {
+        Err(WsError::Http(response)) => assert_eq!(response.status().as_u16(), 401),
+        other => panic!("expected a refused handshake, got {other:?}"),
+    }
+}
