@@ -24,6 +24,10 @@ async fn open(bearer: &str) -> Socket {
     let (socket, _) = connect_async(url.into_client_request().unwrap_or_else(|e| panic!("{e}")))
         .await
         .unwrap_or_else(|e| panic!("connect: {e}. Is the stack up? `make e2e` starts it"));
+    let mut socket = socket;
+    // The greeting comes through the jobs queue once the handshake is done.
+    let hello = next(&mut socket).await;
+    assert_eq!(hello["type"], "connected", "{hello}");
     socket
 }
 

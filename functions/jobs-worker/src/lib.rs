@@ -6,6 +6,7 @@
 //! | `contact.crm` | POSTs a contact submission to `CONTACT_WEBHOOK_URL`, signed |
 //! | `webhook.fanout` | one delivery per subscription to a published event |
 //! | `webhook.delivery` | POSTs one delivery to its subscriber, signed |
+//! | `realtime.connected` | greets a new WebSocket connection with `connected` |
 //!
 //! Failures are retried with exponential backoff by the harness; deliveries record
 //! every attempt, so a subscriber sees `failed` and finally `dead` in its list.
@@ -16,11 +17,13 @@ mod outgoing;
 
 use aloft_config::{ConfigError, Env};
 use aloft_queue::{
-    Attempt, CONTACT_CRM_KIND, EMAIL_KIND, Email, FANOUT_KIND, Handler, Producer, QueueName,
-    QueueUrls, TargetPolicy, Worker, WorkerConfig,
+    Attempt, CONTACT_CRM_KIND, EMAIL_KIND, Email, FANOUT_KIND, Greeting, Handler, Producer,
+    QueueName, QueueUrls, REALTIME_CONNECTED_KIND, TargetPolicy, Worker, WorkerConfig,
 };
+use aloft_realtime::{Broadcaster, Push};
 use aloft_store::{
-    AwsClients, AwsSettings, JobRecord, JobRepo, Table, UsageMeter, WebhookRepo, usage::EMAIL_SENT,
+    AwsClients, AwsSettings, Connections, JobRecord, JobRepo, Table, UsageMeter, WebhookRepo,
+    usage::EMAIL_SENT,
 };
 use serde::Deserialize;
 
@@ -38,6 +41,8 @@ pub struct Jobs {
     pub usage: UsageMeter,
     /// `CONTACT_WEBHOOK_SECRET`: signs the CRM webhook.
     pub contact_secret: Option<String>,
+    /// Pushes to WebSocket connections; `None` without `WEBSOCKET_MANAGEMENT_URL`.
+    pub realtime: Option<Broadcaster>,
 }
 
 impl Handler for Jobs {
@@ -54,6 +59,14 @@ impl Handler for Jobs {
             CONTACT_CRM_KIND => deliveries::contact_crm(self, job).await,
             FANOUT_KIND => deliveries::fan_out(self, job).await,
             DELIVERY_KIND => deliveries::deliver(self, job, attempt).await,
+            REALTIME_CONNECTED_KIND => {
+                let greeting: Greeting = payload(job)?;
+                let realtime = self
+                    .realtime
+                    .as_ref()
+                    .ok_or("WEBSOCKET_MANAGEMENT_URL is not set")?;
+                realtime.greet(&greeting.connection_id).await.map(drop)
+            }
             other => Err(format!("unknown job kind '{other}'")),
         }
     }
@@ -82,6 +95,13 @@ impl Jobs {
             mailer: Mailer::from_env(env, &aws.sdk)?,
             usage: UsageMeter::new(table.clone()),
             contact_secret: env.optional("CONTACT_WEBHOOK_SECRET"),
+            realtime: env.optional("WEBSOCKET_MANAGEMENT_URL").map(|url| {
+                Broadcaster::new(
+                    Push::new(&aws.sdk, &url),
+                    Connections::new(table.clone()),
+                    UsageMeter::new(table.clone()),
+                )
+            }),
         })
     }
 }

@@ -8,10 +8,11 @@
 use aloft_auth::{Guard, Principal};
 use aloft_config::{ConfigError, Env};
 use aloft_http::timestamp;
+use aloft_queue::{Greeting, NewJob, Producer, QueueName, QueueUrls, REALTIME_CONNECTED_KIND};
 use aloft_realtime::{Broadcaster, Push, event};
 use aloft_store::{
-    AwsClients, AwsSettings, ConnectionRecord, Connections, ProjectRepo, Table, UsageMeter,
-    realtime::CONNECTION_TTL_SECS, usage::WEBSOCKET_MESSAGES,
+    AwsClients, AwsSettings, ConnectionRecord, Connections, JobRepo, ProjectRepo, Table,
+    UsageMeter, realtime::CONNECTION_TTL_SECS, usage::WEBSOCKET_MESSAGES,
 };
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use http::{HeaderMap, HeaderValue, header};
@@ -29,6 +30,8 @@ pub struct Realtime {
     pub broadcaster: Broadcaster,
     pub projects: ProjectRepo,
     pub usage: UsageMeter,
+    /// Queues the `connected` greeting for the jobs worker.
+    pub producer: Producer,
 }
 
 impl Realtime {
@@ -40,7 +43,10 @@ impl Realtime {
         let guard = Guard::from_env(env, table.clone())?;
         let push = Push::new(&aws.sdk, &env.required("WEBSOCKET_MANAGEMENT_URL")?);
         let usage = UsageMeter::new(table.clone());
+        let urls = QueueUrls::from_env(env, &[QueueName::Jobs])?;
+        let producer = Producer::new(aws.sqs(), JobRepo::new(table.clone()), urls);
         Ok(Self {
+            producer,
             guard,
             broadcaster: Broadcaster::new(push, Connections::new(table.clone()), usage.clone()),
             projects: ProjectRepo::new(table),
@@ -112,13 +118,25 @@ impl Realtime {
             channels: Vec::new(),
             expires_at: now + CONNECTION_TTL_SECS,
         };
-        match self.connections().open(&connection).await {
-            Ok(()) => status(200),
-            Err(e) => {
-                tracing::error!(error.cause = %e, "connection not recorded");
-                status(500)
-            }
+        if let Err(e) = self.connections().open(&connection).await {
+            tracing::error!(error.cause = %e, "connection not recorded");
+            return status(500);
         }
+        // The greeting cannot be pushed before this answer completes the handshake.
+        let greeting = Greeting {
+            connection_id: connection_id.to_owned(),
+        };
+        let job = NewJob::new(
+            REALTIME_CONNECTED_KIND,
+            QueueName::Jobs,
+            serde_json::to_value(&greeting).unwrap_or_default(),
+        )
+        .for_user(Some(principal.user_id.clone()));
+        if let Err(e) = self.producer.enqueue(job).await {
+            // The connection works without its greeting.
+            tracing::error!(error.cause = %e, "the connected greeting was not queued");
+        }
+        status(200)
     }
 
     /// One client frame. Whatever is wrong with it is answered with an `error` event on

@@ -152,6 +152,42 @@ async fn connect_accepts_a_valid_token_and_refuses_a_bad_or_expired_one() {
 }
 
 #[tokio::test]
+async fn a_new_connection_is_greeted_once_its_handshake_is_done() {
+    let f = fixture().await;
+    assert_eq!(f.connect("Ann+Conn/1=", "ann").await, 200);
+    let jobs = aloft_store::JobRepo::new(f.table.clone())
+        .list(aloft_store::JobStatus::Queued)
+        .await
+        .unwrap();
+    let greeting: Vec<_> = jobs
+        .iter()
+        .filter(|job| job.kind == "realtime.connected")
+        .collect();
+    assert_eq!(greeting.len(), 1, "queued for the jobs worker");
+    assert_eq!(greeting[0].user_id.as_deref(), Some("ann"));
+
+    let greeter = f.realtime.broadcaster.clone();
+    // Pushes fail with 410 until API Gateway has finished the handshake: try again later.
+    f.management.close("Ann+Conn/1=");
+    assert!(greeter.greet("Ann+Conn/1=").await.is_err());
+    assert!(
+        aloft_store::Connections::new(f.table.clone())
+            .get("Ann+Conn/1=")
+            .await
+            .unwrap()
+            .is_some(),
+        "a greeting that came too early forgets nothing"
+    );
+    f.connect("Bob=", "bob").await;
+    assert_eq!(greeter.greet("Bob=").await, Ok(true));
+    let connected = f.last("Bob=");
+    assert_eq!(connected["type"], "connected");
+    assert_eq!(connected["data"]["user_id"], "bob");
+    assert!(connected["data"]["connected_at"].is_string());
+    assert_eq!(greeter.greet("never-connected=").await, Ok(false));
+}
+
+#[tokio::test]
 async fn channels_are_authorised_by_owner_tenant_and_project() {
     let f = fixture().await;
     f.project("tenant-ann", "p1").await;

@@ -7,6 +7,15 @@ use serde::{Deserialize, Serialize};
 pub const EMAIL_KIND: &str = "email.send";
 /// POSTs a contact submission to the CRM (`CONTACT_WEBHOOK_URL`), signed.
 pub const CONTACT_CRM_KIND: &str = "contact.crm";
+/// Greets a new WebSocket connection with the `connected` event (API Gateway takes pushes
+/// only after `$connect` has returned).
+pub const REALTIME_CONNECTED_KIND: &str = "realtime.connected";
+
+/// The connection a [`REALTIME_CONNECTED_KIND`] job greets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Greeting {
+    pub connection_id: String,
+}
 
 /// A plain-text email.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

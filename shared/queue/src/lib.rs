@@ -12,7 +12,9 @@ mod targets;
 mod worker;
 
 pub use events::{Event, FANOUT_KIND, Fanout, Publisher};
-pub use kinds::{CONTACT_CRM_KIND, ContactCrm, EMAIL_KIND, Email};
+pub use kinds::{
+    CONTACT_CRM_KIND, ContactCrm, EMAIL_KIND, Email, Greeting, REALTIME_CONNECTED_KIND,
+};
 pub use producer::{JobMessage, NewJob, Producer, QueueName, QueueUrls};
 pub use targets::TargetPolicy;
 pub use worker::{Attempt, Handler, Worker, WorkerConfig};

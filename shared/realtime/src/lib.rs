@@ -105,6 +105,31 @@ impl Broadcaster {
         Ok(pushed)
     }
 
+    /// Greets an open connection with `connected`. `Ok(false)`: it closed before the
+    /// greeting (nothing to do). A push that finds it gone while its record stands means
+    /// the handshake has not finished yet: an error, for the job to be tried again.
+    pub async fn greet(&self, connection_id: &str) -> Result<bool, String> {
+        let Some(connection) = self
+            .connections
+            .get(connection_id)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(false);
+        };
+        let greeting = event::connected(&connection.user_id, &connection.connected_at);
+        match self.push.send(connection_id, &greeting).await {
+            Ok(Pushed::Sent) => {
+                self.usage
+                    .record(&connection.user_id, WEBSOCKET_MESSAGES, 1, None)
+                    .await;
+                Ok(true)
+            }
+            Ok(Pushed::Gone) => Err(format!("connection {connection_id} is not open yet")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
     /// Sends `event` to every connection on `channel` except `except` (the sender's),
     /// [`FAN_OUT_CONCURRENCY`] at a time. Returns how many connections received it; a
     /// push that fails otherwise is logged and skipped, so one bad connection does not
