@@ -1,10 +1,12 @@
 //! Realtime end to end: real WebSocket clients through the local gateway
-//! (ws://127.0.0.1:9001), the realtime function under cargo lambda watch, and pushes back
-//! through the gateway's @connections API.
+//! (ws://127.0.0.1:9001), the realtime function under cargo lambda watch, pushes back
+//! through the gateway's @connections API, and the event bus (a project change through
+//! the HTTP API reaching both its channel and the tenant's webhook).
 
 use std::time::Duration;
 
-use aloft_e2e::Stack;
+use aloft_e2e::{Stack, eventually};
+use aloft_testkit::receiver::Receiver;
 use futures_util::{SinkExt, StreamExt};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -127,4 +129,66 @@ async fn a_handshake_without_a_valid_token_is_refused() {
         Err(WsError::Http(response)) => assert_eq!(response.status().as_u16(), 401),
         other => panic!("expected a refused handshake, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn a_project_change_reaches_its_channel_and_the_tenants_webhook() {
+    let stack = Stack::new();
+    let (ann, _) = stack.new_user("ws-events").await;
+    let receiver = Receiver::start().await;
+    let subscription = json!({"url": receiver.url, "events": ["project.updated"]}).to_string();
+    let subscribed = stack
+        .call(
+            &ann,
+            Method::POST,
+            "/api/v1/app/webhook-subscriptions",
+            &subscription,
+        )
+        .await;
+    assert_eq!(
+        subscribed.status,
+        StatusCode::CREATED,
+        "{}",
+        subscribed.text
+    );
+    let secret = subscribed.json()["secret"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let created = stack
+        .call(
+            &ann,
+            Method::POST,
+            "/api/v1/app/projects",
+            r#"{"name": "Launch"}"#,
+        )
+        .await;
+    let project = created.json()["id"].as_str().unwrap_or_default().to_owned();
+    let mut socket = open(&ann).await;
+    let channel = format!("project:{project}");
+    assert_eq!(subscribe(&mut socket, &channel).await["type"], "subscribed");
+
+    let path = format!("/api/v1/app/projects/{project}");
+    let patched = stack
+        .call(&ann, Method::PATCH, &path, r#"{"name": "Launch v2"}"#)
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.text);
+
+    let pushed = next(&mut socket).await;
+    assert_eq!(pushed["type"], "event", "{pushed}");
+    assert_eq!(pushed["event"], "project.updated");
+    assert_eq!(pushed["channel"], channel.as_str());
+    assert_eq!(pushed["data"]["name"], "Launch v2");
+    let delivery = eventually("the signed project.updated delivery", async || {
+        receiver
+            .received()
+            .into_iter()
+            .find(|r| r.body.contains(&project))
+    })
+    .await;
+    assert!(delivery.signed_with(&secret), "{:?}", delivery.headers);
+    assert_eq!(delivery.headers["x-webhook-event"], "project.updated");
+    let body: Value = serde_json::from_str(&delivery.body).unwrap_or_default();
+    assert_eq!(body["data"]["name"], "Launch v2");
+    socket.close(None).await.unwrap_or_else(|e| panic!("{e}"));
 }

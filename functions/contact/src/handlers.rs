@@ -161,7 +161,9 @@ pub(crate) async fn submit_contact(
     };
     let (queued, published) = tokio::join!(
         enqueue_all,
-        state.publisher.publish(Event::ContactSubmitted, None, data)
+        state
+            .publisher
+            .publish(Event::ContactSubmitted, None, data, Vec::new())
     );
     queued?;
     published?;

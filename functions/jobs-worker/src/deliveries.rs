@@ -1,7 +1,9 @@
 //! Outgoing webhooks: fan-out of a published event to its subscribers, one signed
-//! delivery per subscriber, and the contact form's CRM webhook.
+//! delivery per subscriber, and to the realtime channels it names; and the contact
+//! form's CRM webhook.
 
 use aloft_queue::{Attempt, ContactCrm, Fanout, NewJob, QueueName};
+use aloft_realtime::event::published;
 use aloft_store::{DeliveryAttempt, DeliveryRecord, JobRecord, StoreError, TenantId};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -81,6 +83,16 @@ pub(crate) async fn fan_out(jobs: &Jobs, job: &JobRecord) -> Result<(), String> 
             })
             .await
             .map_err(store)?;
+    }
+    // Last, so that a fan-out retried for a failed delivery rarely pushes twice.
+    if let Some(realtime) = &jobs.realtime {
+        let now = u64::try_from(unix_now()).unwrap_or(0);
+        for channel in &fanout.channels {
+            let event = published(name, channel, &fanout.data, &fanout.occurred_at);
+            if let Err(e) = realtime.to_channel(channel, &event, None, now).await {
+                tracing::warn!(error.cause = %e, channel, "event not pushed to its channel");
+            }
+        }
     }
     Ok(())
 }

@@ -4,7 +4,8 @@ use std::cmp::Ordering;
 
 use aloft_auth::AuthUser;
 use aloft_http::{ApiError, Json, Page, PageParams, Query, Reply, etag, openapi::ErrorBody};
-use aloft_store::{ProjectRecord, UpdateOutcome};
+use aloft_queue::Event;
+use aloft_store::{ProjectRecord, TenantId, UpdateOutcome};
 use axum::{
     extract::{Path, State},
     response::Response,
@@ -27,6 +28,23 @@ fn now() -> String {
 /// 200/201 with the project and its `ETag`.
 fn with_etag(status: StatusCode, record: &ProjectRecord) -> Response {
     etag::with_etag(status, record.version, Project::from(record))
+}
+
+/// Publishes `event` for `record` of `tenant`. The change is made: a failure to queue the
+/// event is logged, not answered.
+async fn publish(state: &AppState, event: Event, tenant: &TenantId, record: &ProjectRecord) {
+    let data = serde_json::to_value(Project::from(record)).unwrap_or_default();
+    let channels = vec![
+        format!("project:{}", record.id),
+        format!("tenant:{}", tenant.as_str()),
+    ];
+    let published = state
+        .publisher
+        .publish(event, Some(tenant.clone()), data, channels)
+        .await;
+    if let Err(e) = published {
+        tracing::error!(error.cause = %e, event = event.name(), "event not published");
+    }
 }
 
 /// List the tenant's projects: search, sort, then page; `total` counts every match.
@@ -116,6 +134,7 @@ pub(crate) async fn create_project(
         version: 1,
     };
     state.projects.create(&principal.tenant_id, &record).await?;
+    publish(&state, Event::ProjectCreated, &principal.tenant_id, &record).await;
     Ok(with_etag(StatusCode::CREATED, &record))
 }
 
@@ -180,7 +199,10 @@ pub(crate) async fn update_project(
         .update(&principal.tenant_id, &id, &change, expected, &now())
         .await?;
     match outcome {
-        UpdateOutcome::Updated(record) => Ok(with_etag(StatusCode::OK, &record)),
+        UpdateOutcome::Updated(record) => {
+            publish(&state, Event::ProjectUpdated, &principal.tenant_id, &record).await;
+            Ok(with_etag(StatusCode::OK, &record))
+        }
         UpdateOutcome::NotFound => Err(ApiError::not_found("Project", &id)),
         UpdateOutcome::VersionMismatch => Err(ApiError::PreconditionFailed(
             "The project was changed by another request; fetch it again".into(),
@@ -207,12 +229,19 @@ pub(crate) async fn delete_project(
     Path(project_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = parse_project_id(&project_id)?;
-    if !state
+    let Some(deleted) = state
         .projects
         .soft_delete(&principal.tenant_id, &id, &now())
         .await?
-    {
+    else {
         return Err(ApiError::not_found("Project", &id));
-    }
+    };
+    publish(
+        &state,
+        Event::ProjectDeleted,
+        &principal.tenant_id,
+        &deleted,
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,7 +1,9 @@
 //! `projects`: tenant-scoped CRUD under `/api/{v1,v2}/app/projects`. Lists page with
 //! `skip`/`limit`, search names case-insensitively and sort; deletes are soft; writes use
 //! the item's version for optimistic concurrency (`ETag` out, `If-Match` in, 412 on a
-//! mismatch). Another tenant's project is 404 on every route.
+//! mismatch). Another tenant's project is 404 on every route. Every change is published
+//! (`project.created`, `project.updated`, `project.deleted`) to the tenant's webhook
+//! subscriptions and the `project:<id>` and `tenant:<id>` channels.
 
 mod handlers;
 mod model;
@@ -9,7 +11,8 @@ mod model;
 use aloft_auth::{App, AppParts};
 use aloft_config::{ConfigError, Env};
 use aloft_http::{HttpConfig, openapi::versioned_document};
-use aloft_store::{AwsClients, ProjectRepo, Table};
+use aloft_queue::{Producer, Publisher, QueueName, QueueUrls};
+use aloft_store::{AwsClients, JobRepo, ProjectRepo, Table};
 use axum::{Router, routing::get};
 use utoipa::OpenApi;
 
@@ -17,12 +20,17 @@ use utoipa::OpenApi;
 #[derive(Debug, Clone)]
 pub struct Projects {
     pub projects: ProjectRepo,
+    /// `project.created`/`updated`/`deleted` to webhooks and the realtime channels.
+    pub publisher: Publisher,
 }
 
 impl AppParts for Projects {
-    fn build(_env: &Env, _aws: &AwsClients, table: &Table) -> Result<Self, ConfigError> {
+    fn build(env: &Env, aws: &AwsClients, table: &Table) -> Result<Self, ConfigError> {
+        let urls = QueueUrls::from_env(env, &[QueueName::Jobs])?;
+        let producer = Producer::new(aws.sqs(), JobRepo::new(table.clone()), urls);
         Ok(Self {
             projects: ProjectRepo::new(table.clone()),
+            publisher: Publisher::new(producer),
         })
     }
 }

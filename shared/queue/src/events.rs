@@ -1,5 +1,8 @@
-//! Events that outgoing webhook subscriptions can listen to, and publishing them. To add
-//! an event, add a variant and its row in [`Event::ALL`]'s match arms; then publish it.
+//! The event bus: events that outgoing webhook subscriptions can listen to, published
+//! once, through [`Publisher::publish`], from the place they happen. One fan-out job
+//! takes each to the tenant's webhook subscriptions (signed deliveries) and to the
+//! realtime channels it names. To add an event, add a variant and its row in
+//! [`Event::ALL`]'s match arms; then publish it.
 
 use aloft_store::{JobRecord, StoreError, TenantId};
 use serde::{Deserialize, Serialize};
@@ -13,23 +16,35 @@ pub const FANOUT_KIND: &str = "webhook.fanout";
 pub enum Event {
     #[serde(rename = "contact.submitted")]
     ContactSubmitted,
+    #[serde(rename = "project.created")]
+    ProjectCreated,
+    #[serde(rename = "project.updated")]
+    ProjectUpdated,
+    #[serde(rename = "project.deleted")]
+    ProjectDeleted,
 }
 
 impl Event {
-    pub const ALL: [Event; 1] = [Event::ContactSubmitted];
+    pub const ALL: [Event; 4] = [
+        Event::ContactSubmitted,
+        Event::ProjectCreated,
+        Event::ProjectUpdated,
+        Event::ProjectDeleted,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Event::ContactSubmitted => "contact.submitted",
+            Event::ProjectCreated => "project.created",
+            Event::ProjectUpdated => "project.updated",
+            Event::ProjectDeleted => "project.deleted",
         }
     }
 
     /// Operator events concern the whole deployment, not one tenant: only admins may
     /// subscribe to them.
     pub fn operator_only(self) -> bool {
-        match self {
-            Event::ContactSubmitted => true,
-        }
+        matches!(self, Event::ContactSubmitted)
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
@@ -46,6 +61,10 @@ pub struct Fanout {
     /// ISO 8601, the `timestamp` of the delivered body.
     pub occurred_at: String,
     pub data: serde_json::Value,
+    /// Realtime channels (`project:<id>`, `tenant:<id>`, `user:<id>`) whose connections
+    /// get the event too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<String>,
 }
 
 /// Publishes events to subscribers, through the jobs queue.
@@ -59,18 +78,21 @@ impl Publisher {
         Self { producer }
     }
 
-    /// Queues the fan-out of `event`; subscribers get it within seconds.
+    /// Queues the fan-out of `event` to its webhook subscribers and the connections on
+    /// `channels`; they get it within seconds.
     pub async fn publish(
         &self,
         event: Event,
         tenant: Option<TenantId>,
         data: serde_json::Value,
+        channels: Vec<String>,
     ) -> Result<JobRecord, StoreError> {
         let fanout = Fanout {
             event,
             tenant,
             occurred_at: aloft_http::timestamp::now(),
             data,
+            channels,
         };
         let payload =
             serde_json::to_value(&fanout).map_err(|e| StoreError::Other(e.to_string()))?;

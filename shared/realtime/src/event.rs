@@ -18,6 +18,17 @@ pub fn channel_message(channel: &str, data: &Value, sender_id: &str, timestamp: 
     })
 }
 
+/// A published event (`project.updated`, …) on one of the channels it concerns.
+pub fn published(event: &str, channel: &str, data: &Value, timestamp: &str) -> Value {
+    json!({
+        "type": "event",
+        "event": event,
+        "channel": channel,
+        "data": data,
+        "timestamp": timestamp,
+    })
+}
+
 pub fn notification(data: &Value) -> Value {
     json!({"type": "notification", "data": data})
 }

@@ -155,7 +155,7 @@ impl ProjectRepo {
         tenant: &TenantId,
         id: &str,
         now: &str,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<ProjectRecord>, StoreError> {
         let result = self
             .table
             .client()
@@ -166,12 +166,13 @@ impl ProjectRepo {
             .condition_expression("attribute_exists(pk) AND attribute_not_exists(deleted_at)")
             .expression_attribute_values(":now", s(now))
             .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::AllNew)
             .send()
             .await
             .map_err(StoreError::from_sdk);
         match result {
-            Ok(_) => Ok(true),
-            Err(StoreError::ConditionFailed) => Ok(false),
+            Ok(output) => output.attributes.map(from_item).transpose(),
+            Err(StoreError::ConditionFailed) => Ok(None),
             Err(e) => Err(e),
         }
     }
