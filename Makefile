@@ -42,7 +42,7 @@ emulator: setup ## Only the emulator with resources (for running single tests)
 	$(STACK) emulator -- bash -c 'echo "emulator up; Ctrl-C to stop"; sleep infinity'
 
 # Functions whose benchmark event (events/<name>-bench.json or a default) needs no AWS call.
-BENCH_FUNCTIONS := health,docs,webhooks,contact,admin,ai,ai-stream,billing,usage,flags,webhook-worker,jobs-worker
+BENCH_FUNCTIONS := health,docs,webhooks,contact,admin,ai,ai-stream,billing,usage,flags,realtime,webhook-worker,jobs-worker
 
 bench: ## Release build, then size, cold start, warm latency and RSS per function
 	cargo build --release --locked $(addprefix --bin ,$(subst $(comma), ,$(BENCH_FUNCTIONS)))

@@ -40,6 +40,7 @@ const FUNCTION_ENV: [(&str, &str); 15] = [
     ("JWT_AUDIENCE", "aloft"),
     ("DOCS_ENABLED", "true"),
     ("STRIPE_WEBHOOK_SECRET", "whsec_local_stripe_signing_secret"),
+    ("WEBSOCKET_MANAGEMENT_URL", "http://127.0.0.1:9001"),
     // The limiter's DynamoDB call is an AWS call, outside the handler's budget; with no
     // emulator running it would only time out.
     ("RATE_LIMITS_ENABLED", "false"),
