@@ -17,7 +17,7 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The function's configuration: `[workspace.metadata.lambda.watch.env]` with the docs
 /// enabled and logging at `warn`, so log output stays off the measured path.
-const FUNCTION_ENV: [(&str, &str); 15] = [
+const FUNCTION_ENV: [(&str, &str); 16] = [
     ("ALOFT_STAGE", "local"),
     ("AWS_ACCESS_KEY_ID", "local"),
     ("AWS_SECRET_ACCESS_KEY", "local"),
