@@ -1,8 +1,9 @@
 //! Subscription state from Stripe, the App Store and Google Play.
 
 use aloft_inbound::{Provider, VerifiedEvent};
-use aloft_store::{BillingChange, StoreError, is_paid_status};
-use serde_json::Value;
+use aloft_queue::Event;
+use aloft_store::{Applied, BillingChange, StoreError, TenantId, is_paid_status};
+use serde_json::{Value, json};
 
 use crate::{Outcome, ProviderEvents, outcome};
 
@@ -41,7 +42,37 @@ pub(crate) async fn apply(
         .apply_billing(&change.user_id, &change.billing, change.event_at, &now)
         .await
         .map_err(|e| e.to_string())?;
+    if applied == Applied::Applied {
+        publish(events, &change.user_id).await?;
+    }
     outcome(applied, &change.user_id)
+}
+
+/// `subscription.updated` with the user's subscription as it now stands. A failure fails
+/// the event, whose retry applies it again (a no-op) and publishes again.
+async fn publish(events: &ProviderEvents, user_id: &str) -> Result<(), String> {
+    let Some(user) = events.users.get(user_id).await.map_err(|e| e.to_string())? else {
+        return Ok(());
+    };
+    let data = json!({
+        "user_id": user.id,
+        "plan": user.subscription_plan,
+        "status": user.subscription_status,
+        "current_period_end": user.subscription_period_end,
+        "cancel_at_period_end": user.cancel_at_period_end,
+    });
+    let tenant = TenantId::new(user.tenant_id.clone());
+    events
+        .publisher
+        .publish(
+            Event::SubscriptionUpdated,
+            Some(tenant),
+            data,
+            vec![format!("user:{}", user.id)],
+        )
+        .await
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
 
 fn text<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {

@@ -70,6 +70,8 @@ pub struct ProviderEvents {
     pub users: UserRepo,
     /// Switches off a deleted identity's credentials.
     pub deactivation: aloft_auth::Deactivation,
+    /// `subscription.updated` to the user's tenant webhooks and `user:<id>` channel.
+    pub publisher: aloft_queue::Publisher,
     pub settings: Settings,
 }
 
@@ -113,6 +115,21 @@ pub(crate) fn outcome(applied: Applied, user_id: &str) -> Result<Outcome, String
     }
 }
 
+/// Publishes through the jobs queue (`JOBS_QUEUE_URL`).
+pub fn publisher(
+    env: &Env,
+    aws: &AwsClients,
+    table: &Table,
+) -> Result<aloft_queue::Publisher, ConfigError> {
+    let urls = aloft_queue::QueueUrls::from_env(env, &[aloft_queue::QueueName::Jobs])?;
+    let jobs = aloft_store::JobRepo::new(table.clone());
+    Ok(aloft_queue::Publisher::new(aloft_queue::Producer::new(
+        aws.sqs(),
+        jobs,
+        urls,
+    )))
+}
+
 /// The worker of the webhooks queue, from the environment.
 pub async fn worker(env: &Env) -> Result<Worker<ProviderEvents>, ConfigError> {
     let aws = AwsClients::connect(&AwsSettings::from_env(env)?).await;
@@ -121,6 +138,7 @@ pub async fn worker(env: &Env) -> Result<Worker<ProviderEvents>, ConfigError> {
     let handler = ProviderEvents {
         users: UserRepo::new(table.clone()),
         deactivation: aloft_auth::Deactivation::from_env(env, &table)?,
+        publisher: publisher(env, &aws, &table)?,
         settings: Settings::from_env(env)?,
     };
     Ok(Worker::new(

@@ -30,6 +30,7 @@ fn handler(env: &TestEnv, vars: &aloft_config::Env) -> ProviderEvents {
     ProviderEvents {
         users: UserRepo::new(table(env)),
         deactivation: aloft_auth::Deactivation::from_env(vars, &table(env)).unwrap(),
+        publisher: webhook_worker::publisher(vars, &env.clients, &table(env)).unwrap(),
         settings: Settings::from_env(vars).unwrap(),
     }
 }
@@ -113,7 +114,7 @@ fn subscription(kind: &str, price: &str, status: &str) -> Value {
 
 #[tokio::test]
 async fn stripe_checkout_then_subscription_update_set_plan_period_and_cancel_flag() {
-    let events = events().await;
+    let (events, table) = events_and_table().await;
     events.users.create(&record("u1")).await.unwrap();
 
     apply_stripe(&events, 1000, checkout("u1")).await.unwrap();
@@ -131,6 +132,24 @@ async fn stripe_checkout_then_subscription_update_set_plan_period_and_cancel_fla
     assert_eq!(after_update.subscription_status.as_deref(), Some("active"));
     assert_eq!(after_update.subscription_period_end, Some(1_900_000_000));
     assert!(after_update.cancel_at_period_end);
+
+    // Each applied change is published once, to the tenant's webhooks and the user's
+    // channel, with the subscription as it now stands.
+    let fanouts: Vec<Value> = aloft_store::JobRepo::new(table)
+        .list(JobStatus::Queued)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|job| job.kind == "webhook.fanout")
+        .map(|job| serde_json::from_str(&job.payload).unwrap())
+        .collect();
+    assert_eq!(fanouts.len(), 2, "{fanouts:?}");
+    let newest = &fanouts[0];
+    assert_eq!(newest["event"], "subscription.updated");
+    assert_eq!(newest["tenant"], "tenant-u1");
+    assert_eq!(newest["channels"], json!(["user:u1"]));
+    assert_eq!(newest["data"]["plan"], "enterprise");
+    assert_eq!(newest["data"]["cancel_at_period_end"], true);
 }
 
 #[tokio::test]

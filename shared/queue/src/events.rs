@@ -22,14 +22,17 @@ pub enum Event {
     ProjectUpdated,
     #[serde(rename = "project.deleted")]
     ProjectDeleted,
+    #[serde(rename = "subscription.updated")]
+    SubscriptionUpdated,
 }
 
 impl Event {
-    pub const ALL: [Event; 4] = [
+    pub const ALL: [Event; 5] = [
         Event::ContactSubmitted,
         Event::ProjectCreated,
         Event::ProjectUpdated,
         Event::ProjectDeleted,
+        Event::SubscriptionUpdated,
     ];
 
     pub fn name(self) -> &'static str {
@@ -38,6 +41,7 @@ impl Event {
             Event::ProjectCreated => "project.created",
             Event::ProjectUpdated => "project.updated",
             Event::ProjectDeleted => "project.deleted",
+            Event::SubscriptionUpdated => "subscription.updated",
         }
     }
 
