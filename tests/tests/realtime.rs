@@ -192,3 +192,31 @@ async fn a_project_change_reaches_its_channel_and_the_tenants_webhook() {
     assert_eq!(body["data"]["name"], "Launch v2");
     socket.close(None).await.unwrap_or_else(|e| panic!("{e}"));
 }
+
+#[tokio::test]
+async fn an_admins_change_of_a_users_plan_is_pushed_to_the_users_connections() {
+    let stack = Stack::new();
+    let admin = stack.admin().await;
+    let (user, _) = stack.new_user("ws-notified").await;
+    let me = stack
+        .call(&user, Method::GET, "/api/v1/app/users/me", "")
+        .await
+        .json();
+    let user_id = me["id"].as_str().unwrap_or_default().to_owned();
+    // No subscribe: a connection is on its user's channel from the start.
+    let mut socket = open(&user).await;
+    let path = format!("/api/v1/admin/users/{user_id}");
+    let changed = stack
+        .call(&admin, Method::PATCH, &path, r#"{"plan": "pro"}"#)
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.text);
+    let notification = next(&mut socket).await;
+    assert_eq!(notification["type"], "notification", "{notification}");
+    assert!(
+        notification["data"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("pro")),
+        "{notification}"
+    );
+    socket.close(None).await.unwrap_or_else(|e| panic!("{e}"));
+}

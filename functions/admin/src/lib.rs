@@ -14,7 +14,7 @@ mod users;
 use aloft_auth::{App, AppParts, Deactivation};
 use aloft_config::{ConfigError, Env};
 use aloft_http::{HttpConfig, openapi::versioned_document};
-use aloft_queue::{Producer, QueueName, QueueUrls};
+use aloft_queue::{Producer, Publisher, QueueName, QueueUrls};
 use std::time::Duration;
 
 use aloft_store::{AwsClients, ImpersonationSessions, JobRepo, Stats, Table, UserRepo};
@@ -35,14 +35,18 @@ pub struct Admin {
     pub impersonation_ttl: Duration,
     pub deactivation: Deactivation,
     pub stats: Stats,
+    /// Tells a user, on their open connections, what an admin changed.
+    pub publisher: Publisher,
 }
 
 impl AppParts for Admin {
     fn build(env: &Env, aws: &AwsClients, table: &Table) -> Result<Self, ConfigError> {
         let urls = QueueUrls::from_env(env, &[QueueName::Jobs, QueueName::Webhooks])?;
         let jobs = JobRepo::new(table.clone());
+        let producer = Producer::new(aws.sqs(), jobs.clone(), urls);
         Ok(Self {
-            producer: Producer::new(aws.sqs(), jobs.clone(), urls),
+            publisher: Publisher::new(producer.clone()),
+            producer,
             jobs,
             users: UserRepo::new(table.clone()),
             sessions: ImpersonationSessions::new(table.clone()),

@@ -295,6 +295,18 @@ async fn apply(
     } else {
         "user.update"
     };
+    if before.role != after.role || before.subscription_plan != after.subscription_plan {
+        let data = serde_json::json!({
+            "title": "Your account was updated",
+            "message": format!(
+                "An administrator set your role to {} and your plan to {}.",
+                after.role, after.subscription_plan
+            ),
+        });
+        if let Err(e) = state.publisher.publish_to_user(&after.id, data).await {
+            tracing::warn!(error.cause = %e, "account change not notified");
+        }
+    }
     let (before, after) = (AdminUserView::from(before), AdminUserView::from(after));
     audit
         .record(

@@ -7,6 +7,7 @@
 //! | `webhook.fanout` | one delivery per subscription to a published event |
 //! | `webhook.delivery` | POSTs one delivery to its subscriber, signed |
 //! | `realtime.connected` | greets a new WebSocket connection with `connected` |
+//! | `realtime.notify` | pushes a `notification` to every open connection of one user |
 //!
 //! Failures are retried with exponential backoff by the harness; deliveries record
 //! every attempt, so a subscriber sees `failed` and finally `dead` in its list.
@@ -17,8 +18,9 @@ mod outgoing;
 
 use aloft_config::{ConfigError, Env};
 use aloft_queue::{
-    Attempt, CONTACT_CRM_KIND, EMAIL_KIND, Email, FANOUT_KIND, Greeting, Handler, Producer,
-    QueueName, QueueUrls, REALTIME_CONNECTED_KIND, TargetPolicy, Worker, WorkerConfig,
+    Attempt, CONTACT_CRM_KIND, EMAIL_KIND, Email, FANOUT_KIND, Greeting, Handler, Notification,
+    Producer, QueueName, QueueUrls, REALTIME_CONNECTED_KIND, REALTIME_NOTIFY_KIND, TargetPolicy,
+    Worker, WorkerConfig,
 };
 use aloft_realtime::{Broadcaster, Push};
 use aloft_store::{
@@ -66,6 +68,21 @@ impl Handler for Jobs {
                     .as_ref()
                     .ok_or("WEBSOCKET_MANAGEMENT_URL is not set")?;
                 realtime.greet(&greeting.connection_id).await.map(drop)
+            }
+            REALTIME_NOTIFY_KIND => {
+                let notification: Notification = payload(job)?;
+                let realtime = self
+                    .realtime
+                    .as_ref()
+                    .ok_or("WEBSOCKET_MANAGEMENT_URL is not set")?;
+                let channel = format!("user:{}", notification.user_id);
+                let event = aloft_realtime::event::notification(&notification.data);
+                let now = u64::try_from(unix_now()).unwrap_or(0);
+                realtime
+                    .to_channel(&channel, &event, None, now)
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string())
             }
             other => Err(format!("unknown job kind '{other}'")),
         }

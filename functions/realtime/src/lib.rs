@@ -118,7 +118,14 @@ impl Realtime {
             channels: Vec::new(),
             expires_at: now + CONNECTION_TTL_SECS,
         };
-        if let Err(e) = self.connections().open(&connection).await {
+        // On its user's channel from the start, so notifications to the user reach it.
+        let user_channel = format!("user:{}", principal.user_id);
+        let opened = self.connections().open(&connection).await;
+        let joined = match opened {
+            Ok(()) => self.connections().join(&connection, &user_channel).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = joined {
             tracing::error!(error.cause = %e, "connection not recorded");
             return status(500);
         }

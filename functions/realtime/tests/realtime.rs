@@ -126,6 +126,11 @@ async fn connect_accepts_a_valid_token_and_refuses_a_bad_or_expired_one() {
         (connection.user_id.as_str(), connection.tenant_id.as_str()),
         ("ann", "tenant-ann")
     );
+    let on_own_channel = aloft_store::Connections::new(f.table.clone())
+        .members("user:ann", aloft_http::timestamp::unix_now())
+        .await
+        .unwrap();
+    assert_eq!(on_own_channel.len(), 1, "joined its user's channel at once");
 
     let refused = |query| f.realtime.handle(event("$connect", "c2=", query, None));
     assert_eq!(refused(None).await.status_code, 401, "no token");

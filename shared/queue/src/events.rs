@@ -7,7 +7,7 @@
 use aloft_store::{JobRecord, StoreError, TenantId};
 use serde::{Deserialize, Serialize};
 
-use crate::{NewJob, Producer, QueueName};
+use crate::{NewJob, Notification, Producer, QueueName, REALTIME_NOTIFY_KIND};
 
 /// The job that turns one published event into one delivery per subscription.
 pub const FANOUT_KIND: &str = "webhook.fanout";
@@ -103,5 +103,23 @@ impl Publisher {
         self.producer
             .enqueue(NewJob::new(FANOUT_KIND, QueueName::Jobs, payload))
             .await
+    }
+
+    /// Queues a `notification` (`data`: the reference's `{"title", "message"}`) for every
+    /// open connection of `user_id` (the reference's `send_to_user`).
+    pub async fn publish_to_user(
+        &self,
+        user_id: &str,
+        data: serde_json::Value,
+    ) -> Result<JobRecord, StoreError> {
+        let notification = Notification {
+            user_id: user_id.to_owned(),
+            data,
+        };
+        let payload =
+            serde_json::to_value(&notification).map_err(|e| StoreError::Other(e.to_string()))?;
+        let job = NewJob::new(REALTIME_NOTIFY_KIND, QueueName::Jobs, payload)
+            .for_user(Some(user_id.to_owned()));
+        self.producer.enqueue(job).await
     }
 }

@@ -11,6 +11,17 @@ pub const CONTACT_CRM_KIND: &str = "contact.crm";
 /// only after `$connect` has returned).
 pub const REALTIME_CONNECTED_KIND: &str = "realtime.connected";
 
+/// Pushes a `notification` to every open connection of one user.
+pub const REALTIME_NOTIFY_KIND: &str = "realtime.notify";
+
+/// What a [`REALTIME_NOTIFY_KIND`] job pushes, and to whom.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    pub user_id: String,
+    /// The reference's `{"title", "message"}`, or any JSON the client understands.
+    pub data: serde_json::Value,
+}
+
 /// The connection a [`REALTIME_CONNECTED_KIND`] job greets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Greeting {
