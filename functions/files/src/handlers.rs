@@ -2,6 +2,7 @@
 
 use aloft_auth::{AuthUser, Principal};
 use aloft_http::{ApiError, Json, Page, PageParams, Query, Reply, openapi::ErrorBody};
+use aloft_queue::Event;
 use aloft_store::{
     FileRecord, Metric, StoreError,
     usage::{FILE_DOWNLOADS, FILE_UPLOADS, STORAGE_BYTES},
@@ -27,6 +28,20 @@ fn presigning(state: &AppState) -> Result<PresigningConfig, ApiError> {
 }
 
 /// Counts file usage for the caller (never failing the request).
+/// Announces `event` for `file` on the tenant's and the owner's channels.
+async fn publish(state: &AppState, event: Event, principal: &Principal, file: &FileRecord) {
+    let data = serde_json::to_value(FileView::from(file)).unwrap_or_default();
+    let channels = vec![
+        format!("tenant:{}", principal.tenant_id.as_str()),
+        format!("user:{}", file.owner_id),
+    ];
+    let tenant = &principal.tenant_id;
+    state
+        .publisher
+        .announce(event, tenant, data, channels)
+        .await;
+}
+
 async fn count(state: &AppState, principal: &Principal, metric: Metric, amount: i64) {
     state
         .usage
@@ -164,6 +179,7 @@ pub(crate) async fn confirm_upload(
         tokio::join!(
             count(&state, &principal, FILE_UPLOADS, 1),
             count(&state, &principal, STORAGE_BYTES, size),
+            publish(&state, Event::FileUploaded, &principal, &file),
         );
     }
     Ok(Reply::ok(FileView::from(&file)))
@@ -261,7 +277,10 @@ pub(crate) async fn delete_file(
     let deleted = state.files.delete(&principal.tenant_id, &file.id).await?;
     if let Some(deleted) = deleted.filter(|f| f.status == "uploaded") {
         let size = i64::try_from(deleted.size).unwrap_or(i64::MAX);
-        count(&state, &principal, STORAGE_BYTES, -size).await;
+        tokio::join!(
+            count(&state, &principal, STORAGE_BYTES, -size),
+            publish(&state, Event::FileDeleted, &principal, &deleted),
+        );
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -12,7 +12,8 @@ use std::{sync::Arc, time::Duration};
 use aloft_auth::{App, AppParts};
 use aloft_config::{ConfigError, Env};
 use aloft_http::{HttpConfig, openapi::versioned_document};
-use aloft_store::{AwsClients, FileRepo, Table, UsageMeter};
+use aloft_queue::{Producer, Publisher, QueueName, QueueUrls};
+use aloft_store::{AwsClients, FileRepo, JobRepo, Table, UsageMeter};
 use axum::{
     Router,
     routing::{delete, get, post},
@@ -54,6 +55,8 @@ pub struct Files {
     pub bucket: Arc<str>,
     pub rules: FileRules,
     pub usage: UsageMeter,
+    /// `file.uploaded` and `file.deleted` to webhooks and the tenant's and owner's channels.
+    pub publisher: Publisher,
 }
 
 impl AppParts for Files {
@@ -64,6 +67,11 @@ impl AppParts for Files {
             bucket: env.required("BUCKET_NAME")?.into(),
             rules: FileRules::from_env(env)?,
             usage: UsageMeter::new(table.clone()),
+            publisher: Publisher::new(Producer::new(
+                aws.sqs(),
+                JobRepo::new(table.clone()),
+                QueueUrls::from_env(env, &[QueueName::Jobs])?,
+            )),
         })
     }
 }

@@ -176,6 +176,30 @@ async fn racing_confirmations_count_one_upload_and_a_delete_takes_its_bytes_back
     let (first, second) = tokio::join!(delete(), delete());
     assert!(first.status == StatusCode::NO_CONTENT || second.status == StatusCode::NO_CONTENT);
     assert_eq!(month(STORAGE_BYTES).await, 0, "the bytes come back once");
+
+    // Each change is published once, however many requests raced to make it.
+    let jobs = aloft_store::JobRepo::new(Table::new(env.clients.dynamodb.clone(), env.table()));
+    let mut events: Vec<(String, Value)> = jobs
+        .list(aloft_store::JobStatus::Queued)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|job| job.kind == "webhook.fanout")
+        .map(|job| {
+            let fanout: Value = serde_json::from_str(&job.payload).unwrap();
+            (fanout["event"].as_str().unwrap().to_owned(), fanout)
+        })
+        .collect();
+    events.sort_by(|a, b| a.0.cmp(&b.0));
+    let names: Vec<&str> = events.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(names, ["file.deleted", "file.uploaded"]);
+    let uploaded = &events[1].1;
+    assert_eq!(uploaded["tenant"], "tenant-uma");
+    assert_eq!(
+        uploaded["channels"],
+        serde_json::json!(["tenant:tenant-uma", "user:uma"])
+    );
+    assert_eq!(uploaded["data"]["id"], id);
 }
 
 #[tokio::test]

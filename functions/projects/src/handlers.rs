@@ -30,21 +30,17 @@ fn with_etag(status: StatusCode, record: &ProjectRecord) -> Response {
     etag::with_etag(status, record.version, Project::from(record))
 }
 
-/// Publishes `event` for `record` of `tenant`. The change is made: a failure to queue the
-/// event is logged, not answered.
+/// Announces `event` for `record` of `tenant` on the project's and the tenant's channels.
 async fn publish(state: &AppState, event: Event, tenant: &TenantId, record: &ProjectRecord) {
     let data = serde_json::to_value(Project::from(record)).unwrap_or_default();
     let channels = vec![
         format!("project:{}", record.id),
         format!("tenant:{}", tenant.as_str()),
     ];
-    let published = state
+    state
         .publisher
-        .publish(event, Some(tenant.clone()), data, channels)
+        .announce(event, tenant, data, channels)
         .await;
-    if let Err(e) = published {
-        tracing::error!(error.cause = %e, event = event.name(), "event not published");
-    }
 }
 
 /// List the tenant's projects: search, sort, then page; `total` counts every match.

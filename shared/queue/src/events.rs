@@ -24,15 +24,21 @@ pub enum Event {
     ProjectDeleted,
     #[serde(rename = "subscription.updated")]
     SubscriptionUpdated,
+    #[serde(rename = "file.uploaded")]
+    FileUploaded,
+    #[serde(rename = "file.deleted")]
+    FileDeleted,
 }
 
 impl Event {
-    pub const ALL: [Event; 5] = [
+    pub const ALL: [Event; 7] = [
         Event::ContactSubmitted,
         Event::ProjectCreated,
         Event::ProjectUpdated,
         Event::ProjectDeleted,
         Event::SubscriptionUpdated,
+        Event::FileUploaded,
+        Event::FileDeleted,
     ];
 
     pub fn name(self) -> &'static str {
@@ -42,6 +48,8 @@ impl Event {
             Event::ProjectUpdated => "project.updated",
             Event::ProjectDeleted => "project.deleted",
             Event::SubscriptionUpdated => "subscription.updated",
+            Event::FileUploaded => "file.uploaded",
+            Event::FileDeleted => "file.deleted",
         }
     }
 
@@ -103,6 +111,23 @@ impl Publisher {
         self.producer
             .enqueue(NewJob::new(FANOUT_KIND, QueueName::Jobs, payload))
             .await
+    }
+
+    /// [`Self::publish`] from a request whose change is made already: a failure to queue
+    /// the event is logged, not returned.
+    pub async fn announce(
+        &self,
+        event: Event,
+        tenant: &TenantId,
+        data: serde_json::Value,
+        channels: Vec<String>,
+    ) {
+        let published = self
+            .publish(event, Some(tenant.clone()), data, channels)
+            .await;
+        if let Err(e) = published {
+            tracing::error!(error.cause = %e, event = event.name(), "event not published");
+        }
     }
 
     /// Queues a `notification` (`data`: the reference's `{"title", "message"}`) for every
