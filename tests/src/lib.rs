@@ -175,6 +175,15 @@ impl Stack {
         self.send_body(method, path, &headers, body).await
     }
 
+    /// The id of the user behind `bearer` (`GET /app/users/me`).
+    pub async fn user_id(&self, bearer: &str) -> String {
+        let me = self
+            .call(bearer, Method::GET, "/api/v1/app/users/me", "")
+            .await;
+        assert_eq!(me.status, StatusCode::OK, "{}", me.text);
+        me.json()["id"].as_str().unwrap_or_default().to_owned()
+    }
+
     pub async fn get(&self, path: &str) -> Answer {
         self.send(Method::GET, path, &[]).await
     }

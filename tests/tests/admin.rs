@@ -6,15 +6,6 @@ use aloft_e2e::{Answer, Stack};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-/// The id of the user behind `bearer`.
-async fn id_of(stack: &Stack, bearer: &str) -> String {
-    let me = stack
-        .call(bearer, Method::GET, "/api/v1/app/users/me", "")
-        .await;
-    assert_eq!(me.status, StatusCode::OK, "{}", me.text);
-    me.json()["id"].as_str().unwrap_or_default().to_owned()
-}
-
 fn unique(tag: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -27,7 +18,7 @@ async fn every_admin_route_refuses_users_and_serves_admins_and_superadmins() {
     let stack = Stack::new();
     let (user, _) = stack.new_user("matrix-user").await;
     let (target, _) = stack.new_user("matrix-target").await;
-    let target_id = id_of(&stack, &target).await;
+    let target_id = stack.user_id(&target).await;
     let admin = stack.admin().await;
     let root = stack.superadmin().await;
     for (role, bearer) in [("user", &user), ("admin", &admin), ("superadmin", &root)] {
@@ -210,7 +201,7 @@ async fn a_deactivated_user_is_refused_with_every_credential_until_activated() {
         registered.text
     );
     let (bearer, cookie) = login(&stack, &credentials).await;
-    let user_id = id_of(&stack, &bearer).await;
+    let user_id = stack.user_id(&bearer).await;
     let created = stack
         .call(
             &bearer,
@@ -291,7 +282,7 @@ async fn a_deactivated_user_is_refused_with_every_credential_until_activated() {
         "refresh families stay revoked"
     );
     let (bearer, _) = login(&stack, &credentials).await;
-    assert_eq!(id_of(&stack, &bearer).await, user_id);
+    assert_eq!(stack.user_id(&bearer).await, user_id);
 
     let path = "/api/v1/admin/dashboard/audit-logs?resource_type=user&limit=100";
     let logs = stack.call(&admin, Method::GET, path, "").await;

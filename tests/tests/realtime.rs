@@ -98,22 +98,12 @@ async fn messages_reach_the_channel_and_other_tenants_are_refused() {
     assert_eq!(received["type"], "channel_message", "{received}");
     assert_eq!(received["channel"], channel.as_str());
     assert_eq!(received["data"]["content"], "Hello team!");
-    let me = stack
-        .call(&ann, Method::GET, "/api/v1/app/users/me", "")
-        .await
-        .json();
-    assert_eq!(received["sender_id"], me["id"]);
+    assert_eq!(received["sender_id"], stack.user_id(&ann).await.as_str());
 
     // A bad frame is answered with an error event; the socket stays open.
     send(&mut outsider, json!({"type": "dance"})).await;
     assert_eq!(next(&mut outsider).await["code"], "UNKNOWN_TYPE");
-    let eve_id = stack
-        .call(&eve, Method::GET, "/api/v1/app/users/me", "")
-        .await
-        .json()["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let eve_id = stack.user_id(&eve).await;
     let own = subscribe(&mut outsider, &format!("user:{eve_id}")).await;
     assert_eq!(own["type"], "subscribed", "{own}");
     for socket in [laptop, phone, outsider] {
@@ -198,11 +188,7 @@ async fn an_admins_change_of_a_users_plan_is_pushed_to_the_users_connections() {
     let stack = Stack::new();
     let admin = stack.admin().await;
     let (user, _) = stack.new_user("ws-notified").await;
-    let me = stack
-        .call(&user, Method::GET, "/api/v1/app/users/me", "")
-        .await
-        .json();
-    let user_id = me["id"].as_str().unwrap_or_default().to_owned();
+    let user_id = stack.user_id(&user).await;
     // No subscribe: a connection is on its user's channel from the start.
     let mut socket = open(&user).await;
     let path = format!("/api/v1/admin/users/{user_id}");

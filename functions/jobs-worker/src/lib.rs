@@ -63,18 +63,14 @@ impl Handler for Jobs {
             DELIVERY_KIND => deliveries::deliver(self, job, attempt).await,
             REALTIME_CONNECTED_KIND => {
                 let greeting: Greeting = payload(job)?;
-                let realtime = self
-                    .realtime
-                    .as_ref()
-                    .ok_or("WEBSOCKET_MANAGEMENT_URL is not set")?;
-                realtime.greet(&greeting.connection_id).await.map(drop)
+                self.realtime()?
+                    .greet(&greeting.connection_id)
+                    .await
+                    .map(drop)
             }
             REALTIME_NOTIFY_KIND => {
                 let notification: Notification = payload(job)?;
-                let realtime = self
-                    .realtime
-                    .as_ref()
-                    .ok_or("WEBSOCKET_MANAGEMENT_URL is not set")?;
+                let realtime = self.realtime()?;
                 let channel = format!("user:{}", notification.user_id);
                 let event = aloft_realtime::event::notification(&notification.data);
                 let now = u64::try_from(unix_now()).unwrap_or(0);
@@ -98,6 +94,12 @@ fn unix_now() -> i64 {
 }
 
 impl Jobs {
+    fn realtime(&self) -> Result<&Broadcaster, String> {
+        self.realtime
+            .as_ref()
+            .ok_or_else(|| "WEBSOCKET_MANAGEMENT_URL is not set".into())
+    }
+
     pub fn from_env(env: &Env, aws: &AwsClients, table: &Table) -> Result<Self, ConfigError> {
         let urls = QueueUrls::from_env(env, &[QueueName::Jobs])?;
         let sender =

@@ -48,16 +48,9 @@ impl Connections {
 
     /// Records a new connection (a retried `$connect` writes the same item again).
     pub async fn open(&self, connection: &ConnectionRecord) -> Result<(), StoreError> {
-        let item = crate::table::to_item(&Key::connection(&connection.connection_id), connection)?;
         self.table
-            .client()
-            .put_item()
-            .table_name(self.table.name())
-            .set_item(Some(item))
-            .send()
+            .put(&Key::connection(&connection.connection_id), connection)
             .await
-            .map_err(StoreError::from_sdk)?;
-        Ok(())
     }
 
     pub async fn get(&self, connection_id: &str) -> Result<Option<ConnectionRecord>, StoreError> {
@@ -72,66 +65,56 @@ impl Connections {
         connection: &ConnectionRecord,
         channel: &str,
     ) -> Result<bool, StoreError> {
-        let joined = self
-            .table
-            .client()
-            .update_item()
-            .table_name(self.table.name())
-            .set_key(Some(
-                Key::connection(&connection.connection_id).attributes(),
-            ))
-            .update_expression("ADD channels :channel")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":channel", AttributeValue::Ss(vec![channel.to_owned()]))
-            .send()
-            .await
-            .map_err(StoreError::from_sdk);
-        match joined {
-            Ok(_) => {}
-            Err(StoreError::ConditionFailed) => return Ok(false),
-            Err(e) => return Err(e),
+        if !self
+            .change_channels(&connection.connection_id, "ADD", channel)
+            .await?
+        {
+            return Ok(false);
         }
         let member = Member {
             connection_id: connection.connection_id.clone(),
             user_id: connection.user_id.clone(),
             expires_at: connection.expires_at,
         };
-        let item = crate::table::to_item(
-            &Key::channel_member(channel, &connection.connection_id),
-            &member,
-        )?;
-        self.table
-            .client()
-            .put_item()
-            .table_name(self.table.name())
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
+        let key = Key::channel_member(channel, &connection.connection_id);
+        self.table.put(&key, &member).await?;
         Ok(true)
     }
 
     /// Takes the connection off `channel`. Idempotent.
     pub async fn leave(&self, connection_id: &str, channel: &str) -> Result<(), StoreError> {
-        let left = self
+        self.change_channels(connection_id, "DELETE", channel)
+            .await?;
+        self.table
+            .delete_all(vec![Key::channel_member(channel, connection_id)])
+            .await
+    }
+
+    /// `ADD`s `channel` to (or `DELETE`s it from) the connection's set, if the
+    /// connection is still open; `false` when it is gone.
+    async fn change_channels(
+        &self,
+        connection_id: &str,
+        operation: &str,
+        channel: &str,
+    ) -> Result<bool, StoreError> {
+        let changed = self
             .table
             .client()
             .update_item()
             .table_name(self.table.name())
             .set_key(Some(Key::connection(connection_id).attributes()))
-            .update_expression("DELETE channels :channel")
+            .update_expression(format!("{operation} channels :channel"))
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":channel", AttributeValue::Ss(vec![channel.to_owned()]))
             .send()
             .await
             .map_err(StoreError::from_sdk);
-        match left {
-            Ok(_) | Err(StoreError::ConditionFailed) => {}
-            Err(e) => return Err(e),
+        match changed {
+            Ok(_) => Ok(true),
+            Err(StoreError::ConditionFailed) => Ok(false),
+            Err(e) => Err(e),
         }
-        self.table
-            .delete_all(vec![Key::channel_member(channel, connection_id)])
-            .await
     }
 
     /// Forgets the connection and all its memberships (`$disconnect`, or a push that

@@ -50,6 +50,18 @@ impl Table {
         output.item.map(from_item).transpose()
     }
 
+    /// Writes an item, replacing whatever was at its key.
+    pub async fn put<T: Serialize>(&self, key: &Key, record: &T) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(self.name())
+            .set_item(Some(to_item(key, record)?))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+
     /// Writes an item that must not exist yet: a retry of the same write is a conflict,
     /// never a silent overwrite.
     pub async fn put_new<T: Serialize>(&self, key: &Key, record: &T) -> Result<(), StoreError> {
