@@ -112,6 +112,44 @@ async fn messages_reach_the_channel_and_other_tenants_are_refused() {
     }
 }
 
+/// The local stack's table, read directly: what `$disconnect` left behind.
+async fn connections() -> aloft_store::Connections {
+    let emulator =
+        std::env::var("ALOFT_EMULATOR_URL").unwrap_or_else(|_| "http://127.0.0.1:5100".into());
+    let clients =
+        aloft_store::AwsClients::connect(&aloft_store::AwsSettings::local(emulator)).await;
+    let table = aloft_store::Table::new(clients.dynamodb, "aloft-local-app-table");
+    aloft_store::Connections::new(table)
+}
+
+#[tokio::test]
+async fn closing_a_socket_runs_disconnect_and_removes_its_items() {
+    let stack = Stack::new();
+    let (user, _) = stack.new_user("ws-closing").await;
+    let channel = format!("user:{}", stack.user_id(&user).await);
+    let connections = connections().await;
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    };
+    let mut socket = open(&user).await;
+    let members = connections
+        .members(&channel, now())
+        .await
+        .unwrap_or_default();
+    assert_eq!(members.len(), 1, "the open socket is on its user's channel");
+    let connection_id = members[0].connection_id.clone();
+
+    socket.close(None).await.unwrap_or_else(|e| panic!("{e}"));
+    eventually("$disconnect removes the connection", async || {
+        let gone = connections.get(&connection_id).await.ok()?.is_none();
+        let left = connections.members(&channel, now()).await.ok()?.is_empty();
+        (gone && left).then_some(())
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_handshake_without_a_valid_token_is_refused() {
     let url = format!("{GATEWAY}/api/v1/app/ws?token=not-a-token");
