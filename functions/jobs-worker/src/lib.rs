@@ -10,7 +10,9 @@
 //! | `realtime.notify` | pushes a `notification` to every open connection of one user |
 //!
 //! Failures are retried with exponential backoff by the harness; deliveries record
-//! every attempt, so a subscriber sees `failed` and finally `dead` in its list.
+//! every attempt, so a subscriber sees `failed` and finally `dead` in its list. A job done
+//! for a user (an email or CRM webhook of theirs, not the event bus's own fan-outs,
+//! deliveries and pushes) publishes `job.completed` when it succeeds.
 
 mod deliveries;
 mod mail;
@@ -18,14 +20,14 @@ mod outgoing;
 
 use aloft_config::{ConfigError, Env};
 use aloft_queue::{
-    Attempt, CONTACT_CRM_KIND, EMAIL_KIND, Email, FANOUT_KIND, Greeting, Handler, Notification,
-    Producer, QueueName, QueueUrls, REALTIME_CONNECTED_KIND, REALTIME_NOTIFY_KIND, TargetPolicy,
-    Worker, WorkerConfig,
+    Attempt, CONTACT_CRM_KIND, EMAIL_KIND, Email, Event, FANOUT_KIND, Greeting, Handler,
+    Notification, Producer, Publisher, QueueName, QueueUrls, REALTIME_CONNECTED_KIND,
+    REALTIME_NOTIFY_KIND, TargetPolicy, Worker, WorkerConfig,
 };
 use aloft_realtime::{Broadcaster, Push};
 use aloft_store::{
-    AwsClients, AwsSettings, Connections, JobRecord, JobRepo, Table, UsageMeter, WebhookRepo,
-    usage::EMAIL_SENT,
+    AwsClients, AwsSettings, Connections, JobRecord, JobRepo, Table, TenantId, UsageMeter,
+    UserRepo, WebhookRepo, usage::EMAIL_SENT,
 };
 use serde::Deserialize;
 
@@ -45,10 +47,23 @@ pub struct Jobs {
     pub contact_secret: Option<String>,
     /// Pushes to WebSocket connections; `None` without `WEBSOCKET_MANAGEMENT_URL`.
     pub realtime: Option<Broadcaster>,
+    /// `job.completed` for the users jobs are done for (their tenant from their record).
+    pub publisher: Publisher,
+    pub users: UserRepo,
 }
 
 impl Handler for Jobs {
     async fn handle(&self, job: &JobRecord, attempt: Attempt) -> Result<(), String> {
+        let done = self.run(job, attempt).await;
+        if done.is_ok() && matches!(job.kind.as_str(), EMAIL_KIND | CONTACT_CRM_KIND) {
+            self.completed(job).await;
+        }
+        done
+    }
+}
+
+impl Jobs {
+    async fn run(&self, job: &JobRecord, attempt: Attempt) -> Result<(), String> {
         match job.kind.as_str() {
             EMAIL_KIND => {
                 let email: Email = payload(job)?;
@@ -83,6 +98,32 @@ impl Handler for Jobs {
             other => Err(format!("unknown job kind '{other}'")),
         }
     }
+
+    /// `job.completed` to the tenant's webhooks and the user's channel, for a job done
+    /// for a user. The job has succeeded: a failure to announce it is logged.
+    async fn completed(&self, job: &JobRecord) {
+        let Some(user_id) = &job.user_id else {
+            return;
+        };
+        let user = match self.users.get(user_id).await {
+            Ok(Some(user)) => user,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error.cause = %e, job.id = %job.id, "job.completed not published");
+                return;
+            }
+        };
+        let data = serde_json::json!({
+            "job_id": job.id,
+            "kind": job.kind,
+            "completed_at": aloft_http::timestamp::now(),
+        });
+        let tenant = TenantId::new(user.tenant_id);
+        let channels = vec![format!("user:{user_id}")];
+        self.publisher
+            .announce(Event::JobCompleted, &tenant, data, channels)
+            .await;
+    }
 }
 
 fn payload<T: for<'de> Deserialize<'de>>(job: &JobRecord) -> Result<T, String> {
@@ -107,9 +148,12 @@ impl Jobs {
                 name: "WEBHOOK_ALLOW_PRIVATE_TARGETS",
                 reason,
             })?;
+        let producer = Producer::new(aws.sqs(), JobRepo::new(table.clone()), urls);
         Ok(Self {
             webhooks: WebhookRepo::new(table.clone()),
-            producer: Producer::new(aws.sqs(), JobRepo::new(table.clone()), urls),
+            publisher: Publisher::new(producer.clone()),
+            users: UserRepo::new(table.clone()),
+            producer,
             sender,
             mailer: Mailer::from_env(env, &aws.sdk)?,
             usage: UsageMeter::new(table.clone()),

@@ -439,3 +439,53 @@ async fn contact_submitted_fans_out_to_subscribers_signed_with_their_secret() {
     assert_eq!(deliveries["items"][0]["status"], "succeeded");
     assert_eq!(deliveries["items"][0]["response_status"], 200);
 }
+
+#[tokio::test]
+async fn a_job_done_for_a_user_publishes_job_completed_to_their_tenant() {
+    let subscriber = Receiver::start().await;
+    let stack = stack(&[]).await;
+    aloft_store::UserRepo::new(stack.table.clone())
+        .create(&aloft_testkit::user_record("u9"))
+        .await
+        .unwrap();
+    let subscription = SubscriptionRecord {
+        id: format!("sub-{}", uuid_like()),
+        tenant_id: "tenant-u9".into(),
+        owner_id: "u9".into(),
+        url: subscriber.url.clone(),
+        events: vec!["job.completed".into()],
+        secret: "whsec_u9".into(),
+        created_at: aloft_http::timestamp::now(),
+    };
+    stack
+        .webhooks()
+        .create_subscription(&subscription, false)
+        .await
+        .unwrap();
+    let email = aloft_queue::Email {
+        to: "u9@example.com".into(),
+        subject: "Your export".into(),
+        text: "It is ready.".into(),
+        reply_to: None,
+    };
+    let job = NewJob::new(
+        aloft_queue::EMAIL_KIND,
+        QueueName::Jobs,
+        serde_json::to_value(&email).unwrap(),
+    )
+    .for_user(Some("u9".into()));
+    let job = stack.producer().enqueue(job).await.unwrap();
+    stack.run_until_idle().await;
+
+    let received = subscriber.received();
+    assert_eq!(
+        received.len(),
+        1,
+        "one job.completed, however the fan-out ran"
+    );
+    assert!(received[0].signed_with("whsec_u9"));
+    assert_eq!(received[0].headers["x-webhook-event"], "job.completed");
+    let body: Value = serde_json::from_str(&received[0].body).unwrap();
+    assert_eq!(body["data"]["job_id"], job.id.as_str());
+    assert_eq!(body["data"]["kind"], "email.send");
+}

@@ -28,10 +28,12 @@ pub enum Event {
     FileUploaded,
     #[serde(rename = "file.deleted")]
     FileDeleted,
+    #[serde(rename = "job.completed")]
+    JobCompleted,
 }
 
 impl Event {
-    pub const ALL: [Event; 7] = [
+    pub const ALL: [Event; 8] = [
         Event::ContactSubmitted,
         Event::ProjectCreated,
         Event::ProjectUpdated,
@@ -39,6 +41,7 @@ impl Event {
         Event::SubscriptionUpdated,
         Event::FileUploaded,
         Event::FileDeleted,
+        Event::JobCompleted,
     ];
 
     pub fn name(self) -> &'static str {
@@ -50,6 +53,7 @@ impl Event {
             Event::SubscriptionUpdated => "subscription.updated",
             Event::FileUploaded => "file.uploaded",
             Event::FileDeleted => "file.deleted",
+            Event::JobCompleted => "job.completed",
         }
     }
 
