@@ -157,10 +157,13 @@ impl Realtime {
                 return;
             }
         };
-        self.usage
-            .record(&connection.user_id, WEBSOCKET_MESSAGES, 1, None)
-            .await;
-        let answer = match self.guard.admit(&principal_of(&connection)).await {
+        // Metering and the limit check are independent writes: one round trip, not two.
+        let principal = principal_of(&connection);
+        let metered = self
+            .usage
+            .record(&connection.user_id, WEBSOCKET_MESSAGES, 1, None);
+        let ((), admitted) = tokio::join!(metered, self.guard.admit(&principal));
+        let answer = match admitted {
             Err(refused) => refused_event(&refused),
             Ok(()) => match self.act(&connection, body).await {
                 Ok(Some(answer)) => answer,
