@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The local stack: moto (DynamoDB, S3, SQS emulator) + bootstrap from template.yaml +
-# cargo lambda watch serving every function at http://127.0.0.1:9000 + the SQS shim
+# the API front at http://127.0.0.1:9000 (infra/local's api-front: API Gateway's part,
+# from template.yaml) invoking every function in cargo lambda watch + the SQS shim
 # feeding the queues to the worker functions (infra/local's sqs-shim) + the WebSocket
 # gateway at ws://127.0.0.1:9001 in front of the realtime function (infra/local's
 # ws-gateway).
@@ -26,7 +27,8 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 EMULATOR_PORT=5100            # matches AWS_ENDPOINT_URL in Cargo.toml's watch env
-API_PORT=9000
+API_PORT=9000                 # the API front (API Gateway's part)
+LAMBDA_PORT=9010              # cargo lambda watch's Invoke API, behind the front
 WS_PORT=9001                  # matches WEBSOCKET_MANAGEMENT_URL in Cargo.toml's watch env
 FAKE_AI_PORT=5300
 FAKE_STRIPE_PORT=5301
@@ -95,10 +97,17 @@ start_functions() {
   export STRIPE_PRICE_PLANS="${STRIPE_PRICE_PLANS:-price_local_pro=pro,price_local_pro_yearly=pro,price_local_enterprise=enterprise}"
   export STRIPE_PRICE_MONTHLY="${STRIPE_PRICE_MONTHLY:-price_local_pro}"
   export STRIPE_PRICE_YEARLY="${STRIPE_PRICE_YEARLY:-price_local_pro_yearly}"
-  setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$API_PORT" \
-    >"$STATE/watch.log" 2>&1 &
+  # watch runs the functions (several instances each, so one slow request does not hold
+  # up the others) behind the API front, which plays API Gateway: routes and CORS from
+  # template.yaml, events with the caller's real address (infra/local's api-front).
+  cargo build --quiet -p aloft-local --bin api-front
+  setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT" \
+    --concurrency 4 >"$STATE/watch.log" 2>&1 &
   started+=("$!")
-  wait_for "$ALOFT_API_URL/api/v1/public/health" 600 "cargo lambda watch"
+  ALOFT_LAMBDA_URL="http://127.0.0.1:$LAMBDA_PORT" setsid cargo run --quiet -p aloft-local \
+    --bin api-front >"$STATE/api-front.log" 2>&1 &
+  started+=("$!")
+  wait_for "$ALOFT_API_URL/api/v1/public/health" 600 "the API (api-front, cargo lambda watch)"
   echo "stack: API on $ALOFT_API_URL (docs at $ALOFT_API_URL/docs)"
 }
 

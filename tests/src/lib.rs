@@ -1,5 +1,5 @@
 //! End-to-end tests: a plain HTTP client against the running local stack
-//! (`cargo lambda watch` on `ALOFT_API_URL`, default `http://127.0.0.1:9000`).
+//! (the API front on `ALOFT_API_URL`, default `http://127.0.0.1:9000`).
 //! `make e2e` starts the stack, runs them, and stops it.
 
 use std::time::{Duration, Instant};
@@ -45,9 +45,19 @@ impl Default for Stack {
 
 impl Stack {
     pub fn new() -> Self {
+        Self::with(Client::builder())
+    }
+
+    /// A client whose requests come from `address` (every 127.x.y.z is this machine), so
+    /// the stack sees it as another caller.
+    pub fn from_address(address: std::net::IpAddr) -> Self {
+        Self::with(Client::builder().local_address(address))
+    }
+
+    fn with(builder: reqwest::ClientBuilder) -> Self {
         let base =
             std::env::var("ALOFT_API_URL").unwrap_or_else(|_| "http://127.0.0.1:9000".into());
-        let client = Client::builder()
+        let client = builder
             .timeout(Duration::from_secs(60))
             .build()
             .unwrap_or_else(|e| panic!("HTTP client: {e}"));
@@ -65,6 +75,18 @@ impl Stack {
         headers: &[(&str, &str)],
         body: &str,
     ) -> Answer {
+        self.send_bytes(method, path, headers, body.as_bytes().to_vec())
+            .await
+    }
+
+    /// A request with any bytes as its body, UTF-8 or not.
+    pub async fn send_bytes(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Answer {
         let response = self.open(method, path, headers, body).await;
         Answer {
             status: response.status(),
@@ -80,14 +102,15 @@ impl Stack {
         method: Method,
         path: &str,
         headers: &[(&str, &str)],
-        body: &str,
+        body: impl Into<Vec<u8>>,
     ) -> reqwest::Response {
+        let body = body.into();
         let mut request = self.client.request(method, format!("{}{path}", self.base));
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
         if !body.is_empty() {
-            request = request.body(body.to_owned());
+            request = request.body(body);
         }
         request.send().await.unwrap_or_else(|e| {
             panic!("{path}: {e}. Is the local stack running? `make e2e` starts it")

@@ -87,7 +87,7 @@ async fn a_stream_on_the_function_url_arrives_as_produced_while_other_routes_ans
     let path = format!("{STREAM_PREFIX}/api/v1/app/ai/chat");
     let started = Instant::now();
     let mut response = stack
-        .open(Method::POST, &path, &headers(&token), &body)
+        .open(Method::POST, &path, &headers(&token), body.as_str())
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["content-type"], "text/event-stream");

@@ -4,12 +4,13 @@ use aloft_auth::{AuthUser, Principal};
 use aloft_http::{ApiError, Json, Page, PageParams, Query, Reply, openapi::ErrorBody};
 use aloft_queue::Event;
 use aloft_store::{
-    FileRecord, Metric, StoreError,
+    FileRecord, Metric,
     usage::{FILE_DOWNLOADS, FILE_UPLOADS, STORAGE_BYTES},
 };
-use aws_sdk_s3::presigning::PresigningConfig;
 use axum::extract::{Path, State};
 use http::StatusCode;
+use std::time::SystemTime;
+
 use time::OffsetDateTime;
 
 use crate::{
@@ -22,10 +23,6 @@ use crate::{
 
 /// A pending upload's record lives a day past its URL, then the TTL removes it.
 const PENDING_GRACE_SECONDS: u64 = 24 * 3600;
-
-fn presigning(state: &AppState) -> Result<PresigningConfig, ApiError> {
-    PresigningConfig::expires_in(state.rules.url_ttl).map_err(ApiError::internal)
-}
 
 /// Counts file usage for the caller (never failing the request).
 /// Announces `event` for `file` on the tenant's and the owner's channels.
@@ -89,17 +86,16 @@ pub(crate) async fn create_upload_url(
         principal.user_id,
         safe_file_name(&upload.filename)
     );
-    let size = i64::try_from(upload.size).map_err(ApiError::internal)?;
-    let presigned = state
-        .s3
-        .put_object()
-        .bucket(&*state.bucket)
-        .key(&key)
-        .content_type(&upload.content_type)
-        .content_length(size)
-        .presigned(presigning(&state)?)
-        .await
-        .map_err(|e| ApiError::from(StoreError::from_sdk(e)))?;
+    let upload_url = state
+        .objects
+        .presign_put(
+            &key,
+            &upload.content_type,
+            upload.size,
+            state.rules.url_ttl,
+            SystemTime::now(),
+        )
+        .await?;
     let now = aloft_http::timestamp::unix_now();
     let record = FileRecord {
         id: id.clone(),
@@ -114,7 +110,7 @@ pub(crate) async fn create_upload_url(
     };
     state.files.create(&principal.tenant_id, &record).await?;
     Ok(Reply::ok(UploadUrl {
-        upload_url: presigned.uri().to_owned(),
+        upload_url,
         file_id: id,
         key,
         expires_in: state.rules.url_ttl.as_secs(),
@@ -145,23 +141,12 @@ pub(crate) async fn confirm_upload(
     if file.status == "uploaded" {
         return Ok(Reply::ok(FileView::from(&file)));
     }
-    let head = state
-        .s3
-        .head_object()
-        .bucket(&*state.bucket)
-        .key(&file.key)
-        .send()
-        .await;
-    let stored_size = match head {
-        Ok(object) => object.content_length.unwrap_or_default(),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {
-            return Err(ApiError::Conflict(
-                "The file has not been uploaded yet".into(),
-            ));
-        }
-        Err(e) => return Err(StoreError::from_sdk(e).into()),
+    let Some(stored_size) = state.objects.size(&file.key).await? else {
+        return Err(ApiError::Conflict(
+            "The file has not been uploaded yet".into(),
+        ));
     };
-    if u64::try_from(stored_size).ok() != Some(file.size) {
+    if stored_size != file.size {
         return Err(ApiError::Conflict(
             format!(
                 "The uploaded object has {stored_size} bytes, not the declared {}",
@@ -231,17 +216,13 @@ pub(crate) async fn create_download_url(
     if file.status != "uploaded" {
         return Err(ApiError::not_found("File", file.id));
     }
-    let presigned = state
-        .s3
-        .get_object()
-        .bucket(&*state.bucket)
-        .key(&file.key)
-        .presigned(presigning(&state)?)
-        .await
-        .map_err(|e| ApiError::from(StoreError::from_sdk(e)))?;
+    let download_url = state
+        .objects
+        .presign_get(&file.key, state.rules.url_ttl, SystemTime::now())
+        .await?;
     count(&state, &principal, FILE_DOWNLOADS, 1).await;
     Ok(Reply::ok(DownloadUrl {
-        download_url: presigned.uri().to_owned(),
+        download_url,
         expires_in: state.rules.url_ttl.as_secs(),
     }))
 }
@@ -266,14 +247,7 @@ pub(crate) async fn delete_file(
 ) -> Result<StatusCode, ApiError> {
     let file = owned_file(&state, &principal, &file_id).await?;
     // Object first: a retry after a failure here finds the record and tries again.
-    state
-        .s3
-        .delete_object()
-        .bucket(&*state.bucket)
-        .key(&file.key)
-        .send()
-        .await
-        .map_err(|e| ApiError::from(StoreError::from_sdk(e)))?;
+    state.objects.delete(&file.key).await?;
     let deleted = state.files.delete(&principal.tenant_id, &file.id).await?;
     if let Some(deleted) = deleted.filter(|f| f.status == "uploaded") {
         let size = i64::try_from(deleted.size).unwrap_or(i64::MAX);

@@ -13,7 +13,7 @@ use aloft_auth::{App, AppParts};
 use aloft_config::{ConfigError, Env};
 use aloft_http::{HttpConfig, openapi::versioned_document};
 use aloft_queue::{Producer, Publisher, QueueName, QueueUrls};
-use aloft_store::{AwsClients, FileRepo, JobRepo, Table, UsageMeter};
+use aloft_store::{AwsClients, FileRepo, JobRepo, Objects, Table, UsageMeter};
 use axum::{
     Router,
     routing::{delete, get, post},
@@ -51,8 +51,8 @@ impl FileRules {
 #[derive(Debug, Clone)]
 pub struct Files {
     pub files: FileRepo,
-    pub s3: aws_sdk_s3::Client,
-    pub bucket: Arc<str>,
+    /// The files bucket's objects: presigned URLs, HEAD and DELETE.
+    pub objects: Objects,
     pub rules: FileRules,
     pub usage: UsageMeter,
     /// `file.uploaded` and `file.deleted` to webhooks and the tenant's and owner's channels.
@@ -63,8 +63,12 @@ impl AppParts for Files {
     fn build(env: &Env, aws: &AwsClients, table: &Table) -> Result<Self, ConfigError> {
         Ok(Self {
             files: FileRepo::new(table.clone()),
-            s3: aws.s3(),
-            bucket: env.required("BUCKET_NAME")?.into(),
+            objects: Objects::new(aws, env.required("BUCKET_NAME")?).map_err(|reason| {
+                ConfigError::Invalid {
+                    name: "BUCKET_NAME",
+                    reason,
+                }
+            })?,
             rules: FileRules::from_env(env)?,
             usage: UsageMeter::new(table.clone()),
             publisher: Publisher::new(Producer::new(

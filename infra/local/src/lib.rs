@@ -2,10 +2,13 @@
 //! on the emulator, under the names the functions are configured with in the workspace
 //! `Cargo.toml` (`[workspace.metadata.lambda.watch.env]`).
 //!
+//! `api-front` ([`api_front`]) plays API Gateway's HTTP API in front of cargo lambda watch;
 //! `sqs-shim` ([`sqs_shim`]) plays the Lambda SQS poller for the worker functions;
 //! `ws-gateway` ([`ws_gateway`]) plays API Gateway's WebSocket API for `realtime`.
 
+pub mod api_front;
 pub mod sqs_shim;
+mod wire;
 pub mod ws_gateway;
 
 /// Prefix of every local resource name: `aloft-local-app-table`, …

@@ -24,7 +24,10 @@ use tokio_tungstenite::{
     tungstenite::{Message, handshake::derive_accept_key, protocol::Role},
 };
 
-use crate::sqs_shim::Invoke;
+use crate::{
+    sqs_shim::Invoke,
+    wire::{json_response as status, now_millis, percent_decode},
+};
 
 /// The local gateway's address (API.md "Local endpoints").
 pub const DEFAULT_ADDRESS: &str = "127.0.0.1:9001";
@@ -344,29 +347,4 @@ fn new_connection_id() -> String {
         .collect();
     id.push_str("+/=");
     id
-}
-
-fn now_millis() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis())
-}
-
-fn status(code: StatusCode, body: &str) -> Answer {
-    let mut response = Response::new(Full::new(Bytes::from(body.to_owned())));
-    *response.status_mut() = code;
-    if !body.is_empty() {
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-    }
-    response
-}
-
-/// `%XX` escapes decoded.
-fn percent_decode(raw: &str) -> String {
-    percent_encoding::percent_decode_str(raw)
-        .decode_utf8_lossy()
-        .into_owned()
 }

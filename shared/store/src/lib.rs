@@ -14,6 +14,7 @@ mod flags;
 mod impersonation;
 mod jobs;
 mod keys;
+mod objects;
 mod projects;
 mod rate;
 pub mod realtime;
@@ -33,6 +34,7 @@ pub use flags::{CreateFlagOutcome, FlagRecord, FlagRepo, MAX_FLAGS, MAX_USER_IDS
 pub use impersonation::{ImpersonationSession, ImpersonationSessions};
 pub use jobs::{JobRecord, JobRepo, JobStatus, Start};
 pub use keys::{Key, TenantId};
+pub use objects::Objects;
 pub use projects::{ProjectChange, ProjectRecord, ProjectRepo, UpdateOutcome};
 pub use rate::{RateLimiter, Window};
 pub use realtime::{ConnectionRecord, Connections, Member};

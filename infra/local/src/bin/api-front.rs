@@ -1,0 +1,59 @@
+//! Plays API Gateway's HTTP API locally in front of cargo lambda watch: routes and CORS
+//! from `template.yaml`, payload 2.0 events built here (see `aloft_local::api_front`).
+//! Started by `infra/stack.sh` (`make dev`); runs until stopped.
+//!
+//! Env: `ALOFT_API_ADDRESS` (default 127.0.0.1:9000), `ALOFT_LAMBDA_URL` (watch's Invoke
+//! API, default http://127.0.0.1:9010), `ALOFT_TEMPLATE` (default template.yaml),
+//! `RUST_LOG` (default `info`).
+
+use std::{
+    io::{IsTerminal, Write},
+    process::ExitCode,
+};
+
+use aloft_config::Env;
+use aloft_local::{
+    api_front::{DEFAULT_ADDRESS, DEFAULT_LAMBDA_URL, Front, INTEGRATION_TIMEOUT},
+    sqs_shim::HttpInvoker,
+};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_ansi(std::io::stdout().is_terminal())
+        .init();
+    let env = Env::process();
+    let address = env
+        .optional("ALOFT_API_ADDRESS")
+        .unwrap_or_else(|| DEFAULT_ADDRESS.into());
+    let lambda_url = env
+        .optional("ALOFT_LAMBDA_URL")
+        .unwrap_or_else(|| DEFAULT_LAMBDA_URL.into());
+    let template_path = env
+        .optional("ALOFT_TEMPLATE")
+        .unwrap_or_else(|| "template.yaml".into());
+    let front = std::fs::read_to_string(&template_path)
+        .map_err(|e| e.to_string())
+        .and_then(|template| {
+            let invoker = HttpInvoker::new(lambda_url.clone(), INTEGRATION_TIMEOUT);
+            Front::from_template(&template, invoker, lambda_url).map_err(|e| e.to_string())
+        });
+    let front = match front {
+        Ok(front) => front,
+        Err(e) => return fail(&format!("cannot read {template_path}: {e}")),
+    };
+    let listener = match tokio::net::TcpListener::bind(&address).await {
+        Ok(listener) => listener,
+        Err(e) => return fail(&format!("cannot listen on {address}: {e}")),
+    };
+    tracing::info!(address = %address, "API on http://{address}");
+    front.serve(listener).await;
+    ExitCode::SUCCESS
+}
+
+fn fail(message: &str) -> ExitCode {
+    let _ = writeln!(std::io::stderr(), "api-front: {message}");
+    ExitCode::FAILURE
+}
