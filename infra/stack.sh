@@ -39,9 +39,14 @@ export ALOFT_EMULATOR_URL="http://127.0.0.1:$EMULATOR_PORT"
 export ALOFT_API_URL="http://127.0.0.1:$API_PORT"
 
 started=()
+# Stops what this script started, and finishes even when signalled again meanwhile: make
+# forwards a TERM sent to its process group (CI timeouts, supervisors, `timeout`), so that
+# second TERM arrives during this cleanup and would otherwise end it half-way.
 stop_started() {
+  trap '' INT TERM
   for pid in "${started[@]}"; do
-    # Each was started in its own process group: stop the group (watch's functions too).
+    # Each was started in its own process group: stop the group. watch stops its function
+    # instances (each in a session of its own) when it gets this TERM.
     kill -TERM -- "-$pid" 2>/dev/null || true
   done
   for pid in "${started[@]}"; do
@@ -51,7 +56,8 @@ stop_started() {
   started=()
 }
 trap stop_started EXIT
-trap 'exit 130' INT TERM
+# Ignore further signals first, so none lands between this handler and stop_started.
+trap 'trap "" INT TERM; exit 130' INT TERM
 
 answers() { curl -s -o /dev/null --max-time "${2:-2}" "$1"; }
 
@@ -104,10 +110,11 @@ start_functions() {
   setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT" \
     --concurrency 4 >"$STATE/watch.log" 2>&1 &
   started+=("$!")
+  wait_for "http://127.0.0.1:$LAMBDA_PORT/" 600 "cargo lambda watch"
   ALOFT_LAMBDA_URL="http://127.0.0.1:$LAMBDA_PORT" setsid cargo run --quiet -p aloft-local \
     --bin api-front >"$STATE/api-front.log" 2>&1 &
   started+=("$!")
-  wait_for "$ALOFT_API_URL/api/v1/public/health" 600 "the API (api-front, cargo lambda watch)"
+  wait_for "$ALOFT_API_URL/api/v1/public/health" 60 "the API front"
   echo "stack: API on $ALOFT_API_URL (docs at $ALOFT_API_URL/docs)"
 }
 
@@ -202,8 +209,25 @@ case "$mode" in
     start_ws_gateway
     "$@"
     ;;
+  contract)
+    # The contract run (infra/contract) sends thousands of requests as one user from one
+    # address within minutes, signing in again as it goes: limits far above that, so the
+    # answers it checks are the routes' own rather than a wall of 429s. Only this mode;
+    # the defaults stay as API.md sets them.
+    export RATE_LIMIT_DEFAULT_PER_MINUTE="${RATE_LIMIT_DEFAULT_PER_MINUTE:-100000}"
+    export RATE_LIMIT_AI_PER_MINUTE="${RATE_LIMIT_AI_PER_MINUTE:-100000}"
+    export RATE_LIMIT_AUTH_PER_MINUTE="${RATE_LIMIT_AUTH_PER_MINUTE:-100000}"
+    export CONTACT_RATE_LIMIT="${CONTACT_RATE_LIMIT:-100000/hour}"
+    start_emulator
+    start_fake_ai
+    start_fake_stripe
+    start_functions
+    start_sqs_shim
+    start_ws_gateway
+    "$@"
+    ;;
   *)
-    echo "usage: $0 dev | emulator -- CMD | full -- CMD" >&2
+    echo "usage: $0 dev | emulator -- CMD | full -- CMD | contract -- CMD" >&2
     exit 2
     ;;
 esac

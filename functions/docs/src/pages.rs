@@ -6,6 +6,20 @@ use http::{HeaderValue, header};
 
 const CDN: &str = "https://cdn.jsdelivr.net";
 
+// Exact versions, so a new release cannot change what the pages run; each file carries
+// Subresource Integrity, so the CDN cannot either. To bump: `npm view <pkg> version`,
+// `npm pack <pkg>@<version>`, extract, then for each file the page loads
+// `openssl dgst -sha384 -binary package/<path> | openssl base64 -A`.
+// ReDoc stays on 2.x: 3.x is a module script that reports telemetry to Redocly.
+const SWAGGER_UI_VERSION: &str = "5.35.0";
+const SWAGGER_UI_CSS_SHA384: &str =
+    "sha384-WlYgdmXYOOBWL5apwjDEZwN+U3HmXSSu5R6V5aGxEcf7z+KuRNwBhoxKVN1i3D5I";
+const SWAGGER_UI_BUNDLE_SHA384: &str =
+    "sha384-gjRm0bEPMeTmMh5jT2cHccIwCUZSTd8YC+j0d0sXw0MdGEfScduGpSyF3ZSSLkX9";
+const REDOC_VERSION: &str = "2.5.4";
+const REDOC_STANDALONE_SHA384: &str =
+    "sha384-w447zOpYfw/1Tv/5AK9NfHTlQIqE3RVR6KY62jCyy9zNDgO64cMwGGP1Fj0zJVf5";
+
 pub(crate) async fn openapi_json() -> Response {
     (
         [(
@@ -24,11 +38,13 @@ pub(crate) async fn swagger_ui() -> Response {
 <head>
   <meta charset="utf-8">
   <title>Aloft API — Swagger UI</title>
-  <link rel="stylesheet" href="{CDN}/npm/swagger-ui-dist@5/swagger-ui.css">
+  <link rel="stylesheet" href="{CDN}/npm/swagger-ui-dist@{SWAGGER_UI_VERSION}/swagger-ui.css"
+    integrity="{SWAGGER_UI_CSS_SHA384}" crossorigin="anonymous">
 </head>
 <body>
   <div id="swagger-ui"></div>
-  <script src="{CDN}/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
+  <script src="{CDN}/npm/swagger-ui-dist@{SWAGGER_UI_VERSION}/swagger-ui-bundle.js"
+    integrity="{SWAGGER_UI_BUNDLE_SHA384}" crossorigin="anonymous"></script>
   <script>
     window.ui = SwaggerUIBundle({{ url: "/openapi.json", dom_id: "#swagger-ui", deepLinking: true }});
   </script>
@@ -47,7 +63,8 @@ pub(crate) async fn redoc() -> Response {
 </head>
 <body>
   <redoc spec-url="/openapi.json"></redoc>
-  <script src="{CDN}/npm/redoc@2/bundles/redoc.standalone.js"></script>
+  <script src="{CDN}/npm/redoc@{REDOC_VERSION}/bundles/redoc.standalone.js"
+    integrity="{REDOC_STANDALONE_SHA384}" crossorigin="anonymous"></script>
 </body>
 </html>"##
     ))

@@ -58,6 +58,54 @@ async fn swagger_and_redoc_pages_allow_their_cdn() {
 }
 
 #[tokio::test]
+async fn every_cdn_file_is_pinned_to_an_exact_version_with_integrity() {
+    for (path, expected) in [("/docs", 2), ("/redoc", 1)] {
+        let (_, _, body) = get(app(&[("ALOFT_STAGE", "local")]).await, path).await;
+        let tags = cdn_tags(&body);
+        assert_eq!(tags.len(), expected, "{path}: {tags:?}");
+        for (url, tag) in tags {
+            assert!(has_exact_version(&url), "{path}: floating version in {url}");
+            assert!(
+                tag.contains(r#"integrity="sha384-"#),
+                "{path}: no SRI on {url}"
+            );
+            assert!(
+                tag.contains(r#"crossorigin="anonymous""#),
+                "{path}: no crossorigin on {url}"
+            );
+        }
+    }
+}
+
+/// Each tag whose `src` or `href` loads from the CDN, as (url, whole tag).
+fn cdn_tags(html: &str) -> Vec<(String, String)> {
+    html.split('<')
+        .filter_map(|rest| rest.split_once('>').map(|(tag, _)| tag))
+        .flat_map(|tag| {
+            ["src=\"", "href=\""].into_iter().filter_map(move |attr| {
+                let value = tag.split_once(attr)?.1.split_once('"')?.0;
+                value
+                    .starts_with("https://cdn.jsdelivr.net/")
+                    .then(|| (value.to_owned(), tag.to_owned()))
+            })
+        })
+        .collect()
+}
+
+/// `.../npm/pkg@1.2.3/file` is exact; `pkg@5/`, `pkg@latest/` or no `@` float.
+fn has_exact_version(url: &str) -> bool {
+    let Some((_, after)) = url.rsplit_once('@') else {
+        return false;
+    };
+    let version = after.split('/').next().unwrap_or_default();
+    let parts: Vec<&str> = version.split('.').collect();
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[tokio::test]
 async fn docs_are_off_outside_local_unless_enabled() {
     for path in ["/docs", "/redoc", "/openapi.json"] {
         let (status, _, body) = get(app(&[("ALOFT_STAGE", "prod")]).await, path).await;
