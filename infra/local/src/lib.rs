@@ -13,3 +13,15 @@ pub mod ws_gateway;
 
 /// Prefix of every local resource name: `aloft-local-app-table`, …
 pub const LOCAL_PREFIX: &str = "aloft-local";
+
+/// Logs of a local program: `RUST_LOG` (default `info`), colour only on a terminal (not in
+/// the `.local/*.log` files the stack writes).
+pub fn init_logging() {
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_ansi(std::io::stdout().is_terminal())
+        .init();
+}

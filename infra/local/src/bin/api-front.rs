@@ -6,24 +6,17 @@
 //! API, default http://127.0.0.1:9010), `ALOFT_TEMPLATE` (default template.yaml),
 //! `RUST_LOG` (default `info`).
 
-use std::{
-    io::{IsTerminal, Write},
-    process::ExitCode,
-};
+use std::{io::Write, process::ExitCode};
 
 use aloft_config::Env;
 use aloft_local::{
     api_front::{DEFAULT_ADDRESS, DEFAULT_LAMBDA_URL, Front, INTEGRATION_TIMEOUT},
     sqs_shim::HttpInvoker,
 };
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_ansi(std::io::stdout().is_terminal())
-        .init();
+    aloft_local::init_logging();
     let env = Env::process();
     let address = env
         .optional("ALOFT_API_ADDRESS")

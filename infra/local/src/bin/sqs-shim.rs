@@ -5,10 +5,7 @@
 //! Env: `AWS_ENDPOINT_URL` (the emulator), `ALOFT_API_URL` (cargo lambda watch, default
 //! http://127.0.0.1:9000), `RUST_LOG` (default `info`).
 
-use std::{
-    io::{IsTerminal, Write},
-    process::ExitCode,
-};
+use std::{io::Write, process::ExitCode};
 
 use aloft_config::Env;
 use aloft_local::{
@@ -17,15 +14,10 @@ use aloft_local::{
 };
 use aloft_provision::Template;
 use aloft_store::{AwsClients, AwsSettings};
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        // No colour codes in `.local/sqs-shim.log`.
-        .with_ansi(std::io::stdout().is_terminal())
-        .init();
+    aloft_local::init_logging();
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

@@ -6,24 +6,17 @@
 //! Env: `ALOFT_API_URL` (cargo lambda watch, default http://127.0.0.1:9000),
 //! `ALOFT_WS_ADDRESS` (default 127.0.0.1:9001), `RUST_LOG` (default `info`).
 
-use std::{
-    io::{IsTerminal, Write},
-    process::ExitCode,
-};
+use std::{io::Write, process::ExitCode};
 
 use aloft_config::Env;
 use aloft_local::{
     sqs_shim::{DEFAULT_API_URL, DEFAULT_INVOKE_TIMEOUT, HttpInvoker},
     ws_gateway::{DEFAULT_ADDRESS, Gateway},
 };
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_ansi(std::io::stdout().is_terminal())
-        .init();
+    aloft_local::init_logging();
     let env = Env::process();
     let api_url = env
         .optional("ALOFT_API_URL")
