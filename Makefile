@@ -7,7 +7,7 @@ CARGO_LAMBDA_VERSION := 1.9.2
 STACK := infra/stack.sh
 comma := ,
 
-.PHONY: help setup dev test lint unit e2e emulator bench openapi clean-local
+.PHONY: help setup dev test lint unit properties e2e contract contract-ci stack-term-test client emulator bench openapi clean-local
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -25,7 +25,7 @@ setup: $(STAMP) ## Install the pinned local tools into .venv
 dev: setup ## Run the local stack: emulator, resources, every function on :9000
 	$(STACK) dev
 
-test: setup lint unit e2e ## fmt, clippy, cfn-lint, unit + integration + end-to-end tests
+test: setup lint client unit e2e contract-ci stack-term-test ## fmt, clippy, cfn-lint, TypeScript client, unit + integration + end-to-end + contract + stack-stop tests
 
 lint: setup ## fmt check, clippy -D warnings, cfn-lint
 	cargo fmt --all --check
@@ -38,11 +38,42 @@ unit: setup ## Unit and integration tests against the local emulator
 e2e: setup ## End-to-end tests through the running local stack, as a client
 	$(STACK) full -- cargo test --locked -p aloft-e2e
 
+# No emulator: every parser is driven directly, or through a router that reaches no store.
+# `make unit` runs the same tests with proptest's default 256 cases.
+properties: ## Property tests of every untrusted-input parser, 10,000 cases each
+	PROPTEST_CASES=10000 cargo test --locked -p aloft-inbound -p aloft-auth -p aloft-http --test properties
+	PROPTEST_CASES=10000 cargo test --locked -p files -p ai -p realtime --lib -- properties::
+
+# Contract tests (infra/contract): schemathesis sends generated requests for every operation
+# of the served /openapi.json to a stack of their own (`contract` mode: high rate limits)
+# and checks every answer against the document. CONTRACT_EXAMPLES is the most generated
+# cases per operation in the fuzzing phase; the coverage and stateful phases add theirs.
+CONTRACT_EXAMPLES ?= 25
+CONTRACT_CI_EXAMPLES ?= 2
+
+contract: setup ## Contract tests: schemathesis against the local stack (CONTRACT_EXAMPLES=25)
+	$(STACK) contract -- infra/contract/run.sh $(CONTRACT_EXAMPLES)
+
+contract-ci: setup ## The bounded contract run `make test` includes (a few minutes)
+	$(STACK) contract -- infra/contract/run.sh $(CONTRACT_CI_EXAMPLES)
+
+# Needs ports 5100, 9000 and 9001 free: it starts its own `make dev` and stops it with TERM.
+stack-term-test: setup ## `make dev` stopped by TERM to its process group leaves nothing running
+	infra/tests/stack-term.sh
+
+# The TypeScript client's tools are pinned in clients/typescript/package-lock.json. The types
+# are regenerated from the served document, functions/docs/openapi.json (`make openapi`
+# after changing routes), and the example must type-check against them.
+client: ## Generate the TypeScript client types and type-check the example
+	cd clients/typescript && npm ci --quiet --no-audit --no-fund
+	cd clients/typescript && npx --no-install openapi-typescript ../../functions/docs/openapi.json -o src/schema.d.ts
+	cd clients/typescript && npx --no-install tsc --noEmit
+
 emulator: setup ## Only the emulator with resources (for running single tests)
 	$(STACK) emulator -- bash -c 'echo "emulator up; Ctrl-C to stop"; sleep infinity'
 
 # Functions whose benchmark event (events/<name>-bench.json or a default) needs no AWS call.
-BENCH_FUNCTIONS := health,docs,webhooks,contact,admin,ai,ai-stream,billing,usage,flags,realtime,webhook-worker,jobs-worker
+BENCH_FUNCTIONS := health,docs,webhooks,contact,admin,files,ai,ai-stream,billing,usage,flags,realtime,webhook-worker,jobs-worker
 
 bench: ## Release build, then size, cold start, warm latency and RSS per function
 	cargo build --release --locked $(addprefix --bin ,$(subst $(comma), ,$(BENCH_FUNCTIONS)))

@@ -2,7 +2,10 @@
 //! resource type and time, paged with a cursor.
 
 use aloft_auth::AdminUser;
-use aloft_http::{ApiError, Query, Reply, openapi::ErrorBody};
+use aloft_http::{
+    ApiError, Query, Reply,
+    openapi::{AdminOnly, ErrorBody, InvalidQuery},
+};
 use aloft_store::{AuditEntry, AuditQuery};
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
@@ -91,9 +94,8 @@ pub struct AuditLogPage {
     security(("BearerJWT" = []), ("ApiKey" = [])),
     params(AuditFilter),
     responses(
+        AdminOnly, InvalidQuery,
         (status = 200, description = "One page, newest first; a filtered page may hold fewer than `limit` entries and still have a `next_cursor`", body = AuditLogPage),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 422, description = "`limit` outside 1–100, or a time that is not RFC 3339", body = ErrorBody),
     )
 )]
@@ -111,18 +113,18 @@ pub(crate) async fn list_audit_logs(
             ));
         }
     };
-    let since = normalized_time("since", filter.since.as_deref())?;
-    let until = normalized_time("until", filter.until.as_deref())?;
+    let since = normalized_time("since", given(filter.since).as_deref())?;
+    let until = normalized_time("until", given(filter.until).as_deref())?;
     let page = state
         .guard
         .audit_log()
         .list(&AuditQuery {
-            actor_id: filter.actor_id,
-            action: filter.action,
-            resource_type: filter.resource_type,
+            actor_id: given(filter.actor_id),
+            action: given(filter.action),
+            resource_type: given(filter.resource_type),
             since,
             until,
-            cursor: filter.cursor,
+            cursor: given(filter.cursor),
             limit,
         })
         .await?;
@@ -131,6 +133,11 @@ pub(crate) async fn list_audit_logs(
         items: page.items.into_iter().map(AuditLogView::from).collect(),
         next_cursor: page.next_cursor,
     }))
+}
+
+/// A filter left empty (`?actor_id=`, as a form sends an empty field) filters nothing.
+fn given(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.is_empty())
 }
 
 /// An RFC 3339 time in the stored format (UTC, as `created_at` is written), so bounds

@@ -5,7 +5,10 @@
 //! the guard of whichever function serves it.
 
 use aloft_auth::{AdminUser, Audit, AuthUser, Plan, Principal, Role};
-use aloft_http::{ApiError, Json, Reply, openapi::ErrorBody};
+use aloft_http::{
+    ApiError, Json, Reply,
+    openapi::{AdminOnly, ErrorBody, JsonBody, RateLimited},
+};
 use aloft_store::{ImpersonationSession, TenantId};
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
@@ -53,9 +56,8 @@ pub struct ImpersonationStopped {
     security(("BearerJWT" = []), ("ApiKey" = [])),
     request_body = StartImpersonation,
     responses(
+        AdminOnly, JsonBody,
         (status = 200, description = "An impersonation token", body = ImpersonationStarted),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
         (status = 403, description = "Not an admin, an impersonation token, or the target is an admin", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
         (status = 409, description = "The user is deactivated", body = ErrorBody),
@@ -145,6 +147,7 @@ pub(crate) async fn start_impersonation(
     tag = "Admin",
     security(("BearerJWT" = [])),
     responses(
+        RateLimited,
         (status = 200, description = "The token is revoked", body = ImpersonationStopped),
         (status = 400, description = "Not an impersonation token", body = ErrorBody),
         (status = 401, description = "Missing, invalid or already stopped token", body = ErrorBody),

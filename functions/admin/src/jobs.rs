@@ -1,7 +1,10 @@
 //! `GET /admin/jobs`, `POST /admin/jobs/{id}/retry`.
 
 use aloft_auth::{AdminUser, Audit};
-use aloft_http::{ApiError, Page, PageParams, Query, Reply, openapi::ErrorBody};
+use aloft_http::{
+    ApiError, Page, PageParams, Query, Reply,
+    openapi::{AdminOnly, ErrorBody, InvalidQuery},
+};
 use aloft_store::{JobRecord, JobStatus, StoreError};
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
@@ -62,9 +65,9 @@ impl From<JobRecord> for JobView {
     security(("BearerJWT" = []), ("ApiKey" = [])),
     params(JobFilter, PageParams),
     responses(
-        (status = 200, description = "One page of jobs, newest first", body = Page<JobView>),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
+        AdminOnly, InvalidQuery,
+        (status = 200, description = "One page of jobs, newest first", body = Page<JobView>,
+            links(("RetryJob" = (operation_id = "retry_job", parameters(("id" = "$response.body#/items/0/id")))))),
         (status = 422, description = "Unknown status, or bad skip/limit", body = ErrorBody),
     )
 )]
@@ -104,9 +107,8 @@ pub(crate) async fn list_jobs(
     security(("BearerJWT" = []), ("ApiKey" = [])),
     params(("id" = String, Path, description = "The job's id")),
     responses(
+        AdminOnly,
         (status = 200, description = "Queued again", body = JobView),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 404, description = "No such job", body = ErrorBody),
         (status = 409, description = "The job is not dead", body = ErrorBody),
     )

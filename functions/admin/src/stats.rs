@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use aloft_auth::{AdminUser, Plan};
-use aloft_http::{ApiError, Reply, openapi::ErrorBody};
+use aloft_http::{ApiError, Reply, openapi::AdminOnly};
 use axum::extract::State;
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -62,9 +62,8 @@ pub struct JobStats {
     tag = "Admin",
     security(("BearerJWT" = []), ("ApiKey" = [])),
     responses(
+        AdminOnly,
         (status = 200, description = "The dashboard's counts", body = DashboardStats),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
     )
 )]
 pub(crate) async fn dashboard_stats(

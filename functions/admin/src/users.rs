@@ -4,7 +4,10 @@
 //! user's next request ([`aloft_auth::Deactivation`]).
 
 use aloft_auth::{AdminUser, Audit, Plan, Principal, Role};
-use aloft_http::{ApiError, Json, Page, PageParams, Query, Reply, openapi::ErrorBody};
+use aloft_http::{
+    ApiError, Json, Page, PageParams, Query, Reply,
+    openapi::{AdminOnly, ErrorBody, InvalidQuery, JsonBody},
+};
 use aloft_store::{AdminChange, StoreError, UserRecord};
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
@@ -73,6 +76,7 @@ impl From<UserRecord> for AdminUserView {
 #[serde(deny_unknown_fields)]
 pub struct UpdateUserRequest {
     /// At most 255 characters.
+    #[schema(max_length = 255)]
     pub full_name: Option<String>,
     pub role: Option<Role>,
     pub plan: Option<Plan>,
@@ -87,9 +91,9 @@ pub struct UpdateUserRequest {
     security(("BearerJWT" = []), ("ApiKey" = [])),
     params(UserFilter, PageParams),
     responses(
-        (status = 200, description = "One page of users, newest first", body = Page<AdminUserView>),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
+        AdminOnly, InvalidQuery,
+        (status = 200, description = "One page of users, newest first", body = Page<AdminUserView>,
+            links(("GetUser" = (operation_id = "get_user", parameters(("id" = "$response.body#/items/0/id")))))),
         (status = 422, description = "Bad filter, skip or limit", body = ErrorBody),
     )
 )]
@@ -135,9 +139,13 @@ pub(crate) async fn list_users(
     security(("BearerJWT" = []), ("ApiKey" = [])),
     params(("id" = String, Path, description = "The user's id")),
     responses(
-        (status = 200, description = "The user", body = AdminUserView),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
+        AdminOnly,
+        (status = 200, description = "The user", body = AdminUserView,
+            links(
+                ("UpdateUser" = (operation_id = "update_user", parameters(("id" = "$response.body#/id")))),
+                ("DeactivateUser" = (operation_id = "deactivate_user", parameters(("id" = "$response.body#/id")))),
+                ("UsageSummary" = (operation_id = "admin_summary", parameters(("user_id" = "$response.body#/id")))),
+            )),
         (status = 404, description = "No such user", body = ErrorBody),
     )
 )]
@@ -159,9 +167,8 @@ pub(crate) async fn get_user(
     params(("id" = String, Path, description = "The user's id")),
     request_body = UpdateUserRequest,
     responses(
+        AdminOnly, JsonBody,
         (status = 200, description = "The updated user", body = AdminUserView),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
         (status = 403, description = "Not an admin; an admin role change by an admin; a change to oneself that demotes or deactivates", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
         (status = 409, description = "The user changed meanwhile; read it again", body = ErrorBody),
@@ -200,8 +207,9 @@ pub(crate) async fn update_user(
     security(("BearerJWT" = []), ("ApiKey" = [])),
     params(("id" = String, Path, description = "The user's id")),
     responses(
-        (status = 200, description = "The deactivated user", body = AdminUserView),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
+        AdminOnly,
+        (status = 200, description = "The deactivated user", body = AdminUserView,
+            links(("ActivateUser" = (operation_id = "activate_user", parameters(("id" = "$response.body#/id")))))),
         (status = 403, description = "Not an admin; the target is an admin and the caller no superadmin; oneself", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
         (status = 409, description = "The user changed meanwhile; try again", body = ErrorBody),
@@ -228,8 +236,8 @@ pub(crate) async fn deactivate_user(
     security(("BearerJWT" = []), ("ApiKey" = [])),
     params(("id" = String, Path, description = "The user's id")),
     responses(
+        AdminOnly,
         (status = 200, description = "The active user", body = AdminUserView),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
         (status = 403, description = "Not an admin; the target is an admin and the caller no superadmin", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
         (status = 409, description = "The user changed meanwhile; try again", body = ErrorBody),

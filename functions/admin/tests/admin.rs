@@ -378,6 +378,37 @@ async fn a_retry_is_in_the_audit_log_with_its_actor_request_and_result() {
 }
 
 #[tokio::test]
+async fn empty_filters_filter_nothing_and_reversed_bounds_list_nothing() {
+    let f = fixture().await;
+    f.seed("job-listed", "jobs", 1, JobStatus::Dead).await;
+    let retried = f.admin("POST", "/api/v1/admin/jobs/job-listed/retry").await;
+    assert_eq!(retried.status, StatusCode::OK, "{}", retried.text);
+
+    let page = f
+        .admin(
+            "GET",
+            "/api/v1/admin/dashboard/audit-logs?actor_id=&action=&resource_type=&since=&until=&cursor=",
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert_eq!(page.json()["items"][0]["resource_id"], "job-listed");
+
+    for query in [
+        "since=2999-01-01T00:00:00Z&until=2000-01-01T00:00:00Z",
+        "since=2999-01-01T00:00:00Z&cursor=2000",
+    ] {
+        let page = f
+            .admin(
+                "GET",
+                &format!("/api/v1/admin/dashboard/audit-logs?{query}"),
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::OK, "{query}: {}", page.text);
+        assert_eq!(page.json()["total"], 0, "{query}");
+    }
+}
+
+#[tokio::test]
 async fn impersonation_acts_as_a_user_is_audited_and_ends_with_stop() {
     let f = fixture().await;
     let users =

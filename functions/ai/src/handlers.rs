@@ -2,7 +2,10 @@
 //! then [`answer`] checks the quota, calls the providers and answers as JSON or SSE.
 
 use aloft_auth::{AuthUser, Principal};
-use aloft_http::{ApiError, Json, Reply, openapi::ErrorBody};
+use aloft_http::{
+    ApiError, Json, Reply,
+    openapi::{ErrorBody, JsonBody, SignedIn},
+};
 use axum::{
     extract::State,
     response::{IntoResponse, Response},
@@ -17,7 +20,7 @@ use crate::{
     metering,
     model::{
         ANSWERS, AiStatus, ChatRequest, CompletionRequest, CompletionResponse, RoutedChatRequest,
-        conversation, prompt, requested_model,
+        StreamEvent, conversation, prompt, requested_model,
     },
     providers::Prompt,
     stream::{Charge, sse_response},
@@ -30,9 +33,8 @@ use crate::{
     tag = "AI",
     security(("BearerJWT" = []), ("ApiKey" = [])),
     responses(
+        SignedIn,
         (status = 200, description = "Providers and defaults", body = AiStatus),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
-        (status = 429, description = "Over the AI rate limit", body = ErrorBody),
     )
 )]
 pub(crate) async fn ai_status(
@@ -67,9 +69,9 @@ pub(crate) async fn ai_status(
     request_body = CompletionRequest,
     security(("BearerJWT" = []), ("ApiKey" = [])),
     responses(
-        (status = 200, description = ANSWERS, content((CompletionResponse = "application/json"), (String = "text/event-stream"))),
-        (status = 400, description = "Malformed JSON, or the provider refused the request (its message)", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        SignedIn, JsonBody,
+        (status = 200, description = ANSWERS, content((CompletionResponse = "application/json"), (StreamEvent = "text/event-stream"))),
+        (status = 400, description = "The body is not JSON or is malformed, or the provider refused the request (its message)", body = ErrorBody),
         (status = 422, description = "A field breaks its rule; `details.field` names it", body = ErrorBody),
         (status = 429, description = "Over the AI rate limit (`RATE_LIMIT_EXCEEDED`) or the plan's monthly tokens (`QUOTA_EXCEEDED`)", body = ErrorBody),
         (status = 503, description = "No provider configured (`details.configure`), or none could answer (`details.attempts`)", body = ErrorBody),
@@ -102,9 +104,9 @@ pub(crate) async fn create_completion(
     request_body = ChatRequest,
     security(("BearerJWT" = []), ("ApiKey" = [])),
     responses(
-        (status = 200, description = ANSWERS, content((CompletionResponse = "application/json"), (String = "text/event-stream"))),
-        (status = 400, description = "Malformed JSON, or the provider refused the request (its message)", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        SignedIn, JsonBody,
+        (status = 200, description = ANSWERS, content((CompletionResponse = "application/json"), (StreamEvent = "text/event-stream"))),
+        (status = 400, description = "The body is not JSON or is malformed, or the provider refused the request (its message)", body = ErrorBody),
         (status = 422, description = "A field breaks its rule; `details.field` names it", body = ErrorBody),
         (status = 429, description = "Over the AI rate limit or the plan's monthly tokens", body = ErrorBody),
         (status = 503, description = "No provider configured, or none could answer", body = ErrorBody),
@@ -139,9 +141,9 @@ pub(crate) async fn chat(
     request_body = RoutedChatRequest,
     security(("BearerJWT" = []), ("ApiKey" = [])),
     responses(
-        (status = 200, description = ANSWERS, content((CompletionResponse = "application/json"), (String = "text/event-stream"))),
-        (status = 400, description = "Malformed JSON, or the provider refused the request (its message)", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        SignedIn, JsonBody,
+        (status = 200, description = ANSWERS, content((CompletionResponse = "application/json"), (StreamEvent = "text/event-stream"))),
+        (status = 400, description = "The body is not JSON or is malformed, or the provider refused the request (its message)", body = ErrorBody),
         (status = 422, description = "A field breaks its rule (an unknown `complexity`, say)", body = ErrorBody),
         (status = 429, description = "Over the AI rate limit or the plan's monthly tokens", body = ErrorBody),
         (status = 503, description = "No provider configured, or none could answer", body = ErrorBody),

@@ -28,12 +28,15 @@ pub struct AiStatus {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CompletionRequest {
     /// The conversation; at least one `user` or `assistant` message.
+    #[schema(min_items = 1)]
     pub messages: Vec<Message>,
     /// A model of the catalogue (`AI_MODELS`); default `AI_DEFAULT_MODEL` (gpt-4o).
     pub model: Option<String>,
     /// 0–2, default 0.7.
+    #[schema(minimum = 0, maximum = 2)]
     pub temperature: Option<f64>,
     /// 1 up to the model's limit, default 1000.
+    #[schema(minimum = 1)]
     pub max_tokens: Option<u32>,
     /// `true`: `text/event-stream` (see the README for the event format).
     #[serde(default)]
@@ -43,11 +46,15 @@ pub struct CompletionRequest {
 /// `POST /app/ai/chat`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ChatRequest {
+    /// Not blank.
+    #[schema(min_length = 1, pattern = r"\S")]
     pub prompt: String,
     /// A system instruction.
     pub system: Option<String>,
     pub model: Option<String>,
+    #[schema(minimum = 0, maximum = 2)]
     pub temperature: Option<f64>,
+    #[schema(minimum = 1)]
     pub max_tokens: Option<u32>,
     #[serde(default)]
     pub stream: bool,
@@ -56,11 +63,15 @@ pub struct ChatRequest {
 /// `POST /app/ai/chat/routed`: the model is chosen by `complexity`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RoutedChatRequest {
+    /// Not blank.
+    #[schema(min_length = 1, pattern = r"\S")]
     pub prompt: String,
     pub system: Option<String>,
     /// `simple`, `moderate` (default), `complex` or `search` (`AI_ROUTES`).
     pub complexity: Option<String>,
+    #[schema(minimum = 0, maximum = 2)]
     pub temperature: Option<f64>,
+    #[schema(minimum = 1)]
     pub max_tokens: Option<u32>,
     #[serde(default)]
     pub stream: bool,
@@ -80,6 +91,22 @@ pub struct CompletionResponse {
     /// The complexity a routed chat was sent by.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub complexity: Option<String>,
+}
+
+/// One event of a streamed answer (`text/event-stream`), as an SSE parser yields it: the
+/// document describes each event, not the stream as one string.
+#[derive(Debug, ToSchema)]
+#[expect(
+    dead_code,
+    reason = "describes the events `sse` writes as text; never built as a value"
+)]
+pub struct StreamEvent {
+    /// `message` (the default: a text delta, or the closing `[DONE]`), `usage` or `error`.
+    #[schema(pattern = "^(message|usage|error)$")]
+    pub event: Option<String>,
+    /// The text delta (its lines joined by `\n`), the usage JSON, the error envelope JSON,
+    /// or `[DONE]`.
+    pub data: String,
 }
 
 pub(crate) const ANSWERS: &str = "The answer: JSON, or `text/event-stream` when `stream` is true: one event per text delta (a delta's lines are its `data:` lines), then `event: usage` (`prompt_tokens`, `completion_tokens`, `total_tokens`, `estimated`, `model`, `provider`, `finish_reason`), then `data: [DONE]`; a provider failure mid-stream ends with `event: error` and the error envelope";

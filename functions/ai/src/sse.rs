@@ -20,6 +20,9 @@ const MAX_EVENT_BYTES: usize = 1024 * 1024;
 #[derive(Debug, Default)]
 pub struct Parser {
     pending: Vec<u8>,
+    /// How much of `pending` was searched for a line end already: a line that arrives a
+    /// byte at a time is searched once, not once per byte.
+    scanned: usize,
     name: Option<String>,
     data: Option<String>,
 }
@@ -30,7 +33,7 @@ impl Parser {
         self.pending.extend_from_slice(bytes);
         let mut events = Vec::new();
         let mut start = 0;
-        let mut at = 0;
+        let mut at = self.scanned;
         while at < self.pending.len() {
             let end = match self.pending[at] {
                 b'\n' => at + 1,
@@ -51,6 +54,7 @@ impl Parser {
             at = end;
         }
         self.pending.drain(..start);
+        self.scanned = at - start;
         let held = self.pending.len() + self.data.as_ref().map_or(0, String::len);
         if held > MAX_EVENT_BYTES {
             return Err(format!("an event longer than {MAX_EVENT_BYTES} bytes"));
@@ -127,6 +131,9 @@ fn lines(text: &str) -> impl Iterator<Item = &str> {
         }
     })
 }
+
+#[cfg(test)]
+mod properties;
 
 #[cfg(test)]
 mod tests {

@@ -1,7 +1,11 @@
 //! The four auth routes.
 
 use aloft_auth::{Principal, Role, TenantId, UserProfile, secrets};
-use aloft_http::{ApiError, ApiVersion, Reply, openapi::ErrorBody, timestamp::unix_now};
+use aloft_http::{
+    ApiError, ApiVersion, Reply,
+    openapi::{ErrorBody, JsonBody, RateLimited},
+    timestamp::unix_now,
+};
 use aloft_store::{RefreshRecord, Rotation, StoreError, UserRecord};
 use axum::{
     extract::State,
@@ -24,10 +28,9 @@ use crate::{
     tag = "Auth",
     request_body = RegisterRequest,
     responses(
+        JsonBody, RateLimited,
         (status = 201, description = "Account created", body = UserProfile),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 409, description = "Email already registered", body = ErrorBody),
-        (status = 422, description = "A field breaks a rule; `details.field` names it", body = ErrorBody),
     )
 )]
 pub(crate) async fn register(
@@ -96,10 +99,11 @@ async fn hash_off_thread(state: &AppState, password: String) -> Result<String, A
         (super::requests::LoginForm = "application/x-www-form-urlencoded")
     )),
     responses(
+        JsonBody, RateLimited,
         (status = 200, description = "Signed in; `Set-Cookie: aloft_refresh=…`", body = TokenResponse),
         (status = 401, description = "Wrong email or password (same message for both)", body = ErrorBody),
         (status = 403, description = "The account is disabled", body = ErrorBody),
-        (status = 429, description = "Too many attempts", body = ErrorBody),
+        (status = 422, description = "A field is missing or not a string (`details.field` names it), or the form cannot be read", body = ErrorBody),
     )
 )]
 pub(crate) async fn login(
@@ -135,6 +139,7 @@ pub(crate) async fn login(
     path = "/public/auth/refresh",
     tag = "Auth",
     responses(
+        RateLimited,
         (status = 200, description = "New access token; the cookie is replaced", body = TokenResponse),
         (status = 401, description = "No, unknown, expired, revoked or reused refresh token", body = ErrorBody),
     )
@@ -182,7 +187,10 @@ pub(crate) async fn refresh(
     post,
     path = "/public/auth/logout",
     tag = "Auth",
-    responses((status = 204, description = "Signed out; the cookie is cleared"))
+    responses(
+        RateLimited,
+        (status = 204, description = "Signed out; the cookie is cleared"),
+    )
 )]
 pub(crate) async fn logout(
     State(state): State<AppState>,

@@ -10,10 +10,13 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RegisterRequest {
     /// Becomes the login; compared case-insensitively.
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
     /// 8–128 characters.
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
     /// At most 255 characters.
+    #[schema(max_length = 255)]
     pub full_name: Option<String>,
 }
 
@@ -107,7 +110,10 @@ impl<S: Send + Sync> FromRequest<S> for Credentials {
         if is_form {
             let bytes = axum::body::Bytes::from_request(req, state)
                 .await
-                .map_err(|_| ApiError::BadRequest("Could not read the request body".into()))?;
+                .map_err(|rejection| match rejection.status() {
+                    http::StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge { limit: 0 },
+                    _ => ApiError::BadRequest("Could not read the request body".into()),
+                })?;
             let form: LoginForm = serde_urlencoded::from_bytes(&bytes).map_err(|e| {
                 ApiError::validation("username", format!("Invalid login form: {e}"))
             })?;

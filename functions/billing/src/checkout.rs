@@ -2,7 +2,10 @@
 //! use) and `portal` (manage payment methods and the subscription).
 
 use aloft_auth::AuthUser;
-use aloft_http::{ApiError, Json, Query, Reply, openapi::ErrorBody};
+use aloft_http::{
+    ApiError, Json, Query, Reply,
+    openapi::{ErrorBody, InvalidQuery, JsonBody, SignedIn},
+};
 use aloft_store::UserRecord;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
@@ -23,16 +26,16 @@ use crate::{
 pub struct CheckoutRequest {
     /// `monthly` or `yearly`.
     #[serde(default)]
-    #[schema(required = true)]
+    #[schema(required = true, pattern = "^(monthly|yearly)$")]
     pub plan: String,
     /// Where Stripe sends the user after paying: absolute `https` (locally also
     /// `http://localhost`). May hold Stripe's `{CHECKOUT_SESSION_ID}`.
     #[serde(default)]
-    #[schema(required = true)]
+    #[schema(required = true, max_length = 2048, pattern = "^https://")]
     pub success_url: String,
     /// Where Stripe sends the user who gives up; same rules.
     #[serde(default)]
-    #[schema(required = true)]
+    #[schema(required = true, max_length = 2048, pattern = "^https://")]
     pub cancel_url: String,
 }
 
@@ -50,6 +53,7 @@ pub struct CheckoutCreated {
 pub struct PortalQuery {
     /// Where the portal's "back" link leads: absolute `https` (locally also
     /// `http://localhost`); Stripe's configured default when absent.
+    #[param(max_length = 2048, pattern = "^https://")]
     pub return_url: Option<String>,
 }
 
@@ -67,9 +71,9 @@ pub struct PortalUrl {
     request_body = CheckoutRequest,
     security(("BearerJWT" = []), ("ApiKey" = [])),
     responses(
+        SignedIn, JsonBody,
         (status = 200, description = "The checkout page", body = CheckoutCreated),
-        (status = 400, description = "Malformed JSON, or Stripe refused the request (its message)", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 400, description = "The body is not JSON or is malformed, or Stripe refused the request (its message)", body = ErrorBody),
         (status = 409, description = "The caller already has an active subscription", body = ErrorBody),
         (status = 422, description = "`plan` is not monthly or yearly, or a URL is not an absolute https URL; `details.field` names it", body = ErrorBody),
         (status = 503, description = "Stripe or the plan's price is not configured (`details.configure`), or Stripe is unavailable", body = ErrorBody),
@@ -161,9 +165,9 @@ async fn customer_of(state: &AppState, user: &UserRecord) -> Result<String, ApiE
     params(PortalQuery),
     security(("BearerJWT" = []), ("ApiKey" = [])),
     responses(
+        SignedIn, InvalidQuery,
         (status = 200, description = "The portal page", body = PortalUrl),
         (status = 400, description = "Stripe refused the request (its message)", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 404, description = "The caller has no Stripe customer yet (no checkout)", body = ErrorBody),
         (status = 422, description = "`return_url` is not an absolute https URL", body = ErrorBody),
         (status = 503, description = "Stripe is not configured (`details.configure`) or unavailable", body = ErrorBody),

@@ -1,7 +1,10 @@
 //! `GET /app/billing/invoices`: the caller's latest Stripe invoices.
 
 use aloft_auth::AuthUser;
-use aloft_http::{ApiError, Query, Reply, openapi::ErrorBody};
+use aloft_http::{
+    ApiError, Query, Reply,
+    openapi::{ErrorBody, InvalidQuery, SignedIn},
+};
 use axum::extract::State;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -20,6 +23,7 @@ use crate::{
 #[into_params(parameter_in = Query)]
 pub struct InvoicesQuery {
     /// 1–100, default 10.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }
 
@@ -31,9 +35,9 @@ pub struct InvoicesQuery {
     params(InvoicesQuery),
     security(("BearerJWT" = []), ("ApiKey" = [])),
     responses(
+        SignedIn, InvalidQuery,
         (status = 200, description = "Newest first; empty before the first checkout", body = Vec<Invoice>),
         (status = 400, description = "Stripe refused the request (its message)", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 422, description = "`limit` is not 1–100", body = ErrorBody),
         (status = 503, description = "Stripe is not configured (`details.configure`) or unavailable", body = ErrorBody),
     )

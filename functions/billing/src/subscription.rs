@@ -2,7 +2,10 @@
 //! (`cancel`, `resume`), which Stripe makes and we store at once.
 
 use aloft_auth::{AuthUser, Principal};
-use aloft_http::{ApiError, Query, Reply, openapi::ErrorBody};
+use aloft_http::{
+    ApiError, Query, Reply,
+    openapi::{ErrorBody, InvalidQuery, SignedIn},
+};
 use aloft_store::{BillingChange, UserRecord, is_paid_status};
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
@@ -61,8 +64,8 @@ pub struct CancelQuery {
     tag = "Billing",
     security(("BearerJWT" = []), ("ApiKey" = [])),
     responses(
+        SignedIn,
         (status = 200, description = "The caller's plan and subscription", body = BillingStatus),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 404, description = "The caller's user record is gone", body = ErrorBody),
     )
 )]
@@ -88,9 +91,9 @@ pub(crate) async fn billing_status(
     security(("BearerJWT" = []), ("ApiKey" = [])),
     params(CancelQuery),
     responses(
+        SignedIn, InvalidQuery,
         (status = 200, description = "Cancelled; `status` shows it at once", body = Cancellation),
         (status = 400, description = "Stripe refused the request (its message)", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 404, description = "No active subscription", body = ErrorBody),
         (status = 422, description = "`immediate` is not true or false", body = ErrorBody),
         (status = 503, description = "Stripe is not configured (`details.configure`) or unavailable", body = ErrorBody),
@@ -138,9 +141,9 @@ pub(crate) async fn cancel_subscription(
     tag = "Billing",
     security(("BearerJWT" = []), ("ApiKey" = [])),
     responses(
+        SignedIn,
         (status = 200, description = "Resumed; `status` shows it at once", body = Resumed),
         (status = 400, description = "Stripe refused the request (its message)", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 404, description = "No active subscription", body = ErrorBody),
         (status = 503, description = "Stripe is not configured (`details.configure`) or unavailable", body = ErrorBody),
     )

@@ -3,7 +3,10 @@
 use std::collections::BTreeMap;
 
 use aloft_auth::{ClientIp, Principal};
-use aloft_http::{ApiError, Json, Reply, openapi::ErrorBody};
+use aloft_http::{
+    ApiError, Json, Reply,
+    openapi::{ErrorBody, JsonBody, RateLimited},
+};
 use aloft_queue::{CONTACT_CRM_KIND, ContactCrm, EMAIL_KIND, Email, Event, NewJob, QueueName};
 use axum::{Extension, extract::State};
 use serde::{Deserialize, Serialize};
@@ -20,20 +23,27 @@ const MAX_EXTRA_BYTES: usize = 5000;
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ContactRequest {
     /// 2–100 characters.
+    #[schema(min_length = 2, max_length = 100)]
     pub name: String,
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
     /// 10–5000 characters.
+    #[schema(min_length = 10, max_length = 5000)]
     pub message: String,
     /// At most 200 characters; required when `CONTACT_REQUIRE_SUBJECT=true`.
+    #[schema(max_length = 200)]
     pub subject: Option<String>,
     /// At most 50 characters; required when `CONTACT_REQUIRE_PHONE=true`.
+    #[schema(max_length = 50)]
     pub phone: Option<String>,
     /// At most 200 characters.
+    #[schema(max_length = 200)]
     pub company: Option<String>,
     /// Any key-value pairs (at most 30, 5000 bytes in all).
     #[schema(value_type = Option<Object>)]
     pub extra_fields: Option<BTreeMap<String, Value>>,
     /// Where the form is, for analytics; at most 100 characters.
+    #[schema(max_length = 100)]
     pub source: Option<String>,
 }
 
@@ -87,10 +97,10 @@ struct Submission {
     tag = "Contact",
     request_body = ContactRequest,
     responses(
+        JsonBody,
         (status = 200, description = "Received; the reference identifies it", body = ContactAccepted),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 422, description = "A field breaks its rule; `details.field` names it", body = ErrorBody),
-        (status = 429, description = "More than 5 submissions this hour from this address", body = ErrorBody),
+        (status = 429, description = "Over the submissions this address may send per hour (`CONTACT_RATE_LIMIT`, default 5/hour); `Retry-After` says when to try again", body = ErrorBody),
     )
 )]
 pub(crate) async fn submit_contact(
@@ -295,6 +305,7 @@ fn is_email(email: &str) -> bool {
     path = "/public/contact/status",
     tag = "Contact",
     responses(
+        RateLimited,
         (status = 200, description = "The caller's window and the form's settings", body = ContactStatus),
     )
 )]

@@ -1,7 +1,10 @@
 //! The five file routes.
 
 use aloft_auth::{AuthUser, Principal};
-use aloft_http::{ApiError, Json, Page, PageParams, Query, Reply, openapi::ErrorBody};
+use aloft_http::{
+    ApiError, Json, Page, PageParams, Query, Reply,
+    openapi::{ErrorBody, InvalidQuery, JsonBody, SignedIn},
+};
 use aloft_queue::Event;
 use aloft_store::{
     FileRecord, Metric,
@@ -69,9 +72,10 @@ async fn owned_file(
     security(("BearerJWT" = []), ("ApiKey" = [])),
     request_body = UploadUrlRequest,
     responses(
-        (status = 200, description = "Where to PUT the bytes", body = UploadUrl),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
-        (status = 422, description = "Disallowed type or size; `details.field` names it", body = ErrorBody),
+        SignedIn, JsonBody,
+        (status = 200, description = "Where to PUT the bytes", body = UploadUrl,
+            links(("DeleteFile" = (operation_id = "delete_file", parameters(("file_id" = "$response.body#/file_id")))))),
+        (status = 422, description = "A field is missing, or the name, type or size is not allowed; `details.field` names it", body = ErrorBody),
     )
 )]
 pub(crate) async fn create_upload_url(
@@ -126,10 +130,15 @@ pub(crate) async fn create_upload_url(
     security(("BearerJWT" = []), ("ApiKey" = [])),
     request_body = ConfirmRequest,
     responses(
-        (status = 200, description = "The file, now `uploaded`", body = FileView),
+        SignedIn, JsonBody,
+        (status = 200, description = "The file, now `uploaded`", body = FileView,
+            links(
+                ("CreateDownloadUrl" = (operation_id = "create_download_url", parameters(("file_id" = "$response.body#/id")))),
+                ("DeleteFile" = (operation_id = "delete_file", parameters(("file_id" = "$response.body#/id")))),
+            )),
         (status = 404, description = "No such file in the caller's tenant", body = ErrorBody),
         (status = 409, description = "Nothing was uploaded, or not the declared size", body = ErrorBody),
-        (status = 422, description = "`file_id` is not a UUID", body = ErrorBody),
+        (status = 422, description = "`file_id` is missing or not a UUID", body = ErrorBody),
     )
 )]
 pub(crate) async fn confirm_upload(
@@ -178,6 +187,7 @@ pub(crate) async fn confirm_upload(
     security(("BearerJWT" = []), ("ApiKey" = [])),
     params(PageParams),
     responses(
+        SignedIn, InvalidQuery,
         (status = 200, description = "One page of files", body = Page<FileView>),
         (status = 422, description = "`skip`/`limit` out of range", body = ErrorBody),
     )
@@ -200,8 +210,9 @@ pub(crate) async fn list_files(
     path = "/app/files/{file_id}/download-url",
     tag = "Files",
     security(("BearerJWT" = []), ("ApiKey" = [])),
-    params(("file_id" = String, Path, description = "The file's UUID")),
+    params(("file_id" = String, Path, format = Uuid, description = "The file's UUID")),
     responses(
+        SignedIn,
         (status = 200, description = "Where to GET the bytes", body = DownloadUrl),
         (status = 404, description = "No such uploaded file in the caller's tenant", body = ErrorBody),
         (status = 422, description = "`file_id` is not a UUID", body = ErrorBody),
@@ -233,8 +244,9 @@ pub(crate) async fn create_download_url(
     path = "/app/files/{file_id}",
     tag = "Files",
     security(("BearerJWT" = []), ("ApiKey" = [])),
-    params(("file_id" = String, Path, description = "The file's UUID")),
+    params(("file_id" = String, Path, format = Uuid, description = "The file's UUID")),
     responses(
+        SignedIn,
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such file in the caller's tenant", body = ErrorBody),
         (status = 422, description = "`file_id` is not a UUID", body = ErrorBody),

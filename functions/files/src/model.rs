@@ -139,6 +139,9 @@ pub(crate) fn safe_file_name(original: &str) -> String {
 }
 
 #[cfg(test)]
+mod properties;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

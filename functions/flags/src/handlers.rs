@@ -3,7 +3,10 @@
 use std::collections::BTreeMap;
 
 use aloft_auth::{AdminUser, Audit, AuthUser, Plan};
-use aloft_http::{ApiError, Json, Page, PageParams, Query, Reply, etag, openapi::ErrorBody};
+use aloft_http::{
+    ApiError, Json, Page, PageParams, Query, Reply, etag,
+    openapi::{AdminOnly, ErrorBody, InvalidQuery, JsonBody, SignedIn},
+};
 use aloft_store::{CreateFlagOutcome, FlagRecord, MAX_FLAGS};
 use axum::{
     extract::{Path, State},
@@ -59,9 +62,8 @@ fn record_of(mut record: FlagRecord, fields: Checked, now: String) -> FlagRecord
     security(("BearerJWT" = []), ("ApiKey" = [])),
     params(PageParams),
     responses(
+        AdminOnly, InvalidQuery,
         (status = 200, description = "One page of flags; `total` counts them all (at most 100)", body = Page<Flag>),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 422, description = "`skip` or `limit` out of range", body = ErrorBody),
     )
 )]
@@ -83,9 +85,14 @@ pub(crate) async fn list_flags(
     security(("BearerJWT" = []), ("ApiKey" = [])),
     request_body = CreateFlagRequest,
     responses(
-        (status = 201, description = "Created; `ETag` names its version", body = Flag),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
+        AdminOnly, JsonBody,
+        (status = 201, description = "Created; `ETag` names its version", body = Flag,
+            headers(("ETag" = String, description = "The flag's version, for `If-Match`")),
+            links(
+                ("UpdateFlag" = (operation_id = "update_flag", parameters(("flag_id" = "$response.body#/id"), ("If-Match" = "$response.header.ETag")))),
+                ("CheckFlag" = (operation_id = "check_flag", parameters(("flag_key" = "$response.body#/key")))),
+                ("DeleteFlag" = (operation_id = "delete_flag", parameters(("flag_id" = "$response.body#/id")))),
+            )),
         (status = 409, description = "A flag with this key exists, or there are 100 flags already", body = ErrorBody),
         (status = 422, description = "A field breaks a rule; `details.field` names it", body = ErrorBody),
     )
@@ -151,9 +158,13 @@ pub(crate) async fn create_flag(
     ),
     request_body = UpdateFlagRequest,
     responses(
-        (status = 200, description = "Updated; the new `ETag`", body = Flag),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
+        AdminOnly, JsonBody,
+        (status = 200, description = "Updated; the new `ETag`", body = Flag,
+            headers(("ETag" = String, description = "The flag's version, for `If-Match`")),
+            links(
+                ("CheckFlag" = (operation_id = "check_flag", parameters(("flag_key" = "$response.body#/key")))),
+                ("DeleteFlag" = (operation_id = "delete_flag", parameters(("flag_id" = "$response.body#/id")))),
+            )),
         (status = 404, description = "No flag has this id", body = ErrorBody),
         (status = 409, description = "Other edits kept winning the race; try again", body = ErrorBody),
         (status = 412, description = "The flag changed since that `ETag`", body = ErrorBody),
@@ -211,9 +222,8 @@ pub(crate) async fn update_flag(
     security(("BearerJWT" = []), ("ApiKey" = [])),
     params(("flag_id" = String, Path, description = "The flag's id (UUID)")),
     responses(
+        AdminOnly,
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 404, description = "No flag has this id", body = ErrorBody),
     )
 )]
@@ -244,6 +254,7 @@ pub(crate) async fn delete_flag(
 pub struct CheckQuery {
     /// The user to evaluate for (required, 1–256 characters; need not exist unless the
     /// flag is `plan_based`, whose plan is read from the user's profile).
+    #[param(required = true, min_length = 1, max_length = 256)]
     pub user_id: Option<String>,
 }
 
@@ -267,9 +278,8 @@ pub struct CheckResult {
         CheckQuery,
     ),
     responses(
+        AdminOnly, InvalidQuery,
         (status = 200, description = "Whether the flag is on for the user, and which rule decided", body = CheckResult),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 422, description = "`user_id` missing or longer than 256 characters", body = ErrorBody),
     )
 )]
@@ -317,9 +327,9 @@ pub struct CallerFlags {
     tag = "Feature Flags",
     security(("BearerJWT" = []), ("ApiKey" = [])),
     responses(
+        SignedIn,
         (status = 200, description = "Each flag's key and whether it is on for the caller", body = CallerFlags,
             example = json!({"flags": {"new_dashboard": true, "beta_feature": false}})),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
     )
 )]
 pub(crate) async fn my_flags(

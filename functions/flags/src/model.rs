@@ -95,11 +95,14 @@ impl From<&FlagRecord> for Flag {
 pub struct CreateFlagRequest {
     /// Unique, immutable: `^[a-z0-9_.-]{1,64}$`.
     #[serde(default)]
+    #[schema(pattern = "^[a-z0-9_.-]{1,64}$")]
     pub key: String,
     /// Required, at most 255 characters.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 255, pattern = r"\S")]
     pub name: String,
     /// At most 2000 characters.
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     #[serde(default)]
     #[schema(value_type = FlagType)]

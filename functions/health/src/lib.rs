@@ -11,7 +11,11 @@ use std::time::Duration;
 
 use aloft_auth::{Guard, guarded};
 use aloft_config::{ConfigError, Env};
-use aloft_http::{HttpConfig, Reply, openapi::versioned_document, versioned};
+use aloft_http::{
+    HttpConfig, Reply,
+    openapi::{RateLimited, versioned_document},
+    versioned,
+};
 use aloft_store::{AwsClients, AwsSettings, Table};
 use axum::{Router, routing::get};
 use serde::Serialize;
@@ -94,7 +98,10 @@ struct HealthApi;
     get,
     path = "/public/health",
     tag = "Health",
-    responses((status = 200, description = "The function is up", body = Health))
+    responses(
+        RateLimited,
+        (status = 200, description = "The function is up", body = Health),
+    )
 )]
 async fn check_health() -> Reply<Health> {
     Reply::ok(Health {

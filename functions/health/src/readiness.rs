@@ -2,7 +2,10 @@
 
 use std::{collections::BTreeMap, future::Future, time::Instant};
 
-use aloft_http::{ApiError, Reply, openapi::ErrorBody};
+use aloft_http::{
+    ApiError, Reply,
+    openapi::{ErrorBody, RateLimited},
+};
 use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -37,6 +40,7 @@ pub struct ComponentReport {
     path = "/public/health/ready",
     tag = "Health",
     responses(
+        RateLimited,
         (status = 200, description = "Every dependency answered", body = Readiness),
         (status = 503, description = "A dependency is down; `details.components` says which", body = ErrorBody),
     )

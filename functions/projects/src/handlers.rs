@@ -3,7 +3,10 @@
 use std::cmp::Ordering;
 
 use aloft_auth::AuthUser;
-use aloft_http::{ApiError, Json, Page, PageParams, Query, Reply, etag, openapi::ErrorBody};
+use aloft_http::{
+    ApiError, Json, Page, PageParams, Query, Reply, etag,
+    openapi::{ErrorBody, InvalidQuery, JsonBody, SignedIn},
+};
 use aloft_queue::Event;
 use aloft_store::{ProjectRecord, TenantId, UpdateOutcome};
 use axum::{
@@ -51,9 +54,11 @@ async fn publish(state: &AppState, event: Event, tenant: &TenantId, record: &Pro
     security(("BearerJWT" = []), ("ApiKey" = [])),
     params(ListProjectsQuery),
     responses(
-        (status = 200, description = "One page of projects", body = Page<Project>),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
-        (status = 422, description = "A query parameter breaks a rule; `details.field` names it", body = ErrorBody),
+        SignedIn, InvalidQuery,
+        (status = 200, description = "One page of projects", body = Page<Project>,
+            links(
+                ("GetProject" = (operation_id = "get_project", parameters(("project_id" = "$response.body#/items/0/id")))),
+            )),
     )
 )]
 pub(crate) async fn list_projects(
@@ -104,9 +109,14 @@ fn compare(a: &ProjectRecord, b: &ProjectRecord, field: SortField) -> Ordering {
     security(("BearerJWT" = []), ("ApiKey" = [])),
     request_body = CreateProjectRequest,
     responses(
-        (status = 201, description = "Created; `ETag` names its version", body = Project),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
-        (status = 422, description = "A field breaks a rule; `details.field` names it", body = ErrorBody),
+        SignedIn, JsonBody,
+        (status = 201, description = "Created; `ETag` names its version", body = Project,
+            headers(("ETag" = String, description = "The project's version, for `If-Match`")),
+            links(
+                ("GetProject" = (operation_id = "get_project", parameters(("project_id" = "$response.body#/id")))),
+                ("UpdateProject" = (operation_id = "update_project", parameters(("project_id" = "$response.body#/id"), ("If-Match" = "$response.header.ETag")))),
+                ("DeleteProject" = (operation_id = "delete_project", parameters(("project_id" = "$response.body#/id")))),
+            )),
     )
 )]
 pub(crate) async fn create_project(
@@ -140,9 +150,15 @@ pub(crate) async fn create_project(
     path = "/app/projects/{project_id}",
     tag = "Projects",
     security(("BearerJWT" = []), ("ApiKey" = [])),
-    params(("project_id" = String, Path, description = "The project's UUID")),
+    params(("project_id" = String, Path, format = Uuid, description = "The project's UUID")),
     responses(
-        (status = 200, description = "The project; `ETag` names its version", body = Project),
+        SignedIn,
+        (status = 200, description = "The project; `ETag` names its version", body = Project,
+            headers(("ETag" = String, description = "The project's version, for `If-Match`")),
+            links(
+                ("UpdateProject" = (operation_id = "update_project", parameters(("project_id" = "$response.body#/id"), ("If-Match" = "$response.header.ETag")))),
+                ("DeleteProject" = (operation_id = "delete_project", parameters(("project_id" = "$response.body#/id")))),
+            )),
         (status = 404, description = "No such project in the caller's tenant", body = ErrorBody),
         (status = 422, description = "`project_id` is not a UUID", body = ErrorBody),
     )
@@ -169,15 +185,21 @@ pub(crate) async fn get_project(
     tag = "Projects",
     security(("BearerJWT" = []), ("ApiKey" = [])),
     params(
-        ("project_id" = String, Path, description = "The project's UUID"),
+        ("project_id" = String, Path, format = Uuid, description = "The project's UUID"),
         ("If-Match" = Option<String>, Header, description = "The `ETag` the change is based on"),
     ),
     request_body = UpdateProjectRequest,
     responses(
-        (status = 200, description = "Updated; the new `ETag`", body = Project),
+        SignedIn, JsonBody,
+        (status = 200, description = "Updated; the new `ETag`", body = Project,
+            headers(("ETag" = String, description = "The project's new version")),
+            links(
+                ("GetProject" = (operation_id = "get_project", parameters(("project_id" = "$response.body#/id")))),
+                ("DeleteProject" = (operation_id = "delete_project", parameters(("project_id" = "$response.body#/id")))),
+            )),
         (status = 404, description = "No such project in the caller's tenant", body = ErrorBody),
-        (status = 412, description = "The project changed since that `ETag`", body = ErrorBody),
-        (status = 422, description = "A field breaks a rule; `details.field` names it", body = ErrorBody),
+        (status = 412, description = "The project changed since that `ETag`, or `If-Match` names no version of it", body = ErrorBody),
+        (status = 422, description = "A field breaks a rule, or `project_id` is not a UUID; `details.field` names it", body = ErrorBody),
     )
 )]
 pub(crate) async fn update_project(
@@ -212,8 +234,9 @@ pub(crate) async fn update_project(
     path = "/app/projects/{project_id}",
     tag = "Projects",
     security(("BearerJWT" = []), ("ApiKey" = [])),
-    params(("project_id" = String, Path, description = "The project's UUID")),
+    params(("project_id" = String, Path, format = Uuid, description = "The project's UUID")),
     responses(
+        SignedIn,
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such project in the caller's tenant", body = ErrorBody),
         (status = 422, description = "`project_id` is not a UUID", body = ErrorBody),

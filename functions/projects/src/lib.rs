@@ -68,6 +68,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         handlers::update_project,
         handlers::delete_project
     ),
+    components(schemas(model::SortField, model::SortOrder)),
     tags((name = "Projects", description = "The caller's tenant's projects"))
 )]
 struct ProjectsApi;

@@ -35,16 +35,22 @@ impl From<&ProjectRecord> for Project {
 /// `POST /app/projects`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateProjectRequest {
-    /// 1–255 characters.
+    /// 1–255 characters, not all spaces.
+    #[schema(min_length = 1, max_length = 255, pattern = r"\S")]
     pub name: String,
     /// At most 2000 characters.
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
 }
 
 /// `PATCH /app/projects/{project_id}`: absent fields stay as they are.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateProjectRequest {
+    /// 1–255 characters, not all spaces.
+    #[schema(min_length = 1, max_length = 255, pattern = r"\S")]
     pub name: Option<String>,
+    /// At most 2000 characters.
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
 }
 
@@ -108,9 +114,11 @@ pub enum SortOrder {
 pub struct ListProjectsQuery {
     /// Items to skip (≥ 0).
     #[serde(default)]
+    #[param(minimum = 0, default = 0)]
     pub skip: u32,
     /// Items to return (1–100).
     #[serde(default = "aloft_http::PageParams::default_limit")]
+    #[param(minimum = 1, maximum = 100, default = 20)]
     pub limit: u32,
     /// Case-insensitive part of the name.
     pub search: Option<String>,

@@ -5,6 +5,8 @@
 //! `@connections` management API. Channels per API.md: `user:<own id>`,
 //! `tenant:<own tenant>`, `project:<id>` of a project in the caller's tenant.
 
+mod frame;
+
 use aloft_auth::{Guard, Principal};
 use aloft_config::{ConfigError, Env};
 use aloft_http::timestamp;
@@ -17,6 +19,8 @@ use aloft_store::{
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use http::{HeaderMap, HeaderValue, header};
 use serde_json::Value;
+
+use crate::frame::{Action, Channel, ChannelKind, Frame};
 
 /// What API Gateway sends for each WebSocket event.
 pub type WebsocketEvent = ApiGatewayWebsocketProxyRequest;
@@ -183,49 +187,36 @@ impl Realtime {
     /// What the frame asks for; `Ok(Some)` is an answer to the sender, `Err` an `error`
     /// event.
     async fn act(&self, connection: &ConnectionRecord, body: &str) -> Result<Option<Value>, Value> {
-        let frame: Value = serde_json::from_str(body)
-            .map_err(|_| event::error("INVALID_JSON", "Message must be a JSON object"))?;
-        let kind = frame["type"].as_str().unwrap_or_default();
-        let channel = frame["channel"].as_str();
-        match kind {
-            "subscribe" | "unsubscribe" | "message" => {}
-            _ => {
-                return Err(event::error(
-                    "UNKNOWN_TYPE",
-                    "type must be subscribe, unsubscribe or message",
-                ));
-            }
-        }
-        let channel =
-            channel.ok_or_else(|| event::error("INVALID_CHANNEL", "Invalid channel format"))?;
+        let Frame {
+            action,
+            channel,
+            data,
+        } = Frame::parse(body)?;
         let principal = principal_of(connection);
-        self.authorize(&principal, channel).await?;
+        self.authorize(&principal, &channel).await?;
         let failed = |e: &dyn std::fmt::Display| {
             tracing::error!(error.cause = %e, "channel operation failed");
             event::error("INTERNAL_ERROR", "Try again")
         };
-        match kind {
-            "subscribe" => {
+        let channel = channel.name.as_str();
+        match action {
+            Action::Subscribe => {
                 self.connections()
                     .join(connection, channel)
                     .await
                     .map_err(|e| failed(&e))?;
                 Ok(Some(event::subscription("subscribed", channel)))
             }
-            "unsubscribe" => {
+            Action::Unsubscribe => {
                 self.connections()
                     .leave(&connection.connection_id, channel)
                     .await
                     .map_err(|e| failed(&e))?;
                 Ok(Some(event::subscription("unsubscribed", channel)))
             }
-            _ => {
-                let message = event::channel_message(
-                    channel,
-                    &frame["data"],
-                    &connection.user_id,
-                    &timestamp::now(),
-                );
+            Action::Message => {
+                let message =
+                    event::channel_message(channel, &data, &connection.user_id, &timestamp::now());
                 self.broadcaster
                     .to_channel(
                         channel,
@@ -242,27 +233,27 @@ impl Realtime {
 
     /// `user:<own id>`, `tenant:<own tenant>`, `project:<id>` of a project in the
     /// caller's tenant (another tenant's project is indistinguishable from none).
-    async fn authorize(&self, principal: &Principal, channel: &str) -> Result<(), Value> {
-        let forbidden = || event::error("FORBIDDEN_CHANNEL", "You cannot use this channel");
-        let (kind, id) = channel
-            .split_once(':')
-            .filter(|(_, id)| {
-                !id.is_empty() && id.len() <= 128 && !id.contains(char::is_whitespace)
-            })
-            .ok_or_else(|| event::error("INVALID_CHANNEL", "Invalid channel format"))?;
-        let allowed = match kind {
-            "user" => id == principal.user_id,
-            "tenant" => id == principal.tenant_id.as_str(),
-            "project" => match self.projects.get(&principal.tenant_id, id).await {
+    async fn authorize(&self, principal: &Principal, channel: &Channel) -> Result<(), Value> {
+        let id = channel.id();
+        let allowed = match channel.kind {
+            ChannelKind::User => id == principal.user_id,
+            ChannelKind::Tenant => id == principal.tenant_id.as_str(),
+            ChannelKind::Project => match self.projects.get(&principal.tenant_id, id).await {
                 Ok(project) => project.is_some(),
                 Err(e) => {
                     tracing::error!(error.cause = %e, "project not read");
                     return Err(event::error("INTERNAL_ERROR", "Try again"));
                 }
             },
-            _ => return Err(event::error("INVALID_CHANNEL", "Invalid channel format")),
         };
-        if allowed { Ok(()) } else { Err(forbidden()) }
+        if allowed {
+            Ok(())
+        } else {
+            Err(event::error(
+                "FORBIDDEN_CHANNEL",
+                "You cannot use this channel",
+            ))
+        }
     }
 }
 

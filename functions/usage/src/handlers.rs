@@ -3,7 +3,10 @@
 use std::collections::BTreeMap;
 
 use aloft_auth::{AdminUser, AuthUser};
-use aloft_http::{ApiError, Query, Reply, openapi::ErrorBody};
+use aloft_http::{
+    ApiError, Query, Reply,
+    openapi::{AdminOnly, ErrorBody, InvalidQuery, SignedIn},
+};
 use aloft_store::{
     Key, Metric, UserRecord,
     usage::{
@@ -78,8 +81,8 @@ async fn summary_of(
     security(("BearerJWT" = []), ("ApiKey" = [])),
     params(MetricQuery),
     responses(
+        SignedIn, InvalidQuery,
         (status = 200, description = "Per metric: this month so far, last month, growth in percent, daily average this month", body = UsageSummary),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
         (status = 422, description = "Unknown `metric`", body = ErrorBody),
     )
 )]
@@ -115,8 +118,8 @@ pub struct CurrentPeriod {
     tag = "Usage",
     security(("BearerJWT" = []), ("ApiKey" = [])),
     responses(
+        SignedIn,
         (status = 200, description = "This month's totals", body = CurrentPeriod),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
     )
 )]
 pub(crate) async fn current_period(
@@ -188,8 +191,8 @@ async fn window(
     security(("BearerJWT" = []), ("ApiKey" = [])),
     params(MetricQuery),
     responses(
+        SignedIn, InvalidQuery,
         (status = 200, description = "Totals of both windows, growth, daily average, peak day and trend", body = Trends),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
         (status = 422, description = "`metric` missing or unknown, or `days` outside 1–90", body = ErrorBody),
     )
 )]
@@ -247,8 +250,8 @@ pub struct DailyUsage {
     security(("BearerJWT" = []), ("ApiKey" = [])),
     params(MetricQuery),
     responses(
+        SignedIn, InvalidQuery,
         (status = 200, description = "One value per day, oldest first", body = DailyUsage),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
         (status = 422, description = "`metric` missing or unknown, or `days` outside 1–90", body = ErrorBody),
     )
 )]
@@ -291,8 +294,8 @@ pub struct UsageBreakdown {
     security(("BearerJWT" = []), ("ApiKey" = [])),
     params(MetricQuery),
     responses(
+        SignedIn, InvalidQuery,
         (status = 200, description = "The month split by the metric's dimension", body = UsageBreakdown),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
         (status = 422, description = "`metric` missing or unknown", body = ErrorBody),
     )
 )]
@@ -342,8 +345,8 @@ pub struct MetricList {
     tag = "Usage",
     security(("BearerJWT" = []), ("ApiKey" = [])),
     responses(
+        SignedIn,
         (status = 200, description = "Every metric with its name, description and unit", body = MetricList),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
     )
 )]
 pub(crate) async fn metrics(AuthUser(_): AuthUser) -> Reply<MetricList> {
@@ -368,9 +371,8 @@ pub(crate) async fn metrics(AuthUser(_): AuthUser) -> Reply<MetricList> {
     security(("BearerJWT" = []), ("ApiKey" = [])),
     params(("user_id" = String, Path, description = "The user's id"), MetricQuery),
     responses(
+        AdminOnly, InvalidQuery,
         (status = 200, description = "The user's summary, as `GET /app/usage/summary` shows it to them", body = UsageSummary),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
         (status = 422, description = "Unknown `metric`", body = ErrorBody),
     )
@@ -394,8 +396,12 @@ pub(crate) async fn admin_summary(
 #[into_params(parameter_in = Query)]
 pub struct TopQuery {
     /// The metric to rank by (default `api_requests`).
+    #[param(
+        pattern = "^(api_requests|ai_tokens|ai_requests|storage_bytes|file_uploads|file_downloads|websocket_messages|background_jobs|email_sent)$"
+    )]
     pub metric: Option<String>,
     /// How many users, 1–100 (default 10).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }
 
@@ -423,9 +429,8 @@ pub struct TopUsers {
     security(("BearerJWT" = []), ("ApiKey" = [])),
     params(TopQuery),
     responses(
+        AdminOnly, InvalidQuery,
         (status = 200, description = "Users by this month's total, highest first", body = TopUsers),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 422, description = "Unknown `metric`, or `limit` outside 1–100", body = ErrorBody),
     )
 )]

@@ -22,8 +22,12 @@ const DEFAULT_DAYS: u32 = 30;
 #[into_params(parameter_in = Query)]
 pub struct MetricQuery {
     /// A metric key from `GET /app/usage/metrics`.
+    #[param(
+        pattern = "^(api_requests|ai_tokens|ai_requests|storage_bytes|file_uploads|file_downloads|websocket_messages|background_jobs|email_sent)$"
+    )]
     pub metric: Option<String>,
     /// Days to cover, 1–90 (default 30).
+    #[param(minimum = 1, maximum = 90)]
     pub days: Option<u32>,
 }
 
@@ -164,6 +168,28 @@ pub fn daily_series(
 mod tests {
     use super::*;
     use time::macros::date;
+
+    /// The `metric` parameters' pattern is written out in the attributes; it must name
+    /// every metric and nothing else.
+    #[test]
+    fn the_documented_metric_keys_are_the_metrics() {
+        let keys: Vec<&str> = aloft_store::usage::METRICS.iter().map(|m| m.key).collect();
+        let expected = format!("^({})$", keys.join("|"));
+        let document = serde_json::to_value(crate::openapi()).unwrap();
+        let patterns: Vec<&serde_json::Value> = document["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .filter_map(|item| item["get"]["parameters"].as_array())
+            .flatten()
+            .filter(|p| p["name"] == "metric")
+            .map(|p| &p["schema"]["pattern"])
+            .collect();
+        assert!(!patterns.is_empty());
+        for pattern in patterns {
+            assert_eq!(pattern, &serde_json::Value::from(expected.clone()));
+        }
+    }
 
     #[test]
     fn growth_and_averages_match_the_reference_examples() {

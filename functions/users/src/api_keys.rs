@@ -2,7 +2,10 @@
 //! The secret is returned once, at creation; the table keeps only its hash.
 
 use aloft_auth::{AuthUser, new_api_key};
-use aloft_http::{ApiError, Json, Reply, openapi::ErrorBody};
+use aloft_http::{
+    ApiError, Json, Reply,
+    openapi::{ErrorBody, JsonBody, SignedIn},
+};
 use aloft_store::{ApiKeyRecord, StoreError};
 use axum::extract::{Path, State};
 use http::StatusCode;
@@ -18,7 +21,8 @@ const PREFIX_CHARS: usize = 12;
 /// `POST /app/api-keys`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateApiKeyRequest {
-    /// What the key is for; 1–100 characters.
+    /// What the key is for; 1–100 characters, not all spaces.
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
 }
 
@@ -65,8 +69,8 @@ impl From<&ApiKeyRecord> for ApiKeyView {
     tag = "API keys",
     security(("BearerJWT" = []), ("ApiKey" = [])),
     responses(
+        SignedIn,
         (status = 200, description = "The caller's keys, oldest first", body = ApiKeyList),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
     )
 )]
 pub(crate) async fn list_api_keys(
@@ -87,9 +91,10 @@ pub(crate) async fn list_api_keys(
     security(("BearerJWT" = []), ("ApiKey" = [])),
     request_body = CreateApiKeyRequest,
     responses(
-        (status = 201, description = "The key, with its secret shown this once", body = CreatedApiKey),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
-        (status = 422, description = "`name` is empty or too long", body = ErrorBody),
+        SignedIn, JsonBody,
+        (status = 201, description = "The key, with its secret shown this once", body = CreatedApiKey,
+            links(("DeleteApiKey" = (operation_id = "delete_api_key", parameters(("id" = "$response.body#/id")))))),
+        (status = 422, description = "`name` is missing, empty or too long", body = ErrorBody),
     )
 )]
 pub(crate) async fn create_api_key(
@@ -137,8 +142,8 @@ pub(crate) async fn create_api_key(
     security(("BearerJWT" = []), ("ApiKey" = [])),
     params(("id" = String, Path, description = "The key's id")),
     responses(
+        SignedIn,
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
         (status = 404, description = "No such key of the caller's", body = ErrorBody),
     )
 )]

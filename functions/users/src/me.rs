@@ -1,7 +1,10 @@
 //! `GET` and `PATCH /app/users/me`.
 
 use aloft_auth::{AuthUser, UserProfile};
-use aloft_http::{ApiError, ApiVersion, Json, Reply, openapi::ErrorBody};
+use aloft_http::{
+    ApiError, ApiVersion, Json, Reply,
+    openapi::{ErrorBody, JsonBody, SignedIn},
+};
 use aloft_store::{ProfileChange, UserRecord};
 use axum::extract::State;
 use serde::Deserialize;
@@ -15,10 +18,10 @@ use crate::AppState;
     get,
     path = "/app/users/me",
     tag = "Users",
-    security(("BearerJWT" = [])),
+    security(("BearerJWT" = []), ("ApiKey" = [])),
     responses(
+        SignedIn,
         (status = 200, description = "The profile", body = UserProfile),
-        (status = 401, description = "Missing, expired or invalid token", body = ErrorBody),
         (status = 403, description = "The account is inactive", body = ErrorBody),
         (status = 404, description = "The account no longer exists", body = ErrorBody),
     )
@@ -43,8 +46,10 @@ pub(crate) async fn get_me(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateMeRequest {
     /// At most 255 characters.
+    #[schema(max_length = 255)]
     pub full_name: Option<String>,
     /// An `http(s)` URL of at most 2048 characters.
+    #[schema(max_length = 2048, pattern = r"^https?://\S+$")]
     pub avatar_url: Option<String>,
 }
 
@@ -79,12 +84,13 @@ impl UpdateMeRequest {
     patch,
     path = "/app/users/me",
     tag = "Users",
-    security(("BearerJWT" = [])),
+    security(("BearerJWT" = []), ("ApiKey" = [])),
     request_body = UpdateMeRequest,
     responses(
+        SignedIn, JsonBody,
         (status = 200, description = "The updated profile", body = UserProfile),
-        (status = 401, description = "Missing, expired or invalid token", body = ErrorBody),
         (status = 403, description = "The account is inactive", body = ErrorBody),
+        (status = 404, description = "The account no longer exists", body = ErrorBody),
         (status = 422, description = "A field breaks a rule; `details.field` names it", body = ErrorBody),
     )
 )]

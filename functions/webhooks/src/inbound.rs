@@ -40,6 +40,7 @@ pub struct Received {
         (status = 200, description = "Verified and queued (or a duplicate, acknowledged)", body = Received),
         (status = 400, description = "Missing, malformed, stale or wrong signature; nothing stored", body = ErrorBody),
         (status = 404, description = "Unknown provider, or not configured here", body = ErrorBody),
+        (status = 413, description = "The body is larger than the limit (`PAYLOAD_TOO_LARGE`)", body = ErrorBody),
     )
 )]
 pub(crate) async fn receive_webhook(

@@ -3,7 +3,10 @@
 //! Deliveries (`…/{id}/deliveries`) show every attempt's outcome, dead ones included.
 
 use aloft_auth::{AuthUser, secrets::random_secret};
-use aloft_http::{ApiError, Json, Page, PageParams, Query, Reply, openapi::ErrorBody};
+use aloft_http::{
+    ApiError, Json, Page, PageParams, Query, Reply,
+    openapi::{ErrorBody, InvalidQuery, JsonBody, SignedIn},
+};
 use aloft_queue::Event;
 use aloft_store::{DeliveryRecord, SubscriptionRecord};
 use axum::extract::{Path, State};
@@ -20,8 +23,10 @@ const MAX_SUBSCRIPTIONS: usize = 20;
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateSubscription {
     /// Where deliveries are POSTed; `https` to a public host.
+    #[schema(pattern = "^https://")]
     pub url: String,
     /// Event names, e.g. `contact.submitted` (operator events need the admin role).
+    #[schema(min_items = 1)]
     pub events: Vec<String>,
 }
 
@@ -98,8 +103,9 @@ impl From<DeliveryRecord> for DeliveryView {
     tag = "Webhook subscriptions",
     security(("BearerJWT" = []), ("ApiKey" = [])),
     responses(
-        (status = 200, description = "The tenant's subscriptions, oldest first", body = SubscriptionList),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
+        SignedIn,
+        (status = 200, description = "The tenant's subscriptions, oldest first", body = SubscriptionList,
+            links(("ListDeliveries" = (operation_id = "list_deliveries", parameters(("id" = "$response.body#/items/0/id")))))),
     )
 )]
 pub(crate) async fn list_subscriptions(
@@ -120,11 +126,15 @@ pub(crate) async fn list_subscriptions(
     security(("BearerJWT" = []), ("ApiKey" = [])),
     request_body = CreateSubscription,
     responses(
-        (status = 201, description = "Created; the secret is shown this once", body = CreatedSubscription),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
+        SignedIn, JsonBody,
+        (status = 201, description = "Created; the secret is shown this once", body = CreatedSubscription,
+            links(
+                ("ListDeliveries" = (operation_id = "list_deliveries", parameters(("id" = "$response.body#/id")))),
+                ("DeleteSubscription" = (operation_id = "delete_subscription", parameters(("id" = "$response.body#/id")))),
+            )),
         (status = 403, description = "An operator event, and the caller is not an admin", body = ErrorBody),
         (status = 409, description = "The tenant has the maximum number of subscriptions", body = ErrorBody),
-        (status = 422, description = "Bad URL or unknown event", body = ErrorBody),
+        (status = 422, description = "A field is missing, the URL is not a public https URL, or an event is unknown", body = ErrorBody),
     )
 )]
 pub(crate) async fn create_subscription(
@@ -208,8 +218,8 @@ fn parse_events(raw: &[String]) -> Result<Vec<Event>, ApiError> {
     security(("BearerJWT" = []), ("ApiKey" = [])),
     params(("id" = String, Path, description = "The subscription's id")),
     responses(
+        SignedIn,
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
         (status = 404, description = "No such subscription in the caller's tenant", body = ErrorBody),
     )
 )]
@@ -236,8 +246,8 @@ pub(crate) async fn delete_subscription(
     security(("BearerJWT" = []), ("ApiKey" = [])),
     params(("id" = String, Path, description = "The subscription's id"), PageParams),
     responses(
+        SignedIn, InvalidQuery,
         (status = 200, description = "Deliveries, newest first", body = Page<DeliveryView>),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
         (status = 404, description = "No such subscription in the caller's tenant", body = ErrorBody),
         (status = 422, description = "Bad skip or limit", body = ErrorBody),
     )

@@ -10,6 +10,7 @@ use axum::{
 };
 use http::{header, request::Parts};
 use serde::de::DeserializeOwned;
+use serde_json::error::Category;
 
 use crate::ApiError;
 
@@ -50,17 +51,32 @@ fn is_json(headers: &http::HeaderMap) -> bool {
 
 /// Parses a JSON body: broken syntax is 400, a broken field rule 422 naming the field.
 pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
-        let field = err.path().to_string();
+    // JSON is UTF-8; checked up front, as fields the type ignores are skipped unchecked.
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| ApiError::BadRequest("Malformed JSON: the body is not UTF-8".into()))?;
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+        // Whether the body is JSON at all decides 400 or 422: serde_json's own category
+        // does not (it stops at the first wrong field before reading the rest, and calls
+        // `false` for an enum "expected value", a syntax error). `Value`, as `IgnoredAny`
+        // would let numbers past an f64 and lone surrogate escapes through.
+        if let Err(syntax) = serde_json::from_str::<serde_json::Value>(text) {
+            return malformed(&syntax);
+        }
+        let field = field_name(err.path().to_string());
         let inner = err.into_inner();
         match inner.classify() {
-            serde_json::error::Category::Data => {
-                ApiError::validation(field_name(field), strip_position(&inner))
-            }
-            _ => ApiError::BadRequest(format!("Malformed JSON: {}", strip_position(&inner)).into()),
+            Category::Data => ApiError::validation(field, strip_position(&inner)),
+            _ => ApiError::validation(field, "invalid value for this field"),
         }
-    })
+    })?;
+    // Reading one value stops after it: `{"a":1}garbage` is not a JSON body either.
+    deserializer.end().map_err(|err| malformed(&err))?;
+    Ok(value)
+}
+
+fn malformed(err: &serde_json::Error) -> ApiError {
+    ApiError::BadRequest(format!("Malformed JSON: {}", strip_position(err)).into())
 }
 
 /// Query parameters, with 422 naming the parameter whose value is unusable.
@@ -133,6 +149,15 @@ mod tests {
     struct Project {
         name: String,
         size: u32,
+        #[serde(default)]
+        visibility: Option<Visibility>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    enum Visibility {
+        Private,
+        Public,
     }
 
     #[test]
@@ -142,11 +167,41 @@ mod tests {
     }
 
     #[test]
+    fn text_after_the_json_value_or_bytes_that_are_not_utf8_are_a_bad_request() {
+        for body in [
+            r#"{"name": "x", "size": 1}{"#,
+            r#"{"name": "x", "size": 1} x"#,
+        ] {
+            let err = parse_json::<Project>(body.as_bytes()).unwrap_err();
+            assert_eq!(err.code(), crate::ErrorCode::BadRequest, "{body}");
+        }
+        let not_utf8 = b"{\"name\": \"x\", \"size\": 1, \"other\": \"\xff\"}";
+        assert_eq!(
+            parse_json::<Project>(not_utf8).unwrap_err().code(),
+            crate::ErrorCode::BadRequest
+        );
+        let surrounded_by_whitespace = " {\"name\": \"x\", \"size\": 1}\n";
+        assert!(parse_json::<Project>(surrounded_by_whitespace.as_bytes()).is_ok());
+    }
+
+    #[test]
     fn wrong_field_type_is_a_validation_error_naming_the_field() {
         let err = parse_json::<Project>(br#"{"name": "x", "size": -1}"#).unwrap_err();
         match err {
             ApiError::Validation { field, .. } => assert_eq!(field, "size"),
             other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn enum_field_of_another_json_type_is_a_validation_error_naming_the_field() {
+        for visibility in ["false", "1", "null", "[]", "\"secret\""] {
+            let body = format!(r#"{{"name": "x", "size": 1, "visibility": {visibility}}}"#);
+            match parse_json::<Project>(body.as_bytes()) {
+                Err(ApiError::Validation { field, .. }) => assert_eq!(field, "visibility"),
+                Ok(_) if visibility == "null" => {}
+                other => panic!("{visibility}: expected a validation error, got {other:?}"),
+            }
         }
     }
 

@@ -1,6 +1,11 @@
 //! OpenAPI pieces shared by every function: the error envelope and v2 `meta` schemas,
-//! and [`versioned`], which mounts routes under `/api/v1` and `/api/v2` and documents
-//! both from one set of annotated handlers.
+//! the error responses routes share ([`SignedIn`], [`JsonBody`], …), and [`versioned`],
+//! which mounts routes under `/api/v1` and `/api/v2` and documents both from one set of
+//! annotated handlers.
+
+mod responses;
+
+pub use responses::{AdminOnly, InvalidQuery, JsonBody, RateLimited, SignedIn};
 
 use std::collections::BTreeMap;
 
@@ -10,8 +15,8 @@ use serde_json::Value;
 use utoipa::{
     PartialSchema, ToSchema,
     openapi::{
-        ContentBuilder, ObjectBuilder, OpenApi, PathItem, Ref, RefOr, Schema, path::Operation,
-        response::Response,
+        ContentBuilder, ObjectBuilder, OpenApi, PathItem, Ref, RefOr, Schema, link::Link,
+        path::Operation, response::Response,
     },
 };
 
@@ -54,7 +59,8 @@ where
 }
 
 /// Turns a document of version-relative paths into one with every path under every
-/// version, v2 success bodies wrapped in `data` + `meta`, and the shared error schemas.
+/// version, v2 success bodies wrapped in `data` + `meta` (and the links that read them
+/// pointed at `data` and at the v2 operations), and the shared error schemas.
 pub fn versioned_document(mut relative: OpenApi) -> OpenApi {
     let paths = std::mem::take(&mut relative.paths.paths);
     let mut versioned = BTreeMap::new();
@@ -64,6 +70,7 @@ pub fn versioned_document(mut relative: OpenApi) -> OpenApi {
             if version == ApiVersion::V2 {
                 for_each_operation(&mut item, wrap_operation_for_v2);
             }
+            for_each_operation(&mut item, name_link_fields_as_the_spec_does);
             versioned.insert(format!("/api/{}{path}", version.as_str()), item);
         }
     }
@@ -98,17 +105,24 @@ fn for_each_operation(item: &mut PathItem, f: fn(&mut Operation)) {
 
 fn wrap_operation_for_v2(operation: &mut Operation) {
     if let Some(id) = &mut operation.operation_id {
-        id.push_str("_v2");
+        id.push_str(V2_SUFFIX);
     }
     for (status, response) in operation.responses.responses.iter_mut() {
         if let (true, RefOr::T(response)) = (status.starts_with('2'), response) {
             wrap_response_for_v2(response);
+            response.links.values_mut().for_each(link_to_v2);
         }
     }
 }
 
+const V2_SUFFIX: &str = "_v2";
+
+/// Only JSON bodies are wrapped: a stream (`text/event-stream`) is sent as produced.
 fn wrap_response_for_v2(response: &mut Response) {
-    for content in response.content.values_mut() {
+    for (media_type, content) in response.content.iter_mut() {
+        if media_type != "application/json" {
+            continue;
+        }
         let Some(data) = content.schema.take() else {
             continue;
         };
@@ -122,25 +136,97 @@ fn wrap_response_for_v2(response: &mut Response) {
     }
 }
 
+/// A v2 link follows to the v2 operation, and finds the v1 body's fields under `data`.
+fn link_to_v2(link: &mut RefOr<Link>) {
+    let RefOr::T(link) = link else { return };
+    if !link.operation_id.is_empty() {
+        link.operation_id.push_str(V2_SUFFIX);
+    }
+    link.parameters.values_mut().for_each(body_pointer_to_v2);
+    if let Some(body) = &mut link.request_body {
+        body_pointer_to_v2(body);
+    }
+}
+
+/// utoipa 5.5 writes a link's `operationId` and `requestBody` as `operation_id` and
+/// `request_body`, which no OpenAPI tool reads; written as extensions they get the
+/// names the specification gives them. (Extensions are an unordered map: a link with both
+/// would be exported in either order, so our links pass ids as parameters only.)
+fn name_link_fields_as_the_spec_does(operation: &mut Operation) {
+    let links = operation
+        .responses
+        .responses
+        .values_mut()
+        .filter_map(|response| match response {
+            RefOr::T(response) => Some(response.links.values_mut()),
+            RefOr::Ref(_) => None,
+        })
+        .flatten();
+    for link in links {
+        let RefOr::T(link) = link else { continue };
+        let mut renamed = Vec::new();
+        if !link.operation_id.is_empty() {
+            renamed.push((
+                "operationId",
+                Value::from(std::mem::take(&mut link.operation_id)),
+            ));
+        }
+        if let Some(body) = link.request_body.take() {
+            renamed.push(("requestBody", body));
+        }
+        if !renamed.is_empty() {
+            link.extensions
+                .get_or_insert_with(Default::default)
+                .extend(renamed.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        }
+    }
+}
+
+fn body_pointer_to_v2(value: &mut Value) {
+    const BODY: &str = "$response.body#/";
+    match value {
+        Value::String(expression) => {
+            if let Some(pointer) = expression.strip_prefix(BODY) {
+                *expression = format!("{BODY}data/{pointer}");
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(body_pointer_to_v2),
+        Value::Object(fields) => fields.values_mut().for_each(body_pointer_to_v2),
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use utoipa::openapi::{
         PathsBuilder, ResponseBuilder,
+        link::LinkBuilder,
         path::{HttpMethod, OperationBuilder},
     };
 
     fn relative_api() -> OpenApi {
+        let link = LinkBuilder::new()
+            .operation_id("get_health")
+            .parameter("id", "$response.body#/id")
+            .build();
         let operation = OperationBuilder::new()
             .operation_id(Some("check_health"))
             .response(
                 "200",
-                ResponseBuilder::new().description("ok").content(
-                    "application/json",
-                    ContentBuilder::new()
-                        .schema(Some(Ref::from_schema_name("Health")))
-                        .build(),
-                ),
+                ResponseBuilder::new()
+                    .description("ok")
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("Health")))
+                            .build(),
+                    )
+                    .content(
+                        "text/event-stream",
+                        ContentBuilder::new().schema(Some(String::schema())).build(),
+                    )
+                    .link("GetHealth", link),
             )
             .build();
         let mut api = OpenApi::default();
@@ -174,5 +260,29 @@ mod tests {
             "#/components/schemas/ResponseMeta"
         );
         assert_eq!(v2["operationId"], "check_health_v2");
+    }
+
+    #[test]
+    fn v2_streams_are_documented_as_sent() {
+        let api = serde_json::to_value(versioned_document(relative_api())).unwrap();
+        let v2 = &api["paths"]["/api/v2/public/health"]["get"]["responses"]["200"];
+        assert_eq!(
+            v2["content"]["text/event-stream"]["schema"]["type"],
+            "string"
+        );
+    }
+
+    #[test]
+    fn v2_links_follow_v2_operations_and_read_under_data() {
+        let api = serde_json::to_value(versioned_document(relative_api())).unwrap();
+        let link = |version: &str| {
+            api["paths"][format!("/api/{version}/public/health")]["get"]["responses"]["200"]
+                ["links"]["GetHealth"]
+                .clone()
+        };
+        assert_eq!(link("v1")["operationId"], "get_health");
+        assert_eq!(link("v1")["parameters"]["id"], "$response.body#/id");
+        assert_eq!(link("v2")["operationId"], "get_health_v2");
+        assert_eq!(link("v2")["parameters"]["id"], "$response.body#/data/id");
     }
 }

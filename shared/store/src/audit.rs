@@ -131,6 +131,14 @@ impl AuditLog {
             (None, Some(until)) => format!("{until}{HIGHEST}"),
             (None, None) => HIGHEST.to_owned(),
         };
+        // `until` before `since`, or a cursor below `since`: nothing can match, and
+        // DynamoDB refuses a BETWEEN whose bounds are reversed.
+        if upper < since {
+            return Ok(AuditPage {
+                items: Vec::new(),
+                next_cursor: None,
+            });
+        }
         let mut filters = Vec::new();
         let partitions: Vec<Partition> = if let Some(actor) = &query.actor_id {
             push_filter(&mut filters, "action", query.action.as_deref());

@@ -237,3 +237,29 @@ async fn appending_the_same_entry_again_keeps_the_first() {
         .unwrap();
     assert_eq!(listed.items, [first]);
 }
+
+#[tokio::test]
+async fn bounds_that_exclude_everything_list_nothing() {
+    let log = seeded().await;
+    for reversed in [
+        AuditQuery {
+            since: Some("2026-11-30T00:00:00Z".into()),
+            until: Some("2020-01-01T00:00:00Z".into()),
+            ..query(10)
+        },
+        AuditQuery {
+            cursor: Some(String::new()),
+            ..query(10)
+        },
+        AuditQuery {
+            actor_id: Some("ann".into()),
+            since: Some("2026-11-30T00:00:00Z".into()),
+            cursor: Some("2020-01-01T00:00:00Z#id-001".into()),
+            ..query(10)
+        },
+    ] {
+        let page = log.list(&reversed).await.unwrap();
+        assert!(page.items.is_empty(), "{reversed:?}");
+        assert_eq!(page.next_cursor, None);
+    }
+}

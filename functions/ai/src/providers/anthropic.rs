@@ -63,12 +63,13 @@ struct WireUsage {
 }
 
 impl WireUsage {
-    /// Cached input is still input: count it as prompt tokens.
+    /// Cached input is still input: count it as prompt tokens. The counts come from the
+    /// provider: their sum saturates rather than overflow.
     fn prompt(&self) -> Option<u64> {
         self.input_tokens.map(|input| {
             input
-                + self.cache_creation_input_tokens.unwrap_or(0)
-                + self.cache_read_input_tokens.unwrap_or(0)
+                .saturating_add(self.cache_creation_input_tokens.unwrap_or(0))
+                .saturating_add(self.cache_read_input_tokens.unwrap_or(0))
         })
     }
 }

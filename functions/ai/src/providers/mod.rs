@@ -64,12 +64,14 @@ pub struct Usage {
 }
 
 impl Usage {
-    /// The provider's own counts.
+    /// The provider's own counts. They are whatever the provider sent: a sum past
+    /// `u64::MAX` saturates instead of panicking (or, in release, wrapping to a small
+    /// charge).
     pub fn new(prompt_tokens: u64, completion_tokens: u64) -> Self {
         Self {
             prompt_tokens,
             completion_tokens,
-            total_tokens: prompt_tokens + completion_tokens,
+            total_tokens: prompt_tokens.saturating_add(completion_tokens),
             estimated: false,
         }
     }
@@ -196,6 +198,9 @@ pub fn error_message(body: &[u8]) -> Option<String> {
         .map(|b| b.error.message)
         .filter(|m| !m.trim().is_empty())
 }
+
+#[cfg(test)]
+mod properties;
 
 #[cfg(test)]
 mod tests {
