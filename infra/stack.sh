@@ -178,6 +178,16 @@ start_fake_stripe() {
   unset STRIPE_WEBHOOK_SECRET STRIPE_PRICE_PLANS STRIPE_PRICE_MONTHLY STRIPE_PRICE_YEARLY
 }
 
+# Everything, with the fake third parties: what the end-to-end and contract runs test.
+start_whole_stack_with_fakes() {
+  start_emulator
+  start_fake_ai
+  start_fake_stripe
+  start_functions
+  start_sqs_shim
+  start_ws_gateway
+}
+
 mode="${1:-}"; shift || true
 [ "${1:-}" = "--" ] && shift
 case "$mode" in
@@ -188,7 +198,7 @@ case "$mode" in
     start_functions
     start_sqs_shim
     start_ws_gateway
-    echo "stack: ready. Ctrl-C stops it. Logs: $STATE/watch.log, $STATE/sqs-shim.log, $STATE/ws-gateway.log, $STATE/moto.log"
+    echo "stack: ready. Ctrl-C stops it. Logs: $STATE/api-front.log, $STATE/watch.log, $STATE/sqs-shim.log, $STATE/ws-gateway.log, $STATE/moto.log"
     setsid tail -n +1 -f "$STATE/watch.log" &
     started+=("$!")
     wait
@@ -201,12 +211,7 @@ case "$mode" in
     # The flags end-to-end test checks 400 users as the bootstrap admin within a minute;
     # at the default 60 per user and minute it would wait out seven windows.
     export RATE_LIMIT_DEFAULT_PER_MINUTE="${RATE_LIMIT_DEFAULT_PER_MINUTE:-1000}"
-    start_emulator
-    start_fake_ai
-    start_fake_stripe
-    start_functions
-    start_sqs_shim
-    start_ws_gateway
+    start_whole_stack_with_fakes
     "$@"
     ;;
   contract)
@@ -218,12 +223,7 @@ case "$mode" in
     export RATE_LIMIT_AI_PER_MINUTE="${RATE_LIMIT_AI_PER_MINUTE:-100000}"
     export RATE_LIMIT_AUTH_PER_MINUTE="${RATE_LIMIT_AUTH_PER_MINUTE:-100000}"
     export CONTACT_RATE_LIMIT="${CONTACT_RATE_LIMIT:-100000/hour}"
-    start_emulator
-    start_fake_ai
-    start_fake_stripe
-    start_functions
-    start_sqs_shim
-    start_ws_gateway
+    start_whole_stack_with_fakes
     "$@"
     ;;
   *)
