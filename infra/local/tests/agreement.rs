@@ -11,7 +11,7 @@ use serde_yaml::Value;
 
 const WORKSPACE_MANIFEST: &str = include_str!("../../../Cargo.toml");
 const TEMPLATE: &str = include_str!("../../../template.yaml");
-const DOCUMENT: &str = include_str!("../../../openapi.json");
+const DOCUMENT: &str = include_str!("../../../functions/docs/openapi.json");
 
 fn watch_metadata() -> toml::Table {
     let manifest: toml::Table = toml::from_str(WORKSPACE_MANIFEST).unwrap();
