@@ -63,12 +63,7 @@ impl AppParts for Files {
     fn build(env: &Env, aws: &AwsClients, table: &Table) -> Result<Self, ConfigError> {
         Ok(Self {
             files: FileRepo::new(table.clone()),
-            objects: Objects::new(aws, env.required("BUCKET_NAME")?).map_err(|reason| {
-                ConfigError::Invalid {
-                    name: "BUCKET_NAME",
-                    reason,
-                }
-            })?,
+            objects: Objects::new(aws, env.required("BUCKET_NAME")?),
             rules: FileRules::from_env(env)?,
             usage: UsageMeter::new(table.clone()),
             publisher: Publisher::new(Producer::new(

@@ -4,7 +4,11 @@
 //! presigner does (the tests compare the two for a fixed clock); HEAD and DELETE are
 //! signed the same way in headers and sent over the shared outbound HTTPS client.
 
-use std::{borrow::Cow, time::Duration, time::SystemTime};
+use std::{
+    borrow::Cow,
+    sync::{Arc, OnceLock},
+    time::{Duration, SystemTime},
+};
 
 use aloft_outbound::{Client, OutboundError};
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
@@ -44,12 +48,13 @@ pub struct Objects {
     /// (path-style, which the emulator needs) under `AWS_ENDPOINT_URL`.
     base: String,
     credentials: Option<SharedCredentialsProvider>,
-    http: Client,
+    /// Built on the first HEAD or DELETE: presigning needs no connection, so a cold start
+    /// does not load the TLS roots for it.
+    http: Arc<OnceLock<Client>>,
 }
 
 impl Objects {
-    /// Fails only when the system has no TLS root certificates.
-    pub fn new(aws: &AwsClients, bucket: impl Into<String>) -> Result<Self, String> {
+    pub fn new(aws: &AwsClients, bucket: impl Into<String>) -> Self {
         let bucket = bucket.into();
         let region = aws
             .sdk
@@ -59,12 +64,12 @@ impl Objects {
             Some(endpoint) => format!("{}/{bucket}", endpoint.trim_end_matches('/')),
             None => format!("https://{bucket}.s3.{region}.amazonaws.com"),
         };
-        Ok(Self {
+        Self {
             region,
             base,
             credentials: aws.sdk.credentials_provider(),
-            http: Client::new(CONNECT_TIMEOUT)?,
-        })
+            http: Arc::default(),
+        }
     }
 
     fn url(&self, key: &str) -> String {
@@ -146,6 +151,14 @@ impl Objects {
         let url = self.url(key);
         let mut settings = s3_settings();
         settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        let http = match self.http.get() {
+            Some(http) => http,
+            None => {
+                // Fails only when the system has no TLS root certificates.
+                let built = Client::new(CONNECT_TIMEOUT).map_err(StoreError::Other)?;
+                self.http.get_or_init(|| built)
+            }
+        };
         let mut last = String::new();
         for _ in 0..ATTEMPTS {
             let signed = self
@@ -159,7 +172,7 @@ impl Objects {
                 .await?;
             let (parts, ()) = signed.into_parts();
             let request = Request::from_parts(parts, Full::new(Bytes::new()));
-            match self.http.send(request, ATTEMPT_TIMEOUT).await {
+            match http.send(request, ATTEMPT_TIMEOUT).await {
                 Ok(response) if response.status().is_server_error() => {
                     last = format!("{method} answered {}", response.status());
                 }

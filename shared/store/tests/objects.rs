@@ -31,7 +31,7 @@ fn clock() -> (SystemTime, Duration, PresigningConfig) {
 
 async fn both(settings: AwsSettings) {
     let aws = AwsClients::connect(&settings).await;
-    let objects = Objects::new(&aws, BUCKET).unwrap();
+    let objects = Objects::new(&aws, BUCKET);
     let sdk = aws.s3();
     for key in KEYS {
         let (now, ttl, config) = clock();

@@ -154,11 +154,6 @@ impl Routes {
                 })
             })
     }
-
-    /// The route keys (`GET /api/{version}/…`), for checks against the API document.
-    pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.routes.iter().map(|route| route.key.as_str())
-    }
 }
 
 /// The path parameters if `parts` matches `segments`.
