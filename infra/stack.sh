@@ -107,8 +107,12 @@ start_functions() {
   # up the others) behind the API front, which plays API Gateway: routes and CORS from
   # template.yaml, events with the caller's real address (infra/local's api-front).
   cargo build --quiet -p aloft-local --bin api-front
+  # Reloading on change is for `make dev`; in the test modes watch would otherwise restart
+  # instances mid-run on files the run itself writes (a fresh-clone contract run saw 39).
+  local reload=()
+  [ "$mode" = dev ] || reload=(--ignore-changes)
   setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT" \
-    --concurrency 4 >"$STATE/watch.log" 2>&1 &
+    --concurrency 4 "${reload[@]}" >"$STATE/watch.log" 2>&1 &
   started+=("$!")
   wait_for "http://127.0.0.1:$LAMBDA_PORT/" 600 "cargo lambda watch"
   ALOFT_LAMBDA_URL="http://127.0.0.1:$LAMBDA_PORT" setsid cargo run --quiet -p aloft-local \
