@@ -10,6 +10,7 @@
 //! documents them with [`openapi::versioned_document`]. The document is built only when
 //! asked for (by the docs function), never on a function's cold start.
 
+pub mod aws_usage;
 mod config;
 mod edge;
 mod error;
