@@ -25,7 +25,7 @@ STOP_SECONDS=15
 STATE=.local
 LOG="$STATE/stack-term-make.log"
 # What `make dev` starts: the recording must find each of these, or it is missing some.
-EXPECTED=('moto_server .*-p 5100' 'lambda watch' 'api-front' 'sqs-shim' 'ws-gateway' '/debug/health( |$)' 'tail -n \+1 -f')
+EXPECTED=('moto_capacity.py .*-p 5100' 'lambda watch' 'api-front' 'sqs-shim' 'ws-gateway' '/debug/health( |$)' 'tail -n \+1 -f')
 
 port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 answers() { curl -s -o /dev/null --max-time 2 "$1"; }

@@ -6,6 +6,8 @@ use aloft_config::{ConfigError, Env};
 use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig, timeout::TimeoutConfig};
 use aws_sdk_dynamodb::config::Credentials;
 
+use crate::capacity::{CallCounter, DynamoDbCapacity};
+
 /// Where the AWS APIs are: the real ones, or the local emulator.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AwsSettings {
@@ -88,7 +90,11 @@ impl AwsClients {
 
     fn from_sdk_config(config: &SdkConfig, local: bool) -> Self {
         Self {
-            dynamodb: aws_sdk_dynamodb::Client::new(config),
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(config)
+                    .interceptor(DynamoDbCapacity)
+                    .build(),
+            ),
             sdk: config.clone(),
             local,
         }
@@ -98,12 +104,17 @@ impl AwsClients {
     pub fn s3(&self) -> aws_sdk_s3::Client {
         let config = aws_sdk_s3::config::Builder::from(&self.sdk)
             .force_path_style(self.local)
+            .interceptor(CallCounter::S3)
             .build();
         aws_sdk_s3::Client::from_conf(config)
     }
 
     /// A new SQS client on the shared config.
     pub fn sqs(&self) -> aws_sdk_sqs::Client {
-        aws_sdk_sqs::Client::new(&self.sdk)
+        aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(&self.sdk)
+                .interceptor(CallCounter::Sqs)
+                .build(),
+        )
     }
 }

@@ -1,4 +1,5 @@
-//! The local AWS emulator (moto server, installed into the project's `.venv`).
+//! The local AWS emulator: moto server, installed into the project's `.venv`, started by
+//! `infra/local/moto_capacity.py` so DynamoDB reports real consumed capacity.
 
 use std::{
     net::TcpListener,
@@ -25,13 +26,15 @@ pub struct PrivateEmulator {
 impl PrivateEmulator {
     pub async fn start() -> Self {
         let port = free_port();
-        let child = Command::new(moto_server())
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let child = Command::new(root.join(".venv/bin/python"))
+            .arg(root.join("infra/local/moto_capacity.py"))
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
-            .expect("moto_server starts (run `make setup` to install it into .venv)");
+            .expect("the emulator starts (run `make setup` to install moto into .venv)");
         let url = format!("http://127.0.0.1:{port}");
         wait_until_listening(port).await;
         Self {
@@ -46,10 +49,6 @@ impl PrivateEmulator {
             let _ = child.kill().await;
         }
     }
-}
-
-fn moto_server() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/moto_server")
 }
 
 fn free_port() -> u16 {

@@ -1,0 +1,233 @@
+"""moto_server, with DynamoDB's capacity accounting.
+
+moto answers `ReturnConsumedCapacity` with a constant (1.0 for any query, however many
+items it read; nothing at all for UpdateItem), so the local stack could not show what a
+request costs or prove that a list page reads a bounded number of items. This launcher
+runs the pinned moto server unchanged except for that: every item operation reports the
+capacity DynamoDB's on-demand rules charge for it
+(https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/read-write-operations.html):
+
+- GetItem: the item's size rounded up to 4 KB, one unit per 4 KB (at least one unit, also
+  for a missing item), halved for an eventually consistent read.
+- Query / Scan: the summed size of every item *read* (before a filter drops any, as
+  projected into the index for an index read) rounded up to 4 KB, halved when eventually
+  consistent (always, for a global secondary index).
+- PutItem / UpdateItem / DeleteItem: the larger of the item before and after, rounded up
+  to 1 KB, one unit per KB (at least one); plus each global secondary index the write
+  touches (the projected item: one write per index whose projection changed; two when
+  the index key changes).
+- TransactWriteItems: twice that for every action (ConditionCheck counts one unit).
+- BatchWriteItem: each put or delete as above.
+
+Usage: the same arguments as `moto_server`.
+"""
+
+import copy
+import math
+import sys
+import threading
+from functools import wraps
+
+from moto.dynamodb.models.table import Table
+from moto.dynamodb.responses import DynamoHandler
+from moto.server import main
+
+READ_UNIT_BYTES = 4096
+WRITE_UNIT_BYTES = 1024
+
+# Bytes read by the Query/Scan running on this thread (moto serves each request on one).
+_scan = threading.local()
+
+
+def _read_units(size: int, consistent: bool) -> float:
+    units = max(1, math.ceil(size / READ_UNIT_BYTES))
+    return float(units) if consistent else units / 2
+
+
+def _write_units(size: int) -> float:
+    return float(max(1, math.ceil(size / WRITE_UNIT_BYTES)))
+
+
+class _CountingFilter:
+    """Stands in for (or wraps) a filter expression: moto calls it once per item read."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def expr(self, item) -> bool:
+        _scan.bytes += item.size()
+        return self.inner.expr(item) if self.inner is not None else True
+
+
+def _counting(read):
+    @wraps(read)
+    def counted(self, *args, **kwargs):
+        # filter_expression is the 10th positional argument of Table.query (the 4th of
+        # Table.scan); the backend passes it positionally.
+        position = 9 if read.__name__ == "query" else 3
+        args = list(args)
+        if len(args) > position:
+            args[position] = _CountingFilter(args[position])
+        else:
+            kwargs["filter_expression"] = _CountingFilter(kwargs.get("filter_expression"))
+        return read(self, *args, **kwargs)
+
+    return counted
+
+
+Table.query = _counting(Table.query)
+Table.scan = _counting(Table.scan)
+
+
+def _item(handler, table_name, key_or_item):
+    """A copy of the stored item: an update changes moto's own object in place."""
+    try:
+        return copy.deepcopy(handler.dynamodb_backend.get_item(table_name, key_or_item))
+    except Exception:  # noqa: BLE001 - no such table/key shape: moto reports that itself
+        return None
+
+
+def _write_cost(handler, table_name, before, after) -> float:
+    """Units of one item write: the table's, plus every index the write touches."""
+    size = max(before.size() if before else 0, after.size() if after else 0)
+    units = _write_units(size)
+    table = handler.dynamodb_backend.get_table(table_name)
+    for index in table.global_indexes:
+        keys = index.schema_key_attrs
+
+        def indexed(item):
+            return item is not None and all(item.attrs.get(k) is not None for k in keys)
+
+        old, new = indexed(before), indexed(after)
+        if old and new and any(before.attrs.get(k) != after.attrs.get(k) for k in keys):
+            units += _write_units(index.project(before).size())
+            units += _write_units(index.project(after).size())
+        elif old and new:
+            # Same keys: the index is written only if what it projects changed.
+            projected = index.project(after)
+            if index.project(before).to_json() != projected.to_json():
+                units += _write_units(projected.size())
+        elif old or new:
+            units += _write_units(index.project(after if new else before).size())
+    return units
+
+
+def _report(handler, result, units: float, write: bool):
+    wanted = handler.body.get("ReturnConsumedCapacity", "NONE")
+    body = getattr(result, "result", None)
+    if wanted not in ("TOTAL", "INDEXES") or not isinstance(body, dict):
+        return result
+    kind = "WriteCapacityUnits" if write else "ReadCapacityUnits"
+    body["ConsumedCapacity"] = {
+        "TableName": handler.body.get("TableName", ""),
+        "CapacityUnits": units,
+        kind: units,
+    }
+    return result
+
+
+def _report_list(handler, result, units_by_table: dict):
+    wanted = handler.body.get("ReturnConsumedCapacity", "NONE")
+    body = getattr(result, "result", None)
+    if wanted not in ("TOTAL", "INDEXES") or not isinstance(body, dict):
+        return result
+    body["ConsumedCapacity"] = [
+        {"TableName": name, "CapacityUnits": units, "WriteCapacityUnits": units}
+        for name, units in units_by_table.items()
+    ]
+    return result
+
+
+def _get_item(original):
+    @wraps(original)
+    def get_item(self):
+        result = original(self)
+        item = _item(self, self.body["TableName"], self.body["Key"])
+        consistent = bool(self.body.get("ConsistentRead", False))
+        units = _read_units(item.size() if item else 0, consistent)
+        return _report(self, result, units, write=False)
+
+    return get_item
+
+
+def _read_many(original):
+    @wraps(original)
+    def read(self):
+        _scan.bytes = 0
+        result = original(self)
+        # Index reads are always eventually consistent.
+        consistent = bool(self.body.get("ConsistentRead", False)) and not self.body.get(
+            "IndexName"
+        )
+        return _report(self, result, _read_units(_scan.bytes, consistent), write=False)
+
+    return read
+
+
+def _write_one(original, key_field):
+    @wraps(original)
+    def write(self):
+        name = self.body["TableName"]
+        before = _item(self, name, self.body[key_field])
+        result = original(self)
+        after = _item(self, name, self.body[key_field])
+        return _report(self, result, _write_cost(self, name, before, after), write=True)
+
+    return write
+
+
+def _transact_write(original):
+    @wraps(original)
+    def write(self):
+        actions = []
+        for entry in self.body["TransactItems"]:
+            (kind, action), = entry.items()
+            key = action.get("Item") if kind == "Put" else action.get("Key")
+            name = action["TableName"]
+            actions.append((kind, name, key, _item(self, name, key)))
+        result = original(self)
+        units_by_table: dict = {}
+        for kind, name, key, before in actions:
+            if kind == "ConditionCheck":
+                units = 1.0
+            else:
+                units = _write_cost(self, name, before, _item(self, name, key))
+            units_by_table[name] = units_by_table.get(name, 0.0) + 2 * units
+        return _report_list(self, result, units_by_table)
+
+    return write
+
+
+def _batch_write(original):
+    @wraps(original)
+    def write(self):
+        requests = []
+        for name, entries in self.body["RequestItems"].items():
+            for entry in entries:
+                if "PutRequest" in entry:
+                    key = entry["PutRequest"]["Item"]
+                else:
+                    key = entry["DeleteRequest"]["Key"]
+                requests.append((name, key, _item(self, name, key)))
+        result = original(self)
+        units_by_table: dict = {}
+        for name, key, before in requests:
+            units = _write_cost(self, name, before, _item(self, name, key))
+            units_by_table[name] = units_by_table.get(name, 0.0) + units
+        return _report_list(self, result, units_by_table)
+
+    return write
+
+
+DynamoHandler.get_item = _get_item(DynamoHandler.get_item)
+DynamoHandler.query = _read_many(DynamoHandler.query)
+DynamoHandler.scan = _read_many(DynamoHandler.scan)
+DynamoHandler.put_item = _write_one(DynamoHandler.put_item, "Item")
+DynamoHandler.update_item = _write_one(DynamoHandler.update_item, "Key")
+DynamoHandler.delete_item = _write_one(DynamoHandler.delete_item, "Key")
+DynamoHandler.transact_write_items = _transact_write(DynamoHandler.transact_write_items)
+DynamoHandler.batch_write_item = _batch_write(DynamoHandler.batch_write_item)
+
+if __name__ == "__main__":
+    sys.argv[0] = "moto_server"
+    sys.exit(main())
