@@ -421,7 +421,8 @@ pub struct TopUsers {
 }
 
 /// This month's heaviest users of a metric, from the month's ranking index (it reads
-/// `limit` rows, however many users there are).
+/// `limit` rows, however many users there are). For `api_requests` a user's ranked total
+/// leaves out their requests of the current minute.
 #[utoipa::path(
     get,
     path = "/admin/usage/top-users",

@@ -7,7 +7,9 @@
 
 use aloft_inbound::{Provider, VerifiedEvent};
 use aloft_queue::{Attempt, Handler};
-use aloft_store::{JobRecord, JobStatus, RateLimiter, Table, UserRecord, UserRepo};
+use aloft_store::{
+    JobRecord, JobStatus, Table, UsageMeter, UserRecord, UserRepo, usage::RequestLimit,
+};
 use aloft_testkit::TestEnv;
 use serde_json::{Value, json};
 use webhook_worker::{ProviderEvents, Settings};
@@ -66,6 +68,7 @@ async fn apply(
         updated_at: "2026-01-01T00:00:00Z".into(),
         finished_at: None,
         user_id: None,
+        trace_id: None,
     };
     events
         .handle(
@@ -263,6 +266,7 @@ async fn a_payload_that_is_not_a_provider_event_fails() {
         updated_at: "2026-01-01T00:00:00Z".into(),
         finished_at: None,
         user_id: None,
+        trace_id: None,
     };
     let attempt = Attempt {
         number: 1,
@@ -391,10 +395,15 @@ async fn clerk_user_lifecycle_creates_updates_and_deactivates_one_user() {
         .await
         .unwrap();
     assert!(!user(&events, &id).await.is_active);
-    // The user's unexpired tokens meet the block in the guard's next rate-limit update.
+    // The user's unexpired tokens meet the block in the guard's next count of a request.
     let now = aloft_http::timestamp::unix_now();
-    let window = RateLimiter::new(table)
-        .hit(&format!("user:{id}"), "default", 1000, 60, now)
+    let limit = RequestLimit {
+        class: "default",
+        limit: 1000,
+        window_secs: 60,
+    };
+    let window = UsageMeter::new(table)
+        .count_request(&id, limit, "users", now)
         .await
         .unwrap();
     assert!(window.blocked, "a deleted identity is locked out");

@@ -3,20 +3,20 @@
 //! request without costing any request an extra read: the user record (written by the
 //! caller) refuses logins and refreshes; the user's refresh families are revoked; their API
 //! keys are flagged, which the key lookup sees; and their unexpired access and
-//! impersonation tokens meet a `blocked` marker in the rate-limit window item every
-//! guard updates anyway (see [`crate::Guard`]).
+//! impersonation tokens meet a `blocked_until` marker in the usage item every guard
+//! updates anyway (see [`crate::Guard`]).
 
 use std::time::Duration;
 
 use aloft_config::{ConfigError, Env};
 use aloft_http::timestamp::unix_now;
-use aloft_store::{ApiKeyRepo, RateLimiter, RefreshTokens, StoreError, Table};
+use aloft_store::{ApiKeyRepo, RefreshTokens, StoreError, Table, UsageMeter};
 
-use crate::{guard, keys};
+use crate::keys;
 
 #[derive(Debug, Clone)]
 pub struct Deactivation {
-    limiter: RateLimiter,
+    usage: UsageMeter,
     api_keys: ApiKeyRepo,
     refresh_tokens: RefreshTokens,
     /// The longest any token issued before now can live: the markers' span.
@@ -28,7 +28,7 @@ impl Deactivation {
     pub fn from_env(env: &Env, table: &Table) -> Result<Self, ConfigError> {
         let access_ttl = keys::access_ttl(env)?;
         Ok(Self {
-            limiter: RateLimiter::new(table.clone()),
+            usage: UsageMeter::new(table.clone()),
             api_keys: ApiKeyRepo::new(table.clone()),
             refresh_tokens: RefreshTokens::new(table.clone()),
             horizon: access_ttl.max(impersonation_ttl(env)?),
@@ -38,15 +38,9 @@ impl Deactivation {
     /// Switches off every credential `user_id` holds. Idempotent: a retry after a
     /// failure finishes the job.
     pub async fn deactivate(&self, user_id: &str) -> Result<(), StoreError> {
-        let (subject, classes, window) = guard::user_windows(user_id);
-        self.limiter
-            .block(
-                &subject,
-                &classes,
-                window,
-                unix_now(),
-                self.horizon.as_secs(),
-            )
+        let now = unix_now();
+        self.usage
+            .block_requests(user_id, now, now + self.horizon.as_secs())
             .await?;
         self.api_keys.set_disabled(user_id, true).await?;
         self.refresh_tokens.revoke_user(user_id).await
@@ -55,15 +49,9 @@ impl Deactivation {
     /// Undoes what can be undone: tokens and API keys work again; revoked refresh
     /// families stay revoked (the user signs in anew).
     pub async fn activate(&self, user_id: &str) -> Result<(), StoreError> {
-        let (subject, classes, window) = guard::user_windows(user_id);
-        self.limiter
-            .unblock(
-                &subject,
-                &classes,
-                window,
-                unix_now(),
-                self.horizon.as_secs(),
-            )
+        let now = unix_now();
+        self.usage
+            .unblock_requests(user_id, now, now + self.horizon.as_secs())
             .await?;
         self.api_keys.set_disabled(user_id, false).await
     }

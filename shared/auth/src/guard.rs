@@ -1,13 +1,18 @@
-//! The guard every HTTP function puts in front of its routes: it identifies the caller,
-//! enforces the rate limits of API.md with one atomic DynamoDB update, and meters
-//! `api_requests` concurrently with the handler, so metering adds no sequential round
-//! trip. `X-RateLimit-*` headers go on every response, errors included.
+//! The guard every HTTP function puts in front of its routes: it identifies the caller
+//! and enforces the rate limits of API.md with one atomic DynamoDB update. For a
+//! signed-in user that update also meters `api_requests`
+//! ([`UsageMeter::count_request`]): one write per request. Any other metering runs
+//! concurrently with the handler, adding no sequential round trip. `X-RateLimit-*`
+//! headers go on every response, errors included.
 
 use std::{sync::Arc, time::Duration};
 
 use aloft_config::{ConfigError, Env};
-use aloft_http::{ApiError, HttpConfig, timestamp::unix_now};
-use aloft_store::{AuditLog, RateLimiter, Table, UsageMeter, Window, usage::API_REQUESTS};
+use aloft_http::{ApiError, CallerId, HttpConfig, timestamp::unix_now};
+use aloft_store::{
+    AuditLog, RateLimiter, Table, UsageMeter, Window,
+    usage::{API_REQUESTS, RequestLimit},
+};
 use axum::{
     Router,
     extract::{Request, State},
@@ -117,16 +122,10 @@ pub fn guarded(router: Router, guard: Guard, http: &HttpConfig) -> Router {
     aloft_http::edge(router, http)
 }
 
-/// The classes counted per user, and their window: a user's requests land in these.
+/// The classes counted per user, and their window.
 const DEFAULT: &str = "default";
 const AI: &str = "ai";
 const USER_WINDOW_SECS: u64 = 60;
-
-/// Where every request of `user_id` is counted: (subject, classes, window seconds), for
-/// [`crate::Deactivation`] to block.
-pub(crate) fn user_windows(user_id: &str) -> (String, [&'static str; 2], u64) {
-    (format!("user:{user_id}"), [DEFAULT, AI], USER_WINDOW_SECS)
-}
 
 /// What a request is counted against.
 struct Class {
@@ -193,12 +192,13 @@ async fn guard_request(
         request.extensions_mut().insert(principal.clone());
     }
     let now = unix_now();
+    let group = route_group(request.uri().path()).to_owned();
     let window = if guard.limits.enabled {
         // Read from the request first: a borrowed body cannot cross an await.
         match Class::of(request.uri().path(), request.method(), &guard.limits) {
             Some(class) => {
                 let ip = client_ip(&request);
-                check_limit(&guard, &class, &ip, principal.as_ref(), now).await
+                check_limit(&guard, &class, &ip, principal.as_ref(), &group, now).await
             }
             None => None,
         }
@@ -215,11 +215,17 @@ async fn guard_request(
             .into_response()
         };
         set_rate_headers(response.headers_mut(), &window);
+        if let Some(p) = &principal {
+            response
+                .extensions_mut()
+                .insert(CallerId(p.user_id.clone()));
+        }
         return response;
     }
-    let group = route_group(request.uri().path()).to_owned();
+    // A user's window counts the request into their usage too; otherwise meter it here.
+    let metered = window.is_some_and(|w| w.metered);
     let meter = async {
-        if let Some(principal) = &principal {
+        if let Some(principal) = principal.as_ref().filter(|_| !metered) {
             let usage = &guard.usage;
             usage
                 .record(&principal.user_id, API_REQUESTS, 1, Some(&group))
@@ -249,32 +255,73 @@ async fn guard_request(
                 .await;
         }
     };
+    let caller = principal.as_ref().map(|p| CallerId(p.user_id.clone()));
     let (mut response, (), ()) = tokio::join!(next.run(request).instrument(span), meter, audited);
     if let Some(window) = &window {
         set_rate_headers(response.headers_mut(), window);
     }
+    if let Some(caller) = caller {
+        response.extensions_mut().insert(caller);
+    }
     response
 }
 
+/// A request's window, and whether counting it there also metered it.
+#[derive(Debug, Clone, Copy)]
+struct Counted {
+    window: Window,
+    metered: bool,
+}
+
+impl std::ops::Deref for Counted {
+    type Target = Window;
+    fn deref(&self) -> &Window {
+        &self.window
+    }
+}
+
+/// A user's request is limited and metered in one write to their usage item; any other
+/// request is limited per client IP.
 async fn check_limit(
     guard: &Guard,
     class: &Class,
     ip: &str,
     principal: Option<&Principal>,
+    route_group: &str,
     now: u64,
-) -> Option<Window> {
-    let (subject, limit) = match principal {
-        Some(p) if !class.per_ip => (
-            user_windows(&p.user_id).0,
-            class.limit.saturating_mul(p.plan.rate_multiplier()),
-        ),
-        _ => (format!("ip:{ip}"), class.limit),
+) -> Option<Counted> {
+    let counted = async {
+        match principal {
+            Some(p) if !class.per_ip => {
+                let limit = RequestLimit {
+                    class: &class.key,
+                    limit: class.limit.saturating_mul(p.plan.rate_multiplier()),
+                    window_secs: class.window_secs,
+                };
+                let window = guard
+                    .usage
+                    .count_request(&p.user_id, limit, route_group, now)
+                    .await?;
+                Ok(Counted {
+                    window,
+                    metered: true,
+                })
+            }
+            _ => {
+                let subject = format!("ip:{ip}");
+                let window = guard
+                    .limiter
+                    .hit(&subject, &class.key, class.limit, class.window_secs, now)
+                    .await?;
+                Ok::<_, aloft_store::StoreError>(Counted {
+                    window,
+                    metered: false,
+                })
+            }
+        }
     };
-    let hit = guard
-        .limiter
-        .hit(&subject, &class.key, limit, class.window_secs, now);
-    match tokio::time::timeout(LIMITER_TIMEOUT, hit).await {
-        Ok(Ok(window)) => Some(window),
+    match tokio::time::timeout(LIMITER_TIMEOUT, counted).await {
+        Ok(Ok(counted)) => Some(counted),
         Ok(Err(e)) => {
             tracing::warn!(error.cause = %e, "rate limiter failed; letting the request through");
             None
@@ -315,7 +362,7 @@ impl Guard {
             per_ip: false,
         };
         let now = unix_now();
-        match check_limit(self, &class, "unknown", Some(principal), now).await {
+        match check_limit(self, &class, "unknown", Some(principal), "realtime", now).await {
             Some(window) if window.blocked => Err(deactivated()),
             Some(window) if !window.allowed => Err(ApiError::RateLimited {
                 retry_after: window.reset_at.saturating_sub(now).max(1),

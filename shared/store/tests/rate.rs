@@ -53,53 +53,10 @@ async fn remaining_counts_down_and_a_new_window_starts_fresh() {
 }
 
 #[tokio::test]
-async fn a_blocked_subject_is_refused_over_the_whole_span_until_unblocked() {
-    let limiter = RateLimiter::new(table().await);
-    let now = 1_800_000_030;
-    let horizon = 15 * 60;
-    limiter
-        .block("user:ann", &["default", "ai"], 60, now, horizon)
-        .await
-        .unwrap();
-    for (class, at) in [
-        ("default", now),
-        ("ai", now + 300),
-        ("default", now + horizon),
-    ] {
-        let window = limiter.hit("user:ann", class, 100, 60, at).await.unwrap();
-        assert!(
-            !window.allowed && window.blocked,
-            "{class} at +{}",
-            at - now
-        );
-    }
-    let after = limiter
-        .hit("user:ann", "default", 100, 60, now + horizon + 60)
-        .await
-        .unwrap();
-    assert!(after.allowed, "the block ends with its span");
-    let other = limiter
-        .hit("user:bob", "default", 100, 60, now)
-        .await
-        .unwrap();
-    assert!(other.allowed && !other.blocked);
-
-    limiter
-        .unblock("user:ann", &["default", "ai"], 60, now, horizon)
-        .await
-        .unwrap();
-    let unblocked = limiter
-        .hit("user:ann", "ai", 100, 60, now + 300)
-        .await
-        .unwrap();
-    assert!(unblocked.allowed && !unblocked.blocked);
-}
-
-#[tokio::test]
-async fn an_exhausted_window_is_over_the_limit_not_blocked() {
+async fn an_exhausted_window_refuses() {
     let limiter = RateLimiter::new(table().await);
     let now = 1_800_000_000;
     limiter.hit("user:cy", "default", 1, 60, now).await.unwrap();
     let refused = limiter.hit("user:cy", "default", 1, 60, now).await.unwrap();
-    assert!(!refused.allowed && !refused.blocked);
+    assert!(!refused.allowed);
 }

@@ -1,0 +1,334 @@
+//! An authenticated request is rate-limited and metered by one conditional update of the
+//! user's `api_requests` month item, instead of one write to a rate-limit window and
+//! another to the meter.
+//!
+//! The item keeps, per limit class, the current window's start (`win#<class>`) and its
+//! count (`hits#<class>`). A request in the current window `ADD`s to that count, to its
+//! day and to its route group, on the condition that the count is under the limit and the
+//! user is not blocked: one write that neither grows the item nor touches the ranking
+//! index. The first request of a new window moves the finished window's count into the
+//! month total (`count`, the ranking's sort key) and starts the window: one more write,
+//! once per user, class and minute. So `count` lags by the current windows, and a
+//! month's total is `count` plus the `hits#*` still pending ([`super::MonthUsage`]).
+//!
+//! Deactivation sets `blocked_until` on the month items its span touches; the same
+//! condition refuses every request until then, without a read.
+
+use aws_sdk_dynamodb::{
+    operation::update_item::UpdateItemError,
+    types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure},
+};
+use time::OffsetDateTime;
+
+use super::{API_REQUESTS, UsageMeter, month_key, ranking_key};
+use crate::{Key, StoreError, Window, table::Item, table::n, table::s};
+
+/// Not blocked, or blocked until a moment that has passed.
+macro_rules! not_blocked {
+    () => {
+        "(attribute_not_exists(blocked_until) OR blocked_until <= :now)"
+    };
+}
+
+/// How a request is counted: its limit class, the limit and the window length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestLimit<'a> {
+    pub class: &'a str,
+    pub limit: u32,
+    pub window_secs: u64,
+}
+
+/// What a conditional update did.
+enum Attempt {
+    /// Counted; the window's count after this request.
+    Counted(u32),
+    /// Refused by the condition; the item as it was.
+    Refused(Option<Item>),
+}
+
+impl UsageMeter {
+    /// Counts one request of `user_id` at `now` (epoch seconds) under `limit`, in
+    /// `route_group`: refused when the window is full or the user is blocked, and then
+    /// not metered either.
+    pub async fn count_request(
+        &self,
+        user_id: &str,
+        limit: RequestLimit<'_>,
+        route_group: &str,
+        now: u64,
+    ) -> Result<Window, StoreError> {
+        let start = now - now % limit.window_secs;
+        let window = |allowed, blocked, hits: u32| Window {
+            allowed,
+            blocked,
+            limit: limit.limit,
+            remaining: limit.limit.saturating_sub(hits),
+            reset_at: start + limit.window_secs,
+        };
+        if limit.limit == 0 {
+            return Ok(window(false, false, 0));
+        }
+        let request = Request::new(user_id, limit, route_group, now)?;
+        // A race with another instance starting the same window is resolved by counting
+        // in it; a third round would take a clock that moved back past a window start.
+        for _ in 0..3 {
+            let refused = match self.update(&request.in_window()).await? {
+                Attempt::Counted(hits) => return Ok(window(true, false, hits)),
+                Attempt::Refused(item) => item,
+            };
+            let state = State::of(refused.as_ref(), limit.class);
+            if state.blocked_until > now {
+                return Ok(window(false, true, limit.limit));
+            }
+            if state.window_start >= start {
+                return Ok(window(false, false, limit.limit));
+            }
+            match self.update(&request.new_window()).await? {
+                Attempt::Counted(_) => return Ok(window(true, false, 1)),
+                Attempt::Refused(item)
+                    if State::of(item.as_ref(), limit.class).blocked_until > now =>
+                {
+                    return Ok(window(false, true, limit.limit));
+                }
+                Attempt::Refused(_) => {}
+            }
+        }
+        Err(StoreError::ConditionFailed)
+    }
+
+    /// Refuses every request of `user_id` from now until `until` (epoch seconds).
+    /// Idempotent.
+    pub async fn block_requests(
+        &self,
+        user_id: &str,
+        now: u64,
+        until: u64,
+    ) -> Result<(), StoreError> {
+        for key in month_keys(user_id, now, until)? {
+            self.table
+                .client()
+                .update_item()
+                .table_name(self.table.name())
+                .set_key(Some(key.attributes()))
+                .update_expression("SET blocked_until = :until")
+                .expression_attribute_values(":until", n(until))
+                .send()
+                .await
+                .map_err(StoreError::from_sdk)?;
+        }
+        Ok(())
+    }
+
+    /// Lifts any block from the month items of `now` to `until`: every item a request
+    /// from now on can meet.
+    pub async fn unblock_requests(
+        &self,
+        user_id: &str,
+        now: u64,
+        until: u64,
+    ) -> Result<(), StoreError> {
+        for key in month_keys(user_id, now, until)? {
+            let removed = self
+                .table
+                .client()
+                .update_item()
+                .table_name(self.table.name())
+                .set_key(Some(key.attributes()))
+                .update_expression("REMOVE blocked_until")
+                // Creates no item for a month without usage.
+                .condition_expression("attribute_exists(pk)")
+                .send()
+                .await
+                .map_err(StoreError::from_sdk);
+            match removed {
+                Ok(_) | Err(StoreError::ConditionFailed) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    async fn update(&self, update: &Update) -> Result<Attempt, StoreError> {
+        let mut request = self
+            .table
+            .client()
+            .update_item()
+            .table_name(self.table.name())
+            .set_key(Some(update.key.attributes()))
+            .update_expression(update.expression)
+            .condition_expression(update.condition)
+            .return_values(ReturnValue::UpdatedNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        for (name, value) in &update.names {
+            request = request.expression_attribute_names(*name, value);
+        }
+        for (name, value) in &update.values {
+            request = request.expression_attribute_values(*name, value.clone());
+        }
+        match request.send().await {
+            Ok(output) => {
+                let hits = output
+                    .attributes
+                    .as_ref()
+                    .and_then(|a| number(a.get(&update.hits_attribute)))
+                    .unwrap_or(1);
+                Ok(Attempt::Counted(u32::try_from(hits).unwrap_or(u32::MAX)))
+            }
+            Err(e) => match e.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(refused)) => {
+                    Ok(Attempt::Refused(refused.item().cloned()))
+                }
+                _ => Err(StoreError::from_sdk(e)),
+            },
+        }
+    }
+}
+
+/// One request's two possible updates.
+struct Request {
+    key: Key,
+    names: Vec<(&'static str, String)>,
+    values: Vec<(&'static str, AttributeValue)>,
+    hits_attribute: String,
+}
+
+struct Update {
+    key: Key,
+    expression: &'static str,
+    condition: &'static str,
+    names: Vec<(&'static str, String)>,
+    values: Vec<(&'static str, AttributeValue)>,
+    hits_attribute: String,
+}
+
+impl Request {
+    fn new(
+        user_id: &str,
+        limit: RequestLimit<'_>,
+        route_group: &str,
+        now: u64,
+    ) -> Result<Self, StoreError> {
+        let day = utc_day(now)?;
+        let month = month_key(day);
+        let start = now - now % limit.window_secs;
+        let hits_attribute = format!("hits#{}", limit.class);
+        Ok(Self {
+            key: Key::usage(user_id, API_REQUESTS.key, &month),
+            names: vec![
+                ("#win", format!("win#{}", limit.class)),
+                ("#hits", hits_attribute.clone()),
+                ("#day", format!("d{:02}", day.day())),
+                ("#by", format!("by#{route_group}")),
+            ],
+            values: vec![
+                (":one", n(1)),
+                (":start", n(start)),
+                (":now", n(now)),
+                (":limit", n(limit.limit)),
+                (":rank", s(ranking_key(API_REQUESTS, &month))),
+            ],
+            hits_attribute,
+        })
+    }
+
+    /// Counts in the window the item already holds.
+    fn in_window(&self) -> Update {
+        self.update(
+            "ADD #hits :one, #day :one, #by :one",
+            concat!("#win = :start AND #hits < :limit AND ", not_blocked!()),
+            &[":one", ":start", ":limit", ":now"],
+            &["#win", "#hits", "#day", "#by"],
+        )
+    }
+
+    /// Moves the finished window's count into the month total, and starts the window at
+    /// this request. (Operands read the item as it was, so `#hits` is the old count.)
+    fn new_window(&self) -> Update {
+        let mut update = self.update(
+            "SET #count = if_not_exists(#count, :zero) + if_not_exists(#hits, :zero), \
+             #win = :start, #hits = :one, rank_pk = :rank ADD #day :one, #by :one",
+            concat!(
+                "(attribute_not_exists(#win) OR #win < :start) AND ",
+                not_blocked!()
+            ),
+            &[":one", ":start", ":now", ":rank"],
+            &["#win", "#hits", "#day", "#by"],
+        );
+        update.names.push(("#count", "count".into()));
+        update.values.push((":zero", n(0)));
+        update
+    }
+
+    fn update(
+        &self,
+        expression: &'static str,
+        condition: &'static str,
+        values: &[&str],
+        names: &[&str],
+    ) -> Update {
+        Update {
+            key: self.key.clone(),
+            expression,
+            condition,
+            names: self
+                .names
+                .iter()
+                .filter(|(name, _)| names.contains(name))
+                .cloned()
+                .collect(),
+            values: self
+                .values
+                .iter()
+                .filter(|(name, _)| values.contains(name))
+                .cloned()
+                .collect(),
+            hits_attribute: self.hits_attribute.clone(),
+        }
+    }
+}
+
+/// What a refused update saw.
+struct State {
+    window_start: u64,
+    blocked_until: u64,
+}
+
+impl State {
+    fn of(item: Option<&Item>, class: &str) -> Self {
+        let get = |name: &str| {
+            item.and_then(|i| number(i.get(name)))
+                .and_then(|v| u64::try_from(v).ok())
+                .unwrap_or(0)
+        };
+        Self {
+            window_start: get(&format!("win#{class}")),
+            blocked_until: get("blocked_until"),
+        }
+    }
+}
+
+fn number(value: Option<&AttributeValue>) -> Option<i64> {
+    value?.as_n().ok()?.parse().ok()
+}
+
+fn utc_day(epoch_secs: u64) -> Result<time::Date, StoreError> {
+    i64::try_from(epoch_secs)
+        .ok()
+        .and_then(|secs| OffsetDateTime::from_unix_timestamp(secs).ok())
+        .map(OffsetDateTime::date)
+        .ok_or_else(|| StoreError::Other(format!("{epoch_secs} is not a time")))
+}
+
+/// The `api_requests` month items of `user_id` from `from` to `until` (one or two: a
+/// block is shorter than a month).
+fn month_keys(user_id: &str, from: u64, until: u64) -> Result<Vec<Key>, StoreError> {
+    let mut months = vec![month_key(utc_day(from)?)];
+    let last = month_key(utc_day(until)?);
+    if last != months[0] {
+        months.push(last);
+    }
+    Ok(months
+        .iter()
+        .map(|month| Key::usage(user_id, API_REQUESTS.key, month))
+        .collect())
+}
