@@ -52,6 +52,7 @@ impl Fixture {
             updated_at: created_at,
             finished_at: None,
             user_id: None,
+            trace_id: None,
         };
         self.jobs.create(&job).await.unwrap();
         match status {

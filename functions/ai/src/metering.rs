@@ -39,9 +39,10 @@ pub async fn check_quota(
     })
 }
 
-/// Charges one call and its tokens to `model`. A failure is logged, not sent: the
-/// client already has its answer.
+/// Charges one call and its tokens to `model`, and counts them in the `AiTokens`
+/// metric. A failure is logged, not sent: the client already has its answer.
 pub async fn record(usage: &UsageMeter, user_id: &str, model: &str, tokens: &Usage) {
+    aloft_http::metrics::count("AiTokens", ("Model", model), tokens.total_tokens);
     let total = i64::try_from(tokens.total_tokens).unwrap_or(i64::MAX);
     tokio::join!(
         usage.record(user_id, AI_REQUESTS, 1, Some(model)),
@@ -59,7 +60,26 @@ fn next_month(at: OffsetDateTime) -> OffsetDateTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aloft_store::Table;
     use time::macros::datetime;
+
+    #[tokio::test]
+    async fn a_charged_call_counts_its_tokens_in_ai_tokens_by_model() {
+        let env = aloft_testkit::TestEnv::new().await;
+        let usage = UsageMeter::new(Table::new(env.clients.dynamodb.clone(), env.table()));
+        let captured = aloft_http::metrics::Capture::start();
+
+        record(&usage, "u1", "gpt-4o", &Usage::new(9, 33)).await;
+
+        let documents = captured.documents();
+        assert_eq!(documents.len(), 1, "{documents:?}");
+        assert_eq!(documents[0]["Model"], "gpt-4o");
+        assert_eq!(documents[0]["AiTokens"], 42.0);
+        assert_eq!(
+            documents[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            serde_json::json!([["Model"]])
+        );
+    }
 
     #[test]
     fn the_quota_resets_on_the_first_of_next_month() {

@@ -2,7 +2,7 @@
 //! then the event id is recorded with a conditional put, so a provider's retry (or a
 //! replay) is acknowledged without being processed twice.
 
-use aloft_http::{ApiError, Reply, openapi::ErrorBody};
+use aloft_http::{ApiError, Reply, metrics, openapi::ErrorBody};
 use aloft_inbound::{Provider, Rejection, VerifiedEvent};
 use aloft_queue::{NewJob, QueueName};
 use aloft_store::{InboundEventRecord, StoreError};
@@ -52,11 +52,17 @@ pub(crate) async fn receive_webhook(
     let provider = Provider::parse(&provider)
         .filter(|p| state.verifier.is_configured(*p))
         .ok_or_else(|| ApiError::not_found("Webhook provider", provider))?;
-    let event = state
+    let verified = state
         .verifier
         .verify(provider, &headers, &body, unix_now())
-        .await
-        .map_err(|rejection| reject(provider, rejection))?;
+        .await;
+    let outcome = if verified.is_ok() {
+        "WebhooksVerified"
+    } else {
+        "WebhooksRejected"
+    };
+    metrics::count(outcome, ("Provider", provider.as_str()), 1);
+    let event = verified.map_err(|rejection| reject(provider, rejection))?;
     let duplicate = record_and_queue(&state, &event).await?;
     tracing::info!(
         webhook.provider = provider.as_str(),

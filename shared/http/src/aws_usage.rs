@@ -64,14 +64,18 @@ tokio::task_local! {
 pub async fn measure<F: Future>(future: F) -> (F::Output, AwsUsage) {
     let usage = Arc::new(Mutex::new(AwsUsage::default()));
     let output = CURRENT.scope(usage.clone(), future).await;
-    let total = *usage.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let total = *usage
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     (output, total)
 }
 
 /// Adds to the usage of the request being measured; does nothing outside [`measure`].
 pub fn record(add: impl FnOnce(&mut AwsUsage)) {
     let _ = CURRENT.try_with(|usage| {
-        add(&mut usage.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+        add(&mut usage
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()));
     });
 }
 
@@ -101,6 +105,9 @@ mod tests {
                 sqs_calls: 1,
             }
         );
-        assert_eq!(AwsUsage::from_header_value(&usage.to_header_value()), Some(usage));
+        assert_eq!(
+            AwsUsage::from_header_value(&usage.to_header_value()),
+            Some(usage)
+        );
     }
 }

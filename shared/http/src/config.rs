@@ -11,6 +11,10 @@ pub struct HttpConfig {
     /// Deprecated versions and their sunset (`API_DEPRECATED_VERSIONS`, `API_SUNSET`).
     pub deprecation: Deprecation,
     pub stage: Stage,
+    /// Whether responses carry the request's AWS usage in `x-aloft-aws-usage`
+    /// (`AWS_USAGE_HEADER`, default false: it tells callers about our internals, so only
+    /// local stacks and benchmarks turn it on).
+    pub aws_usage_header: bool,
 }
 
 /// Which API versions are deprecated, and the headers that say so.
@@ -39,6 +43,7 @@ impl HttpConfig {
                 sunset,
             },
             stage: Stage::from_env(env),
+            aws_usage_header: env.parse_or("AWS_USAGE_HEADER", false)?,
         })
     }
 }

@@ -1,12 +1,12 @@
 //! The layer stack every HTTP function applies: [`edge`] wraps a router, [`run`] serves
 //! it on Lambda.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Instant};
 
 use axum::{
     Router,
     body::Body,
-    extract::{DefaultBodyLimit, Request, State},
+    extract::{DefaultBodyLimit, MatchedPath, Request, State},
     http::Uri,
     middleware::{self, Next},
     response::{IntoResponse, Response},
@@ -15,14 +15,24 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::{
-    ApiError, ApiVersion, Deprecation, HttpConfig, RequestId, error::InternalCause,
-    reply::Envelope, request_id, timestamp,
+    ApiError, ApiVersion, Deprecation, HttpConfig, RequestId, TraceHeader,
+    aws_usage::{self, AwsUsage},
+    error::InternalCause,
+    metrics::{self, Metric, MetricSet},
+    reply::Envelope,
+    request_id, timestamp,
 };
+
+/// The id of the user a request was served for. The auth guard puts it in the response's
+/// extensions (this crate does not know its `Principal`); the edge logs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallerId(pub String);
 
 /// Wraps a function's router with everything a response needs: the envelope for every
 /// error (including unknown routes, wrong methods and oversize bodies), v2 shaping,
-/// request id, version, deprecation and security headers, panic safety and one log line
-/// per failed request.
+/// request id, version, deprecation and security headers, panic safety, the trace
+/// header of the request's work ([`TraceHeader::current`]), and one log line and one
+/// EMF metrics document per request.
 pub fn edge(router: Router, config: &HttpConfig) -> Router {
     router
         .fallback(route_not_found)
@@ -41,9 +51,12 @@ pub async fn run(app: Router) -> Result<(), lambda_http::Error> {
     lambda_http::run(app).await
 }
 
-/// Structured logs, honouring `AWS_LAMBDA_LOG_FORMAT` and `RUST_LOG`. Call first in `main`.
+/// Structured logs, honouring `AWS_LAMBDA_LOG_FORMAT` (JSON when deployed) and
+/// `RUST_LOG`. Call first in `main`; it also reads the function's name for logs and
+/// metrics, once.
 pub fn init_tracing() {
     lambda_http::tracing::init_default_subscriber();
+    metrics::function_name();
 }
 
 async fn route_not_found(uri: Uri) -> ApiError {
@@ -55,18 +68,24 @@ async fn finish_response(
     mut request: Request,
     next: Next,
 ) -> Response {
+    let started = Instant::now();
     let version = ApiVersion::detect(request.uri().path(), request.headers());
     let request_id = RequestId::resolve(request.headers(), request.extensions());
+    let trace = TraceHeader::resolve(request.headers(), request.extensions());
     request.extensions_mut().insert(request_id.clone());
     request.extensions_mut().insert(version);
+    let route = route_template(request.extensions().get::<MatchedPath>());
     let method = request.method().clone();
-    let path = request.uri().path().to_owned();
 
-    let mut response = next.run(request).await;
+    let (mut response, usage) = trace
+        .clone()
+        .scope(aws_usage::measure(next.run(request)))
+        .await;
+    let caller = response.extensions_mut().remove::<CallerId>();
+    let cause = response.extensions_mut().remove::<InternalCause>();
     if response.status().as_u16() >= 400 && response.extensions().get::<Envelope>().is_none() {
         response = envelope_bare_error(response);
     }
-    log_failure(&response, &method, &path, &request_id);
     if version == ApiVersion::V2 {
         response = wrap_for_v2(response, &request_id).await;
     }
@@ -76,6 +95,24 @@ async fn finish_response(
         &request_id,
         &config.deprecation,
     );
+    if config.aws_usage_header
+        && let Ok(value) = HeaderValue::from_str(&usage.to_header_value())
+    {
+        response.headers_mut().insert(aws_usage::HEADER, value);
+    }
+    let served = Served {
+        request_id: &request_id,
+        trace: &trace,
+        route: &route,
+        method: &method,
+        status: response.status().as_u16(),
+        // Whole microseconds: a short, exact number in the log line and the metric.
+        latency_ms: started.elapsed().as_micros() as f64 / 1000.0,
+        caller: caller.as_ref(),
+        usage: &usage,
+    };
+    served.log(cause.as_ref());
+    served.emit_metrics();
     response
 }
 
@@ -92,25 +129,114 @@ fn envelope_bare_error(bare: Response) -> Response {
     response
 }
 
-fn log_failure(response: &Response, method: &Method, path: &str, request_id: &RequestId) {
-    let status = response.status().as_u16();
-    if let Some(InternalCause(cause)) = response.extensions().get::<InternalCause>() {
-        tracing::error!(
-            http.status = status,
-            http.method = %method,
-            http.path = path,
-            request_id = request_id.as_str(),
-            error.cause = cause.as_str(),
-            "request failed: {cause}"
-        );
-    } else if status >= 400 {
-        tracing::info!(
-            http.status = status,
-            http.method = %method,
-            http.path = path,
-            request_id = request_id.as_str(),
-            "request rejected with {status}"
-        );
+/// The route template a request matched, with its version as `{version}`
+/// (`/api/{version}/app/projects/{project_id}`): a low-cardinality name for logs and the
+/// `Route` dimension.
+fn route_template(matched: Option<&MatchedPath>) -> String {
+    let Some(matched) = matched else {
+        return UNMATCHED.to_owned();
+    };
+    let path = matched.as_str();
+    ApiVersion::ALL
+        .iter()
+        .find_map(|v| {
+            path.strip_prefix("/api/")?
+                .strip_prefix(v.as_str())?
+                .strip_prefix('/')
+        })
+        .map_or_else(
+            || path.to_owned(),
+            |rest| format!("/api/{{version}}/{rest}"),
+        )
+}
+
+/// The route of requests no route matched (404s of the fallback).
+const UNMATCHED: &str = "unmatched";
+
+/// What the edge knows about a request once it is answered.
+struct Served<'a> {
+    request_id: &'a RequestId,
+    trace: &'a TraceHeader,
+    route: &'a str,
+    method: &'a Method,
+    status: u16,
+    latency_ms: f64,
+    caller: Option<&'a CallerId>,
+    usage: &'a AwsUsage,
+}
+
+impl Served<'_> {
+    /// The request's one log line; never a body, a token or an email.
+    fn log(&self, cause: Option<&InternalCause>) {
+        let (status, route, method, latency) =
+            (self.status, self.route, self.method, self.latency_ms);
+        let (request_id, trace_id) = (self.request_id.as_str(), self.trace.trace_id());
+        let user_id = self.caller.map(|c| c.0.as_str());
+        let usage = self.usage;
+        // One field list for both levels (a tracing level must be a constant).
+        macro_rules! request_line {
+            ($level:ident, $($rest:tt)*) => {
+                tracing::$level!(
+                    request_id,
+                    trace_id,
+                    function = metrics::function_name(),
+                    http.route = route,
+                    http.method = %method,
+                    http.status = status,
+                    latency_ms = latency,
+                    user.id = user_id,
+                    ddb_rcu = usage.dynamodb_read_units,
+                    ddb_wcu = usage.dynamodb_write_units,
+                    ddb_calls = usage.dynamodb_calls,
+                    s3_calls = usage.s3_calls,
+                    sqs_calls = usage.sqs_calls,
+                    $($rest)*
+                )
+            };
+        }
+        match cause {
+            Some(InternalCause(cause)) => request_line!(
+                error,
+                error.cause = cause.as_str(),
+                "{method} {route} failed with {status} in {latency:.1} ms: {cause}"
+            ),
+            None => request_line!(info, "{method} {route} {status} in {latency:.1} ms"),
+        }
+    }
+
+    /// The request's one EMF document: requests, 5xx, latency and DynamoDB capacity per
+    /// function and route; rate-limited requests, auth failures and the cold start per
+    /// function.
+    fn emit_metrics(&self) {
+        let function = metrics::function_name();
+        let flag = |status: u16| if self.status == status { 1.0 } else { 0.0 };
+        let per_route = [
+            Metric::count("Requests", 1.0),
+            Metric::count("ServerErrors", if self.status >= 500 { 1.0 } else { 0.0 }),
+            Metric::milliseconds("Latency", self.latency_ms),
+            Metric::count("DynamoDbReadUnits", self.usage.dynamodb_read_units),
+            Metric::count("DynamoDbWriteUnits", self.usage.dynamodb_write_units),
+        ];
+        let per_function = [
+            Metric::count("RateLimited", flag(429)),
+            Metric::count("AuthFailures", flag(401)),
+            Metric::count("ColdStarts", 1.0),
+        ];
+        let cold = metrics::cold_start();
+        metrics::emit(&[
+            MetricSet {
+                dimensions: &[("Function", function), ("Route", self.route)],
+                metrics: &per_route,
+            },
+            MetricSet {
+                dimensions: &[("Function", function)],
+                metrics: if cold {
+                    &per_function
+                } else {
+                    &per_function[..2]
+                },
+            },
+        ]);
     }
 }
 

@@ -3,7 +3,8 @@
 //! backs failures off through the message's visibility timeout and reports only the
 //! failed messages (`batchItemFailures`), so the rest of the batch is deleted. After the
 //! queue's `maxReceiveCount` the message moves to the dead-letter queue and its job is
-//! `dead`, until an admin retries it.
+//! `dead`, until an admin retries it. A message carries the trace of the work that
+//! enqueued it (`AWSTraceHeader`); the worker runs it, and logs it, in that trace.
 
 mod events;
 mod kinds;

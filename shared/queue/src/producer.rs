@@ -1,8 +1,11 @@
 //! Enqueueing: the job record first, then the message, so a worker never sees a message
-//! without its record.
+//! without its record. Both carry the trace of the request (or message) that enqueues:
+//! the record its trace id, the message the trace header as SQS's `AWSTraceHeader`.
 
 use aloft_config::{ConfigError, Env};
+use aloft_http::TraceHeader;
 use aloft_store::{JobRecord, JobRepo, JobStatus, StoreError};
+use aws_sdk_sqs::types::{MessageSystemAttributeNameForSends, MessageSystemAttributeValue};
 use serde::{Deserialize, Serialize};
 
 /// The queues jobs travel on.
@@ -116,11 +119,13 @@ impl Producer {
         Self { sqs, jobs, urls }
     }
 
-    /// Stores the job and sends its message. An id that is already stored is that job:
-    /// it is returned and not sent again. If the send fails the record is removed, so
+    /// Stores the job and sends its message, in the current trace
+    /// ([`TraceHeader::current`]). An id that is already stored is that job: it is
+    /// returned and not sent again. If the send fails the record is removed, so
     /// enqueueing the same id again (a retried request) starts over.
     pub async fn enqueue(&self, job: NewJob) -> Result<JobRecord, StoreError> {
         let now = aloft_http::timestamp::now();
+        let trace = TraceHeader::current();
         let record = JobRecord {
             id: job.id,
             kind: job.kind,
@@ -133,6 +138,7 @@ impl Producer {
             updated_at: now,
             finished_at: None,
             user_id: job.user_id,
+            trace_id: trace.as_ref().map(|t| t.trace_id().to_owned()),
         };
         match self.jobs.create(&record).await {
             Ok(()) => {}
@@ -154,7 +160,8 @@ impl Producer {
         Ok(record)
     }
 
-    /// Sends the message of a stored job (again, for a retry).
+    /// Sends the message of a stored job (again, for a retry), with the current trace
+    /// header as its `AWSTraceHeader`: X-Ray links the worker's processing to it.
     pub async fn send(&self, job: &JobRecord) -> Result<(), StoreError> {
         let queue = QueueName::parse(&job.queue)
             .ok_or_else(|| StoreError::Other(format!("job {} names no queue", job.id)))?;
@@ -163,13 +170,27 @@ impl Producer {
             kind: job.kind.clone(),
         })
         .map_err(|e| StoreError::Other(e.to_string()))?;
-        self.sqs
+        let trace = TraceHeader::current()
+            .map(|trace| {
+                MessageSystemAttributeValue::builder()
+                    .data_type("String")
+                    .string_value(trace.as_str())
+                    .build()
+            })
+            .transpose()
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        let mut send = self
+            .sqs
             .send_message()
             .queue_url(self.urls.url(queue)?)
-            .message_body(body)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
+            .message_body(body);
+        if let Some(trace) = trace {
+            send = send.message_system_attributes(
+                MessageSystemAttributeNameForSends::AwsTraceHeader,
+                trace,
+            );
+        }
+        send.send().await.map_err(StoreError::from_sdk)?;
         Ok(())
     }
 }

@@ -1,10 +1,12 @@
-//! The worker harness every SQS function runs: one span and one job record per message,
-//! messages of a batch run concurrently, failures are backed off and reported as
-//! `batchItemFailures` so only they come back.
+//! The worker harness every SQS function runs: one span, one trace, one job record and
+//! one log line per message; messages of a batch run concurrently, failures are backed
+//! off and reported as `batchItemFailures` so only they come back. Metrics:
+//! `JobsSucceeded` / `JobsFailed` / `JobsDead` per kind, and `ColdStarts`.
 
 use std::{future::Future, sync::Arc, time::Duration};
 
 use aloft_config::{ConfigError, Env};
+use aloft_http::{TraceHeader, metrics};
 use aloft_store::{
     JobRecord, JobRepo, JobStatus, Start, StoreError, Table, UsageMeter, usage::BACKGROUND_JOBS,
 };
@@ -14,6 +16,10 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::JobMessage;
+
+mod outcome;
+
+use outcome::{Outcome, Ran};
 
 /// The longest backoff: later attempts wait this long.
 const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
@@ -94,26 +100,50 @@ impl<H: Handler> Worker<H> {
         let worker = Arc::new(self);
         lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
             let worker = Arc::clone(&worker);
-            async move { Ok::<_, lambda_runtime::Error>(worker.process(event.payload).await) }
+            let invocation = event
+                .context
+                .xray_trace_id
+                .as_deref()
+                .and_then(TraceHeader::parse);
+            async move {
+                let batch = worker.process(event.payload);
+                let response = match invocation {
+                    Some(trace) => trace.scope(batch).await,
+                    None => batch.await,
+                };
+                Ok::<_, lambda_runtime::Error>(response)
+            }
         }))
         .await
     }
 
-    /// Runs every message of the batch and names the ones that failed.
+    /// Runs every message of the batch and names the ones that failed. Each message runs
+    /// in its own trace: its `AWSTraceHeader`, else the invocation's, else a new one.
     pub async fn process(self: &Arc<Self>, event: SqsEvent) -> SqsBatchResponse {
+        metrics::count_cold_start();
+        let invocation = TraceHeader::current();
         let mut running = JoinSet::new();
         for message in event.records {
             let worker = Arc::clone(self);
             let id = message.message_id.clone().unwrap_or_default();
-            let span =
-                tracing::info_span!("message", message.id = %id, job.id = tracing::field::Empty);
-            running.spawn(
-                async move {
-                    let ok = worker.process_one(&message).await;
-                    (id, ok)
-                }
-                .instrument(span),
+            let trace = message
+                .attributes
+                .get(TRACE_ATTRIBUTE)
+                .and_then(|raw| TraceHeader::parse(raw))
+                .or_else(|| invocation.clone())
+                .unwrap_or_else(TraceHeader::generate);
+            let span = tracing::info_span!(
+                "message",
+                message.id = %id,
+                trace_id = trace.trace_id(),
+                job.id = tracing::field::Empty
             );
+            let work = async move {
+                let outcome = worker.process_one(&message).await;
+                outcome.log(&id);
+                (id, outcome.done())
+            };
+            running.spawn(trace.scope(work).instrument(span));
         }
         let mut response = SqsBatchResponse::default();
         while let Some(done) = running.join_next().await {
@@ -131,8 +161,7 @@ impl<H: Handler> Worker<H> {
         response
     }
 
-    /// `true` when the message is done with (delete it).
-    async fn process_one(&self, message: &SqsMessage) -> bool {
+    async fn process_one(&self, message: &SqsMessage) -> Outcome {
         let attempt = receive_count(message);
         let parsed = message
             .body
@@ -140,29 +169,19 @@ impl<H: Handler> Worker<H> {
             .map(serde_json::from_str::<JobMessage>);
         let Some(Ok(job)) = parsed else {
             // It can never succeed; after maxReceiveCount it is in the DLQ for a human.
-            tracing::error!("not a job message");
-            return false;
+            return Outcome::NotAJob;
         };
         tracing::Span::current().record("job.id", job.job_id.as_str());
         let now = aloft_http::timestamp::now();
         match self.jobs.start(&job.job_id, attempt, &now).await {
             Ok(Start::Running(record)) => self.run_job(message, &record, attempt).await,
-            Ok(Start::AlreadySucceeded) => {
-                tracing::info!(job.id = %job.job_id, "duplicate delivery of a finished job");
-                true
-            }
-            Ok(Start::Missing) => {
-                tracing::error!(job.id = %job.job_id, "no record for this job");
-                false
-            }
-            Err(e) => {
-                tracing::warn!(job.id = %job.job_id, error = %e, "could not start the job");
-                false
-            }
+            Ok(Start::AlreadySucceeded) => Outcome::Duplicate(job),
+            Ok(Start::Missing) => Outcome::Missing(job),
+            Err(e) => Outcome::NotStarted(job, e),
         }
     }
 
-    async fn run_job(&self, message: &SqsMessage, job: &JobRecord, number: u32) -> bool {
+    async fn run_job(&self, message: &SqsMessage, job: &JobRecord, number: u32) -> Outcome {
         let attempt = Attempt {
             number,
             last: number >= self.config.max_receives,
@@ -174,14 +193,12 @@ impl<H: Handler> Worker<H> {
             Err(e) if attempt.last => (JobStatus::Dead, Some(e.as_str())),
             Err(e) => (JobStatus::Failed, Some(e.as_str())),
         };
-        match &result {
-            Ok(()) => {
-                tracing::info!(job.id = %job.id, job.kind = %job.kind, attempt = number, "job succeeded")
-            }
-            Err(e) => {
-                tracing::warn!(job.id = %job.id, job.kind = %job.kind, attempt = number, status = status.as_str(), error = %e, "job failed")
-            }
-        }
+        let metric = match status {
+            JobStatus::Succeeded => "JobsSucceeded",
+            JobStatus::Dead => "JobsDead",
+            _ => "JobsFailed",
+        };
+        metrics::count(metric, ("Kind", &job.kind), 1);
         let finished = self.jobs.finish(&job.id, status, error, &now);
         let counted = async {
             if let (Ok(()), Some(owner)) = (&result, &job.user_id) {
@@ -191,9 +208,15 @@ impl<H: Handler> Worker<H> {
         if let (Err(e), ()) = tokio::join!(finished, counted) {
             tracing::warn!(job.id = %job.id, error = %e, "could not record the job's outcome");
         }
-        if result.is_ok() {
-            return true;
-        }
+        let ran = Ran {
+            id: job.id.clone(),
+            kind: job.kind.clone(),
+            attempt: number,
+            status,
+        };
+        let Err(error) = result else {
+            return Outcome::Ran(ran, None);
+        };
         // Back off before the next attempt; after the last one, let it go to the DLQ now.
         let delay = if attempt.last {
             Duration::ZERO
@@ -203,7 +226,7 @@ impl<H: Handler> Worker<H> {
         if let Err(e) = self.delay(message, delay).await {
             tracing::warn!(job.id = %job.id, error = %e, "could not set the retry delay");
         }
-        false
+        Outcome::Ran(ran, Some(error))
     }
 
     async fn delay(&self, message: &SqsMessage, delay: Duration) -> Result<(), StoreError> {
@@ -221,6 +244,9 @@ impl<H: Handler> Worker<H> {
         Ok(())
     }
 }
+
+/// The SQS message attribute X-Ray reads a message's trace from.
+const TRACE_ATTRIBUTE: &str = "AWSTraceHeader";
 
 fn failure(id: String) -> BatchItemFailure {
     let mut failure = BatchItemFailure::default();

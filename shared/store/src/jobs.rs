@@ -7,9 +7,12 @@
 use aws_sdk_dynamodb::types::ReturnValue;
 use serde::{Deserialize, Serialize};
 
+use aloft_http::{MAX_EXAMINED, PageRequest, Slice};
+
 use crate::{
     Key, Stats, StoreError, Table, Tally,
     table::{Item, from_item, n, s},
+    table::{Merged, Range},
 };
 
 /// How long a succeeded or dead job stays visible (14 days, like the DLQs).
@@ -73,6 +76,10 @@ pub struct JobRecord {
     /// the job itself meters, e.g. `email_sent`); `None` for the system's own work.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
+    /// The X-Ray trace id (`1-…-…`) of the request or message that enqueued the job, so
+    /// the job can be found from the trace and the trace from the job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
 }
 
 /// What [`JobRepo::start`] found.
@@ -269,7 +276,87 @@ impl JobRepo {
         Ok(())
     }
 
-    /// Jobs in `status`, newest first.
+    /// One page of jobs, newest first (`gsi1`: `JOBS#<status>` / `<created_at>#<id>`). Of
+    /// one status: that status's partition read in key order, `skip + limit + 1` jobs
+    /// at most. Of every status: each status's partition read as far as the page needs
+    /// (at most [`MAX_EXAMINED`] / 5 each), merged. `total`: the dashboard's counter
+    /// for `queued` (the one status it keeps); the others are counted, at most
+    /// [`MAX_EXAMINED`] jobs in all (finished jobs expire by TTL, which no counter sees).
+    pub async fn page(
+        &self,
+        status: Option<JobStatus>,
+        request: &PageRequest,
+    ) -> Result<Slice<JobRecord>, StoreError> {
+        let range = |status| Range::index("gsi1", status_index(status)).descending(true);
+        let want = request.wanted();
+        let (cut, total) = match status {
+            Some(status) => {
+                let one = range(status);
+                let page = self.table.page(&one, request, |_| true);
+                let (cut, total) = tokio::join!(page, self.total(status, MAX_EXAMINED));
+                (cut?, total?)
+            }
+            None => {
+                let budget = MAX_EXAMINED / JobStatus::ALL.len();
+                let ranges = JobStatus::ALL.map(range);
+                let after = request.after.as_deref();
+                let read = |range| self.table.read_range(range, after, want, budget, |_| true);
+                let [a, b, c, d, e] = &ranges;
+                let (a, b, c, d, e, total) = tokio::join!(
+                    read(a),
+                    read(b),
+                    read(c),
+                    read(d),
+                    read(e),
+                    self.total_of_all()
+                );
+                let runs = vec![a?, b?, c?, d?, e?];
+                let cut = Merged::of(runs, &ranges[0], want).page(request)?;
+                (cut, total?)
+            }
+        };
+        Ok(Slice {
+            items: cut.items,
+            next: cut.next,
+            total: total.0,
+            total_exact: total.1,
+            truncated: cut.truncated,
+        })
+    }
+
+    /// How many jobs are in `status`: `(count, exact)`, counting at most `budget`.
+    async fn total(&self, status: JobStatus, budget: usize) -> Result<(u64, bool), StoreError> {
+        if status == JobStatus::Queued {
+            let queued = self
+                .table
+                .counter(&Key::stats_totals(), "jobs_queued")
+                .await?;
+            return Ok((queued, true));
+        }
+        let range = Range::index("gsi1", status_index(status));
+        self.table.count_range(&range, budget).await
+    }
+
+    /// How many jobs there are: the `queued` counter, and the other four statuses counted
+    /// at most [`MAX_EXAMINED`] / 4 each.
+    async fn total_of_all(&self) -> Result<(u64, bool), StoreError> {
+        let budget = MAX_EXAMINED / 4;
+        let (queued, running, succeeded, failed, dead) = tokio::join!(
+            self.total(JobStatus::Queued, budget),
+            self.total(JobStatus::Running, budget),
+            self.total(JobStatus::Succeeded, budget),
+            self.total(JobStatus::Failed, budget),
+            self.total(JobStatus::Dead, budget),
+        );
+        [queued?, running?, succeeded?, failed?, dead?]
+            .into_iter()
+            .try_fold((0, true), |(sum, exact), (count, count_exact)| {
+                Ok((sum + count, exact && count_exact))
+            })
+    }
+
+    /// Every job in `status`, newest first: the whole partition, for tests and tools;
+    /// routes page with [`Self::page`].
     pub async fn list(&self, status: JobStatus) -> Result<Vec<JobRecord>, StoreError> {
         self.table
             .query_all(|query| {

@@ -25,6 +25,7 @@ fn job(id: &str) -> JobRecord {
         updated_at: "2026-01-01T00:00:00Z".into(),
         finished_at: None,
         user_id: None,
+        trace_id: None,
     }
 }
 

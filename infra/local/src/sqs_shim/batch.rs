@@ -131,6 +131,25 @@ mod tests {
     }
 
     #[test]
+    fn the_event_carries_the_messages_trace_header_as_lambda_does() {
+        use aws_sdk_sqs::types::MessageSystemAttributeName;
+        let trace = "Root=1-67a0c0de-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1";
+        let message = Message::builder()
+            .message_id("m1")
+            .body("{}")
+            .attributes(MessageSystemAttributeName::AwsTraceHeader, trace)
+            .attributes(MessageSystemAttributeName::ApproximateReceiveCount, "2")
+            .build();
+        let event = sqs_event(&[message], "arn:aws:sqs:us-east-1:1:q", "us-east-1");
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["Records"][0]["attributes"]["AWSTraceHeader"], trace);
+        assert_eq!(
+            json["Records"][0]["attributes"]["ApproximateReceiveCount"],
+            "2"
+        );
+    }
+
+    #[test]
     fn empty_answers_mean_the_whole_batch_succeeded() {
         for answer in [
             Value::Null,

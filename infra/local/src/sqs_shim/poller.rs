@@ -117,6 +117,8 @@ impl Poller {
             .queue_url(&binding.queue_url)
             .max_number_of_messages(max)
             .wait_time_seconds(self.wait_time_seconds)
+            // All: ApproximateReceiveCount for the workers' attempts, AWSTraceHeader for
+            // their traces (as Lambda's poller passes them).
             .message_system_attribute_names(MessageSystemAttributeName::All)
             .message_attribute_names("All")
             .send()

@@ -1,0 +1,234 @@
+//! One trace id from a provider webhook's receipt to its effect: the webhooks function
+//! (its real router) verifies and queues the event, the local SQS shim receives it from
+//! the emulator and invokes this worker in-process, as Lambda would; the edge's log line,
+//! the worker's log line, the job record and the job the worker queues in turn all name
+//! the same trace. Logs are captured with the JSON formatter of Lambda's JSON log format.
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers: a panic with the value is the report"
+)]
+
+use std::{
+    io,
+    sync::{Arc, Mutex},
+};
+
+use aloft_http::{HttpConfig, TraceHeader, metrics};
+use aloft_local::sqs_shim::{Invoke, InvokeError, Poller, QueueBinding};
+use aloft_provision::Template;
+use aloft_queue::{JobMessage, Worker};
+use aloft_store::{JobRepo, Table, UserRepo};
+use aloft_testkit::{TestEnv, oneshot, receiver};
+use aws_lambda_events::sqs::SqsEvent;
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+use axum::body::Body;
+use http::{Request, StatusCode};
+use lambda_runtime::tracing::subscriber;
+use serde_json::{Value, json};
+use webhook_worker::ProviderEvents;
+
+const STRIPE_SECRET: &str = "whsec_trace_test_secret";
+
+/// Runs the worker in this process, as cargo lambda would run its binary.
+struct InProcess(Arc<Worker<ProviderEvents>>);
+
+impl Invoke for InProcess {
+    async fn invoke(&self, _function: &str, event: Value) -> Result<Value, InvokeError> {
+        let event: SqsEvent = serde_json::from_value(event).unwrap();
+        Ok(serde_json::to_value(self.0.process(event).await).unwrap())
+    }
+}
+
+/// The JSON log lines written on this thread while it lives.
+struct Logs {
+    buffer: Arc<Mutex<Vec<u8>>>,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+struct Sink(Arc<Mutex<Vec<u8>>>);
+
+impl io::Write for Sink {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn capture() -> Self {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let writer = Arc::clone(&buffer);
+        let json = subscriber::fmt()
+            .json()
+            .without_time()
+            .with_target(false)
+            .with_writer(move || Sink(Arc::clone(&writer)))
+            .finish();
+        Self {
+            buffer,
+            _guard: tracing::subscriber::set_default(json),
+        }
+    }
+
+    /// The lines whose fields include every pair of `wanted`.
+    fn find(&self, wanted: &Value) -> Vec<Value> {
+        let text = String::from_utf8(self.buffer.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .map(|line| serde_json::from_str::<Value>(line).unwrap())
+            .filter(|line| {
+                wanted
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .all(|(name, value)| &line["fields"][name] == value)
+            })
+            .collect()
+    }
+}
+
+fn signed_stripe_request(body: &str) -> Request<Body> {
+    let t = i64::try_from(aloft_http::timestamp::unix_now()).unwrap();
+    Request::post("/api/v1/public/webhooks/stripe")
+        .header("content-type", "application/json")
+        .header("x-request-id", "trace-test-webhook")
+        .header(
+            "stripe-signature",
+            receiver::signature_header(STRIPE_SECRET, t, body),
+        )
+        .body(Body::from(body.to_owned()))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_webhooks_trace_id_follows_it_into_the_worker_its_job_and_the_jobs_it_queues() {
+    let env = TestEnv::new().await;
+    let vars = env.env(&[("STRIPE_WEBHOOK_SECRET", STRIPE_SECRET)]);
+    let table = Table::new(env.clients.dynamodb.clone(), env.table());
+    UserRepo::new(table.clone())
+        .create(&aloft_testkit::user_record("u-trace"))
+        .await
+        .unwrap();
+    let webhooks = webhooks::router(
+        webhooks::AppState::from_env(&vars).await.unwrap(),
+        &HttpConfig::from_env(&vars).unwrap(),
+    );
+    let worker = InProcess(Arc::new(webhook_worker::worker(&vars).await.unwrap()));
+    let mapping = Template::bundled()
+        .unwrap()
+        .sqs_mappings
+        .into_iter()
+        .find(|m| m.binary == "webhook-worker")
+        .unwrap();
+    let sqs = env.clients.sqs();
+    let binding = QueueBinding::for_queue_url(&sqs, &mapping, env.queue_url("WebhooksQueue"))
+        .await
+        .unwrap();
+    let logs = Logs::capture();
+    let captured = metrics::Capture::start();
+    let body = json!({
+        "id": "evt_trace_1",
+        "type": "checkout.session.completed",
+        "created": aloft_http::timestamp::unix_now(),
+        "data": {"object": {
+            "object": "checkout.session",
+            "mode": "subscription",
+            "client_reference_id": "u-trace",
+            "customer": "cus_trace",
+        }}
+    })
+    .to_string();
+
+    // Receipt: no trace header comes in (the local stack has no X-Ray), so the edge
+    // starts one and logs it.
+    let answer = oneshot::send(&webhooks, signed_stripe_request(&body)).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    let receipt = logs.find(&json!({"request_id": "trace-test-webhook"}));
+    assert_eq!(receipt.len(), 1, "{receipt:?}");
+    let trace_id = receipt[0]["fields"]["trace_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        TraceHeader::parse(&format!("Root={trace_id}")).is_some(),
+        "{trace_id}"
+    );
+
+    // Its effect: the shim feeds the message to the worker.
+    let outcome = Poller::new(sqs.clone())
+        .poll_once(&binding, &worker)
+        .await
+        .unwrap();
+    assert_eq!((outcome.received, outcome.deleted), (1, 1), "{outcome:?}");
+    let processed = logs.find(&json!({"trace_id": trace_id, "job.kind": "provider.event"}));
+    assert_eq!(processed.len(), 1, "one line per message: {processed:?}");
+    assert_eq!(processed[0]["fields"]["status"], "succeeded");
+    assert_eq!(processed[0]["span"]["trace_id"], trace_id.as_str());
+    let job_id = processed[0]["fields"]["job.id"].as_str().unwrap();
+    let jobs = JobRepo::new(table.clone());
+    let job = jobs.get(job_id).await.unwrap().unwrap();
+    assert_eq!(job.trace_id.as_deref(), Some(trace_id.as_str()));
+
+    // The worker's own enqueue (`subscription.updated`) carries the trace on.
+    let next = sqs
+        .receive_message()
+        .queue_url(env.queue_url("JobsQueue"))
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .unwrap();
+    let message = &next.messages()[0];
+    let header = &message.attributes().unwrap()[&MessageSystemAttributeName::AwsTraceHeader];
+    assert_eq!(TraceHeader::parse(header).unwrap().trace_id(), trace_id);
+    let fanout: JobMessage = serde_json::from_str(message.body().unwrap()).unwrap();
+    let fanout = jobs.get(&fanout.job_id).await.unwrap().unwrap();
+    assert_eq!(fanout.trace_id.as_deref(), Some(trace_id.as_str()));
+
+    // And the metrics of both ends.
+    let documents = captured.documents();
+    let has = |name: &str, dimension: &str, value: &str| {
+        documents
+            .iter()
+            .any(|d| d[name] == 1.0 && d[dimension] == value)
+    };
+    assert!(
+        has("WebhooksVerified", "Provider", "stripe"),
+        "{documents:?}"
+    );
+    assert!(
+        has("JobsSucceeded", "Kind", "provider.event"),
+        "{documents:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_webhook_with_a_bad_signature_counts_as_rejected_for_its_provider() {
+    let env = TestEnv::new().await;
+    let vars = env.env(&[("STRIPE_WEBHOOK_SECRET", "whsec_the_real_one")]);
+    let webhooks = webhooks::router(
+        webhooks::AppState::from_env(&vars).await.unwrap(),
+        &HttpConfig::from_env(&vars).unwrap(),
+    );
+    let captured = metrics::Capture::start();
+
+    let answer = oneshot::send(&webhooks, signed_stripe_request(r#"{"id":"evt_x"}"#)).await;
+
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.text);
+    let documents = captured.documents();
+    let rejected: Vec<&Value> = documents
+        .iter()
+        .filter(|d| d.get("WebhooksRejected").is_some())
+        .collect();
+    assert_eq!(rejected.len(), 1, "{documents:?}");
+    assert_eq!(rejected[0]["Provider"], "stripe");
+    assert_eq!(rejected[0]["WebhooksRejected"], 1.0);
+    assert!(
+        documents
+            .iter()
+            .all(|d| d.get("WebhooksVerified").is_none())
+    );
+}
