@@ -7,7 +7,7 @@ CARGO_LAMBDA_VERSION := 1.9.2
 STACK := infra/stack.sh
 comma := ,
 
-.PHONY: help setup dev test lint unit properties e2e contract contract-ci stack-term-test client emulator bench openapi clean-local
+.PHONY: help setup dev test lint unit properties e2e contract contract-ci stack-term-test client emulator bench bench-api openapi clean-local
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -75,9 +75,22 @@ emulator: setup ## Only the emulator with resources (for running single tests)
 # Functions whose benchmark event (events/<name>-bench.json or a default) needs no AWS call.
 BENCH_FUNCTIONS := health,docs,webhooks,contact,admin,files,ai,ai-stream,billing,usage,flags,realtime,webhook-worker,jobs-worker
 
+# The stack runs debug builds, as `make dev` does: latency is the local stack's, and the
+# capacity, calls and cost columns are what the same requests make and cost on AWS.
+BENCH_API_CLIENTS ?= 4
+BENCH_API_ITERATIONS ?= 100
+
+bench-api: setup ## Mixed workload against the local stack: latency, AWS calls and cost per route
+	$(STACK) bench -- cargo run --locked -p aloft-e2e --bin bench-api -- \
+	  --clients $(BENCH_API_CLIENTS) --iterations $(BENCH_API_ITERATIONS) --out bench-api-results.md
+
+# `<function>+secrets` rows start the function with its secrets read from a local
+# stand-in for SSM Parameter Store, as deployed stages do: the cold start that costs.
+BENCH_ROWS := $(BENCH_FUNCTIONS),health+secrets,webhooks+secrets
+
 bench: ## Release build, then size, cold start, warm latency and RSS per function
 	cargo build --release --locked $(addprefix --bin ,$(subst $(comma), ,$(BENCH_FUNCTIONS)))
-	cargo run --release --locked -p aloft-bench -- --functions $(BENCH_FUNCTIONS) --out bench-results.md
+	cargo run --release --locked -p aloft-bench -- --functions $(BENCH_ROWS) --out bench-results.md
 
 openapi: ## Regenerate the served document (functions/docs/openapi.json); write openapi.json/.yaml
 	cargo run --quiet --locked -p docs --bin export-openapi -- --out functions/docs/openapi.json

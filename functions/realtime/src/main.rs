@@ -12,7 +12,8 @@ type Answer =
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     aloft_http::init_tracing();
-    let realtime = realtime::Realtime::from_env(&Env::process()).await?;
+    let env = aloft_store::secrets::load(Env::process()).await?;
+    let realtime = realtime::Realtime::from_env(&env).await?;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<realtime::WebsocketEvent>| -> Answer {
             let realtime = realtime.clone();

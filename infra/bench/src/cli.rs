@@ -2,14 +2,15 @@
 
 use std::path::PathBuf;
 
-use crate::BoxError;
+use crate::{BoxError, secrets};
 
 pub const USAGE: &str = "\
-usage: aloft-bench [--functions health,docs] [--spawns 20] [--warm 1000]
+usage: aloft-bench [--functions health,health+secrets,docs] [--spawns 20] [--warm 1000]
                    [--out bench-results.md] [--bin-dir target/release] [--events-dir events]
 
 Each function name is a binary in --bin-dir; its event is <events-dir>/<name>-bench.json,
-or the default sample event for health and docs.";
+or the default sample event for health and docs. <name>+secrets runs the same binary
+with its secrets read at cold start from a local stand-in for SSM Parameter Store.";
 
 /// What to measure and where to put the results.
 #[derive(Debug, Clone)]
@@ -100,8 +101,11 @@ fn validate(options: &Options) -> Result<(), BoxError> {
         return Err("--functions lists no function".into());
     }
     let is_name = |name: &str| {
-        name.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        let (binary, _) = secrets::split(name);
+        !binary.is_empty()
+            && binary
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     };
     match options.functions.iter().find(|name| !is_name(name)) {
         Some(bad) => Err(format!("{bad:?} is not a binary name").into()),
@@ -129,6 +133,8 @@ mod tests {
         );
         let parsed = run(&["--functions", "docs", "--warm=50"]).map(|o| (o.functions, o.warm));
         assert_eq!(parsed, Some((vec!["docs".into()], 50)));
+        let rows = run(&["--functions", "health,health+secrets"]).map(|o| o.functions);
+        assert_eq!(rows, Some(vec!["health".into(), "health+secrets".into()]));
     }
 
     #[test]
@@ -136,6 +142,8 @@ mod tests {
         assert!(run(&["--spawns", "0"]).is_none());
         assert!(run(&["--warm"]).is_none());
         assert!(run(&["--functions", "../etc"]).is_none());
+        assert!(run(&["--functions", "+secrets"]).is_none());
+        assert!(run(&["--functions", "health+other"]).is_none());
         assert!(run(&["--nope", "1"]).is_none());
     }
 }

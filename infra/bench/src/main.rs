@@ -12,7 +12,9 @@
 //! - the **peak RSS** (`VmHWM`), and the RSS growth per invocation over 10,000 untimed
 //!   invocations after 10,000 more (a leak grows with every request; allocator warm-up
 //!   levels off);
-//! - the **handler overhead** in-process (router + edge + auth, no runtime, no network).
+//! - the **handler overhead** in-process (router + edge + auth, no runtime, no network);
+//! - for a row `<function>+secrets`, the same function reading its secrets from a local
+//!   stand-in for SSM Parameter Store at cold start (see [`secrets`]), and what that adds.
 //!
 //! The functions talk to a minimal AWS Lambda Runtime API that this program serves on
 //! `127.0.0.1` (see [`runtime_api`]), so no emulator or AWS account is involved.
@@ -21,7 +23,7 @@
 //!
 //! ```text
 //! cargo build --release -p health -p docs
-//! aloft-bench [--functions health,docs] [--spawns 20] [--warm 1000]
+//! aloft-bench [--functions health,health+secrets,docs] [--spawns 20] [--warm 1000]
 //!             [--out bench-results.md] [--bin-dir target/release] [--events-dir events]
 //! ```
 //!
@@ -34,6 +36,7 @@ mod overhead;
 mod quickack;
 mod report;
 mod runtime_api;
+mod secrets;
 mod session;
 
 use std::io::Write as _;
@@ -78,13 +81,19 @@ async fn run() -> Result<(), BoxError> {
 }
 
 async fn measure_all(options: &Options) -> Result<Vec<FunctionResult>, BoxError> {
+    let with_secrets = options.functions.iter().any(|name| secrets::split(name).1);
+    let store = if with_secrets {
+        Some(secrets::ParameterStore::start(&session::function_env()).await)
+    } else {
+        None
+    };
     let mut results = Vec::with_capacity(options.functions.len());
     for name in &options.functions {
         eprintln!(
             "aloft-bench: {name}: {} cold starts, then {} warm invocations",
             options.spawns, options.warm
         );
-        results.push(measure::function(name, options).await?);
+        results.push(measure::function(name, options, store.as_ref()).await?);
     }
     Ok(results)
 }

@@ -8,7 +8,8 @@ use axum::body::Bytes;
 
 use crate::BoxError;
 use crate::cli::Options;
-use crate::session::{FunctionSpec, Memory, Session};
+use crate::secrets::{self, ParameterStore};
+use crate::session::{FunctionSpec, Memory, Session, function_env};
 
 /// Untimed invocations over which RSS growth is read, after as many again to let the
 /// allocator settle: warm-up levels off, a leak grows with every invocation.
@@ -69,12 +70,21 @@ fn percentile(samples: &[Duration], percent: usize) -> Duration {
     samples.get(rank - 1).copied().unwrap_or_default()
 }
 
-/// Measures the function `name` as `options` say.
-pub async fn function(name: &str, options: &Options) -> Result<FunctionResult, BoxError> {
-    let spec = spec(name, options)?;
+/// Measures the row `name` (a function, or `<function>+secrets`) as `options` say;
+/// `store` serves the secrets of the `+secrets` rows.
+pub async fn function(
+    name: &str,
+    options: &Options,
+    store: Option<&ParameterStore>,
+) -> Result<FunctionResult, BoxError> {
+    let spec = spec(name, options, store)?;
     let binary_bytes = std::fs::metadata(&spec.binary)?.len();
+    let calls_before = store.map_or(0, ParameterStore::calls);
     let cold = cold_starts(&spec, options.spawns).await?;
     let warm = warm_run(&spec, options.warm).await?;
+    if let (Some(store), (_, true)) = (store, secrets::split(name)) {
+        store.ensure_called(name, calls_before, options.spawns + 1)?;
+    }
     Ok(FunctionResult {
         name: name.to_owned(),
         binary_bytes,
@@ -127,20 +137,31 @@ async fn warm_run(spec: &FunctionSpec, count: usize) -> Result<WarmRun, BoxError
     })
 }
 
-/// Resolves the binary, the event and the log file of `name`.
-fn spec(name: &str, options: &Options) -> Result<FunctionSpec, BoxError> {
-    let binary = options.bin_dir.join(name);
+/// Resolves the binary, the environment, the event and the log file of row `name`.
+fn spec(
+    name: &str,
+    options: &Options,
+    store: Option<&ParameterStore>,
+) -> Result<FunctionSpec, BoxError> {
+    let (function, with_secrets) = secrets::split(name);
+    let binary = options.bin_dir.join(function);
     if !binary.is_file() {
         return Err(format!(
-            "{} not found: build it first (cargo build --release -p {name})",
+            "{} not found: build it first (cargo build --release --bin {function})",
             binary.display()
         )
         .into());
     }
-    let (event, expected_status) = read_event(&event_path(&options.events_dir, name)?)?;
+    let env = match (with_secrets, store) {
+        (false, _) => function_env(),
+        (true, Some(store)) => store.function_env(&function_env()),
+        (true, None) => return Err(format!("{name}: no parameter store running").into()),
+    };
+    let (event, expected_status) = read_event(&event_path(&options.events_dir, function)?)?;
     Ok(FunctionSpec {
         name: name.to_owned(),
         binary,
+        env,
         event,
         expected_status,
         log: log_file(options, name)?,

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::cli::Options;
 use crate::measure::{FunctionResult, LEAK_CHECK_INVOCATIONS};
+use crate::secrets;
 
 /// The budgets of `DESIGN.md` ("Budgets").
 const COLD_START_MEDIAN: Duration = Duration::from_millis(30);
@@ -19,6 +20,10 @@ const BYTES_PER_MB: f64 = 1024.0 * 1024.0;
 const TABLE_HEAD: &str = "\
 | function | binary MB | cold start median ms (p90) | warm median µs (p99) | peak RSS MB | RSS growth B/invocation | verdict |
 |---|---:|---:|---:|---:|---:|---|";
+
+const SECRETS_HEAD: &str = "\
+| function | cold start median ms | with secrets from SSM ms | added ms |
+|---|---:|---:|---:|";
 
 const DETAILS_HEAD: &str = "\
 | function | cold min ms | cold p90 ms | cold max ms | warm min µs | warm p90 µs | warm max µs | RSS at baseline MB | RSS at end MB |
@@ -49,7 +54,8 @@ pub fn misses(result: &FunctionResult) -> Vec<String> {
     misses
 }
 
-/// The results table, then (after a blank line) one line per function that misses a budget.
+/// The results table, then (after a blank line) one line per function that misses a
+/// budget, then what reading secrets at cold start adds.
 pub fn summary(results: &[FunctionResult]) -> String {
     let miss_lines: Vec<String> = results
         .iter()
@@ -59,12 +65,37 @@ pub fn summary(results: &[FunctionResult]) -> String {
                 .then(|| format!("**BUDGET MISS** {}: {}", result.name, misses.join("; ")))
         })
         .collect();
-    let table = table(results);
-    if miss_lines.is_empty() {
-        table
-    } else {
-        format!("{table}\n\n{}", miss_lines.join("\n\n"))
+    let mut summary = table(results);
+    if !miss_lines.is_empty() {
+        let _ = write!(summary, "\n\n{}", miss_lines.join("\n\n"));
     }
+    if let Some(cost) = secrets_cost(results) {
+        let _ = write!(summary, "\n\nSecrets at cold start:\n\n{cost}");
+    }
+    summary
+}
+
+/// For each `<function>+secrets` row measured with its `<function>` row: both cold-start
+/// medians and the difference.
+fn secrets_cost(results: &[FunctionResult]) -> Option<String> {
+    let mut table = SECRETS_HEAD.to_owned();
+    let mut rows = 0;
+    for with in results {
+        let (function, true) = secrets::split(&with.name) else {
+            continue;
+        };
+        let Some(without) = results.iter().find(|r| r.name == function) else {
+            continue;
+        };
+        rows += 1;
+        let (before, after) = (ms(without.cold.median), ms(with.cold.median));
+        let _ = write!(
+            table,
+            "\n| {function} | {before:.1} | {after:.1} | {:+.1} |",
+            after - before
+        );
+    }
+    (rows > 0).then_some(table)
 }
 
 /// The main Markdown table, one row per function.
@@ -158,6 +189,10 @@ fn notes() -> String {
          - Peak RSS is `VmHWM` at the end of the run. RSS growth is the `VmRSS` increase over \
          {leak_check} invocations, after {leak_check} more to let the allocator settle, per invocation: a leak grows with \
          every request, allocator warm-up does not (budget: < {growth} B/invocation).\n\
+         - `<function>+secrets`: the same binary with its secrets (`JWT_SECRET`, \
+         `STRIPE_WEBHOOK_SECRET`) read at cold start from a local stand-in for SSM Parameter \
+         Store: the HTTPS client, SigV4 signing and one `GetParameters` over loopback. In AWS \
+         the call also pays an in-region round trip and a TLS handshake, which this does not measure.\n\
          - MB = 2^20 bytes; percentiles are nearest-rank.\n",
         cold = ms(COLD_START_MEDIAN),
         leak_check = LEAK_CHECK_INVOCATIONS,
@@ -213,6 +248,27 @@ mod tests {
     use super::*;
     use crate::measure::Summary;
     use crate::session::Memory;
+
+    fn named(name: &str, cold_ms: u64) -> FunctionResult {
+        FunctionResult {
+            name: name.to_owned(),
+            ..result(cold_ms, 60, 6000, 0)
+        }
+    }
+
+    #[test]
+    fn secrets_cost_pairs_each_secrets_row_with_its_function() {
+        let results = [
+            named("health", 7),
+            named("docs", 9),
+            named("health+secrets", 10),
+        ];
+        let cost = secrets_cost(&results).unwrap_or_default();
+        assert!(cost.contains("| health | 7.0 | 10.0 | +3.0 |"), "{cost}");
+        assert!(!cost.contains("docs"), "{cost}");
+        assert!(summary(&results).contains("Secrets at cold start"));
+        assert_eq!(secrets_cost(&[named("health", 7)]), None);
+    }
 
     fn result(cold_ms: u64, warm_us: u64, peak_kb: u64, growth_bytes: u64) -> FunctionResult {
         let cold = Duration::from_millis(cold_ms);

@@ -47,11 +47,21 @@ const FUNCTION_ENV: [(&str, &str); 16] = [
     ("RUST_LOG", "warn"),
 ];
 
+/// The function's configuration, as owned pairs.
+pub fn function_env() -> Vec<(String, String)> {
+    FUNCTION_ENV
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+        .collect()
+}
+
 /// What to run and with which event.
 #[derive(Debug, Clone)]
 pub struct FunctionSpec {
     pub name: String,
     pub binary: PathBuf,
+    /// The function's configuration ([`function_env`], or a variant of it).
+    pub env: Vec<(String, String)>,
     pub event: Bytes,
     /// The `statusCode` an HTTP function must answer with (a worker's answer is checked
     /// for an empty `batchItemFailures` instead).
@@ -208,7 +218,7 @@ fn command(spec: &FunctionSpec, api: SocketAddr) -> Result<Command, BoxError> {
     }
     command
         .envs(lambda_env(&spec.name, api))
-        .envs(FUNCTION_ENV)
+        .envs(spec.env.iter().map(|(name, value)| (name, value)))
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)

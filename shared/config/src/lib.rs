@@ -15,16 +15,34 @@ pub enum ConfigError {
     Invalid { name: &'static str, reason: String },
 }
 
-/// A source of configuration values: the process environment, or a fixed map in tests.
-#[derive(Debug, Clone, Default)]
+/// A source of configuration values: the process environment, or a fixed map in tests,
+/// with an optional overlay in front (secrets fetched at cold start).
+#[derive(Clone, Default)]
 pub struct Env {
     overrides: Option<HashMap<String, String>>,
+    /// Read before the source; `None` makes the name unset whatever the source holds.
+    overlay: HashMap<String, Option<String>>,
+}
+
+/// Names only: an environment holds secrets.
+impl std::fmt::Debug for Env {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        fn names<V>(map: &HashMap<String, V>) -> Vec<&str> {
+            let mut names: Vec<&str> = map.keys().map(String::as_str).collect();
+            names.sort_unstable();
+            names
+        }
+        f.debug_struct("Env")
+            .field("pairs", &self.overrides.as_ref().map(names))
+            .field("overlay", &names(&self.overlay))
+            .finish()
+    }
 }
 
 impl Env {
     /// Reads the real process environment.
     pub fn process() -> Self {
-        Self { overrides: None }
+        Self::default()
     }
 
     /// Reads only the given pairs; used by tests to build configuration without touching
@@ -36,14 +54,23 @@ impl Env {
             .collect();
         Self {
             overrides: Some(map),
+            overlay: HashMap::new(),
         }
+    }
+
+    /// This environment with `values` in front of it: a `Some` replaces the variable, a
+    /// `None` unsets it. Later values win over earlier ones, and over an earlier overlay.
+    pub fn overlaid(mut self, values: impl IntoIterator<Item = (String, Option<String>)>) -> Self {
+        self.overlay.extend(values);
+        self
     }
 
     /// The value of `name`, treating an empty string as unset.
     pub fn optional(&self, name: &'static str) -> Option<String> {
-        let value = match &self.overrides {
-            Some(map) => map.get(name).cloned(),
-            None => std::env::var(name).ok(),
+        let value = match (self.overlay.get(name), &self.overrides) {
+            (Some(value), _) => value.clone(),
+            (None, Some(map)) => map.get(name).cloned(),
+            (None, None) => std::env::var(name).ok(),
         };
         value.filter(|v| !v.trim().is_empty())
     }
@@ -206,6 +233,33 @@ mod tests {
     fn list_splits_and_trims() {
         let env = Env::from_pairs([("API_DEPRECATED_VERSIONS", " v1, ,v0 ")]);
         assert_eq!(env.list("API_DEPRECATED_VERSIONS"), vec!["v1", "v0"]);
+    }
+
+    #[test]
+    fn overlay_replaces_and_unsets_values_of_the_source() {
+        let env = Env::from_pairs([("JWT_SECRET", "plain"), ("KEEP", "kept"), ("GONE", "x")])
+            .overlaid([
+                ("JWT_SECRET".to_owned(), Some("from-ssm".to_owned())),
+                ("GONE".to_owned(), None),
+            ]);
+        assert_eq!(env.optional("JWT_SECRET").as_deref(), Some("from-ssm"));
+        assert_eq!(env.optional("KEEP").as_deref(), Some("kept"));
+        assert_eq!(env.required("GONE"), Err(ConfigError::Missing("GONE")));
+    }
+
+    #[test]
+    fn debug_shows_names_but_never_values() {
+        let env = Env::from_pairs([("JWT_SECRET", "hunter2")])
+            .overlaid([("STRIPE_SECRET_KEY".to_owned(), Some("sk_live_x".to_owned()))]);
+        let shown = format!("{env:?}");
+        assert!(
+            shown.contains("JWT_SECRET") && shown.contains("STRIPE_SECRET_KEY"),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("sk_live_x"),
+            "{shown}"
+        );
     }
 
     #[test]

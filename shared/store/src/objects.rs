@@ -2,7 +2,8 @@
 //! and GET URLs, `HeadObject` and `DeleteObject` — and the SDK's S3 client cost its
 //! binary about a megabyte. URLs are presigned with `aws-sigv4` exactly as the SDK's
 //! presigner does (the tests compare the two for a fixed clock); HEAD and DELETE are
-//! signed the same way in headers and sent over the shared outbound HTTPS client.
+//! signed the same way in headers ([`crate::signing`]) and sent over the shared
+//! outbound HTTPS client.
 
 use std::{
     borrow::Cow,
@@ -12,12 +13,9 @@ use std::{
 
 use aloft_outbound::{Client, OutboundError};
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
-use aws_sigv4::{
-    http_request::{
-        PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SignatureLocation,
-        SigningSettings, UriPathNormalizationMode, sign,
-    },
-    sign::v4,
+use aws_sigv4::http_request::{
+    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignatureLocation, SigningSettings,
+    UriPathNormalizationMode,
 };
 use aws_smithy_runtime_api::client::identity::Identity;
 use bytes::Bytes;
@@ -25,7 +23,7 @@ use http::{Method, Request, StatusCode, header};
 use http_body_util::Full;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use crate::{AwsClients, StoreError};
+use crate::{AwsClients, StoreError, signing::Signer};
 
 /// Characters S3 keeps as they are in a key's path: RFC 3986 unreserved, and `/`.
 const KEY: &AsciiSet = &NON_ALPHANUMERIC
@@ -198,34 +196,21 @@ impl Objects {
         now: SystemTime,
     ) -> Result<Request<()>, StoreError> {
         let identity = self.identity().await?;
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.region)
-            .name("s3")
-            .time(now)
-            .settings(settings)
-            .build()
-            .map_err(|e| StoreError::Other(e.to_string()))?
-            .into();
-        let signable = SignableRequest::new(
-            method.as_str(),
-            url,
-            headers.iter().copied(),
-            SignableBody::UnsignedPayload,
-        )
-        .map_err(|e| StoreError::Other(e.to_string()))?;
-        let (instructions, _) = sign(signable, &params)
-            .map_err(|e| StoreError::Other(e.to_string()))?
-            .into_parts();
-        let mut request = Request::builder().method(method).uri(url);
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let mut request = request
-            .body(())
-            .map_err(|e| StoreError::Other(e.to_string()))?;
-        instructions.apply_to_request_http1x(&mut request);
-        Ok(request)
+        let signer = Signer {
+            identity: &identity,
+            region: &self.region,
+            service: "s3",
+            time: now,
+        };
+        signer
+            .sign(
+                settings,
+                method,
+                url,
+                headers,
+                SignableBody::UnsignedPayload,
+            )
+            .map_err(StoreError::Other)
     }
 
     async fn identity(&self) -> Result<Identity, StoreError> {

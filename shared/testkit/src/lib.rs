@@ -13,6 +13,7 @@
 pub mod connections;
 mod emulator;
 pub mod fake_ai;
+pub mod fake_ssm;
 pub mod fake_stripe;
 pub mod idp;
 pub mod oneshot;
