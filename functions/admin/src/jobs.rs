@@ -12,11 +12,12 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 
-/// `?status=&skip=&limit=` of the job list.
+/// `?status=&skip=&limit=&cursor=` of the job list.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct JobFilter {
-    /// `queued`, `running`, `succeeded`, `failed` or `dead`; all when absent.
+    /// `queued`, `running`, `succeeded`, `failed` or `dead`; all when absent. With a
+    /// status, only that status's jobs are read.
     pub status: Option<String>,
     #[serde(default)]
     #[param(ignore)]
@@ -24,6 +25,8 @@ pub struct JobFilter {
     #[serde(default = "PageParams::default_limit")]
     #[param(ignore)]
     pub limit: u32,
+    #[param(ignore)]
+    pub cursor: Option<String>,
 }
 
 /// A job as admins see it (its payload stays private: it may hold personal data).
@@ -58,6 +61,11 @@ impl From<JobRecord> for JobView {
 }
 
 /// List jobs, newest first.
+///
+/// A page at a time from the status index: a page reads `limit + 1` jobs per status it
+/// covers (by `cursor`; `skip + limit + 1` by `skip`, at most 1,000 in all). `total` is
+/// the dashboard's counter for `queued`; other statuses are counted up to 1,000 jobs
+/// (`total_exact: false` past that).
 #[utoipa::path(
     get,
     path = "/admin/jobs",
@@ -66,9 +74,11 @@ impl From<JobRecord> for JobView {
     params(JobFilter, PageParams),
     responses(
         AdminOnly, InvalidQuery,
-        (status = 200, description = "One page of jobs, newest first", body = Page<JobView>,
+        (status = 200, description = "One page of jobs, newest first; `next_cursor` continues the list. \
+            Reads are bounded: a `skip` past 1,000 jobs sets `truncated`, and a `total` \
+            past 1,000 uncounted jobs is a lower bound (`total_exact: false`)", body = Page<JobView>,
             links(("RetryJob" = (operation_id = "retry_job", parameters(("id" = "$response.body#/items/0/id")))))),
-        (status = 422, description = "Unknown status, or bad skip/limit", body = ErrorBody),
+        (status = 422, description = "Unknown status, bad skip/limit, or a cursor of another list", body = ErrorBody),
     )
 )]
 pub(crate) async fn list_jobs(
@@ -76,27 +86,24 @@ pub(crate) async fn list_jobs(
     AdminUser(_admin): AdminUser,
     Query(query): Query<JobFilter>,
 ) -> Result<Reply<Page<JobView>>, ApiError> {
-    let page = PageParams {
-        skip: query.skip,
-        limit: query.limit,
-    }
-    .validate()?;
-    let statuses = match query.status.as_deref() {
-        Some(raw) => vec![JobStatus::parse(raw).ok_or_else(|| {
+    let status = match query.status.as_deref() {
+        Some(raw) => Some(JobStatus::parse(raw).ok_or_else(|| {
             ApiError::validation(
                 "status",
                 "status must be queued, running, succeeded, failed or dead",
             )
-        })?],
-        None => JobStatus::ALL.to_vec(),
+        })?),
+        None => None,
     };
-    let mut jobs = Vec::new();
-    for status in statuses {
-        jobs.extend(state.jobs.list(status).await?);
+    let scope = format!("jobs:{}", status.map_or("all", JobStatus::as_str));
+    let request = PageParams {
+        skip: query.skip,
+        limit: query.limit,
+        cursor: query.cursor,
     }
-    // Ids are time-ordered (UUID v7): newest first across statuses.
-    jobs.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-    Ok(Reply::ok(Page::select(jobs, page, JobView::from)))
+    .parse(&scope)?;
+    let slice = state.jobs.page(status, &request).await?;
+    Ok(Reply::ok(Page::from_slice(slice, &request, JobView::from)))
 }
 
 /// Retry a dead job: back on its queue with attempts reset.

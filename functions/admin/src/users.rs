@@ -15,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 
-/// `?is_active=&role=&plan=&search=&skip=&limit=` of the user list.
+/// `?is_active=&role=&plan=&search=&skip=&limit=&cursor=` of the user list.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct UserFilter {
@@ -30,6 +30,8 @@ pub struct UserFilter {
     #[serde(default = "PageParams::default_limit")]
     #[param(ignore)]
     pub limit: u32,
+    #[param(ignore)]
+    pub cursor: Option<String>,
 }
 
 /// A user as admins see it.
@@ -84,6 +86,12 @@ pub struct UpdateUserRequest {
 }
 
 /// List users, newest first.
+///
+/// A page at a time from the directory index. Unfiltered, or filtered only by
+/// `is_active=true` or only by `plan`, a page reads `limit + 1` users (by `cursor`;
+/// `skip + limit + 1` by `skip`) and `total` is the dashboard's counter. Other filters
+/// examine at most 1,000 users per request (from the cursor on): `total` counts the
+/// matches among them, and `truncated`/`total_exact` say when that was not everyone.
 #[utoipa::path(
     get,
     path = "/admin/users",
@@ -92,9 +100,11 @@ pub struct UpdateUserRequest {
     params(UserFilter, PageParams),
     responses(
         AdminOnly, InvalidQuery,
-        (status = 200, description = "One page of users, newest first", body = Page<AdminUserView>,
+        (status = 200, description = "One page of users, newest first; `next_cursor` continues the list. \
+            Reads are bounded: filters other than `is_active=true` or `plan` alone examine at \
+            most 1,000 users, and `truncated`/`total_exact` say when that was not everyone", body = Page<AdminUserView>,
             links(("GetUser" = (operation_id = "get_user", parameters(("id" = "$response.body#/items/0/id")))))),
-        (status = 422, description = "Bad filter, skip or limit", body = ErrorBody),
+        (status = 422, description = "Bad filter, skip, limit or cursor", body = ErrorBody),
     )
 )]
 pub(crate) async fn list_users(
@@ -102,12 +112,26 @@ pub(crate) async fn list_users(
     AdminUser(_admin): AdminUser,
     Query(filter): Query<UserFilter>,
 ) -> Result<Reply<Page<AdminUserView>>, ApiError> {
-    let page = PageParams {
+    let search = filter
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_lowercase);
+    // A cursor is valid only for the same filters.
+    let scope = format!(
+        "users:{:?}:{:?}:{:?}:{}",
+        filter.is_active,
+        filter.role.map(Role::as_str),
+        filter.plan.map(Plan::as_str),
+        search.as_deref().unwrap_or_default()
+    );
+    let request = PageParams {
         skip: filter.skip,
         limit: filter.limit,
+        cursor: filter.cursor,
     }
-    .validate()?;
-    let search = filter.search.as_deref().map(str::to_lowercase);
+    .parse(&scope)?;
     let matches = |user: &UserRecord| {
         filter
             .is_active
@@ -126,9 +150,20 @@ pub(crate) async fn list_users(
                         .is_some_and(|name| name.to_lowercase().contains(needle))
             })
     };
-    let mut users = state.users.list_all().await?;
-    users.retain(matches);
-    Ok(Reply::ok(Page::select(users, page, AdminUserView::from)))
+    // The dashboard's counters count exactly these selections.
+    let plan_counter = filter.plan.map(|plan| format!("plan_{}", plan.as_str()));
+    let counter = match (filter.is_active, filter.role, &plan_counter, &search) {
+        (None, None, None, None) => Some("users_total"),
+        (Some(true), None, None, None) => Some("users_active"),
+        (None, None, Some(plan), None) => Some(plan.as_str()),
+        _ => None,
+    };
+    let slice = state.users.directory(&request, matches, counter).await?;
+    Ok(Reply::ok(Page::from_slice(
+        slice,
+        &request,
+        AdminUserView::from,
+    )))
 }
 
 /// One user.

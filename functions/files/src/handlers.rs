@@ -180,6 +180,10 @@ pub(crate) async fn confirm_upload(
 }
 
 /// The caller's tenant's uploaded files, newest first.
+///
+/// A page at a time in key order: `limit + 1` files per page by `cursor` (`skip + limit
+/// + 1` by `skip`, at most 1,000 items examined), and `total` is one read of the
+/// tenant's count of uploaded files.
 #[utoipa::path(
     get,
     path = "/app/files",
@@ -188,8 +192,9 @@ pub(crate) async fn confirm_upload(
     params(PageParams),
     responses(
         SignedIn, InvalidQuery,
-        (status = 200, description = "One page of files", body = Page<FileView>),
-        (status = 422, description = "`skip`/`limit` out of range", body = ErrorBody),
+        (status = 200, description = "One page of files; `next_cursor` continues the list. \
+            Reads are bounded: a `skip` past 1,000 files sets `truncated`", body = Page<FileView>),
+        (status = 422, description = "`skip`/`limit` out of range, or a cursor of another list", body = ErrorBody),
     )
 )]
 pub(crate) async fn list_files(
@@ -197,11 +202,11 @@ pub(crate) async fn list_files(
     AuthUser(principal): AuthUser,
     Query(page): Query<PageParams>,
 ) -> Result<Reply<Page<FileView>>, ApiError> {
-    let page = page.validate()?;
-    let mut files = state.files.list_uploaded(&principal.tenant_id).await?;
-    // Ids are time-ordered (UUIDv7): newest first is descending id.
-    files.sort_by(|a, b| b.id.cmp(&a.id));
-    Ok(Reply::ok(Page::select(files, page, |f| FileView::from(&f))))
+    let request = page.parse(&format!("files:{}", principal.tenant_id.as_str()))?;
+    let slice = state.files.page(&principal.tenant_id, &request).await?;
+    Ok(Reply::ok(Page::from_slice(slice, &request, |f| {
+        FileView::from(&f)
+    })))
 }
 
 /// A presigned GET URL for an uploaded file.

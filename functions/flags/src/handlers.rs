@@ -55,6 +55,9 @@ fn record_of(mut record: FlagRecord, fields: Checked, now: String) -> FlagRecord
 }
 
 /// Every flag, sorted by key (read fresh, not from the cache).
+///
+/// The whole set is one Query of a partition capped at 100 flags (a count item in every
+/// create's transaction), so it is paged in memory; its cursors are offsets.
 #[utoipa::path(
     get,
     path = "/admin/feature-flags",
@@ -64,7 +67,7 @@ fn record_of(mut record: FlagRecord, fields: Checked, now: String) -> FlagRecord
     responses(
         AdminOnly, InvalidQuery,
         (status = 200, description = "One page of flags; `total` counts them all (at most 100)", body = Page<Flag>),
-        (status = 422, description = "`skip` or `limit` out of range", body = ErrorBody),
+        (status = 422, description = "`skip` or `limit` out of range, or a cursor of another list", body = ErrorBody),
     )
 )]
 pub(crate) async fn list_flags(
@@ -72,9 +75,11 @@ pub(crate) async fn list_flags(
     AdminUser(_): AdminUser,
     Query(page): Query<PageParams>,
 ) -> Result<Reply<Page<Flag>>, ApiError> {
-    let page = page.validate()?;
+    let request = page.parse("flags")?;
     let flags = state.flags.list().await?;
-    Ok(Reply::ok(Page::select(flags, page, |f| Flag::from(&f))))
+    Ok(Reply::ok(Page::select(flags, &request, |f| {
+        Flag::from(&f)
+    })?))
 }
 
 /// Create a flag. Its key is unique (409 when taken) and cannot change later.

@@ -1,14 +1,12 @@
 //! The five project routes.
 
-use std::cmp::Ordering;
-
 use aloft_auth::AuthUser;
 use aloft_http::{
     ApiError, Json, Page, PageParams, Query, Reply, etag,
     openapi::{ErrorBody, InvalidQuery, JsonBody, SignedIn},
 };
 use aloft_queue::Event;
-use aloft_store::{ProjectRecord, TenantId, UpdateOutcome};
+use aloft_store::{ProjectListing, ProjectRecord, TenantId, UpdateOutcome};
 use axum::{
     extract::{Path, State},
     response::Response,
@@ -19,8 +17,8 @@ use time::OffsetDateTime;
 use crate::{
     AppState,
     model::{
-        CreateProjectRequest, ListProjectsQuery, Project, SortField, SortOrder,
-        UpdateProjectRequest, parse_description, parse_name, parse_project_id,
+        CreateProjectRequest, ListProjectsQuery, Project, SortOrder, UpdateProjectRequest,
+        parse_description, parse_name, parse_project_id,
     },
 };
 
@@ -46,7 +44,15 @@ async fn publish(state: &AppState, event: Event, tenant: &TenantId, record: &Pro
         .await;
 }
 
-/// List the tenant's projects: search, sort, then page; `total` counts every match.
+/// List the tenant's projects, newest first unless asked otherwise.
+///
+/// Newest first (the default) or oldest first by `created_at` is the key order: every
+/// page reads `limit + 1` projects (by `cursor`) or `skip + limit + 1` (by `skip`), and
+/// `total` is one read of the tenant's count. A `search`, `sort=updated_at|name`, or a
+/// `skip` past 1,000 examines at most the 1,000 newest projects (from the cursor on,
+/// for a search) and then says so: `truncated` when those were not all of them, and for
+/// a search `total` counts only the matches found (`total_exact: false`). Page large
+/// lists with `next_cursor`.
 #[utoipa::path(
     get,
     path = "/app/projects",
@@ -55,7 +61,9 @@ async fn publish(state: &AppState, event: Event, tenant: &TenantId, record: &Pro
     params(ListProjectsQuery),
     responses(
         SignedIn, InvalidQuery,
-        (status = 200, description = "One page of projects", body = Page<Project>,
+        (status = 200, description = "One page of projects; `next_cursor` continues the list. \
+            Reads are bounded: a search, a sort other than `created_at`, or a `skip` past \
+            1,000 examines at most 1,000 projects and sets `truncated` when that was not all", body = Page<Project>,
             links(
                 ("GetProject" = (operation_id = "get_project", parameters(("project_id" = "$response.body#/items/0/id")))),
             )),
@@ -66,39 +74,38 @@ pub(crate) async fn list_projects(
     AuthUser(principal): AuthUser,
     Query(query): Query<ListProjectsQuery>,
 ) -> Result<Reply<Page<Project>>, ApiError> {
-    let page = PageParams {
-        skip: query.skip,
-        limit: query.limit,
-    }
-    .validate()?;
-    let mut projects = state.projects.list(&principal.tenant_id).await?;
-    if let Some(needle) = query
+    let search = query
         .search
         .as_deref()
         .map(str::trim)
         .filter(|s| !s.is_empty())
-    {
-        let needle = needle.to_lowercase();
-        projects.retain(|p| p.name_lower.contains(&needle));
+        .map(str::to_lowercase);
+    let listing = ProjectListing {
+        sort: query.sort.into(),
+        descending: query.order == SortOrder::Desc,
+        search,
+    };
+    // A cursor is valid only for the list (tenant, sort, order, search) that issued it.
+    let scope = format!(
+        "projects:{}:{:?}:{}:{}",
+        principal.tenant_id.as_str(),
+        listing.sort,
+        listing.descending,
+        listing.search.as_deref().unwrap_or_default()
+    );
+    let request = PageParams {
+        skip: query.skip,
+        limit: query.limit,
+        cursor: query.cursor,
     }
-    projects.sort_by(|a, b| {
-        let ordering = compare(a, b, query.sort).then_with(|| a.id.cmp(&b.id));
-        match query.order {
-            SortOrder::Asc => ordering,
-            SortOrder::Desc => ordering.reverse(),
-        }
-    });
-    Ok(Reply::ok(Page::select(projects, page, |p| {
+    .parse(&scope)?;
+    let slice = state
+        .projects
+        .list(&principal.tenant_id, &listing, &request)
+        .await?;
+    Ok(Reply::ok(Page::from_slice(slice, &request, |p| {
         Project::from(&p)
     })))
-}
-
-fn compare(a: &ProjectRecord, b: &ProjectRecord, field: SortField) -> Ordering {
-    match field {
-        SortField::CreatedAt => a.created_at.cmp(&b.created_at),
-        SortField::UpdatedAt => a.updated_at.cmp(&b.updated_at),
-        SortField::Name => a.name_lower.cmp(&b.name_lower),
-    }
 }
 
 /// Create a project in the caller's tenant.
@@ -126,10 +133,17 @@ pub(crate) async fn create_project(
 ) -> Result<Response, ApiError> {
     let name = parse_name(&body.name)?;
     let description = parse_description(body.description)?;
-    let created_at = now();
+    // `created_at` is the id's own time: the id (the sort key) orders projects exactly as
+    // (`created_at`, `id`) does, which is what lets the default list read in key order.
+    let id = uuid::Uuid::now_v7();
+    let created_at = id
+        .get_timestamp()
+        .and_then(|at| i64::try_from(at.to_unix().0).ok())
+        .and_then(|seconds| OffsetDateTime::from_unix_timestamp(seconds).ok())
+        // A v7 id always has its time; `now` only satisfies the types.
+        .map_or_else(now, aloft_http::timestamp::format);
     let record = ProjectRecord {
-        // Time-ordered: ties of the whole-second `created_at` break in creation order.
-        id: uuid::Uuid::now_v7().to_string(),
+        id: id.to_string(),
         name_lower: name.to_lowercase(),
         name,
         description,

@@ -1,5 +1,8 @@
 //! `projects`: tenant-scoped CRUD under `/api/{v1,v2}/app/projects`. Lists page with
-//! `skip`/`limit`, search names case-insensitively and sort; deletes are soft; writes use
+//! `skip`/`limit` or `cursor`/`next_cursor`, newest first in key order at a cost that
+//! does not grow with the tenant (a search or another sort reads a bounded window and
+//! says so); the tenant's `total` is a count kept with every create and delete. Deletes
+//! are soft (the project moves to the tenant's deleted projects); writes use
 //! the item's version for optimistic concurrency (`ETag` out, `If-Match` in, 412 on a
 //! mismatch). Another tenant's project is 404 on every route. Every change is published
 //! (`project.created`, `project.updated`, `project.deleted`) to the tenant's webhook

@@ -1,7 +1,7 @@
 //! Request and response bodies of the projects routes, parsed into checked values.
 
 use aloft_http::ApiError;
-use aloft_store::{ProjectChange, ProjectRecord};
+use aloft_store::{ProjectChange, ProjectRecord, ProjectSort};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -100,6 +100,16 @@ pub enum SortField {
     Name,
 }
 
+impl From<SortField> for ProjectSort {
+    fn from(field: SortField) -> Self {
+        match field {
+            SortField::CreatedAt => ProjectSort::CreatedAt,
+            SortField::UpdatedAt => ProjectSort::UpdatedAt,
+            SortField::Name => ProjectSort::Name,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SortOrder {
@@ -112,7 +122,8 @@ pub enum SortOrder {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListProjectsQuery {
-    /// Items to skip (≥ 0).
+    /// Items to skip (≥ 0); not with `cursor`. A skip past 1,000 projects answers
+    /// `truncated`: page large lists with `cursor`.
     #[serde(default)]
     #[param(minimum = 0, default = 0)]
     pub skip: u32,
@@ -120,9 +131,14 @@ pub struct ListProjectsQuery {
     #[serde(default = "aloft_http::PageParams::default_limit")]
     #[param(minimum = 1, maximum = 100, default = 20)]
     pub limit: u32,
-    /// Case-insensitive part of the name.
+    /// The `next_cursor` of the previous page (of the same sort, order and search).
+    pub cursor: Option<String>,
+    /// Case-insensitive part of the name. Looks through at most 1,000 projects per
+    /// request (the newest, or from `cursor` on): `truncated` and `next_cursor` say
+    /// where to continue.
     pub search: Option<String>,
-    /// `created_at` (default), `updated_at` or `name`.
+    /// `created_at` (default; read in key order, any list size), `updated_at` or `name`
+    /// (these sort the 1,000 newest projects: `truncated` when there are more).
     #[serde(default)]
     #[param(value_type = Option<SortField>)]
     pub sort: SortField,

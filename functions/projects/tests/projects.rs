@@ -302,3 +302,61 @@ async fn every_documented_route_is_served() {
     let api = serde_json::to_value(projects::openapi()).unwrap();
     oneshot::assert_documented_routes_exist(&app, &api).await;
 }
+
+#[tokio::test]
+async fn next_cursor_walks_the_list_and_a_bad_or_foreign_cursor_is_422() {
+    let app = app().await;
+    for i in 0..5 {
+        create(&app, "ann", &format!("Walk {i}")).await;
+    }
+    let get = |query: String| {
+        let app = app.clone();
+        async move {
+            let path = format!("/api/v1/app/projects?{query}");
+            oneshot::send(&app, oneshot::as_user("GET", &path, "ann", None)).await
+        }
+    };
+    let mut names = Vec::new();
+    let mut query = "limit=2".to_owned();
+    loop {
+        let page = get(query.clone()).await.json();
+        assert_eq!(page["total"], 5);
+        assert_eq!(
+            (&page["truncated"], &page["total_exact"]),
+            (&false.into(), &true.into())
+        );
+        for item in page["items"].as_array().unwrap() {
+            names.push(item["name"].as_str().unwrap().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(cursor) => query = format!("limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(names, ["Walk 4", "Walk 3", "Walk 2", "Walk 1", "Walk 0"]);
+
+    let by_name = get("limit=1&sort=name".into()).await.json();
+    let name_cursor = by_name["next_cursor"].as_str().unwrap().to_owned();
+    let newest = get("limit=1".into()).await.json();
+    let key_cursor = newest["next_cursor"].as_str().unwrap().to_owned();
+    for query in [
+        "cursor=not-a-cursor".to_owned(),
+        format!("cursor={name_cursor}"),
+        format!("cursor={key_cursor}&skip=3"),
+        format!("cursor={key_cursor}&order=asc"),
+    ] {
+        let answer = get(query.clone()).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{query}: {}",
+            answer.text
+        );
+        let field = &answer.json()["error"]["details"]["field"];
+        assert!(field == "cursor" || field == "skip", "{query}: {field}");
+    }
+    // Another tenant cannot continue this tenant's list.
+    let path = format!("/api/v1/app/projects?cursor={key_cursor}");
+    let answer = oneshot::send(&app, oneshot::as_user("GET", &path, "mallory", None)).await;
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
+}

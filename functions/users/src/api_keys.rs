@@ -6,7 +6,7 @@ use aloft_http::{
     ApiError, Json, Reply,
     openapi::{ErrorBody, JsonBody, SignedIn},
 };
-use aloft_store::{ApiKeyRecord, StoreError};
+use aloft_store::{ApiKeyRecord, CreateApiKeyOutcome, MAX_API_KEYS, StoreError};
 use axum::extract::{Path, State};
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -63,6 +63,10 @@ impl From<&ApiKeyRecord> for ApiKeyView {
 }
 
 /// List the caller's API keys.
+///
+/// All of them, because a user holds at most 100 (a count kept in the same transaction
+/// as every create and delete refuses the 101st), so the list is one small Query and
+/// needs no paging.
 #[utoipa::path(
     get,
     path = "/app/api-keys",
@@ -70,7 +74,7 @@ impl From<&ApiKeyRecord> for ApiKeyView {
     security(("BearerJWT" = []), ("ApiKey" = [])),
     responses(
         SignedIn,
-        (status = 200, description = "The caller's keys, oldest first", body = ApiKeyList),
+        (status = 200, description = "The caller's keys, oldest first (at most 100)", body = ApiKeyList),
     )
 )]
 pub(crate) async fn list_api_keys(
@@ -94,6 +98,7 @@ pub(crate) async fn list_api_keys(
         SignedIn, JsonBody,
         (status = 201, description = "The key, with its secret shown this once", body = CreatedApiKey,
             links(("DeleteApiKey" = (operation_id = "delete_api_key", parameters(("id" = "$response.body#/id")))))),
+        (status = 409, description = "The caller has 100 API keys already", body = ErrorBody),
         (status = 422, description = "`name` is missing, empty or too long", body = ErrorBody),
     )
 )]
@@ -122,7 +127,11 @@ pub(crate) async fn create_api_key(
         created_at: aloft_http::timestamp::format(OffsetDateTime::now_utc()),
         disabled: false,
     };
-    state.api_keys.create(&record).await?;
+    if state.api_keys.create(&record).await? == CreateApiKeyOutcome::Full {
+        return Err(ApiError::Conflict(
+            format!("A user can have at most {MAX_API_KEYS} API keys; delete one first").into(),
+        ));
+    }
     tracing::info!(
         user.id = principal.user_id.as_str(),
         api_key.id = record.id.as_str(),

@@ -12,11 +12,12 @@ use aloft_store::{DeliveryRecord, SubscriptionRecord};
 use axum::extract::{Path, State};
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 
-/// Subscriptions per tenant: fan-out reads them all for every event.
+/// Subscriptions per tenant: fan-out reads them all for every event, and the list route
+/// returns them whole (no paging) because of this cap.
 const MAX_SUBSCRIPTIONS: usize = 20;
 
 /// `POST /app/webhook-subscriptions`.
@@ -238,31 +239,81 @@ pub(crate) async fn delete_subscription(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `?status=&skip=&limit=&cursor=` of the delivery list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeliveryFilter {
+    /// `pending`, `succeeded`, `failed` or `dead`; all when absent. With a status, only
+    /// that status's deliveries are read.
+    pub status: Option<String>,
+    #[serde(default)]
+    #[param(ignore)]
+    pub skip: u32,
+    #[serde(default = "PageParams::default_limit")]
+    #[param(ignore)]
+    pub limit: u32,
+    #[param(ignore)]
+    pub cursor: Option<String>,
+}
+
+const DELIVERY_STATUSES: [&str; 4] = ["pending", "succeeded", "failed", "dead"];
+
 /// A subscription's deliveries, newest first.
+///
+/// A page at a time: all of them, or those in one `status` (read from the status
+/// index). A page reads `limit + 1` deliveries (by `cursor`; `skip + limit + 1` by
+/// `skip`, at most 1,000); `total` counts at most 1,000 (`total_exact: false` past
+/// that).
 #[utoipa::path(
     get,
     path = "/app/webhook-subscriptions/{id}/deliveries",
     tag = "Webhook subscriptions",
     security(("BearerJWT" = []), ("ApiKey" = [])),
-    params(("id" = String, Path, description = "The subscription's id"), PageParams),
+    params(("id" = String, Path, description = "The subscription's id"), DeliveryFilter, PageParams),
     responses(
         SignedIn, InvalidQuery,
-        (status = 200, description = "Deliveries, newest first", body = Page<DeliveryView>),
+        (status = 200, description = "Deliveries, newest first; `next_cursor` continues the list. \
+            Reads are bounded: a `skip` past 1,000 sets `truncated`, and a `total` past \
+            1,000 is a lower bound (`total_exact: false`)", body = Page<DeliveryView>),
         (status = 404, description = "No such subscription in the caller's tenant", body = ErrorBody),
-        (status = 422, description = "Bad skip or limit", body = ErrorBody),
+        (status = 422, description = "Unknown status, bad skip or limit, or a cursor of another list", body = ErrorBody),
     )
 )]
 pub(crate) async fn list_deliveries(
     State(state): State<AppState>,
     AuthUser(principal): AuthUser,
     Path(id): Path<String>,
-    Query(page): Query<PageParams>,
+    Query(filter): Query<DeliveryFilter>,
 ) -> Result<Reply<Page<DeliveryView>>, ApiError> {
-    let page = page.validate()?;
+    let status = filter.status.as_deref();
+    if status.is_some_and(|s| !DELIVERY_STATUSES.contains(&s)) {
+        return Err(ApiError::validation(
+            "status",
+            "status must be pending, succeeded, failed or dead",
+        ));
+    }
     let tenant = &principal.tenant_id;
+    let scope = format!(
+        "deliveries:{}:{id}:{}",
+        tenant.as_str(),
+        status.unwrap_or("all")
+    );
+    let request = PageParams {
+        skip: filter.skip,
+        limit: filter.limit,
+        cursor: filter.cursor,
+    }
+    .parse(&scope)?;
     if state.webhooks.subscription(tenant, &id).await?.is_none() {
         return Err(ApiError::not_found("Webhook subscription", id));
     }
-    let all = state.webhooks.deliveries(tenant, &id).await?;
-    Ok(Reply::ok(Page::select(all, page, DeliveryView::from)))
+    let slice = state
+        .webhooks
+        .deliveries(tenant, &id, status, &request)
+        .await?;
+    Ok(Reply::ok(Page::from_slice(
+        slice,
+        &request,
+        DeliveryView::from,
+    )))
 }

@@ -1,11 +1,28 @@
 //! API keys for service accounts: looked up by their public id, verified against the
-//! stored SHA-256 of the secret, listed per user through `gsi1`.
+//! stored SHA-256 of the secret, listed per user through `gsi1`. A user has at most
+//! [`MAX_API_KEYS`]: a count item (`USER#<id>` / `APIKEYS`) is changed in the same
+//! transaction as every create and delete, so the list (one Query) stays small.
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
-use crate::{Key, StoreError, Table, table::s};
+use crate::{
+    Key, StoreError, Table,
+    table::{ITEM_COUNT, n, s, to_item},
+};
 use aws_sdk_dynamodb::types::AttributeValue::Bool;
+
+/// Most keys one user holds. Listing them (and disabling them all on deactivation) is
+/// one Query of at most this many small items.
+pub const MAX_API_KEYS: u32 = 100;
+
+/// How a create ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateApiKeyOutcome {
+    Created,
+    /// The user holds [`MAX_API_KEYS`] keys already.
+    Full,
+}
 
 /// A stored API key. The secret itself is never stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,21 +57,52 @@ impl ApiKeyRepo {
         Self { table }
     }
 
-    pub async fn create(&self, record: &ApiKeyRecord) -> Result<(), StoreError> {
-        let index = (
-            owner_index(&record.user_id),
-            format!("{}#{}", record.created_at, record.id),
+    /// Stores the key and counts it, in one transaction that refuses a user's key past
+    /// [`MAX_API_KEYS`]. A key with this id already there is
+    /// [`StoreError::ConditionFailed`].
+    pub async fn create(&self, record: &ApiKeyRecord) -> Result<CreateApiKeyOutcome, StoreError> {
+        let mut item = to_item(&Key::api_key(&record.id), record)?;
+        item.insert("gsi1pk".into(), s(owner_index(&record.user_id)));
+        item.insert(
+            "gsi1sk".into(),
+            s(format!("{}#{}", record.created_at, record.id)),
         );
-        self.table
-            .put_new_indexed(&Key::api_key(&record.id), record, Some(index))
-            .await
+        let put = Put::builder()
+            .table_name(self.table.name())
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build_error)?;
+        let count = Update::builder()
+            .table_name(self.table.name())
+            .set_key(Some(Key::api_key_count(&record.user_id).attributes()))
+            .update_expression("ADD #count :one")
+            .condition_expression("attribute_not_exists(#count) OR #count < :max")
+            .expression_attribute_names("#count", ITEM_COUNT)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":max", n(MAX_API_KEYS))
+            .build()
+            .map_err(build_error)?;
+        let writes = vec![
+            TransactWriteItem::builder().put(put).build(),
+            TransactWriteItem::builder().update(count).build(),
+        ];
+        match self.table.transact(writes).await {
+            Ok(()) => Ok(CreateApiKeyOutcome::Created),
+            // Which condition failed: the id is taken, or else the user is at the cap.
+            Err(StoreError::ConditionFailed) => match self.get(&record.id).await? {
+                Some(_) => Err(StoreError::ConditionFailed),
+                None => Ok(CreateApiKeyOutcome::Full),
+            },
+            Err(e) => Err(e),
+        }
     }
 
     pub async fn get(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
         self.table.get(&Key::api_key(id)).await
     }
 
-    /// The user's keys, oldest first.
+    /// The user's keys, oldest first: at most [`MAX_API_KEYS`], one Query.
     pub async fn list_for_user(&self, user_id: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
         let owner = owner_index(user_id);
         self.table
@@ -93,20 +141,23 @@ impl ApiKeyRepo {
     /// Deletes the key if `user_id` owns it; `false` when there is no such key of theirs
     /// (another user's key is indistinguishable from a missing one).
     pub async fn delete_owned(&self, id: &str, user_id: &str) -> Result<bool, StoreError> {
-        let deleted = self
-            .table
-            .client()
-            .delete_item()
+        let remove = Delete::builder()
             .table_name(self.table.name())
             .set_key(Some(Key::api_key(id).attributes()))
             .condition_expression("user_id = :owner")
             .expression_attribute_values(":owner", AttributeValue::S(user_id.to_owned()))
-            .send()
-            .await;
-        match deleted.map_err(StoreError::from_sdk) {
-            Ok(_) => Ok(true),
+            .build()
+            .map_err(build_error)?;
+        let count = self.table.add_to_count(&Key::api_key_count(user_id), -1)?;
+        let writes = vec![TransactWriteItem::builder().delete(remove).build(), count];
+        match self.table.transact(writes).await {
+            Ok(()) => Ok(true),
             Err(StoreError::ConditionFailed) => Ok(false),
             Err(e) => Err(e),
         }
     }
+}
+
+fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Other(e.to_string())
 }

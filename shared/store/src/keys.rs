@@ -77,6 +77,18 @@ impl Key {
         Key::new(format!("T#{}#{kind}", tenant.as_str()), id)
     }
 
+    /// How many items of `kind` the tenant has (`item_count`), kept in the same
+    /// transaction as each create and delete, so a list's `total` is one read. It has
+    /// its own partition: a list of `kind` never reads it.
+    pub fn tenant_count(tenant: &TenantId, kind: &str) -> Self {
+        Key::new(format!("T#{}#COUNT", tenant.as_str()), kind)
+    }
+
+    /// How many API keys the user has, kept with each create and delete (the cap).
+    pub fn api_key_count(user_id: &str) -> Self {
+        Key::new(format!("USER#{user_id}"), "APIKEYS")
+    }
+
     /// A queued job.
     pub fn job(job_id: &str) -> Self {
         Key::new(format!("JOB#{job_id}"), "JOB")

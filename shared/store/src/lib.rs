@@ -7,6 +7,7 @@
 
 mod api_keys;
 mod audit;
+mod capacity;
 mod clients;
 mod error;
 mod files;
@@ -19,13 +20,15 @@ mod projects;
 mod rate;
 pub mod realtime;
 mod refresh;
+pub mod secrets;
+mod signing;
 mod stats;
 mod table;
 pub mod usage;
 mod users;
 mod webhooks;
 
-pub use api_keys::{ApiKeyRecord, ApiKeyRepo};
+pub use api_keys::{ApiKeyRecord, ApiKeyRepo, CreateApiKeyOutcome, MAX_API_KEYS};
 pub use audit::{AuditEntry, AuditLog, AuditPage, AuditQuery};
 pub use clients::{AwsClients, AwsSettings};
 pub use error::StoreError;
@@ -35,7 +38,9 @@ pub use impersonation::{ImpersonationSession, ImpersonationSessions};
 pub use jobs::{JobRecord, JobRepo, JobStatus, Start};
 pub use keys::{Key, TenantId};
 pub use objects::Objects;
-pub use projects::{ProjectChange, ProjectRecord, ProjectRepo, UpdateOutcome};
+pub use projects::{
+    ProjectChange, ProjectListing, ProjectRecord, ProjectRepo, ProjectSort, UpdateOutcome,
+};
 pub use rate::{RateLimiter, Window};
 pub use realtime::{ConnectionRecord, Connections, Member};
 pub use refresh::{RefreshRecord, RefreshTokens, Rotation};

@@ -1,16 +1,27 @@
-//! Projects: tenant-owned items in one partition per tenant (`T#<tenant>#PROJECT`), so a
-//! tenant's list never reads another tenant's items and its cost does not grow with the
-//! number of tenants. Every write checks and bumps `version` (optimistic concurrency).
+//! Projects: tenant-owned items in one partition per tenant (`T#<tenant>#PROJECT` /
+//! `<id>`), so a tenant's list never reads another tenant's items. Ids are UUID v7 taken
+//! at `created_at`, so the partition's key order is creation order and the default list
+//! (newest first) is read in key order, a page at a time (see `listing`). The partition
+//! holds live projects only: a delete moves the project to `T#<tenant>#PROJECT_DELETED`,
+//! and a count item (`T#<tenant>#COUNT` / `PROJECT`), changed in the same transaction
+//! as every create and delete, is the list's `total`. Every write checks and bumps
+//! `version` (optimistic concurrency).
 
-use aws_sdk_dynamodb::types::ReturnValue;
+mod listing;
+
+use aws_sdk_dynamodb::types::{Delete, Put, ReturnValue, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
 use crate::{
     Key, StoreError, Table, TenantId,
-    table::{from_item, n, s},
+    table::{ITEM_COUNT, from_item, n, s, to_item},
 };
 
+pub use listing::{ProjectListing, ProjectSort};
+
 const KIND: &str = "PROJECT";
+/// Where deleted projects are kept (for audit), out of the live partition's way.
+const DELETED: &str = "PROJECT_DELETED";
 
 /// A stored project.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,13 +68,34 @@ impl ProjectRepo {
         Self { table }
     }
 
+    /// Stores a new project and counts it, in one transaction. A project with this id
+    /// already there is [`StoreError::ConditionFailed`] (and nothing is counted).
     pub async fn create(
         &self,
         tenant: &TenantId,
         project: &ProjectRecord,
     ) -> Result<(), StoreError> {
+        let put = Put::builder()
+            .table_name(self.table.name())
+            .set_item(Some(to_item(
+                &Key::tenant_item(tenant, KIND, &project.id),
+                project,
+            )?))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build_error)?;
+        let count = self
+            .table
+            .add_to_count(&Key::tenant_count(tenant, KIND), 1)?;
         self.table
-            .put_new(&Key::tenant_item(tenant, KIND, &project.id), project)
+            .transact(vec![TransactWriteItem::builder().put(put).build(), count])
+            .await
+    }
+
+    /// How many live projects `tenant` has: one read of the count item.
+    pub async fn count(&self, tenant: &TenantId) -> Result<u64, StoreError> {
+        self.table
+            .counter(&Key::tenant_count(tenant, KIND), ITEM_COUNT)
             .await
     }
 
@@ -76,19 +108,6 @@ impl ProjectRepo {
         let project: Option<ProjectRecord> =
             self.table.get(&Key::tenant_item(tenant, KIND, id)).await?;
         Ok(project.filter(|p| p.deleted_at.is_none()))
-    }
-
-    /// Every live project of `tenant`: one partition, read page by page.
-    pub async fn list(&self, tenant: &TenantId) -> Result<Vec<ProjectRecord>, StoreError> {
-        let partition = Key::tenant_item(tenant, KIND, "").pk;
-        self.table
-            .query_all(|query| {
-                query
-                    .key_condition_expression("pk = :partition")
-                    .filter_expression("attribute_not_exists(deleted_at)")
-                    .expression_attribute_values(":partition", s(&partition))
-            })
-            .await
     }
 
     /// Applies `change` if the project is live and, when `expected_version` is given, still
@@ -149,31 +168,71 @@ impl ProjectRepo {
         }
     }
 
-    /// Marks the project deleted; `false` if there was no live project to delete.
+    /// Deletes the project (soft: it moves, marked `deleted_at`, to the tenant's deleted
+    /// projects) and uncounts it, in one transaction that applies only to the version
+    /// read; returns it as deleted, or `None` if there was no live project. A retry finds
+    /// nothing to delete, so the count moves once.
     pub async fn soft_delete(
         &self,
         tenant: &TenantId,
         id: &str,
         now: &str,
     ) -> Result<Option<ProjectRecord>, StoreError> {
-        let result = self
-            .table
-            .client()
-            .update_item()
-            .table_name(self.table.name())
-            .set_key(Some(Key::tenant_item(tenant, KIND, id).attributes()))
-            .update_expression("SET deleted_at = :now, updated_at = :now ADD version :one")
-            .condition_expression("attribute_exists(pk) AND attribute_not_exists(deleted_at)")
-            .expression_attribute_values(":now", s(now))
-            .expression_attribute_values(":one", n(1))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk);
-        match result {
-            Ok(output) => output.attributes.map(from_item).transpose(),
-            Err(StoreError::ConditionFailed) => Ok(None),
-            Err(e) => Err(e),
+        // A concurrent update between the read and the move makes the move miss: read
+        // again (a few times; updates of one project are rare).
+        for _ in 0..3 {
+            let Some(live) = self.get(tenant, id).await? else {
+                return Ok(None);
+            };
+            let deleted = ProjectRecord {
+                deleted_at: Some(now.to_owned()),
+                updated_at: now.to_owned(),
+                version: live.version + 1,
+                ..live.clone()
+            };
+            match self.move_to_deleted(tenant, &live, &deleted).await {
+                Ok(()) => return Ok(Some(deleted)),
+                Err(StoreError::ConditionFailed) => continue,
+                Err(e) => return Err(e),
+            }
         }
+        Err(StoreError::ConditionFailed)
     }
+
+    async fn move_to_deleted(
+        &self,
+        tenant: &TenantId,
+        live: &ProjectRecord,
+        deleted: &ProjectRecord,
+    ) -> Result<(), StoreError> {
+        let remove = Delete::builder()
+            .table_name(self.table.name())
+            .set_key(Some(Key::tenant_item(tenant, KIND, &live.id).attributes()))
+            .condition_expression("version = :read")
+            .expression_attribute_values(":read", n(live.version))
+            .build()
+            .map_err(build_error)?;
+        let keep = Put::builder()
+            .table_name(self.table.name())
+            .set_item(Some(to_item(
+                &Key::tenant_item(tenant, DELETED, &live.id),
+                deleted,
+            )?))
+            .build()
+            .map_err(build_error)?;
+        let count = self
+            .table
+            .add_to_count(&Key::tenant_count(tenant, KIND), -1)?;
+        self.table
+            .transact(vec![
+                TransactWriteItem::builder().delete(remove).build(),
+                TransactWriteItem::builder().put(keep).build(),
+                count,
+            ])
+            .await
+    }
+}
+
+fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Other(e.to_string())
 }

@@ -1,15 +1,24 @@
 //! Typed access to the single table: items are serde structs, keys are [`Key`]s.
 
-use std::{collections::HashMap, sync::Arc};
+mod range;
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use aws_sdk_dynamodb::{
     Client,
-    operation::query::builders::QueryFluentBuilder,
-    types::{AttributeValue, DeleteRequest, KeysAndAttributes, PutRequest, WriteRequest},
+    error::SdkError,
+    operation::{
+        query::builders::QueryFluentBuilder, transact_write_items::TransactWriteItemsError,
+    },
+    types::{
+        AttributeValue, DeleteRequest, KeysAndAttributes, TransactWriteItem, Update, WriteRequest,
+    },
 };
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{Key, StoreError};
+
+pub(crate) use range::{Merged, Range};
 
 /// The application table and the client that reaches it.
 #[derive(Debug, Clone)]
@@ -182,18 +191,8 @@ impl Table {
 }
 
 impl Table {
-    /// Writes (overwrites) every item: batch writes of up to 25, sending again any the
-    /// table left unprocessed under load.
-    pub(crate) async fn put_all(&self, items: Vec<Item>) -> Result<(), StoreError> {
-        let requests = items
-            .into_iter()
-            .map(|item| PutRequest::builder().set_item(Some(item)).build())
-            .map(|put| put.map(|p| WriteRequest::builder().put_request(p).build()));
-        self.batch_write(requests).await
-    }
-
-    /// Deletes every item at `keys` (missing ones are no error), batched like
-    /// [`Self::put_all`].
+    /// Deletes every item at `keys` (missing ones are no error): batch writes of up to
+    /// 25, sending again any the table left unprocessed under load.
     pub(crate) async fn delete_all(&self, keys: Vec<Key>) -> Result<(), StoreError> {
         let requests = keys
             .iter()
@@ -239,6 +238,65 @@ impl Table {
         }
         Ok(())
     }
+}
+
+/// The attribute of a count item ([`Key::tenant_count`]) that holds the count.
+pub(crate) const ITEM_COUNT: &str = "item_count";
+
+impl Table {
+    /// Runs the writes as one transaction. DynamoDB cancels a transaction that meets
+    /// another on the same item (a count item every create touches); only then it is
+    /// sent again, up to three times: it was not applied, so sending it again is safe.
+    pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), StoreError> {
+        let mut attempt = 0;
+        loop {
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(()),
+                Err(e) if attempt < 2 && only_conflicts(&e) => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(25 * attempt)).await;
+                }
+                Err(e) => return Err(StoreError::from_sdk(e)),
+            }
+        }
+    }
+
+    /// The write that adds `by` to the count item at `key`.
+    pub(crate) fn add_to_count(&self, key: &Key, by: i64) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(self.name())
+            .set_key(Some(key.attributes()))
+            .update_expression("ADD #count :by")
+            .expression_attribute_names("#count", ITEM_COUNT)
+            .expression_attribute_values(":by", n(by))
+            .build()
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+}
+
+/// A cancelled transaction whose only reasons are conflicts with other transactions.
+fn only_conflicts<R>(err: &SdkError<TransactWriteItemsError, R>) -> bool {
+    let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+        err.as_service_error()
+    else {
+        return false;
+    };
+    let codes: Vec<&str> = cancelled
+        .cancellation_reasons()
+        .iter()
+        .filter_map(|reason| reason.code())
+        .collect();
+    codes.contains(&"TransactionConflict")
+        && codes
+            .iter()
+            .all(|code| matches!(*code, "TransactionConflict" | "None"))
 }
 
 /// `record` as an item under `key`.

@@ -1,12 +1,16 @@
 //! Webhook items: inbound provider events (recorded once, so a provider's retry is not
-//! processed twice), and the tenant's outgoing subscriptions and their deliveries.
+//! processed twice), and the tenant's outgoing subscriptions and their deliveries. A
+//! subscription's deliveries are one partition (newest first by id) and are also listed
+//! by status in `gsi1`, so either list is read a page at a time.
 
 use aws_sdk_dynamodb::types::ReturnValue;
 use serde::{Deserialize, Serialize};
 
+use aloft_http::{MAX_EXAMINED, PageRequest, Slice};
+
 use crate::{
     Key, Stats, StoreError, Table, Tally, TenantId,
-    table::{n, s},
+    table::{Range, n, s},
 };
 
 const SUBSCRIPTION: &str = "WEBHOOK_SUB";
@@ -80,6 +84,16 @@ fn deliveries_kind(subscription_id: &str) -> String {
     format!("WEBHOOK_DELIVERY#{subscription_id}")
 }
 
+/// A subscription's deliveries in one status, listed in `gsi1` by time:
+/// `T#<tenant>#DELIVERIES#<subscription>#<status>` / `<created_at>#<id>`. Every status
+/// change moves the delivery's `gsi1pk`, so a status filter reads only that status.
+fn status_index(tenant: &TenantId, subscription_id: &str, status: &str) -> String {
+    format!(
+        "T#{}#DELIVERIES#{subscription_id}#{status}",
+        tenant.as_str()
+    )
+}
+
 impl WebhookRepo {
     pub fn new(table: Table) -> Self {
         Self {
@@ -128,7 +142,10 @@ impl WebhookRepo {
             .await
     }
 
-    /// The tenant's subscriptions, oldest first.
+    /// The tenant's subscriptions, oldest first. The partition is small by design: the
+    /// webhooks function refuses a create past 20 per tenant (a check before the write,
+    /// so racing creates can pass it together, each by one), and fan-out reads them all
+    /// for every event anyway.
     pub async fn subscriptions(
         &self,
         tenant: &TenantId,
@@ -187,7 +204,13 @@ impl WebhookRepo {
             &deliveries_kind(&delivery.subscription_id),
             &delivery.id,
         );
-        self.table.put_new(&key, delivery).await?;
+        let index = (
+            status_index(tenant, &delivery.subscription_id, &delivery.status),
+            format!("{}#{}", delivery.created_at, delivery.id),
+        );
+        self.table
+            .put_new_indexed(&key, delivery, Some(index))
+            .await?;
         self.stats
             .count(Tally::delivery(None, &delivery.status))
             .await;
@@ -209,21 +232,36 @@ impl WebhookRepo {
             .await
     }
 
-    /// A subscription's deliveries, newest first (ids are time-ordered).
+    /// One page of a subscription's deliveries, newest first: all of them (the
+    /// subscription's partition, whose ids are time-ordered) or those in `status` (its
+    /// `gsi1` partition), read in key order, `skip + limit + 1` at most. `total` counts
+    /// at most [`MAX_EXAMINED`] (deliveries expire by TTL, which no counter sees).
     pub async fn deliveries(
         &self,
         tenant: &TenantId,
         subscription_id: &str,
-    ) -> Result<Vec<DeliveryRecord>, StoreError> {
-        let partition = Key::tenant_item(tenant, &deliveries_kind(subscription_id), "").pk;
-        self.table
-            .query_all(|query| {
-                query
-                    .key_condition_expression("pk = :partition")
-                    .expression_attribute_values(":partition", s(&partition))
-                    .scan_index_forward(false)
-            })
-            .await
+        status: Option<&str>,
+        request: &PageRequest,
+    ) -> Result<Slice<DeliveryRecord>, StoreError> {
+        let range = match status {
+            Some(status) => Range::index("gsi1", status_index(tenant, subscription_id, status)),
+            None => {
+                Range::table(Key::tenant_item(tenant, &deliveries_kind(subscription_id), "").pk)
+            }
+        }
+        .descending(true);
+        let (cut, total) = tokio::join!(
+            self.table.page(&range, request, |_| true),
+            self.table.count_range(&range, MAX_EXAMINED)
+        );
+        let (cut, (total, total_exact)) = (cut?, total?);
+        Ok(Slice {
+            items: cut.items,
+            next: cut.next,
+            total,
+            total_exact,
+            truncated: cut.truncated,
+        })
     }
 
     pub async fn record_attempt(
@@ -233,8 +271,9 @@ impl WebhookRepo {
         id: &str,
         attempt: &DeliveryAttempt<'_>,
     ) -> Result<(), StoreError> {
-        let mut expression =
-            String::from("SET #status = :status, attempts = :attempt, updated_at = :now");
+        let mut expression = String::from(
+            "SET #status = :status, attempts = :attempt, updated_at = :now, gsi1pk = :index",
+        );
         let mut request = self
             .table
             .client()
@@ -247,7 +286,11 @@ impl WebhookRepo {
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":status", s(attempt.status))
             .expression_attribute_values(":attempt", n(attempt.attempt))
-            .expression_attribute_values(":now", s(attempt.now));
+            .expression_attribute_values(":now", s(attempt.now))
+            .expression_attribute_values(
+                ":index",
+                s(status_index(tenant, subscription_id, attempt.status)),
+            );
         if let Some(code) = attempt.response_status {
             expression.push_str(", response_status = :code");
             request = request.expression_attribute_values(":code", n(code));
