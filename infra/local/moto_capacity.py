@@ -19,6 +19,11 @@ capacity DynamoDB's on-demand rules charge for it
 - TransactWriteItems: twice that for every action (ConditionCheck counts one unit).
 - BatchWriteItem: each put or delete as above.
 
+It also runs DynamoDB requests one at a time: moto's TransactWriteItems deep-copies the
+table for its rollback while other threads write to it, and fails with "dictionary
+changed size during iteration" under concurrent requests. moto's work is Python under
+one interpreter lock anyway, so this costs little.
+
 Usage: the same arguments as `moto_server`.
 """
 
@@ -219,6 +224,19 @@ def _batch_write(original):
     return write
 
 
+_one_at_a_time = threading.Lock()
+
+
+def _serialized(call_action):
+    @wraps(call_action)
+    def serialized(self):
+        with _one_at_a_time:
+            return call_action(self)
+
+    return serialized
+
+
+DynamoHandler.call_action = _serialized(DynamoHandler.call_action)
 DynamoHandler.get_item = _get_item(DynamoHandler.get_item)
 DynamoHandler.query = _read_many(DynamoHandler.query)
 DynamoHandler.scan = _read_many(DynamoHandler.scan)
