@@ -19,10 +19,13 @@ capacity DynamoDB's on-demand rules charge for it
 - TransactWriteItems: twice that for every action (ConditionCheck counts one unit).
 - BatchWriteItem: each put or delete as above.
 
-It also runs DynamoDB requests one at a time: moto's TransactWriteItems deep-copies the
-table for its rollback while other threads write to it, and fails with "dictionary
-changed size during iteration" under concurrent requests. moto's work is Python under
-one interpreter lock anyway, so this costs little.
+Two more changes make transactions usable under load. moto's TransactWriteItems
+deep-copies every table it touches, whole, for its rollback: that grows with the table
+(seconds at a few thousand items, past the SDK's timeout, whose retry then meets its own
+first attempt), and fails with "dictionary changed size during iteration" when another
+thread writes meanwhile. Here a transaction snapshots only the items it names and puts
+them back if it is cancelled, and DynamoDB requests run one at a time (moto's work is
+Python under one interpreter lock anyway, so this costs little).
 
 Usage: the same arguments as `moto_server`.
 """
@@ -33,6 +36,7 @@ import sys
 import threading
 from functools import wraps
 
+import moto.dynamodb.models as dynamodb_models
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
 from moto.server import main
@@ -181,6 +185,30 @@ def _write_one(original, key_field):
     return write
 
 
+class _NoTableCopy:
+    """moto's `copy` module for its backend, except that a whole table is not copied."""
+
+    def __getattr__(self, name):
+        return getattr(copy, name)
+
+    @staticmethod
+    def deepcopy(value, memo=None):
+        return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+
+dynamodb_models.copy = _NoTableCopy()
+
+
+def _restore(handler, table_name, key, before):
+    """Puts an item back as it was before a cancelled transaction."""
+    backend = handler.dynamodb_backend
+    if before is None:
+        if _item(handler, table_name, key) is not None:
+            backend.delete_item(table_name, key)
+    else:
+        backend.put_item(table_name, before.to_json()["Attributes"])
+
+
 def _transact_write(original):
     @wraps(original)
     def write(self):
@@ -190,7 +218,13 @@ def _transact_write(original):
             key = action.get("Item") if kind == "Put" else action.get("Key")
             name = action["TableName"]
             actions.append((kind, name, key, _item(self, name, key)))
-        result = original(self)
+        try:
+            result = original(self)
+        except Exception:
+            for kind, name, key, before in actions:
+                if kind != "ConditionCheck" and key is not None:
+                    _restore(self, name, key, before)
+            raise
         units_by_table: dict = {}
         for kind, name, key, before in actions:
             if kind == "ConditionCheck":
