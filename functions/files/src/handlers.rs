@@ -166,7 +166,7 @@ pub(crate) async fn confirm_upload(
     }
     let (file, first) = state
         .files
-        .mark_uploaded(&principal.tenant_id, &file.id)
+        .mark_uploaded(&principal.tenant_id, file)
         .await?;
     if first {
         let size = i64::try_from(file.size).unwrap_or(i64::MAX);

@@ -85,17 +85,15 @@ impl FileRepo {
         })
     }
 
-    /// Marks a pending file uploaded, stops its expiry and counts it, in one transaction;
-    /// returns the record, and whether this call was the one that marked it (so two
-    /// confirmations racing each other count one upload).
+    /// Marks `file` (as the caller read it) uploaded, stops its expiry and counts it, in
+    /// one transaction; returns the record, and whether this call was the one that marked
+    /// it (so two confirmations racing each other count one upload).
     pub async fn mark_uploaded(
         &self,
         tenant: &TenantId,
-        id: &str,
+        file: FileRecord,
     ) -> Result<(FileRecord, bool), StoreError> {
-        let Some(file) = self.get(tenant, id).await? else {
-            return Err(StoreError::ConditionFailed);
-        };
+        let id = file.id.as_str();
         if file.status == UPLOADED {
             return Ok((file, false));
         }
@@ -128,6 +126,7 @@ impl FileRepo {
                 },
                 true,
             )),
+            // Marked since the caller read it, or gone.
             Err(StoreError::ConditionFailed) => {
                 let record = self.get(tenant, id).await?;
                 let uploaded = record.filter(|r| r.status == UPLOADED);

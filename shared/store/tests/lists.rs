@@ -283,11 +283,11 @@ async fn files_list_only_uploads_newest_first_and_their_count_follows_confirm_an
         files.create(&tenant, &file(i)).await.unwrap();
     }
     for i in [1, 3, 4] {
-        let (record, first) = files.mark_uploaded(&tenant, &file(i).id).await.unwrap();
+        let (record, first) = files.mark_uploaded(&tenant, file(i)).await.unwrap();
         assert!(first && record.status == "uploaded" && record.expires_at.is_none());
     }
-    // A second confirmation (a retry) is not a second upload.
-    let (_, first) = files.mark_uploaded(&tenant, &file(3).id).await.unwrap();
+    // A second confirmation (a retry, with the record as it read it) is not a second upload.
+    let (_, first) = files.mark_uploaded(&tenant, file(3)).await.unwrap();
     assert!(!first);
     // Deleting an upload uncounts it; deleting a pending one, or twice, changes nothing.
     assert!(files.delete(&tenant, &file(4).id).await.unwrap().is_some());
