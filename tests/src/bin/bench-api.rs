@@ -365,7 +365,7 @@ fn render(all: &mut BTreeMap<&'static str, Samples>, options: Options, took: Dur
     let _ = writeln!(
         out,
         "\nPrices (us-east-1, on-demand, per million): HTTP API requests ${:.2}; Lambda requests \
-         ${:.2} + ${:.4} per GB-s (arm64) at the route's p50 and memory (128 MB, auth 512 MB); \
+         ${:.2} + ${:.7} per GB-s (arm64) at the route's p50 and memory (128 MB, auth 512 MB); \
          DynamoDB read units ${:.3}, write units ${:.3}; SQS requests ${:.2}; S3 GET/HEAD ${:.2}. \
          Not included: the client's own S3 PUT of an upload ($5.00 per million), the worker's \
          invocation for an SQS message, data transfer, CloudWatch logs.",
