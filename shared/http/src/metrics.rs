@@ -181,11 +181,19 @@ fn write_line(line: &[u8]) {
             .push(String::from_utf8_lossy(line).trim_end().to_owned());
         Some(())
     });
-    if captured.is_none() {
+    if captured.is_none() && in_lambda() {
         // One write of the whole line, under the lock, so concurrent documents and log
         // lines never interleave. A closed stdout loses metrics; nothing to do about it.
         let _ = std::io::stdout().lock().write_all(line);
     }
+}
+
+/// Under a Lambda runtime (deployed, `cargo lambda watch`, the benchmark), whose log
+/// stream turns the documents into metrics; elsewhere (a test driving a router) they
+/// would only be noise on stdout.
+fn in_lambda() -> bool {
+    static IN_LAMBDA: OnceLock<bool> = OnceLock::new();
+    *IN_LAMBDA.get_or_init(|| std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some())
 }
 
 /// For tests: the documents written on this thread, instead of stdout, until it is

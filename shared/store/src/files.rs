@@ -70,19 +70,10 @@ impl FileRepo {
                 .map(String::as_str)
                 == Some(UPLOADED)
         };
-        let count_key = Key::tenant_count(tenant, KIND);
-        let (cut, total) = tokio::join!(
-            self.table.page(&range, request, uploaded),
-            self.table.counter(&count_key, ITEM_COUNT)
-        );
-        let cut = cut?;
-        Ok(Slice {
-            items: cut.items,
-            next: cut.next,
-            total: total?,
-            total_exact: true,
-            truncated: cut.truncated,
-        })
+        let count = Key::tenant_count(tenant, KIND);
+        self.table
+            .counted_page(&range, request, uploaded, &count, ITEM_COUNT)
+            .await
     }
 
     /// Marks `file` (as the caller read it) uploaded, stops its expiry and counts it, in

@@ -4,11 +4,11 @@
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
-use aloft_http::{MAX_EXAMINED, PageRequest, Slice};
+use aloft_http::{PageRequest, Slice};
 
 use crate::{
     Key, Stats, StoreError, Table, Tally,
-    table::{Item, Merged, Range, from_item, n, s, to_item},
+    table::{Item, Range, from_item, n, s, to_item},
 };
 
 /// A stored user.
@@ -433,7 +433,7 @@ impl UserRepo {
     /// first, of the users `keep` accepts. With `counter` (the dashboard total that
     /// counts exactly those users, e.g. `users_total`), the page is read in key order
     /// (`skip + limit + 1` users at most) and the counter is its `total`. Without, at
-    /// most [`MAX_EXAMINED`] users are examined (from the cursor on) and `total` counts
+    /// most [`aloft_http::MAX_EXAMINED`] users are examined (from the cursor on) and `total` counts
     /// the matches among them (exact when they were all, from the start).
     pub async fn directory(
         &self,
@@ -443,35 +443,13 @@ impl UserRepo {
     ) -> Result<Slice<UserRecord>, StoreError> {
         let range = Range::index("gsi1", DIRECTORY).descending(true);
         let keep = |item: &Item| from_item(item.clone()).is_ok_and(|user| keep(&user));
-        let after = request.after.as_deref();
         if let Some(counter) = counter {
-            let totals = Key::stats_totals();
-            let page = self.table.page(&range, request, keep);
-            let total = self.table.counter(&totals, counter);
-            let (cut, total) = tokio::join!(page, total);
-            let cut = cut?;
-            return Ok(Slice {
-                items: cut.items,
-                next: cut.next,
-                total: total?,
-                total_exact: true,
-                truncated: cut.truncated,
-            });
+            return self
+                .table
+                .counted_page(&range, request, keep, &Key::stats_totals(), counter)
+                .await;
         }
-        let run = self
-            .table
-            .read_range(&range, after, usize::MAX, MAX_EXAMINED, keep)
-            .await?;
-        let merged = Merged::of(vec![run], &range, usize::MAX);
-        let total_exact = merged.horizon.is_none() && after.is_none();
-        let cut = merged.page(request)?;
-        Ok(Slice {
-            items: cut.items,
-            next: cut.next,
-            total: cut.found as u64,
-            total_exact,
-            truncated: cut.truncated,
-        })
+        self.table.searched_page(&range, request, keep).await
     }
 
     /// Applies an admin's `change` if the user is still as read (`before`), returning the

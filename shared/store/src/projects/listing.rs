@@ -9,7 +9,7 @@ use aloft_http::{MAX_EXAMINED, PageRequest, Position, Slice};
 
 use crate::{
     Key, ProjectRecord, ProjectRepo, StoreError, TenantId,
-    table::{Item, Merged, Range, from_item},
+    table::{ITEM_COUNT, Item, Merged, Range, from_item},
 };
 
 use super::KIND;
@@ -47,39 +47,16 @@ impl ProjectRepo {
         match (listing.sort, listing.search.as_deref()) {
             (ProjectSort::CreatedAt, None) => {
                 let range = range.descending(listing.descending);
-                let (cut, total) = tokio::join!(
-                    self.table.page(&range, request, |_| true),
-                    self.count(tenant)
-                );
-                let cut = cut?;
-                Ok(Slice {
-                    items: cut.items,
-                    next: cut.next,
-                    total: total?,
-                    total_exact: true,
-                    truncated: cut.truncated,
-                })
+                let count = Key::tenant_count(tenant, KIND);
+                self.table
+                    .counted_page(&range, request, |_| true, &count, ITEM_COUNT)
+                    .await
             }
             (ProjectSort::CreatedAt, Some(needle)) => {
                 let range = range.descending(listing.descending);
-                let after = request.after.as_deref();
-                let run = self
-                    .table
-                    .read_range(&range, after, usize::MAX, MAX_EXAMINED, |item| {
-                        name_contains(item, needle)
-                    })
-                    .await?;
-                let merged = Merged::of(vec![run], &range, usize::MAX);
-                // Matches before a cursor were not counted.
-                let total_exact = merged.horizon.is_none() && after.is_none();
-                let cut = merged.page(request)?;
-                Ok(Slice {
-                    items: cut.items,
-                    next: cut.next,
-                    total: cut.found as u64,
-                    total_exact,
-                    truncated: cut.truncated,
-                })
+                self.table
+                    .searched_page(&range, request, |item| name_contains(item, needle))
+                    .await
             }
             (sort, search) => {
                 self.sorted_window(tenant, range, sort, search, listing.descending, request)

@@ -4,7 +4,7 @@
 //! items, the one extra telling whether another page follows) or, whatever the
 //! partition's size, more than [`MAX_EXAMINED`] items.
 
-use aloft_http::{MAX_EXAMINED, PageRequest, Position};
+use aloft_http::{MAX_EXAMINED, PageRequest, Position, Slice};
 
 use crate::{
     StoreError, Table,
@@ -292,6 +292,55 @@ impl Table {
             .read_range(range, request.after.as_deref(), want, MAX_EXAMINED, keep)
             .await?;
         Merged::of(vec![run], range, want).page(request)
+    }
+
+    /// [`Self::page`], with the total from the counter `attribute` of the item at
+    /// `count` (read at the same time): exact, without counting items.
+    pub(crate) async fn counted_page<T: serde::de::DeserializeOwned>(
+        &self,
+        range: &Range,
+        request: &PageRequest,
+        keep: impl Fn(&Item) -> bool,
+        count: &crate::Key,
+        attribute: &str,
+    ) -> Result<Slice<T>, StoreError> {
+        let (cut, total) = tokio::join!(
+            self.page(range, request, keep),
+            self.counter(count, attribute)
+        );
+        let cut: Cut<T> = cut?;
+        Ok(Slice {
+            items: cut.items,
+            next: cut.next,
+            total: total?,
+            total_exact: true,
+            truncated: cut.truncated,
+        })
+    }
+
+    /// A page of the items of `range` that `keep` accepts, looked for in at most
+    /// [`MAX_EXAMINED`] items from the cursor on; the total is the matches found, exact
+    /// only when that read started at the beginning and reached the end.
+    pub(crate) async fn searched_page<T: serde::de::DeserializeOwned>(
+        &self,
+        range: &Range,
+        request: &PageRequest,
+        keep: impl Fn(&Item) -> bool,
+    ) -> Result<Slice<T>, StoreError> {
+        let after = request.after.as_deref();
+        let run = self
+            .read_range(range, after, usize::MAX, MAX_EXAMINED, keep)
+            .await?;
+        let merged = Merged::of(vec![run], range, usize::MAX);
+        let total_exact = merged.horizon.is_none() && after.is_none();
+        let cut = merged.page(request)?;
+        Ok(Slice {
+            items: cut.items,
+            next: cut.next,
+            total: cut.found as u64,
+            total_exact,
+            truncated: cut.truncated,
+        })
     }
 }
 
