@@ -45,7 +45,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Every flag, sorted by key (read fresh, not from the cache). */
+        /**
+         * Every flag, sorted by key (read fresh, not from the cache).
+         * @description The whole set is one Query of a partition capped at 100 flags (a count item in every
+         *     create's transaction), so it is paged in memory; its cursors are offsets.
+         */
         get: operations["list_flags"];
         put?: never;
         /** Create a flag. Its key is unique (409 when taken) and cannot change later. */
@@ -140,7 +144,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List jobs, newest first. */
+        /**
+         * List jobs, newest first.
+         * @description A page at a time from the status index: a page reads `limit + 1` jobs per status it
+         *     covers (by `cursor`; `skip + limit + 1` by `skip`, at most 1,000 in all). `total` is
+         *     the dashboard's counter for `queued`; other statuses are counted up to 1,000 jobs
+         *     (`total_exact: false` past that).
+         */
         get: operations["list_jobs"];
         put?: never;
         post?: never;
@@ -193,7 +203,8 @@ export interface paths {
         };
         /**
          * This month's heaviest users of a metric, from the month's ranking index (it reads
-         *     `limit` rows, however many users there are).
+         *     `limit` rows, however many users there are). For `api_requests` a user's ranked total
+         *     leaves out their requests of the current minute.
          */
         get: operations["top_users"];
         put?: never;
@@ -211,7 +222,14 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List users, newest first. */
+        /**
+         * List users, newest first.
+         * @description A page at a time from the directory index. Unfiltered, or filtered only by
+         *     `is_active=true` or only by `plan`, a page reads `limit + 1` users (by `cursor`;
+         *     `skip + limit + 1` by `skip`) and `total` is the dashboard's counter. Other filters
+         *     examine at most 1,000 users per request (from the cursor on): `total` counts the
+         *     matches among them, and `truncated`/`total_exact` say when that was not everyone.
+         */
         get: operations["list_users"];
         put?: never;
         post?: never;
@@ -354,7 +372,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List the caller's API keys. */
+        /**
+         * List the caller's API keys.
+         * @description All of them, because a user holds at most 100 (a count kept in the same transaction
+         *     as every create and delete refuses the 101st), so the list is one small Query and
+         *     needs no paging.
+         */
         get: operations["list_api_keys"];
         put?: never;
         /** Create an API key that acts as the caller. */
@@ -512,7 +535,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The caller's tenant's uploaded files, newest first. */
+        /**
+         * The caller's tenant's uploaded files, newest first.
+         * @description A page at a time in key order: `limit + 1` files per page by `cursor` (`skip + limit
+         *     + 1` by `skip`, at most 1,000 items examined), and `total` is one read of the
+         *     tenant's count of uploaded files.
+         */
         get: operations["list_files"];
         put?: never;
         post?: never;
@@ -603,7 +631,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List the tenant's projects: search, sort, then page; `total` counts every match. */
+        /**
+         * List the tenant's projects, newest first unless asked otherwise.
+         * @description Newest first (the default) or oldest first by `created_at` is the key order: every
+         *     page reads `limit + 1` projects (by `cursor`) or `skip + limit + 1` (by `skip`), and
+         *     `total` is one read of the tenant's count. A `search`, `sort=updated_at|name`, or a
+         *     `skip` past 1,000 examines at most the 1,000 newest projects (from the cursor on,
+         *     for a search) and then says so: `truncated` when those were not all of them, and for
+         *     a search `total` counts only the matches found (`total_exact: false`). Page large
+         *     lists with `next_cursor`.
+         */
         get: operations["list_projects"];
         put?: never;
         /** Create a project in the caller's tenant. */
@@ -798,7 +835,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A subscription's deliveries, newest first. */
+        /**
+         * A subscription's deliveries, newest first.
+         * @description A page at a time: all of them, or those in one `status` (read from the status
+         *     index). A page reads `limit + 1` deliveries (by `cursor`; `skip + limit + 1` by
+         *     `skip`, at most 1,000); `total` counts at most 1,000 (`total_exact: false` past
+         *     that).
+         */
         get: operations["list_deliveries"];
         put?: never;
         post?: never;
@@ -1018,7 +1061,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Every flag, sorted by key (read fresh, not from the cache). */
+        /**
+         * Every flag, sorted by key (read fresh, not from the cache).
+         * @description The whole set is one Query of a partition capped at 100 flags (a count item in every
+         *     create's transaction), so it is paged in memory; its cursors are offsets.
+         */
         get: operations["list_flags_v2"];
         put?: never;
         /** Create a flag. Its key is unique (409 when taken) and cannot change later. */
@@ -1113,7 +1160,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List jobs, newest first. */
+        /**
+         * List jobs, newest first.
+         * @description A page at a time from the status index: a page reads `limit + 1` jobs per status it
+         *     covers (by `cursor`; `skip + limit + 1` by `skip`, at most 1,000 in all). `total` is
+         *     the dashboard's counter for `queued`; other statuses are counted up to 1,000 jobs
+         *     (`total_exact: false` past that).
+         */
         get: operations["list_jobs_v2"];
         put?: never;
         post?: never;
@@ -1166,7 +1219,8 @@ export interface paths {
         };
         /**
          * This month's heaviest users of a metric, from the month's ranking index (it reads
-         *     `limit` rows, however many users there are).
+         *     `limit` rows, however many users there are). For `api_requests` a user's ranked total
+         *     leaves out their requests of the current minute.
          */
         get: operations["top_users_v2"];
         put?: never;
@@ -1184,7 +1238,14 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List users, newest first. */
+        /**
+         * List users, newest first.
+         * @description A page at a time from the directory index. Unfiltered, or filtered only by
+         *     `is_active=true` or only by `plan`, a page reads `limit + 1` users (by `cursor`;
+         *     `skip + limit + 1` by `skip`) and `total` is the dashboard's counter. Other filters
+         *     examine at most 1,000 users per request (from the cursor on): `total` counts the
+         *     matches among them, and `truncated`/`total_exact` say when that was not everyone.
+         */
         get: operations["list_users_v2"];
         put?: never;
         post?: never;
@@ -1327,7 +1388,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List the caller's API keys. */
+        /**
+         * List the caller's API keys.
+         * @description All of them, because a user holds at most 100 (a count kept in the same transaction
+         *     as every create and delete refuses the 101st), so the list is one small Query and
+         *     needs no paging.
+         */
         get: operations["list_api_keys_v2"];
         put?: never;
         /** Create an API key that acts as the caller. */
@@ -1485,7 +1551,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The caller's tenant's uploaded files, newest first. */
+        /**
+         * The caller's tenant's uploaded files, newest first.
+         * @description A page at a time in key order: `limit + 1` files per page by `cursor` (`skip + limit
+         *     + 1` by `skip`, at most 1,000 items examined), and `total` is one read of the
+         *     tenant's count of uploaded files.
+         */
         get: operations["list_files_v2"];
         put?: never;
         post?: never;
@@ -1576,7 +1647,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List the tenant's projects: search, sort, then page; `total` counts every match. */
+        /**
+         * List the tenant's projects, newest first unless asked otherwise.
+         * @description Newest first (the default) or oldest first by `created_at` is the key order: every
+         *     page reads `limit + 1` projects (by `cursor`) or `skip + limit + 1` (by `skip`), and
+         *     `total` is one read of the tenant's count. A `search`, `sort=updated_at|name`, or a
+         *     `skip` past 1,000 examines at most the 1,000 newest projects (from the cursor on,
+         *     for a search) and then says so: `truncated` when those were not all of them, and for
+         *     a search `total` counts only the matches found (`total_exact: false`). Page large
+         *     lists with `next_cursor`.
+         */
         get: operations["list_projects_v2"];
         put?: never;
         /** Create a project in the caller's tenant. */
@@ -1771,7 +1851,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A subscription's deliveries, newest first. */
+        /**
+         * A subscription's deliveries, newest first.
+         * @description A page at a time: all of them, or those in one `status` (read from the status
+         *     index). A page reads `limit + 1` deliveries (by `cursor`; `skip + limit + 1` by
+         *     `skip`, at most 1,000); `total` counts at most 1,000 (`total_exact: false` past
+         *     that).
+         */
         get: operations["list_deliveries_v2"];
         put?: never;
         post?: never;
@@ -2469,7 +2555,10 @@ export interface components {
             /** Format: int64 */
             previous_period: number;
         };
-        /** @description One page of a list: `{"items", "total", "skip", "limit"}`. */
+        /**
+         * @description One page of a list: the reference's `{"items", "total", "skip", "limit"}`, plus
+         *     `next_cursor`, `total_exact` and `truncated`.
+         */
         Page_AdminUserView: {
             items: {
                 avatar_url?: string | null;
@@ -2489,12 +2578,32 @@ export interface components {
             }[];
             /** Format: int32 */
             limit: number;
+            /** @description Pass as `cursor` for the next page; `null` on the last page. */
+            next_cursor?: string | null;
             /** Format: int32 */
             skip: number;
-            /** Format: int64 */
+            /**
+             * Format: int64
+             * @description Items in the whole list (matching its filters); a lower bound when `total_exact`
+             *     is `false`.
+             */
             total: number;
+            /**
+             * @description `false` when no counter keeps this list's size and counting stopped after 1,000
+             *     items: `total` is then a lower bound.
+             */
+            total_exact: boolean;
+            /**
+             * @description `true` when the request stopped at its bound of 1,000 items examined before the
+             *     page was complete (a large `skip`, a search, or a sort other than the key order):
+             *     `items` may be short; continue with `next_cursor` when there is one.
+             */
+            truncated: boolean;
         };
-        /** @description One page of a list: `{"items", "total", "skip", "limit"}`. */
+        /**
+         * @description One page of a list: the reference's `{"items", "total", "skip", "limit"}`, plus
+         *     `next_cursor`, `total_exact` and `truncated`.
+         */
         Page_DeliveryView: {
             items: {
                 /** Format: int32 */
@@ -2515,12 +2624,32 @@ export interface components {
             }[];
             /** Format: int32 */
             limit: number;
+            /** @description Pass as `cursor` for the next page; `null` on the last page. */
+            next_cursor?: string | null;
             /** Format: int32 */
             skip: number;
-            /** Format: int64 */
+            /**
+             * Format: int64
+             * @description Items in the whole list (matching its filters); a lower bound when `total_exact`
+             *     is `false`.
+             */
             total: number;
+            /**
+             * @description `false` when no counter keeps this list's size and counting stopped after 1,000
+             *     items: `total` is then a lower bound.
+             */
+            total_exact: boolean;
+            /**
+             * @description `true` when the request stopped at its bound of 1,000 items examined before the
+             *     page was complete (a large `skip`, a search, or a sort other than the key order):
+             *     `items` may be short; continue with `next_cursor` when there is one.
+             */
+            truncated: boolean;
         };
-        /** @description One page of a list: `{"items", "total", "skip", "limit"}`. */
+        /**
+         * @description One page of a list: the reference's `{"items", "total", "skip", "limit"}`, plus
+         *     `next_cursor`, `total_exact` and `truncated`.
+         */
         Page_FileView: {
             items: {
                 content_type: string;
@@ -2534,12 +2663,32 @@ export interface components {
             }[];
             /** Format: int32 */
             limit: number;
+            /** @description Pass as `cursor` for the next page; `null` on the last page. */
+            next_cursor?: string | null;
             /** Format: int32 */
             skip: number;
-            /** Format: int64 */
+            /**
+             * Format: int64
+             * @description Items in the whole list (matching its filters); a lower bound when `total_exact`
+             *     is `false`.
+             */
             total: number;
+            /**
+             * @description `false` when no counter keeps this list's size and counting stopped after 1,000
+             *     items: `total` is then a lower bound.
+             */
+            total_exact: boolean;
+            /**
+             * @description `true` when the request stopped at its bound of 1,000 items examined before the
+             *     page was complete (a large `skip`, a search, or a sort other than the key order):
+             *     `items` may be short; continue with `next_cursor` when there is one.
+             */
+            truncated: boolean;
         };
-        /** @description One page of a list: `{"items", "total", "skip", "limit"}`. */
+        /**
+         * @description One page of a list: the reference's `{"items", "total", "skip", "limit"}`, plus
+         *     `next_cursor`, `total_exact` and `truncated`.
+         */
         Page_Flag: {
             items: {
                 created_at: string;
@@ -2561,12 +2710,32 @@ export interface components {
             }[];
             /** Format: int32 */
             limit: number;
+            /** @description Pass as `cursor` for the next page; `null` on the last page. */
+            next_cursor?: string | null;
             /** Format: int32 */
             skip: number;
-            /** Format: int64 */
+            /**
+             * Format: int64
+             * @description Items in the whole list (matching its filters); a lower bound when `total_exact`
+             *     is `false`.
+             */
             total: number;
+            /**
+             * @description `false` when no counter keeps this list's size and counting stopped after 1,000
+             *     items: `total` is then a lower bound.
+             */
+            total_exact: boolean;
+            /**
+             * @description `true` when the request stopped at its bound of 1,000 items examined before the
+             *     page was complete (a large `skip`, a search, or a sort other than the key order):
+             *     `items` may be short; continue with `next_cursor` when there is one.
+             */
+            truncated: boolean;
         };
-        /** @description One page of a list: `{"items", "total", "skip", "limit"}`. */
+        /**
+         * @description One page of a list: the reference's `{"items", "total", "skip", "limit"}`, plus
+         *     `next_cursor`, `total_exact` and `truncated`.
+         */
         Page_JobView: {
             items: {
                 /** Format: int32 */
@@ -2583,12 +2752,32 @@ export interface components {
             }[];
             /** Format: int32 */
             limit: number;
+            /** @description Pass as `cursor` for the next page; `null` on the last page. */
+            next_cursor?: string | null;
             /** Format: int32 */
             skip: number;
-            /** Format: int64 */
+            /**
+             * Format: int64
+             * @description Items in the whole list (matching its filters); a lower bound when `total_exact`
+             *     is `false`.
+             */
             total: number;
+            /**
+             * @description `false` when no counter keeps this list's size and counting stopped after 1,000
+             *     items: `total` is then a lower bound.
+             */
+            total_exact: boolean;
+            /**
+             * @description `true` when the request stopped at its bound of 1,000 items examined before the
+             *     page was complete (a large `skip`, a search, or a sort other than the key order):
+             *     `items` may be short; continue with `next_cursor` when there is one.
+             */
+            truncated: boolean;
         };
-        /** @description One page of a list: `{"items", "total", "skip", "limit"}`. */
+        /**
+         * @description One page of a list: the reference's `{"items", "total", "skip", "limit"}`, plus
+         *     `next_cursor`, `total_exact` and `truncated`.
+         */
         Page_Project: {
             items: {
                 created_at: string;
@@ -2600,10 +2789,27 @@ export interface components {
             }[];
             /** Format: int32 */
             limit: number;
+            /** @description Pass as `cursor` for the next page; `null` on the last page. */
+            next_cursor?: string | null;
             /** Format: int32 */
             skip: number;
-            /** Format: int64 */
+            /**
+             * Format: int64
+             * @description Items in the whole list (matching its filters); a lower bound when `total_exact`
+             *     is `false`.
+             */
             total: number;
+            /**
+             * @description `false` when no counter keeps this list's size and counting stopped after 1,000
+             *     items: `total` is then a lower bound.
+             */
+            total_exact: boolean;
+            /**
+             * @description `true` when the request stopped at its bound of 1,000 items examined before the
+             *     page was complete (a large `skip`, a search, or a sort other than the key order):
+             *     `items` may be short; continue with `next_cursor` when there is one.
+             */
+            truncated: boolean;
         };
         /** @description A calendar month (UTC), the billing period. */
         Period: {
@@ -3077,10 +3283,18 @@ export interface operations {
     list_flags: {
         parameters: {
             query?: {
-                /** @description Number of items to skip. */
+                /**
+                 * @description Number of items to skip; cannot be combined with `cursor`. Reads grow with
+                 *     `skip`, so a skip past 1,000 items answers `truncated`: page with `cursor`.
+                 */
                 skip?: number;
                 /** @description Maximum number of items to return. */
                 limit?: number;
+                /**
+                 * @description The `next_cursor` of the previous page: continues the list where it ended, at
+                 *     the same cost for every page. Opaque; valid only for the list that issued it.
+                 */
+                cursor?: string;
             };
             header?: never;
             path?: never;
@@ -3117,7 +3331,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `skip` or `limit` out of range */
+            /** @description `skip` or `limit` out of range, or a cursor of another list */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3631,12 +3845,23 @@ export interface operations {
     list_jobs: {
         parameters: {
             query?: {
-                /** @description `queued`, `running`, `succeeded`, `failed` or `dead`; all when absent. */
+                /**
+                 * @description `queued`, `running`, `succeeded`, `failed` or `dead`; all when absent. With a
+                 *     status, only that status's jobs are read.
+                 */
                 status?: string;
-                /** @description Number of items to skip. */
+                /**
+                 * @description Number of items to skip; cannot be combined with `cursor`. Reads grow with
+                 *     `skip`, so a skip past 1,000 items answers `truncated`: page with `cursor`.
+                 */
                 skip?: number;
                 /** @description Maximum number of items to return. */
                 limit?: number;
+                /**
+                 * @description The `next_cursor` of the previous page: continues the list where it ended, at
+                 *     the same cost for every page. Opaque; valid only for the list that issued it.
+                 */
+                cursor?: string;
             };
             header?: never;
             path?: never;
@@ -3644,7 +3869,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description One page of jobs, newest first */
+            /** @description One page of jobs, newest first; `next_cursor` continues the list. Reads are bounded: a `skip` past 1,000 jobs sets `truncated`, and a `total` past 1,000 uncounted jobs is a lower bound (`total_exact: false`) */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -3673,7 +3898,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Unknown status, or bad skip/limit */
+            /** @description Unknown status, bad skip/limit, or a cursor of another list */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3917,10 +4142,18 @@ export interface operations {
                 plan?: components["schemas"]["Plan"];
                 /** @description Case-insensitive part of the email or the full name. */
                 search?: string;
-                /** @description Number of items to skip. */
+                /**
+                 * @description Number of items to skip; cannot be combined with `cursor`. Reads grow with
+                 *     `skip`, so a skip past 1,000 items answers `truncated`: page with `cursor`.
+                 */
                 skip?: number;
                 /** @description Maximum number of items to return. */
                 limit?: number;
+                /**
+                 * @description The `next_cursor` of the previous page: continues the list where it ended, at
+                 *     the same cost for every page. Opaque; valid only for the list that issued it.
+                 */
+                cursor?: string;
             };
             header?: never;
             path?: never;
@@ -3928,7 +4161,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description One page of users, newest first */
+            /** @description One page of users, newest first; `next_cursor` continues the list. Reads are bounded: filters other than `is_active=true` or `plan` alone examine at most 1,000 users, and `truncated`/`total_exact` say when that was not everyone */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -3957,7 +4190,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Bad filter, skip or limit */
+            /** @description Bad filter, skip, limit or cursor */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4583,7 +4816,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The caller's keys, oldest first */
+            /** @description The caller's keys, oldest first (at most 100) */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -4652,6 +4885,15 @@ export interface operations {
                 headers: {
                     /** @description `Bearer` with the reason */
                     "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller has 100 API keys already */
+            409: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -5242,10 +5484,18 @@ export interface operations {
     list_files: {
         parameters: {
             query?: {
-                /** @description Number of items to skip. */
+                /**
+                 * @description Number of items to skip; cannot be combined with `cursor`. Reads grow with
+                 *     `skip`, so a skip past 1,000 items answers `truncated`: page with `cursor`.
+                 */
                 skip?: number;
                 /** @description Maximum number of items to return. */
                 limit?: number;
+                /**
+                 * @description The `next_cursor` of the previous page: continues the list where it ended, at
+                 *     the same cost for every page. Opaque; valid only for the list that issued it.
+                 */
+                cursor?: string;
             };
             header?: never;
             path?: never;
@@ -5253,7 +5503,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description One page of files */
+            /** @description One page of files; `next_cursor` continues the list. Reads are bounded: a `skip` past 1,000 files sets `truncated` */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -5273,7 +5523,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `skip`/`limit` out of range */
+            /** @description `skip`/`limit` out of range, or a cursor of another list */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5586,13 +5836,25 @@ export interface operations {
     list_projects: {
         parameters: {
             query?: {
-                /** @description Items to skip (≥ 0). */
+                /**
+                 * @description Items to skip (≥ 0); not with `cursor`. A skip past 1,000 projects answers
+                 *     `truncated`: page large lists with `cursor`.
+                 */
                 skip?: number;
                 /** @description Items to return (1–100). */
                 limit?: number;
-                /** @description Case-insensitive part of the name. */
+                /** @description The `next_cursor` of the previous page (of the same sort, order and search). */
+                cursor?: string;
+                /**
+                 * @description Case-insensitive part of the name. Looks through at most 1,000 projects per
+                 *     request (the newest, or from `cursor` on): `truncated` and `next_cursor` say
+                 *     where to continue.
+                 */
                 search?: string;
-                /** @description `created_at` (default), `updated_at` or `name`. */
+                /**
+                 * @description `created_at` (default; read in key order, any list size), `updated_at` or `name`
+                 *     (these sort the 1,000 newest projects: `truncated` when there are more).
+                 */
                 sort?: components["schemas"]["SortField"];
                 /** @description `desc` (default) or `asc`. */
                 order?: components["schemas"]["SortOrder"];
@@ -5603,7 +5865,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description One page of projects */
+            /** @description One page of projects; `next_cursor` continues the list. Reads are bounded: a search, a sort other than `created_at`, or a `skip` past 1,000 examines at most 1,000 projects and sets `truncated` when that was not all */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -6592,10 +6854,23 @@ export interface operations {
     list_deliveries: {
         parameters: {
             query?: {
-                /** @description Number of items to skip. */
+                /**
+                 * @description `pending`, `succeeded`, `failed` or `dead`; all when absent. With a status, only
+                 *     that status's deliveries are read.
+                 */
+                status?: string;
+                /**
+                 * @description Number of items to skip; cannot be combined with `cursor`. Reads grow with
+                 *     `skip`, so a skip past 1,000 items answers `truncated`: page with `cursor`.
+                 */
                 skip?: number;
                 /** @description Maximum number of items to return. */
                 limit?: number;
+                /**
+                 * @description The `next_cursor` of the previous page: continues the list where it ended, at
+                 *     the same cost for every page. Opaque; valid only for the list that issued it.
+                 */
+                cursor?: string;
             };
             header?: never;
             path: {
@@ -6606,7 +6881,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Deliveries, newest first */
+            /** @description Deliveries, newest first; `next_cursor` continues the list. Reads are bounded: a `skip` past 1,000 sets `truncated`, and a `total` past 1,000 is a lower bound (`total_exact: false`) */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -6635,7 +6910,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Bad skip or limit */
+            /** @description Unknown status, bad skip or limit, or a cursor of another list */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -7230,10 +7505,18 @@ export interface operations {
     list_flags_v2: {
         parameters: {
             query?: {
-                /** @description Number of items to skip. */
+                /**
+                 * @description Number of items to skip; cannot be combined with `cursor`. Reads grow with
+                 *     `skip`, so a skip past 1,000 items answers `truncated`: page with `cursor`.
+                 */
                 skip?: number;
                 /** @description Maximum number of items to return. */
                 limit?: number;
+                /**
+                 * @description The `next_cursor` of the previous page: continues the list where it ended, at
+                 *     the same cost for every page. Opaque; valid only for the list that issued it.
+                 */
+                cursor?: string;
             };
             header?: never;
             path?: never;
@@ -7273,7 +7556,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `skip` or `limit` out of range */
+            /** @description `skip` or `limit` out of range, or a cursor of another list */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -7802,12 +8085,23 @@ export interface operations {
     list_jobs_v2: {
         parameters: {
             query?: {
-                /** @description `queued`, `running`, `succeeded`, `failed` or `dead`; all when absent. */
+                /**
+                 * @description `queued`, `running`, `succeeded`, `failed` or `dead`; all when absent. With a
+                 *     status, only that status's jobs are read.
+                 */
                 status?: string;
-                /** @description Number of items to skip. */
+                /**
+                 * @description Number of items to skip; cannot be combined with `cursor`. Reads grow with
+                 *     `skip`, so a skip past 1,000 items answers `truncated`: page with `cursor`.
+                 */
                 skip?: number;
                 /** @description Maximum number of items to return. */
                 limit?: number;
+                /**
+                 * @description The `next_cursor` of the previous page: continues the list where it ended, at
+                 *     the same cost for every page. Opaque; valid only for the list that issued it.
+                 */
+                cursor?: string;
             };
             header?: never;
             path?: never;
@@ -7815,7 +8109,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description One page of jobs, newest first */
+            /** @description One page of jobs, newest first; `next_cursor` continues the list. Reads are bounded: a `skip` past 1,000 jobs sets `truncated`, and a `total` past 1,000 uncounted jobs is a lower bound (`total_exact: false`) */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -7847,7 +8141,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Unknown status, or bad skip/limit */
+            /** @description Unknown status, bad skip/limit, or a cursor of another list */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -8100,10 +8394,18 @@ export interface operations {
                 plan?: components["schemas"]["Plan"];
                 /** @description Case-insensitive part of the email or the full name. */
                 search?: string;
-                /** @description Number of items to skip. */
+                /**
+                 * @description Number of items to skip; cannot be combined with `cursor`. Reads grow with
+                 *     `skip`, so a skip past 1,000 items answers `truncated`: page with `cursor`.
+                 */
                 skip?: number;
                 /** @description Maximum number of items to return. */
                 limit?: number;
+                /**
+                 * @description The `next_cursor` of the previous page: continues the list where it ended, at
+                 *     the same cost for every page. Opaque; valid only for the list that issued it.
+                 */
+                cursor?: string;
             };
             header?: never;
             path?: never;
@@ -8111,7 +8413,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description One page of users, newest first */
+            /** @description One page of users, newest first; `next_cursor` continues the list. Reads are bounded: filters other than `is_active=true` or `plan` alone examine at most 1,000 users, and `truncated`/`total_exact` say when that was not everyone */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -8143,7 +8445,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Bad filter, skip or limit */
+            /** @description Bad filter, skip, limit or cursor */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -8793,7 +9095,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The caller's keys, oldest first */
+            /** @description The caller's keys, oldest first (at most 100) */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -8868,6 +9170,15 @@ export interface operations {
                 headers: {
                     /** @description `Bearer` with the reason */
                     "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller has 100 API keys already */
+            409: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -9471,10 +9782,18 @@ export interface operations {
     list_files_v2: {
         parameters: {
             query?: {
-                /** @description Number of items to skip. */
+                /**
+                 * @description Number of items to skip; cannot be combined with `cursor`. Reads grow with
+                 *     `skip`, so a skip past 1,000 items answers `truncated`: page with `cursor`.
+                 */
                 skip?: number;
                 /** @description Maximum number of items to return. */
                 limit?: number;
+                /**
+                 * @description The `next_cursor` of the previous page: continues the list where it ended, at
+                 *     the same cost for every page. Opaque; valid only for the list that issued it.
+                 */
+                cursor?: string;
             };
             header?: never;
             path?: never;
@@ -9482,7 +9801,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description One page of files */
+            /** @description One page of files; `next_cursor` continues the list. Reads are bounded: a `skip` past 1,000 files sets `truncated` */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -9505,7 +9824,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `skip`/`limit` out of range */
+            /** @description `skip`/`limit` out of range, or a cursor of another list */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -9827,13 +10146,25 @@ export interface operations {
     list_projects_v2: {
         parameters: {
             query?: {
-                /** @description Items to skip (≥ 0). */
+                /**
+                 * @description Items to skip (≥ 0); not with `cursor`. A skip past 1,000 projects answers
+                 *     `truncated`: page large lists with `cursor`.
+                 */
                 skip?: number;
                 /** @description Items to return (1–100). */
                 limit?: number;
-                /** @description Case-insensitive part of the name. */
+                /** @description The `next_cursor` of the previous page (of the same sort, order and search). */
+                cursor?: string;
+                /**
+                 * @description Case-insensitive part of the name. Looks through at most 1,000 projects per
+                 *     request (the newest, or from `cursor` on): `truncated` and `next_cursor` say
+                 *     where to continue.
+                 */
                 search?: string;
-                /** @description `created_at` (default), `updated_at` or `name`. */
+                /**
+                 * @description `created_at` (default; read in key order, any list size), `updated_at` or `name`
+                 *     (these sort the 1,000 newest projects: `truncated` when there are more).
+                 */
                 sort?: components["schemas"]["SortField"];
                 /** @description `desc` (default) or `asc`. */
                 order?: components["schemas"]["SortOrder"];
@@ -9844,7 +10175,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description One page of projects */
+            /** @description One page of projects; `next_cursor` continues the list. Reads are bounded: a search, a sort other than `created_at`, or a `skip` past 1,000 examines at most 1,000 projects and sets `truncated` when that was not all */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -10875,10 +11206,23 @@ export interface operations {
     list_deliveries_v2: {
         parameters: {
             query?: {
-                /** @description Number of items to skip. */
+                /**
+                 * @description `pending`, `succeeded`, `failed` or `dead`; all when absent. With a status, only
+                 *     that status's deliveries are read.
+                 */
+                status?: string;
+                /**
+                 * @description Number of items to skip; cannot be combined with `cursor`. Reads grow with
+                 *     `skip`, so a skip past 1,000 items answers `truncated`: page with `cursor`.
+                 */
                 skip?: number;
                 /** @description Maximum number of items to return. */
                 limit?: number;
+                /**
+                 * @description The `next_cursor` of the previous page: continues the list where it ended, at
+                 *     the same cost for every page. Opaque; valid only for the list that issued it.
+                 */
+                cursor?: string;
             };
             header?: never;
             path: {
@@ -10889,7 +11233,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Deliveries, newest first */
+            /** @description Deliveries, newest first; `next_cursor` continues the list. Reads are bounded: a `skip` past 1,000 sets `truncated`, and a `total` past 1,000 is a lower bound (`total_exact: false`) */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -10921,7 +11265,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Bad skip or limit */
+            /** @description Unknown status, bad skip or limit, or a cursor of another list */
             422: {
                 headers: {
                     [name: string]: unknown;
