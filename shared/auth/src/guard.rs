@@ -193,17 +193,18 @@ async fn guard_request(
     }
     let now = unix_now();
     let group = route_group(request.uri().path()).to_owned();
-    let window = if guard.limits.enabled {
-        // Read from the request first: a borrowed body cannot cross an await.
-        match Class::of(request.uri().path(), request.method(), &guard.limits) {
-            Some(class) => {
-                let ip = client_ip(&request);
-                check_limit(&guard, &class, &ip, principal.as_ref(), &group, now).await
-            }
-            None => None,
+    let class = guard
+        .limits
+        .enabled
+        .then(|| Class::of(request.uri().path(), request.method(), &guard.limits))
+        .flatten();
+    let window = match &class {
+        Some(class) => {
+            // Read from the request first: a borrowed body cannot cross an await.
+            let ip = client_ip(&request);
+            check_limit(&guard, class, &ip, principal.as_ref(), &group, now).await
         }
-    } else {
-        None
+        None => None,
     };
     if let Some(window) = window.filter(|w| !w.allowed) {
         let mut response = if window.blocked {
@@ -222,8 +223,10 @@ async fn guard_request(
         }
         return response;
     }
-    // A user's window counts the request into their usage too; otherwise meter it here.
-    let metered = window.is_some_and(|w| w.metered);
+    // A user's own window counted the request into their usage too; else meter it here.
+    let metered = window.is_some()
+        && principal.is_some()
+        && class.as_ref().is_some_and(|class| !class.per_ip);
     let meter = async {
         if let Some(principal) = principal.as_ref().filter(|_| !metered) {
             let usage = &guard.usage;
@@ -266,20 +269,6 @@ async fn guard_request(
     response
 }
 
-/// A request's window, and whether counting it there also metered it.
-#[derive(Debug, Clone, Copy)]
-struct Counted {
-    window: Window,
-    metered: bool,
-}
-
-impl std::ops::Deref for Counted {
-    type Target = Window;
-    fn deref(&self) -> &Window {
-        &self.window
-    }
-}
-
 /// A user's request is limited and metered in one write to their usage item; any other
 /// request is limited per client IP.
 async fn check_limit(
@@ -289,7 +278,7 @@ async fn check_limit(
     principal: Option<&Principal>,
     route_group: &str,
     now: u64,
-) -> Option<Counted> {
+) -> Option<Window> {
     let counted = async {
         match principal {
             Some(p) if !class.per_ip => {
@@ -298,30 +287,22 @@ async fn check_limit(
                     limit: class.limit.saturating_mul(p.plan.rate_multiplier()),
                     window_secs: class.window_secs,
                 };
-                let window = guard
+                guard
                     .usage
                     .count_request(&p.user_id, limit, route_group, now)
-                    .await?;
-                Ok(Counted {
-                    window,
-                    metered: true,
-                })
+                    .await
             }
             _ => {
                 let subject = format!("ip:{ip}");
-                let window = guard
+                guard
                     .limiter
                     .hit(&subject, &class.key, class.limit, class.window_secs, now)
-                    .await?;
-                Ok::<_, aloft_store::StoreError>(Counted {
-                    window,
-                    metered: false,
-                })
+                    .await
             }
         }
     };
     match tokio::time::timeout(LIMITER_TIMEOUT, counted).await {
-        Ok(Ok(counted)) => Some(counted),
+        Ok(Ok(window)) => Some(window),
         Ok(Err(e)) => {
             tracing::warn!(error.cause = %e, "rate limiter failed; letting the request through");
             None

@@ -72,7 +72,7 @@ impl UsageMeter {
         // A race with another instance starting the same window is resolved by counting
         // in it; a third round would take a clock that moved back past a window start.
         for _ in 0..3 {
-            let refused = match self.update(&request.in_window()).await? {
+            let refused = match self.update(&request, &request.in_window()).await? {
                 Attempt::Counted(hits) => return Ok(window(true, false, hits)),
                 Attempt::Refused(item) => item,
             };
@@ -83,7 +83,7 @@ impl UsageMeter {
             if state.window_start >= start {
                 return Ok(window(false, false, limit.limit));
             }
-            match self.update(&request.new_window()).await? {
+            match self.update(&request, &request.new_window()).await? {
                 Attempt::Counted(_) => return Ok(window(true, false, 1)),
                 Attempt::Refused(item)
                     if State::of(item.as_ref(), limit.class).blocked_until > now =>
@@ -148,29 +148,33 @@ impl UsageMeter {
         Ok(())
     }
 
-    async fn update(&self, update: &Update) -> Result<Attempt, StoreError> {
-        let mut request = self
+    async fn update(&self, request: &Request, update: &Update) -> Result<Attempt, StoreError> {
+        let mut call = self
             .table
             .client()
             .update_item()
             .table_name(self.table.name())
-            .set_key(Some(update.key.attributes()))
+            .set_key(Some(request.key.attributes()))
             .update_expression(update.expression)
             .condition_expression(update.condition)
             .return_values(ReturnValue::UpdatedNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        for (name, value) in &update.names {
-            request = request.expression_attribute_names(*name, value);
+        let names = request
+            .names
+            .iter()
+            .map(|(name, value)| (*name, value.as_str()));
+        for (name, value) in names.chain(update.names.iter().copied()) {
+            call = call.expression_attribute_names(name, value);
         }
-        for (name, value) in &update.values {
-            request = request.expression_attribute_values(*name, value.clone());
+        for (name, value) in request.values.iter().chain(&update.values) {
+            call = call.expression_attribute_values(*name, value.clone());
         }
-        match request.send().await {
+        match call.send().await {
             Ok(output) => {
                 let hits = output
                     .attributes
                     .as_ref()
-                    .and_then(|a| number(a.get(&update.hits_attribute)))
+                    .and_then(|a| number(a.get(&request.hits_attribute)))
                     .unwrap_or(1);
                 Ok(Attempt::Counted(u32::try_from(hits).unwrap_or(u32::MAX)))
             }
@@ -184,21 +188,22 @@ impl UsageMeter {
     }
 }
 
-/// One request's two possible updates.
+/// The item a request is counted in, and the names and values both its updates use.
 struct Request {
     key: Key,
-    names: Vec<(&'static str, String)>,
-    values: Vec<(&'static str, AttributeValue)>,
+    names: [(&'static str, String); 4],
+    values: [(&'static str, AttributeValue); 3],
     hits_attribute: String,
+    limit: u32,
+    rank: String,
 }
 
+/// One of a request's two updates, with the names and values only it uses.
 struct Update {
-    key: Key,
     expression: &'static str,
     condition: &'static str,
-    names: Vec<(&'static str, String)>,
+    names: &'static [(&'static str, &'static str)],
     values: Vec<(&'static str, AttributeValue)>,
-    hits_attribute: String,
 }
 
 impl Request {
@@ -210,79 +215,48 @@ impl Request {
     ) -> Result<Self, StoreError> {
         let day = utc_day(now)?;
         let month = month_key(day);
-        let start = now - now % limit.window_secs;
         let hits_attribute = format!("hits#{}", limit.class);
         Ok(Self {
             key: Key::usage(user_id, API_REQUESTS.key, &month),
-            names: vec![
+            names: [
                 ("#win", format!("win#{}", limit.class)),
                 ("#hits", hits_attribute.clone()),
                 ("#day", format!("d{:02}", day.day())),
                 ("#by", format!("by#{route_group}")),
             ],
-            values: vec![
+            values: [
                 (":one", n(1)),
-                (":start", n(start)),
+                (":start", n(now - now % limit.window_secs)),
                 (":now", n(now)),
-                (":limit", n(limit.limit)),
-                (":rank", s(ranking_key(API_REQUESTS, &month))),
             ],
             hits_attribute,
+            limit: limit.limit,
+            rank: ranking_key(API_REQUESTS, &month),
         })
     }
 
     /// Counts in the window the item already holds.
     fn in_window(&self) -> Update {
-        self.update(
-            "ADD #hits :one, #day :one, #by :one",
-            concat!("#win = :start AND #hits < :limit AND ", not_blocked!()),
-            &[":one", ":start", ":limit", ":now"],
-            &["#win", "#hits", "#day", "#by"],
-        )
+        Update {
+            expression: "ADD #hits :one, #day :one, #by :one",
+            condition: concat!("#win = :start AND #hits < :limit AND ", not_blocked!()),
+            names: &[],
+            values: vec![(":limit", n(self.limit))],
+        }
     }
 
     /// Moves the finished window's count into the month total, and starts the window at
     /// this request. (Operands read the item as it was, so `#hits` is the old count.)
     fn new_window(&self) -> Update {
-        let mut update = self.update(
-            "SET #count = if_not_exists(#count, :zero) + if_not_exists(#hits, :zero), \
-             #win = :start, #hits = :one, rank_pk = :rank ADD #day :one, #by :one",
-            concat!(
+        Update {
+            expression: "SET #count = if_not_exists(#count, :zero) + if_not_exists(#hits, :zero), \
+                         #win = :start, #hits = :one, rank_pk = :rank ADD #day :one, #by :one",
+            condition: concat!(
                 "(attribute_not_exists(#win) OR #win < :start) AND ",
                 not_blocked!()
             ),
-            &[":one", ":start", ":now", ":rank"],
-            &["#win", "#hits", "#day", "#by"],
-        );
-        update.names.push(("#count", "count".into()));
-        update.values.push((":zero", n(0)));
-        update
-    }
-
-    fn update(
-        &self,
-        expression: &'static str,
-        condition: &'static str,
-        values: &[&str],
-        names: &[&str],
-    ) -> Update {
-        Update {
-            key: self.key.clone(),
-            expression,
-            condition,
-            names: self
-                .names
-                .iter()
-                .filter(|(name, _)| names.contains(name))
-                .cloned()
-                .collect(),
-            values: self
-                .values
-                .iter()
-                .filter(|(name, _)| values.contains(name))
-                .cloned()
-                .collect(),
-            hits_attribute: self.hits_attribute.clone(),
+            names: &[("#count", "count")],
+            values: vec![(":rank", s(&self.rank)), (":zero", n(0))],
         }
     }
 }
