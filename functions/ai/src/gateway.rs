@@ -91,11 +91,11 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    pub fn new(timeouts: Timeouts) -> Result<Self, String> {
-        Ok(Self {
-            client: Client::new(timeouts.connect)?,
+    pub fn new(timeouts: Timeouts) -> Self {
+        Self {
+            client: Client::new(timeouts.connect),
             timeouts,
-        })
+        }
     }
 
     /// A whole answer from the first model of `chain` that gives one.

@@ -44,11 +44,7 @@ pub struct Ai {
 impl AppParts for Ai {
     fn build(env: &Env, _aws: &AwsClients, table: &Table) -> Result<Self, ConfigError> {
         let settings = AiSettings::from_env(env)?;
-        // Fails only when no TLS root certificates are found (system store, SSL_CERT_FILE).
-        let gateway = Gateway::new(settings.timeouts).map_err(|reason| ConfigError::Invalid {
-            name: "SSL_CERT_FILE",
-            reason,
-        })?;
+        let gateway = Gateway::new(settings.timeouts);
         Ok(Self {
             settings: Arc::new(settings),
             gateway,

@@ -44,11 +44,7 @@ pub struct Billing {
 impl AppParts for Billing {
     fn build(env: &Env, _aws: &AwsClients, table: &Table) -> Result<Self, ConfigError> {
         let settings = BillingSettings::from_env(env)?;
-        // Fails only when no TLS root certificates are found (system store, SSL_CERT_FILE).
-        let stripe = Stripe::new(&settings.stripe).map_err(|reason| ConfigError::Invalid {
-            name: "SSL_CERT_FILE",
-            reason,
-        })?;
+        let stripe = Stripe::new(&settings.stripe);
         Ok(Self {
             settings: Arc::new(settings),
             stripe,

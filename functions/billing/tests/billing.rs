@@ -667,7 +667,7 @@ async fn a_repeated_idempotency_key_gets_the_first_answer_and_other_parameters_a
         ("STRIPE_SECRET_KEY", FAKE_STRIPE_KEY),
     ]))
     .unwrap();
-    let stripe = Stripe::new(&settings.stripe).unwrap();
+    let stripe = Stripe::new(&settings.stripe);
     let form = Form::new().with("email", "a@example.com");
     let first: Customer = stripe.post("/v1/customers", &form, "key-1").await.unwrap();
     let again: Customer = stripe.post("/v1/customers", &form, "key-1").await.unwrap();

@@ -56,11 +56,11 @@ impl std::fmt::Debug for Sender {
 }
 
 impl Sender {
-    pub fn new(policy: TargetPolicy) -> Result<Self, String> {
-        Ok(Self {
-            client: aloft_outbound::Client::new(DELIVERY_TIMEOUT)?,
+    pub fn new(policy: TargetPolicy) -> Self {
+        Self {
+            client: aloft_outbound::Client::new(DELIVERY_TIMEOUT),
             policy,
-        })
+        }
     }
 
     /// Signs and sends; the receiver's status code, or why there is none.

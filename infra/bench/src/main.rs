@@ -4,7 +4,9 @@
 //!
 //! - the **stripped binary size** (the release profile strips symbols);
 //! - the **cold start**: process spawn → first response, with the event already queued,
-//!   over `--spawns` fresh processes (median, p90, min, max);
+//!   over `--spawns` fresh processes (median, p90, min, max), each paired with a cold
+//!   start of the floor (a hello-world `lambda_http` binary, `infra/bench/floor`) spawned
+//!   next to it, and the median of the pairs' ratios;
 //! - the **warm invocation latency**: event queued (the runtime's `next` long-poll
 //!   already waiting) → response received, over `--warm` invocations in one process
 //!   (median, p99) — an upper bound for handler overhead, since it includes two loopback
@@ -17,7 +19,8 @@
 //!   stand-in for SSM Parameter Store at cold start (see [`secrets`]), and what that adds.
 //!
 //! The functions talk to a minimal AWS Lambda Runtime API that this program serves on
-//! `127.0.0.1` (see [`runtime_api`]), so no emulator or AWS account is involved.
+//! `127.0.0.1` (see [`runtime_api`]); their AWS calls are answered by the emulator once
+//! and replayed from a recording after that (see [`backend`]).
 //!
 //! Run it with `make bench`, which builds the release binaries first, or directly:
 //!
@@ -30,6 +33,7 @@
 //! The Markdown table goes to stdout and, with a header, to `--out`. A budget miss is
 //! printed but does not fail the run; a crash or a non-200 response does (exit code 1).
 
+mod backend;
 mod cli;
 mod measure;
 mod overhead;
@@ -70,7 +74,11 @@ async fn run() -> Result<(), BoxError> {
         options.warm * 10
     );
     let overhead = overhead::table(&overhead::measure(options.warm * 10).await?);
-    let overhead = format!("{overhead}\n\n{}", overhead::password_hashing(20)?);
+    let overhead = format!(
+        "{overhead}\n\n{}\n\n{}",
+        overhead::password_hashing(20)?,
+        overhead::tls_roots(20)?
+    );
     print_stdout(&format!("{}\n\n{overhead}", report::summary(&results)))?;
     let document = report::document(&results, &options);
     let document = format!("{document}\n## Handler overhead (in-process)\n\n{overhead}\n");
@@ -81,9 +89,12 @@ async fn run() -> Result<(), BoxError> {
 }
 
 async fn measure_all(options: &Options) -> Result<Vec<FunctionResult>, BoxError> {
+    eprintln!("aloft-bench: starting the emulator with the template's resources");
+    let backend = backend::Backend::start().await?;
     let with_secrets = options.functions.iter().any(|name| secrets::split(name).1);
     let store = if with_secrets {
-        Some(secrets::ParameterStore::start(&session::function_env()).await)
+        let env = backend.function_env(&session::function_env());
+        Some(secrets::ParameterStore::start(&env).await)
     } else {
         None
     };
@@ -93,7 +104,7 @@ async fn measure_all(options: &Options) -> Result<Vec<FunctionResult>, BoxError>
             "aloft-bench: {name}: {} cold starts, then {} warm invocations",
             options.spawns, options.warm
         );
-        results.push(measure::function(name, options, store.as_ref()).await?);
+        results.push(measure::function(name, options, &backend, store.as_ref()).await?);
     }
     Ok(results)
 }

@@ -7,9 +7,10 @@ use std::time::Duration;
 use axum::body::Bytes;
 
 use crate::BoxError;
+use crate::backend::Backend;
 use crate::cli::Options;
 use crate::secrets::{self, ParameterStore};
-use crate::session::{FunctionSpec, Memory, Session, function_env};
+use crate::session::{ColdStart, FunctionSpec, Memory, Session, function_env};
 
 /// Untimed invocations over which RSS growth is read, after as many again to let the
 /// allocator settle: warm-up levels off, a leak grows with every invocation.
@@ -21,6 +22,14 @@ pub struct FunctionResult {
     pub name: String,
     pub binary_bytes: u64,
     pub cold: Summary,
+    /// Spawn → first `next` poll of the same processes.
+    pub init: Summary,
+    /// The floor's cold starts, spawned alternately with the function's.
+    pub floor: Summary,
+    /// The median over the pairs of the function's cold start over the floor's.
+    pub floor_ratio: f64,
+    /// AWS calls the first request made.
+    pub aws_calls: usize,
     pub warm: Summary,
     /// After the timed warm invocations.
     pub memory_baseline: Memory,
@@ -70,40 +79,97 @@ fn percentile(samples: &[Duration], percent: usize) -> Duration {
     samples.get(rank - 1).copied().unwrap_or_default()
 }
 
+/// The hello-world `lambda_http` binary every cold start is compared with.
+pub const FLOOR: &str = "bench-floor";
+
 /// Measures the row `name` (a function, or `<function>+secrets`) as `options` say;
-/// `store` serves the secrets of the `+secrets` rows.
+/// `backend` answers its AWS calls, `store` serves the secrets of the `+secrets` rows.
 pub async fn function(
     name: &str,
     options: &Options,
+    backend: &Backend,
     store: Option<&ParameterStore>,
 ) -> Result<FunctionResult, BoxError> {
-    let spec = spec(name, options, store)?;
+    let spec = spec(name, options, backend, store)?;
+    let floor = floor_spec(options)?;
     let binary_bytes = std::fs::metadata(&spec.binary)?.len();
     let calls_before = store.map_or(0, ParameterStore::calls);
-    let cold = cold_starts(&spec, options.spawns).await?;
+    let aws_calls = record(&spec, backend).await?;
+    let pairs = cold_start_pairs(&spec, &floor, options.spawns).await?;
     let warm = warm_run(&spec, options.warm).await?;
     if let (Some(store), (_, true)) = (store, secrets::split(name)) {
-        store.ensure_called(name, calls_before, options.spawns + 1)?;
+        store.ensure_called(name, calls_before, options.spawns + 2)?;
     }
     Ok(FunctionResult {
         name: name.to_owned(),
         binary_bytes,
-        cold,
+        cold: Summary::of(pairs.function.iter().map(|c| c.total).collect())?,
+        init: Summary::of(pairs.function.iter().map(|c| c.init).collect())?,
+        floor: Summary::of(pairs.floor)?,
+        floor_ratio: median(pairs.ratios),
+        aws_calls,
         warm: warm.latency,
         memory_baseline: warm.baseline,
         memory_end: warm.end,
     })
 }
 
-/// `spawns` fresh processes, each timed from spawn to its first response.
-async fn cold_starts(spec: &FunctionSpec, spawns: usize) -> Result<Summary, BoxError> {
-    let mut samples = Vec::with_capacity(spawns);
-    for _ in 0..spawns {
-        let (session, cold_start) = Session::launch(spec).await?;
-        session.stop().await?;
-        samples.push(cold_start);
+/// One process answering its first invocation through the recording stand-in; the
+/// invocations measured after it get the recorded answers (a refresh token, say, can be
+/// used only once, but its answer can be replayed). Returns the AWS calls it made.
+async fn record(spec: &FunctionSpec, backend: &Backend) -> Result<usize, BoxError> {
+    backend.stand_in.record();
+    let (session, _cold_start) = Session::launch(spec).await?;
+    session.stop().await?;
+    backend.stand_in.replay();
+    Ok(backend.stand_in.calls())
+}
+
+#[derive(Debug, Default)]
+struct Pairs {
+    function: Vec<ColdStart>,
+    floor: Vec<Duration>,
+    /// Each pair's function cold start over its floor's.
+    ratios: Vec<f64>,
+}
+
+/// `pairs` cold starts of the function and as many of the floor, spawned alternately
+/// (the floor first in every other pair), so drifts in the machine's speed hit both.
+async fn cold_start_pairs(
+    spec: &FunctionSpec,
+    floor: &FunctionSpec,
+    pairs: usize,
+) -> Result<Pairs, BoxError> {
+    let mut measured = Pairs::default();
+    for pair in 0..pairs {
+        let (function, floor) = if pair % 2 == 0 {
+            let floor = cold_start(floor).await?;
+            (cold_start(spec).await?, floor)
+        } else {
+            let function = cold_start(spec).await?;
+            (function, cold_start(floor).await?)
+        };
+        measured.function.push(function);
+        measured.floor.push(floor.total);
+        measured
+            .ratios
+            .push(function.total.as_secs_f64() / floor.total.as_secs_f64().max(f64::EPSILON));
     }
-    Summary::of(samples)
+    Ok(measured)
+}
+
+/// One fresh process, timed from spawn to its first response.
+async fn cold_start(spec: &FunctionSpec) -> Result<ColdStart, BoxError> {
+    let (session, cold_start) = Session::launch(spec).await?;
+    session.stop().await?;
+    Ok(cold_start)
+}
+
+/// The median of `values` (the lower middle one of an even count, as nearest-rank).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_unstable_by(f64::total_cmp);
+    let rank = values.len().div_ceil(2).max(1);
+    values.get(rank - 1).copied().unwrap_or(f64::NAN)
 }
 
 #[derive(Debug)]
@@ -141,20 +207,15 @@ async fn warm_run(spec: &FunctionSpec, count: usize) -> Result<WarmRun, BoxError
 fn spec(
     name: &str,
     options: &Options,
+    backend: &Backend,
     store: Option<&ParameterStore>,
 ) -> Result<FunctionSpec, BoxError> {
     let (function, with_secrets) = secrets::split(name);
-    let binary = options.bin_dir.join(function);
-    if !binary.is_file() {
-        return Err(format!(
-            "{} not found: build it first (cargo build --release --bin {function})",
-            binary.display()
-        )
-        .into());
-    }
+    let binary = binary(options, function)?;
+    let env = backend.function_env(&function_env());
     let env = match (with_secrets, store) {
-        (false, _) => function_env(),
-        (true, Some(store)) => store.function_env(&function_env()),
+        (false, _) => env,
+        (true, Some(store)) => store.function_env(&env),
         (true, None) => return Err(format!("{name}: no parameter store running").into()),
     };
     let (event, expected_status) = read_event(&event_path(&options.events_dir, function)?)?;
@@ -166,6 +227,32 @@ fn spec(
         expected_status,
         log: log_file(options, name)?,
     })
+}
+
+/// The floor, answering the health check's event.
+fn floor_spec(options: &Options) -> Result<FunctionSpec, BoxError> {
+    let (event, expected_status) = read_event(&event_path(&options.events_dir, "health")?)?;
+    Ok(FunctionSpec {
+        name: FLOOR.to_owned(),
+        binary: binary(options, FLOOR)?,
+        env: Vec::new(),
+        event,
+        expected_status,
+        log: log_file(options, FLOOR)?,
+    })
+}
+
+fn binary(options: &Options, name: &str) -> Result<PathBuf, BoxError> {
+    let binary = options.bin_dir.join(name);
+    if binary.is_file() {
+        Ok(binary)
+    } else {
+        Err(format!(
+            "{} not found: build it first (cargo build --release --bin {name})",
+            binary.display()
+        )
+        .into())
+    }
 }
 
 /// `<events>/<name>-bench.json` if it exists, else the default sample event.
@@ -182,12 +269,12 @@ fn event_path(events_dir: &Path, name: &str) -> Result<PathBuf, BoxError> {
     Ok(events_dir.join(default))
 }
 
-/// The event, and the status code its answer must have: 200, or the event's
-/// `benchExpectedStatus` (removed before sending), for events that are answered without
-/// an AWS call only by refusing them.
+/// The event with its placeholders filled ([`Backend::fill`]), and the status code its
+/// answer must have: 200, or the event's `benchExpectedStatus` (removed before sending).
 fn read_event(path: &Path) -> Result<(Bytes, u16), BoxError> {
-    let bytes = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-    let mut event = serde_json::from_slice::<serde_json::Value>(&bytes)
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let mut event = serde_json::from_str::<serde_json::Value>(&Backend::fill(&text))
         .map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
     let expected = event
         .as_object_mut()

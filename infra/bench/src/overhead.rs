@@ -178,3 +178,25 @@ pub fn password_hashing(samples: usize) -> Result<String, BoxError> {
         summary.p90.as_secs_f64() * 1e3,
     ))
 }
+
+/// What the first HTTPS connection of a process pays, deployed: reading the system's
+/// root certificates (as the AWS SDK and `aloft-outbound` do, from `SSL_CERT_FILE` or
+/// the platform's bundle and directory) and parsing them into a root store. Functions
+/// no longer pay it at cold start, only on their first HTTPS call.
+pub fn tls_roots(samples: usize) -> Result<String, BoxError> {
+    let mut timings = Vec::with_capacity(samples);
+    let mut roots = 0;
+    for _ in 0..samples {
+        let started = Instant::now();
+        let mut store = rustls::RootCertStore::empty();
+        store.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        timings.push(started.elapsed());
+        roots = store.len();
+    }
+    let summary = Summary::of(timings)?;
+    Ok(format!(
+        "| system TLS roots, loaded and parsed | roots | median ms | p90 ms |\n|---|---:|---:|---:|\n| {samples} loads | {roots} | {:.1} | {:.1} |",
+        summary.median.as_secs_f64() * 1e3,
+        summary.p90.as_secs_f64() * 1e3,
+    ))
+}

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
@@ -57,12 +57,15 @@ pub struct Pending {
 }
 
 /// State shared by the request handlers.
+#[derive(Debug)]
 struct Shared {
     function_arn: String,
     queue: tokio::sync::Mutex<mpsc::Receiver<Invocation>>,
     pending: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
     /// How many `next` long-polls are waiting for an event.
     pollers: watch::Sender<usize>,
+    /// When the first `next` poll came: the function's init is over.
+    first_poll: OnceLock<Instant>,
     init_error: watch::Sender<Option<Bytes>>,
 }
 
@@ -79,6 +82,7 @@ pub struct RuntimeApi {
     queue: mpsc::Sender<Invocation>,
     pollers: watch::Receiver<usize>,
     init_error: watch::Receiver<Option<Bytes>>,
+    shared: Arc<Shared>,
     server: JoinHandle<std::io::Result<()>>,
     next_id: u64,
 }
@@ -96,16 +100,18 @@ impl RuntimeApi {
             queue: tokio::sync::Mutex::new(queue_rx),
             pending: Mutex::default(),
             pollers,
+            first_poll: OnceLock::new(),
             init_error,
         });
         // Immediate ACKs: see `quickack` for the 40 ms they save streamed responses.
         let listener = QuickAckListener(listener);
-        let server = tokio::spawn(axum::serve(listener, router(shared)).into_future());
+        let server = tokio::spawn(axum::serve(listener, router(Arc::clone(&shared))).into_future());
         Ok(Self {
             addr,
             queue,
             pollers: pollers_rx,
             init_error: init_error_rx,
+            shared,
             server,
             next_id: 0,
         })
@@ -114,6 +120,11 @@ impl RuntimeApi {
     /// The value for `AWS_LAMBDA_RUNTIME_API`.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// When the function's first `next` poll came, if it has.
+    pub fn first_poll(&self) -> Option<Instant> {
+        self.shared.first_poll.get().copied()
     }
 
     /// Queues `event` for the next `next` poll.
@@ -182,6 +193,7 @@ fn router(shared: Arc<Shared>) -> Router {
 
 /// `GET /2018-06-01/runtime/invocation/next`: long-polls until an event is queued.
 async fn next(State(shared): State<Arc<Shared>>) -> Response {
+    shared.first_poll.get_or_init(Instant::now);
     let invocation = {
         let _waiting = PollGuard::new(&shared.pollers);
         shared.queue.lock().await.recv().await

@@ -16,8 +16,9 @@ use crate::runtime_api::{Outcome, Pending, RuntimeApi};
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The function's configuration: `[workspace.metadata.lambda.watch.env]` with the docs
-/// enabled and logging at `warn`, so log output stays off the measured path.
-const FUNCTION_ENV: [(&str, &str); 16] = [
+/// enabled and logging at `warn`, so log output stays off the measured path. The AWS
+/// resources and the token keys are the bench backend's (`Backend::function_env`).
+const FUNCTION_ENV: [(&str, &str); 15] = [
     ("ALOFT_STAGE", "local"),
     ("AWS_ACCESS_KEY_ID", "local"),
     ("AWS_SECRET_ACCESS_KEY", "local"),
@@ -41,17 +42,20 @@ const FUNCTION_ENV: [(&str, &str); 16] = [
     ("DOCS_ENABLED", "true"),
     ("STRIPE_WEBHOOK_SECRET", "whsec_local_stripe_signing_secret"),
     ("WEBSOCKET_MANAGEMENT_URL", "http://127.0.0.1:9001"),
-    // The limiter's DynamoDB call is an AWS call, outside the handler's budget; with no
-    // emulator running it would only time out.
-    ("RATE_LIMITS_ENABLED", "false"),
     ("RUST_LOG", "warn"),
 ];
 
-/// The function's configuration, as owned pairs.
+/// The function's configuration, as owned pairs; `RUST_LOG` from the harness's own
+/// environment replaces `warn` (`RUST_LOG=aloft::cold_start=debug` logs where each cold
+/// start's time goes, into `target/bench/<function>.log`).
 pub fn function_env() -> Vec<(String, String)> {
+    let log = std::env::var("RUST_LOG").ok();
     FUNCTION_ENV
         .iter()
-        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+        .map(|(name, value)| match (*name, &log) {
+            ("RUST_LOG", Some(log)) => ((*name).to_owned(), log.clone()),
+            _ => ((*name).to_owned(), (*value).to_owned()),
+        })
         .collect()
 }
 
@@ -68,6 +72,15 @@ pub struct FunctionSpec {
     pub expected_status: u16,
     /// The process's stdout and stderr are appended here.
     pub log: PathBuf,
+}
+
+/// A process's first invocation, timed from its spawn.
+#[derive(Debug, Clone, Copy)]
+pub struct ColdStart {
+    /// Until the response is received.
+    pub total: Duration,
+    /// Until the first `next` poll: the function's init, before it sees the event.
+    pub init: Duration,
 }
 
 /// `VmHWM` and `VmRSS` of a process, in KB.
@@ -88,8 +101,8 @@ pub struct Session {
 
 impl Session {
     /// Starts a Runtime API, queues one event, spawns the function and waits for its
-    /// answer. Returns the session and its cold start (spawn → response received).
-    pub async fn launch(spec: &FunctionSpec) -> Result<(Self, Duration), BoxError> {
+    /// answer. Returns the session and its cold start.
+    pub async fn launch(spec: &FunctionSpec) -> Result<(Self, ColdStart), BoxError> {
         let mut api = RuntimeApi::start(&spec.name).await?;
         let pending = api.enqueue(spec.event.clone()).await?;
         let mut command = command(spec, api.addr())?;
@@ -109,7 +122,12 @@ impl Session {
             expected_status: spec.expected_status,
         };
         let answered_at = session.finish(pending).await?;
-        Ok((session, answered_at.saturating_duration_since(spawned_at)))
+        let polled_at = session.api.first_poll().unwrap_or(answered_at);
+        let cold_start = ColdStart {
+            total: answered_at.saturating_duration_since(spawned_at),
+            init: polled_at.saturating_duration_since(spawned_at),
+        };
+        Ok((session, cold_start))
     }
 
     /// One warm invocation: waits for the `next` poll, queues the event, and returns the

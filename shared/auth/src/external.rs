@@ -89,7 +89,7 @@ impl ExternalIdp {
             .jwks_url
             .parse::<Uri>()
             .map_err(|e| invalid(e.to_string()))?;
-        let http = aloft_outbound::Client::new(FETCH_TIMEOUT).map_err(invalid)?;
+        let http = aloft_outbound::Client::new(FETCH_TIMEOUT);
         Ok(Self {
             config,
             http,

@@ -17,6 +17,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use crate::{
     ApiError, ApiVersion, Deprecation, HttpConfig, RequestId, TraceHeader,
     aws_usage::{self, AwsUsage},
+    cold_start,
     error::InternalCause,
     metrics::{self, Metric, MetricSet},
     reply::Envelope,
@@ -48,6 +49,7 @@ pub fn edge(router: Router, config: &HttpConfig) -> Router {
 
 /// Serves `app` on the Lambda runtime until the sandbox ends.
 pub async fn run(app: Router) -> Result<(), lambda_http::Error> {
+    cold_start::mark("state and router built");
     lambda_http::run(app).await
 }
 
@@ -55,8 +57,10 @@ pub async fn run(app: Router) -> Result<(), lambda_http::Error> {
 /// `RUST_LOG`. Call first in `main`; it also reads the function's name for logs and
 /// metrics, once.
 pub fn init_tracing() {
+    cold_start::begin();
     lambda_http::tracing::init_default_subscriber();
     metrics::function_name();
+    cold_start::mark("tracing");
 }
 
 async fn route_not_found(uri: Uri) -> ApiError {
@@ -69,6 +73,7 @@ async fn finish_response(
     next: Next,
 ) -> Response {
     let started = Instant::now();
+    cold_start::mark_first_request("first request in");
     let version = ApiVersion::detect(request.uri().path(), request.headers());
     let request_id = RequestId::resolve(request.headers(), request.extensions());
     let trace = TraceHeader::resolve(request.headers(), request.extensions());
@@ -113,6 +118,7 @@ async fn finish_response(
     };
     served.log(cause.as_ref());
     served.emit_metrics();
+    cold_start::first_request_done();
     response
 }
 

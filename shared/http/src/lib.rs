@@ -11,6 +11,7 @@
 //! asked for (by the docs function), never on a function's cold start.
 
 pub mod aws_usage;
+pub mod cold_start;
 mod config;
 mod edge;
 mod error;

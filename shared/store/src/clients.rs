@@ -5,6 +5,13 @@ use std::time::Duration;
 use aloft_config::{ConfigError, Env};
 use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig, timeout::TimeoutConfig};
 use aws_sdk_dynamodb::config::Credentials;
+use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_runtime_api::shared::IntoShared as _;
 
 use crate::capacity::{CallCounter, DynamoDbCapacity};
 
@@ -72,7 +79,8 @@ impl AwsClients {
                     .operation_timeout(OPERATION_TIMEOUT)
                     .build(),
             )
-            .retry_config(RetryConfig::standard().with_max_attempts(3));
+            .retry_config(RetryConfig::standard().with_max_attempts(3))
+            .http_client(http_client(settings.endpoint_url.as_deref()));
         if let Some(endpoint) = &settings.endpoint_url {
             loader = loader.endpoint_url(endpoint);
         }
@@ -85,7 +93,9 @@ impl AwsClients {
                 "aloft-local",
             ));
         }
-        Self::from_sdk_config(&loader.load().await, settings.endpoint_url.is_some())
+        let clients = Self::from_sdk_config(&loader.load().await, settings.endpoint_url.is_some());
+        aloft_http::cold_start::mark("aws clients");
+        clients
     }
 
     fn from_sdk_config(config: &SdkConfig, local: bool) -> Self {
@@ -116,5 +126,51 @@ impl AwsClients {
                 .interceptor(CallCounter::Sqs)
                 .build(),
         )
+    }
+}
+
+/// The SDK's hyper client, minus the work a cold start does not need. The SDK's default
+/// client reads and parses the system's TLS roots when each service client is built
+/// (three parses for DynamoDB, S3 and SQS, plus one on the first call). Here the roots
+/// are parsed once, on the first call ([`FirstUseTls`]), and not at all for a plain-HTTP
+/// endpoint (the local emulator), whose client trusts no root.
+fn http_client(endpoint_url: Option<&str>) -> SharedHttpClient {
+    let plain_http = endpoint_url.is_some_and(|url| url.starts_with("http://"));
+    let trust = if plain_http {
+        TrustStore::empty()
+    } else {
+        TrustStore::default()
+    };
+    // Building a context cannot fail (it only stores the trust store); the default is
+    // the SDK's own.
+    let context = TlsContext::builder()
+        .with_trust_store(trust)
+        .build()
+        .unwrap_or_default();
+    let https = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(context)
+        .build_https();
+    FirstUseTls(https).into_shared()
+}
+
+/// The SDK's HTTPS client, without its eager root loading: building a service client
+/// validates the HTTP client, and the SDK's validation builds a TLS connector (reading
+/// and parsing every root certificate) only to throw it away. Connectors are still built
+/// and cached by the inner client, on the first call.
+#[derive(Debug)]
+struct FirstUseTls(SharedHttpClient);
+
+impl HttpClient for FirstUseTls {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.0.connector_metadata()
     }
 }

@@ -7,7 +7,6 @@
 
 use std::{
     borrow::Cow,
-    sync::{Arc, OnceLock},
     time::{Duration, SystemTime},
 };
 
@@ -46,9 +45,8 @@ pub struct Objects {
     /// (path-style, which the emulator needs) under `AWS_ENDPOINT_URL`.
     base: String,
     credentials: Option<SharedCredentialsProvider>,
-    /// Built on the first HEAD or DELETE: presigning needs no connection, so a cold start
-    /// does not load the TLS roots for it.
-    http: Arc<OnceLock<Client>>,
+    /// Its TLS roots load on the first HEAD or DELETE: presigning needs no connection.
+    http: Client,
 }
 
 impl Objects {
@@ -66,7 +64,7 @@ impl Objects {
             region,
             base,
             credentials: aws.sdk.credentials_provider(),
-            http: Arc::default(),
+            http: Client::new(CONNECT_TIMEOUT),
         }
     }
 
@@ -149,14 +147,6 @@ impl Objects {
         let url = self.url(key);
         let mut settings = s3_settings();
         settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
-        let http = match self.http.get() {
-            Some(http) => http,
-            None => {
-                // Fails only when the system has no TLS root certificates.
-                let built = Client::new(CONNECT_TIMEOUT).map_err(StoreError::Other)?;
-                self.http.get_or_init(|| built)
-            }
-        };
         let mut last = String::new();
         for _ in 0..ATTEMPTS {
             let signed = self
@@ -171,7 +161,7 @@ impl Objects {
             let (parts, ()) = signed.into_parts();
             let request = Request::from_parts(parts, Full::new(Bytes::new()));
             aloft_http::aws_usage::record(|usage| usage.s3_calls += 1);
-            match http.send(request, ATTEMPT_TIMEOUT).await {
+            match self.http.send(request, ATTEMPT_TIMEOUT).await {
                 Ok(response) if response.status().is_server_error() => {
                     last = format!("{method} answered {}", response.status());
                 }

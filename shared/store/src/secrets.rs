@@ -81,7 +81,9 @@ pub async fn load(env: Env) -> Result<Env, SecretsError> {
             path: path.clone(),
             reason,
         })?;
-    Ok(env.overlaid(overlay(&path, names, found)))
+    let env = env.overlaid(overlay(&path, names, found));
+    aloft_http::cold_start::mark("secrets");
+    Ok(env)
 }
 
 /// Each of `names` with its value, or `None` (unset) when it has no parameter; logs the
@@ -150,7 +152,7 @@ impl ParameterStore {
             url: format!("{}/", endpoint.trim_end_matches('/')),
             region: settings.region.clone(),
             identity: credentials(env, &settings.region).await?,
-            http: Client::new(CONNECT_TIMEOUT)?,
+            http: Client::new(CONNECT_TIMEOUT),
         })
     }
 

@@ -292,7 +292,7 @@ async fn put_parameter(endpoint: &str, name: &str, value: &str) {
         )
         .body(Full::new(bytes::Bytes::from(body)))
         .expect("request");
-    let client = aloft_outbound::Client::new(Duration::from_secs(1)).expect("client");
+    let client = aloft_outbound::Client::new(Duration::from_secs(1));
     let response = client
         .send(request, Duration::from_secs(5))
         .await

@@ -1,0 +1,333 @@
+//! What the functions' first requests talk to: the AWS APIs and an AI provider, answered
+//! locally and fast, so a cold start includes the first real request path (a signed-in
+//! read, a write, a queued job) without paying the emulator's own latency.
+//!
+//! The emulator (moto, with the template's resources and a seeded user) answers each
+//! function's first invocations through a recording proxy, the [`StandIn`]; the timed
+//! processes then get the recorded answers from the proxy, per operation, in the order
+//! they came. In AWS the same calls cost an in-region round trip each (and, once, a TLS
+//! handshake), which this measures separately: it is the price of the request, not of
+//! the function's start.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use aloft_auth::Role;
+use aloft_outbound::{Client, read_body};
+use aloft_store::{JobRecord, JobRepo, JobStatus, RefreshRecord, RefreshTokens, UserRepo};
+use aloft_testkit::{PrivateEmulator, TestEnv, fake_ai::FakeAi};
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, StatusCode};
+use axum::response::{IntoResponse, Response};
+use http_body_util::{BodyExt as _, Full};
+use tokio::net::TcpListener;
+
+use crate::BoxError;
+
+/// The seeded user the signed-in events act as, and the administrator.
+const USER: &str = "bench-user";
+const ADMIN: &str = "bench-admin";
+/// The refresh cookie `auth`'s event presents (its hash is stored by [`Backend::start`]).
+const REFRESH_SECRET: &str = "bench-refresh-secret-0123456789abcdef";
+/// Lambda's answers are at most 6 MB; so are AWS's for these calls.
+const MAX_ANSWER: usize = 6 * 1024 * 1024;
+const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The emulator with resources and seed data, the recording proxy in front of it, and a
+/// stand-in AI provider.
+#[derive(Debug)]
+pub struct Backend {
+    _emulator: PrivateEmulator,
+    resources: TestEnv,
+    _ai: FakeAi,
+    ai_url: String,
+    pub stand_in: StandIn,
+}
+
+impl Backend {
+    pub async fn start() -> Result<Self, BoxError> {
+        let emulator = PrivateEmulator::start().await;
+        let resources = TestEnv::on(&emulator.url).await;
+        seed(&resources).await?;
+        let stand_in = StandIn::start(&emulator.url).await?;
+        let ai = FakeAi::start().await;
+        Ok(Self {
+            ai_url: ai.openai_base_url(),
+            _emulator: emulator,
+            resources,
+            _ai: ai,
+            stand_in,
+        })
+    }
+
+    /// `base` with the AWS settings of the seeded resources behind the stand-in, and
+    /// the token configuration the events are signed with.
+    pub fn function_env(&self, base: &[(String, String)]) -> Vec<(String, String)> {
+        let r = &self.resources;
+        let overrides = [
+            ("AWS_ENDPOINT_URL", self.stand_in.url()),
+            ("TABLE_NAME", r.table()),
+            ("BUCKET_NAME", r.bucket()),
+            ("JOBS_QUEUE_URL", r.queue_url("JobsQueue")),
+            ("WEBHOOKS_QUEUE_URL", r.queue_url("WebhooksQueue")),
+            ("JWT_SECRET", aloft_testkit::TEST_JWT_SECRET.to_owned()),
+            ("JWT_ISSUER", aloft_testkit::TEST_ISSUER.to_owned()),
+            ("JWT_AUDIENCE", aloft_testkit::TEST_AUDIENCE.to_owned()),
+            ("OPENAI_BASE_URL", self.ai_url.clone()),
+            (
+                "OPENAI_API_KEY",
+                aloft_testkit::fake_ai::FAKE_OPENAI_KEY.to_owned(),
+            ),
+        ];
+        let mut env: Vec<(String, String)> = base
+            .iter()
+            .filter(|(name, _)| !overrides.iter().any(|(o, _)| o == name))
+            .cloned()
+            .collect();
+        env.extend(overrides.map(|(name, value)| (name.to_owned(), value)));
+        env
+    }
+
+    /// `event` with its placeholders filled: `{{user_token}}`, `{{admin_token}}` (fresh
+    /// access tokens) and `{{refresh_secret}}`.
+    pub fn fill(event: &str) -> String {
+        event
+            .replace(
+                "{{user_token}}",
+                &aloft_testkit::token_for(USER, Role::User),
+            )
+            .replace(
+                "{{admin_token}}",
+                &aloft_testkit::token_for(ADMIN, Role::Admin),
+            )
+            .replace("{{refresh_secret}}", REFRESH_SECRET)
+    }
+}
+
+/// The user and the administrator, and a refresh token for the user.
+async fn seed(resources: &TestEnv) -> Result<(), BoxError> {
+    let table = aloft_store::Table::new(resources.clients.dynamodb.clone(), resources.table());
+    let users = UserRepo::new(table.clone());
+    users.create(&aloft_testkit::user_record(USER)).await?;
+    let mut admin = aloft_testkit::user_record(ADMIN);
+    admin.role = "admin".into();
+    users.create(&admin).await?;
+    let record = RefreshRecord {
+        user_id: USER.to_owned(),
+        family_id: "bench-family".to_owned(),
+        rotated: false,
+        expires_at: unix_now() + 86_400,
+    };
+    RefreshTokens::new(table.clone())
+        .issue(&aloft_auth::secrets::secret_hash(REFRESH_SECRET), &record)
+        .await?;
+    let jobs = JobRepo::new(table);
+    // `jobs-worker`: a notification for the user (no connection open, so nothing to
+    // push); `webhook-worker`: a verified Stripe checkout that upgrades the user.
+    let notification = serde_json::json!({"user_id": USER, "data": {"title": "Hello"}});
+    jobs.create(&job(
+        "bench-notify-job",
+        "realtime.notify",
+        "jobs",
+        &notification,
+    ))
+    .await?;
+    let checkout = serde_json::json!({
+        "provider": "stripe", "id": "evt_bench", "kind": "checkout.session.completed",
+        "created": unix_now(),
+        "payload": {"type": "checkout.session.completed", "data": {"object": {
+            "mode": "subscription", "client_reference_id": USER, "customer": "cus_bench",
+            "subscription": "sub_bench", "metadata": {"plan": "pro"}
+        }}}
+    });
+    jobs.create(&job(
+        "bench-provider-job",
+        "provider.event",
+        "webhooks",
+        &checkout,
+    ))
+    .await?;
+    Ok(())
+}
+
+/// A queued job record, as a producer stores it before sending its message.
+fn job(id: &str, kind: &str, queue: &str, payload: &serde_json::Value) -> JobRecord {
+    let now = aloft_http::timestamp::now();
+    JobRecord {
+        id: id.to_owned(),
+        kind: kind.to_owned(),
+        queue: queue.to_owned(),
+        payload: payload.to_string(),
+        status: JobStatus::Queued,
+        attempts: 0,
+        last_error: None,
+        created_at: now.clone(),
+        updated_at: now,
+        finished_at: None,
+        user_id: Some(USER.to_owned()),
+        trace_id: None,
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// One recorded answer.
+#[derive(Debug, Clone)]
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+#[derive(Debug, Default)]
+struct Recording {
+    replaying: bool,
+    /// Per operation, the answers in the order they came.
+    answers: HashMap<String, Vec<Answer>>,
+    /// Per operation, how many answers have been replayed.
+    served: HashMap<String, usize>,
+    /// Calls while recording.
+    calls: usize,
+}
+
+struct Shared {
+    upstream: String,
+    client: Client,
+    recording: Mutex<Recording>,
+}
+
+impl Shared {
+    fn recording(&self) -> MutexGuard<'_, Recording> {
+        self.recording
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A proxy that records the emulator's answers, then replays them.
+#[derive(Clone)]
+pub struct StandIn {
+    url: String,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for StandIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StandIn").field("url", &self.url).finish()
+    }
+}
+
+impl StandIn {
+    async fn start(upstream: &str) -> Result<Self, BoxError> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let shared = Arc::new(Shared {
+            upstream: upstream.trim_end_matches('/').to_owned(),
+            client: Client::new(UPSTREAM_TIMEOUT),
+            recording: Mutex::default(),
+        });
+        let app = Router::new()
+            .fallback(answer)
+            .with_state(Arc::clone(&shared));
+        tokio::spawn(axum::serve(listener, app).into_future());
+        Ok(Self { url, shared })
+    }
+
+    pub fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    /// Forgets what was recorded and forwards to the emulator from now on.
+    pub fn record(&self) {
+        *self.shared.recording() = Recording::default();
+    }
+
+    /// Calls recorded so far.
+    pub fn calls(&self) -> usize {
+        self.shared.recording().calls
+    }
+
+    /// Answers from the recording from now on.
+    pub fn replay(&self) {
+        self.shared.recording().replaying = true;
+    }
+}
+
+/// The operation a request is: `X-Amz-Target` (DynamoDB, SQS), else method and path.
+fn operation(request: &Request) -> String {
+    let target = HeaderName::from_static("x-amz-target");
+    match request.headers().get(&target).and_then(|v| v.to_str().ok()) {
+        Some(target) => target.to_owned(),
+        None => format!("{} {}", request.method(), request.uri().path()),
+    }
+}
+
+async fn answer(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let operation = operation(&request);
+    let replayed = {
+        let mut recording = shared.recording();
+        if recording.replaying {
+            let served = recording.served.get(&operation).copied().unwrap_or(0);
+            let answer = recording
+                .answers
+                .get(&operation)
+                .and_then(|answers| answers.get(served % answers.len()).cloned());
+            recording.served.insert(operation.clone(), served + 1);
+            Some(answer)
+        } else {
+            None
+        }
+    };
+    let answer = match replayed {
+        Some(Some(answer)) => answer,
+        Some(None) => {
+            let message = format!("aloft-bench: nothing recorded for {operation}");
+            return (StatusCode::BAD_GATEWAY, message).into_response();
+        }
+        None => match forward(&shared, request).await {
+            Ok(answer) => {
+                let mut recording = shared.recording();
+                recording.calls += 1;
+                let answers = recording.answers.entry(operation).or_default();
+                answers.push(answer.clone());
+                answer
+            }
+            Err(e) => return (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+        },
+    };
+    let mut response = Response::new(Body::from(answer.body));
+    *response.status_mut() = answer.status;
+    *response.headers_mut() = answer.headers;
+    response
+}
+
+async fn forward(shared: &Shared, request: Request) -> Result<Answer, BoxError> {
+    let (mut parts, body) = request.into_parts();
+    let body = body.collect().await?.to_bytes();
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    parts.uri = format!("{}{path}", shared.upstream).parse()?;
+    parts.headers.remove(axum::http::header::HOST);
+    let upstream = axum::http::Request::from_parts(parts, Full::new(body));
+    let response = shared.client.send(upstream, UPSTREAM_TIMEOUT).await?;
+    let (parts, body) = response.into_parts();
+    let body = read_body(
+        axum::http::Response::from_parts(parts.clone(), body),
+        MAX_ANSWER,
+        UPSTREAM_TIMEOUT,
+    )
+    .await?;
+    let mut headers = parts.headers;
+    headers.remove(axum::http::header::TRANSFER_ENCODING);
+    Ok(Answer {
+        status: parts.status,
+        headers,
+        body,
+    })
+}
