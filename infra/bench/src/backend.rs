@@ -15,8 +15,11 @@ use std::time::Duration;
 
 use aloft_auth::Role;
 use aloft_outbound::{Client, read_body};
-use aloft_store::{JobRecord, JobRepo, JobStatus, RefreshRecord, RefreshTokens, UserRepo};
-use aloft_testkit::{PrivateEmulator, TestEnv, fake_ai::FakeAi};
+use aloft_store::{
+    ConnectionRecord, Connections, JobRecord, JobRepo, JobStatus, RefreshRecord, RefreshTokens,
+    UserRepo,
+};
+use aloft_testkit::{PrivateEmulator, TestEnv, connections::FakeConnections, fake_ai::FakeAi};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -36,14 +39,15 @@ const REFRESH_SECRET: &str = "bench-refresh-secret-0123456789abcdef";
 const MAX_ANSWER: usize = 6 * 1024 * 1024;
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The emulator with resources and seed data, the recording proxy in front of it, and a
-/// stand-in AI provider.
+/// The emulator with resources and seed data, the recording proxy in front of it, and
+/// stand-ins for an AI provider and for API Gateway's WebSocket management API.
 #[derive(Debug)]
 pub struct Backend {
     _emulator: PrivateEmulator,
     resources: TestEnv,
     _ai: FakeAi,
     ai_url: String,
+    connections: FakeConnections,
     pub stand_in: StandIn,
 }
 
@@ -54,7 +58,9 @@ impl Backend {
         seed(&resources).await?;
         let stand_in = StandIn::start(&emulator.url).await?;
         let ai = FakeAi::start().await;
+        let connections = FakeConnections::start().await;
         Ok(Self {
+            connections,
             ai_url: ai.openai_base_url(),
             _emulator: emulator,
             resources,
@@ -77,6 +83,7 @@ impl Backend {
             ("JWT_ISSUER", aloft_testkit::TEST_ISSUER.to_owned()),
             ("JWT_AUDIENCE", aloft_testkit::TEST_AUDIENCE.to_owned()),
             ("OPENAI_BASE_URL", self.ai_url.clone()),
+            ("WEBSOCKET_MANAGEMENT_URL", self.connections.url.clone()),
             (
                 "OPENAI_API_KEY",
                 aloft_testkit::fake_ai::FAKE_OPENAI_KEY.to_owned(),
@@ -124,9 +131,19 @@ async fn seed(resources: &TestEnv) -> Result<(), BoxError> {
     RefreshTokens::new(table.clone())
         .issue(&aloft_auth::secrets::secret_hash(REFRESH_SECRET), &record)
         .await?;
+    // The connection `realtime`'s `$connect` opens (again), which `jobs-worker` pushes to.
+    let connection = ConnectionRecord {
+        connection_id: "bench-connection".to_owned(),
+        user_id: USER.to_owned(),
+        tenant_id: format!("tenant-{USER}"),
+        connected_at: aloft_http::timestamp::now(),
+        channels: Vec::new(),
+        expires_at: unix_now() + 86_400,
+    };
+    Connections::new(table.clone()).open(&connection).await?;
     let jobs = JobRepo::new(table);
-    // `jobs-worker`: a notification for the user (no connection open, so nothing to
-    // push); `webhook-worker`: a verified Stripe checkout that upgrades the user.
+    // `jobs-worker`: a notification pushed to the user's connection; `webhook-worker`: a
+    // verified Stripe checkout that upgrades the user.
     let notification = serde_json::json!({"user_id": USER, "data": {"title": "Hello"}});
     jobs.create(&job(
         "bench-notify-job",
@@ -330,4 +347,57 @@ async fn forward(shared: &Shared, request: Request) -> Result<Answer, BoxError> 
         headers,
         body,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// An upstream that numbers its answers.
+    async fn numbering_upstream() -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let count = Arc::new(AtomicUsize::new(0));
+        let app = Router::new().fallback(move || {
+            let count = Arc::clone(&count);
+            async move { format!("answer {}", count.fetch_add(1, Ordering::SeqCst)) }
+        });
+        tokio::spawn(axum::serve(listener, app).into_future());
+        url
+    }
+
+    async fn call(stand_in: &StandIn, target: &str) -> (u16, String) {
+        let request = axum::http::Request::post(format!("{}/", stand_in.url()))
+            .header("x-amz-target", target)
+            .body(Full::new(Bytes::from_static(b"{}")))
+            .unwrap();
+        let client = Client::new(UPSTREAM_TIMEOUT);
+        let response = client.send(request, UPSTREAM_TIMEOUT).await.unwrap();
+        let status = response.status().as_u16();
+        let body = read_body(response, MAX_ANSWER, UPSTREAM_TIMEOUT)
+            .await
+            .unwrap();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn records_then_replays_each_operation_in_order() {
+        let stand_in = StandIn::start(&numbering_upstream().await).await.unwrap();
+        stand_in.record();
+        assert_eq!(call(&stand_in, "Get").await.1, "answer 0");
+        assert_eq!(call(&stand_in, "Put").await.1, "answer 1");
+        assert_eq!(call(&stand_in, "Get").await.1, "answer 2");
+        assert_eq!(stand_in.calls(), 3);
+        stand_in.replay();
+        // Per operation, in the order recorded, then around again; the upstream is not
+        // called (it would answer "answer 3").
+        assert_eq!(call(&stand_in, "Get").await.1, "answer 0");
+        assert_eq!(call(&stand_in, "Get").await.1, "answer 2");
+        assert_eq!(call(&stand_in, "Get").await.1, "answer 0");
+        assert_eq!(call(&stand_in, "Put").await.1, "answer 1");
+        let (status, body) = call(&stand_in, "Delete").await;
+        assert_eq!(status, 502);
+        assert!(body.contains("nothing recorded for Delete"), "{body}");
+    }
 }

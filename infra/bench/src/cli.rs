@@ -6,7 +6,8 @@ use crate::{BoxError, secrets};
 
 pub const USAGE: &str = "\
 usage: aloft-bench [--functions health,health+secrets,docs] [--spawns 20] [--warm 1000]
-                   [--out bench-results.md] [--bin-dir target/release] [--events-dir events]
+                   [--leak-check 10000] [--out bench-results.md] [--bin-dir target/release]
+                   [--events-dir events]
 
 Each function name is a binary in --bin-dir; its event is <events-dir>/<name>-bench.json,
 or the default sample event for health and docs. <name>+secrets runs the same binary
@@ -20,6 +21,9 @@ pub struct Options {
     pub spawns: usize,
     /// Timed invocations in one warm process.
     pub warm: usize,
+    /// Untimed invocations over which RSS growth is read, after as many again to let
+    /// the allocator settle: warm-up levels off, a leak grows with every invocation.
+    pub leak_check: usize,
     pub out: PathBuf,
     pub bin_dir: PathBuf,
     pub events_dir: PathBuf,
@@ -31,6 +35,7 @@ impl Default for Options {
             functions: vec!["health".to_owned(), "docs".to_owned()],
             spawns: 20,
             warm: 1000,
+            leak_check: 10_000,
             out: PathBuf::from("bench-results.md"),
             bin_dir: PathBuf::from("target/release"),
             events_dir: PathBuf::from("events"),
@@ -72,6 +77,7 @@ fn apply(options: &mut Options, flag: &str, value: String) -> Result<(), BoxErro
         "--functions" => options.functions = split_names(&value),
         "--spawns" => options.spawns = count(flag, &value)?,
         "--warm" => options.warm = count(flag, &value)?,
+        "--leak-check" => options.leak_check = count(flag, &value)?,
         "--out" => options.out = PathBuf::from(value),
         "--bin-dir" => options.bin_dir = PathBuf::from(value),
         "--events-dir" => options.events_dir = PathBuf::from(value),

@@ -8,7 +8,7 @@
 //!   start of the floor (a hello-world `lambda_http` binary, `infra/bench/floor`) spawned
 //!   next to it, and the median of the pairs' ratios;
 //! - the **warm invocation latency**: event queued (the runtime's `next` long-poll
-//!   already waiting) → response received, over `--warm` invocations in one process
+//!   already waiting) → first byte of the response, over `--warm` invocations in one process
 //!   (median, p99) — an upper bound for handler overhead, since it includes two loopback
 //!   HTTP hops;
 //! - the **peak RSS** (`VmHWM`), and the RSS growth per invocation over 10,000 untimed

@@ -12,10 +12,6 @@ use crate::cli::Options;
 use crate::secrets::{self, ParameterStore};
 use crate::session::{ColdStart, FunctionSpec, Memory, Session, function_env};
 
-/// Untimed invocations over which RSS growth is read, after as many again to let the
-/// allocator settle: warm-up levels off, a leak grows with every invocation.
-pub const LEAK_CHECK_INVOCATIONS: usize = 10_000;
-
 /// Everything measured for one function.
 #[derive(Debug)]
 pub struct FunctionResult {
@@ -35,6 +31,8 @@ pub struct FunctionResult {
     pub memory_baseline: Memory,
     /// After the last warm invocation.
     pub memory_end: Memory,
+    /// Invocations between the two.
+    pub leak_check: usize,
 }
 
 impl FunctionResult {
@@ -42,7 +40,7 @@ impl FunctionResult {
     pub fn rss_growth_per_invocation(&self) -> f64 {
         let grown_kb =
             self.memory_end.rss_kb.cast_signed() - self.memory_baseline.rss_kb.cast_signed();
-        grown_kb as f64 * 1024.0 / LEAK_CHECK_INVOCATIONS as f64
+        grown_kb as f64 * 1024.0 / self.leak_check.max(1) as f64
     }
 }
 
@@ -96,7 +94,7 @@ pub async fn function(
     let calls_before = store.map_or(0, ParameterStore::calls);
     let aws_calls = record(&spec, backend).await?;
     let pairs = cold_start_pairs(&spec, &floor, options.spawns).await?;
-    let warm = warm_run(&spec, options.warm).await?;
+    let warm = warm_run(&spec, options.warm, options.leak_check).await?;
     if let (Some(store), (_, true)) = (store, secrets::split(name)) {
         store.ensure_called(name, calls_before, options.spawns + 2)?;
     }
@@ -111,6 +109,7 @@ pub async fn function(
         warm: warm.latency,
         memory_baseline: warm.baseline,
         memory_end: warm.end,
+        leak_check: options.leak_check,
     })
 }
 
@@ -181,17 +180,21 @@ struct WarmRun {
 
 /// One process: a first (untimed) invocation, `count` timed ones back to back, then the
 /// leak check.
-async fn warm_run(spec: &FunctionSpec, count: usize) -> Result<WarmRun, BoxError> {
+async fn warm_run(
+    spec: &FunctionSpec,
+    count: usize,
+    leak_check: usize,
+) -> Result<WarmRun, BoxError> {
     let (mut session, _cold_start) = Session::launch(spec).await?;
     let mut samples = Vec::with_capacity(count);
     for _ in 0..count {
         samples.push(session.invoke().await?);
     }
-    for _ in 0..LEAK_CHECK_INVOCATIONS {
+    for _ in 0..leak_check {
         session.invoke().await?;
     }
     let baseline = session.memory()?;
-    for _ in 0..LEAK_CHECK_INVOCATIONS {
+    for _ in 0..leak_check {
         session.invoke().await?;
     }
     let end = session.memory()?;

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::cli::Options;
-use crate::measure::{FunctionResult, LEAK_CHECK_INVOCATIONS};
+use crate::measure::FunctionResult;
 use crate::secrets;
 
 /// The budgets of `DESIGN.md` ("Budgets").
@@ -164,7 +164,7 @@ pub fn document(results: &[FunctionResult], options: &Options) -> String {
         header = header(options),
         table = summary(results),
         details = details(results),
-        notes = notes(),
+        notes = notes(options),
     )
 }
 
@@ -185,12 +185,12 @@ fn header(options: &Options) -> String {
     )
 }
 
-fn notes() -> String {
+fn notes(options: &Options) -> String {
     format!(
         "## How to read this\n\n\
          - Budgets (DESIGN.md): cold start < {cold} ms median; stripped binary < {BINARY_MB} MB; \
          peak RSS < {PEAK_RSS_MB} MB with no growth; handler overhead < 100 µs median (judged in-process, below).\n\
-         - Cold start: process spawn → response received, with the event queued before the spawn; \
+         - Cold start: process spawn → the response's first byte received (for `ai-stream`, the streamed answer's prelude), with the event queued before the spawn; \
          init: spawn → the function's first `next` poll (the rest is the first request).\n\
          - Floor: the same for `bench-floor` (`infra/bench/floor`), a hello-world `lambda_http` \
          function built with the same release profile: what the runtime itself costs. Each \
@@ -202,7 +202,7 @@ fn notes() -> String {
          answers from the proxy in microseconds, so the cold start includes the whole first \
          request path (signed-in reads, writes, queued jobs) but not the emulator's speed. In \
          AWS each call adds an in-region round trip; the first also a TLS handshake.\n\
-         - Warm: event queued (the function's `next` long-poll already waiting) → response received. \
+         - Warm: event queued (the function's `next` long-poll already waiting) → the response's first byte received. \
          It includes two loopback HTTP hops to this harness's Runtime API and the event and \
          response JSON of the Lambda wire format, so it is an upper bound for handler overhead, \
          not judged against that budget; the in-process table is.\n\
@@ -215,7 +215,7 @@ fn notes() -> String {
          the call also pays an in-region round trip and a TLS handshake, which this does not measure.\n\
          - MB = 2^20 bytes; percentiles are nearest-rank.\n",
         cold = ms(COLD_START_MEDIAN),
-        leak_check = LEAK_CHECK_INVOCATIONS,
+        leak_check = options.leak_check,
         growth = RSS_GROWTH_BYTES_PER_INVOCATION,
     )
 }
@@ -315,8 +315,9 @@ mod tests {
             },
             memory_end: Memory {
                 peak_kb,
-                rss_kb: 4096 + growth_bytes * LEAK_CHECK_INVOCATIONS as u64 / 1024,
+                rss_kb: 4096 + growth_bytes * 10_000 / 1024,
             },
+            leak_check: 10_000,
         }
     }
 

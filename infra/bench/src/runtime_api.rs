@@ -19,6 +19,7 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use http_body_util::BodyExt as _;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -34,7 +35,8 @@ const TRACE_ID: &str = "Root=1-00000000-000000000000000000000000;Parent=00000000
 /// How the function answered one invocation.
 #[derive(Debug)]
 pub enum Outcome {
-    /// `POST …/response`; `at` is when the whole body had arrived.
+    /// `POST …/response`; `at` is when its first byte arrived (a streamed answer's
+    /// prelude: what its caller waits for before the stream).
     Response { body: Bytes, at: Instant },
     /// `POST …/error`.
     Error { body: Bytes },
@@ -231,9 +233,22 @@ fn invocation_response(id: &str, arn: &str, event: Bytes) -> Result<Response, ax
 async fn response(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
-    body: Bytes,
+    body: Body,
 ) -> StatusCode {
-    let at = Instant::now();
+    let mut body = http_body_util::Limited::new(body, MAX_PAYLOAD);
+    let mut received = Vec::new();
+    let mut first_byte_at = None;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return StatusCode::PAYLOAD_TOO_LARGE;
+        };
+        if let Ok(data) = frame.into_data() {
+            first_byte_at.get_or_insert_with(Instant::now);
+            received.extend_from_slice(&data);
+        }
+    }
+    let at = first_byte_at.unwrap_or_else(Instant::now);
+    let body = Bytes::from(received);
     complete(&shared, &id, Outcome::Response { body, at })
 }
 

@@ -18,7 +18,7 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 /// The function's configuration: `[workspace.metadata.lambda.watch.env]` with the docs
 /// enabled and logging at `warn`, so log output stays off the measured path. The AWS
 /// resources and the token keys are the bench backend's (`Backend::function_env`).
-const FUNCTION_ENV: [(&str, &str); 15] = [
+const FUNCTION_ENV: [(&str, &str); 14] = [
     ("ALOFT_STAGE", "local"),
     ("AWS_ACCESS_KEY_ID", "local"),
     ("AWS_SECRET_ACCESS_KEY", "local"),
@@ -41,7 +41,6 @@ const FUNCTION_ENV: [(&str, &str); 15] = [
     ("JWT_AUDIENCE", "aloft"),
     ("DOCS_ENABLED", "true"),
     ("STRIPE_WEBHOOK_SECRET", "whsec_local_stripe_signing_secret"),
-    ("WEBSOCKET_MANAGEMENT_URL", "http://127.0.0.1:9001"),
     ("RUST_LOG", "warn"),
 ];
 

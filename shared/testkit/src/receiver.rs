@@ -31,6 +31,9 @@ pub(crate) async fn serve_on<F: FakeServer>(
     let serving = fake.clone();
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
+            // Streamed answers go out in small writes, each right away, as providers'
+            // servers send them (Nagle would hold each until the last is acknowledged).
+            let _ = stream.set_nodelay(true);
             let serving = serving.clone();
             tokio::spawn(async move { serving.serve(stream).await });
         }
