@@ -43,7 +43,7 @@ impl AppParts for Admin {
     fn build(env: &Env, aws: &AwsClients, table: &Table) -> Result<Self, ConfigError> {
         let urls = QueueUrls::from_env(env, &[QueueName::Jobs, QueueName::Webhooks])?;
         let jobs = JobRepo::new(table.clone());
-        let producer = Producer::new(aws.sqs(), jobs.clone(), urls);
+        let producer = Producer::new(aws, jobs.clone(), urls);
         Ok(Self {
             publisher: Publisher::new(producer.clone()),
             producer,

@@ -54,7 +54,7 @@ pub struct Contact {
 impl AppParts for Contact {
     fn build(env: &Env, aws: &AwsClients, table: &Table) -> Result<Self, ConfigError> {
         let urls = QueueUrls::from_env(env, &[QueueName::Jobs])?;
-        let producer = Producer::new(aws.sqs(), JobRepo::new(table.clone()), urls);
+        let producer = Producer::new(aws, JobRepo::new(table.clone()), urls);
         Ok(Self {
             settings: ContactSettings::from_env(env)?,
             publisher: Publisher::new(producer.clone()),

@@ -67,7 +67,7 @@ impl AppParts for Files {
             rules: FileRules::from_env(env)?,
             usage: UsageMeter::new(table.clone()),
             publisher: Publisher::new(Producer::new(
-                aws.sqs(),
+                aws,
                 JobRepo::new(table.clone()),
                 QueueUrls::from_env(env, &[QueueName::Jobs])?,
             )),

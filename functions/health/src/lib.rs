@@ -27,9 +27,6 @@ pub use readiness::{ComponentReport, Readiness};
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub aws: AwsClients,
-    /// Built once: readiness probes the bucket and the jobs queue.
-    pub s3: aws_sdk_s3::Client,
-    pub sqs: aws_sdk_sqs::Client,
     pub table: String,
     pub bucket: String,
     pub jobs_queue_url: String,
@@ -50,8 +47,6 @@ impl AppState {
         let aws = AwsClients::connect(&settings).await;
         let guard = Guard::from_env(env, Table::new(aws.dynamodb.clone(), table.clone()))?;
         Ok(Self {
-            s3: aws.s3(),
-            sqs: aws.sqs(),
             aws,
             guard,
             table,

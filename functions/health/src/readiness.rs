@@ -61,13 +61,14 @@ pub(crate) async fn check_readiness(
         probe(
             &state,
             "storage",
-            state.s3.head_bucket().bucket(&state.bucket).send()
+            state.aws.s3().head_bucket().bucket(&state.bucket).send()
         ),
         probe(
             &state,
             "queue",
             state
-                .sqs
+                .aws
+                .sqs()
                 .get_queue_attributes()
                 .queue_url(&state.jobs_queue_url)
                 .send()

@@ -144,7 +144,7 @@ impl Jobs {
     pub fn from_env(env: &Env, aws: &AwsClients, table: &Table) -> Result<Self, ConfigError> {
         let urls = QueueUrls::from_env(env, &[QueueName::Jobs])?;
         let sender = Sender::new(TargetPolicy::from_env(env)?);
-        let producer = Producer::new(aws.sqs(), JobRepo::new(table.clone()), urls);
+        let producer = Producer::new(aws, JobRepo::new(table.clone()), urls);
         Ok(Self {
             webhooks: WebhookRepo::new(table.clone()),
             publisher: Publisher::new(producer.clone()),

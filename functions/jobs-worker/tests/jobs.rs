@@ -110,11 +110,7 @@ impl Stack {
 
     fn producer(&self) -> Producer {
         let urls = QueueUrls::from_env(&self.vars, &[QueueName::Jobs]).unwrap();
-        Producer::new(
-            self.env.clients.sqs(),
-            JobRepo::new(self.table.clone()),
-            urls,
-        )
+        Producer::new(&self.env.clients, JobRepo::new(self.table.clone()), urls)
     }
 
     fn webhooks(&self) -> WebhookRepo {

@@ -30,7 +30,7 @@ pub struct Projects {
 impl AppParts for Projects {
     fn build(env: &Env, aws: &AwsClients, table: &Table) -> Result<Self, ConfigError> {
         let urls = QueueUrls::from_env(env, &[QueueName::Jobs])?;
-        let producer = Producer::new(aws.sqs(), JobRepo::new(table.clone()), urls);
+        let producer = Producer::new(aws, JobRepo::new(table.clone()), urls);
         Ok(Self {
             projects: ProjectRepo::new(table.clone()),
             publisher: Publisher::new(producer),

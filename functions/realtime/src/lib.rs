@@ -48,7 +48,7 @@ impl Realtime {
         let push = Push::new(&aws.sdk, &env.required("WEBSOCKET_MANAGEMENT_URL")?);
         let usage = UsageMeter::new(table.clone());
         let urls = QueueUrls::from_env(env, &[QueueName::Jobs])?;
-        let producer = Producer::new(aws.sqs(), JobRepo::new(table.clone()), urls);
+        let producer = Producer::new(&aws, JobRepo::new(table.clone()), urls);
         Ok(Self {
             producer,
             guard,

@@ -124,9 +124,7 @@ pub fn publisher(
     let urls = aloft_queue::QueueUrls::from_env(env, &[aloft_queue::QueueName::Jobs])?;
     let jobs = aloft_store::JobRepo::new(table.clone());
     Ok(aloft_queue::Publisher::new(aloft_queue::Producer::new(
-        aws.sqs(),
-        jobs,
-        urls,
+        aws, jobs, urls,
     )))
 }
 

@@ -38,7 +38,7 @@ impl AppParts for Webhooks {
         Ok(Self {
             verifier: Arc::new(Verifier::new(InboundConfig::from_env(env)?)?),
             webhooks: WebhookRepo::new(table.clone()),
-            producer: Producer::new(aws.sqs(), JobRepo::new(table.clone()), urls),
+            producer: Producer::new(aws, JobRepo::new(table.clone()), urls),
             targets: TargetPolicy::from_env(env)?,
         })
     }

@@ -4,7 +4,7 @@
 
 use aloft_config::{ConfigError, Env};
 use aloft_http::TraceHeader;
-use aloft_store::{JobRecord, JobRepo, JobStatus, StoreError};
+use aloft_store::{AwsClients, JobRecord, JobRepo, JobStatus, StoreError};
 use aws_sdk_sqs::types::{MessageSystemAttributeNameForSends, MessageSystemAttributeValue};
 use serde::{Deserialize, Serialize};
 
@@ -109,14 +109,19 @@ impl NewJob {
 
 #[derive(Debug, Clone)]
 pub struct Producer {
-    sqs: aws_sdk_sqs::Client,
+    /// Its SQS client is built on the first send, not at cold start.
+    aws: AwsClients,
     jobs: JobRepo,
     urls: QueueUrls,
 }
 
 impl Producer {
-    pub fn new(sqs: aws_sdk_sqs::Client, jobs: JobRepo, urls: QueueUrls) -> Self {
-        Self { sqs, jobs, urls }
+    pub fn new(aws: &AwsClients, jobs: JobRepo, urls: QueueUrls) -> Self {
+        Self {
+            aws: aws.clone(),
+            jobs,
+            urls,
+        }
     }
 
     /// Stores the job and sends its message, in the current trace
@@ -180,7 +185,8 @@ impl Producer {
             .transpose()
             .map_err(|e| StoreError::Other(e.to_string()))?;
         let mut send = self
-            .sqs
+            .aws
+            .sqs()
             .send_message()
             .queue_url(self.urls.url(queue)?)
             .message_body(body);

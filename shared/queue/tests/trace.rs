@@ -64,7 +64,7 @@ async fn queue(max_receives: u32) -> Queue {
         recorder.clone(),
     );
     Queue {
-        producer: Producer::new(env.clients.sqs(), JobRepo::new(table.clone()), urls),
+        producer: Producer::new(&env.clients, JobRepo::new(table.clone()), urls),
         jobs: JobRepo::new(table),
         recorder,
         worker: Arc::new(worker),

@@ -1,5 +1,6 @@
 //! The AWS clients of a function, built once per cold start.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use aloft_config::{ConfigError, Env};
@@ -48,9 +49,10 @@ impl AwsSettings {
 }
 
 /// The AWS clients of a function, cheap to clone (each is an `Arc` inside). Every
-/// function uses DynamoDB; the others are built from the shared config by the functions
-/// that call for them, once per cold start, so a function that never asks for S3 carries
-/// none of its code.
+/// function uses DynamoDB; S3 and SQS are built from the shared config on their first
+/// use and shared by every clone, so a cold start whose first request sends no message
+/// does not build an SQS client, and a function that never asks for S3 carries none of
+/// its code.
 #[derive(Debug, Clone)]
 pub struct AwsClients {
     pub dynamodb: aws_sdk_dynamodb::Client,
@@ -58,6 +60,8 @@ pub struct AwsClients {
     pub sdk: SdkConfig,
     /// Talking to the local emulator (which needs path-style S3 addressing).
     local: bool,
+    s3: Arc<OnceLock<aws_sdk_s3::Client>>,
+    sqs: Arc<OnceLock<aws_sdk_sqs::Client>>,
 }
 
 /// Every call has a deadline: a slow dependency must fail the request, not hang it
@@ -107,25 +111,32 @@ impl AwsClients {
             ),
             sdk: config.clone(),
             local,
+            s3: Arc::default(),
+            sqs: Arc::default(),
         }
     }
 
-    /// A new S3 client on the shared config (path-style addressing locally).
+    /// The S3 client on the shared config (path-style addressing locally).
     pub fn s3(&self) -> aws_sdk_s3::Client {
-        let config = aws_sdk_s3::config::Builder::from(&self.sdk)
-            .force_path_style(self.local)
-            .interceptor(CallCounter::S3)
-            .build();
-        aws_sdk_s3::Client::from_conf(config)
+        let build = || {
+            let config = aws_sdk_s3::config::Builder::from(&self.sdk)
+                .force_path_style(self.local)
+                .interceptor(CallCounter::S3)
+                .build();
+            aws_sdk_s3::Client::from_conf(config)
+        };
+        self.s3.get_or_init(build).clone()
     }
 
-    /// A new SQS client on the shared config.
+    /// The SQS client on the shared config.
     pub fn sqs(&self) -> aws_sdk_sqs::Client {
-        aws_sdk_sqs::Client::from_conf(
-            aws_sdk_sqs::config::Builder::from(&self.sdk)
+        let build = || {
+            let config = aws_sdk_sqs::config::Builder::from(&self.sdk)
                 .interceptor(CallCounter::Sqs)
-                .build(),
-        )
+                .build();
+            aws_sdk_sqs::Client::from_conf(config)
+        };
+        self.sqs.get_or_init(build).clone()
     }
 }
 
