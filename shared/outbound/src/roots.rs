@@ -92,3 +92,21 @@ impl ServerCertVerifier for SystemRoots {
         algorithms().supported_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_certificate_no_system_root_vouches_for_is_refused() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let params = rcgen::CertificateParams::new(vec!["example.com".to_owned()]).unwrap();
+        let certificate = params.self_signed(&key).unwrap();
+        let der = CertificateDer::from(certificate.der().to_vec());
+        let name = ServerName::try_from("example.com").unwrap();
+        let verdict =
+            SystemRoots::default().verify_server_cert(&der, &[], &name, &[], UnixTime::now());
+        assert!(verdict.is_err(), "{verdict:?}");
+        assert!(!SystemRoots::default().supported_verify_schemes().is_empty());
+    }
+}
