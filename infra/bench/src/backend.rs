@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use aloft_auth::Role;
 use aloft_outbound::{Client, read_body};
+use aloft_queue::{NewJob, QueueName};
 use aloft_store::{
-    ConnectionRecord, Connections, JobRecord, JobRepo, JobStatus, RefreshRecord, RefreshTokens,
-    UserRepo,
+    ConnectionRecord, Connections, JobRecord, JobRepo, RefreshRecord, RefreshTokens, UserRepo,
 };
 use aloft_testkit::{PrivateEmulator, TestEnv, connections::FakeConnections, fake_ai::FakeAi};
 use axum::Router;
@@ -148,8 +148,8 @@ async fn seed(resources: &TestEnv) -> Result<(), BoxError> {
     jobs.create(&job(
         "bench-notify-job",
         "realtime.notify",
-        "jobs",
-        &notification,
+        QueueName::Jobs,
+        notification,
     ))
     .await?;
     let checkout = serde_json::json!({
@@ -163,30 +163,23 @@ async fn seed(resources: &TestEnv) -> Result<(), BoxError> {
     jobs.create(&job(
         "bench-provider-job",
         "provider.event",
-        "webhooks",
-        &checkout,
+        QueueName::Webhooks,
+        checkout,
     ))
     .await?;
     Ok(())
 }
 
-/// A queued job record, as a producer stores it before sending its message.
-fn job(id: &str, kind: &str, queue: &str, payload: &serde_json::Value) -> JobRecord {
-    let now = aloft_http::timestamp::now();
-    JobRecord {
+/// The user's job `id`, stored as a producer stores it before sending its message.
+fn job(id: &str, kind: &str, queue: QueueName, payload: serde_json::Value) -> JobRecord {
+    let job = NewJob {
         id: id.to_owned(),
         kind: kind.to_owned(),
-        queue: queue.to_owned(),
-        payload: payload.to_string(),
-        status: JobStatus::Queued,
-        attempts: 0,
-        last_error: None,
-        created_at: now.clone(),
-        updated_at: now,
-        finished_at: None,
+        queue,
+        payload,
         user_id: Some(USER.to_owned()),
-        trace_id: None,
-    }
+    };
+    job.queued(None)
 }
 
 fn unix_now() -> u64 {

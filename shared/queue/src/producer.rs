@@ -105,6 +105,25 @@ impl NewJob {
     pub fn for_user(self, user_id: Option<String>) -> Self {
         Self { user_id, ..self }
     }
+
+    /// Its record as stored before its message is sent: queued now, in `trace`.
+    pub fn queued(self, trace: Option<&TraceHeader>) -> JobRecord {
+        let now = aloft_http::timestamp::now();
+        JobRecord {
+            id: self.id,
+            kind: self.kind,
+            queue: self.queue.as_str().to_owned(),
+            payload: self.payload.to_string(),
+            status: JobStatus::Queued,
+            attempts: 0,
+            last_error: None,
+            created_at: now.clone(),
+            updated_at: now,
+            finished_at: None,
+            user_id: self.user_id,
+            trace_id: trace.map(|t| t.trace_id().to_owned()),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -129,22 +148,8 @@ impl Producer {
     /// returned and not sent again. If the send fails the record is removed, so
     /// enqueueing the same id again (a retried request) starts over.
     pub async fn enqueue(&self, job: NewJob) -> Result<JobRecord, StoreError> {
-        let now = aloft_http::timestamp::now();
         let trace = TraceHeader::current();
-        let record = JobRecord {
-            id: job.id,
-            kind: job.kind,
-            queue: job.queue.as_str().to_owned(),
-            payload: job.payload.to_string(),
-            status: JobStatus::Queued,
-            attempts: 0,
-            last_error: None,
-            created_at: now.clone(),
-            updated_at: now,
-            finished_at: None,
-            user_id: job.user_id,
-            trace_id: trace.as_ref().map(|t| t.trace_id().to_owned()),
-        };
+        let record = job.queued(trace.as_ref());
         match self.jobs.create(&record).await {
             Ok(()) => {}
             Err(StoreError::ConditionFailed) => {
