@@ -17,11 +17,12 @@ pub fn begin() {
 
 /// Logs that `phase` is done.
 pub fn mark(phase: &'static str) {
-    let since_main = MAIN.get_or_init(Instant::now).elapsed();
+    // The clock is read inside the event: only when the event is enabled.
     tracing::debug!(
         target: "aloft::cold_start",
         phase,
-        since_main_us = u64::try_from(since_main.as_micros()).unwrap_or(u64::MAX),
+        since_main_us = u64::try_from(MAIN.get_or_init(Instant::now).elapsed().as_micros())
+            .unwrap_or(u64::MAX),
         "cold start: {phase}",
     );
 }
@@ -35,7 +36,8 @@ pub fn mark_first_request(phase: &'static str) {
 
 /// Ends the first request's marks.
 pub fn first_request_done() {
-    if FIRST_REQUEST.swap(false, Ordering::Relaxed) {
+    // A plain load on every later request; the write happens once.
+    if FIRST_REQUEST.load(Ordering::Relaxed) && FIRST_REQUEST.swap(false, Ordering::Relaxed) {
         mark("first response handled");
     }
 }
