@@ -7,7 +7,7 @@ CARGO_LAMBDA_VERSION := 1.9.2
 STACK := infra/stack.sh
 comma := ,
 
-.PHONY: help setup dev test lint unit properties e2e contract contract-ci stack-term-test client emulator bench bench-api openapi clean-local
+.PHONY: help setup browser dev web test lint unit properties e2e e2e-browser contract contract-ci stack-term-test client emulator bench bench-api openapi clean-local
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -20,12 +20,28 @@ $(STAMP): infra/requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps cargo-lambda==$(CARGO_LAMBDA_VERSION)
 	touch $@
 
-setup: $(STAMP) ## Install the pinned local tools into .venv
+# The Swagger UI and ReDoc files the local stack serves for /docs and /redoc, pinned in
+# infra/local/docs-ui (the same versions and SRI hashes as functions/docs/src/pages.rs).
+DOCS_UI := infra/local/docs-ui/node_modules/.package-lock.json
+$(DOCS_UI): infra/local/docs-ui/package-lock.json
+	cd infra/local/docs-ui && npm ci --quiet --ignore-scripts --omit=peer --no-audit --no-fund
+
+setup: $(STAMP) $(DOCS_UI) ## Install the pinned local tools into .venv, the docs UI files
+
+# Debian's Chromium for the browser test: from the system's package source, never a
+# browser download by a test tool.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium
+
+browser: $(CHROMIUM) ## Install Debian's Chromium (for make e2e-browser)
 
 dev: setup ## Run the local stack: emulator, resources, every function on :9000
 	$(STACK) dev
 
-test: setup lint client unit e2e contract-ci stack-term-test ## fmt, clippy, cfn-lint, TypeScript client, unit + integration + end-to-end + contract + stack-stop tests
+test: setup lint client unit e2e e2e-browser contract-ci stack-term-test ## fmt, clippy, cfn-lint, TypeScript clients, unit + integration + end-to-end (API and browser) + contract + stack-stop tests
 
 lint: setup ## fmt check, clippy -D warnings, cfn-lint
 	cargo fmt --all --check
@@ -37,6 +53,20 @@ unit: setup ## Unit and integration tests against the local emulator
 
 e2e: setup ## End-to-end tests through the running local stack, as a client
 	$(STACK) full -- cargo test --locked -p aloft-e2e
+
+# The web client (clients/web) on http://localhost:5173, against `make dev` on :9000.
+WEB := clients/web
+$(WEB)/node_modules/.package-lock.json: $(WEB)/package-lock.json
+	cd $(WEB) && npm ci --quiet --no-audit --no-fund
+
+web: $(WEB)/node_modules/.package-lock.json ## Serve the web client on http://localhost:5173 (run `make dev` first)
+	cd $(WEB) && npm run dev
+
+# Headless Chromium drives the web client through the whole flow against its own local
+# stack with the fake AI; a screenshot of each step lands in .local/e2e-browser/.
+e2e-browser: setup browser $(WEB)/node_modules/.package-lock.json ## The web client's flow in headless Chromium
+	cd $(WEB) && npx --no-install tsc --noEmit
+	$(STACK) full -- bash -c 'cd $(WEB) && npx --no-install playwright test'
 
 # No emulator: every parser is driven directly, or through a router that reaches no store.
 # `make unit` runs the same tests with proptest's default 256 cases.

@@ -12,6 +12,11 @@
 # (`full`) instead points the AI providers at the testkit's fake (fake-ai on :5300), as
 # does `ALOFT_FAKE_AI=1 infra/stack.sh dev`.
 #
+# CORS_ALLOW_ORIGINS (comma-separated origins; default: the template's CorsAllowOrigins,
+# the web client on localhost:5173) sets which browser origins the API front, the
+# streaming function URL and the bucket allow, with credentials, as the parameter does
+# deployed.
+#
 # Stripe settings (STRIPE_SECRET_KEY, STRIPE_API_BASE, STRIPE_PRICE_*, STRIPE_WEBHOOK_SECRET)
 # pass through the same way; without STRIPE_SECRET_KEY the billing routes answer 503. `full`
 # points billing at the testkit's fake Stripe (fake-stripe on :5301) with the local webhook
@@ -78,8 +83,9 @@ start_emulator() {
   else
     [ -x "$VENV/bin/moto_server" ] || { echo "stack: run 'make setup' first" >&2; exit 1; }
     mkdir -p "$STATE"
-    # moto, reporting DynamoDB consumed capacity as DynamoDB computes it.
-    setsid "$VENV/bin/python" infra/local/moto_capacity.py -H 127.0.0.1 -p "$EMULATOR_PORT" \
+    # moto, reporting DynamoDB consumed capacity as DynamoDB computes it. Without its
+    # global CORS (which allows every origin): S3 answers browsers by the bucket's rules.
+    MOTO_DISABLE_GLOBAL_CORS=true setsid "$VENV/bin/python" infra/local/moto_capacity.py -H 127.0.0.1 -p "$EMULATOR_PORT" \
       >"$STATE/moto.log" 2>&1 &
     started+=("$!")
     wait_for "$ALOFT_EMULATOR_URL/moto-api/" 60 "the emulator"

@@ -15,10 +15,13 @@ use utoipa::{
     openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-/// Whether the docs are served at all.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Whether the docs are served at all, and where their pages load the UIs from.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DocsConfig {
     pub enabled: bool,
+    /// `DOCS_ASSETS_URL`: the base of `<package>@<version>/<file>` URLs. jsDelivr's npm
+    /// mirror by default; the local stack serves the same pinned files itself.
+    pub assets_url: String,
 }
 
 impl DocsConfig {
@@ -27,6 +30,9 @@ impl DocsConfig {
         let default = Stage::from_env(env) == Stage::Local;
         Ok(Self {
             enabled: env.parse_or("DOCS_ENABLED", default)?,
+            assets_url: env
+                .optional("DOCS_ASSETS_URL")
+                .unwrap_or_else(|| pages::CDN.to_owned()),
         })
     }
 }
@@ -117,10 +123,12 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
     let config = state.config;
     let mut routes = Router::new();
     if config.enabled {
+        let swagger_ui = pages::swagger_ui(&config.assets_url);
+        let redoc = pages::redoc(&config.assets_url);
         routes = routes
             .route("/openapi.json", get(pages::openapi_json))
-            .route("/docs", get(pages::swagger_ui))
-            .route("/redoc", get(pages::redoc));
+            .route("/docs", get(move || std::future::ready(swagger_ui.clone())))
+            .route("/redoc", get(move || std::future::ready(redoc.clone())));
     }
     guarded(routes, state.guard, http)
 }

@@ -1,10 +1,12 @@
 //! The three docs responses. The UIs load their scripts from the jsDelivr CDN (as
 //! FastAPI does), so the binary stays small; their pages carry a CSP that allows it.
+//! The local stack serves the same files at a path of its own (`DOCS_ASSETS_URL`).
 
 use axum::response::{Html, IntoResponse, Response};
-use http::{HeaderValue, header};
+use http::{HeaderName, HeaderValue, header};
 
-const CDN: &str = "https://cdn.jsdelivr.net";
+/// jsDelivr's mirror of the npm registry: `<CDN>/<package>@<version>/<file>`.
+pub(crate) const CDN: &str = "https://cdn.jsdelivr.net/npm";
 
 // Exact versions, so a new release cannot change what the pages run; each file carries
 // Subresource Integrity, so the CDN cannot either. To bump: `npm view <pkg> version`,
@@ -31,31 +33,39 @@ pub(crate) async fn openapi_json() -> Response {
         .into_response()
 }
 
-pub(crate) async fn swagger_ui() -> Response {
-    html_page(&format!(
-        r##"<!doctype html>
+/// An HTML page with its CSP, built once.
+pub(crate) type Page = ([(HeaderName, HeaderValue); 1], Html<String>);
+
+pub(crate) fn swagger_ui(assets: &str) -> Page {
+    html_page(
+        assets,
+        format!(
+            r##"<!doctype html>
 <html lang="en">
 <head>
   <meta charset="utf-8">
   <title>Aloft API — Swagger UI</title>
-  <link rel="stylesheet" href="{CDN}/npm/swagger-ui-dist@{SWAGGER_UI_VERSION}/swagger-ui.css"
+  <link rel="stylesheet" href="{assets}/swagger-ui-dist@{SWAGGER_UI_VERSION}/swagger-ui.css"
     integrity="{SWAGGER_UI_CSS_SHA384}" crossorigin="anonymous">
 </head>
 <body>
   <div id="swagger-ui"></div>
-  <script src="{CDN}/npm/swagger-ui-dist@{SWAGGER_UI_VERSION}/swagger-ui-bundle.js"
+  <script src="{assets}/swagger-ui-dist@{SWAGGER_UI_VERSION}/swagger-ui-bundle.js"
     integrity="{SWAGGER_UI_BUNDLE_SHA384}" crossorigin="anonymous"></script>
   <script>
     window.ui = SwaggerUIBundle({{ url: "/openapi.json", dom_id: "#swagger-ui", deepLinking: true }});
   </script>
 </body>
 </html>"##
-    ))
+        ),
+    )
 }
 
-pub(crate) async fn redoc() -> Response {
-    html_page(&format!(
-        r##"<!doctype html>
+pub(crate) fn redoc(assets: &str) -> Page {
+    html_page(
+        assets,
+        format!(
+            r##"<!doctype html>
 <html lang="en">
 <head>
   <meta charset="utf-8">
@@ -63,24 +73,27 @@ pub(crate) async fn redoc() -> Response {
 </head>
 <body>
   <redoc spec-url="/openapi.json"></redoc>
-  <script src="{CDN}/npm/redoc@{REDOC_VERSION}/bundles/redoc.standalone.js"
+  <script src="{assets}/redoc@{REDOC_VERSION}/bundles/redoc.standalone.js"
     integrity="{REDOC_STANDALONE_SHA384}" crossorigin="anonymous"></script>
 </body>
 </html>"##
-    ))
+        ),
+    )
 }
 
 /// The edge's default CSP (`default-src 'self'`) would block the CDN scripts and the
-/// inline initialiser; these pages get one that allows exactly those.
-fn html_page(body: &str) -> Response {
+/// inline initialiser; these pages get one that allows exactly those (the assets' origin,
+/// none more when they are served from this one).
+fn html_page(assets: &str, body: String) -> Page {
+    let origin = assets
+        .split_once("://")
+        .map_or(String::new(), |(scheme, rest)| {
+            format!("{scheme}://{}", rest.split('/').next().unwrap_or_default())
+        });
     let csp = format!(
-        "default-src 'self'; script-src 'self' 'unsafe-inline' {CDN}; style-src 'self' 'unsafe-inline' {CDN}; img-src 'self' data: {CDN}; worker-src 'self' blob:; connect-src 'self'"
+        "default-src 'self'; script-src 'self' 'unsafe-inline' {origin}; style-src 'self' 'unsafe-inline' {origin}; img-src 'self' data: {origin}; worker-src 'self' blob:; connect-src 'self'"
     );
-    let mut response = Html(body.to_owned()).into_response();
-    if let Ok(value) = HeaderValue::from_str(&csp) {
-        response
-            .headers_mut()
-            .insert(header::CONTENT_SECURITY_POLICY, value);
-    }
-    response
+    let csp = HeaderValue::from_str(&csp)
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"));
+    ([(header::CONTENT_SECURITY_POLICY, csp)], Html(body))
 }

@@ -58,6 +58,22 @@ async fn swagger_and_redoc_pages_allow_their_cdn() {
 }
 
 #[tokio::test]
+async fn locally_the_pages_load_the_same_files_from_the_stack_itself() {
+    let env = [
+        ("ALOFT_STAGE", "local"),
+        ("DOCS_ASSETS_URL", "/docs/assets"),
+    ];
+    let (_, headers, body) = get(app(&env).await, "/docs").await;
+    assert!(
+        body.contains(r#"src="/docs/assets/swagger-ui-dist@"#),
+        "{body}"
+    );
+    assert!(!body.contains("jsdelivr"), "{body}");
+    let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(!csp.contains("https://"), "{csp}");
+}
+
+#[tokio::test]
 async fn every_cdn_file_is_pinned_to_an_exact_version_with_integrity() {
     for (path, expected) in [("/docs", 2), ("/redoc", 1)] {
         let (_, _, body) = get(app(&[("ALOFT_STAGE", "local")]).await, path).await;

@@ -12,7 +12,7 @@ use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
 use aws_sdk_sqs::{error::ProvideErrorMetadata, types::QueueAttributeName};
 
 use crate::{
-    ProvisionError, Template, resource_name,
+    AllowedOrigins, ProvisionError, Template, resource_name,
     template::{BucketSpec, KeyElement, QueueSpec, TableSpec},
 };
 
@@ -38,7 +38,7 @@ pub async fn provision(
     }
     for bucket in &template.buckets {
         let name = resource_name(prefix, &bucket.logical_id);
-        create_bucket(clients, bucket, &name).await?;
+        create_bucket(clients, bucket, &template.allowed_origins, &name).await?;
         done.buckets.insert(bucket.logical_id.clone(), name);
     }
     // Dead-letter queues first: a queue's redrive policy needs its DLQ's ARN.
@@ -147,6 +147,7 @@ async fn create_table(
 async fn create_bucket(
     clients: &AwsClients,
     spec: &BucketSpec,
+    origins: &AllowedOrigins,
     name: &str,
 ) -> Result<(), ProvisionError> {
     match clients.s3().create_bucket().bucket(name).send().await {
@@ -166,7 +167,7 @@ async fn create_bucket(
         .map(|rule| {
             CorsRule::builder()
                 .set_allowed_methods(Some(rule.allowed_methods.clone()))
-                .set_allowed_origins(Some(rule.allowed_origins.clone()))
+                .set_allowed_origins(Some(origins.expand(&rule.allowed_origins)))
                 .set_allowed_headers(Some(rule.allowed_headers.clone()))
                 .set_expose_headers(Some(rule.exposed_headers.clone()))
                 .set_max_age_seconds(rule.max_age)

@@ -4,9 +4,11 @@
 //! The template is compiled in: a change to it reaches the bootstrap and the tests on the
 //! next build, and local and cloud cannot drift.
 
+mod cors;
 mod create;
 mod template;
 
+pub use cors::{AllowedOrigins, CORS_ALLOW_ORIGINS};
 pub use create::{Provisioned, provision};
 pub use template::{BucketSpec, QueueSpec, SqsMapping, TableSpec, Template};
 

@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use serde_yaml::Value;
 
-use crate::ProvisionError;
+use crate::{AllowedOrigins, ProvisionError};
 
 /// The data resources of the SAM template, and the functions' SQS event sources.
 #[derive(Debug, Clone)]
@@ -12,6 +12,9 @@ pub struct Template {
     pub buckets: Vec<BucketSpec>,
     pub queues: Vec<QueueSpec>,
     pub sqs_mappings: Vec<SqsMapping>,
+    /// What `!Ref CorsAllowOrigins` stands for: the parameter's default until
+    /// [`Template::allowing`] sets the configured list.
+    pub allowed_origins: AllowedOrigins,
 }
 
 /// A function's `Events.<name>` entry of `Type: SQS`: what the Lambda SQS poller (locally,
@@ -96,7 +99,8 @@ pub struct CorsConfiguration {
 #[serde(rename_all = "PascalCase")]
 pub struct CorsRule {
     pub allowed_methods: Vec<String>,
-    pub allowed_origins: Vec<String>,
+    /// A list, or `!Ref CorsAllowOrigins` (see [`AllowedOrigins::expand`]).
+    pub allowed_origins: Value,
     #[serde(default)]
     pub allowed_headers: Vec<String>,
     #[serde(default)]
@@ -168,6 +172,7 @@ impl Template {
             buckets: Vec::new(),
             queues: Vec::new(),
             sqs_mappings: Vec::new(),
+            allowed_origins: AllowedOrigins::resolve(&doc, None)?,
         };
         for (id, resource) in resources {
             let id = id.as_str().unwrap_or_default().to_owned();
@@ -191,6 +196,15 @@ impl Template {
             }
         }
         Ok(template)
+    }
+
+    /// The template with `configured` origins (`CORS_ALLOW_ORIGINS`) instead of the
+    /// parameter's default, when set.
+    pub fn allowing(mut self, configured: Option<&str>) -> Result<Self, ProvisionError> {
+        if let Some(list) = configured {
+            self.allowed_origins = AllowedOrigins::parse(list)?;
+        }
+        Ok(self)
     }
 }
 

@@ -1,11 +1,18 @@
-//! The HTTP API's `CorsConfiguration`, applied the way API Gateway applies it: it answers
-//! preflight requests itself and adds the allow/expose headers to other responses.
+//! The template's CORS configurations applied the way AWS applies them: API Gateway (the
+//! HTTP API's `CorsConfiguration`) and Lambda (a function URL's `Cors`) answer preflight
+//! requests themselves and add the allow/expose headers to other responses. Origins
+//! written `!Ref CorsAllowOrigins` are the configured list (`CORS_ALLOW_ORIGINS`).
 
+use std::collections::BTreeMap;
+
+use aloft_provision::AllowedOrigins;
 use http::{HeaderMap, HeaderValue, Method, header};
 use serde_yaml::Value;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Cors {
+    /// Whether the template configures CORS here at all.
+    configured: bool,
     allow_origins: Vec<String>,
     allow_headers: Vec<String>,
     allow_methods: Vec<String>,
@@ -17,17 +24,29 @@ pub struct Cors {
 impl Cors {
     /// The first `AWS::Serverless::HttpApi`'s configuration; none (no CORS headers at
     /// all) when the template has none.
-    pub fn from_template(template: &Value) -> Self {
-        let Some(config) = template["Resources"]
-            .as_mapping()
-            .into_iter()
-            .flatten()
-            .map(|(_, resource)| resource)
-            .find(|r| r["Type"].as_str() == Some("AWS::Serverless::HttpApi"))
-            .map(|api| &api["Properties"]["CorsConfiguration"])
-        else {
-            return Cors::default();
-        };
+    pub fn http_api(template: &Value, origins: &AllowedOrigins) -> Self {
+        resources(template)
+            .find(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::HttpApi"))
+            .map(|(_, api)| Self::from_config(&api["Properties"]["CorsConfiguration"], origins))
+            .unwrap_or_default()
+    }
+
+    /// Each function URL's `Cors`, by the function's binary (its name under watch, the
+    /// `<function>` of `/lambda-url/<function>/…`).
+    pub fn function_urls(template: &Value, origins: &AllowedOrigins) -> BTreeMap<String, Self> {
+        resources(template)
+            .filter_map(|(_, function)| {
+                let binary = function["Metadata"]["BuildProperties"]["Binary"].as_str()?;
+                let config = &function["Properties"]["FunctionUrlConfig"]["Cors"];
+                config
+                    .is_mapping()
+                    .then(|| (binary.to_owned(), Self::from_config(config, origins)))
+            })
+            .collect()
+    }
+
+    /// Both configurations use the same keys.
+    fn from_config(config: &Value, origins: &AllowedOrigins) -> Self {
         let list = |key: &str| -> Vec<String> {
             config[key]
                 .as_sequence()
@@ -37,7 +56,8 @@ impl Cors {
                 .collect()
         };
         Cors {
-            allow_origins: list("AllowOrigins"),
+            configured: config.is_mapping(),
+            allow_origins: origins.expand(&config["AllowOrigins"]),
             allow_headers: list("AllowHeaders"),
             allow_methods: list("AllowMethods"),
             expose_headers: list("ExposeHeaders"),
@@ -49,7 +69,7 @@ impl Cors {
     /// Whether API Gateway answers this request itself: an `OPTIONS` with `Origin` and
     /// `Access-Control-Request-Method`, when CORS is configured.
     pub fn is_preflight(&self, method: &Method, headers: &HeaderMap) -> bool {
-        !self.allow_origins.is_empty()
+        self.configured
             && method == Method::OPTIONS
             && headers.contains_key(header::ORIGIN)
             && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
@@ -80,8 +100,21 @@ impl Cors {
         headers
     }
 
-    /// Adds the CORS headers of a response to a request from an allowed origin.
+    /// Adds the CORS headers of a response to a request from an allowed origin. Once CORS
+    /// is configured, API Gateway and Lambda ignore the function's own CORS headers, and
+    /// so does this (watch adds permissive ones to function URL answers).
     pub fn decorate(&self, request: &HeaderMap, response: &mut HeaderMap) {
+        if !self.configured {
+            return;
+        }
+        let own: Vec<_> = response
+            .keys()
+            .filter(|name| name.as_str().starts_with("access-control-"))
+            .cloned()
+            .collect();
+        for name in own {
+            response.remove(name);
+        }
         if self.allow_origin(request, response) && !self.expose_headers.is_empty() {
             insert(
                 response,
@@ -118,6 +151,10 @@ impl Cors {
     }
 }
 
+fn resources(template: &Value) -> impl Iterator<Item = (&Value, &Value)> {
+    template["Resources"].as_mapping().into_iter().flatten()
+}
+
 fn insert(headers: &mut HeaderMap, name: header::HeaderName, value: &str) {
     if let Ok(value) = HeaderValue::from_str(value) {
         headers.insert(name, value);
@@ -133,7 +170,7 @@ mod tests {
             "Resources:\n  Api:\n    Type: AWS::Serverless::HttpApi\n    Properties:\n      CorsConfiguration:\n        AllowOrigins: [{origins}]\n        AllowHeaders: [Authorization, Content-Type]\n        AllowMethods: [GET, POST]\n        ExposeHeaders: [X-Request-ID]\n        MaxAge: 600\n"
         ))
         .unwrap_or_default();
-        Cors::from_template(&template)
+        Cors::http_api(&template, &AllowedOrigins::default())
     }
 
     fn from(origin: &'static str) -> HeaderMap {
@@ -174,6 +211,24 @@ mod tests {
             response[header::ACCESS_CONTROL_EXPOSE_HEADERS],
             "X-Request-ID"
         );
+    }
+
+    #[test]
+    fn the_function_we_set_cannot_widen_the_policy() {
+        let cors = cors("https://app.example");
+        let mut response = HeaderMap::new();
+        insert(
+            &mut response,
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            "https://evil.example",
+        );
+        insert(
+            &mut response,
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            "true",
+        );
+        cors.decorate(&from("https://evil.example"), &mut response);
+        assert!(response.is_empty(), "{response:?}");
     }
 
     #[test]

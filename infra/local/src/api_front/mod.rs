@@ -4,16 +4,20 @@
 //! its user agent, a non-UTF-8 body base64-encoded — and invokes the route's function
 //! through cargo lambda watch's Invoke API, which runs several instances per function.
 //!
-//! Function URLs (`/lambda-url/<function>/…`, where streams are served) and the Invoke
-//! API itself (`/2015-03-31/…`) pass through to watch unchanged.
+//! Function URLs (`/lambda-url/<function>/…`, where streams are served) pass through to
+//! watch with their own CORS configuration applied, as Lambda applies it; the Invoke API
+//! (`/2015-03-31/…`) passes through unchanged. CORS origins are the template's
+//! `CorsAllowOrigins`, or `CORS_ALLOW_ORIGINS` when set.
 
+pub mod assets;
 mod cors;
 mod event;
 mod routes;
 
-use std::{convert::Infallible, net::IpAddr, sync::Arc, time::Duration};
+use std::{collections::BTreeMap, convert::Infallible, net::IpAddr, sync::Arc, time::Duration};
 
 use aloft_http::ApiError;
+use aloft_provision::AllowedOrigins;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited, combinators::BoxBody};
@@ -25,6 +29,7 @@ use hyper_util::{
 use serde_yaml::Value;
 use tokio::net::TcpListener;
 
+use self::assets::Assets;
 pub use self::{
     cors::Cors,
     event::{BadAnswer, http_event, http_response},
@@ -51,30 +56,47 @@ pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
 
 type Body = BoxBody<Bytes, hyper::Error>;
 
+/// What the front takes besides the template.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where pass-through requests go: watch's Invoke API.
+    pub lambda_url: String,
+    /// `CORS_ALLOW_ORIGINS`, when set.
+    pub cors_allow_origins: Option<String>,
+    /// The installed docs UI packages ([`assets::DEFAULT_DIR`]).
+    pub docs_assets: std::path::PathBuf,
+}
+
 /// The front's state: the template's routes and CORS rules, and the way to watch.
 #[derive(Debug)]
 pub struct Front<I> {
     routes: Routes,
     cors: Cors,
+    /// Function URLs' CORS, by function.
+    url_cors: BTreeMap<String, Cors>,
+    docs_assets: Assets,
     invoker: I,
     lambda_url: String,
     passthrough: Client<HttpConnector, Body>,
 }
 
 impl<I: Invoke + Send + Sync + 'static> Front<I> {
-    /// A front for `template` (the text of `template.yaml`) invoking through `invoker`;
-    /// pass-through requests go to `lambda_url`.
+    /// A front for `template` (the text of `template.yaml`) invoking through `invoker`.
     pub fn from_template(
         template: &str,
+        settings: Settings,
         invoker: I,
-        lambda_url: impl Into<String>,
     ) -> Result<Arc<Self>, TemplateError> {
         let template: Value = serde_yaml::from_str(template)?;
+        let origins = AllowedOrigins::resolve(&template, settings.cors_allow_origins.as_deref())
+            .map_err(|e| TemplateError::Shape(e.to_string()))?;
         Ok(Arc::new(Self {
             routes: Routes::from_template(&template)?,
-            cors: Cors::from_template(&template),
+            cors: Cors::http_api(&template, &origins),
+            url_cors: Cors::function_urls(&template, &origins),
+            docs_assets: Assets::new(settings.docs_assets),
             invoker,
-            lambda_url: lambda_url.into().trim_end_matches('/').to_owned(),
+            lambda_url: settings.lambda_url.trim_end_matches('/').to_owned(),
             passthrough: Client::builder(TokioExecutor::new()).build_http(),
         }))
     }
@@ -100,13 +122,25 @@ impl<I: Invoke + Send + Sync + 'static> Front<I> {
 
     async fn handle(&self, request: Request<Incoming>, peer: IpAddr) -> Response<Body> {
         let path = request.uri().path();
-        if path.starts_with("/lambda-url/") || path.starts_with("/2015-03-31/") {
+        if path.starts_with("/2015-03-31/") {
             return self.pass_through(request).await;
         }
-        if self.cors.is_preflight(request.method(), request.headers()) {
-            let mut answer = full(json_response(StatusCode::NO_CONTENT, ""));
-            *answer.headers_mut() = self.cors.preflight(request.headers());
+        if path.starts_with(assets::PREFIX) && request.method() == http::Method::GET {
+            return full(self.docs_assets.serve(path).await);
+        }
+        if let Some(function) = path.strip_prefix("/lambda-url/") {
+            let function = function.split('/').next().unwrap_or_default();
+            let cors = self.url_cors.get(function).cloned().unwrap_or_default();
+            if cors.is_preflight(request.method(), request.headers()) {
+                return preflight(&cors, request.headers());
+            }
+            let request_headers = request.headers().clone();
+            let mut answer = self.pass_through(request).await;
+            cors.decorate(&request_headers, answer.headers_mut());
             return answer;
+        }
+        if self.cors.is_preflight(request.method(), request.headers()) {
+            return preflight(&self.cors, request.headers());
         }
         let (parts, body) = request.into_parts();
         let mut answer = match Limited::new(body, MAX_BODY_BYTES).collect().await {
@@ -206,6 +240,14 @@ impl<I: Invoke + Send + Sync + 'static> Front<I> {
             }
         }
     }
+}
+
+/// The answer AWS gives a preflight itself: 204 with the allowed lists, or no CORS
+/// headers at all for an origin not allowed.
+fn preflight(cors: &Cors, request: &http::HeaderMap) -> Response<Body> {
+    let mut answer = full(json_response(StatusCode::NO_CONTENT, ""));
+    *answer.headers_mut() = cors.preflight(request);
+    answer
 }
 
 fn full(response: Response<Full<Bytes>>) -> Response<Body> {

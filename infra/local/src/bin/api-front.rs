@@ -4,15 +4,20 @@
 //!
 //! Env: `ALOFT_API_ADDRESS` (default 127.0.0.1:9000), `ALOFT_LAMBDA_URL` (watch's Invoke
 //! API, default http://127.0.0.1:9010), `ALOFT_TEMPLATE` (default template.yaml),
-//! `RUST_LOG` (default `info`).
+//! `CORS_ALLOW_ORIGINS` (default: the template's `CorsAllowOrigins`), `ALOFT_DOCS_ASSETS`
+//! (the docs UI packages, default infra/local/docs-ui/node_modules), `RUST_LOG` (default
+//! `info`).
 
 use std::{io::Write, process::ExitCode};
 
 use aloft_config::Env;
 use aloft_local::{
-    api_front::{DEFAULT_ADDRESS, DEFAULT_LAMBDA_URL, Front, INTEGRATION_TIMEOUT},
+    api_front::{
+        DEFAULT_ADDRESS, DEFAULT_LAMBDA_URL, Front, INTEGRATION_TIMEOUT, Settings, assets,
+    },
     sqs_shim::HttpInvoker,
 };
+use aloft_provision::CORS_ALLOW_ORIGINS;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -31,7 +36,15 @@ async fn main() -> ExitCode {
         .map_err(|e| e.to_string())
         .and_then(|template| {
             let invoker = HttpInvoker::new(lambda_url.clone(), INTEGRATION_TIMEOUT);
-            Front::from_template(&template, invoker, lambda_url).map_err(|e| e.to_string())
+            let settings = Settings {
+                lambda_url,
+                cors_allow_origins: env.optional(CORS_ALLOW_ORIGINS),
+                docs_assets: env
+                    .optional("ALOFT_DOCS_ASSETS")
+                    .unwrap_or_else(|| assets::DEFAULT_DIR.into())
+                    .into(),
+            };
+            Front::from_template(&template, settings, invoker).map_err(|e| e.to_string())
         });
     let front = match front {
         Ok(front) => front,

@@ -5,7 +5,7 @@ use std::{io::Write, process::ExitCode};
 
 use aloft_config::Env;
 use aloft_local::LOCAL_PREFIX;
-use aloft_provision::{Template, provision};
+use aloft_provision::{CORS_ALLOW_ORIGINS, Template, provision};
 use aloft_store::{AwsClients, AwsSettings};
 
 #[tokio::main]
@@ -28,7 +28,10 @@ async fn run() -> Result<String, String> {
         .required("AWS_ENDPOINT_URL")
         .map_err(|e| format!("{e} (the emulator URL, e.g. http://127.0.0.1:5100)"))?;
     let clients = AwsClients::connect(&AwsSettings::local(endpoint.clone())).await;
-    let template = Template::bundled().map_err(|e| e.to_string())?;
+    // The bucket's CORS rule allows what the API front allows: CORS_ALLOW_ORIGINS.
+    let template = Template::bundled()
+        .and_then(|t| t.allowing(env.optional(CORS_ALLOW_ORIGINS).as_deref()))
+        .map_err(|e| e.to_string())?;
     let done = provision(&clients, &template, LOCAL_PREFIX)
         .await
         .map_err(|e| e.to_string())?;
