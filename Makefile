@@ -64,11 +64,13 @@ web: $(WEB)/node_modules/.package-lock.json ## Serve the web client on http://lo
 
 # Headless Chromium drives the web client through the whole flow against its own local
 # stack with the fake AI; a screenshot of each step lands in .local/e2e-browser/.
-# Two browsers of one account sign in and refresh from one address: more than the
-# default 5 auth calls per minute and address a single person makes.
+# Access tokens live 10 s, so they expire during the run and the client's silent refresh
+# is exercised; two browsers of one account then refresh from one address more often
+# than the default 5 auth calls per minute and address allow.
 e2e-browser: setup browser $(WEB)/node_modules/.package-lock.json ## The web client's flow in headless Chromium
 	cd $(WEB) && npx --no-install tsc --noEmit
-	RATE_LIMIT_AUTH_PER_MINUTE=60 $(STACK) full -- bash -c 'cd $(WEB) && npx --no-install playwright test'
+	JWT_ACCESS_TTL_SECONDS=10 RATE_LIMIT_AUTH_PER_MINUTE=60 \
+	  $(STACK) full -- bash -c 'cd $(WEB) && npx --no-install playwright test'
 
 # No emulator: every parser is driven directly, or through a router that reaches no store.
 # `make unit` runs the same tests with proptest's default 256 cases.

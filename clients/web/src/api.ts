@@ -52,7 +52,8 @@ export function currentToken(): string | null {
 
 function setToken(token: components["schemas"]["TokenResponse"] | null): void {
   accessToken = token?.access_token ?? null;
-  expiresAt = token ? Date.now() + (token.expires_in - 10) * 1000 : 0;
+  // Counted as expired a tenth of its lifetime early, so it is not sent at the last moment.
+  expiresAt = token ? Date.now() + token.expires_in * 900 : 0;
 }
 
 // `credentials: "include"` on every call: login and refresh receive the cookie, refresh
