@@ -30,11 +30,11 @@ setup: $(STAMP) $(DOCS_UI) ## Install the pinned local tools into .venv, the doc
 
 # Debian's Chromium for the browser test: from the system's package source, never a
 # browser download by a test tool.
-CHROMIUM := /usr/bin/chromium
+CHROMIUM ?= /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 $(CHROMIUM):
 	$(SUDO) apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
 
 browser: $(CHROMIUM) ## Install Debian's Chromium (for make e2e-browser)
 

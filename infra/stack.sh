@@ -119,8 +119,10 @@ start_functions() {
   # instances mid-run on files the run itself writes (a fresh-clone contract run saw 39).
   local reload=()
   [ "$mode" = dev ] || reload=(--ignore-changes)
+  # --disable-cors: watch would allow any origin with credentials on function URLs; the
+  # front applies each function URL's own CORS block from the template instead.
   setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT" \
-    --concurrency 4 "${reload[@]}" >"$STATE/watch.log" 2>&1 &
+    --concurrency 4 --disable-cors "${reload[@]}" >"$STATE/watch.log" 2>&1 &
   started+=("$!")
   wait_for "http://127.0.0.1:$LAMBDA_PORT/" 600 "cargo lambda watch"
   ALOFT_LAMBDA_URL="http://127.0.0.1:$LAMBDA_PORT" setsid cargo run --quiet -p aloft-local \

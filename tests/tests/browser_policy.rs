@@ -20,6 +20,10 @@ fn listed() -> String {
         .unwrap_or_else(|| "http://localhost:5173".into())
 }
 
+fn api_url() -> String {
+    std::env::var("ALOFT_API_URL").unwrap_or_else(|_| "http://127.0.0.1:9000".into())
+}
+
 async fn preflight(url: &str, origin: &str, method: &str, headers: &str) -> reqwest::Response {
     reqwest::Client::new()
         .request(Method::OPTIONS, url)
@@ -55,7 +59,7 @@ async fn upload_url(stack: &Stack) -> String {
 #[tokio::test]
 async fn a_listed_origin_is_allowed_with_credentials_and_an_unlisted_one_is_not() {
     let stack = Stack::new();
-    let base = std::env::var("ALOFT_API_URL").unwrap_or_else(|_| "http://127.0.0.1:9000".into());
+    let base = api_url();
     let origin = listed();
     let targets = [
         (
@@ -70,8 +74,8 @@ async fn a_listed_origin_is_allowed_with_credentials_and_an_unlisted_one_is_not(
             "authorization,content-type",
             true,
         ),
-        // S3 names the origin for a matching rule; its answers never need credentials
-        // (the URL carries the signature), and S3 sends no allow-credentials header.
+        // The bucket's rule: presigned URLs carry their signature, so uploads need no
+        // credentials (the emulator sends no allow-credentials header; S3 does).
         (upload_url(&stack).await, "PUT", "content-type", false),
     ];
     for (url, method, headers, credentials) in &targets {
@@ -122,6 +126,11 @@ async fn answers_name_the_listed_origin_and_watch_cannot_widen_the_stream_url() 
         listed_answer.text
     );
     assert_eq!(listed_answer.header("access-control-allow-origin"), origin);
+    // A function URL without a CORS block (the webhooks receiver) allows no origin.
+    let base = api_url();
+    let receiver = format!("{base}/lambda-url/webhooks/api/v1/public/webhooks/stripe");
+    let receiver = preflight(&receiver, &origin, "POST", "content-type").await;
+    assert_eq!(allow_origin(&receiver), None, "{:?}", receiver.headers());
     let unlisted_answer = stream_from(&stack, UNLISTED).await;
     assert!(
         unlisted_answer

@@ -46,8 +46,13 @@ export function unwrap<T>(result: { data?: T; error?: unknown; response: Respons
 let accessToken: string | null = null;
 let expiresAt = 0;
 
-export function currentToken(): string | null {
+function currentToken(): string | null {
   return accessToken !== null && Date.now() < expiresAt ? accessToken : null;
+}
+
+/** A token that is still good: the current one, or a new one from the refresh cookie. */
+export async function freshToken(): Promise<string | null> {
+  return currentToken() ?? ((await refresh()) ? currentToken() : null);
 }
 
 function setToken(token: components["schemas"]["TokenResponse"] | null): void {
@@ -101,14 +106,17 @@ export async function signOut(): Promise<void> {
   }
 }
 
-// Bearer token on every /app call; on a 401 to a call that carried one, refresh once and
-// retry once. The request is cloned before it is sent, since sending consumes its body.
+// Bearer token on every /app call, refreshed first when it has expired; on a 401 all the
+// same (revoked, clocks apart), refresh once and retry once. The request is cloned before
+// it is sent, since sending consumes its body.
 const pending = new Map<string, Request>();
 
 const auth: Middleware = {
-  onRequest({ request, schemaPath, id }) {
-    if (schemaPath.includes("/public/") || accessToken === null) return undefined;
-    request.headers.set("Authorization", `Bearer ${accessToken}`);
+  async onRequest({ request, schemaPath, id }) {
+    if (schemaPath.includes("/public/")) return undefined;
+    const token = await freshToken();
+    if (token === null) return undefined; // signed out: the API answers 401
+    request.headers.set("Authorization", `Bearer ${token}`);
     pending.set(id, request.clone());
     return request;
   },

@@ -1,7 +1,7 @@
 // The realtime connection: one WebSocket per signed-in page, authenticated by the access
 // token in the URL, subscribed to the selected project's channel. When the socket closes
 // it reconnects with a valid token (refreshed if the old one expired).
-import { WS_URL, currentToken, refresh } from "./api";
+import { WS_URL, freshToken } from "./api";
 
 /** The frames the server sends (shared/realtime/src/event.rs). */
 export type ServerFrame =
@@ -43,8 +43,9 @@ export class Live {
   }
 
   private async connect(): Promise<void> {
-    const token = currentToken() ?? ((await refresh()) ? currentToken() : null);
+    const token = await freshToken().catch(() => undefined); // undefined: API unreachable
     if (!this.running) return;
+    if (token === undefined) return this.reconnectLater("API unreachable, retrying");
     if (token === null) return this.onStatus("signed out");
     const socket = new WebSocket(`${WS_URL}/api/v1/app/ws?token=${encodeURIComponent(token)}`);
     this.socket = socket;
@@ -60,11 +61,15 @@ export class Live {
       this.onFrame(JSON.parse(message.data) as ServerFrame);
     };
     socket.onclose = () => {
-      if (this.socket !== socket) return; // stopped
-      this.onStatus("closed, reconnecting");
-      setTimeout(() => this.running && this.socket === socket && void this.connect(), this.retryMs);
-      this.retryMs = Math.min(this.retryMs * 2, 30_000);
+      if (this.socket === socket) this.reconnectLater("closed, reconnecting"); // else stopped
     };
+  }
+
+  private reconnectLater(status: string): void {
+    this.onStatus(status);
+    const socket = this.socket;
+    setTimeout(() => this.running && this.socket === socket && void this.connect(), this.retryMs);
+    this.retryMs = Math.min(this.retryMs * 2, 30_000);
   }
 
   private send(type: "subscribe" | "unsubscribe", channel: string): void {

@@ -92,8 +92,6 @@ $("sign-out").addEventListener("click", () =>
 
 let projects: Project[] = [];
 let selected: Project | null = null;
-/** The `ETag` of each project's last version this page saw, sent as `If-Match`. */
-const etags = new Map<string, string>();
 
 async function loadProjects(): Promise<void> {
   const page = unwrap(await api.GET("/api/v1/app/projects", { params: { query: { limit: 50 } } }));
@@ -142,38 +140,29 @@ function onFrame(frame: ServerFrame): void {
   if (frame.type === "subscribed" && frame.channel === `project:${selected?.id}`) {
     $("live-status").textContent = `subscribed to ${frame.channel}`;
   } else if (frame.type === "event" && frame.event === "project.updated") {
-    const project = frame.data as Project;
-    etags.delete(project.id); // changed elsewhere: the ETag we hold is stale
-    updated(project);
+    updated(frame.data as Project);
   } else if (frame.type === "error") {
     errorBox.textContent = frame.message;
   }
 }
 
 onSubmit("project-form", async (fields) => {
-  const { data, error, response } = await api.POST("/api/v1/app/projects", {
-    body: { name: field(fields, "name") },
-  });
-  if (error !== undefined) throw new ApiError(messageOf(error, response), response.status);
-  const etag = response.headers.get("ETag"); // null unless the API exposes it to scripts
-  if (etag !== null) etags.set(data.id, etag);
+  const project = unwrap(
+    await api.POST("/api/v1/app/projects", { body: { name: field(fields, "name") } }),
+  );
   $<HTMLFormElement>("project-form").reset();
-  projects = [data, ...projects];
+  projects = [project, ...projects];
   renderProjects();
-  select(data);
+  select(project);
 });
 
 onSubmit("rename-form", async (fields) => {
   if (selected === null) return;
-  const etag = etags.get(selected.id);
-  const { data, error, response } = await api.PATCH("/api/v1/app/projects/{project_id}", {
-    params: { path: { project_id: selected.id }, header: etag ? { "If-Match": etag } : {} },
+  const renamed = await api.PATCH("/api/v1/app/projects/{project_id}", {
+    params: { path: { project_id: selected.id } },
     body: { name: field(fields, "name") },
   });
-  if (error !== undefined) throw new ApiError(messageOf(error, response), response.status);
-  const next = response.headers.get("ETag");
-  if (next !== null) etags.set(data.id, next);
-  updated(data);
+  updated(unwrap(renamed));
 });
 
 // ---- Files: presigned PUT straight to S3, confirm, presigned GET ---------------------
@@ -212,7 +201,11 @@ async function fetchFile(file: FileView, item: HTMLLIElement): Promise<void> {
   link.dataset.testid = "download-link";
   link.dataset.size = String(bytes.byteLength);
   link.dataset.sha256 = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
-  item.querySelector("a")?.remove();
+  const previous = item.querySelector("a");
+  if (previous !== null) {
+    URL.revokeObjectURL(previous.href);
+    previous.remove();
+  }
   item.append(link);
 }
 

@@ -27,7 +27,7 @@ impl AllowedOrigins {
 
     /// A comma-separated list, as CloudFormation splits a `CommaDelimitedList`.
     pub fn parse(list: &str) -> Result<Self, ProvisionError> {
-        let origins = list
+        let origins: Vec<String> = list
             .split(',')
             .map(str::trim)
             .filter(|origin| !origin.is_empty())
@@ -35,13 +35,18 @@ impl AllowedOrigins {
                 if is_origin(origin) {
                     Ok(origin.to_owned())
                 } else {
-                    Err(ProvisionError::Template(format!(
-                        "{CORS_ALLOW_ORIGINS}: {origin:?} is not an origin (scheme://host[:port], no \
-                         path, no wildcard: credentials cannot be allowed to any origin)"
+                    Err(ProvisionError::Origins(format!(
+                        "{origin:?} is not an origin (scheme://host[:port], no path, no \
+                         wildcard: credentials are never allowed to any origin)"
                     )))
                 }
             })
             .collect::<Result<_, _>>()?;
+        if origins.is_empty() {
+            return Err(ProvisionError::Origins(format!(
+                "{list:?} names no origin ({CORS_ALLOW_ORIGINS} unset: the template's default)"
+            )));
+        }
         Ok(Self(origins))
     }
 
@@ -110,6 +115,7 @@ mod tests {
             "app.example.com",
             "https://a.example/x",
             "null",
+            " , ",
         ] {
             assert!(AllowedOrigins::parse(bad).is_err(), "{bad}");
         }

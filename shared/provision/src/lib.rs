@@ -17,6 +17,8 @@ pub use template::{BucketSpec, QueueSpec, SqsMapping, TableSpec, Template};
 pub enum ProvisionError {
     #[error("template.yaml: {0}")]
     Template(String),
+    #[error("CORS origins: {0}")]
+    Origins(String),
     #[error("creating {resource}: {cause}")]
     Aws { resource: String, cause: String },
 }

@@ -19,6 +19,9 @@ pub const PREFIX: &str = "/docs/assets/";
 /// Where `make setup` installs the packages, from the repository's root.
 pub const DEFAULT_DIR: &str = "infra/local/docs-ui/node_modules";
 
+/// The packages the pages load; their dependencies are installed beside them, not served.
+const PACKAGES: [&str; 2] = ["swagger-ui-dist", "redoc"];
+
 #[derive(Debug, Clone)]
 pub struct Assets {
     dir: PathBuf,
@@ -80,7 +83,7 @@ fn split(path: &str) -> Option<(&str, &str, &str)> {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
     };
-    let safe = plain(package) && plain(version) && file.split('/').all(plain);
+    let safe = PACKAGES.contains(&package) && plain(version) && file.split('/').all(plain);
     safe.then_some((package, version, file))
 }
 
@@ -124,6 +127,7 @@ mod tests {
             "/docs/assets/redoc@../x/y.js",
             "/docs/assets/redoc/bundles/x.js",
             "/docs/assets/@2.5.4/x.js",
+            "/docs/assets/marked@4.3.0/lib/marked.esm.js",
             "/docs/assets/redoc@2.5.4/%2e%2e/x.js",
         ] {
             assert_eq!(split(refused), None, "{refused}");
@@ -133,20 +137,20 @@ mod tests {
     #[tokio::test]
     async fn a_version_other_than_the_installed_one_is_not_found() {
         let dir = std::env::temp_dir().join(format!("aloft-assets-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(dir.join("pkg")).unwrap();
-        std::fs::write(dir.join("pkg/package.json"), r#"{"version": "1.2.3"}"#).unwrap();
-        std::fs::write(dir.join("pkg/app.js"), "ok()").unwrap();
+        std::fs::create_dir_all(dir.join("redoc")).unwrap();
+        std::fs::write(dir.join("redoc/package.json"), r#"{"version": "1.2.3"}"#).unwrap();
+        std::fs::write(dir.join("redoc/app.js"), "ok()").unwrap();
         let assets = Assets::new(&dir);
 
-        let served = assets.serve("/docs/assets/pkg@1.2.3/app.js").await;
+        let served = assets.serve("/docs/assets/redoc@1.2.3/app.js").await;
         assert_eq!(served.status(), StatusCode::OK);
         assert_eq!(
             served.headers()[header::CONTENT_TYPE],
             "text/javascript; charset=utf-8"
         );
-        let other = assets.serve("/docs/assets/pkg@1.2.4/app.js").await;
+        let other = assets.serve("/docs/assets/redoc@1.2.4/app.js").await;
         assert_eq!(other.status(), StatusCode::NOT_FOUND);
-        let missing = assets.serve("/docs/assets/pkg@1.2.3/nope.js").await;
+        let missing = assets.serve("/docs/assets/redoc@1.2.3/nope.js").await;
         assert_eq!(missing.status(), StatusCode::NOT_FOUND);
         std::fs::remove_dir_all(dir).unwrap();
     }

@@ -88,8 +88,7 @@ impl<I: Invoke + Send + Sync + 'static> Front<I> {
         invoker: I,
     ) -> Result<Arc<Self>, TemplateError> {
         let template: Value = serde_yaml::from_str(template)?;
-        let origins = AllowedOrigins::resolve(&template, settings.cors_allow_origins.as_deref())
-            .map_err(|e| TemplateError::Shape(e.to_string()))?;
+        let origins = AllowedOrigins::resolve(&template, settings.cors_allow_origins.as_deref())?;
         Ok(Arc::new(Self {
             routes: Routes::from_template(&template)?,
             cors: Cors::http_api(&template, &origins),

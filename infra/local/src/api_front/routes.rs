@@ -17,6 +17,8 @@ pub enum TemplateError {
     Yaml(#[from] serde_yaml::Error),
     #[error("template.yaml: {0}")]
     Shape(String),
+    #[error(transparent)]
+    Origins(#[from] aloft_provision::ProvisionError),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

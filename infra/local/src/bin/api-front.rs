@@ -33,7 +33,7 @@ async fn main() -> ExitCode {
         .optional("ALOFT_TEMPLATE")
         .unwrap_or_else(|| "template.yaml".into());
     let front = std::fs::read_to_string(&template_path)
-        .map_err(|e| e.to_string())
+        .map_err(|e| format!("cannot read {template_path}: {e}"))
         .and_then(|template| {
             let invoker = HttpInvoker::new(lambda_url.clone(), INTEGRATION_TIMEOUT);
             let settings = Settings {
@@ -48,7 +48,7 @@ async fn main() -> ExitCode {
         });
     let front = match front {
         Ok(front) => front,
-        Err(e) => return fail(&format!("cannot read {template_path}: {e}")),
+        Err(e) => return fail(&e),
     };
     let listener = match tokio::net::TcpListener::bind(&address).await {
         Ok(listener) => listener,
