@@ -102,7 +102,7 @@ impl Cors {
 
     /// Adds the CORS headers of a response to a request from an allowed origin. Once CORS
     /// is configured, API Gateway and Lambda ignore the function's own CORS headers, and
-    /// so does this (watch adds permissive ones to function URL answers).
+    /// so does this.
     pub fn decorate(&self, request: &HeaderMap, response: &mut HeaderMap) {
         if !self.configured {
             return;

@@ -129,9 +129,12 @@ impl<I: Invoke + Send + Sync + 'static> Front<I> {
         }
         if let Some(function) = path.strip_prefix("/lambda-url/") {
             let function = function.split('/').next().unwrap_or_default();
-            let cors = self.url_cors.get(function).cloned().unwrap_or_default();
+            let Some(cors) = self.url_cors.get(function) else {
+                // No CORS block: Lambda passes the function's answers as they are.
+                return self.pass_through(request).await;
+            };
             if cors.is_preflight(request.method(), request.headers()) {
-                return preflight(&cors, request.headers());
+                return preflight(cors, request.headers());
             }
             let request_headers = request.headers().clone();
             let mut answer = self.pass_through(request).await;
