@@ -7,7 +7,7 @@ CARGO_LAMBDA_VERSION := 1.9.2
 STACK := infra/stack.sh
 comma := ,
 
-.PHONY: help setup browser dev web test lint unit properties e2e e2e-browser contract contract-ci stack-term-test client emulator bench bench-api openapi clean-local
+.PHONY: help setup browser dev web test lint unit properties e2e all-tests e2e-browser contract contract-ci stack-term-test client emulator bench bench-api openapi clean-local
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -41,7 +41,7 @@ browser: $(CHROMIUM) ## Install Debian's Chromium (for make e2e-browser)
 dev: setup ## Run the local stack: emulator, resources, every function on :9000
 	$(STACK) dev
 
-test: setup lint client unit e2e e2e-browser contract-ci stack-term-test ## fmt, clippy, cfn-lint, TypeScript clients, unit + integration + end-to-end (API and browser) + contract + stack-stop tests
+test: setup lint client all-tests e2e-browser contract-ci stack-term-test ## fmt, clippy, cfn-lint, TypeScript clients, unit + integration + end-to-end (API and browser) + contract + stack-stop tests
 
 lint: setup ## fmt check, clippy -D warnings, cfn-lint
 	cargo fmt --all --check
@@ -53,6 +53,13 @@ unit: setup ## Unit and integration tests against the local emulator
 
 e2e: setup ## End-to-end tests through the running local stack, as a client
 	$(STACK) full -- cargo test --locked -p aloft-e2e
+
+# What `make test` runs instead of `unit` then `e2e`: both in one cargo run under the whole
+# stack (integration tests only use the emulator in it). One build of the tests: built
+# alone, the end-to-end crate resolves its dependencies' features differently and
+# compiles the AWS SDK again (1.4 min), and the stack starts once.
+all-tests: setup ## Unit, integration and end-to-end tests in one run under the whole stack
+	$(STACK) full -- cargo test --workspace --locked
 
 # The web client (clients/web) on http://localhost:5173, against `make dev` on :9000.
 WEB := clients/web
