@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The local stack: moto (DynamoDB, S3, SQS emulator) + bootstrap from template.yaml +
+# The local stack: moto (DynamoDB, S3, SQS, SES emulator) + bootstrap from template.yaml +
 # the API front at http://127.0.0.1:9000 (infra/local's api-front: API Gateway's part,
 # from template.yaml) invoking every function in cargo lambda watch + the SQS shim
 # feeding the queues to the worker functions (infra/local's sqs-shim) + the WebSocket

@@ -27,18 +27,30 @@ thread writes meanwhile. Here a transaction snapshots only the items it names an
 them back if it is cancelled, and DynamoDB requests run one at a time (moto's work is
 Python under one interpreter lock anyway, so this costs little).
 
+And two for the local mailbox (the API front's `/_local/mail`, infra/local's mailbox).
+moto keeps every email sent through SES (v1 or v2) and lists it in `/moto-api/data.json`
+as `ses.Message`, but not when it was sent: each message is stamped with `sent_at`, UTC,
+RFC 3339 in whole seconds as the API writes timestamps (e.g. `2026-01-10T12:00:00Z`).
+And data.json dumps every model of every service (each item and object ever stored), so
+it takes seconds late in a test run: `GET /moto-api/ses/messages.json` answers the
+messages alone, in the same shape (`{"ses": {"Message": [...]}}`, oldest first).
+
 Usage: the same arguments as `moto_server`.
 """
 
 import copy
+import json
 import math
 import sys
 import threading
+from datetime import datetime, timezone
 from functools import wraps
 
 import moto.dynamodb.models as dynamodb_models
+import moto.ses.models as ses_models
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
+from moto.moto_api._internal import urls as moto_api_urls
 from moto.server import main
 
 READ_UNIT_BYTES = 4096
@@ -279,6 +291,39 @@ DynamoHandler.update_item = _write_one(DynamoHandler.update_item, "Key")
 DynamoHandler.delete_item = _write_one(DynamoHandler.delete_item, "Key")
 DynamoHandler.transact_write_items = _transact_write(DynamoHandler.transact_write_items)
 DynamoHandler.batch_write_item = _batch_write(DynamoHandler.batch_write_item)
+
+
+def _stamped(init):
+    """A message's constructor that also records when it was sent (moto builds one per
+    accepted SendEmail, after its checks)."""
+
+    @wraps(init)
+    def stamped(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        self.sent_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    return stamped
+
+
+ses_models.Message.__init__ = _stamped(ses_models.Message.__init__)
+
+# What /moto-api/data.json shows of a message.
+_MESSAGE_FIELDS = ("id", "source", "destinations", "subject", "body", "sent_at")
+
+
+def _sent_messages(request, full_url, headers):
+    """Every message SES accepted, in every account and region, oldest first: the
+    `ses.Message` part of /moto-api/data.json."""
+    messages = [
+        {field: getattr(message, field, None) for field in _MESSAGE_FIELDS}
+        for message in list(ses_models.Message.instances_tracked)
+    ]
+    body = json.dumps({"ses": {"Message": messages}})
+    return 200, {"Content-Type": "application/json"}, body
+
+
+# Read when the moto API's routes are first built, on the first /moto-api request.
+moto_api_urls.url_paths["{0}/moto-api/ses/messages.json"] = _sent_messages
 
 if __name__ == "__main__":
     sys.argv[0] = "moto_server"

@@ -102,6 +102,7 @@ pub(crate) async fn start_impersonation(
         email: Some(target.email.clone()),
         impersonator: Some(admin.user_id.clone()),
         token_id: Some(jti.clone()),
+        credential: aloft_auth::Credential::SESSIONLESS,
     };
     let token = state
         .guard

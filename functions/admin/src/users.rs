@@ -399,6 +399,7 @@ mod tests {
             email: None,
             impersonator: None,
             token_id: None,
+            credential: aloft_auth::Credential::SESSIONLESS,
         }
     }
 

@@ -1,12 +1,13 @@
 //! The four auth routes.
 
-use aloft_auth::{Principal, Role, TenantId, UserProfile, secrets};
+use aloft_auth::{ClientIp, Credential, Principal, Role, TenantId, UserProfile, secrets};
 use aloft_http::{
     ApiError, ApiVersion, Reply,
     openapi::{ErrorBody, JsonBody, RateLimited},
     timestamp::unix_now,
 };
-use aloft_store::{RefreshRecord, Rotation, StoreError, UserRecord};
+use aloft_queue::{AccountMail, VERIFY_EMAIL_KIND};
+use aloft_store::{RefreshRecord, Rotation, SessionUse, StoreError, UserRecord};
 use axum::{
     extract::State,
     response::{AppendHeaders, IntoResponse, Response},
@@ -19,9 +20,10 @@ use crate::{
     requests::{Credentials, RegisterRequest, TokenResponse},
 };
 
-/// Create an account. The user gets a personal tenant; an email listed in
-/// `BOOTSTRAP_ADMIN_EMAILS` gets the `admin` role, one in `BOOTSTRAP_SUPERADMIN_EMAILS`
-/// the `superadmin` role.
+/// Create an account. The user gets a personal tenant and the `user` role, and a
+/// verification link is mailed to the address. An email listed in
+/// `BOOTSTRAP_ADMIN_EMAILS` (`BOOTSTRAP_SUPERADMIN_EMAILS`) gets the `admin`
+/// (`superadmin`) role once it is verified, never before.
 #[utoipa::path(
     post,
     path = "/public/auth/register",
@@ -39,22 +41,18 @@ pub(crate) async fn register(
     aloft_http::Json(body): aloft_http::Json<RegisterRequest>,
 ) -> Result<Reply<UserProfile>, ApiError> {
     let registration = body.parse()?;
-    let password_hash = hash_off_thread(&state, registration.password).await?;
+    let password_hash = state
+        .passwords
+        .hash_off_thread(registration.password)
+        .await?;
     let now = OffsetDateTime::now_utc();
     let created_at = aloft_http::timestamp::format(now);
-    let role = if state.bootstrap_superadmins.contains(&registration.email) {
-        Role::Superadmin
-    } else if state.bootstrap_admins.contains(&registration.email) {
-        Role::Admin
-    } else {
-        Role::User
-    };
     let user = UserRecord {
         id: uuid::Uuid::new_v4().to_string(),
         email: registration.email,
         full_name: registration.full_name,
         avatar_url: None,
-        role: role.as_str().to_owned(),
+        role: Role::User.as_str().to_owned(),
         is_active: true,
         tenant_id: uuid::Uuid::new_v4().to_string(),
         subscription_plan: "free".into(),
@@ -66,26 +64,20 @@ pub(crate) async fn register(
         created_at: created_at.clone(),
         updated_at: created_at,
         password_hash: Some(password_hash),
+        email_verified: false,
     };
     state.users.create(&user).await.map_err(|e| match e {
         StoreError::ConditionFailed => ApiError::Conflict("Email already registered".into()),
         other => other.into(),
     })?;
-    tracing::info!(
-        user.id = user.id.as_str(),
-        user.role = role.as_str(),
-        "user registered"
-    );
+    // The account exists either way; a failed queueing is logged and the user can ask
+    // for the link again (`POST /app/users/me/verify-email`).
+    let job = AccountMail::job(VERIFY_EMAIL_KIND, &user.email).for_user(Some(user.id.clone()));
+    if let Err(e) = state.producer.enqueue(job).await {
+        tracing::error!(error.cause = %e, user.id = user.id.as_str(), "verification mail not queued");
+    }
+    tracing::info!(user.id = user.id.as_str(), "user registered");
     Ok(Reply::created(UserProfile::of(&user, version, now)))
-}
-
-/// argon2id takes tens of milliseconds of CPU: keep it off the async workers.
-async fn hash_off_thread(state: &AppState, password: String) -> Result<String, ApiError> {
-    let passwords = state.passwords.clone();
-    tokio::task::spawn_blocking(move || passwords.hash(&password))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)
 }
 
 /// Sign in with email and password, as JSON `{email, password}` or as the OAuth2 form
@@ -102,22 +94,30 @@ async fn hash_off_thread(state: &AppState, password: String) -> Result<String, A
         JsonBody, RateLimited,
         (status = 200, description = "Signed in; `Set-Cookie: aloft_refresh=…`", body = TokenResponse),
         (status = 401, description = "Wrong email or password (same message for both)", body = ErrorBody),
-        (status = 403, description = "The account is disabled", body = ErrorBody),
+        (status = 403, description = "The account is disabled, or a login form was posted by a page of another site not in `CORS_ALLOW_ORIGINS`", body = ErrorBody),
         (status = 422, description = "A field is missing or not a string (`details.field` names it), or the form cannot be read", body = ErrorBody),
     )
 )]
 pub(crate) async fn login(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
     credentials: Credentials,
 ) -> Result<Response, ApiError> {
+    // Login CSRF: a page of another site must not sign its visitor in as someone else.
+    if let Some(origin) = &credentials.foreign_origin {
+        if !state.form_origins.iter().any(|allowed| allowed == origin) {
+            return Err(ApiError::Authorization(
+                format!("A login form from {origin} is not accepted").into(),
+            ));
+        }
+    }
     let user = state.users.find_by_email(&credentials.email).await?;
-    let passwords = state.passwords.clone();
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
-    let matches = tokio::task::spawn_blocking(move || {
-        passwords.verify(&credentials.password, stored.as_deref())
-    })
-    .await
-    .map_err(ApiError::internal)?;
+    let matches = state
+        .passwords
+        .verify_off_thread(credentials.password, stored)
+        .await?;
     let Some(user) = user.filter(|_| matches) else {
         return Err(ApiError::Authentication(
             "Incorrect email or password".into(),
@@ -127,9 +127,22 @@ pub(crate) async fn login(
         return Err(ApiError::Authorization("This account is disabled".into()));
     }
     let family_id = uuid::Uuid::new_v4().to_string();
-    let refresh = issue_refresh(&state, &user.id, &family_id).await?;
+    let refresh = start_session(&state, &user.id, &family_id, &session_use(&headers, ip)).await?;
     tracing::info!(user.id = user.id.as_str(), "user signed in");
-    sign_in_response(&state, &user, &refresh)
+    sign_in_response(&state, &user, &family_id, &refresh)
+}
+
+/// Where and when a session is being used: now, by this client.
+fn session_use(headers: &HeaderMap, ip: String) -> SessionUse {
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|agent| agent.chars().take(256).collect());
+    SessionUse {
+        at: aloft_http::timestamp::now(),
+        user_agent,
+        ip: (ip != "unknown").then_some(ip),
+    }
 }
 
 /// Exchange the refresh cookie for a new access token; the cookie is rotated. Presenting
@@ -146,6 +159,7 @@ pub(crate) async fn login(
 )]
 pub(crate) async fn refresh(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
 ) -> Result<Response, Response> {
     let Some(presented) = cookie::read(&headers) else {
@@ -160,11 +174,12 @@ pub(crate) async fn refresh(
             &secrets::secret_hash(&new_secret),
             now,
             now + REFRESH_TTL.as_secs(),
+            &session_use(&headers, ip),
         )
         .await
         .map_err(|e| ApiError::from(e).into_response())?;
-    let user_id = match rotation {
-        Rotation::Rotated { user_id, .. } => user_id,
+    let (user_id, family_id) = match rotation {
+        Rotation::Rotated { user_id, family_id } => (user_id, family_id),
         Rotation::Invalid => return Err(refused("Invalid or expired refresh token")),
         Rotation::Reused => {
             tracing::warn!("refresh token reused: family revoked");
@@ -178,7 +193,7 @@ pub(crate) async fn refresh(
         .map_err(|e| ApiError::from(e).into_response())?
         .filter(|u| u.is_active)
         .ok_or_else(|| refused("The account is no longer active"))?;
-    sign_in_response(&state, &user, &new_secret).map_err(IntoResponse::into_response)
+    sign_in_response(&state, &user, &family_id, &new_secret).map_err(IntoResponse::into_response)
 }
 
 /// Sign out: the refresh token's family is revoked and the cookie cleared. Always 204,
@@ -212,10 +227,11 @@ pub(crate) async fn logout(
         .into_response())
 }
 
-async fn issue_refresh(
+async fn start_session(
     state: &AppState,
     user_id: &str,
     family_id: &str,
+    seen: &SessionUse,
 ) -> Result<String, ApiError> {
     let secret = secrets::random_secret().map_err(ApiError::internal)?;
     let record = RefreshRecord {
@@ -226,15 +242,17 @@ async fn issue_refresh(
     };
     state
         .refresh_tokens
-        .issue(&secrets::secret_hash(&secret), &record)
+        .start(&secrets::secret_hash(&secret), &record, seen)
         .await?;
     Ok(secret)
 }
 
-/// 200 with a fresh access token for `user` and the refresh cookie.
+/// 200 with a fresh access token for `user` in session `family_id`, and the refresh
+/// cookie.
 fn sign_in_response(
     state: &AppState,
     user: &UserRecord,
+    family_id: &str,
     refresh: &str,
 ) -> Result<Response, ApiError> {
     let principal = Principal {
@@ -245,6 +263,9 @@ fn sign_in_response(
         email: Some(user.email.clone()),
         impersonator: None,
         token_id: None,
+        credential: Credential::Token {
+            session_id: Some(family_id.to_owned()),
+        },
     };
     let access_token = state
         .keys

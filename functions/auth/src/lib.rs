@@ -1,8 +1,11 @@
-//! `auth`: register, login (JSON or form), refresh and logout under
-//! `/api/{v1,v2}/public/auth/`. Access tokens are 15-minute JWTs; the refresh token is
-//! an opaque secret in the `aloft_refresh` cookie (httpOnly, Secure, SameSite=Strict,
-//! Path=/api), stored hashed and rotated on every refresh.
+//! `auth`: register, login (JSON or form), refresh and logout, email verification and
+//! the forgotten-password reset under `/api/{v1,v2}/public/auth/`. Access tokens are
+//! 15-minute JWTs naming their session; the refresh token is an opaque secret in the
+//! `aloft_refresh` cookie (httpOnly, Secure, SameSite=Strict, Path=/api), stored hashed
+//! and rotated on every refresh. Verification and reset links are mailed by
+//! `jobs-worker`.
 
+mod account;
 mod cookie;
 mod handlers;
 mod requests;
@@ -12,7 +15,8 @@ use std::{sync::Arc, time::Duration};
 use aloft_auth::{App, AppParts, AuthConfig, JwtKeys, Passwords};
 use aloft_config::{ConfigError, Env};
 use aloft_http::{HttpConfig, openapi::versioned_document};
-use aloft_store::{AwsClients, RefreshTokens, Table, UserRepo};
+use aloft_queue::{Producer, QueueName, QueueUrls};
+use aloft_store::{AwsClients, JobRepo, OneTimeTokens, RefreshTokens, Table, UserRepo};
 use axum::{Router, routing::post};
 use utoipa::OpenApi;
 
@@ -26,15 +30,22 @@ pub struct Auth {
     pub refresh_tokens: RefreshTokens,
     pub keys: Arc<JwtKeys>,
     pub passwords: Passwords,
-    /// Emails that get the `admin` role at registration (`BOOTSTRAP_ADMIN_EMAILS`).
+    /// Verification and reset tokens (minted by `jobs-worker`, used here).
+    pub one_time: OneTimeTokens,
+    /// Queues the mail jobs.
+    pub producer: Producer,
+    /// Emails that get the `admin` role once verified (`BOOTSTRAP_ADMIN_EMAILS`).
     pub bootstrap_admins: Arc<[String]>,
-    /// Emails that get the `superadmin` role at registration
+    /// Emails that get the `superadmin` role once verified
     /// (`BOOTSTRAP_SUPERADMIN_EMAILS`): the operators who grant admin roles.
     pub bootstrap_superadmins: Arc<[String]>,
+    /// Origins of other sites whose pages may post the login form
+    /// (`CORS_ALLOW_ORIGINS`, the browser origins the API serves).
+    pub form_origins: Arc<[String]>,
 }
 
 impl AppParts for Auth {
-    fn build(env: &Env, _aws: &AwsClients, table: &Table) -> Result<Self, ConfigError> {
+    fn build(env: &Env, aws: &AwsClients, table: &Table) -> Result<Self, ConfigError> {
         let passwords = Passwords::new().map_err(|e| ConfigError::Invalid {
             name: "argon2 parameters",
             reason: e.to_string(),
@@ -50,8 +61,19 @@ impl AppParts for Auth {
             refresh_tokens: RefreshTokens::new(table.clone()),
             keys: Arc::new(JwtKeys::new(&AuthConfig::from_env(env)?)),
             passwords,
+            one_time: OneTimeTokens::new(table.clone()),
+            producer: Producer::new(
+                aws,
+                JobRepo::new(table.clone()),
+                QueueUrls::from_env(env, &[QueueName::Jobs])?,
+            ),
             bootstrap_admins: emails("BOOTSTRAP_ADMIN_EMAILS"),
             bootstrap_superadmins: emails("BOOTSTRAP_SUPERADMIN_EMAILS"),
+            form_origins: env
+                .list("CORS_ALLOW_ORIGINS")
+                .into_iter()
+                .map(|origin| origin.trim_end_matches('/').to_owned())
+                .collect(),
         })
     }
 }
@@ -65,7 +87,13 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
         .route("/public/auth/register", post(handlers::register))
         .route("/public/auth/login", post(handlers::login))
         .route("/public/auth/refresh", post(handlers::refresh))
-        .route("/public/auth/logout", post(handlers::logout));
+        .route("/public/auth/logout", post(handlers::logout))
+        .route("/public/auth/verify-email", post(account::verify_email))
+        .route(
+            "/public/auth/password/forgot",
+            post(account::forgot_password),
+        )
+        .route("/public/auth/password/reset", post(account::reset_password));
     state.serve(routes, http)
 }
 
@@ -76,7 +104,15 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(handlers::register, handlers::login, handlers::refresh, handlers::logout),
-    tags((name = "Auth", description = "Sign-up, sign-in and the refresh cookie"))
+    paths(
+        handlers::register,
+        handlers::login,
+        handlers::refresh,
+        handlers::logout,
+        account::verify_email,
+        account::forgot_password,
+        account::reset_password
+    ),
+    tags((name = "Auth", description = "Sign-up, sign-in, the refresh cookie, email verification and password reset"))
 )]
 struct AuthApi;

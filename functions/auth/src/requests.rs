@@ -31,13 +31,7 @@ pub(crate) struct Registration {
 impl RegisterRequest {
     pub(crate) fn parse(self) -> Result<Registration, ApiError> {
         let email = parse_email(&self.email)?;
-        let length = self.password.chars().count();
-        if !(8..=128).contains(&length) {
-            return Err(ApiError::validation(
-                "password",
-                "Password must be 8 to 128 characters",
-            ));
-        }
+        aloft_auth::Passwords::check_rule("password", &self.password)?;
         let full_name = self
             .full_name
             .map(|n| n.trim().to_owned())
@@ -58,7 +52,7 @@ impl RegisterRequest {
 
 /// A plausible address: one `@`, something on both sides, a dot in the domain, no
 /// spaces, at most 254 characters. Deliverability is the mail server's business.
-fn parse_email(raw: &str) -> Result<String, ApiError> {
+pub(crate) fn parse_email(raw: &str) -> Result<String, ApiError> {
     let email = aloft_store::normalize_email(raw);
     let valid = email.len() <= 254
         && !email.contains(char::is_whitespace)
@@ -96,6 +90,17 @@ pub struct LoginForm {
 pub(crate) struct Credentials {
     pub email: String,
     pub password: String,
+    /// A form's `Origin` that is not the API's own (`Host`): a page elsewhere posted it.
+    /// A JSON body cannot come cross-site without a CORS preflight; a form can.
+    pub foreign_origin: Option<String>,
+}
+
+/// The `Origin` of a request unless it names the request's own host.
+fn foreign_origin(headers: &http::HeaderMap) -> Option<String> {
+    let origin = headers.get(header::ORIGIN)?.to_str().ok()?;
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let origin_host = origin.split_once("://").map(|(_, rest)| rest);
+    (origin_host != host).then(|| origin.to_owned())
 }
 
 impl<S: Send + Sync> FromRequest<S> for Credentials {
@@ -108,6 +113,7 @@ impl<S: Send + Sync> FromRequest<S> for Credentials {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
         if is_form {
+            let foreign_origin = foreign_origin(req.headers());
             let bytes = axum::body::Bytes::from_request(req, state)
                 .await
                 .map_err(|rejection| match rejection.status() {
@@ -120,12 +126,14 @@ impl<S: Send + Sync> FromRequest<S> for Credentials {
             return Ok(Credentials {
                 email: form.username,
                 password: form.password,
+                foreign_origin,
             });
         }
         let Json(body) = Json::<LoginRequest>::from_request(req, state).await?;
         Ok(Credentials {
             email: body.email,
             password: body.password,
+            foreign_origin: None,
         })
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! | kind | does |
 //! |---|---|
-//! | `email.send` | sends one email through the mail port (SES, or the local outbox) |
+//! | `email.send` | sends one email through the mail port (SES v2; the emulator's locally) |
 //! | `contact.crm` | POSTs a contact submission to `CONTACT_WEBHOOK_URL`, signed |
 //! | `webhook.fanout` | one delivery per subscription to a published event |
 //! | `webhook.delivery` | POSTs one delivery to its subscriber, signed |
@@ -14,6 +14,7 @@
 //! for a user (an email or CRM webhook of theirs, not the event bus's own fan-outs,
 //! deliveries and pushes) publishes `job.completed` when it succeeds.
 
+mod account;
 mod deliveries;
 mod mail;
 mod outgoing;
@@ -22,7 +23,8 @@ use aloft_config::{ConfigError, Env};
 use aloft_queue::{
     Attempt, CONTACT_CRM_KIND, EMAIL_KIND, Email, Event, FANOUT_KIND, Greeting, Handler,
     Notification, Producer, Publisher, QueueName, QueueUrls, REALTIME_CONNECTED_KIND,
-    REALTIME_NOTIFY_KIND, TargetPolicy, Worker, WorkerConfig,
+    REALTIME_NOTIFY_KIND, RESET_PASSWORD_KIND, TargetPolicy, VERIFY_EMAIL_KIND, Worker,
+    WorkerConfig,
 };
 use aloft_realtime::{Broadcaster, Push};
 use aloft_store::{
@@ -31,6 +33,7 @@ use aloft_store::{
 };
 use serde::Deserialize;
 
+pub use account::AccountLinks;
 pub use deliveries::{DELIVERY_KIND, Delivery};
 pub use mail::Mailer;
 pub use outgoing::{Outgoing, Sender, signature};
@@ -50,6 +53,8 @@ pub struct Jobs {
     /// `job.completed` for the users jobs are done for (their tenant from their record).
     pub publisher: Publisher,
     pub users: UserRepo,
+    /// Verification and reset links.
+    pub account: AccountLinks,
 }
 
 impl Handler for Jobs {
@@ -67,12 +72,9 @@ impl Jobs {
         match job.kind.as_str() {
             EMAIL_KIND => {
                 let email: Email = payload(job)?;
-                self.mailer.send(&job.id, &email).await?;
-                if let Some(owner) = &job.user_id {
-                    self.usage.record(owner, EMAIL_SENT, 1, None).await;
-                }
-                Ok(())
+                self.send_email(&email, job.user_id.as_deref()).await
             }
+            VERIFY_EMAIL_KIND | RESET_PASSWORD_KIND => account::mail(self, job).await,
             CONTACT_CRM_KIND => deliveries::contact_crm(self, job).await,
             FANOUT_KIND => deliveries::fan_out(self, job).await,
             DELIVERY_KIND => deliveries::deliver(self, job, attempt).await,
@@ -126,6 +128,17 @@ impl Jobs {
     }
 }
 
+impl Jobs {
+    /// Sends `email`, counted in the usage of `owner` (if any).
+    async fn send_email(&self, email: &Email, owner: Option<&str>) -> Result<(), String> {
+        self.mailer.send(email).await?;
+        if let Some(owner) = owner {
+            self.usage.record(owner, EMAIL_SENT, 1, None).await;
+        }
+        Ok(())
+    }
+}
+
 fn payload<T: for<'de> Deserialize<'de>>(job: &JobRecord) -> Result<T, String> {
     serde_json::from_str(&job.payload).map_err(|e| format!("bad {} payload: {e}", job.kind))
 }
@@ -149,9 +162,10 @@ impl Jobs {
             webhooks: WebhookRepo::new(table.clone()),
             publisher: Publisher::new(producer.clone()),
             users: UserRepo::new(table.clone()),
+            account: AccountLinks::from_env(env, table)?,
             producer,
             sender,
-            mailer: Mailer::from_env(env, &aws.sdk)?,
+            mailer: Mailer::from_env(env, &aws.sdk),
             usage: UsageMeter::new(table.clone()),
             contact_secret: env.optional("CONTACT_WEBHOOK_SECRET"),
             realtime: env.optional("WEBSOCKET_MANAGEMENT_URL").map(|url| {

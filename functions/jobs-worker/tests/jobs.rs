@@ -1,6 +1,7 @@
 //! The jobs worker fed the way Lambda feeds it: the local SQS shim receives real batches
 //! from the emulator's queue, the worker runs in-process, and only the messages it did
-//! not report as failed are deleted. Receivers are local HTTP servers.
+//! not report as failed are deleted. Receivers are local HTTP servers; emails go through
+//! the emulator's SES and are read back from it (the local mailbox).
 #![expect(
     clippy::unwrap_used,
     reason = "test helpers: a panic with the value is the report"
@@ -10,7 +11,10 @@ use std::sync::Arc;
 
 use aloft_auth::Role;
 use aloft_http::HttpConfig;
-use aloft_local::sqs_shim::{Invoke, InvokeError, PollOutcome, Poller, QueueBinding};
+use aloft_local::{
+    mailbox::{Mail, Mailbox},
+    sqs_shim::{Invoke, InvokeError, PollOutcome, Poller, QueueBinding},
+};
 use aloft_provision::Template;
 use aloft_queue::{NewJob, Producer, QueueName, QueueUrls, Worker};
 use aloft_store::{
@@ -40,17 +44,13 @@ struct Stack {
     poller: Poller,
     binding: QueueBinding,
     table: Table,
-    outbox: std::path::PathBuf,
 }
 
 async fn stack(extra: &[(&'static str, &str)]) -> Stack {
     let env = TestEnv::new().await;
-    let outbox = std::env::temp_dir().join(format!("aloft-outbox-{}", uuid_like()));
-    let outbox_dir = outbox.to_string_lossy().into_owned();
     let mut pairs = vec![
         // Retry at once: the test plays every attempt without waiting.
         ("JOB_BACKOFF_SECONDS", "0"),
-        ("MAIL_OUTBOX_DIR", outbox_dir.as_str()),
         ("CONTACT_WEBHOOK_SECRET", CRM_SECRET),
         ("RATE_LIMIT_DEFAULT_PER_MINUTE", "100000"),
     ];
@@ -74,7 +74,6 @@ async fn stack(extra: &[(&'static str, &str)]) -> Stack {
         binding,
         vars,
         env,
-        outbox,
     }
 }
 
@@ -115,6 +114,13 @@ impl Stack {
 
     fn webhooks(&self) -> WebhookRepo {
         WebhookRepo::new(self.table.clone())
+    }
+
+    /// The emails sent to `to` through the emulator's SES, newest first. Every test sends
+    /// into the same SES, so each uses addresses of its own.
+    async fn mail_to(&self, to: &str) -> Vec<Mail> {
+        let emulator = self.env.settings.endpoint_url.as_deref().unwrap();
+        Mailbox::new(emulator).messages(Some(to)).await.unwrap()
     }
 
     /// A subscription of tenant `t1` to `url`, with one delivery queued to it.
@@ -318,14 +324,15 @@ async fn a_job_that_always_fails_ends_dead_in_the_dlq_and_an_admin_can_retry_it(
     assert_eq!(delivery.status, "succeeded");
 }
 
-async fn submit_contact(stack: &Stack) -> String {
+/// Submits the contact form as `email`; the submission's reference.
+async fn submit_contact(stack: &Stack, email: &str) -> String {
     let contact = contact::router(
         contact::AppState::from_env(&stack.vars).await.unwrap(),
         &HttpConfig::from_env(&stack.vars).unwrap(),
     );
     let body = json!({
         "name": "John Doe",
-        "email": "john@example.com",
+        "email": email,
         "message": "I'd like to learn more about your services.",
         "subject": "Product Inquiry",
         "extra_fields": {"budget": "$5000-$10000"},
@@ -345,12 +352,14 @@ async fn submit_contact(stack: &Stack) -> String {
 #[tokio::test]
 async fn a_contact_submission_reaches_the_crm_signed_and_sends_both_emails() {
     let crm = Receiver::start().await;
+    let john = format!("john-{}@example.com", uuid_like());
+    let owner = format!("owner-{}@example.com", uuid_like());
     let stack = stack(&[
         ("CONTACT_WEBHOOK_URL", crm.url.as_str()),
-        ("ADMIN_EMAIL", "owner@example.com"),
+        ("ADMIN_EMAIL", owner.as_str()),
     ])
     .await;
-    let reference = submit_contact(&stack).await;
+    let reference = submit_contact(&stack, &john).await;
     stack.run_until_idle().await;
 
     let received = crm.received();
@@ -364,16 +373,20 @@ async fn a_contact_submission_reaches_the_crm_signed_and_sends_both_emails() {
     assert_eq!(body["data"]["reference_id"], reference.as_str());
     assert_eq!(body["data"]["extra_fields"]["budget"], "$5000-$10000");
 
-    let mut emails: Vec<Value> = std::fs::read_dir(&stack.outbox)
-        .unwrap()
-        .map(|f| serde_json::from_slice(&std::fs::read(f.unwrap().path()).unwrap()).unwrap())
-        .collect();
-    emails.sort_by_key(|e| e["to"].as_str().unwrap().to_owned());
-    assert_eq!(emails.len(), 2, "{emails:?}");
-    assert_eq!(emails[0]["to"], "john@example.com");
-    assert!(emails[0]["subject"].as_str().unwrap().contains(&reference));
-    assert_eq!(emails[1]["to"], "owner@example.com");
-    assert_eq!(emails[1]["reply_to"], "john@example.com");
+    // The emulator keeps no Reply-To: the contact function's tests check that the
+    // notification's job carries the submitter's address as its reply_to.
+    let confirmation = stack.mail_to(&john).await;
+    assert_eq!(confirmation.len(), 1, "{confirmation:?}");
+    assert!(confirmation[0].subject.contains(&reference));
+    assert!(confirmation[0].text.contains(&reference));
+    let notification = stack.mail_to(&owner).await;
+    assert_eq!(notification.len(), 1, "{notification:?}");
+    assert!(notification[0].subject.contains(&reference));
+    assert!(
+        notification[0].text.contains(&john),
+        "{}",
+        notification[0].text
+    );
 }
 
 #[tokio::test]
@@ -405,7 +418,8 @@ async fn contact_submitted_fans_out_to_subscribers_signed_with_their_secret() {
     let secret = created.json()["secret"].as_str().unwrap().to_owned();
     let id = created.json()["id"].as_str().unwrap().to_owned();
 
-    let reference = submit_contact(&stack).await;
+    let john = format!("john-{}@example.com", uuid_like());
+    let reference = submit_contact(&stack, &john).await;
     stack.run_until_idle().await;
 
     let received = subscriber.received();

@@ -277,6 +277,7 @@ fn principal_of(connection: &ConnectionRecord) -> Principal {
         email: None,
         impersonator: None,
         token_id: None,
+        credential: aloft_auth::Credential::SESSIONLESS,
     }
 }
 

@@ -1,7 +1,8 @@
 //! `GET/POST /app/api-keys`, `DELETE /app/api-keys/{id}`: keys for service accounts.
-//! The secret is returned once, at creation; the table keeps only its hash.
+//! The secret is returned once, at creation; the table keeps only its hash. A key acts as
+//! its owner is now, narrowed by its scopes, until it expires (API.md).
 
-use aloft_auth::{AuthUser, new_api_key};
+use aloft_auth::{AuthUser, PersonUser, Role, Scope, new_api_key};
 use aloft_http::{
     ApiError, Json, Reply,
     openapi::{ErrorBody, JsonBody, SignedIn},
@@ -10,7 +11,7 @@ use aloft_store::{ApiKeyRecord, CreateApiKeyOutcome, MAX_API_KEYS, StoreError};
 use axum::extract::{Path, State};
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime, format_description::well_known::Rfc3339};
 use utoipa::ToSchema;
 
 use crate::AppState;
@@ -18,12 +19,23 @@ use crate::AppState;
 /// Characters of the key shown in lists.
 const PREFIX_CHARS: usize = 12;
 
+/// Longest a key may live: a year.
+const MAX_LIFETIME: Duration = Duration::days(366);
+
 /// `POST /app/api-keys`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateApiKeyRequest {
     /// What the key is for; 1–100 characters, not all spaces.
     #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
+    /// What the key may do; default `["read", "write"]`. `admin` only for an admin.
+    #[serde(default)]
+    pub scopes: Option<Vec<Scope>>,
+    /// RFC 3339, in the future and at most a year ahead; the key is refused after.
+    /// Absent: the key lives until deleted.
+    #[serde(default)]
+    #[schema(format = DateTime)]
+    pub expires_at: Option<String>,
 }
 
 /// An API key as listed: never the secret.
@@ -33,7 +45,12 @@ pub struct ApiKeyView {
     pub name: String,
     /// The key's first characters, to recognise it.
     pub prefix: String,
+    pub scopes: Vec<Scope>,
     pub created_at: String,
+    /// When the key stops working; `null`: never.
+    pub expires_at: Option<String>,
+    /// The last minute the key was used in; `null`: never.
+    pub last_used_at: Option<String>,
 }
 
 /// A new key: the only response that carries the secret.
@@ -57,7 +74,14 @@ impl From<&ApiKeyRecord> for ApiKeyView {
             id: record.id.clone(),
             name: record.name.clone(),
             prefix: record.prefix.clone(),
+            scopes: record
+                .scopes
+                .iter()
+                .filter_map(|s| Scope::parse(s))
+                .collect(),
             created_at: record.created_at.clone(),
+            expires_at: record.expires_at.clone(),
+            last_used_at: record.last_used_at.clone(),
         }
     }
 }
@@ -87,24 +111,27 @@ pub(crate) async fn list_api_keys(
     }))
 }
 
-/// Create an API key that acts as the caller.
+/// Create an API key that acts as the caller (as they are at each use), narrowed by its
+/// scopes. Only a person signed in with their own token may: not another key, not an
+/// impersonation token.
 #[utoipa::path(
     post,
     path = "/app/api-keys",
     tag = "API keys",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
+    security(("BearerJWT" = [])),
     request_body = CreateApiKeyRequest,
     responses(
         SignedIn, JsonBody,
         (status = 201, description = "The key, with its secret shown this once", body = CreatedApiKey,
             links(("DeleteApiKey" = (operation_id = "delete_api_key", parameters(("id" = "$response.body#/id")))))),
-        (status = 409, description = "The caller has 100 API keys already", body = ErrorBody),
-        (status = 422, description = "`name` is missing, empty or too long", body = ErrorBody),
+        (status = 403, description = "Called with an API key or an impersonation token, or the `admin` scope asked by a non-admin", body = ErrorBody),
+        (status = 409, description = "The caller has 100 API keys already, or their account changed meanwhile", body = ErrorBody),
+        (status = 422, description = "`name`, `scopes` or `expires_at` breaks its rule", body = ErrorBody),
     )
 )]
 pub(crate) async fn create_api_key(
     State(state): State<AppState>,
-    AuthUser(principal): AuthUser,
+    PersonUser(principal): PersonUser,
     Json(body): Json<CreateApiKeyRequest>,
 ) -> Result<Reply<CreatedApiKey>, ApiError> {
     let name = body.name.trim().to_owned();
@@ -114,23 +141,63 @@ pub(crate) async fn create_api_key(
             "Name must be 1 to 100 characters",
         ));
     }
+    let mut scopes = body
+        .scopes
+        .unwrap_or_else(|| vec![Scope::Read, Scope::Write]);
+    scopes.sort_unstable();
+    scopes.dedup();
+    if scopes.is_empty() {
+        return Err(ApiError::validation(
+            "scopes",
+            "Give the key at least one scope",
+        ));
+    }
+    let now = OffsetDateTime::now_utc();
+    let expires_at = body
+        .expires_at
+        .as_deref()
+        .map(|raw| parse_expiry(raw, now))
+        .transpose()?;
+    // The owner as they are now (the token's claims may be minutes old).
+    let owner = state
+        .users
+        .get(&principal.user_id)
+        .await?
+        .filter(|user| user.is_active)
+        .ok_or_else(|| ApiError::Authorization("This account is inactive".into()))?;
+    if scopes.contains(&Scope::Admin) && Role::parse(&owner.role) < Role::Admin {
+        return Err(ApiError::Authorization(
+            "Only an admin may create a key with the admin scope".into(),
+        ));
+    }
     let (id, secret, secret_hash) = new_api_key().map_err(ApiError::internal)?;
     let record = ApiKeyRecord {
         id,
-        user_id: principal.user_id.clone(),
-        tenant_id: principal.tenant_id.as_str().to_owned(),
-        role: principal.role.as_str().to_owned(),
-        plan: principal.plan.as_str().to_owned(),
+        user_id: owner.id.clone(),
+        tenant_id: owner.tenant_id.clone(),
+        role: owner.role.clone(),
+        plan: owner.subscription_plan.clone(),
+        scopes: scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+        expires_at,
+        last_used_at: None,
         name,
         prefix: secret.chars().take(PREFIX_CHARS).collect(),
         secret_hash,
-        created_at: aloft_http::timestamp::format(OffsetDateTime::now_utc()),
+        created_at: aloft_http::timestamp::format(now),
         disabled: false,
     };
-    if state.api_keys.create(&record).await? == CreateApiKeyOutcome::Full {
-        return Err(ApiError::Conflict(
-            format!("A user can have at most {MAX_API_KEYS} API keys; delete one first").into(),
-        ));
+    match state.api_keys.create(&record).await? {
+        CreateApiKeyOutcome::Created => {}
+        CreateApiKeyOutcome::Full => {
+            return Err(ApiError::Conflict(
+                format!("A user can have at most {MAX_API_KEYS} API keys; delete one first").into(),
+            ));
+        }
+        CreateApiKeyOutcome::OwnerChanged => {
+            return Err(ApiError::Conflict(
+                "Your account changed while the key was being made; try again".into(),
+            ));
+        }
     }
     tracing::info!(
         user.id = principal.user_id.as_str(),
@@ -141,6 +208,20 @@ pub(crate) async fn create_api_key(
         key: ApiKeyView::from(&record),
         secret,
     }))
+}
+
+/// An `expires_at` in the future and at most a year ahead, as RFC 3339 UTC.
+fn parse_expiry(raw: &str, now: OffsetDateTime) -> Result<String, ApiError> {
+    let invalid = |message: &'static str| ApiError::validation("expires_at", message);
+    let at = OffsetDateTime::parse(raw, &Rfc3339)
+        .map_err(|_| invalid("expires_at must be an RFC 3339 date-time"))?;
+    if at <= now {
+        return Err(invalid("expires_at must be in the future"));
+    }
+    if at > now + MAX_LIFETIME {
+        return Err(invalid("expires_at must be at most a year ahead"));
+    }
+    Ok(aloft_http::timestamp::format(at))
 }
 
 /// Delete one of the caller's API keys; it stops working at once.
@@ -170,4 +251,29 @@ pub(crate) async fn delete_api_key(
         return Err(ApiError::not_found("API key", id));
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_is_in_the_future_and_within_a_year() {
+        let now = OffsetDateTime::parse("2026-01-01T00:00:00Z", &Rfc3339).unwrap();
+        assert_eq!(
+            parse_expiry("2026-06-01T12:00:00+02:00", now).unwrap(),
+            "2026-06-01T10:00:00Z"
+        );
+        for raw in [
+            "2025-12-31T23:59:59Z",
+            "2026-01-01T00:00:00Z",
+            "2027-01-03T00:00:00Z",
+            "tomorrow",
+        ] {
+            assert!(
+                matches!(parse_expiry(raw, now), Err(ApiError::Validation { .. })),
+                "{raw}"
+            );
+        }
+    }
 }

@@ -67,9 +67,11 @@ pub(crate) async fn apply(
             }
         }
     };
+    // A provider's deletion deactivates; its other events never activate, so an admin's
+    // deactivation here is not undone by the next profile update there.
     let change = Lifecycle {
         profile: identity.profile,
-        is_active: Some(matches!(action, Action::Upsert)),
+        is_active: matches!(action, Action::Deactivate).then_some(false),
     };
     let now = aloft_http::timestamp::now();
     let applied = users

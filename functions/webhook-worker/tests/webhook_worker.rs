@@ -418,6 +418,46 @@ async fn clerk_user_lifecycle_creates_updates_and_deactivates_one_user() {
 }
 
 #[tokio::test]
+async fn a_provider_update_never_undoes_an_admins_deactivation() {
+    let events = events().await;
+    apply(
+        &events,
+        Provider::Clerk,
+        "user.created",
+        100,
+        clerk("user.created", clerk_user()),
+    )
+    .await
+    .unwrap();
+    let id = events
+        .users
+        .external_user("clerk", "user_2x")
+        .await
+        .unwrap()
+        .unwrap();
+    let before = user(&events, &id).await;
+    let change = aloft_store::AdminChange {
+        is_active: Some(false),
+        ..Default::default()
+    };
+    let now = aloft_http::timestamp::now();
+    events
+        .users
+        .admin_update(&before, &change, &now)
+        .await
+        .unwrap();
+
+    let newer = clerk("user.updated", clerk_user());
+    apply(&events, Provider::Clerk, "user.updated", 200, newer)
+        .await
+        .unwrap();
+    assert!(
+        !user(&events, &id).await.is_active,
+        "a newer profile update leaves the deactivation alone"
+    );
+}
+
+#[tokio::test]
 async fn clerk_delete_of_a_user_never_seen_is_ignored() {
     let events = events().await;
     let deleted = clerk("user.deleted", json!({"id": "user_never", "deleted": true}));

@@ -2,7 +2,7 @@
 //! URL and the events it wants; the signing secret is returned once, at creation.
 //! Deliveries (`…/{id}/deliveries`) show every attempt's outcome, dead ones included.
 
-use aloft_auth::{AuthUser, secrets::random_secret};
+use aloft_auth::{AuthUser, PersonUser, secrets::random_secret};
 use aloft_http::{
     ApiError, Json, Page, PageParams, Query, Reply,
     openapi::{ErrorBody, InvalidQuery, JsonBody, SignedIn},
@@ -119,12 +119,14 @@ pub(crate) async fn list_subscriptions(
     }))
 }
 
-/// Subscribe a URL to events.
+/// Subscribe a URL to events. The subscription's signing secret is a credential: only a
+/// person signed in with their own token may mint one (not an API key, not an
+/// impersonation token).
 #[utoipa::path(
     post,
     path = "/app/webhook-subscriptions",
     tag = "Webhook subscriptions",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
+    security(("BearerJWT" = [])),
     request_body = CreateSubscription,
     responses(
         SignedIn, JsonBody,
@@ -133,14 +135,14 @@ pub(crate) async fn list_subscriptions(
                 ("ListDeliveries" = (operation_id = "list_deliveries", parameters(("id" = "$response.body#/id")))),
                 ("DeleteSubscription" = (operation_id = "delete_subscription", parameters(("id" = "$response.body#/id")))),
             )),
-        (status = 403, description = "An operator event, and the caller is not an admin", body = ErrorBody),
+        (status = 403, description = "An operator event and the caller is not an admin, or an API key or impersonation token", body = ErrorBody),
         (status = 409, description = "The tenant has the maximum number of subscriptions", body = ErrorBody),
         (status = 422, description = "A field is missing, the URL is not a public https URL, or an event is unknown", body = ErrorBody),
     )
 )]
 pub(crate) async fn create_subscription(
     State(state): State<AppState>,
-    AuthUser(principal): AuthUser,
+    PersonUser(principal): PersonUser,
     Json(body): Json<CreateSubscription>,
 ) -> Result<Reply<CreatedSubscription>, ApiError> {
     state

@@ -17,7 +17,8 @@ use aloft_auth::Role;
 use aloft_outbound::{Client, read_body};
 use aloft_queue::{NewJob, QueueName};
 use aloft_store::{
-    ConnectionRecord, Connections, JobRecord, JobRepo, RefreshRecord, RefreshTokens, UserRepo,
+    ConnectionRecord, Connections, JobRecord, JobRepo, RefreshRecord, RefreshTokens, SessionUse,
+    UserRepo,
 };
 use aloft_testkit::{PrivateEmulator, TestEnv, connections::FakeConnections, fake_ai::FakeAi};
 use axum::Router;
@@ -128,8 +129,17 @@ async fn seed(resources: &TestEnv) -> Result<(), BoxError> {
         rotated: false,
         expires_at: unix_now() + 86_400,
     };
+    let seen = SessionUse {
+        at: aloft_http::timestamp::now(),
+        user_agent: Some("aloft-bench".to_owned()),
+        ip: None,
+    };
     RefreshTokens::new(table.clone())
-        .issue(&aloft_auth::secrets::secret_hash(REFRESH_SECRET), &record)
+        .start(
+            &aloft_auth::secrets::secret_hash(REFRESH_SECRET),
+            &record,
+            &seen,
+        )
         .await?;
     // The connection `realtime`'s `$connect` opens (again), which `jobs-worker` pushes to.
     let connection = ConnectionRecord {

@@ -133,6 +133,7 @@ fn bench_principal() -> Principal {
         email: None,
         impersonator: None,
         token_id: None,
+        credential: aloft_auth::Credential::SESSIONLESS,
     }
 }
 

@@ -5,8 +5,11 @@
 //! `api-front` ([`api_front`]) plays API Gateway's HTTP API in front of cargo lambda watch;
 //! `sqs-shim` ([`sqs_shim`]) plays the Lambda SQS poller for the worker functions;
 //! `ws-gateway` ([`ws_gateway`]) plays API Gateway's WebSocket API for `realtime`.
+//! [`mailbox`] reads back the emails sent to the emulator's SES (the front's
+//! `/_local/mail`, and tests).
 
 pub mod api_front;
+pub mod mailbox;
 pub mod sqs_shim;
 mod wire;
 pub mod ws_gateway;

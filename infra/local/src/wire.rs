@@ -29,3 +29,15 @@ pub(crate) fn json_response(code: StatusCode, body: &str) -> Response<Full<Bytes
     }
     response
 }
+
+/// hyper's errors say little at the top ("client error (Connect)"); the cause is below.
+pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -6,7 +6,7 @@
 )]
 
 use aloft_local::{LOCAL_PREFIX, api_front::Routes};
-use aloft_provision::resource_name;
+use aloft_provision::{LOCAL_MAIL_FROM, resource_name};
 use serde_yaml::Value;
 
 const WORKSPACE_MANIFEST: &str = include_str!("../../../Cargo.toml");
@@ -70,6 +70,8 @@ fn watch_env_names_the_resources_bootstrap_creates() {
         );
         assert!(url.ends_with(&format!("/{}", resource_name(LOCAL_PREFIX, queue))));
     }
+    // The sender the bootstrap verifies in the emulator's SES.
+    assert_eq!(var("MAIL_FROM"), LOCAL_MAIL_FROM);
 }
 
 /// A worker counts attempts against `MAX_RECEIVE_COUNT` to know its last one (the job

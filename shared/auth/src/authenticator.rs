@@ -9,12 +9,17 @@ use std::{
 
 use aloft_http::ApiError;
 use aloft_store::{
-    ApiKeyRecord, ApiKeyRepo, ImpersonationSessions, StoreError, TenantId, UserRecord, UserRepo,
+    AdminChange, ApiKeyRecord, ApiKeyRepo, ImpersonationSessions, StoreError, TenantId, UserRecord,
+    UserRepo,
 };
 use http::{HeaderMap, header};
 use subtle::ConstantTimeEq;
+use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
-use crate::{ExternalIdp, JwtKeys, Plan, Principal, Role, TokenError, secrets};
+use crate::{
+    Credential, ExternalIdentity, ExternalIdp, JwtKeys, Plan, Principal, Role, Scope, TokenError,
+    secrets,
+};
 
 /// API keys look like `aloft_<32 hex id>_<secret>`.
 const KEY_PREFIX: &str = "aloft";
@@ -39,6 +44,8 @@ const KNOWN_IDENTITY_CAPACITY: usize = 10_000;
 struct ExternalLogin {
     idp: ExternalIdp,
     users: UserRepo,
+    /// `AUTH_ROLE_CLAIM`: the dotted path of the claim that says `admin`.
+    role_claim: Option<String>,
     known: Mutex<HashMap<String, (Principal, Instant)>>,
 }
 
@@ -60,10 +67,18 @@ impl Authenticator {
     }
 
     /// Also accepts the provider's RS256/ES256 tokens; their users live in `users`.
-    pub fn with_external(mut self, idp: ExternalIdp, users: UserRepo) -> Self {
+    /// With `role_claim` (a dotted claim path), a token whose claim there is `admin` acts
+    /// as an admin and any other as a user; the user record follows the claim.
+    pub fn with_external(
+        mut self,
+        idp: ExternalIdp,
+        users: UserRepo,
+        role_claim: Option<String>,
+    ) -> Self {
         self.external = Some(Arc::new(ExternalLogin {
             idp,
             users,
+            role_claim,
             known: Mutex::new(HashMap::new()),
         }));
         self
@@ -141,6 +156,20 @@ impl Authenticator {
         if record.disabled {
             return Err(deactivated());
         }
+        let now = OffsetDateTime::now_utc();
+        let expired = record.expires_at.as_deref().is_some_and(|at| {
+            OffsetDateTime::parse(at, &Rfc3339).map_or(true, |expires| expires <= now)
+        });
+        if expired {
+            return Err(ApiError::Authentication("API key has expired".into()));
+        }
+        let minute = aloft_http::timestamp::format(now.replace_second(0).unwrap_or(now));
+        if record.last_used_at.as_deref() < Some(minute.as_str()) {
+            // At most once a minute per key; a failure costs the note, never the request.
+            if let Err(e) = repo.touch(id, &minute).await {
+                tracing::warn!(error.cause = %e, api_key.id = id, "last use not noted");
+            }
+        }
         Ok(principal_of_key(record))
     }
 }
@@ -162,21 +191,53 @@ impl ExternalLogin {
         if let Some(principal) = self.remembered(&identity.sub) {
             return Ok(principal);
         }
-        let user = self
+        let mut first = external_user(identity.email.as_deref());
+        first.email_verified = identity.email_verified.unwrap_or(false);
+        let mut user = self
             .users
-            .find_or_create_external(
-                self.idp.issuer(),
-                &identity.sub,
-                &external_user(identity.email.as_deref()),
-            )
+            .find_or_create_external(self.idp.issuer(), &identity.sub, &first)
             .await
             .map_err(|e: StoreError| ApiError::from(e))?;
         if !user.is_active {
             return Err(deactivated());
         }
+        if let Some(role) = self.claimed_role(&identity, &user) {
+            user = self.follow_claim(user, role).await?;
+        }
         let principal = principal_of_user(&user);
         self.remember(&identity.sub, &principal);
         Ok(principal)
+    }
+
+    /// The role `AUTH_ROLE_CLAIM` gives, if configured and different from the record's.
+    /// A superadmin (granted here, never by a provider) keeps that role.
+    fn claimed_role(&self, identity: &ExternalIdentity, user: &UserRecord) -> Option<Role> {
+        let path = self.role_claim.as_deref()?;
+        let claimed = match claim_at(&identity.claims, path) {
+            Some("admin") => Role::Admin,
+            _ => Role::User,
+        };
+        let current = Role::parse(&user.role);
+        (current != claimed && current != Role::Superadmin).then_some(claimed)
+    }
+
+    /// Writes the provider's role onto the user record (so their API keys follow it).
+    async fn follow_claim(&self, user: UserRecord, role: Role) -> Result<UserRecord, ApiError> {
+        let change = AdminChange {
+            role: Some(role.as_str().to_owned()),
+            ..AdminChange::default()
+        };
+        let now = aloft_http::timestamp::now();
+        match self.users.admin_update(&user, &change, &now).await {
+            Ok(after) => Ok(after),
+            // Changed meanwhile (another request of theirs did the same): as it is now.
+            Err(StoreError::ConditionFailed) => self
+                .users
+                .get(&user.id)
+                .await?
+                .ok_or_else(|| ApiError::Authentication("Invalid token".into())),
+            Err(e) => Err(e.into()),
+        }
     }
 
     fn remembered(&self, subject: &str) -> Option<Principal> {
@@ -219,7 +280,21 @@ pub fn external_user(email: Option<&str>) -> UserRecord {
         created_at: now.clone(),
         updated_at: now,
         password_hash: None,
+        email_verified: false,
     }
+}
+
+/// The claim at a dotted `path` (`app_metadata.role`), if it is a string.
+fn claim_at<'a>(
+    claims: &'a serde_json::Map<String, serde_json::Value>,
+    path: &str,
+) -> Option<&'a str> {
+    let mut segments = path.split('.');
+    let mut value = claims.get(segments.next()?)?;
+    for segment in segments {
+        value = value.get(segment)?;
+    }
+    value.as_str()
 }
 
 fn principal_of_user(user: &UserRecord) -> Principal {
@@ -231,6 +306,7 @@ fn principal_of_user(user: &UserRecord) -> Principal {
         email: (!user.email.is_empty()).then(|| user.email.clone()),
         impersonator: None,
         token_id: None,
+        credential: Credential::SESSIONLESS,
     }
 }
 
@@ -252,6 +328,14 @@ fn principal_of_key(record: ApiKeyRecord) -> Principal {
         email: None,
         impersonator: None,
         token_id: None,
+        credential: Credential::ApiKey {
+            id: record.id,
+            scopes: record
+                .scopes
+                .iter()
+                .filter_map(|s| Scope::parse(s))
+                .collect(),
+        },
     }
 }
 
@@ -281,6 +365,21 @@ mod tests {
         let (parsed_id, secret) = parse_api_key(&key).unwrap();
         assert_eq!(parsed_id, id);
         assert_eq!(secrets::secret_hash(secret), hash);
+    }
+
+    #[test]
+    fn role_claims_are_found_by_their_dotted_path() {
+        let claims = serde_json::json!({
+            "role": "authenticated",
+            "app_metadata": {"role": "admin"},
+            "public_metadata": {"nested": {"role": 7}}
+        });
+        let claims = claims.as_object().unwrap();
+        assert_eq!(claim_at(claims, "app_metadata.role"), Some("admin"));
+        assert_eq!(claim_at(claims, "role"), Some("authenticated"));
+        assert_eq!(claim_at(claims, "public_metadata.nested.role"), None);
+        assert_eq!(claim_at(claims, "missing.role"), None);
+        assert_eq!(claim_at(claims, ""), None);
     }
 
     #[test]

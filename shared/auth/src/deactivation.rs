@@ -1,23 +1,22 @@
 //! The one way a user's credentials are switched off (and on again), used by the admin
 //! routes and by identity-provider events. Deactivation takes effect on the user's next
 //! request without costing any request an extra read: the user record (written by the
-//! caller) refuses logins and refreshes; the user's refresh families are revoked; their API
-//! keys are flagged, which the key lookup sees; and their unexpired access and
-//! impersonation tokens meet a `blocked_until` marker in the usage item every guard
-//! updates anyway (see [`crate::Guard`]).
+//! caller) refuses logins and refreshes, and its write flags the user's API keys, which
+//! the key lookup sees ([`aloft_store::UserRepo`]); the user's refresh families are
+//! revoked; and their unexpired access and impersonation tokens meet a `blocked_until`
+//! marker in the usage item every guard updates anyway (see [`crate::Guard`]).
 
 use std::time::Duration;
 
 use aloft_config::{ConfigError, Env};
 use aloft_http::timestamp::unix_now;
-use aloft_store::{ApiKeyRepo, RefreshTokens, StoreError, Table, UsageMeter};
+use aloft_store::{RefreshTokens, StoreError, Table, UsageMeter};
 
 use crate::keys;
 
 #[derive(Debug, Clone)]
 pub struct Deactivation {
     usage: UsageMeter,
-    api_keys: ApiKeyRepo,
     refresh_tokens: RefreshTokens,
     /// The longest any token issued before now can live: the markers' span.
     horizon: Duration,
@@ -29,7 +28,6 @@ impl Deactivation {
         let access_ttl = keys::access_ttl(env)?;
         Ok(Self {
             usage: UsageMeter::new(table.clone()),
-            api_keys: ApiKeyRepo::new(table.clone()),
             refresh_tokens: RefreshTokens::new(table.clone()),
             horizon: access_ttl.max(impersonation_ttl(env)?),
         })
@@ -42,18 +40,16 @@ impl Deactivation {
         self.usage
             .block_requests(user_id, now, now + self.horizon.as_secs())
             .await?;
-        self.api_keys.set_disabled(user_id, true).await?;
-        self.refresh_tokens.revoke_user(user_id).await
+        self.refresh_tokens.revoke_user(user_id, None).await
     }
 
-    /// Undoes what can be undone: tokens and API keys work again; revoked refresh
-    /// families stay revoked (the user signs in anew).
+    /// Undoes what can be undone: tokens work again (API keys follow the user record);
+    /// revoked refresh families stay revoked (the user signs in anew).
     pub async fn activate(&self, user_id: &str) -> Result<(), StoreError> {
         let now = unix_now();
         self.usage
             .unblock_requests(user_id, now, now + self.horizon.as_secs())
-            .await?;
-        self.api_keys.set_disabled(user_id, false).await
+            .await
     }
 }
 

@@ -55,6 +55,12 @@ pub struct ExternalIdentity {
     pub sub: String,
     #[serde(default)]
     pub email: Option<String>,
+    /// The provider's word that `email` is the caller's (OIDC's `email_verified`).
+    #[serde(default)]
+    pub email_verified: Option<bool>,
+    /// Every other claim (a role claim among them).
+    #[serde(flatten)]
+    pub claims: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Default)]

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use aloft_store::TenantId;
 
-use crate::{Plan, Principal, Role};
+use crate::{Credential, Plan, Principal, Role};
 
 /// The one algorithm our own tokens use. Pinned: the token's header cannot choose.
 const ALGORITHM: Algorithm = Algorithm::HS256;
@@ -118,6 +118,9 @@ struct Claims {
     act: Option<Actor>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     jti: Option<String>,
+    /// The session (refresh family) the token was issued in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sid: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -202,6 +205,7 @@ impl JwtKeys {
             iat: now,
             act: principal.impersonator.clone().map(|sub| Actor { sub }),
             jti: principal.token_id.clone(),
+            sid: principal.session_id().map(str::to_owned),
         };
         let mut header = Header::new(ALGORITHM);
         header.kid = Some(self.kid.clone());
@@ -238,6 +242,9 @@ impl JwtKeys {
             email: claims.email,
             impersonator: claims.act.map(|a| a.sub),
             token_id: claims.jti,
+            credential: Credential::Token {
+                session_id: claims.sid,
+            },
         })
     }
 }

@@ -4,6 +4,7 @@
 //! Lambda with room to spare; `make bench`-style timing is in the README (the time per
 //! hash grows on a 128 MB Lambda, which gets a fraction of a vCPU).
 
+use aloft_http::ApiError;
 use argon2::{
     Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version,
     password_hash::{SaltString, rand_core::OsRng},
@@ -35,6 +36,40 @@ impl Passwords {
         let params = Params::new(MEMORY_KIB, PASSES, LANES, None)
             .map_err(|e| PasswordError(e.to_string()))?;
         Ok(Self { params })
+    }
+
+    /// The password rule of API.md: 8–128 characters; `field` names it in the 422.
+    pub fn check_rule(field: &'static str, password: &str) -> Result<(), ApiError> {
+        if (8..=128).contains(&password.chars().count()) {
+            Ok(())
+        } else {
+            Err(ApiError::validation(
+                field,
+                "Password must be 8 to 128 characters",
+            ))
+        }
+    }
+
+    /// Hashes on a blocking thread: argon2id takes tens of milliseconds of CPU, which
+    /// must not hold up the async workers.
+    pub async fn hash_off_thread(&self, password: String) -> Result<String, ApiError> {
+        let passwords = self.clone();
+        tokio::task::spawn_blocking(move || passwords.hash(&password))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)
+    }
+
+    /// [`Self::verify`] on a blocking thread.
+    pub async fn verify_off_thread(
+        &self,
+        password: String,
+        stored: Option<String>,
+    ) -> Result<bool, ApiError> {
+        let passwords = self.clone();
+        tokio::task::spawn_blocking(move || passwords.verify(&password, stored.as_deref()))
+            .await
+            .map_err(ApiError::internal)
     }
 
     fn argon2(&self) -> Argon2<'static> {

@@ -75,6 +75,50 @@ impl Plan {
     }
 }
 
+/// What an API key may do (API.md): `read` (GET and HEAD), `write` (every other
+/// method), `admin` (the admin routes, with `read`/`write` for their methods).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    Read,
+    Write,
+    Admin,
+}
+
+impl Scope {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "read" => Some(Scope::Read),
+            "write" => Some(Scope::Write),
+            "admin" => Some(Scope::Admin),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::Write => "write",
+            Scope::Admin => "admin",
+        }
+    }
+}
+
+/// How the caller proved who they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// An access token: ours, naming the session (refresh family) it was issued in, or
+    /// an identity provider's (no session).
+    Token { session_id: Option<String> },
+    /// An API key, narrowed to its scopes.
+    ApiKey { id: String, scopes: Vec<Scope> },
+}
+
+impl Credential {
+    /// A token outside any session of ours.
+    pub const SESSIONLESS: Credential = Credential::Token { session_id: None };
+}
+
 /// A verified caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
@@ -87,10 +131,39 @@ pub struct Principal {
     pub impersonator: Option<String>,
     /// The token's `jti`, set on impersonation tokens so `stop` can revoke them.
     pub token_id: Option<String>,
+    pub credential: Credential,
 }
 
 impl Principal {
     pub fn is_admin(&self) -> bool {
         self.role >= Role::Admin
+    }
+
+    /// A person at a keyboard with their own token: not an API key, not an admin
+    /// impersonating. Only such a caller may mint credentials (API.md).
+    pub fn is_person(&self) -> bool {
+        self.impersonator.is_none() && matches!(self.credential, Credential::Token { .. })
+    }
+
+    /// The session (refresh family) the caller's access token was issued in.
+    pub fn session_id(&self) -> Option<&str> {
+        match &self.credential {
+            Credential::Token { session_id } => session_id.as_deref(),
+            Credential::ApiKey { .. } => None,
+        }
+    }
+
+    /// Whether an API key's scopes allow a request with `method`, to an admin route or
+    /// not; tokens are not narrowed.
+    pub fn scopes_allow(&self, method: &http::Method, admin_route: bool) -> bool {
+        let Credential::ApiKey { scopes, .. } = &self.credential else {
+            return true;
+        };
+        let needed = if matches!(*method, http::Method::GET | http::Method::HEAD) {
+            Scope::Read
+        } else {
+            Scope::Write
+        };
+        scopes.contains(&needed) && (!admin_route || scopes.contains(&Scope::Admin))
     }
 }

@@ -17,6 +17,8 @@ pub struct UserProfile {
     pub avatar_url: Option<String>,
     pub role: Role,
     pub is_active: bool,
+    /// The user proved the address is theirs (the verification link).
+    pub is_verified: bool,
     pub subscription_plan: Plan,
     pub subscription_status: Option<String>,
     /// ISO 8601, UTC.
@@ -48,6 +50,7 @@ impl UserProfile {
             avatar_url: user.avatar_url.clone(),
             role: Role::parse(&user.role),
             is_active: user.is_active,
+            is_verified: user.email_verified,
             subscription_plan: plan,
             subscription_status: user.subscription_status.clone(),
             created_at: user.created_at.clone(),

@@ -38,7 +38,7 @@ async fn fixture() -> Fixture {
     let jwt = Arc::new(JwtKeys::new(&auth_config()));
     Fixture {
         idp,
-        authenticator: Authenticator::new(jwt, None).with_external(external, users),
+        authenticator: Authenticator::new(jwt, None).with_external(external, users, None),
     }
 }
 

@@ -83,7 +83,9 @@ impl Fixture {
                 "/api/v1/admin/ping",
                 get(|AdminUser(_): AdminUser| async { Reply::ok(json!({})) }),
             )
-            .with_state(Authenticator::new(keys.clone(), None).with_external(external, users));
+            .with_state(
+                Authenticator::new(keys.clone(), None).with_external(external, users, None),
+            );
         let app = edge(
             routes,
             &HttpConfig::from_env(&aloft_config::Env::from_pairs([])).unwrap(),
@@ -242,6 +244,7 @@ fn principal_of(user_id: &str, impersonator: Option<String>) -> Principal {
         email: None,
         impersonator,
         token_id: None,
+        credential: aloft_auth::Credential::SESSIONLESS,
     }
 }
 
@@ -267,6 +270,7 @@ fn principal() -> impl Strategy<Value = Principal> {
                 email,
                 impersonator,
                 token_id,
+                credential: aloft_auth::Credential::SESSIONLESS,
             },
         )
 }

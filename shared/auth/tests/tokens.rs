@@ -49,6 +49,7 @@ fn alice(role: Role) -> Principal {
         email: Some("alice@example.com".into()),
         impersonator: None,
         token_id: None,
+        credential: aloft_auth::Credential::SESSIONLESS,
     }
 }
 
@@ -280,6 +281,7 @@ async fn an_impersonation_token_round_trips_act_and_jti_and_needs_a_session() {
     let principal = Principal {
         impersonator: Some("admin-1".into()),
         token_id: Some("jti-1".into()),
+        credential: aloft_auth::Credential::SESSIONLESS,
         ..alice(Role::User)
     };
     let token = keys

@@ -13,7 +13,7 @@
 //! | `GOOGLE_PUBSUB_AUDIENCE` | audience set on the push subscription; enables Google |
 //! | `GOOGLE_PUBSUB_JWKS_URL` | default `https://www.googleapis.com/oauth2/v3/certs` |
 //! | `GOOGLE_PUBSUB_ISSUER` | default `https://accounts.google.com` |
-//! | `GOOGLE_PUBSUB_SERVICE_ACCOUNT` | optional: the push token's verified `email` |
+//! | `GOOGLE_PUBSUB_SERVICE_ACCOUNT` | required with the audience: the push token's verified `email` |
 //! | `GOOGLE_PLAY_PACKAGE_NAME` | optional: refuse notifications for other apps |
 //! | `WEBHOOK_TOLERANCE_SECONDS` | Stripe and Svix timestamp tolerance, default 300 |
 
@@ -93,8 +93,10 @@ pub struct AppleConfig {
 pub struct GoogleConfig {
     /// Google's JWKS, issuer, and the audience set on the push subscription.
     pub idp: ExternalIdpConfig,
-    /// When set, the token's `email` must be this (verified) service account.
-    pub service_account: Option<String>,
+    /// The token's `email` must be this (verified) service account: without it, any
+    /// Google-signed token for our audience (any Google Cloud project can mint one)
+    /// would pass.
+    pub service_account: String,
     /// When set, notifications for any other app are refused.
     pub package_name: Option<String>,
 }
@@ -124,7 +126,7 @@ impl InboundConfig {
                 .transpose()?,
             supabase: secret(env, "SUPABASE_WEBHOOK_SECRET"),
             apple: apple(env)?,
-            google: google(env),
+            google: google(env)?,
             tolerance_seconds: env
                 .parse_or("WEBHOOK_TOLERANCE_SECONDS", DEFAULT_TOLERANCE_SECONDS)?,
         })
@@ -163,18 +165,20 @@ fn apple(env: &Env) -> Result<Option<AppleConfig>, ConfigError> {
     }))
 }
 
-fn google(env: &Env) -> Option<GoogleConfig> {
-    let audience = env.optional("GOOGLE_PUBSUB_AUDIENCE")?;
+fn google(env: &Env) -> Result<Option<GoogleConfig>, ConfigError> {
+    let Some(audience) = env.optional("GOOGLE_PUBSUB_AUDIENCE") else {
+        return Ok(None);
+    };
     let or_default = |name, default: &str| env.optional(name).unwrap_or_else(|| default.into());
-    Some(GoogleConfig {
+    Ok(Some(GoogleConfig {
         idp: ExternalIdpConfig {
             jwks_url: or_default("GOOGLE_PUBSUB_JWKS_URL", GOOGLE_JWKS_URL),
             issuer: or_default("GOOGLE_PUBSUB_ISSUER", GOOGLE_ISSUER),
             audience,
         },
-        service_account: env.optional("GOOGLE_PUBSUB_SERVICE_ACCOUNT"),
+        service_account: env.required("GOOGLE_PUBSUB_SERVICE_ACCOUNT")?,
         package_name: env.optional("GOOGLE_PLAY_PACKAGE_NAME"),
-    })
+    }))
 }
 
 #[cfg(test)]
@@ -225,12 +229,22 @@ mod tests {
     }
 
     #[test]
-    fn google_needs_only_an_audience_and_defaults_to_google() {
-        let env = Env::from_pairs([("GOOGLE_PUBSUB_AUDIENCE", "https://api.example.com/hook")]);
+    fn google_needs_an_audience_and_a_service_account_and_defaults_to_google() {
+        let audience = ("GOOGLE_PUBSUB_AUDIENCE", "https://api.example.com/hook");
+        let err = InboundConfig::from_env(&Env::from_pairs([audience])).unwrap_err();
+        assert!(
+            err.to_string().contains("GOOGLE_PUBSUB_SERVICE_ACCOUNT"),
+            "{err}"
+        );
+        let account = (
+            "GOOGLE_PUBSUB_SERVICE_ACCOUNT",
+            "push@p.iam.gserviceaccount.com",
+        );
+        let env = Env::from_pairs([audience, account]);
         let google = InboundConfig::from_env(&env).unwrap().google.unwrap();
         assert_eq!(google.idp.jwks_url, GOOGLE_JWKS_URL);
         assert_eq!(google.idp.issuer, GOOGLE_ISSUER);
-        assert_eq!(google.service_account, None);
+        assert_eq!(google.service_account, account.1);
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::{
 #[derive(Debug)]
 pub(crate) struct PubSubPush {
     idp: ExternalIdp,
-    service_account: Option<String>,
+    service_account: String,
     package_name: Option<String>,
 }
 
@@ -113,8 +113,8 @@ impl PubSubPush {
         })
     }
 
-    /// Signature, issuer, audience and expiry through [`ExternalIdp`]; then, when a service
-    /// account is configured, that the token was minted for it.
+    /// Signature, issuer, audience and expiry through [`ExternalIdp`]; then that the token
+    /// was minted for our service account.
     async fn verify_token(&self, token: &str) -> Result<(), Rejection> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| Rejection::malformed("the bearer token is not a JWT"))?;
@@ -122,14 +122,11 @@ impl PubSubPush {
             TokenError::Expired => Rejection::Stale,
             TokenError::Invalid => Rejection::BadSignature,
         })?;
-        let Some(expected) = &self.service_account else {
-            return Ok(());
-        };
         match verified_claims(token) {
             Some(PushClaims {
                 email: Some(email),
                 email_verified: true,
-            }) if email == *expected => Ok(()),
+            }) if email == self.service_account => Ok(()),
             _ => Err(Rejection::BadSignature),
         }
     }

@@ -27,6 +27,7 @@ async fn fixture(extra: &[(&'static str, &'static str)]) -> Fixture {
         ("GOOGLE_PUBSUB_AUDIENCE", idp.audience.as_str()),
         ("GOOGLE_PUBSUB_JWKS_URL", idp.jwks_url.as_str()),
         ("GOOGLE_PUBSUB_ISSUER", idp.issuer.as_str()),
+        ("GOOGLE_PUBSUB_SERVICE_ACCOUNT", SERVICE_ACCOUNT),
     ];
     pairs.extend_from_slice(extra);
     let config = InboundConfig::from_env(&Env::from_pairs(pairs)).unwrap();
@@ -114,8 +115,8 @@ async fn test_and_other_notifications_have_their_kinds() {
 }
 
 #[tokio::test]
-async fn service_account_when_configured_must_be_the_verified_email() {
-    let f = fixture(&[("GOOGLE_PUBSUB_SERVICE_ACCOUNT", SERVICE_ACCOUNT)]).await;
+async fn the_token_must_carry_the_service_account_as_a_verified_email() {
+    let f = fixture(&[]).await;
     let sign = |claims: &Value| f.idp.sign(Algorithm::RS256, "rsa-1", claims);
     let mut unverified = push_claims(&f.idp);
     unverified["email_verified"] = false.into();

@@ -56,7 +56,7 @@ pub async fn provision(
     Ok(done)
 }
 
-fn failed(resource: &str) -> impl Fn(&dyn std::fmt::Debug) -> ProvisionError + '_ {
+pub(crate) fn failed(resource: &str) -> impl Fn(&dyn std::fmt::Debug) -> ProvisionError + '_ {
     move |cause| ProvisionError::Aws {
         resource: resource.to_owned(),
         cause: format!("{cause:?}"),

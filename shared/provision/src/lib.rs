@@ -2,14 +2,17 @@
 //! so the local stack and every test use exactly the resources the cloud gets.
 //!
 //! The template is compiled in: a change to it reaches the bootstrap and the tests on the
-//! next build, and local and cloud cannot drift.
+//! next build, and local and cloud cannot drift. Besides the template's resources, the
+//! local stack's email sender is verified in the emulator's SES ([`verify_sender`]).
 
 mod cors;
 mod create;
+mod sender;
 mod template;
 
 pub use cors::{AllowedOrigins, CORS_ALLOW_ORIGINS};
 pub use create::{Provisioned, provision};
+pub use sender::{LOCAL_MAIL_FROM, verify_sender};
 pub use template::{BucketSpec, QueueSpec, SqsMapping, TableSpec, Template};
 
 /// Why resources could not be read from the template or created.

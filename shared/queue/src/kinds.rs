@@ -7,6 +7,29 @@ use serde::{Deserialize, Serialize};
 pub const EMAIL_KIND: &str = "email.send";
 /// POSTs a contact submission to the CRM (`CONTACT_WEBHOOK_URL`), signed.
 pub const CONTACT_CRM_KIND: &str = "contact.crm";
+/// Mails a verification link to an address, if a user with it still awaits verification.
+pub const VERIFY_EMAIL_KIND: &str = "account.verify_email";
+/// Mails a password-reset link to an address, if a user with a password has it. The
+/// request that asks for one does the same work whether or not the address is known:
+/// it queues this job; only the worker looks the address up.
+pub const RESET_PASSWORD_KIND: &str = "account.reset_password";
+
+/// The address a [`VERIFY_EMAIL_KIND`] or [`RESET_PASSWORD_KIND`] job mails.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountMail {
+    pub email: String,
+}
+
+impl AccountMail {
+    /// The job of `kind` that mails `email`, on the jobs queue.
+    pub fn job(kind: &str, email: &str) -> crate::NewJob {
+        let payload = serde_json::json!(AccountMail {
+            email: email.to_owned()
+        });
+        crate::NewJob::new(kind, crate::QueueName::Jobs, payload)
+    }
+}
+
 /// Greets a new WebSocket connection with the `connected` event (API Gateway takes pushes
 /// only after `$connect` has returned).
 pub const REALTIME_CONNECTED_KIND: &str = "realtime.connected";

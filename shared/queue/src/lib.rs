@@ -14,8 +14,8 @@ mod worker;
 
 pub use events::{Event, FANOUT_KIND, Fanout, Publisher};
 pub use kinds::{
-    CONTACT_CRM_KIND, ContactCrm, EMAIL_KIND, Email, Greeting, Notification,
-    REALTIME_CONNECTED_KIND, REALTIME_NOTIFY_KIND,
+    AccountMail, CONTACT_CRM_KIND, ContactCrm, EMAIL_KIND, Email, Greeting, Notification,
+    REALTIME_CONNECTED_KIND, REALTIME_NOTIFY_KIND, RESET_PASSWORD_KIND, VERIFY_EMAIL_KIND,
 };
 pub use producer::{JobMessage, NewJob, Producer, QueueName, QueueUrls};
 pub use targets::TargetPolicy;

@@ -2,8 +2,14 @@
 //! stored SHA-256 of the secret, listed per user through `gsi1`. A user has at most
 //! [`MAX_API_KEYS`]: a count item (`USER#<id>` / `APIKEYS`) is changed in the same
 //! transaction as every create and delete, so the list (one Query) stays small.
+//!
+//! A key acts as its owner is now: each key item carries a copy of the owner's role,
+//! plan and activity, which [`ApiKeyRepo::follow_owner`] rewrites whenever the user
+//! record changes them (the one lookup a key request makes reads them with the key).
 
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -22,6 +28,8 @@ pub enum CreateApiKeyOutcome {
     Created,
     /// The user holds [`MAX_API_KEYS`] keys already.
     Full,
+    /// The owner's role, plan or activity changed since they were read: read again.
+    OwnerChanged,
 }
 
 /// A stored API key. The secret itself is never stored.
@@ -30,9 +38,20 @@ pub struct ApiKeyRecord {
     pub id: String,
     pub user_id: String,
     pub tenant_id: String,
-    /// The owner's role and plan when the key was made; the key acts with them.
+    /// The owner's role and plan as they are now ([`ApiKeyRepo::follow_owner`]).
     pub role: String,
     pub plan: String,
+    /// What the key may do: `read`, `write`, `admin` (API.md). Keys made before scopes
+    /// existed read and write.
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+    /// RFC 3339; refused after. A string, so the table's TTL (a number attribute named
+    /// `expires_at`) never deletes the item behind the owner's key count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    /// RFC 3339 to the minute: written at most once a minute per key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<String>,
     pub name: String,
     /// The first characters of the key, to tell keys apart in a list.
     pub prefix: String,
@@ -41,6 +60,37 @@ pub struct ApiKeyRecord {
     /// Set while the owner is deactivated: the key is refused until they are activated.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub disabled: bool,
+}
+
+/// The count item of a user's keys.
+#[derive(Deserialize)]
+struct KeyCount {
+    #[serde(default)]
+    item_count: i64,
+}
+
+fn default_scopes() -> Vec<String> {
+    vec!["read".into(), "write".into()]
+}
+
+/// What a key copies of its owner (see [`ApiKeyRepo::follow_owner`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyOwner<'a> {
+    pub user_id: &'a str,
+    pub role: &'a str,
+    pub plan: &'a str,
+    pub is_active: bool,
+}
+
+impl<'a> From<&'a crate::UserRecord> for KeyOwner<'a> {
+    fn from(user: &'a crate::UserRecord) -> Self {
+        Self {
+            user_id: &user.id,
+            role: &user.role,
+            plan: &user.subscription_plan,
+            is_active: user.is_active,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -58,8 +108,9 @@ impl ApiKeyRepo {
     }
 
     /// Stores the key and counts it, in one transaction that refuses a user's key past
-    /// [`MAX_API_KEYS`]. A key with this id already there is
-    /// [`StoreError::ConditionFailed`].
+    /// [`MAX_API_KEYS`] and a key whose copy of its owner (`record.role`, `plan`) is
+    /// already stale: a role change racing the creation cannot leave a key behind with
+    /// the old role. A key with this id already there is [`StoreError::ConditionFailed`].
     pub async fn create(&self, record: &ApiKeyRecord) -> Result<CreateApiKeyOutcome, StoreError> {
         let mut item = to_item(&Key::api_key(&record.id), record)?;
         item.insert("gsi1pk".into(), s(owner_index(&record.user_id)));
@@ -83,17 +134,42 @@ impl ApiKeyRepo {
             .expression_attribute_values(":max", n(MAX_API_KEYS))
             .build()
             .map_err(build_error)?;
+        let owner_as_copied = ConditionCheck::builder()
+            .table_name(self.table.name())
+            .set_key(Some(Key::user(&record.user_id).attributes()))
+            .condition_expression(
+                "#role = :role AND subscription_plan = :plan AND is_active = :active",
+            )
+            .expression_attribute_names("#role", "role")
+            .expression_attribute_values(":role", s(&record.role))
+            .expression_attribute_values(":plan", s(&record.plan))
+            .expression_attribute_values(":active", Bool(true))
+            .build()
+            .map_err(build_error)?;
         let writes = vec![
             TransactWriteItem::builder().put(put).build(),
             TransactWriteItem::builder().update(count).build(),
+            TransactWriteItem::builder()
+                .condition_check(owner_as_copied)
+                .build(),
         ];
         match self.table.transact(writes).await {
             Ok(()) => Ok(CreateApiKeyOutcome::Created),
-            // Which condition failed: the id is taken, or else the user is at the cap.
-            Err(StoreError::ConditionFailed) => match self.get(&record.id).await? {
-                Some(_) => Err(StoreError::ConditionFailed),
-                None => Ok(CreateApiKeyOutcome::Full),
-            },
+            // Which condition failed: the id is taken, the user is at the cap, or else
+            // the owner changed since the caller read them.
+            Err(StoreError::ConditionFailed) => {
+                if self.get(&record.id).await?.is_some() {
+                    return Err(StoreError::ConditionFailed);
+                }
+                let count: Option<KeyCount> =
+                    self.table.get(&Key::api_key_count(&record.user_id)).await?;
+                Ok(match count {
+                    Some(count) if count.item_count >= i64::from(MAX_API_KEYS) => {
+                        CreateApiKeyOutcome::Full
+                    }
+                    _ => CreateApiKeyOutcome::OwnerChanged,
+                })
+            }
             Err(e) => Err(e),
         }
     }
@@ -115,19 +191,30 @@ impl ApiKeyRepo {
             .await
     }
 
-    /// Disables (or enables again) every key of the user, for their deactivation.
-    /// Idempotent; a key deleted meanwhile is skipped.
-    pub async fn set_disabled(&self, user_id: &str, disabled: bool) -> Result<(), StoreError> {
-        for key in self.list_for_user(user_id).await? {
+    /// Copies the owner's role, plan and activity onto each of their keys: what makes a
+    /// key act as its owner is now. Called by every writer of those fields of the user
+    /// record, after it; idempotent, so a retry of a failed change finishes the job. A
+    /// key deleted meanwhile is skipped.
+    pub async fn follow_owner(&self, owner: KeyOwner<'_>) -> Result<(), StoreError> {
+        for key in self.list_for_user(owner.user_id).await? {
+            let unchanged =
+                key.role == owner.role && key.plan == owner.plan && key.disabled != owner.is_active;
+            if unchanged {
+                continue;
+            }
             let updated = self
                 .table
                 .client()
                 .update_item()
                 .table_name(self.table.name())
                 .set_key(Some(Key::api_key(&key.id).attributes()))
-                .update_expression("SET disabled = :disabled")
+                .update_expression("SET #role = :role, #plan = :plan, disabled = :disabled")
                 .condition_expression("attribute_exists(pk)")
-                .expression_attribute_values(":disabled", Bool(disabled))
+                .expression_attribute_names("#role", "role")
+                .expression_attribute_names("#plan", "plan")
+                .expression_attribute_values(":role", s(owner.role))
+                .expression_attribute_values(":plan", s(owner.plan))
+                .expression_attribute_values(":disabled", Bool(!owner.is_active))
                 .send()
                 .await;
             match updated.map_err(StoreError::from_sdk) {
@@ -136,6 +223,28 @@ impl ApiKeyRepo {
             }
         }
         Ok(())
+    }
+
+    /// Notes that the key was used at `minute` (RFC 3339 to the minute), unless that
+    /// minute is noted already: at most one write per key and minute.
+    pub async fn touch(&self, id: &str, minute: &str) -> Result<(), StoreError> {
+        let updated = self
+            .table
+            .client()
+            .update_item()
+            .table_name(self.table.name())
+            .set_key(Some(Key::api_key(id).attributes()))
+            .update_expression("SET last_used_at = :minute")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(last_used_at) OR last_used_at < :minute)",
+            )
+            .expression_attribute_values(":minute", s(minute))
+            .send()
+            .await;
+        match updated.map_err(StoreError::from_sdk) {
+            Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Deletes the key if `user_id` owns it; `false` when there is no such key of theirs

@@ -67,6 +67,12 @@ impl Key {
         Key::new(format!("FAMILY#{family_id}"), "FAMILY")
     }
 
+    /// A single-use token (email verification, password reset), by purpose and the
+    /// SHA-256 of its secret.
+    pub fn one_time(purpose: &str, token_hash: &str) -> Self {
+        Key::new(format!("ONCE#{purpose}#{token_hash}"), "ONCE")
+    }
+
     /// An API key, by its public id.
     pub fn api_key(key_id: &str) -> Self {
         Key::new(format!("APIKEY#{key_id}"), "KEY")

@@ -16,6 +16,7 @@ mod impersonation;
 mod jobs;
 mod keys;
 mod objects;
+mod one_time;
 mod projects;
 mod rate;
 pub mod realtime;
@@ -28,7 +29,7 @@ pub mod usage;
 mod users;
 mod webhooks;
 
-pub use api_keys::{ApiKeyRecord, ApiKeyRepo, CreateApiKeyOutcome, MAX_API_KEYS};
+pub use api_keys::{ApiKeyRecord, ApiKeyRepo, CreateApiKeyOutcome, KeyOwner, MAX_API_KEYS};
 pub use audit::{AuditEntry, AuditLog, AuditPage, AuditQuery};
 pub use clients::{AwsClients, AwsSettings};
 pub use error::StoreError;
@@ -38,12 +39,13 @@ pub use impersonation::{ImpersonationSession, ImpersonationSessions};
 pub use jobs::{JobRecord, JobRepo, JobStatus, Start};
 pub use keys::{Key, TenantId};
 pub use objects::Objects;
+pub use one_time::{OneTimeRecord, OneTimeTokens, Purpose};
 pub use projects::{
     ProjectChange, ProjectListing, ProjectRecord, ProjectRepo, ProjectSort, UpdateOutcome,
 };
 pub use rate::{RateLimiter, Window};
 pub use realtime::{ConnectionRecord, Connections, Member};
-pub use refresh::{RefreshRecord, RefreshTokens, Rotation};
+pub use refresh::{RefreshRecord, RefreshTokens, Rotation, SessionRecord, SessionUse};
 pub use stats::{Counters, Stats, Tally};
 pub use table::Table;
 pub use usage::{Metric, UsageMeter};

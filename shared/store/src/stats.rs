@@ -272,6 +272,7 @@ mod tests {
             created_at: String::new(),
             updated_at: String::new(),
             password_hash: None,
+            email_verified: false,
         }
     }
 

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use aloft_http::{PageRequest, Slice};
 
 use crate::{
-    Key, Stats, StoreError, Table, Tally,
+    ApiKeyRepo, Key, Stats, StoreError, Table, Tally,
     table::{Item, Range, from_item, n, s, to_item},
 };
 
@@ -47,6 +47,10 @@ pub struct UserRecord {
     /// argon2id PHC string; absent for users of an external identity provider.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_hash: Option<String>,
+    /// The user proved they read mail at `email` (a verification link), or their
+    /// identity provider vouches for it.
+    #[serde(default)]
+    pub email_verified: bool,
 }
 
 /// The profile fields a user may change; `None` leaves a field as it is.
@@ -118,11 +122,14 @@ pub struct AdminChange {
 /// directory.
 const DIRECTORY: &str = "USERS";
 
-/// Users in the table. Every change it makes is counted in the dashboard's [`Stats`].
+/// Users in the table. Every change it makes is counted in the dashboard's [`Stats`],
+/// and every change of a role, plan or activity is copied onto the user's API keys
+/// ([`ApiKeyRepo::follow_owner`]).
 #[derive(Debug, Clone)]
 pub struct UserRepo {
     table: Table,
     stats: Stats,
+    api_keys: ApiKeyRepo,
 }
 
 /// Emails are compared case-insensitively.
@@ -134,6 +141,7 @@ impl UserRepo {
     pub fn new(table: Table) -> Self {
         Self {
             stats: Stats::new(table.clone()),
+            api_keys: ApiKeyRepo::new(table.clone()),
             table,
         }
     }
@@ -368,7 +376,12 @@ impl UserRepo {
                 let mut new = old.clone();
                 let fields = sets.into_iter().filter(|(f, _)| !f.starts_with('#'));
                 new.extend(fields.map(|(f, v)| (f.to_owned(), v)));
-                self.count_change(old, new).await;
+                match (from_item::<UserRecord>(old), from_item::<UserRecord>(new)) {
+                    (Ok(before), Ok(after)) => self.changed(&before, &after).await?,
+                    (Err(e), _) | (_, Err(e)) => {
+                        tracing::error!(error.cause = %e, "a user change was not counted");
+                    }
+                }
                 Ok(Applied::Applied)
             }
             Err(e) => match StoreError::from_sdk(e) {
@@ -381,14 +394,17 @@ impl UserRepo {
         }
     }
 
-    /// Counts a user's change from its items before and after.
-    async fn count_change(&self, old: crate::table::Item, new: crate::table::Item) {
-        match (from_item::<UserRecord>(old), from_item::<UserRecord>(new)) {
-            (Ok(old), Ok(new)) => self.stats.count(Tally::user(Some(&old), &new)).await,
-            (Err(e), _) | (_, Err(e)) => {
-                tracing::error!(error.cause = %e, "a user change was not counted");
-            }
+    /// What follows any change of a user: the dashboard counts it, and the user's API keys
+    /// copy a new role, plan or activity.
+    async fn changed(&self, before: &UserRecord, after: &UserRecord) -> Result<(), StoreError> {
+        self.stats.count(Tally::user(Some(before), after)).await;
+        let owner_changed = before.role != after.role
+            || before.subscription_plan != after.subscription_plan
+            || before.is_active != after.is_active;
+        if owner_changed {
+            self.api_keys.follow_owner(after.into()).await?;
         }
+        Ok(())
     }
 
     pub async fn get(&self, user_id: &str) -> Result<Option<UserRecord>, StoreError> {
@@ -480,8 +496,61 @@ impl UserRepo {
         }
         let output = request.send().await.map_err(StoreError::from_sdk)?;
         let after: UserRecord = from_item(output.attributes.unwrap_or_default())?;
-        self.stats.count(Tally::user(Some(before), &after)).await;
+        self.changed(before, &after).await?;
         Ok(after)
+    }
+
+    /// Marks `email` verified for the user (if it is still theirs) and grants `role` if
+    /// given (a bootstrap role, granted only now). `None` if the user or the email is
+    /// gone.
+    pub async fn mark_verified(
+        &self,
+        user_id: &str,
+        email: &str,
+        role: Option<&str>,
+        now: &str,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        let Some(before) = self.get(user_id).await?.filter(|u| u.email == email) else {
+            return Ok(None);
+        };
+        let mut sets = vec![("email_verified", AttributeValue::Bool(true))];
+        if let Some(role) = role {
+            sets.push(("#role", s(role)));
+        }
+        let mut request = self
+            .update(user_id, now, &sets)
+            .condition_expression("email = :email")
+            .expression_attribute_values(":email", s(email))
+            .return_values(ReturnValue::AllNew);
+        if role.is_some() {
+            request = request.expression_attribute_names("#role", "role");
+        }
+        match request.send().await.map_err(StoreError::from_sdk) {
+            Ok(output) => {
+                let after: UserRecord = from_item(output.attributes.unwrap_or_default())?;
+                self.changed(&before, &after).await?;
+                Ok(Some(after))
+            }
+            Err(StoreError::ConditionFailed) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Replaces the user's password hash; `false` if there is no such user.
+    pub async fn set_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        now: &str,
+    ) -> Result<bool, StoreError> {
+        let request = self
+            .update(user_id, now, &[("password_hash", s(password_hash))])
+            .condition_expression("attribute_exists(pk)");
+        match request.send().await.map_err(StoreError::from_sdk) {
+            Ok(_) => Ok(true),
+            Err(StoreError::ConditionFailed) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Applies `change` and returns the updated user; `None` if there is no such user.

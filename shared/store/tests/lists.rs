@@ -10,8 +10,9 @@ use std::collections::HashMap;
 
 use aloft_http::{Page, PageParams, PageRequest, Slice, aws_usage::measure};
 use aloft_store::{
-    ApiKeyRecord, ApiKeyRepo, CreateApiKeyOutcome, DeliveryAttempt, DeliveryRecord, FileRecord,
-    FileRepo, JobRepo, JobStatus, MAX_API_KEYS, Table, TenantId, UserRepo, WebhookRepo,
+    AdminChange, ApiKeyRecord, ApiKeyRepo, BillingChange, CreateApiKeyOutcome, DeliveryAttempt,
+    DeliveryRecord, FileRecord, FileRepo, JobRepo, JobStatus, MAX_API_KEYS, Table, TenantId,
+    UserRepo, WebhookRepo,
 };
 use aloft_testkit::{TestEnv, user_record};
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
@@ -344,19 +345,12 @@ async fn the_directory_pages_by_counter_or_counts_the_matches_it_examined() {
 #[tokio::test]
 async fn a_user_holds_at_most_the_capped_number_of_api_keys() {
     let table = table().await;
+    UserRepo::new(table.clone())
+        .create(&user_record("ann"))
+        .await
+        .unwrap();
     let keys = ApiKeyRepo::new(table);
-    let key = |i: u32| ApiKeyRecord {
-        id: format!("k{i:03}"),
-        user_id: "ann".into(),
-        tenant_id: "t1".into(),
-        role: "user".into(),
-        plan: "free".into(),
-        name: format!("key {i}"),
-        prefix: "ak_live_abcd".into(),
-        secret_hash: "0".repeat(64),
-        created_at: "2026-01-01T00:00:00Z".into(),
-        disabled: false,
-    };
+    let key = |i: u32| api_key(&format!("k{i:03}"), "ann");
     for i in 0..MAX_API_KEYS {
         let outcome = keys.create(&key(i)).await.unwrap();
         assert_eq!(outcome, CreateApiKeyOutcome::Created);
@@ -371,5 +365,110 @@ async fn a_user_holds_at_most_the_capped_number_of_api_keys() {
     assert_eq!(
         keys.list_for_user("ann").await.unwrap().len(),
         MAX_API_KEYS as usize
+    );
+}
+
+fn api_key(id: &str, owner: &str) -> ApiKeyRecord {
+    ApiKeyRecord {
+        id: id.into(),
+        user_id: owner.into(),
+        tenant_id: format!("tenant-{owner}"),
+        role: "user".into(),
+        plan: "free".into(),
+        scopes: vec!["read".into(), "write".into()],
+        expires_at: None,
+        last_used_at: None,
+        name: format!("key {id}"),
+        prefix: "ak_live_abcd".into(),
+        secret_hash: "0".repeat(64),
+        created_at: "2026-01-01T00:00:00Z".into(),
+        disabled: false,
+    }
+}
+
+#[tokio::test]
+async fn keys_follow_their_owners_role_plan_and_activity() {
+    let table = table().await;
+    let users = UserRepo::new(table.clone());
+    let keys = ApiKeyRepo::new(table);
+    let mut ann = user_record("kf-ann");
+    ann.role = "admin".into();
+    users.create(&ann).await.unwrap();
+
+    // A key copied from a stale read of its owner is refused.
+    let mut stale = api_key("kf-stale", "kf-ann");
+    stale.role = "user".into();
+    assert_eq!(
+        keys.create(&stale).await.unwrap(),
+        CreateApiKeyOutcome::OwnerChanged
+    );
+    let mut key = api_key("kf-1", "kf-ann");
+    key.role = "admin".into();
+    assert_eq!(
+        keys.create(&key).await.unwrap(),
+        CreateApiKeyOutcome::Created
+    );
+
+    let demote = AdminChange {
+        role: Some("user".into()),
+        plan: Some("pro".into()),
+        ..AdminChange::default()
+    };
+    let after = users
+        .admin_update(&ann, &demote, "2026-02-01T00:00:00Z")
+        .await
+        .unwrap();
+    let copied = keys.get("kf-1").await.unwrap().unwrap();
+    assert_eq!(
+        (copied.role.as_str(), copied.plan.as_str()),
+        ("user", "pro")
+    );
+    assert!(!copied.disabled);
+
+    let deactivate = AdminChange {
+        is_active: Some(false),
+        ..AdminChange::default()
+    };
+    users
+        .admin_update(&after, &deactivate, "2026-02-02T00:00:00Z")
+        .await
+        .unwrap();
+    assert!(keys.get("kf-1").await.unwrap().unwrap().disabled);
+
+    // A plan from a billing event reaches the key too (activity stays as the user's).
+    let billing = BillingChange {
+        plan: Some("enterprise".into()),
+        ..BillingChange::default()
+    };
+    users
+        .apply_billing("kf-ann", &billing, 100, "2026-02-03T00:00:00Z")
+        .await
+        .unwrap();
+    let copied = keys.get("kf-1").await.unwrap().unwrap();
+    assert_eq!(copied.plan, "enterprise");
+    assert!(copied.disabled);
+}
+
+#[tokio::test]
+async fn a_key_notes_its_last_minute_of_use_once() {
+    let table = table().await;
+    UserRepo::new(table.clone())
+        .create(&user_record("lu-ann"))
+        .await
+        .unwrap();
+    let keys = ApiKeyRepo::new(table);
+    keys.create(&api_key("lu-1", "lu-ann")).await.unwrap();
+    keys.touch("lu-1", "2026-03-01T10:05:00Z").await.unwrap();
+    keys.touch("lu-1", "2026-03-01T10:04:00Z").await.unwrap();
+    let noted = keys.get("lu-1").await.unwrap().unwrap().last_used_at;
+    assert_eq!(
+        noted.as_deref(),
+        Some("2026-03-01T10:05:00Z"),
+        "never moves back"
+    );
+    keys.touch("missing", "2026-03-01T10:05:00Z").await.unwrap();
+    assert!(
+        keys.get("missing").await.unwrap().is_none(),
+        "no item made up"
     );
 }

@@ -1,5 +1,6 @@
 //! The local AWS emulator: moto server, installed into the project's `.venv`, started by
-//! `infra/local/moto_capacity.py` so DynamoDB reports real consumed capacity.
+//! `infra/local/moto_capacity.py` so DynamoDB reports real consumed capacity and the
+//! emails sent through SES can be read back with their send time (`aloft_local::mailbox`).
 
 use std::{
     net::TcpListener,

@@ -27,7 +27,7 @@ pub use tokens::{
 };
 
 use aloft_config::Env;
-use aloft_provision::{Provisioned, Template, provision};
+use aloft_provision::{LOCAL_MAIL_FROM, Provisioned, Template, provision, verify_sender};
 use aloft_store::{AwsClients, AwsSettings};
 
 /// A stored user `id` (role `user`, free plan, own tenant `tenant-<id>`), for tests that
@@ -50,10 +50,12 @@ pub fn user_record(id: &str) -> aloft_store::UserRecord {
         created_at: "2026-01-01T00:00:00Z".into(),
         updated_at: "2026-01-01T00:00:00Z".into(),
         password_hash: None,
+        email_verified: false,
     }
 }
 
-/// A fresh, isolated set of the template's resources on an emulator.
+/// A fresh, isolated set of the template's resources on an emulator, whose SES has the
+/// local email sender ([`LOCAL_MAIL_FROM`], `MAIL_FROM` in [`TestEnv::env`]) verified.
 #[derive(Debug, Clone)]
 pub struct TestEnv {
     pub settings: AwsSettings,
@@ -78,6 +80,11 @@ impl TestEnv {
             .unwrap_or_else(|e| {
                 panic!("could not create test resources on {endpoint}: {e}. Is the emulator running? `make test` starts it; for a single test run `make emulator` first")
             });
+        // The sender `env` configures, verified as the bootstrap verifies it, so a jobs
+        // worker built from this environment sends email as on the local stack.
+        verify_sender(&clients, LOCAL_MAIL_FROM)
+            .await
+            .unwrap_or_else(|e| panic!("could not verify the email sender on {endpoint}: {e}"));
         Self {
             settings,
             clients,
@@ -100,6 +107,7 @@ impl TestEnv {
             ("JWT_SECRET", TEST_JWT_SECRET.into()),
             ("JWT_ISSUER", TEST_ISSUER.into()),
             ("JWT_AUDIENCE", TEST_AUDIENCE.into()),
+            ("MAIL_FROM", LOCAL_MAIL_FROM.into()),
         ];
         pairs.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
         Env::from_pairs(pairs.iter().map(|(k, v)| (*k, v.as_str())))

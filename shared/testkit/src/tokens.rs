@@ -55,6 +55,7 @@ fn signed(user_id: &str, tenant: &str, role: Role, issued_at: u64) -> String {
         email: Some(format!("{user_id}@example.com")),
         impersonator: None,
         token_id: None,
+        credential: aloft_auth::Credential::SESSIONLESS,
     };
     JwtKeys::new(&auth_config())
         .issue(&principal, issued_at)

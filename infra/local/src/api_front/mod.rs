@@ -8,6 +8,10 @@
 //! watch with their own CORS configuration applied, as Lambda applies it; the Invoke API
 //! (`/2015-03-31/…`) passes through unchanged. CORS origins are the template's
 //! `CorsAllowOrigins`, or `CORS_ALLOW_ORIGINS` when set.
+//!
+//! Two things only the local stack has are answered by the front itself: the docs pages'
+//! files ([`assets`]) and the mailbox at `/_local/mail` ([`crate::mailbox`]: the emails
+//! the functions sent, read from the emulator's SES).
 
 pub mod assets;
 mod cors;
@@ -36,6 +40,7 @@ pub use self::{
     routes::{Matched, Routes, TemplateError},
 };
 use crate::{
+    mailbox::{self, Mailbox},
     sqs_shim::{Invoke, InvokeError},
     wire::json_response,
 };
@@ -45,6 +50,10 @@ pub const DEFAULT_ADDRESS: &str = "127.0.0.1:9000";
 
 /// Where cargo lambda watch serves the Invoke API behind the front.
 pub const DEFAULT_LAMBDA_URL: &str = "http://127.0.0.1:9010";
+
+/// The emulator the functions use (`AWS_ENDPOINT_URL` in Cargo.toml's watch env), whose
+/// SES the mailbox reads.
+pub const DEFAULT_EMULATOR_URL: &str = "http://127.0.0.1:5100";
 
 /// The invoker's deadline. API Gateway's is 30 s; locally the functions are debug builds
 /// (password hashing alone is several times slower) and a test suite queues dozens of
@@ -65,6 +74,8 @@ pub struct Settings {
     pub cors_allow_origins: Option<String>,
     /// The installed docs UI packages ([`assets::DEFAULT_DIR`]).
     pub docs_assets: std::path::PathBuf,
+    /// The emulator whose sent emails `/_local/mail` shows ([`DEFAULT_EMULATOR_URL`]).
+    pub emulator_url: String,
 }
 
 /// The front's state: the template's routes and CORS rules, and the way to watch.
@@ -75,6 +86,7 @@ pub struct Front<I> {
     /// Function URLs' CORS, by function.
     url_cors: BTreeMap<String, Cors>,
     docs_assets: Assets,
+    mailbox: Mailbox,
     invoker: I,
     lambda_url: String,
     passthrough: Client<HttpConnector, Body>,
@@ -94,6 +106,7 @@ impl<I: Invoke + Send + Sync + 'static> Front<I> {
             cors: Cors::http_api(&template, &origins),
             url_cors: Cors::function_urls(&template, &origins),
             docs_assets: Assets::new(settings.docs_assets),
+            mailbox: Mailbox::new(&settings.emulator_url),
             invoker,
             lambda_url: settings.lambda_url.trim_end_matches('/').to_owned(),
             passthrough: Client::builder(TokioExecutor::new()).build_http(),
@@ -143,6 +156,15 @@ impl<I: Invoke + Send + Sync + 'static> Front<I> {
         }
         if self.cors.is_preflight(request.method(), request.headers()) {
             return preflight(&self.cors, request.headers());
+        }
+        if path == mailbox::PATH {
+            // With the API's CORS headers, so the web client may show it too.
+            let mut answer = self
+                .mailbox
+                .answer(request.method(), request.uri().query())
+                .await;
+            self.cors.decorate(request.headers(), answer.headers_mut());
+            return full(answer);
         }
         let (parts, body) = request.into_parts();
         let mut answer = match Limited::new(body, MAX_BODY_BYTES).collect().await {

@@ -5,15 +5,17 @@
 //! Env: `ALOFT_API_ADDRESS` (default 127.0.0.1:9000), `ALOFT_LAMBDA_URL` (watch's Invoke
 //! API, default http://127.0.0.1:9010), `ALOFT_TEMPLATE` (default template.yaml),
 //! `CORS_ALLOW_ORIGINS` (default: the template's `CorsAllowOrigins`), `ALOFT_DOCS_ASSETS`
-//! (the docs UI packages, default infra/local/docs-ui/node_modules), `RUST_LOG` (default
-//! `info`).
+//! (the docs UI packages, default infra/local/docs-ui/node_modules), `ALOFT_EMULATOR_URL`
+//! (whose sent emails `/_local/mail` shows, default http://127.0.0.1:5100; `stack.sh`
+//! sets it), `RUST_LOG` (default `info`).
 
 use std::{io::Write, process::ExitCode};
 
 use aloft_config::Env;
 use aloft_local::{
     api_front::{
-        DEFAULT_ADDRESS, DEFAULT_LAMBDA_URL, Front, INTEGRATION_TIMEOUT, Settings, assets,
+        DEFAULT_ADDRESS, DEFAULT_EMULATOR_URL, DEFAULT_LAMBDA_URL, Front, INTEGRATION_TIMEOUT,
+        Settings, assets,
     },
     sqs_shim::HttpInvoker,
 };
@@ -43,6 +45,9 @@ async fn main() -> ExitCode {
                     .optional("ALOFT_DOCS_ASSETS")
                     .unwrap_or_else(|| assets::DEFAULT_DIR.into())
                     .into(),
+                emulator_url: env
+                    .optional("ALOFT_EMULATOR_URL")
+                    .unwrap_or_else(|| DEFAULT_EMULATOR_URL.into()),
             };
             Front::from_template(&template, settings, invoker).map_err(|e| e.to_string())
         });

@@ -1,11 +1,12 @@
-//! Creates the table, bucket and queues of `template.yaml` on the local emulator.
-//! Run by `make dev` after the emulator starts; safe to run again.
+//! Creates the table, bucket and queues of `template.yaml` on the local emulator, and
+//! verifies the functions' email sender (`MAIL_FROM`) in its SES, which sends only from
+//! a verified identity. Run by `make dev` after the emulator starts; safe to run again.
 
 use std::{io::Write, process::ExitCode};
 
 use aloft_config::Env;
 use aloft_local::LOCAL_PREFIX;
-use aloft_provision::{CORS_ALLOW_ORIGINS, Template, provision};
+use aloft_provision::{CORS_ALLOW_ORIGINS, LOCAL_MAIL_FROM, Template, provision, verify_sender};
 use aloft_store::{AwsClients, AwsSettings};
 
 #[tokio::main]
@@ -35,6 +36,9 @@ async fn run() -> Result<String, String> {
     let done = provision(&clients, &template, LOCAL_PREFIX)
         .await
         .map_err(|e| e.to_string())?;
+    verify_sender(&clients, LOCAL_MAIL_FROM)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut summary = format!("bootstrap: resources from template.yaml on {endpoint}");
     let names = done
         .tables
@@ -45,5 +49,7 @@ async fn run() -> Result<String, String> {
         summary.push_str("\n  ");
         summary.push_str(name);
     }
+    summary.push_str("\n  email sender ");
+    summary.push_str(LOCAL_MAIL_FROM);
     Ok(summary)
 }

@@ -12,6 +12,8 @@ use hyper_util::{
 };
 use serde_json::Value;
 
+use crate::wire::with_causes;
+
 /// Something that runs a function on an event and returns its answer.
 pub trait Invoke {
     /// Runs `function` on `event`. `Ok` carries the function's answer (`Null` when it
@@ -146,18 +148,6 @@ fn lambda_error(value: &Value) -> Option<InvokeError> {
         error_type: error_type.to_owned(),
         error_message: error_message.to_owned(),
     })
-}
-
-/// hyper's errors say little at the top ("client error (Connect)"); the cause is below.
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 fn excerpt(body: &[u8]) -> String {
