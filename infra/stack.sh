@@ -225,6 +225,12 @@ case "$mode" in
     # The flags end-to-end test checks 400 users as the bootstrap admin within a minute;
     # at the default 60 per user and minute it would wait out seven windows.
     export RATE_LIMIT_DEFAULT_PER_MINUTE="${RATE_LIMIT_DEFAULT_PER_MINUTE:-1000}"
+    # External sign-in: the end-to-end test of it serves the fake provider's JWKS on
+    # :5302 (aloft_testkit::idp::STACK_ADDRESS) and signs its tokens; the role claim
+    # is Supabase's.
+    export AUTH_JWKS_URL="http://127.0.0.1:5302/.well-known/jwks.json"
+    export AUTH_ISSUER="https://idp.example.test/" AUTH_AUDIENCE="aloft-tests"
+    export AUTH_ROLE_CLAIM="app_metadata.role"
     start_whole_stack_with_fakes
     "$@"
     ;;
@@ -238,6 +244,7 @@ case "$mode" in
     export RATE_LIMIT_AI_PER_MINUTE="${RATE_LIMIT_AI_PER_MINUTE:-100000}"
     export RATE_LIMIT_AUTH_PER_MINUTE="${RATE_LIMIT_AUTH_PER_MINUTE:-100000}"
     export CONTACT_RATE_LIMIT="${CONTACT_RATE_LIMIT:-100000/hour}"
+    export RATE_LIMIT_EMAIL_PER_HOUR="${RATE_LIMIT_EMAIL_PER_HOUR:-100000}"
     start_whole_stack_with_fakes
     "$@"
     ;;

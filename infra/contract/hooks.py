@@ -1,8 +1,8 @@
 """Schemathesis hooks of the contract run: the run's own credentials.
 
 The run signs in as the local stack's bootstrap superadmin (`root@example.com`, from
-`BOOTSTRAP_SUPERADMIN_EMAILS`; registered on a fresh stack, reused after, as the
-end-to-end tests do), so admin routes answer as they do for an operator, and creates an
+`BOOTSTRAP_SUPERADMIN_EMAILS`; registered on a fresh stack and verified through the link
+in the local mailbox, reused after, as the end-to-end tests do), so admin routes answer as they do for an operator, and creates an
 API key for it through the API. Operations that accept both schemes get the bearer token
 and the API key in turn, so both ways in are exercised; an operation without `security`
 gets no credentials. Access tokens are renewed before they expire.
@@ -13,7 +13,9 @@ from __future__ import annotations
 import ast
 import itertools
 import os
+import re
 import threading
+import time
 from typing import NamedTuple
 
 import requests
@@ -50,7 +52,36 @@ def _sign_in() -> str:
     # 409: already registered by an earlier run or the end-to-end tests on this stack.
     _expect(_post("/public/auth/register", json=credentials), 201, 409)
     login = _expect(_post("/public/auth/login", json=credentials), 200)
-    return login.json()["access_token"]
+    token = login.json()["access_token"]
+    if not _verified(token):
+        _verify()
+        # The bootstrap role is granted on verification; a new token carries it.
+        login = _expect(_post("/public/auth/login", json=credentials), 200)
+        token = login.json()["access_token"]
+    return token
+
+
+def _verified(token: str) -> bool:
+    me = requests.get(
+        f"{API_URL}/api/v1/app/users/me",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=TIMEOUT,
+    )
+    return bool(_expect(me, 200).json().get("is_verified"))
+
+
+def _verify() -> None:
+    """Verifies the superadmin's address with a link from the local mailbox (where the
+    functions' mail to the emulator's SES lands), as its operator would."""
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        mail = requests.get(f"{API_URL}/_local/mail", params={"to": EMAIL}, timeout=TIMEOUT)
+        for message in _expect(mail, 200).json()["items"]:
+            found = re.search(r"/verify-email\?token=([A-Za-z0-9_-]+)", message["text"])
+            if found and _post("/public/auth/verify-email", json={"token": found[1]}).ok:
+                return
+        time.sleep(0.5)
+    raise RuntimeError(f"contract setup: no verification link for {EMAIL} arrived")
 
 
 class _KeyChain:
@@ -66,7 +97,7 @@ class _KeyChain:
             if self._api_key is None:
                 created = _post(
                     "/app/api-keys",
-                    json={"name": "contract run"},
+                    json={"name": "contract run", "scopes": ["read", "write", "admin"]},
                     headers={"Authorization": f"Bearer {bearer}"},
                 )
                 self._api_key = _expect(created, 201).json()["secret"]

@@ -146,6 +146,9 @@ impl Stack {
         self.operator("root@example.com").await
     }
 
+    /// An operator's account: registered on first use, its bootstrap role granted once the
+    /// address is verified through the link in the local mailbox (a concurrent test may
+    /// have used it already), signed in after.
     async fn operator(&self, email: &str) -> String {
         let credentials = format!(r#"{{"email": "{email}", "password": "correct horse"}}"#);
         let credentials = credentials.as_str();
@@ -158,10 +161,79 @@ impl Stack {
             "{}",
             registered.text
         );
+        let bearer = self.sign_in(credentials).await;
+        let me = self
+            .call(&bearer, Method::GET, "/api/v1/app/users/me", "")
+            .await;
+        if me.json()["is_verified"] == true {
+            return bearer;
+        }
+        if self.link_tokens(email, "verify-email").await.is_empty() {
+            // Mailed to an emulator that has restarted since: ask for another link.
+            self.call(
+                &bearer,
+                Method::POST,
+                "/api/v1/app/users/me/verify-email",
+                "",
+            )
+            .await;
+        }
+        eventually(&format!("{email} verified"), async || {
+            let me = self
+                .call(&bearer, Method::GET, "/api/v1/app/users/me", "")
+                .await;
+            if me.json()["is_verified"] == true {
+                return Some(());
+            }
+            for token in self.link_tokens(email, "verify-email").await {
+                let body = format!(r#"{{"token": "{token}"}}"#);
+                self.auth("verify-email", &body).await;
+            }
+            None
+        })
+        .await;
+        // The role is in the token: sign in again to carry it.
         self.sign_in(credentials).await
     }
 
-    async fn sign_in(&self, credentials: &str) -> String {
+    /// The messages the stack mailed to `to`, newest first (`GET /_local/mail`).
+    pub async fn mail(&self, to: &str) -> Vec<Value> {
+        let path = format!("/_local/mail?to={}", to.replace('+', "%2B"));
+        let answer = self.get(&path).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+        answer.json()["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The tokens of the `<APP_URL>/<page>?token=…` links mailed to `to`, newest first.
+    pub async fn link_tokens(&self, to: &str, page: &str) -> Vec<String> {
+        let marker = format!("/{page}?token=");
+        self.mail(to)
+            .await
+            .iter()
+            .filter_map(|message| {
+                let text = message["text"].as_str()?;
+                let start = text.find(&marker)? + marker.len();
+                let token: String = text[start..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+                    .collect();
+                Some(token)
+            })
+            .collect()
+    }
+
+    /// The newest link token mailed to `to` for `page`, waiting for the mail to arrive.
+    pub async fn newest_link_token(&self, to: &str, page: &str) -> String {
+        eventually(&format!("a {page} link mailed to {to}"), async || {
+            self.link_tokens(to, page).await.into_iter().next()
+        })
+        .await
+    }
+
+    pub async fn sign_in(&self, credentials: &str) -> String {
         let login = self.auth("login", credentials).await;
         assert_eq!(login.status, StatusCode::OK, "{}", login.text);
         let token = login.json()["access_token"]
@@ -210,6 +282,20 @@ impl Stack {
     pub async fn get(&self, path: &str) -> Answer {
         self.send(Method::GET, path, &[]).await
     }
+}
+
+/// A loopback address no other request of the run is likely to have come from: a client
+/// of its own for the per-address limits ([`Stack::from_address`]).
+pub fn fresh_loopback() -> std::net::IpAddr {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let [_, a, b, c] = nanos
+        .wrapping_add(NEXT.fetch_add(7919, Ordering::Relaxed))
+        .to_be_bytes();
+    std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, a.max(1), b, c.max(1)))
 }
 
 /// Queue → shim → worker takes about a second; allow for a cold build of the worker.

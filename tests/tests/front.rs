@@ -3,27 +3,9 @@
 //! base64-encoded, and one slow request does not hold up the other callers of its
 //! function.
 
-use std::{
-    net::{IpAddr, Ipv4Addr},
-    sync::atomic::{AtomicU32, Ordering},
-    time::{SystemTime, UNIX_EPOCH},
-};
-
-use aloft_e2e::Stack;
+use aloft_e2e::{Stack, fresh_loopback};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-
-/// A loopback address of its own for each call, so runs never share rate-limit windows.
-fn fresh_loopback() -> IpAddr {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let [_, a, b, c] = nanos
-        .wrapping_add(NEXT.fetch_add(7919, Ordering::Relaxed))
-        .to_be_bytes();
-    IpAddr::V4(Ipv4Addr::new(127, a.max(1), b, c.max(1)))
-}
 
 const LOGIN: &str = "/api/v1/public/auth/login";
 const JSON: [(&str, &str); 1] = [("content-type", "application/json")];

@@ -106,35 +106,6 @@ async fn register_login_profile_refresh_logout() {
 }
 
 #[tokio::test]
-async fn bootstrap_admin_email_registers_as_admin() {
-    let stack = Stack::new();
-    // The local stack sets BOOTSTRAP_ADMIN_EMAILS=admin@example.com; a second run of the
-    // suite against the same stack finds it registered already.
-    let body = r#"{"email": "admin@example.com", "password": "correct horse"}"#;
-    let answer = stack.auth("register", body).await;
-    match answer.status {
-        StatusCode::CREATED => assert_eq!(answer.json()["role"], "admin"),
-        StatusCode::CONFLICT => {
-            let login = stack.auth("login", body).await;
-            assert_eq!(login.status, StatusCode::OK, "{}", login.text);
-            let bearer = format!(
-                "Bearer {}",
-                login.json()["access_token"].as_str().unwrap_or_default()
-            );
-            let me = stack
-                .send(
-                    Method::GET,
-                    "/api/v1/app/users/me",
-                    &[("authorization", &bearer)],
-                )
-                .await;
-            assert_eq!(me.json()["role"], "admin");
-        }
-        other => panic!("unexpected {other}: {}", answer.text),
-    }
-}
-
-#[tokio::test]
 async fn profile_without_a_token_is_401() {
     let answer = Stack::new().get("/api/v1/app/users/me").await;
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED);

@@ -188,7 +188,12 @@ impl ExternalLogin {
         header: &jsonwebtoken::Header,
     ) -> Result<Principal, ApiError> {
         let identity = self.idp.verify(token, header).await.map_err(token_error)?;
-        if let Some(principal) = self.remembered(&identity.sub) {
+        let claimed = self.claimed_role(&identity);
+        // A remembered principal serves while the token claims the role it has.
+        let remembered = self.remembered(&identity.sub).filter(|known| {
+            claimed.is_none_or(|role| known.role == role || known.role == Role::Superadmin)
+        });
+        if let Some(principal) = remembered {
             return Ok(principal);
         }
         let mut first = external_user(identity.email.as_deref());
@@ -201,7 +206,9 @@ impl ExternalLogin {
         if !user.is_active {
             return Err(deactivated());
         }
-        if let Some(role) = self.claimed_role(&identity, &user) {
+        let current = Role::parse(&user.role);
+        // A superadmin (granted here, never by a provider) keeps that role.
+        if let Some(role) = claimed.filter(|&r| r != current && current != Role::Superadmin) {
             user = self.follow_claim(user, role).await?;
         }
         let principal = principal_of_user(&user);
@@ -209,16 +216,14 @@ impl ExternalLogin {
         Ok(principal)
     }
 
-    /// The role `AUTH_ROLE_CLAIM` gives, if configured and different from the record's.
-    /// A superadmin (granted here, never by a provider) keeps that role.
-    fn claimed_role(&self, identity: &ExternalIdentity, user: &UserRecord) -> Option<Role> {
+    /// The role `AUTH_ROLE_CLAIM` gives, if configured: `admin` when the claim says so,
+    /// else `user`.
+    fn claimed_role(&self, identity: &ExternalIdentity) -> Option<Role> {
         let path = self.role_claim.as_deref()?;
-        let claimed = match claim_at(&identity.claims, path) {
+        Some(match claim_at(&identity.claims, path) {
             Some("admin") => Role::Admin,
             _ => Role::User,
-        };
-        let current = Role::parse(&user.role);
-        (current != claimed && current != Role::Superadmin).then_some(claimed)
+        })
     }
 
     /// Writes the provider's role onto the user record (so their API keys follow it).

@@ -19,6 +19,14 @@ use tokio::{
 pub const RSA_PRIVATE_PEM: &str = include_str!("../fixtures/rsa-private.pem");
 pub const RSA_PUBLIC_PEM: &str = include_str!("../fixtures/rsa-public.pem");
 pub const EC_PRIVATE_PEM: &str = include_str!("../fixtures/ec-private.pem");
+/// A key the provider never publishes (a forger's).
+pub const RSA_OTHER_PRIVATE_PEM: &str = include_str!("../fixtures/rsa-other-private.pem");
+
+/// Where the end-to-end stack expects the fake provider (`infra/stack.sh` points
+/// `AUTH_JWKS_URL` here in its `full` mode, with [`ISSUER`] and [`AUDIENCE`]).
+pub const STACK_ADDRESS: &str = "127.0.0.1:5302";
+pub const ISSUER: &str = "https://idp.example.test/";
+pub const AUDIENCE: &str = "aloft-tests";
 
 /// A running fake provider.
 #[derive(Debug, Clone)]
@@ -42,12 +50,17 @@ fn encoding_key(algorithm: Algorithm) -> EncodingKey {
 impl FakeIdp {
     /// Serves a JWKS with `rsa-1` (RS256) and `ec-1` (ES256) on a free local port.
     pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
-        let address = listener.local_addr().expect("bound address");
+        Self::bind("127.0.0.1:0").await.expect("a free port")
+    }
+
+    /// [`Self::start`] on `address` (the end-to-end stack's is [`STACK_ADDRESS`]).
+    pub async fn bind(address: &str) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(address).await?;
+        let address = listener.local_addr()?;
         let idp = Self {
             jwks_url: format!("http://{address}/.well-known/jwks.json"),
-            issuer: "https://idp.example.test/".into(),
-            audience: "aloft-tests".into(),
+            issuer: ISSUER.into(),
+            audience: AUDIENCE.into(),
             published: Arc::new(Mutex::new(Vec::new())),
             fetches: Arc::new(AtomicUsize::new(0)),
         };
@@ -68,7 +81,7 @@ impl FakeIdp {
                 let _ = socket.write_all(response.as_bytes()).await;
             }
         });
-        idp
+        Ok(idp)
     }
 
     /// Adds a key to the JWKS under `kid` (what a provider does when it rotates keys).
@@ -77,6 +90,23 @@ impl FakeIdp {
             .expect("fixture keys convert to JWKs");
         jwk.common.key_id = Some(kid.to_owned());
         self.published.lock().expect("not poisoned").push(jwk);
+    }
+
+    /// Removes `kid` from the JWKS (the end of a rotation).
+    pub fn retire(&self, kid: &str) {
+        self.published
+            .lock()
+            .expect("not poisoned")
+            .retain(|jwk| jwk.common.key_id.as_deref() != Some(kid));
+    }
+
+    /// A token signed by a key the provider never published, under `kid`.
+    pub fn forge(&self, kid: &str, claims: &Value) -> String {
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(kid.to_owned());
+        let key = EncodingKey::from_rsa_pem(RSA_OTHER_PRIVATE_PEM.as_bytes())
+            .expect("fixture keys parse");
+        jsonwebtoken::encode(&header, claims, &key).expect("token signs")
     }
 
     /// How many times the JWKS was fetched.
