@@ -98,14 +98,66 @@ async fn invalid_registration_names_the_field() {
     }
 }
 
+/// A verification link's token for `email`'s user, as `jobs-worker` mints and mails it.
+async fn verification_token(env: &TestEnv, email: &str) -> String {
+    let table = aloft_store::Table::new(env.clients.dynamodb.clone(), env.table());
+    let user = aloft_store::UserRepo::new(table.clone())
+        .find_by_email(email)
+        .await
+        .unwrap()
+        .unwrap();
+    let token = aloft_auth::secrets::random_secret().unwrap();
+    let record = aloft_store::OneTimeRecord {
+        user_id: user.id,
+        email: user.email,
+        expires_at: aloft_http::timestamp::unix_now() + 60,
+    };
+    aloft_store::OneTimeTokens::new(table)
+        .issue(
+            aloft_store::Purpose::VerifyEmail,
+            &aloft_auth::secrets::secret_hash(&token),
+            &record,
+        )
+        .await
+        .unwrap();
+    token
+}
+
 #[tokio::test]
-async fn bootstrap_email_registers_as_admin() {
-    let app = app().await;
+async fn a_bootstrap_email_becomes_admin_only_once_verified() {
+    let env = TestEnv::new().await;
+    let vars = env.env(&[("BOOTSTRAP_ADMIN_EMAILS", "Boss@Example.com")]);
+    let app = auth::router(
+        auth::AppState::from_env(&vars).await.unwrap(),
+        &HttpConfig::from_env(&vars).unwrap(),
+    );
     let answer = register(&app, "boss@example.com").await;
-    assert_eq!(answer.json()["role"], "admin");
+    assert_eq!(
+        answer.json()["role"],
+        "user",
+        "whoever registers it first gains nothing"
+    );
+    assert_eq!(answer.json()["is_verified"], false);
+    let (token, _) = login(&app, "boss@example.com").await;
+    let principal = JwtKeys::new(&auth_config()).verify(&token).unwrap();
+    assert_eq!(principal.role, Role::User);
+
+    let link = verification_token(&env, "boss@example.com").await;
+    let body = format!(r#"{{"token": "{link}"}}"#);
+    let verified = oneshot::send(&app, json("/api/v1/public/auth/verify-email", &body)).await;
+    assert_eq!(verified.status, StatusCode::OK, "{}", verified.text);
+    assert_eq!(verified.json()["role"], "admin");
+    assert_eq!(verified.json()["is_verified"], true);
     let (token, _) = login(&app, "boss@example.com").await;
     let principal = JwtKeys::new(&auth_config()).verify(&token).unwrap();
     assert_eq!(principal.role, Role::Admin);
+    assert!(
+        principal.session_id().is_some(),
+        "the token names its session"
+    );
+
+    let reused = oneshot::send(&app, json("/api/v1/public/auth/verify-email", &body)).await;
+    assert_eq!(reused.status, StatusCode::BAD_REQUEST, "{}", reused.text);
 }
 
 #[tokio::test]

@@ -499,3 +499,60 @@ async fn a_job_done_for_a_user_publishes_job_completed_to_their_tenant() {
     assert_eq!(body["data"]["job_id"], job.id.as_str());
     assert_eq!(body["data"]["kind"], "email.send");
 }
+
+#[tokio::test]
+async fn account_mails_go_to_known_addresses_only_with_a_working_link() {
+    let stack = stack(&[("APP_URL", "https://app.example.test/")]).await;
+    let users = aloft_store::UserRepo::new(stack.table.clone());
+    let mut ann = aloft_testkit::user_record(&format!("acct-{}", uuid_like()));
+    ann.email = format!("{}@example.com", ann.id);
+    ann.password_hash = Some("$argon2id$stand-in".into());
+    users.create(&ann).await.unwrap();
+    let unknown = format!("nobody-{}@example.com", uuid_like());
+    let producer = stack.producer();
+    for (kind, email) in [
+        (aloft_queue::VERIFY_EMAIL_KIND, &ann.email),
+        (aloft_queue::RESET_PASSWORD_KIND, &ann.email),
+        (aloft_queue::RESET_PASSWORD_KIND, &unknown),
+    ] {
+        producer
+            .enqueue(aloft_queue::AccountMail::job(kind, email))
+            .await
+            .unwrap();
+    }
+    stack.run_until_idle().await;
+
+    assert!(
+        stack.mail_to(&unknown).await.is_empty(),
+        "nothing for an unknown address"
+    );
+    let mail = stack.mail_to(&ann.email).await;
+    let link = |page: &str| {
+        let marker = format!("https://app.example.test/{page}?token=");
+        let text = mail
+            .iter()
+            .map(|m| m.text.as_str())
+            .find(|text| text.contains(&marker))
+            .unwrap_or_else(|| panic!("no {page} link in {mail:?}"));
+        let start = text.find(&marker).unwrap() + marker.len();
+        text[start..].split_whitespace().next().unwrap().to_owned()
+    };
+    let tokens = aloft_store::OneTimeTokens::new(stack.table.clone());
+    let now = aloft_http::timestamp::unix_now();
+    for (page, purpose) in [
+        ("verify-email", aloft_store::Purpose::VerifyEmail),
+        ("reset-password", aloft_store::Purpose::ResetPassword),
+    ] {
+        let hash = aloft_auth::secrets::secret_hash(&link(page));
+        let used = tokens.consume(purpose, &hash, now).await.unwrap().unwrap();
+        assert_eq!(
+            (used.user_id.as_str(), used.email.as_str()),
+            (ann.id.as_str(), ann.email.as_str())
+        );
+        assert!(used.expires_at > now);
+        assert!(
+            tokens.consume(purpose, &hash, now).await.unwrap().is_none(),
+            "single use"
+        );
+    }
+}

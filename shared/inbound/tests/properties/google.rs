@@ -18,6 +18,8 @@ use crate::{
     any_body, any_json, flip, header_value, headers, is_refused_before_freshness, runtime,
 };
 
+const SERVICE_ACCOUNT: &str = "rtdn-push@example-project.iam.gserviceaccount.com";
+
 struct Fixture {
     rt: Runtime,
     idp: FakeIdp,
@@ -32,14 +34,17 @@ impl Fixture {
             ("GOOGLE_PUBSUB_AUDIENCE", idp.audience.as_str()),
             ("GOOGLE_PUBSUB_JWKS_URL", idp.jwks_url.as_str()),
             ("GOOGLE_PUBSUB_ISSUER", idp.issuer.as_str()),
+            ("GOOGLE_PUBSUB_SERVICE_ACCOUNT", SERVICE_ACCOUNT),
         ]);
         let verifier = Verifier::new(InboundConfig::from_env(&env).unwrap()).unwrap();
         Self { rt, idp, verifier }
     }
 
     fn token(&self) -> String {
-        self.idp
-            .sign(Algorithm::ES256, "ec-1", &self.idp.claims("pubsub-push"))
+        let mut claims = self.idp.claims("pubsub-push");
+        claims["email"] = SERVICE_ACCOUNT.into();
+        claims["email_verified"] = true.into();
+        self.idp.sign(Algorithm::ES256, "ec-1", &claims)
     }
 
     fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<VerifiedEvent, Rejection> {
