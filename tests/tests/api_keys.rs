@@ -53,6 +53,12 @@ async fn a_key_loses_what_its_owner_loses_on_the_next_request() {
     .await;
     let jobs = with_key(&stack, &key, Method::GET, "/api/v1/admin/jobs", "").await;
     assert_eq!(jobs.status, StatusCode::OK, "{}", jobs.text);
+    let (target_bearer, _) = stack.new_user("key-target").await;
+    let target = stack.user_id(&target_bearer).await;
+    let start = json!({"user_id": target, "reason": "a key may not"}).to_string();
+    let path = "/api/v1/admin/impersonate/start";
+    let started = with_key(&stack, &key, Method::POST, path, &start).await;
+    assert_eq!(started.status, StatusCode::FORBIDDEN, "{}", started.text);
 
     // Demoted: the older key gets 403 on its very next request.
     admin_patch(&stack, &root, &owner, json!({"role": "user"})).await;

@@ -48,17 +48,18 @@ pub struct ImpersonationStopped {
     pub message: String,
 }
 
-/// Act as a user.
+/// Act as a user. An impersonation token is a credential: only an admin signed in with
+/// their own token may start one (not an API key).
 #[utoipa::path(
     post,
     path = "/admin/impersonate/start",
     tag = "Admin",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
+    security(("BearerJWT" = [])),
     request_body = StartImpersonation,
     responses(
         AdminOnly, JsonBody,
         (status = 200, description = "An impersonation token", body = ImpersonationStarted),
-        (status = 403, description = "Not an admin, an impersonation token, or the target is an admin", body = ErrorBody),
+        (status = 403, description = "Not an admin, an API key or an impersonation token, or the target is an admin", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
         (status = 409, description = "The user is deactivated", body = ErrorBody),
     )
@@ -69,6 +70,11 @@ pub(crate) async fn start_impersonation(
     audit: Audit,
     Json(body): Json<StartImpersonation>,
 ) -> Result<Reply<ImpersonationStarted>, ApiError> {
+    if !admin.is_person() {
+        return Err(ApiError::Authorization(
+            "An API key cannot start an impersonation".into(),
+        ));
+    }
     let target = state
         .users
         .get(&body.user_id)

@@ -75,8 +75,8 @@ impl Plan {
     }
 }
 
-/// What an API key may do (API.md): `read` (GET and HEAD), `write` (every other
-/// method), `admin` (the admin routes, with `read`/`write` for their methods).
+/// What an API key may do (API.md): `read` (GET and HEAD), `write` (every method: what
+/// a member may do), `admin` (the admin routes, with `read`/`write` for their methods).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
@@ -159,11 +159,67 @@ impl Principal {
         let Credential::ApiKey { scopes, .. } = &self.credential else {
             return true;
         };
-        let needed = if matches!(*method, http::Method::GET | http::Method::HEAD) {
-            Scope::Read
+        // `write` is everything a member may do, reading included.
+        let method_allowed = if matches!(*method, http::Method::GET | http::Method::HEAD) {
+            scopes.contains(&Scope::Read) || scopes.contains(&Scope::Write)
         } else {
-            Scope::Write
+            scopes.contains(&Scope::Write)
         };
-        scopes.contains(&needed) && (!admin_route || scopes.contains(&Scope::Admin))
+        method_allowed && (!admin_route || scopes.contains(&Scope::Admin))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::Method;
+
+    fn key(scopes: &[Scope]) -> Principal {
+        Principal {
+            user_id: "u".into(),
+            tenant_id: TenantId::new("t"),
+            role: Role::Admin,
+            plan: Plan::Free,
+            email: None,
+            impersonator: None,
+            token_id: None,
+            credential: Credential::ApiKey {
+                id: "k".into(),
+                scopes: scopes.to_vec(),
+            },
+        }
+    }
+
+    #[test]
+    fn scopes_narrow_keys_by_method_and_area() {
+        use Scope::{Admin, Read, Write};
+        let cases = [
+            (&[Read][..], Method::GET, false, true),
+            (&[Read], Method::POST, false, false),
+            (&[Write], Method::GET, false, true),
+            (&[Write], Method::DELETE, false, true),
+            (&[Read, Write], Method::GET, true, false),
+            (&[Admin], Method::GET, true, false),
+            (&[Read, Admin], Method::GET, true, true),
+            (&[Read, Admin], Method::PATCH, true, false),
+            (&[Write, Admin], Method::PATCH, true, true),
+        ];
+        for (scopes, method, admin_route, allowed) in cases {
+            assert_eq!(
+                key(scopes).scopes_allow(&method, admin_route),
+                allowed,
+                "{scopes:?} {method} admin={admin_route}"
+            );
+        }
+        let mut token = key(&[]);
+        token.credential = Credential::SESSIONLESS;
+        assert!(
+            token.scopes_allow(&Method::DELETE, true),
+            "tokens are not narrowed"
+        );
+        assert!(token.is_person());
+        token.impersonator = Some("admin".into());
+        assert!(!token.is_person());
+        assert!(!key(&[Read, Write]).is_person());
     }
 }

@@ -361,6 +361,9 @@ impl UserRepo {
         event_at: i64,
         now: &str,
     ) -> Result<Applied, StoreError> {
+        let sets_owner_fields = sets
+            .iter()
+            .any(|(field, _)| matches!(*field, "subscription_plan" | "is_active"));
         sets.push(("#marker", n(event_at)));
         let request = self
             .update(user_id, now, &sets)
@@ -377,7 +380,9 @@ impl UserRepo {
                 let fields = sets.into_iter().filter(|(f, _)| !f.starts_with('#'));
                 new.extend(fields.map(|(f, v)| (f.to_owned(), v)));
                 match (from_item::<UserRecord>(old), from_item::<UserRecord>(new)) {
-                    (Ok(before), Ok(after)) => self.changed(&before, &after).await?,
+                    (Ok(before), Ok(after)) => {
+                        self.changed(&before, &after, sets_owner_fields).await?;
+                    }
                     (Err(e), _) | (_, Err(e)) => {
                         tracing::error!(error.cause = %e, "a user change was not counted");
                     }
@@ -394,14 +399,18 @@ impl UserRepo {
         }
     }
 
-    /// What follows any change of a user: the dashboard counts it, and the user's API keys
-    /// copy a new role, plan or activity.
-    async fn changed(&self, before: &UserRecord, after: &UserRecord) -> Result<(), StoreError> {
+    /// What follows any change of a user: the dashboard counts it, and when the change
+    /// set a role, plan or activity, the user's API keys copy them. Whenever it set one,
+    /// not only when it differed: a retry of a change whose key copy failed finds the
+    /// record already changed, and must still finish the copy.
+    async fn changed(
+        &self,
+        before: &UserRecord,
+        after: &UserRecord,
+        sets_owner_fields: bool,
+    ) -> Result<(), StoreError> {
         self.stats.count(Tally::user(Some(before), after)).await;
-        let owner_changed = before.role != after.role
-            || before.subscription_plan != after.subscription_plan
-            || before.is_active != after.is_active;
-        if owner_changed {
+        if sets_owner_fields {
             self.api_keys.follow_owner(after.into()).await?;
         }
         Ok(())
@@ -496,7 +505,9 @@ impl UserRepo {
         }
         let output = request.send().await.map_err(StoreError::from_sdk)?;
         let after: UserRecord = from_item(output.attributes.unwrap_or_default())?;
-        self.changed(before, &after).await?;
+        let sets_owner_fields =
+            change.role.is_some() || change.plan.is_some() || change.is_active.is_some();
+        self.changed(before, &after, sets_owner_fields).await?;
         Ok(after)
     }
 
@@ -528,7 +539,7 @@ impl UserRepo {
         match request.send().await.map_err(StoreError::from_sdk) {
             Ok(output) => {
                 let after: UserRecord = from_item(output.attributes.unwrap_or_default())?;
-                self.changed(&before, &after).await?;
+                self.changed(&before, &after, role.is_some()).await?;
                 Ok(Some(after))
             }
             Err(StoreError::ConditionFailed) => Ok(None),

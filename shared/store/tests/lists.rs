@@ -429,11 +429,28 @@ async fn keys_follow_their_owners_role_plan_and_activity() {
         is_active: Some(false),
         ..AdminChange::default()
     };
-    users
+    let deactivated = users
         .admin_update(&after, &deactivate, "2026-02-02T00:00:00Z")
         .await
         .unwrap();
     assert!(keys.get("kf-1").await.unwrap().unwrap().disabled);
+
+    // A copy that failed after the user's write (here: undone behind the repository's
+    // back) is finished by a retry of the same change, which finds the record changed.
+    keys.follow_owner(aloft_store::KeyOwner {
+        user_id: "kf-ann",
+        role: "admin",
+        plan: "pro",
+        is_active: true,
+    })
+    .await
+    .unwrap();
+    users
+        .admin_update(&deactivated, &deactivate, "2026-02-02T00:00:01Z")
+        .await
+        .unwrap();
+    let copied = keys.get("kf-1").await.unwrap().unwrap();
+    assert_eq!((copied.role.as_str(), copied.disabled), ("user", true));
 
     // A plan from a billing event reaches the key too (activity stays as the user's).
     let billing = BillingChange {
