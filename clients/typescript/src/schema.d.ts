@@ -112,7 +112,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Act as a user. */
+        /**
+         * Act as a user. An impersonation token is a credential: only an admin signed in with
+         *     their own token may start one (not an API key).
+         */
         post: operations["start_impersonation"];
         delete?: never;
         options?: never;
@@ -380,7 +383,11 @@ export interface paths {
          */
         get: operations["list_api_keys"];
         put?: never;
-        /** Create an API key that acts as the caller. */
+        /**
+         * Create an API key that acts as the caller (as they are at each use), narrowed by its
+         *     scopes. Only a person signed in with their own token may: not another key, not an
+         *     impersonation token.
+         */
         post: operations["create_api_key"];
         delete?: never;
         options?: never;
@@ -793,6 +800,78 @@ export interface paths {
         patch: operations["update_me"];
         trace?: never;
     };
+    "/api/v1/app/users/me/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Change the caller's password. Every other session is signed out. */
+        post: operations["change_password"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/app/users/me/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's live sessions. */
+        get: operations["list_sessions"];
+        put?: never;
+        post?: never;
+        /** Sign every session out but the caller's own. */
+        delete: operations["revoke_other_sessions"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/app/users/me/sessions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Sign one session out: its refresh cookie stops working. */
+        delete: operations["revoke_session"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/app/users/me/verify-email": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mail a new verification link to the caller's address (rate-limited per address and
+         *     per client address: `RATE_LIMIT_EMAIL_PER_HOUR`).
+         */
+        post: operations["resend_verification"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/app/webhook-subscriptions": {
         parameters: {
             query?: never;
@@ -803,7 +882,11 @@ export interface paths {
         /** List the tenant's webhook subscriptions. */
         get: operations["list_subscriptions"];
         put?: never;
-        /** Subscribe a URL to events. */
+        /**
+         * Subscribe a URL to events. The subscription's signing secret is a credential: only a
+         *     person signed in with their own token may mint one (not an API key, not an
+         *     impersonation token).
+         */
         post: operations["create_subscription"];
         delete?: never;
         options?: never;
@@ -891,6 +974,44 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/public/auth/password/forgot": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ask for a password-reset link. The answer and the work are the same whether or not
+         *     the address belongs to anyone: the request only queues the mail, and the worker looks
+         *     the address up.
+         */
+        post: operations["forgot_password"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/public/auth/password/reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Set a new password with the token of a reset link. Every session of the user ends. */
+        post: operations["reset_password"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/public/auth/refresh": {
         parameters: {
             query?: never;
@@ -921,11 +1042,32 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Create an account. The user gets a personal tenant; an email listed in
-         *     `BOOTSTRAP_ADMIN_EMAILS` gets the `admin` role, one in `BOOTSTRAP_SUPERADMIN_EMAILS`
-         *     the `superadmin` role.
+         * Create an account. The user gets a personal tenant and the `user` role, and a
+         *     verification link is mailed to the address. An email listed in
+         *     `BOOTSTRAP_ADMIN_EMAILS` (`BOOTSTRAP_SUPERADMIN_EMAILS`) gets the `admin`
+         *     (`superadmin`) role once it is verified, never before.
          */
         post: operations["register"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/public/auth/verify-email": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Verify an email address with the token of the link mailed to it. A bootstrap role
+         *     (`BOOTSTRAP_*_EMAILS`) is granted now.
+         */
+        post: operations["verify_email"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1128,7 +1270,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Act as a user. */
+        /**
+         * Act as a user. An impersonation token is a credential: only an admin signed in with
+         *     their own token may start one (not an API key).
+         */
         post: operations["start_impersonation_v2"];
         delete?: never;
         options?: never;
@@ -1396,7 +1541,11 @@ export interface paths {
          */
         get: operations["list_api_keys_v2"];
         put?: never;
-        /** Create an API key that acts as the caller. */
+        /**
+         * Create an API key that acts as the caller (as they are at each use), narrowed by its
+         *     scopes. Only a person signed in with their own token may: not another key, not an
+         *     impersonation token.
+         */
         post: operations["create_api_key_v2"];
         delete?: never;
         options?: never;
@@ -1809,6 +1958,78 @@ export interface paths {
         patch: operations["update_me_v2"];
         trace?: never;
     };
+    "/api/v2/app/users/me/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Change the caller's password. Every other session is signed out. */
+        post: operations["change_password_v2"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v2/app/users/me/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's live sessions. */
+        get: operations["list_sessions_v2"];
+        put?: never;
+        post?: never;
+        /** Sign every session out but the caller's own. */
+        delete: operations["revoke_other_sessions_v2"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v2/app/users/me/sessions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Sign one session out: its refresh cookie stops working. */
+        delete: operations["revoke_session_v2"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v2/app/users/me/verify-email": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mail a new verification link to the caller's address (rate-limited per address and
+         *     per client address: `RATE_LIMIT_EMAIL_PER_HOUR`).
+         */
+        post: operations["resend_verification_v2"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v2/app/webhook-subscriptions": {
         parameters: {
             query?: never;
@@ -1819,7 +2040,11 @@ export interface paths {
         /** List the tenant's webhook subscriptions. */
         get: operations["list_subscriptions_v2"];
         put?: never;
-        /** Subscribe a URL to events. */
+        /**
+         * Subscribe a URL to events. The subscription's signing secret is a credential: only a
+         *     person signed in with their own token may mint one (not an API key, not an
+         *     impersonation token).
+         */
         post: operations["create_subscription_v2"];
         delete?: never;
         options?: never;
@@ -1907,6 +2132,44 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v2/public/auth/password/forgot": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ask for a password-reset link. The answer and the work are the same whether or not
+         *     the address belongs to anyone: the request only queues the mail, and the worker looks
+         *     the address up.
+         */
+        post: operations["forgot_password_v2"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v2/public/auth/password/reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Set a new password with the token of a reset link. Every session of the user ends. */
+        post: operations["reset_password_v2"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v2/public/auth/refresh": {
         parameters: {
             query?: never;
@@ -1937,11 +2200,32 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Create an account. The user gets a personal tenant; an email listed in
-         *     `BOOTSTRAP_ADMIN_EMAILS` gets the `admin` role, one in `BOOTSTRAP_SUPERADMIN_EMAILS`
-         *     the `superadmin` role.
+         * Create an account. The user gets a personal tenant and the `user` role, and a
+         *     verification link is mailed to the address. An email listed in
+         *     `BOOTSTRAP_ADMIN_EMAILS` (`BOOTSTRAP_SUPERADMIN_EMAILS`) gets the `admin`
+         *     (`superadmin`) role once it is verified, never before.
          */
         post: operations["register_v2"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v2/public/auth/verify-email": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Verify an email address with the token of the link mailed to it. A bootstrap role
+         *     (`BOOTSTRAP_*_EMAILS`) is granted now.
+         */
+        post: operations["verify_email_v2"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2079,10 +2363,15 @@ export interface components {
         /** @description An API key as listed: never the secret. */
         ApiKeyView: {
             created_at: string;
+            /** @description When the key stops working; `null`: never. */
+            expires_at?: string | null;
             id: string;
+            /** @description The last minute the key was used in; `null`: never. */
+            last_used_at?: string | null;
             name: string;
             /** @description The key's first characters, to recognise it. */
             prefix: string;
+            scopes: components["schemas"]["Scope"][];
         };
         /** @description A page of the audit log. */
         AuditLogPage: {
@@ -2135,6 +2424,12 @@ export interface components {
             /** @description ISO 8601, UTC. */
             current_period_end?: string | null;
             message: string;
+        };
+        /** @description `POST /app/users/me/password`. */
+        ChangePasswordRequest: {
+            current_password: string;
+            /** @description 8–128 characters. */
+            new_password: string;
         };
         /** @description One message of a conversation. */
         ChatMessage: {
@@ -2260,8 +2555,16 @@ export interface components {
         };
         /** @description `POST /app/api-keys`. */
         CreateApiKeyRequest: {
+            /**
+             * Format: date-time
+             * @description RFC 3339, in the future and at most a year ahead; the key is refused after.
+             *     Absent: the key lives until deleted.
+             */
+            expires_at?: string | null;
             /** @description What the key is for; 1–100 characters, not all spaces. */
             name: string;
+            /** @description What the key may do; default `["read", "write"]`. `admin` only for an admin. */
+            scopes?: components["schemas"]["Scope"][] | null;
         };
         /**
          * @description `POST /admin/feature-flags`. Missing fields are reported by name (422), so the
@@ -2437,6 +2740,11 @@ export interface components {
          * @enum {string}
          */
         FlagType: "boolean" | "percentage" | "user_list" | "plan_based";
+        /** @description `POST /public/auth/password/forgot`. */
+        ForgotPasswordRequest: {
+            /** Format: email */
+            email: string;
+        };
         FormConfig: {
             require_phone: boolean;
             require_subject: boolean;
@@ -2531,6 +2839,14 @@ export interface components {
         LoginRequest: {
             email: string;
             password: string;
+        };
+        /** @description The answer to a request for a mail, the same whether or not it is sent. */
+        MailAccepted: {
+            message: string;
+        };
+        /** @description The answer to a request for a mail. */
+        MailQueued: {
+            message: string;
         };
         MetricInfo: {
             description: string;
@@ -2886,6 +3202,13 @@ export interface components {
             /** @description 8–128 characters. */
             password: string;
         };
+        /** @description `POST /public/auth/password/reset`. */
+        ResetPasswordRequest: {
+            /** @description The new password, 8–128 characters. */
+            password: string;
+            /** @description The `token` of the link in the reset email. */
+            token: string;
+        };
         /** @description `meta` of every v2 response. */
         ResponseMeta: {
             request_id: string;
@@ -2917,6 +3240,26 @@ export interface components {
             system?: string | null;
             /** Format: double */
             temperature?: number | null;
+        };
+        /**
+         * @description What an API key may do (API.md): `read` (GET and HEAD), `write` (every method: what
+         *     a member may do), `admin` (the admin routes, with `read`/`write` for their methods).
+         * @enum {string}
+         */
+        Scope: "read" | "write" | "admin";
+        /** @description The caller's sessions, oldest first. */
+        SessionList: {
+            items: components["schemas"]["SessionView"][];
+        };
+        /** @description One session: a sign-in and the refreshes that followed it. */
+        SessionView: {
+            created_at: string;
+            /** @description The session the caller's access token belongs to. */
+            current: boolean;
+            id: string;
+            ip?: string | null;
+            last_used_at: string;
+            user_agent?: string | null;
         };
         /**
          * @description Sort keys of the list.
@@ -3116,6 +3459,8 @@ export interface components {
             is_active: boolean;
             /** @description v2 only: a paid plan with an active or trialing subscription. */
             is_premium?: boolean | null;
+            /** @description The user proved the address is theirs (the verification link). */
+            is_verified: boolean;
             role: components["schemas"]["Role"];
             subscription_plan: components["schemas"]["Plan"];
             subscription_status?: string | null;
@@ -3129,6 +3474,11 @@ export interface components {
             new_last_7_days: number;
             /** Format: int64 */
             total: number;
+        };
+        /** @description `POST /public/auth/verify-email`. */
+        VerifyEmailRequest: {
+            /** @description The `token` of the link in the verification email. */
+            token: string;
         };
         /** @description Outgoing webhook deliveries. */
         WebhookStats: {
@@ -3735,7 +4085,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Not an admin, an impersonation token, or the target is an admin */
+            /** @description Not an admin, an API key or an impersonation token, or the target is an admin */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4891,7 +5241,16 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The caller has 100 API keys already */
+            /** @description Called with an API key or an impersonation token, or the `admin` scope asked by a non-admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller has 100 API keys already, or their account changed meanwhile */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4909,7 +5268,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `name` is missing, empty or too long */
+            /** @description `name`, `scopes` or `expires_at` breaks its rule */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6666,6 +7025,294 @@ export interface operations {
             };
         };
     };
+    change_password: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChangePasswordRequest"];
+            };
+        };
+        responses: {
+            /** @description Changed; every other session is signed out */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The body is not JSON (`Content-Type`) or is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `current_password` is wrong */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An API key or an impersonation token, or an inactive account */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than the limit (`PAYLOAD_TOO_LARGE`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `new_password` breaks the rule */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_sessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Sessions not signed out nor expired, oldest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionList"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An API key or an impersonation token */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    revoke_other_sessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every other session is signed out */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An API key or an impersonation token */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    revoke_session: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The session's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Signed out */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An API key or an impersonation token */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such session of the caller's */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    resend_verification: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A link is on its way (none if the address is verified already) */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MailQueued"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The account is inactive */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many links asked for this address or from this client */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     list_subscriptions: {
         parameters: {
             query?: never;
@@ -6750,7 +7397,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description An operator event, and the caller is not an admin */
+            /** @description An operator event and the caller is not an admin, or an API key or impersonation token */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6973,7 +7620,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The account is disabled */
+            /** @description The account is disabled, or a login form was posted by a page of another site not in `CORS_ALLOW_ORIGINS` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7028,6 +7675,128 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    forgot_password: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ForgotPasswordRequest"];
+            };
+        };
+        responses: {
+            /** @description If an account has this address, a link is on its way */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MailAccepted"];
+                };
+            };
+            /** @description The body is not JSON (`Content-Type`) or is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than the limit (`PAYLOAD_TOO_LARGE`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `email` is missing or not an address */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    reset_password: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ResetPasswordRequest"];
+            };
+        };
+        responses: {
+            /** @description The password is set; every session is signed out */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing or malformed token, or a used, expired or unknown one */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than the limit (`PAYLOAD_TOO_LARGE`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The password breaks the rule (`details.field` = `password`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
             /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
             429: {
@@ -7115,6 +7884,68 @@ export interface operations {
             };
             /** @description Email already registered */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than the limit (`PAYLOAD_TOO_LARGE`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field is missing, of the wrong type or breaks a rule (`VALIDATION_ERROR`); `details.field` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    verify_email: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VerifyEmailRequest"];
+            };
+        };
+        responses: {
+            /** @description Verified; the user */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserProfile"];
+                };
+            };
+            /** @description Missing or malformed token, or a used, expired or unknown one */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7972,7 +8803,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Not an admin, an impersonation token, or the target is an admin */
+            /** @description Not an admin, an API key or an impersonation token, or the target is an admin */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9176,7 +10007,16 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The caller has 100 API keys already */
+            /** @description Called with an API key or an impersonation token, or the `admin` scope asked by a non-admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller has 100 API keys already, or their account changed meanwhile */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -9194,7 +10034,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `name` is missing, empty or too long */
+            /** @description `name`, `scopes` or `expires_at` breaks its rule */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -11012,6 +11852,300 @@ export interface operations {
             };
         };
     };
+    change_password_v2: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChangePasswordRequest"];
+            };
+        };
+        responses: {
+            /** @description Changed; every other session is signed out */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The body is not JSON (`Content-Type`) or is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `current_password` is wrong */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An API key or an impersonation token, or an inactive account */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than the limit (`PAYLOAD_TOO_LARGE`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `new_password` breaks the rule */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_sessions_v2: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Sessions not signed out nor expired, oldest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["SessionList"];
+                        meta: components["schemas"]["ResponseMeta"];
+                    };
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An API key or an impersonation token */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    revoke_other_sessions_v2: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every other session is signed out */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An API key or an impersonation token */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    revoke_session_v2: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The session's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Signed out */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An API key or an impersonation token */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such session of the caller's */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    resend_verification_v2: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A link is on its way (none if the address is verified already) */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["MailQueued"];
+                        meta: components["schemas"]["ResponseMeta"];
+                    };
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The account is inactive */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many links asked for this address or from this client */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     list_subscriptions_v2: {
         parameters: {
             query?: never;
@@ -11102,7 +12236,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description An operator event, and the caller is not an admin */
+            /** @description An operator event and the caller is not an admin, or an API key or impersonation token */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11331,7 +12465,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The account is disabled */
+            /** @description The account is disabled, or a login form was posted by a page of another site not in `CORS_ALLOW_ORIGINS` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11386,6 +12520,131 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    forgot_password_v2: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ForgotPasswordRequest"];
+            };
+        };
+        responses: {
+            /** @description If an account has this address, a link is on its way */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["MailAccepted"];
+                        meta: components["schemas"]["ResponseMeta"];
+                    };
+                };
+            };
+            /** @description The body is not JSON (`Content-Type`) or is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than the limit (`PAYLOAD_TOO_LARGE`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `email` is missing or not an address */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    reset_password_v2: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ResetPasswordRequest"];
+            };
+        };
+        responses: {
+            /** @description The password is set; every session is signed out */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing or malformed token, or a used, expired or unknown one */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than the limit (`PAYLOAD_TOO_LARGE`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The password breaks the rule (`details.field` = `password`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
             /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
             429: {
@@ -11479,6 +12738,71 @@ export interface operations {
             };
             /** @description Email already registered */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than the limit (`PAYLOAD_TOO_LARGE`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field is missing, of the wrong type or breaks a rule (`VALIDATION_ERROR`); `details.field` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    verify_email_v2: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VerifyEmailRequest"];
+            };
+        };
+        responses: {
+            /** @description Verified; the user */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["UserProfile"];
+                        meta: components["schemas"]["ResponseMeta"];
+                    };
+                };
+            };
+            /** @description Missing or malformed token, or a used, expired or unknown one */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
