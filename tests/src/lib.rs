@@ -44,8 +44,11 @@ impl Default for Stack {
 }
 
 impl Stack {
+    /// A client of its own address ([`fresh_loopback`]): the per-address limits (5
+    /// sign-ins a minute) count each test's requests apart, so a suite of many tests
+    /// does not queue behind one address's window.
     pub fn new() -> Self {
-        Self::with(Client::builder())
+        Self::from_address(fresh_loopback())
     }
 
     /// A client whose requests come from `address` (every 127.x.y.z is this machine), so
@@ -120,10 +123,7 @@ impl Stack {
     /// Registers a new user with a unique email, signs in, and returns the
     /// `Authorization` header value and the email.
     pub async fn new_user(&self, tag: &str) -> (String, String) {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let email = format!("{tag}-{nanos}@example.com");
+        let email = format!("{}@example.com", unique(tag));
         let credentials = format!(r#"{{"email": "{email}", "password": "correct horse"}}"#);
         let registered = self.auth("register", &credentials).await;
         assert_eq!(
@@ -282,6 +282,14 @@ impl Stack {
     pub async fn get(&self, path: &str) -> Answer {
         self.send(Method::GET, path, &[]).await
     }
+}
+
+/// `<tag>-<nanoseconds>`: a name (email, sub, key) no other test or run uses.
+pub fn unique(tag: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{tag}-{nanos}")
 }
 
 /// A loopback address no other request of the run is likely to have come from: a client

@@ -3,15 +3,12 @@
 //! once verified, forgotten and changed passwords, sessions, and the login form's origin.
 //! Requests that send mail come from addresses of their own (per-address mail limits).
 
-use aloft_e2e::{Answer, Stack, fresh_loopback};
+use aloft_e2e::{Answer, Stack, fresh_loopback, unique};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 fn unique_email(tag: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!("{tag}-{nanos}@example.com")
+    format!("{}@example.com", unique(tag))
 }
 
 fn credentials(email: &str, password: &str) -> String {

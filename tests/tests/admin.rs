@@ -2,16 +2,9 @@
 //! route of every function, deactivation refusing every credential a user held, and
 //! impersonation across functions.
 
-use aloft_e2e::{Answer, Stack};
+use aloft_e2e::{Answer, Stack, unique};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-
-fn unique(tag: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!("{tag}-{nanos}")
-}
 
 #[tokio::test]
 async fn every_admin_route_refuses_users_and_serves_admins_and_superadmins() {

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use aloft_e2e::{Answer, Stack};
+use aloft_e2e::{Answer, Stack, unique};
 use aloft_testkit::idp::{FakeIdp, STACK_ADDRESS};
 use futures_util::StreamExt;
 use jsonwebtoken::Algorithm;
@@ -18,13 +18,6 @@ async fn call(stack: &Stack, token: &str, method: Method, path: &str, body: &str
     stack
         .call(&format!("Bearer {token}"), method, path, body)
         .await
-}
-
-fn unique(tag: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!("{tag}-{nanos}")
 }
 
 #[tokio::test]

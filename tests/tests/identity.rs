@@ -1,13 +1,10 @@
 //! Identity through the running stack, as a browser client would use it.
 
-use aloft_e2e::Stack;
+use aloft_e2e::{Stack, unique};
 use reqwest::{Method, StatusCode};
 
 fn unique_email(tag: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!("{tag}-{nanos}@example.com")
+    format!("{}@example.com", unique(tag))
 }
 
 fn refresh_cookie(answer: &aloft_e2e::Answer) -> String {

@@ -1,5 +1,6 @@
 //! `auth`: register, login (JSON or form), refresh and logout, email verification and
-//! the forgotten-password reset under `/api/{v1,v2}/public/auth/`. Access tokens are
+//! the forgotten-password reset under `/api/{v1,v2}/public/auth/`; the signed-in user's
+//! password, sessions and verification mail under `/app/users/me/`. Access tokens are
 //! 15-minute JWTs naming their session; the refresh token is an opaque secret in the
 //! `aloft_refresh` cookie (httpOnly, Secure, SameSite=Strict, Path=/api), stored hashed
 //! and rotated on every refresh. Verification and reset links are mailed by
@@ -9,6 +10,7 @@ mod account;
 mod cookie;
 mod handlers;
 mod requests;
+mod sessions;
 
 use std::{sync::Arc, time::Duration};
 
@@ -17,7 +19,10 @@ use aloft_config::{ConfigError, Env};
 use aloft_http::{HttpConfig, openapi::versioned_document};
 use aloft_queue::{Producer, QueueName, QueueUrls};
 use aloft_store::{AwsClients, JobRepo, OneTimeTokens, RefreshTokens, Table, UserRepo};
-use axum::{Router, routing::post};
+use axum::{
+    Router,
+    routing::{delete, get, post},
+};
 use utoipa::OpenApi;
 
 /// Refresh tokens (and their cookie) live 7 days.
@@ -93,7 +98,20 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
             "/public/auth/password/forgot",
             post(account::forgot_password),
         )
-        .route("/public/auth/password/reset", post(account::reset_password));
+        .route("/public/auth/password/reset", post(account::reset_password))
+        .route(
+            "/app/users/me/verify-email",
+            post(sessions::resend_verification),
+        )
+        .route("/app/users/me/password", post(sessions::change_password))
+        .route(
+            "/app/users/me/sessions",
+            get(sessions::list_sessions).delete(sessions::revoke_other_sessions),
+        )
+        .route(
+            "/app/users/me/sessions/{id}",
+            delete(sessions::revoke_session),
+        );
     state.serve(routes, http)
 }
 
@@ -111,8 +129,16 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         handlers::logout,
         account::verify_email,
         account::forgot_password,
-        account::reset_password
+        account::reset_password,
+        sessions::resend_verification,
+        sessions::change_password,
+        sessions::list_sessions,
+        sessions::revoke_session,
+        sessions::revoke_other_sessions
     ),
-    tags((name = "Auth", description = "Sign-up, sign-in, the refresh cookie, email verification and password reset"))
+    tags(
+        (name = "Auth", description = "Sign-up, sign-in, the refresh cookie, email verification and password reset"),
+        (name = "Users", description = "The signed-in user's profile")
+    )
 )]
 struct AuthApi;

@@ -113,5 +113,6 @@ pub(crate) async fn mail(jobs: &Jobs, job: &aloft_store::JobRecord) -> Result<()
         ),
         reply_to: None,
     };
-    jobs.send_email(&message, Some(&user.id)).await
+    // The system's mail (the user asked for nothing billable): in nobody's usage.
+    jobs.send_email(&message, None).await
 }

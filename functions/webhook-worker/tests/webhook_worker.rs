@@ -339,11 +339,10 @@ fn clerk_user() -> Value {
     })
 }
 
-#[tokio::test]
-async fn clerk_user_lifecycle_creates_updates_and_deactivates_one_user() {
-    let (events, table) = events_and_table().await;
+/// Applies Clerk's `user.created` of [`clerk_user`]; the id of the user it made.
+async fn clerk_user_created(events: &ProviderEvents) -> String {
     apply(
-        &events,
+        events,
         Provider::Clerk,
         "user.created",
         100,
@@ -351,12 +350,18 @@ async fn clerk_user_lifecycle_creates_updates_and_deactivates_one_user() {
     )
     .await
     .unwrap();
-    let id = events
+    events
         .users
         .external_user("clerk", "user_2x")
         .await
         .unwrap()
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test]
+async fn clerk_user_lifecycle_creates_updates_and_deactivates_one_user() {
+    let (events, table) = events_and_table().await;
+    let id = clerk_user_created(&events).await;
     let created = user(&events, &id).await;
     assert_eq!(created.email, "ann@example.com");
     assert_eq!(created.full_name.as_deref(), Some("Ann Lee"));
@@ -420,21 +425,7 @@ async fn clerk_user_lifecycle_creates_updates_and_deactivates_one_user() {
 #[tokio::test]
 async fn a_provider_update_never_undoes_an_admins_deactivation() {
     let events = events().await;
-    apply(
-        &events,
-        Provider::Clerk,
-        "user.created",
-        100,
-        clerk("user.created", clerk_user()),
-    )
-    .await
-    .unwrap();
-    let id = events
-        .users
-        .external_user("clerk", "user_2x")
-        .await
-        .unwrap()
-        .unwrap();
+    let id = clerk_user_created(&events).await;
     let before = user(&events, &id).await;
     let change = aloft_store::AdminChange {
         is_active: Some(false),

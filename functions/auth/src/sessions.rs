@@ -1,7 +1,8 @@
-//! The signed-in user's account (API.md, "Account lifecycle"): a new verification link,
-//! a password change, and their sessions (refresh-token families). Password and session
-//! routes take a person with their own token ([`PersonUser`]): an API key or an
-//! impersonation token gets 403.
+//! The signed-in user's own credentials (API.md, "Account lifecycle"), under
+//! `/app/users/me/`: a new verification link, a password change, and their sessions
+//! (refresh-token families). Served here, beside sign-in, so the profile function needs
+//! neither a password hasher nor a queue. Password and session routes take a person with
+//! their own token ([`PersonUser`]): an API key or an impersonation token gets 403.
 
 use aloft_auth::{AuthUser, ClientIp, Passwords, PersonUser};
 use aloft_http::{
@@ -16,7 +17,7 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::AppState;
+use crate::{AppState, account::throttle_mail};
 
 /// `POST /app/users/me/password`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -81,11 +82,8 @@ pub(crate) async fn resend_verification(
 ) -> Result<Reply<MailQueued>, ApiError> {
     let user = active_user(&state, &principal.user_id).await?;
     if !user.email_verified {
-        let limit = state.guard.limits().email_per_hour;
-        for subject in [format!("email:{}", user.email), format!("ip:{ip}")] {
-            state.guard.throttle(&subject, "mail", limit, 3600).await?;
-        }
-        let job = AccountMail::job(VERIFY_EMAIL_KIND, &user.email).for_user(Some(user.id));
+        throttle_mail(&state, &ip, &user.email).await?;
+        let job = AccountMail::job(VERIFY_EMAIL_KIND, &user.email);
         state.producer.enqueue(job).await?;
     }
     Ok(Reply::with_status(
