@@ -1,9 +1,5 @@
 //! Sessions (refresh-token families) against the emulator: listed per user, extended by
 //! each rotation, and revoked for as long as their newest token lives.
-#![expect(
-    clippy::unwrap_used,
-    reason = "test helpers: a panic with the value is the report"
-)]
 
 use aloft_store::{Key, RefreshRecord, RefreshTokens, Rotation, SessionRecord, SessionUse, Table};
 use aloft_testkit::TestEnv;
