@@ -114,13 +114,15 @@ async fn provider_tokens_open_every_function_and_bad_ones_none() {
     }
 
     // AUTH_ROLE_CLAIM: the provider's `app_metadata.role` says admin, then stops saying it.
+    // Signed with the ES256 key, published from the start: a function instance that has
+    // not fetched the rotated set yet still knows it.
     let admin_sub = unique("idp-admin");
     let mut admin_claims = idp.claims(&admin_sub);
     admin_claims["app_metadata"] = json!({"role": "admin"});
-    let admin = idp.sign(Algorithm::RS256, "rsa-2", &admin_claims);
+    let admin = idp.sign(Algorithm::ES256, "ec-1", &admin_claims);
     let jobs = call(&stack, &admin, Method::GET, "/api/v1/admin/jobs", "").await;
     assert_eq!(jobs.status, StatusCode::OK, "{}", jobs.text);
-    let demoted = idp.sign(Algorithm::RS256, "rsa-2", &idp.claims(&admin_sub));
+    let demoted = idp.sign(Algorithm::ES256, "ec-1", &idp.claims(&admin_sub));
     let jobs = call(&stack, &demoted, Method::GET, "/api/v1/admin/jobs", "").await;
     assert_eq!(jobs.status, StatusCode::FORBIDDEN, "{}", jobs.text);
     let me = call(&stack, &demoted, Method::GET, "/api/v1/app/users/me", "").await;
