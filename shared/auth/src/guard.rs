@@ -314,6 +314,14 @@ async fn check_limit(
             }
         }
     };
+    fail_open(counted).await
+}
+
+/// The window a limiter call returns, or `None` (logged) when it fails or takes longer
+/// than [`LIMITER_TIMEOUT`]: the request is then let through.
+async fn fail_open(
+    counted: impl Future<Output = Result<Window, aloft_store::StoreError>>,
+) -> Option<Window> {
     match tokio::time::timeout(LIMITER_TIMEOUT, counted).await {
         Ok(Ok(window)) => Some(window),
         Ok(Err(e)) => {
@@ -381,19 +389,11 @@ impl Guard {
         }
         let now = unix_now();
         let hit = self.limiter.hit(subject, class, limit, window_secs, now);
-        match tokio::time::timeout(LIMITER_TIMEOUT, hit).await {
-            Ok(Ok(window)) if !window.allowed => Err(ApiError::RateLimited {
+        match fail_open(hit).await {
+            Some(window) if !window.allowed => Err(ApiError::RateLimited {
                 retry_after: window.reset_at.saturating_sub(now).max(1),
             }),
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => {
-                tracing::warn!(error.cause = %e, "rate limiter failed; letting the request through");
-                Ok(())
-            }
-            Err(_) => {
-                tracing::warn!("rate limiter timed out; letting the request through");
-                Ok(())
-            }
+            _ => Ok(()),
         }
     }
 
