@@ -2,8 +2,8 @@
 //! local stack sets (units as DynamoDB's on-demand rules count them: the emulator runs
 //! `infra/local/moto_capacity.py`).
 
+use aloft_core::aws_usage::{self, AwsUsage};
 use aloft_e2e::{Answer, Stack};
-use aloft_http::aws_usage::{self, AwsUsage};
 use reqwest::{Method, StatusCode};
 
 fn usage(answer: &Answer) -> AwsUsage {

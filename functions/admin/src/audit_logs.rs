@@ -2,8 +2,9 @@
 //! resource type and time, paged with a cursor.
 
 use aloft_auth::AdminUser;
+use aloft_core::ApiError;
 use aloft_http::{
-    ApiError, Query, Reply,
+    Query, Reply,
     openapi::{AdminOnly, ErrorBody, InvalidQuery},
 };
 use aloft_store::{AuditEntry, AuditQuery};
@@ -146,7 +147,7 @@ fn normalized_time(field: &'static str, value: Option<&str>) -> Result<Option<St
     value
         .map(|text| {
             time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-                .map(|at| aloft_http::timestamp::format(at.to_offset(time::UtcOffset::UTC)))
+                .map(|at| aloft_core::timestamp::format(at.to_offset(time::UtcOffset::UTC)))
                 .map_err(|_| {
                     ApiError::validation(field, format!("{field} must be an RFC 3339 time"))
                 })

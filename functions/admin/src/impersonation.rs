@@ -5,8 +5,9 @@
 //! the guard of whichever function serves it.
 
 use aloft_auth::{AdminUser, Audit, AuthUser, Plan, Principal, Role};
+use aloft_core::ApiError;
 use aloft_http::{
-    ApiError, Json, Reply,
+    Json, Reply,
     openapi::{AdminOnly, ErrorBody, JsonBody, RateLimited},
 };
 use aloft_store::{ImpersonationSession, TenantId};
@@ -90,7 +91,7 @@ pub(crate) async fn start_impersonation(
             "A deactivated user cannot be impersonated".into(),
         ));
     }
-    let now = aloft_http::timestamp::unix_now();
+    let now = aloft_core::timestamp::unix_now();
     let ttl = state.impersonation_ttl;
     let jti = uuid::Uuid::new_v4().to_string();
     let session = ImpersonationSession {
@@ -116,7 +117,7 @@ pub(crate) async fn start_impersonation(
         .jwt()
         .issue_with_ttl(&principal, now, ttl)
         .map_err(ApiError::internal)?;
-    let expires_at = aloft_http::timestamp::format(
+    let expires_at = aloft_core::timestamp::format(
         time::OffsetDateTime::from_unix_timestamp(i64::try_from(session.expires_at).unwrap_or(0))
             .map_err(ApiError::internal)?,
     );

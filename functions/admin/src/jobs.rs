@@ -1,8 +1,9 @@
 //! `GET /admin/jobs`, `POST /admin/jobs/{id}/retry`.
 
 use aloft_auth::{AdminUser, Audit};
+use aloft_core::{ApiError, Page, PageParams};
 use aloft_http::{
-    ApiError, Page, PageParams, Query, Reply,
+    Query, Reply,
     openapi::{AdminOnly, ErrorBody, InvalidQuery},
 };
 use aloft_store::{JobRecord, JobStatus, StoreError};
@@ -126,7 +127,7 @@ pub(crate) async fn retry_job(
     audit: Audit,
     Path(id): Path<String>,
 ) -> Result<Reply<JobView>, ApiError> {
-    let now = aloft_http::timestamp::now();
+    let now = aloft_core::timestamp::now();
     let job = match state.jobs.requeue_dead(&id, &now).await {
         Ok(Some(job)) => job,
         Ok(None) => return Err(ApiError::not_found("Job", id)),

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use aloft_auth::{AdminUser, Plan};
-use aloft_http::{ApiError, Reply, openapi::AdminOnly};
+use aloft_core::ApiError;
+use aloft_http::{Reply, openapi::AdminOnly};
 use axum::extract::State;
 use serde::Serialize;
 use time::OffsetDateTime;

@@ -4,8 +4,9 @@
 //! user's next request ([`aloft_auth::Deactivation`]).
 
 use aloft_auth::{AdminUser, Audit, Plan, Principal, Role};
+use aloft_core::{ApiError, Page, PageParams};
 use aloft_http::{
-    ApiError, Json, Page, PageParams, Query, Reply,
+    Json, Query, Reply,
     openapi::{AdminOnly, ErrorBody, InvalidQuery, JsonBody},
 };
 use aloft_store::{AdminChange, StoreError, UserRecord};
@@ -310,7 +311,7 @@ async fn apply(
 ) -> Result<Reply<AdminUserView>, ApiError> {
     let before = find(state, id).await?;
     authorize(admin, &before, &change)?;
-    let now = aloft_http::timestamp::now();
+    let now = aloft_core::timestamp::now();
     let after = match state.users.admin_update(&before, &change, &now).await {
         Ok(after) => after,
         Err(StoreError::ConditionFailed) => {

@@ -272,7 +272,7 @@ async fn stats_counters_are_exact_after_fifty_concurrent_registrations() {
         let users = f.users.clone();
         registrations.spawn(async move {
             let mut user = aloft_testkit::user_record(&format!("user-{i}"));
-            user.created_at = aloft_http::timestamp::now();
+            user.created_at = aloft_core::timestamp::now();
             users.create(&user).await.unwrap();
         });
     }
@@ -288,7 +288,7 @@ async fn stats_counters_are_exact_after_fifty_concurrent_registrations() {
     for i in 0..10 {
         let (users, upgrade) = (f.users.clone(), upgrade.clone());
         upgrades.spawn(async move {
-            let now = aloft_http::timestamp::now();
+            let now = aloft_core::timestamp::now();
             let id = format!("user-{i}");
             users.apply_billing(&id, &upgrade, 100, &now).await.unwrap();
             users.apply_billing(&id, &upgrade, 99, &now).await.unwrap();

@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use aloft_http::ApiError;
+use aloft_core::ApiError;
 use aloft_outbound::{Client, OutboundError, read_body};
 use http::StatusCode;
 use http_body_util::BodyExt;

@@ -2,8 +2,9 @@
 //! then [`answer`] checks the quota, calls the providers and answers as JSON or SSE.
 
 use aloft_auth::{AuthUser, Principal};
+use aloft_core::ApiError;
 use aloft_http::{
-    ApiError, Json, Reply,
+    Json, Reply,
     openapi::{ErrorBody, JsonBody, SignedIn},
 };
 use axum::{

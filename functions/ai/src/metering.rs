@@ -3,7 +3,7 @@
 //! charged to the model that served the call.
 
 use aloft_auth::Principal;
-use aloft_http::ApiError;
+use aloft_core::ApiError;
 use aloft_store::{
     UsageMeter,
     usage::{AI_REQUESTS, AI_TOKENS},
@@ -35,7 +35,7 @@ pub async fn check_quota(
         metric: AI_TOKENS.key,
         limit,
         used,
-        resets_at: aloft_http::timestamp::format(next_month(now)),
+        resets_at: aloft_core::timestamp::format(next_month(now)),
     })
 }
 

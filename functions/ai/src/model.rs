@@ -1,6 +1,6 @@
 //! Request and response bodies of the AI routes, and their field rules.
 
-use aloft_http::ApiError;
+use aloft_core::ApiError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

@@ -10,7 +10,7 @@ use std::{
     time::Duration,
 };
 
-use aloft_http::ApiError;
+use aloft_core::ApiError;
 use aloft_store::UsageMeter;
 use axum::{body::Body, response::Response};
 use bytes::Bytes;

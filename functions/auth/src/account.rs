@@ -2,10 +2,10 @@
 //! The links' tokens are minted and mailed by `jobs-worker`; here they are used, once.
 
 use aloft_auth::{ClientIp, Passwords, Role, UserProfile, secrets};
+use aloft_core::{ApiError, timestamp::unix_now};
 use aloft_http::{
-    ApiError, ApiVersion, Json, Reply,
+    ApiVersion, Json, Reply,
     openapi::{ErrorBody, JsonBody, RateLimited},
-    timestamp::unix_now,
 };
 use aloft_queue::{AccountMail, RESET_PASSWORD_KIND};
 use aloft_store::Purpose;
@@ -128,7 +128,7 @@ pub(crate) async fn verify_email(
             &record.user_id,
             &record.email,
             role.map(Role::as_str),
-            &aloft_http::timestamp::format(now),
+            &aloft_core::timestamp::format(now),
         )
         .await?
         .ok_or_else(invalid_link)?;
@@ -227,7 +227,7 @@ pub(crate) async fn reset_password(
         .await?
         .filter(|user| user.email == record.email && user.is_active)
         .ok_or_else(invalid_link)?;
-    let now = aloft_http::timestamp::now();
+    let now = aloft_core::timestamp::now();
     if !state.users.set_password(&user.id, &hash, &now).await? {
         return Err(invalid_link());
     }

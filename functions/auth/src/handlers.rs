@@ -1,10 +1,10 @@
 //! The four auth routes.
 
 use aloft_auth::{ClientIp, Credential, Principal, Role, TenantId, UserProfile, secrets};
+use aloft_core::{ApiError, timestamp::unix_now};
 use aloft_http::{
-    ApiError, ApiVersion, Reply,
+    ApiVersion, Reply,
     openapi::{ErrorBody, JsonBody, RateLimited},
-    timestamp::unix_now,
 };
 use aloft_queue::{AccountMail, VERIFY_EMAIL_KIND};
 use aloft_store::{RefreshRecord, Rotation, SessionUse, StoreError, UserRecord};
@@ -46,7 +46,7 @@ pub(crate) async fn register(
         .hash_off_thread(registration.password)
         .await?;
     let now = OffsetDateTime::now_utc();
-    let created_at = aloft_http::timestamp::format(now);
+    let created_at = aloft_core::timestamp::format(now);
     let user = UserRecord {
         id: uuid::Uuid::new_v4().to_string(),
         email: registration.email,
@@ -140,7 +140,7 @@ fn session_use(headers: &HeaderMap, ip: String) -> SessionUse {
         .and_then(|v| v.to_str().ok())
         .map(|agent| agent.chars().take(256).collect());
     SessionUse {
-        at: aloft_http::timestamp::now(),
+        at: aloft_core::timestamp::now(),
         user_agent,
         ip: (ip != "unknown").then_some(ip),
     }

@@ -1,6 +1,7 @@
 //! Request and response bodies, parsed into checked values.
 
-use aloft_http::{ApiError, Json};
+use aloft_core::ApiError;
+use aloft_http::Json;
 use axum::extract::{FromRequest, Request};
 use http::header;
 use serde::{Deserialize, Serialize};

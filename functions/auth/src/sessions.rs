@@ -5,10 +5,10 @@
 //! their own token ([`PersonUser`]): an API key or an impersonation token gets 403.
 
 use aloft_auth::{AuthUser, ClientIp, Passwords, PersonUser};
+use aloft_core::{ApiError, timestamp::unix_now};
 use aloft_http::{
-    ApiError, Json, Reply,
+    Json, Reply,
     openapi::{ErrorBody, JsonBody, SignedIn},
-    timestamp::unix_now,
 };
 use aloft_queue::{AccountMail, VERIFY_EMAIL_KIND};
 use aloft_store::{SessionRecord, UserRecord};
@@ -126,7 +126,7 @@ pub(crate) async fn change_password(
         ));
     }
     let hash = state.passwords.hash_off_thread(body.new_password).await?;
-    let now = aloft_http::timestamp::now();
+    let now = aloft_core::timestamp::now();
     if !state.users.set_password(&user.id, &hash, &now).await? {
         return Err(ApiError::not_found("User", user.id));
     }

@@ -110,7 +110,7 @@ async fn verification_token(env: &TestEnv, email: &str) -> String {
     let record = aloft_store::OneTimeRecord {
         user_id: user.id,
         email: user.email,
-        expires_at: aloft_http::timestamp::unix_now() + 60,
+        expires_at: aloft_core::timestamp::unix_now() + 60,
     };
     aloft_store::OneTimeTokens::new(table)
         .issue(
@@ -314,7 +314,7 @@ async fn sixth_login_attempt_in_a_minute_from_one_ip_is_429() {
     let app = app().await;
     // Rate windows are whole minutes: start early in one, so the six attempts (each an
     // argon2 verification, slow in a debug build on a busy machine) share it.
-    let into_window = aloft_http::timestamp::unix_now() % 60;
+    let into_window = aloft_core::timestamp::unix_now() % 60;
     if into_window > 30 {
         tokio::time::sleep(std::time::Duration::from_secs(61 - into_window)).await;
     }

@@ -2,8 +2,9 @@
 //! use) and `portal` (manage payment methods and the subscription).
 
 use aloft_auth::AuthUser;
+use aloft_core::ApiError;
 use aloft_http::{
-    ApiError, Json, Query, Reply,
+    Json, Query, Reply,
     openapi::{ErrorBody, InvalidQuery, JsonBody, SignedIn},
 };
 use aloft_store::UserRecord;

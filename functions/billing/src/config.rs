@@ -1,7 +1,7 @@
 //! The billing settings, read once at cold start: prices, the price → plan map, the
 //! stage (which redirect URLs are allowed) and the Stripe client's settings.
 use aloft_config::{ConfigError, Env, ProductPlans, Stage};
-use aloft_http::ApiError;
+use aloft_core::ApiError;
 use serde_json::json;
 
 use crate::stripe::{StripeSettings, Timeouts};

@@ -1,8 +1,9 @@
 //! `GET /app/billing/invoices`: the caller's latest Stripe invoices.
 
 use aloft_auth::AuthUser;
+use aloft_core::ApiError;
 use aloft_http::{
-    ApiError, Query, Reply,
+    Query, Reply,
     openapi::{ErrorBody, InvalidQuery, SignedIn},
 };
 use axum::extract::State;

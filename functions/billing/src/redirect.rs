@@ -3,7 +3,7 @@
 //! and only in the local stack, where the web app runs on `http://localhost`.
 
 use aloft_config::Stage;
-use aloft_http::ApiError;
+use aloft_core::ApiError;
 
 /// Stripe's own limit on these URLs is larger; no real redirect needs more.
 const MAX_LENGTH: usize = 2048;

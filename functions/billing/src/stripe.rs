@@ -13,7 +13,7 @@ pub mod objects;
 
 use std::{sync::Arc, time::Duration};
 
-use aloft_http::ApiError;
+use aloft_core::ApiError;
 use aloft_outbound::{Client, OutboundError, read_body};
 use bytes::Bytes;
 use http::{Method, Request, StatusCode, header};

@@ -2,8 +2,9 @@
 //! (`cancel`, `resume`), which Stripe makes and we store at once.
 
 use aloft_auth::{AuthUser, Principal};
+use aloft_core::ApiError;
 use aloft_http::{
-    ApiError, Query, Reply,
+    Query, Reply,
     openapi::{ErrorBody, InvalidQuery, SignedIn},
 };
 use aloft_store::{BillingChange, UserRecord, is_paid_status};
@@ -218,11 +219,11 @@ async fn store(
         cancel_at_period_end: Some(subscription.cancel_at_period_end),
         subscription_id: Some(subscription.id.clone()),
     };
-    let now = aloft_http::timestamp::unix_now();
+    let now = aloft_core::timestamp::unix_now();
     let event_at = i64::try_from(now).map_err(ApiError::internal)?;
     state
         .users
-        .apply_billing(user_id, &change, event_at, &aloft_http::timestamp::now())
+        .apply_billing(user_id, &change, event_at, &aloft_core::timestamp::now())
         .await?;
     Ok(change)
 }
@@ -237,7 +238,7 @@ pub(crate) fn request_key(action: &str) -> String {
 pub(crate) fn iso(unix: i64) -> Option<String> {
     time::OffsetDateTime::from_unix_timestamp(unix)
         .ok()
-        .map(aloft_http::timestamp::format)
+        .map(aloft_core::timestamp::format)
 }
 
 #[cfg(test)]

@@ -117,7 +117,7 @@ impl Fixture {
             subscription_id: Some(subscription.clone()),
             ..BillingChange::default()
         };
-        let now = aloft_http::timestamp::now();
+        let now = aloft_core::timestamp::now();
         let applied = self.users.apply_billing(user, &change, 0, &now).await;
         assert_eq!(applied.unwrap(), Applied::Applied);
         subscription
@@ -251,7 +251,7 @@ async fn checkout_is_refused_with_409_while_a_subscription_is_active() {
 async fn cancel_at_period_end_then_resume_show_at_once_and_older_webhooks_cannot_undo_them() {
     let f = fixture().await;
     let subscription = f.subscribe("u-cancel").await;
-    let webhook_created = i64::try_from(aloft_http::timestamp::unix_now()).unwrap() - 60;
+    let webhook_created = i64::try_from(aloft_core::timestamp::unix_now()).unwrap() - 60;
 
     let cancel = f
         .send("POST", "cancel?immediate=false", "u-cancel", None)
@@ -266,7 +266,7 @@ async fn cancel_at_period_end_then_resume_show_at_once_and_older_webhooks_cannot
         json!({
             "message": "Subscription will cancel at the end of the billing period",
             "cancel_at_period_end": true,
-            "current_period_end": aloft_http::timestamp::format(period_end_iso),
+            "current_period_end": aloft_core::timestamp::format(period_end_iso),
         })
     );
     let update = &f
@@ -280,7 +280,7 @@ async fn cancel_at_period_end_then_resume_show_at_once_and_older_webhooks_cannot
     assert_eq!(status["has_active_subscription"], true);
     assert_eq!(
         status["current_period_end"],
-        aloft_http::timestamp::format(period_end_iso)
+        aloft_core::timestamp::format(period_end_iso)
     );
 
     // `customer.subscription.updated` from before the cancel, delivered late.
@@ -289,7 +289,7 @@ async fn cancel_at_period_end_then_resume_show_at_once_and_older_webhooks_cannot
         status: Some("active".into()),
         ..BillingChange::default()
     };
-    let now = aloft_http::timestamp::now();
+    let now = aloft_core::timestamp::now();
     let applied = f
         .users
         .apply_billing("u-cancel", &older, webhook_created, &now)

@@ -3,8 +3,9 @@
 use std::collections::BTreeMap;
 
 use aloft_auth::{ClientIp, Principal};
+use aloft_core::ApiError;
 use aloft_http::{
-    ApiError, Json, Reply,
+    Json, Reply,
     openapi::{ErrorBody, JsonBody, RateLimited},
 };
 use aloft_queue::{CONTACT_CRM_KIND, ContactCrm, EMAIL_KIND, Email, Event, NewJob, QueueName};
@@ -112,7 +113,7 @@ pub(crate) async fn submit_contact(
     // A signed-in sender's jobs (and emails) count as their usage.
     let owner = caller.map(|Extension(principal)| principal.user_id);
     let reference_id = reference_id();
-    let submitted_at = aloft_http::timestamp::now();
+    let submitted_at = aloft_core::timestamp::now();
     let data = json!({
         "reference_id": reference_id,
         "name": submission.name,

@@ -1,8 +1,9 @@
 //! The five file routes.
 
 use aloft_auth::{AuthUser, Principal};
+use aloft_core::{ApiError, Page, PageParams};
 use aloft_http::{
-    ApiError, Json, Page, PageParams, Query, Reply,
+    Json, Query, Reply,
     openapi::{ErrorBody, InvalidQuery, JsonBody, SignedIn},
 };
 use aloft_queue::Event;
@@ -100,7 +101,7 @@ pub(crate) async fn create_upload_url(
             SystemTime::now(),
         )
         .await?;
-    let now = aloft_http::timestamp::unix_now();
+    let now = aloft_core::timestamp::unix_now();
     let record = FileRecord {
         id: id.clone(),
         owner_id: principal.user_id.clone(),
@@ -109,7 +110,7 @@ pub(crate) async fn create_upload_url(
         size: upload.size,
         key: key.clone(),
         status: "pending".into(),
-        created_at: aloft_http::timestamp::format(OffsetDateTime::now_utc()),
+        created_at: aloft_core::timestamp::format(OffsetDateTime::now_utc()),
         expires_at: Some(now + state.rules.url_ttl.as_secs() + PENDING_GRACE_SECONDS),
     };
     state.files.create(&principal.tenant_id, &record).await?;

@@ -1,6 +1,6 @@
 //! Request and response bodies of the files routes, and file-name hygiene.
 
-use aloft_http::ApiError;
+use aloft_core::ApiError;
 use aloft_store::FileRecord;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

@@ -3,8 +3,9 @@
 use std::collections::BTreeMap;
 
 use aloft_auth::{AdminUser, Audit, AuthUser, Plan};
+use aloft_core::{ApiError, Page, PageParams};
 use aloft_http::{
-    ApiError, Json, Page, PageParams, Query, Reply, etag,
+    Json, Query, Reply, etag,
     openapi::{AdminOnly, ErrorBody, InvalidQuery, JsonBody, SignedIn},
 };
 use aloft_store::{CreateFlagOutcome, FlagRecord, MAX_FLAGS};
@@ -109,7 +110,7 @@ pub(crate) async fn create_flag(
     Json(body): Json<CreateFlagRequest>,
 ) -> Result<Response, ApiError> {
     let (key, fields) = body.parse()?;
-    let now = aloft_http::timestamp::now();
+    let now = aloft_core::timestamp::now();
     let blank = FlagRecord {
         id: uuid::Uuid::now_v7().to_string(),
         key: key.clone(),
@@ -199,7 +200,7 @@ pub(crate) async fn update_flag(
         let fields = body.apply(&current)?;
         let based_on = current.version;
         let before = serde_json::to_value(Flag::from(&current)).ok();
-        let mut next = record_of(current, fields, aloft_http::timestamp::now());
+        let mut next = record_of(current, fields, aloft_core::timestamp::now());
         next.version = based_on + 1;
         if state.flags.replace(&next, based_on).await? {
             state.cache.invalidate();

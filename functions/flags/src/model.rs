@@ -1,6 +1,6 @@
 //! Request and response bodies of the flag routes, and the field rules a flag obeys.
 
-use aloft_http::ApiError;
+use aloft_core::ApiError;
 use aloft_store::{FlagRecord, MAX_USER_IDS};
 use serde::{Deserialize, Deserializer, Serialize};
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
@@ -366,7 +366,7 @@ fn check_plans(raw: Vec<String>, flag_type: FlagType) -> Result<Vec<String>, Api
 /// An RFC 3339 instant, stored in UTC whole seconds.
 fn check_expiry(raw: &str) -> Result<String, ApiError> {
     OffsetDateTime::parse(raw, &Rfc3339)
-        .map(aloft_http::timestamp::format)
+        .map(aloft_core::timestamp::format)
         .map_err(|_| {
             ApiError::validation(
                 "expires_at",

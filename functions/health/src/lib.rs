@@ -101,6 +101,6 @@ struct HealthApi;
 async fn check_health() -> Reply<Health> {
     Reply::ok(Health {
         status: "healthy",
-        timestamp: aloft_http::timestamp::now(),
+        timestamp: aloft_core::timestamp::now(),
     })
 }

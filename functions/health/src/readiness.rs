@@ -2,8 +2,9 @@
 
 use std::{collections::BTreeMap, future::Future, time::Instant};
 
+use aloft_core::ApiError;
 use aloft_http::{
-    ApiError, Reply,
+    Reply,
     openapi::{ErrorBody, RateLimited},
 };
 use axum::extract::State;
@@ -80,7 +81,7 @@ pub(crate) async fn check_readiness(
         .filter(|(_, c)| c.error.is_some())
         .map(|(name, _)| *name)
         .collect();
-    let timestamp = aloft_http::timestamp::now();
+    let timestamp = aloft_core::timestamp::now();
     if down.is_empty() {
         return Ok(Reply::ok(Readiness {
             status: "healthy",

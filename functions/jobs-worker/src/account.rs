@@ -86,7 +86,7 @@ pub(crate) async fn mail(jobs: &Jobs, job: &aloft_store::JobRecord) -> Result<()
     let record = OneTimeRecord {
         user_id: user.id.clone(),
         email: user.email.clone(),
-        expires_at: aloft_http::timestamp::unix_now() + link.ttl.as_secs(),
+        expires_at: aloft_core::timestamp::unix_now() + link.ttl.as_secs(),
     };
     jobs.account
         .tokens

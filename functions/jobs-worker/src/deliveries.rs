@@ -37,7 +37,7 @@ pub(crate) async fn fan_out(jobs: &Jobs, job: &JobRecord) -> Result<(), String> 
         None => return Err(format!("tenant event {name} published without a tenant")),
     }
     .map_err(store)?;
-    let now = aloft_http::timestamp::now();
+    let now = aloft_core::timestamp::now();
     for subscription in subscriptions
         .iter()
         .filter(|s| s.events.iter().any(|e| e == name))
@@ -133,7 +133,7 @@ pub(crate) async fn deliver(jobs: &Jobs, job: &JobRecord, attempt: Attempt) -> R
         (Some(_), false) => "failed",
         (Some(_), true) => "dead",
     };
-    let now = aloft_http::timestamp::now();
+    let now = aloft_core::timestamp::now();
     let record = DeliveryAttempt {
         status,
         attempt: attempt.number,

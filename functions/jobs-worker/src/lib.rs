@@ -118,7 +118,7 @@ impl Jobs {
         let data = serde_json::json!({
             "job_id": job.id,
             "kind": job.kind,
-            "completed_at": aloft_http::timestamp::now(),
+            "completed_at": aloft_core::timestamp::now(),
         });
         let tenant = TenantId::new(user.tenant_id);
         let channels = vec![format!("user:{user_id}")];
@@ -144,7 +144,7 @@ fn payload<T: for<'de> Deserialize<'de>>(job: &JobRecord) -> Result<T, String> {
 }
 
 fn unix_now() -> i64 {
-    i64::try_from(aloft_http::timestamp::unix_now()).unwrap_or(i64::MAX)
+    i64::try_from(aloft_core::timestamp::unix_now()).unwrap_or(i64::MAX)
 }
 
 impl Jobs {

@@ -132,7 +132,7 @@ impl Stack {
             url: url.to_owned(),
             events: vec!["contact.submitted".into()],
             secret: "whsec_subscriber".into(),
-            created_at: aloft_http::timestamp::now(),
+            created_at: aloft_core::timestamp::now(),
         };
         self.webhooks()
             .create_subscription(&record, true)
@@ -144,7 +144,7 @@ impl Stack {
     async fn queue_delivery(&self, subscription: &SubscriptionRecord, n: usize) -> String {
         let tenant = TenantId::new("t1");
         let id = format!("d{n}-{}", uuid_like());
-        let now = aloft_http::timestamp::now();
+        let now = aloft_core::timestamp::now();
         let delivery = DeliveryRecord {
             id: id.clone(),
             subscription_id: subscription.id.clone(),
@@ -465,7 +465,7 @@ async fn a_job_done_for_a_user_publishes_job_completed_to_their_tenant() {
         url: subscriber.url.clone(),
         events: vec!["job.completed".into()],
         secret: "whsec_u9".into(),
-        created_at: aloft_http::timestamp::now(),
+        created_at: aloft_core::timestamp::now(),
     };
     stack
         .webhooks()
@@ -538,7 +538,7 @@ async fn account_mails_go_to_known_addresses_only_with_a_working_link() {
         text[start..].split_whitespace().next().unwrap().to_owned()
     };
     let tokens = aloft_store::OneTimeTokens::new(stack.table.clone());
-    let now = aloft_http::timestamp::unix_now();
+    let now = aloft_core::timestamp::unix_now();
     for (page, purpose) in [
         ("verify-email", aloft_store::Purpose::VerifyEmail),
         ("reset-password", aloft_store::Purpose::ResetPassword),

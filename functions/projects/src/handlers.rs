@@ -1,8 +1,9 @@
 //! The five project routes.
 
 use aloft_auth::AuthUser;
+use aloft_core::{ApiError, Page, PageParams};
 use aloft_http::{
-    ApiError, Json, Page, PageParams, Query, Reply, etag,
+    Json, Query, Reply, etag,
     openapi::{ErrorBody, InvalidQuery, JsonBody, SignedIn},
 };
 use aloft_queue::Event;
@@ -23,7 +24,7 @@ use crate::{
 };
 
 fn now() -> String {
-    aloft_http::timestamp::format(OffsetDateTime::now_utc())
+    aloft_core::timestamp::format(OffsetDateTime::now_utc())
 }
 
 /// 200/201 with the project and its `ETag`.
@@ -141,7 +142,7 @@ pub(crate) async fn create_project(
         .and_then(|at| i64::try_from(at.to_unix().0).ok())
         .and_then(|seconds| OffsetDateTime::from_unix_timestamp(seconds).ok())
         // A v7 id always has its time; `now` only satisfies the types.
-        .map_or_else(now, aloft_http::timestamp::format);
+        .map_or_else(now, aloft_core::timestamp::format);
     let record = ProjectRecord {
         id: id.to_string(),
         name_lower: name.to_lowercase(),

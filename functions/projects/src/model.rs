@@ -1,6 +1,6 @@
 //! Request and response bodies of the projects routes, parsed into checked values.
 
-use aloft_http::ApiError;
+use aloft_core::ApiError;
 use aloft_store::{ProjectChange, ProjectRecord, ProjectSort};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -128,7 +128,7 @@ pub struct ListProjectsQuery {
     #[param(minimum = 0, default = 0)]
     pub skip: u32,
     /// Items to return (1–100).
-    #[serde(default = "aloft_http::PageParams::default_limit")]
+    #[serde(default = "aloft_core::PageParams::default_limit")]
     #[param(minimum = 1, maximum = 100, default = 20)]
     pub limit: u32,
     /// The `next_cursor` of the previous page (of the same sort, order and search).

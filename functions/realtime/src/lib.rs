@@ -9,7 +9,7 @@ mod frame;
 
 use aloft_auth::{Guard, Principal};
 use aloft_config::{ConfigError, Env};
-use aloft_http::timestamp;
+use aloft_core::timestamp;
 use aloft_queue::{Greeting, NewJob, Producer, QueueName, QueueUrls, REALTIME_CONNECTED_KIND};
 use aloft_realtime::{Broadcaster, Push, event};
 use aloft_store::{
@@ -259,9 +259,9 @@ impl Realtime {
 
 /// A frame the guard refused, as an `error` event with the HTTP error's code
 /// (`RATE_LIMIT_EXCEEDED`, or `AUTHENTICATION_ERROR` for a deactivated user).
-fn refused_event(refused: &aloft_http::ApiError) -> Value {
+fn refused_event(refused: &aloft_core::ApiError) -> Value {
     let message = match refused.code() {
-        aloft_http::ErrorCode::RateLimitExceeded => "Too many messages; slow down",
+        aloft_core::ErrorCode::RateLimitExceeded => "Too many messages; slow down",
         _ => "This account is deactivated",
     };
     event::error(refused.code().as_str(), message)

@@ -127,7 +127,7 @@ async fn connect_accepts_a_valid_token_and_refuses_a_bad_or_expired_one() {
         ("ann", "tenant-ann")
     );
     let on_own_channel = aloft_store::Connections::new(f.table.clone())
-        .members("user:ann", aloft_http::timestamp::unix_now())
+        .members("user:ann", aloft_core::timestamp::unix_now())
         .await
         .unwrap();
     assert_eq!(on_own_channel.len(), 1, "joined its user's channel at once");
@@ -266,7 +266,7 @@ async fn a_message_fans_out_to_the_channel_and_a_gone_connection_is_forgotten() 
         "410 forgets the connection"
     );
     let members: Vec<_> = connections
-        .members("project:p1", aloft_http::timestamp::unix_now())
+        .members("project:p1", aloft_core::timestamp::unix_now())
         .await
         .unwrap()
         .into_iter()
@@ -281,7 +281,7 @@ async fn a_message_fans_out_to_the_channel_and_a_gone_connection_is_forgotten() 
     assert_eq!(closed.status_code, 200);
     assert!(connections.get("b=").await.unwrap().is_none());
     let members = connections
-        .members("project:p1", aloft_http::timestamp::unix_now())
+        .members("project:p1", aloft_core::timestamp::unix_now())
         .await
         .unwrap();
     assert_eq!(members.len(), 2);

@@ -3,8 +3,9 @@
 use std::collections::BTreeMap;
 
 use aloft_auth::{AdminUser, AuthUser};
+use aloft_core::ApiError;
 use aloft_http::{
-    ApiError, Query, Reply,
+    Query, Reply,
     openapi::{AdminOnly, ErrorBody, InvalidQuery, SignedIn},
 };
 use aloft_store::{

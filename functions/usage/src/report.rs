@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use aloft_http::ApiError;
+use aloft_core::ApiError;
 use aloft_store::{
     Metric,
     usage::{MonthUsage, month_key, next_month},

@@ -3,8 +3,9 @@
 //! its owner is now, narrowed by its scopes, until it expires (API.md).
 
 use aloft_auth::{AuthUser, PersonUser, Role, Scope, new_api_key};
+use aloft_core::ApiError;
 use aloft_http::{
-    ApiError, Json, Reply,
+    Json, Reply,
     openapi::{ErrorBody, JsonBody, SignedIn},
 };
 use aloft_store::{ApiKeyRecord, CreateApiKeyOutcome, MAX_API_KEYS, StoreError};
@@ -183,7 +184,7 @@ pub(crate) async fn create_api_key(
         name,
         prefix: secret.chars().take(PREFIX_CHARS).collect(),
         secret_hash,
-        created_at: aloft_http::timestamp::format(now),
+        created_at: aloft_core::timestamp::format(now),
         disabled: false,
     };
     match state.api_keys.create(&record).await? {
@@ -221,7 +222,7 @@ fn parse_expiry(raw: &str, now: OffsetDateTime) -> Result<String, ApiError> {
     if at > now + MAX_LIFETIME {
         return Err(invalid("expires_at must be at most a year ahead"));
     }
-    Ok(aloft_http::timestamp::format(at))
+    Ok(aloft_core::timestamp::format(at))
 }
 
 /// Delete one of the caller's API keys; it stops working at once.

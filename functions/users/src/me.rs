@@ -1,8 +1,9 @@
 //! `GET` and `PATCH /app/users/me`.
 
 use aloft_auth::{AuthUser, UserProfile};
+use aloft_core::ApiError;
 use aloft_http::{
-    ApiError, ApiVersion, Json, Reply,
+    ApiVersion, Json, Reply,
     openapi::{ErrorBody, JsonBody, SignedIn},
 };
 use aloft_store::{ProfileChange, UserRecord};
@@ -109,7 +110,7 @@ pub(crate) async fn update_me(
         .update_profile(
             &principal.user_id,
             &change,
-            &aloft_http::timestamp::format(now),
+            &aloft_core::timestamp::format(now),
         )
         .await?;
     let user = active_user(updated, &principal.user_id)?;

@@ -36,7 +36,7 @@ pub(crate) async fn apply(
     let Some(change) = change else {
         return Ok(Outcome::Ignored);
     };
-    let now = aloft_http::timestamp::now();
+    let now = aloft_core::timestamp::now();
     let applied = events
         .users
         .apply_billing(&change.user_id, &change.billing, change.event_at, &now)

@@ -73,7 +73,7 @@ pub(crate) async fn apply(
         profile: identity.profile,
         is_active: matches!(action, Action::Deactivate).then_some(false),
     };
-    let now = aloft_http::timestamp::now();
+    let now = aloft_core::timestamp::now();
     let applied = users
         .apply_lifecycle(&user_id, &change, event.created, &now)
         .await

@@ -91,7 +91,7 @@ impl Logs {
 }
 
 fn signed_stripe_request(body: &str) -> Request<Body> {
-    let t = i64::try_from(aloft_http::timestamp::unix_now()).unwrap();
+    let t = i64::try_from(aloft_core::timestamp::unix_now()).unwrap();
     Request::post("/api/v1/public/webhooks/stripe")
         .header("content-type", "application/json")
         .header("x-request-id", "trace-test-webhook")
@@ -132,7 +132,7 @@ async fn a_webhooks_trace_id_follows_it_into_the_worker_its_job_and_the_jobs_it_
     let body = json!({
         "id": "evt_trace_1",
         "type": "checkout.session.completed",
-        "created": aloft_http::timestamp::unix_now(),
+        "created": aloft_core::timestamp::unix_now(),
         "data": {"object": {
             "object": "checkout.session",
             "mode": "subscription",

@@ -401,7 +401,7 @@ async fn clerk_user_lifecycle_creates_updates_and_deactivates_one_user() {
         .unwrap();
     assert!(!user(&events, &id).await.is_active);
     // The user's unexpired tokens meet the block in the guard's next count of a request.
-    let now = aloft_http::timestamp::unix_now();
+    let now = aloft_core::timestamp::unix_now();
     let limit = RequestLimit {
         class: "default",
         limit: 1000,
@@ -431,7 +431,7 @@ async fn a_provider_update_never_undoes_an_admins_deactivation() {
         is_active: Some(false),
         ..Default::default()
     };
-    let now = aloft_http::timestamp::now();
+    let now = aloft_core::timestamp::now();
     events
         .users
         .admin_update(&before, &change, &now)

@@ -2,7 +2,8 @@
 //! then the event id is recorded with a conditional put, so a provider's retry (or a
 //! replay) is acknowledged without being processed twice.
 
-use aloft_http::{ApiError, Reply, metrics, openapi::ErrorBody};
+use aloft_core::ApiError;
+use aloft_http::{Reply, metrics, openapi::ErrorBody};
 use aloft_inbound::{Provider, Rejection, VerifiedEvent};
 use aloft_queue::{NewJob, QueueName};
 use aloft_store::{InboundEventRecord, StoreError};
@@ -86,8 +87,8 @@ async fn record_and_queue(state: &AppState, event: &VerifiedEvent) -> Result<boo
         event_id: event.id.clone(),
         kind: event.kind.clone(),
         job_id: uuid::Uuid::now_v7().to_string(),
-        received_at: aloft_http::timestamp::now(),
-        expires_at: aloft_http::timestamp::unix_now() + EVENT_RETENTION_SECONDS,
+        received_at: aloft_core::timestamp::now(),
+        expires_at: aloft_core::timestamp::unix_now() + EVENT_RETENTION_SECONDS,
     };
     let (record, duplicate) = match state.webhooks.record_inbound(&record).await {
         Ok(()) => (record, false),
@@ -129,5 +130,5 @@ fn reject(provider: Provider, rejection: Rejection) -> ApiError {
 }
 
 fn unix_now() -> i64 {
-    i64::try_from(aloft_http::timestamp::unix_now()).unwrap_or(i64::MAX)
+    i64::try_from(aloft_core::timestamp::unix_now()).unwrap_or(i64::MAX)
 }

@@ -3,8 +3,9 @@
 //! Deliveries (`…/{id}/deliveries`) show every attempt's outcome, dead ones included.
 
 use aloft_auth::{AuthUser, PersonUser, secrets::random_secret};
+use aloft_core::{ApiError, Page, PageParams};
 use aloft_http::{
-    ApiError, Json, Page, PageParams, Query, Reply,
+    Json, Query, Reply,
     openapi::{ErrorBody, InvalidQuery, JsonBody, SignedIn},
 };
 use aloft_queue::Event;
@@ -174,7 +175,7 @@ pub(crate) async fn create_subscription(
         url: body.url.trim().to_owned(),
         events: events.iter().map(|e| e.name().to_owned()).collect(),
         secret: secret.clone(),
-        created_at: aloft_http::timestamp::now(),
+        created_at: aloft_core::timestamp::now(),
     };
     let operator = events.iter().any(|e| e.operator_only());
     state

@@ -130,7 +130,7 @@ async fn seed(resources: &TestEnv) -> Result<(), BoxError> {
         expires_at: unix_now() + 86_400,
     };
     let seen = SessionUse {
-        at: aloft_http::timestamp::now(),
+        at: aloft_core::timestamp::now(),
         user_agent: Some("aloft-bench".to_owned()),
         ip: None,
     };
@@ -146,7 +146,7 @@ async fn seed(resources: &TestEnv) -> Result<(), BoxError> {
         connection_id: "bench-connection".to_owned(),
         user_id: USER.to_owned(),
         tenant_id: format!("tenant-{USER}"),
-        connected_at: aloft_http::timestamp::now(),
+        connected_at: aloft_core::timestamp::now(),
         channels: Vec::new(),
         expires_at: unix_now() + 86_400,
     };

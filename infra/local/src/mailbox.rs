@@ -18,7 +18,7 @@
 
 use std::time::Duration;
 
-use aloft_http::ApiError;
+use aloft_core::ApiError;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};

@@ -210,7 +210,7 @@ impl<I: Invoke + Send + Sync + 'static> Gateway<I> {
                 connection_id.clone(),
                 Socket {
                     outbox,
-                    connected_at: aloft_http::timestamp::now(),
+                    connected_at: aloft_core::timestamp::now(),
                     source_ip,
                 },
             );

@@ -2,7 +2,8 @@
 //! (and for whom, under impersonation), from which address and in which request;
 //! [`Audit::record`] appends what they did.
 
-use aloft_http::{ApiError, RequestId};
+use aloft_core::ApiError;
+use aloft_http::RequestId;
 use aloft_store::{AuditEntry, AuditLog};
 use axum::extract::FromRequestParts;
 use http::request::Parts;
@@ -60,7 +61,7 @@ impl Audit {
     ) {
         let entry = AuditEntry {
             id: uuid::Uuid::now_v7().to_string(),
-            created_at: aloft_http::timestamp::now(),
+            created_at: aloft_core::timestamp::now(),
             actor_id: self.actor_id.clone(),
             impersonator_id: self.impersonator_id.clone(),
             action: action.to_owned(),

@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use aloft_http::ApiError;
+use aloft_core::ApiError;
 use aloft_store::{
     AdminChange, ApiKeyRecord, ApiKeyRepo, ImpersonationSessions, StoreError, TenantId, UserRecord,
     UserRepo,
@@ -136,7 +136,7 @@ impl Authenticator {
             return Err(ended());
         };
         if sessions
-            .is_active(jti, aloft_http::timestamp::unix_now())
+            .is_active(jti, aloft_core::timestamp::unix_now())
             .await?
         {
             Ok(())
@@ -162,11 +162,11 @@ impl Authenticator {
         let expired = record
             .expires_at
             .as_deref()
-            .is_some_and(|at| at <= aloft_http::timestamp::format(now).as_str());
+            .is_some_and(|at| at <= aloft_core::timestamp::format(now).as_str());
         if expired {
             return Err(ApiError::Authentication("API key has expired".into()));
         }
-        let minute = aloft_http::timestamp::format(now.replace_second(0).unwrap_or(now));
+        let minute = aloft_core::timestamp::format(now.replace_second(0).unwrap_or(now));
         if record.last_used_at.as_deref() < Some(minute.as_str()) {
             // At most once a minute per key; a failure costs the note, never the request.
             if let Err(e) = repo.touch(id, &minute).await {
@@ -235,7 +235,7 @@ impl ExternalLogin {
             role: Some(role.as_str().to_owned()),
             ..AdminChange::default()
         };
-        let now = aloft_http::timestamp::now();
+        let now = aloft_core::timestamp::now();
         match self.users.admin_update(&user, &change, &now).await {
             Ok(after) => Ok(after),
             // Changed meanwhile (another request of theirs did the same): as it is now.
@@ -270,7 +270,7 @@ impl ExternalLogin {
 /// from the provider's webhook): a personal tenant, the `user` role, the free plan, no
 /// password.
 pub fn external_user(email: Option<&str>) -> UserRecord {
-    let now = aloft_http::timestamp::now();
+    let now = aloft_core::timestamp::now();
     UserRecord {
         id: uuid::Uuid::new_v4().to_string(),
         email: email.map(aloft_store::normalize_email).unwrap_or_default(),

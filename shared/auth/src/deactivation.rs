@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use aloft_config::{ConfigError, Env};
-use aloft_http::timestamp::unix_now;
+use aloft_core::timestamp::unix_now;
 use aloft_store::{RefreshTokens, StoreError, Table, UsageMeter};
 
 use crate::keys;

@@ -1,6 +1,6 @@
 //! Extractors that require a verified caller.
 
-use aloft_http::ApiError;
+use aloft_core::ApiError;
 use axum::extract::{FromRef, FromRequestParts};
 use http::request::Parts;
 

@@ -8,7 +8,8 @@
 use std::{sync::Arc, time::Duration};
 
 use aloft_config::{ConfigError, Env};
-use aloft_http::{ApiError, CallerId, HttpConfig, timestamp::unix_now};
+use aloft_core::{ApiError, timestamp::unix_now};
+use aloft_http::{CallerId, HttpConfig};
 use aloft_store::{
     AuditLog, RateLimiter, Table, UsageMeter, Window,
     usage::{API_REQUESTS, RequestLimit},

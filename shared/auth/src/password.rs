@@ -4,7 +4,7 @@
 //! Lambda with room to spare; `make bench`-style timing is in the README (the time per
 //! hash grows on a 128 MB Lambda, which gets a fraction of a vCPU).
 
-use aloft_http::ApiError;
+use aloft_core::ApiError;
 use argon2::{
     Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version,
     password_hash::{SaltString, rand_core::OsRng},

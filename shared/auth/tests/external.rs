@@ -54,7 +54,7 @@ fn bearer(token: &str) -> HeaderMap {
 async fn rejected(f: &Fixture, token: &str) -> bool {
     matches!(
         f.authenticator.authenticate(&bearer(token)).await,
-        Err(aloft_http::ApiError::Authentication(_))
+        Err(aloft_core::ApiError::Authentication(_))
     )
 }
 

@@ -15,13 +15,16 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::{
-    ApiError, ApiVersion, Deprecation, HttpConfig, RequestId, TraceHeader,
+    ApiVersion, Deprecation, HttpConfig, RequestId, TraceHeader,
+    metrics::{self, Metric, MetricSet},
+    request_id,
+};
+use aloft_core::{
+    ApiError, InternalCause,
     aws_usage::{self, AwsUsage},
     cold_start,
-    error::InternalCause,
-    metrics::{self, Metric, MetricSet},
-    reply::Envelope,
-    request_id, timestamp,
+    envelope::Envelope,
+    timestamp,
 };
 
 /// The id of the user a request was served for. The auth guard puts it in the response's

@@ -5,7 +5,8 @@ use axum::response::{AppendHeaders, IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Serialize;
 
-use crate::{ApiError, Reply};
+use crate::Reply;
+use aloft_core::ApiError;
 
 /// `body` with `status` and the `ETag` of `version`.
 pub fn with_etag<T: Serialize>(status: StatusCode, version: u64, body: T) -> Response {

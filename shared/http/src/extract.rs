@@ -12,7 +12,7 @@ use http::{header, request::Parts};
 use serde::de::DeserializeOwned;
 use serde_json::error::Category;
 
-use crate::ApiError;
+use aloft_core::ApiError;
 
 /// A JSON request body, parsed with field-level error reporting.
 #[derive(Debug, Clone, Copy, Default)]
@@ -163,7 +163,7 @@ mod tests {
     #[test]
     fn malformed_json_is_a_bad_request() {
         let err = parse_json::<Project>(b"{\"name\": ").unwrap_err();
-        assert_eq!(err.code(), crate::ErrorCode::BadRequest);
+        assert_eq!(err.code(), aloft_core::ErrorCode::BadRequest);
     }
 
     #[test]
@@ -173,12 +173,12 @@ mod tests {
             r#"{"name": "x", "size": 1} x"#,
         ] {
             let err = parse_json::<Project>(body.as_bytes()).unwrap_err();
-            assert_eq!(err.code(), crate::ErrorCode::BadRequest, "{body}");
+            assert_eq!(err.code(), aloft_core::ErrorCode::BadRequest, "{body}");
         }
         let not_utf8 = b"{\"name\": \"x\", \"size\": 1, \"other\": \"\xff\"}";
         assert_eq!(
             parse_json::<Project>(not_utf8).unwrap_err().code(),
-            crate::ErrorCode::BadRequest
+            aloft_core::ErrorCode::BadRequest
         );
         let surrounded_by_whitespace = " {\"name\": \"x\", \"size\": 1}\n";
         assert!(parse_json::<Project>(surrounded_by_whitespace.as_bytes()).is_ok());

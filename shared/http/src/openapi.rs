@@ -20,7 +20,8 @@ use utoipa::{
     },
 };
 
-use crate::{ApiVersion, ErrorCode};
+use crate::ApiVersion;
+use aloft_core::ErrorCode;
 
 /// The body of every error: `{"error": {"code", "message", "details"}}`.
 #[derive(Debug, Serialize, ToSchema)]

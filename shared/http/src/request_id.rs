@@ -118,7 +118,7 @@ impl TraceHeader {
             // Writing to a String cannot fail.
             let _ = write!(hex, "{byte:02x}");
         }
-        let epoch = crate::timestamp::unix_now() & 0xffff_ffff;
+        let epoch = aloft_core::timestamp::unix_now() & 0xffff_ffff;
         Self {
             header: format!("Root=1-{epoch:08x}-{hex}"),
             root_at: "Root=".len(),
@@ -217,7 +217,7 @@ mod tests {
         assert_ne!(a.trace_id(), b.trace_id());
         assert_eq!(TraceHeader::parse(a.as_str()), Some(a.clone()));
         let epoch = u64::from_str_radix(&a.trace_id()[2..10], 16).unwrap();
-        assert!(epoch.abs_diff(crate::timestamp::unix_now()) < 5);
+        assert!(epoch.abs_diff(aloft_core::timestamp::unix_now()) < 5);
     }
 
     #[test]

@@ -5,7 +5,8 @@
 )]
 
 use aloft_config::Env;
-use aloft_http::{ApiError, HttpConfig, Json, PageParams, Query, Reply, edge};
+use aloft_core::{ApiError, PageParams};
+use aloft_http::{HttpConfig, Json, Query, Reply, edge};
 use axum::{
     Router,
     body::Body,

@@ -13,9 +13,8 @@ use std::{
 };
 
 use aloft_config::Env;
-use aloft_http::{
-    ApiError, CallerId, HttpConfig, Reply, TraceHeader, aws_usage, edge, metrics, versioned,
-};
+use aloft_core::{ApiError, aws_usage};
+use aloft_http::{CallerId, HttpConfig, Reply, TraceHeader, edge, metrics, versioned};
 use axum::{Extension, Router, body::Body, extract::Path, routing::get};
 use http::{Request, StatusCode};
 use lambda_http::tracing::subscriber;

@@ -12,7 +12,8 @@
 )]
 
 use aloft_config::Env;
-use aloft_http::{ApiError, ErrorCode, HttpConfig, Json, PageParams, Query, Reply, edge, etag};
+use aloft_core::{ApiError, ErrorCode, PageParams};
+use aloft_http::{HttpConfig, Json, Query, Reply, edge, etag};
 use axum::{
     Router,
     body::Body,

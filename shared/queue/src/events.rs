@@ -106,7 +106,7 @@ impl Publisher {
         let fanout = Fanout {
             event,
             tenant,
-            occurred_at: aloft_http::timestamp::now(),
+            occurred_at: aloft_core::timestamp::now(),
             data,
             channels,
         };

@@ -108,7 +108,7 @@ impl NewJob {
 
     /// Its record as stored before its message is sent: queued now, in `trace`.
     pub fn queued(self, trace: Option<&TraceHeader>) -> JobRecord {
-        let now = aloft_http::timestamp::now();
+        let now = aloft_core::timestamp::now();
         JobRecord {
             id: self.id,
             kind: self.kind,

@@ -172,7 +172,7 @@ impl<H: Handler> Worker<H> {
             return Outcome::NotAJob;
         };
         tracing::Span::current().record("job.id", job.job_id.as_str());
-        let now = aloft_http::timestamp::now();
+        let now = aloft_core::timestamp::now();
         match self.jobs.start(&job.job_id, attempt, &now).await {
             Ok(Start::Running(record)) => self.run_job(message, &record, attempt).await,
             Ok(Start::AlreadySucceeded) => Outcome::Duplicate(job),
@@ -187,7 +187,7 @@ impl<H: Handler> Worker<H> {
             last: number >= self.config.max_receives,
         };
         let result = self.handler.handle(job, attempt).await;
-        let now = aloft_http::timestamp::now();
+        let now = aloft_core::timestamp::now();
         let (status, error) = match &result {
             Ok(()) => (JobStatus::Succeeded, None),
             Err(e) if attempt.last => (JobStatus::Dead, Some(e.as_str())),

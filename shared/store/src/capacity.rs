@@ -1,9 +1,9 @@
 //! SDK interceptors that record each request's AWS usage into
-//! [`aloft_http::aws_usage`]: every DynamoDB item operation asks for
+//! [`aloft_core::aws_usage`]: every DynamoDB item operation asks for
 //! `ReturnConsumedCapacity=TOTAL` (free) and its units are summed; S3 and SQS calls are
 //! counted. Outside a measured request they cost a type check and nothing else.
 
-use aloft_http::aws_usage::{self, AwsUsage};
+use aloft_core::aws_usage::{self, AwsUsage};
 use aws_sdk_dynamodb::{
     config::{
         ConfigBag, Intercept, RuntimeComponents,

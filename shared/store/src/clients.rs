@@ -98,7 +98,7 @@ impl AwsClients {
             ));
         }
         let clients = Self::from_sdk_config(&loader.load().await, settings.endpoint_url.is_some());
-        aloft_http::cold_start::mark("aws clients");
+        aloft_core::cold_start::mark("aws clients");
         clients
     }
 

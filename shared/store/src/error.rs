@@ -1,6 +1,6 @@
 //! The one mapping from SDK failures to API errors.
 
-use aloft_http::ApiError;
+use aloft_core::ApiError;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
 /// A failed storage call, classified by what the client should be told.

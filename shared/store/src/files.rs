@@ -4,7 +4,7 @@
 //! count item (`T#<tenant>#COUNT` / `FILE`), changed in the same transaction as each
 //! confirmation and each delete of an uploaded file, is the list's `total`.
 
-use aloft_http::{PageRequest, Slice};
+use aloft_core::{PageRequest, Slice};
 use aws_sdk_dynamodb::types::{Delete, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
@@ -55,7 +55,7 @@ impl FileRepo {
     }
 
     /// One page of `tenant`'s uploaded files, newest first, read in key order:
-    /// `skip + limit + 1` uploaded files at most, and at most [`aloft_http::MAX_EXAMINED`]
+    /// `skip + limit + 1` uploaded files at most, and at most [`aloft_core::MAX_EXAMINED`]
     /// items (pending uploads are passed over; they expire within a day of their URL).
     /// `total` is one read of the count item.
     pub async fn page(

@@ -7,7 +7,7 @@
 use aws_sdk_dynamodb::types::ReturnValue;
 use serde::{Deserialize, Serialize};
 
-use aloft_http::{MAX_EXAMINED, PageRequest, Slice};
+use aloft_core::{MAX_EXAMINED, PageRequest, Slice};
 
 use crate::{
     Key, Stats, StoreError, Table, Tally,
@@ -111,7 +111,7 @@ fn status_index(status: JobStatus) -> String {
 }
 
 fn expiry() -> u64 {
-    aloft_http::timestamp::unix_now() + RETENTION_SECONDS
+    aloft_core::timestamp::unix_now() + RETENTION_SECONDS
 }
 
 impl JobRepo {

@@ -160,7 +160,7 @@ impl Objects {
                 .await?;
             let (parts, ()) = signed.into_parts();
             let request = Request::from_parts(parts, Full::new(Bytes::new()));
-            aloft_http::aws_usage::record(|usage| usage.s3_calls += 1);
+            aloft_core::aws_usage::record(|usage| usage.s3_calls += 1);
             match self.http.send(request, ATTEMPT_TIMEOUT).await {
                 Ok(response) if response.status().is_server_error() => {
                     last = format!("{method} answered {}", response.status());

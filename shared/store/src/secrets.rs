@@ -82,7 +82,7 @@ pub async fn load(env: Env) -> Result<Env, SecretsError> {
             reason,
         })?;
     let env = env.overlaid(overlay(&path, names, found));
-    aloft_http::cold_start::mark("secrets");
+    aloft_core::cold_start::mark("secrets");
     Ok(env)
 }
 

@@ -4,7 +4,7 @@
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
-use aloft_http::{PageRequest, Slice};
+use aloft_core::{PageRequest, Slice};
 
 use crate::{
     ApiKeyRepo, Key, Stats, StoreError, Table, Tally,
@@ -458,7 +458,7 @@ impl UserRepo {
     /// first, of the users `keep` accepts. With `counter` (the dashboard total that
     /// counts exactly those users, e.g. `users_total`), the page is read in key order
     /// (`skip + limit + 1` users at most) and the counter is its `total`. Without, at
-    /// most [`aloft_http::MAX_EXAMINED`] users are examined (from the cursor on) and `total` counts
+    /// most [`aloft_core::MAX_EXAMINED`] users are examined (from the cursor on) and `total` counts
     /// the matches among them (exact when they were all, from the start).
     pub async fn directory(
         &self,

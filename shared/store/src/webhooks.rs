@@ -6,7 +6,7 @@
 use aws_sdk_dynamodb::types::ReturnValue;
 use serde::{Deserialize, Serialize};
 
-use aloft_http::{MAX_EXAMINED, PageRequest, Slice};
+use aloft_core::{MAX_EXAMINED, PageRequest, Slice};
 
 use crate::{
     Key, Stats, StoreError, Table, Tally, TenantId,

@@ -1,7 +1,7 @@
 //! The capacity every DynamoDB call consumes reaches the request's AWS usage, as the
 //! emulator reports it (infra/local/moto_capacity.py: DynamoDB's on-demand rules).
 
-use aloft_http::aws_usage::measure;
+use aloft_core::aws_usage::measure;
 use aloft_store::{RateLimiter, Table, UsageMeter, usage::API_REQUESTS};
 use aloft_testkit::TestEnv;
 

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use aloft_http::{Page, PageParams, PageRequest, Slice, aws_usage::measure};
+use aloft_core::{Page, PageParams, PageRequest, Slice, aws_usage::measure};
 use aloft_store::{
     AdminChange, ApiKeyRecord, ApiKeyRepo, BillingChange, CreateApiKeyOutcome, DeliveryAttempt,
     DeliveryRecord, FileRecord, FileRepo, JobRepo, JobStatus, MAX_API_KEYS, Table, TenantId,

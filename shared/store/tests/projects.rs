@@ -9,7 +9,7 @@
 
 use std::{sync::Arc, time::Instant};
 
-use aloft_http::{
+use aloft_core::{
     MAX_EXAMINED, Page, PageParams, PageRequest, Position, Slice, aws_usage::measure,
 };
 use aloft_store::{ProjectListing, ProjectRecord, ProjectRepo, ProjectSort, Table, TenantId};
@@ -30,7 +30,7 @@ async fn table() -> Table {
 fn project(n: usize) -> ProjectRecord {
     let at = BASE + n as i64;
     let created_at =
-        aloft_http::timestamp::format(OffsetDateTime::from_unix_timestamp(at).unwrap());
+        aloft_core::timestamp::format(OffsetDateTime::from_unix_timestamp(at).unwrap());
     let mut random = [0_u8; 10];
     random[..8].copy_from_slice(&(n as u64).to_be_bytes());
     let id = uuid::Builder::from_unix_timestamp_millis(at as u64 * 1000, &random).into_uuid();

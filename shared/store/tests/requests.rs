@@ -1,7 +1,7 @@
 //! Requests limited and metered by one update of the user's month item, against the
 //! local emulator (which reports consumed capacity as DynamoDB does).
 
-use aloft_http::aws_usage::measure;
+use aloft_core::aws_usage::measure;
 use aloft_store::{
     Table, UsageMeter,
     usage::{API_REQUESTS, RequestLimit},

@@ -17,8 +17,8 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
+use aloft_core::aws_usage::{self, AwsUsage};
 use aloft_e2e::Stack;
-use aloft_http::aws_usage::{self, AwsUsage};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 

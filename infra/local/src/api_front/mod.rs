@@ -20,7 +20,7 @@ mod routes;
 
 use std::{collections::BTreeMap, convert::Infallible, net::IpAddr, sync::Arc, time::Duration};
 
-use aloft_http::ApiError;
+use aloft_core::ApiError;
 use aloft_provision::AllowedOrigins;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};

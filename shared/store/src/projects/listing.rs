@@ -5,7 +5,7 @@
 //! [`MAX_EXAMINED`] projects (the newest, or from the cursor on) and says so when that
 //! was not all of them (`truncated`; `total_exact` for a search's count of matches).
 
-use aloft_http::{MAX_EXAMINED, PageRequest, Position, Slice};
+use aloft_core::{MAX_EXAMINED, PageRequest, Position, Slice};
 
 use crate::{
     Key, ProjectRecord, ProjectRepo, StoreError, TenantId,

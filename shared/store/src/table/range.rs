@@ -4,7 +4,7 @@
 //! items, the one extra telling whether another page follows) or, whatever the
 //! partition's size, more than [`MAX_EXAMINED`] items.
 
-use aloft_http::{MAX_EXAMINED, PageRequest, Position, Slice};
+use aloft_core::{MAX_EXAMINED, PageRequest, Position, Slice};
 
 use crate::{
     StoreError, Table,
@@ -362,7 +362,7 @@ mod tests {
     }
 
     fn request(skip: u32, limit: u32) -> PageRequest {
-        aloft_http::PageParams {
+        aloft_core::PageParams {
             skip,
             limit,
             cursor: None,

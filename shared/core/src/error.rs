@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
-use crate::reply::{Envelope, json_response};
+use crate::envelope::{Envelope, json_response};
 
 /// Every error code a client can see; the reference's table plus the HTTP-level ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -119,7 +119,7 @@ pub enum ApiError {
 
 /// The cause of a 500, carried in the response extensions so the edge logs it once.
 #[derive(Debug, Clone)]
-pub(crate) struct InternalCause(pub String);
+pub struct InternalCause(pub String);
 
 impl ApiError {
     pub fn not_found(resource: &'static str, id: impl Into<String>) -> Self {
