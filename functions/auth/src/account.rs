@@ -1,7 +1,7 @@
 //! Email verification and the forgotten-password reset (API.md, "Account lifecycle").
 //! The links' tokens are minted and mailed by `jobs-worker`; here they are used, once.
 
-use aloft_auth::{ClientIp, Passwords, Role, UserProfile, secrets};
+use aloft_auth::{ClientIp, Passwords, Role, UserProfile, opaque};
 use aloft_core::{ApiError, timestamp::unix_now};
 use aloft_http::{
     ApiVersion, Json, Reply,
@@ -109,7 +109,7 @@ pub(crate) async fn verify_email(
         .one_time
         .consume(
             Purpose::VerifyEmail,
-            &secrets::secret_hash(&token),
+            &opaque::secret_hash(&token),
             unix_now(),
         )
         .await?
@@ -216,7 +216,7 @@ pub(crate) async fn reset_password(
         .one_time
         .consume(
             Purpose::ResetPassword,
-            &secrets::secret_hash(&token),
+            &opaque::secret_hash(&token),
             unix_now(),
         )
         .await?

@@ -1,6 +1,6 @@
 //! The four auth routes.
 
-use aloft_auth::{ClientIp, Credential, Principal, Role, TenantId, UserProfile, secrets};
+use aloft_auth::{ClientIp, Credential, Principal, Role, TenantId, UserProfile, opaque};
 use aloft_core::{ApiError, timestamp::unix_now};
 use aloft_http::{
     ApiVersion, Reply,
@@ -167,12 +167,12 @@ pub(crate) async fn refresh(
         return Err(refused("No refresh token"));
     };
     let now = unix_now();
-    let new_secret = secrets::random_secret().map_err(|e| ApiError::internal(e).into_response())?;
+    let new_secret = opaque::random_secret().map_err(|e| ApiError::internal(e).into_response())?;
     let rotation = state
         .refresh_tokens
         .rotate(
-            &secrets::secret_hash(&presented),
-            &secrets::secret_hash(&new_secret),
+            &opaque::secret_hash(&presented),
+            &opaque::secret_hash(&new_secret),
             now,
             now + REFRESH_TTL.as_secs(),
             &session_use(&headers, ip),
@@ -213,7 +213,7 @@ pub(crate) async fn logout(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     if let Some(presented) = cookie::read(&headers) {
-        let hash = secrets::secret_hash(&presented);
+        let hash = opaque::secret_hash(&presented);
         if let Some(record) = state.refresh_tokens.family_of(&hash).await? {
             state
                 .refresh_tokens
@@ -234,7 +234,7 @@ async fn start_session(
     family_id: &str,
     seen: &SessionUse,
 ) -> Result<String, ApiError> {
-    let secret = secrets::random_secret().map_err(ApiError::internal)?;
+    let secret = opaque::random_secret().map_err(ApiError::internal)?;
     let record = RefreshRecord {
         user_id: user_id.to_owned(),
         family_id: family_id.to_owned(),
@@ -243,7 +243,7 @@ async fn start_session(
     };
     state
         .refresh_tokens
-        .start(&secrets::secret_hash(&secret), &record, seen)
+        .start(&opaque::secret_hash(&secret), &record, seen)
         .await?;
     Ok(secret)
 }

@@ -106,7 +106,7 @@ async fn verification_token(env: &TestEnv, email: &str) -> String {
         .await
         .unwrap()
         .unwrap();
-    let token = aloft_auth::secrets::random_secret().unwrap();
+    let token = aloft_auth::opaque::random_secret().unwrap();
     let record = aloft_store::OneTimeRecord {
         user_id: user.id,
         email: user.email,
@@ -115,7 +115,7 @@ async fn verification_token(env: &TestEnv, email: &str) -> String {
     aloft_store::OneTimeTokens::new(table)
         .issue(
             aloft_store::Purpose::VerifyEmail,
-            &aloft_auth::secrets::secret_hash(&token),
+            &aloft_auth::opaque::secret_hash(&token),
             &record,
         )
         .await

@@ -82,7 +82,7 @@ pub(crate) async fn mail(jobs: &Jobs, job: &aloft_store::JobRecord) -> Result<()
     let Some(link) = link_for(&jobs.account, &job.kind, &user) else {
         return Ok(());
     };
-    let token = aloft_auth::secrets::random_secret().map_err(|e| e.to_string())?;
+    let token = aloft_auth::opaque::random_secret().map_err(|e| e.to_string())?;
     let record = OneTimeRecord {
         user_id: user.id.clone(),
         email: user.email.clone(),
@@ -92,7 +92,7 @@ pub(crate) async fn mail(jobs: &Jobs, job: &aloft_store::JobRecord) -> Result<()
         .tokens
         .issue(
             link.purpose,
-            &aloft_auth::secrets::secret_hash(&token),
+            &aloft_auth::opaque::secret_hash(&token),
             &record,
         )
         .await

@@ -543,7 +543,7 @@ async fn account_mails_go_to_known_addresses_only_with_a_working_link() {
         ("verify-email", aloft_store::Purpose::VerifyEmail),
         ("reset-password", aloft_store::Purpose::ResetPassword),
     ] {
-        let hash = aloft_auth::secrets::secret_hash(&link(page));
+        let hash = aloft_auth::opaque::secret_hash(&link(page));
         let used = tokens.consume(purpose, &hash, now).await.unwrap().unwrap();
         assert_eq!(
             (used.user_id.as_str(), used.email.as_str()),

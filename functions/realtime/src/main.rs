@@ -12,7 +12,7 @@ type Answer =
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     aloft_http::init_tracing();
-    let env = aloft_store::secrets::load(Env::process()).await?;
+    let env = aloft_store::parameters::load(Env::process()).await?;
     let realtime = realtime::Realtime::from_env(&env).await?;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<realtime::WebsocketEvent>| -> Answer {

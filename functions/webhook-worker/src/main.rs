@@ -5,6 +5,6 @@ use aloft_config::Env;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     aloft_http::init_tracing();
-    let env = aloft_store::secrets::load(Env::process()).await?;
+    let env = aloft_store::parameters::load(Env::process()).await?;
     webhook_worker::worker(&env).await?.run().await
 }

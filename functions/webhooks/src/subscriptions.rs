@@ -2,7 +2,7 @@
 //! URL and the events it wants; the signing secret is returned once, at creation.
 //! Deliveries (`…/{id}/deliveries`) show every attempt's outcome, dead ones included.
 
-use aloft_auth::{AuthUser, PersonUser, secrets::random_secret};
+use aloft_auth::{AuthUser, PersonUser, opaque::random_secret};
 use aloft_core::{ApiError, Page, PageParams};
 use aloft_http::{
     Json, Query, Reply,

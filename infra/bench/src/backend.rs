@@ -136,7 +136,7 @@ async fn seed(resources: &TestEnv) -> Result<(), BoxError> {
     };
     RefreshTokens::new(table.clone())
         .start(
-            &aloft_auth::secrets::secret_hash(REFRESH_SECRET),
+            &aloft_auth::opaque::secret_hash(REFRESH_SECRET),
             &record,
             &seen,
         )

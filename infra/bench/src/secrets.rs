@@ -1,6 +1,6 @@
 //! Cold starts with secrets from SSM Parameter Store. A row named `<function>+secrets`
 //! runs `<function>` as a deployed stage does: the secrets of its environment are not
-//! plain variables but read at cold start (`aloft_store::secrets::load`) from a local
+//! plain variables but read at cold start (`aloft_store::parameters::load`) from a local
 //! stand-in for the parameter API (`aloft_testkit::fake_ssm`), so the row's cold start
 //! includes building the HTTPS client, signing, and one `GetParameters` round trip over
 //! loopback. A real in-region round trip (TLS handshake included) is not measured here.
@@ -69,7 +69,7 @@ impl ParameterStore {
         } else {
             Err(format!(
                 "{row}: {launches} processes made {made} GetParameters calls; \
-                 rebuild the binary (its main must call aloft_store::secrets::load)"
+                 rebuild the binary (its main must call aloft_store::parameters::load)"
             )
             .into())
         }

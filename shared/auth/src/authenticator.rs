@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 
 use crate::{
     Credential, ExternalIdentity, ExternalIdp, JwtKeys, Plan, Principal, Role, Scope, TokenError,
-    secrets,
+    opaque,
 };
 
 /// API keys look like `aloft_<32 hex id>_<secret>`.
@@ -149,7 +149,7 @@ impl Authenticator {
         let (id, secret) = parse_api_key(key).ok_or_else(invalid_key)?;
         let repo = self.api_keys.as_ref().ok_or_else(invalid_key)?;
         let record = repo.get(id).await?.ok_or_else(invalid_key)?;
-        let presented = secrets::secret_hash(secret);
+        let presented = opaque::secret_hash(secret);
         if !bool::from(presented.as_bytes().ct_eq(record.secret_hash.as_bytes())) {
             return Err(invalid_key());
         }
@@ -350,9 +350,9 @@ fn principal_of_key(record: ApiKeyRecord) -> Principal {
 /// A new key: (id, the full key to show once, the hash to store).
 pub fn new_api_key() -> Result<(String, String, String), getrandom::Error> {
     let id = uuid::Uuid::new_v4().simple().to_string();
-    let secret = secrets::random_secret()?;
+    let secret = opaque::random_secret()?;
     let key = format!("{KEY_PREFIX}_{id}_{secret}");
-    Ok((id, key, secrets::secret_hash(&secret)))
+    Ok((id, key, opaque::secret_hash(&secret)))
 }
 
 /// `aloft_<id>_<secret>` → (id, secret). The secret may itself contain `_`.
@@ -372,7 +372,7 @@ mod tests {
         let (id, key, hash) = new_api_key().unwrap();
         let (parsed_id, secret) = parse_api_key(&key).unwrap();
         assert_eq!(parsed_id, id);
-        assert_eq!(secrets::secret_hash(secret), hash);
+        assert_eq!(opaque::secret_hash(secret), hash);
     }
 
     #[test]

@@ -13,10 +13,10 @@ mod external;
 mod extract;
 mod guard;
 mod keys;
+pub mod opaque;
 mod password;
 mod principal;
 mod profile;
-pub mod secrets;
 
 pub use aloft_store::TenantId;
 pub use app::{App, AppParts};

@@ -7,7 +7,7 @@ use aloft_http::HttpConfig;
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     aloft_http::init_tracing();
-    let env = aloft_store::secrets::load(Env::process()).await?;
+    let env = aloft_store::parameters::load(Env::process()).await?;
     let http = HttpConfig::from_env(&env)?;
     let mut state = ai::AppState::from_env(&env).await?;
     state.serves_streams = true;

@@ -1,4 +1,4 @@
-//! Opaque secrets (refresh tokens, API keys): random, shown once, stored only as SHA-256.
+//! Opaque tokens (refresh tokens, API keys, one-time links): random, shown once, stored only as SHA-256.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use sha2::{Digest, Sha256};

@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use aloft_config::{ConfigError, Env};
-use aloft_store::secrets::{SecretsError, load};
+use aloft_store::parameters::{ParameterError, load};
 use aloft_testkit::fake_ssm::{FAKE_SSM_ACCESS_KEY_ID, FAKE_SSM_SECRET_ACCESS_KEY, FakeSsm};
 
 const PATH: &str = "/aloft/test/";
@@ -27,9 +27,9 @@ fn env_for(fake: &FakeSsm, extra: &[(&str, &str)]) -> Env {
     Env::from_pairs(pairs)
 }
 
-fn unavailable(result: Result<Env, SecretsError>) -> String {
+fn unavailable(result: Result<Env, ParameterError>) -> String {
     match result {
-        Err(error @ SecretsError::Unavailable { .. }) => error.to_string(),
+        Err(error @ ParameterError::Unavailable { .. }) => error.to_string(),
         Err(other) => panic!("expected SSM to be unavailable, got {other}"),
         Ok(_) => panic!("expected SSM to be unavailable, got secrets"),
     }
@@ -251,7 +251,7 @@ async fn a_name_that_is_not_a_variable_name_is_a_configuration_error() {
 
     let error = load(env).await.expect_err("refused");
 
-    assert!(matches!(error, SecretsError::Config(_)), "{error}");
+    assert!(matches!(error, ParameterError::Config(_)), "{error}");
     assert!(error.to_string().contains("SECRET_NAMES"), "{error}");
     assert!(fake.requests().is_empty());
 }

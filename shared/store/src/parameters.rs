@@ -1,4 +1,4 @@
-//! Secrets from SSM Parameter Store, read once per cold start.
+//! Secrets from SSM Parameter Store parameters, read once per cold start.
 //!
 //! A deployed function names its secrets in `SECRET_NAMES` (`JWT_SECRET,STRIPE_SECRET_KEY`)
 //! and where they live in `SECRETS_PATH` (`/aloft/prod/`). [`load`] reads each from the
@@ -51,7 +51,7 @@ const MAX_ANSWER_BYTES: usize = 256 * 1024;
 /// Why the secrets could not be loaded. The messages name the path and the parameter
 /// names, never a value.
 #[derive(Debug, thiserror::Error)]
-pub enum SecretsError {
+pub enum ParameterError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("could not read the secrets under {path} from SSM Parameter Store: {reason}")]
@@ -60,7 +60,7 @@ pub enum SecretsError {
 
 /// `env` with the secrets of `SECRET_NAMES` read from under `SECRETS_PATH` in front of
 /// it; `env` itself when `SECRETS_PATH` or `SECRET_NAMES` is unset.
-pub async fn load(env: Env) -> Result<Env, SecretsError> {
+pub async fn load(env: Env) -> Result<Env, ParameterError> {
     let Some(path) = env.optional("SECRETS_PATH") else {
         return Ok(env);
     };
@@ -77,7 +77,7 @@ pub async fn load(env: Env) -> Result<Env, SecretsError> {
     let found = tokio::time::timeout(deadline, fetch)
         .await
         .unwrap_or_else(|_| Err(format!("no answer within {deadline:?}")))
-        .map_err(|reason| SecretsError::Unavailable {
+        .map_err(|reason| ParameterError::Unavailable {
             path: path.clone(),
             reason,
         })?;
