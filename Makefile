@@ -83,7 +83,7 @@ e2e-browser: setup browser $(WEB)/node_modules/.package-lock.json ## The web cli
 # `make unit` runs the same tests with proptest's default 256 cases.
 properties: ## Property tests of every untrusted-input parser, 10,000 cases each
 	PROPTEST_CASES=10000 cargo test --locked -p aloft-inbound -p aloft-auth -p aloft-http --test properties
-	PROPTEST_CASES=10000 cargo test --locked -p files -p ai -p realtime --lib -- properties::
+	PROPTEST_CASES=10000 cargo test --locked -p fn-files -p fn-ai -p fn-realtime --lib -- properties::
 
 # Contract tests (infra/contract): schemathesis sends generated requests for every operation
 # of the served /openapi.json to a stack of their own (`contract` mode: high rate limits)
@@ -115,7 +115,8 @@ emulator: setup ## Only the emulator with resources (for running single tests)
 
 # Every function, each with its first request's event (events/<name>-bench.json, or a
 # default): the bench answers their AWS calls from the emulator, then from a recording.
-BENCH_FUNCTIONS := health,docs,auth,users,projects,files,webhooks,contact,admin,ai,ai-stream,billing,usage,flags,realtime,webhook-worker,jobs-worker
+# Every function the template registers (its `Binary:` lines).
+BENCH_FUNCTIONS := $(shell sed -n 's/^ *Binary: *//p' template.yaml | paste -sd, -)
 
 # The stack runs debug builds, as `make dev` does: latency is the local stack's, and the
 # capacity, calls and cost columns are what the same requests make and cost on AWS.
@@ -135,9 +136,9 @@ bench: setup ## Release build, then size, cold start (against the floor), warm l
 	cargo run --release --locked -p aloft-bench -- --functions $(BENCH_ROWS) --out bench-results.md
 
 openapi: ## Regenerate the served document (functions/docs/openapi.json); write openapi.json/.yaml
-	cargo run --quiet --locked -p docs --bin export-openapi -- --out functions/docs/openapi.json
-	cargo run --quiet --locked -p docs --bin export-openapi -- --out openapi.json
-	cargo run --quiet --locked -p docs --bin export-openapi -- --format yaml --out openapi.yaml
+	cargo run --quiet --locked -p fn-docs --bin export-openapi -- --out functions/docs/openapi.json
+	cargo run --quiet --locked -p fn-docs --bin export-openapi -- --out openapi.json
+	cargo run --quiet --locked -p fn-docs --bin export-openapi -- --format yaml --out openapi.yaml
 
 clean-local: ## Remove the local stack's logs
 	rm -rf .local

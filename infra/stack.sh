@@ -101,9 +101,9 @@ start_functions() {
   fi
   mkdir -p "$STATE"
   # Build first so the first request does not wait for the compiler.
-  cargo build --quiet --bin health --bin auth --bin users --bin projects --bin files --bin docs \
-    --bin webhook-worker --bin jobs-worker --bin webhooks --bin contact --bin admin \
-    --bin ai --bin ai-stream --bin usage --bin billing --bin flags --bin realtime
+  # Every function the template registers (its `Binary:` lines), nothing listed twice.
+  # shellcheck disable=SC2046 # one word per binary
+  cargo build --quiet $(sed -n 's/^ *Binary: */--bin /p' template.yaml)
   # Streams are served on the streaming function's URL path (API.md, local endpoints).
   export AI_STREAM_URL="${AI_STREAM_URL:-$ALOFT_API_URL/lambda-url/ai-stream}"
   # The signing secret the end-to-end tests use; the prices STRIPE_PRICE_PLANS maps to pro.

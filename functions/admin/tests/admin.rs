@@ -22,8 +22,8 @@ struct Fixture {
 async fn fixture() -> Fixture {
     let env = TestEnv::new().await;
     let vars = env.env(&[("RATE_LIMIT_DEFAULT_PER_MINUTE", "100000")]);
-    let app = admin::router(
-        admin::AppState::from_env(&vars).await.unwrap(),
+    let app = fn_admin::router(
+        fn_admin::AppState::from_env(&vars).await.unwrap(),
         &HttpConfig::from_env(&vars).unwrap(),
     );
     let jobs = JobRepo::new(Table::new(env.clients.dynamodb.clone(), env.table()));

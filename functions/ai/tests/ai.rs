@@ -47,8 +47,8 @@ async fn fixture(extra: &[(&'static str, &str)]) -> Fixture {
 async fn without_providers(pairs: &[(&'static str, &str)], fake: FakeAi) -> Fixture {
     let env = TestEnv::new().await;
     let vars = env.env(pairs);
-    let app = ai::router(
-        ai::AppState::from_env(&vars).await.unwrap(),
+    let app = fn_ai::router(
+        fn_ai::AppState::from_env(&vars).await.unwrap(),
         &HttpConfig::from_env(&vars).unwrap(),
     );
     Fixture { env, fake, app }
@@ -684,6 +684,6 @@ async fn v2_wraps_the_answer_and_routes_need_a_caller() {
 #[tokio::test]
 async fn every_documented_route_is_served() {
     let f = fixture(&[]).await;
-    let document = serde_json::to_value(ai::openapi()).unwrap();
+    let document = serde_json::to_value(fn_ai::openapi()).unwrap();
     oneshot::assert_documented_routes_exist(&f.app, &document).await;
 }

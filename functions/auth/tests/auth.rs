@@ -13,8 +13,8 @@ use http::{Request, StatusCode, header};
 async fn app() -> Router {
     let env = TestEnv::new().await;
     let env = env.env(&[("BOOTSTRAP_ADMIN_EMAILS", "Boss@Example.com")]);
-    auth::router(
-        auth::AppState::from_env(&env).await.unwrap(),
+    fn_auth::router(
+        fn_auth::AppState::from_env(&env).await.unwrap(),
         &HttpConfig::from_env(&env).unwrap(),
     )
 }
@@ -127,8 +127,8 @@ async fn verification_token(env: &TestEnv, email: &str) -> String {
 async fn a_bootstrap_email_becomes_admin_only_once_verified() {
     let env = TestEnv::new().await;
     let vars = env.env(&[("BOOTSTRAP_ADMIN_EMAILS", "Boss@Example.com")]);
-    let app = auth::router(
-        auth::AppState::from_env(&vars).await.unwrap(),
+    let app = fn_auth::router(
+        fn_auth::AppState::from_env(&vars).await.unwrap(),
         &HttpConfig::from_env(&vars).unwrap(),
     );
     let answer = register(&app, "boss@example.com").await;
@@ -284,7 +284,7 @@ async fn logout_revokes_the_family_and_clears_the_cookie() {
 #[tokio::test]
 async fn every_documented_route_is_served() {
     let app = app().await;
-    let api = serde_json::to_value(auth::openapi()).unwrap();
+    let api = serde_json::to_value(fn_auth::openapi()).unwrap();
     oneshot::assert_documented_routes_exist(&app, &api).await;
 }
 

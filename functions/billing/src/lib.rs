@@ -9,7 +9,7 @@
 //! answer 503 naming it), `STRIPE_API_BASE`, `STRIPE_PRICE_MONTHLY`/`_YEARLY`,
 //! `STRIPE_PRICE_PLANS`, `STRIPE_*_TIMEOUT_SECONDS`.
 //!
-//! Tests: `cargo test -p billing` against the emulator (`make emulator`) and the
+//! Tests: `cargo test -p fn-billing` against the emulator (`make emulator`) and the
 //! testkit's fake Stripe.
 
 mod checkout;

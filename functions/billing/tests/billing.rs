@@ -17,7 +17,7 @@ use aloft_testkit::{
     oneshot::{self, Answer, as_user},
 };
 use axum::Router;
-use billing::stripe::{Form, Stripe, StripeError, objects::Customer};
+use fn_billing::stripe::{Form, Stripe, StripeError, objects::Customer};
 use http::StatusCode;
 use serde_json::{Value, json};
 
@@ -53,8 +53,8 @@ async fn fixture_with(extra: &[(&'static str, &str)]) -> Fixture {
     ];
     pairs.extend_from_slice(extra);
     let vars = env.env(&pairs);
-    let app = billing::router(
-        billing::AppState::from_env(&vars).await.unwrap(),
+    let app = fn_billing::router(
+        fn_billing::AppState::from_env(&vars).await.unwrap(),
         &HttpConfig::from_env(&vars).unwrap(),
     );
     let users = UserRepo::new(Table::new(env.clients.dynamodb.clone(), env.table()));
@@ -662,7 +662,7 @@ async fn checkout_fields_break_their_rules_with_422_naming_the_field() {
 #[tokio::test]
 async fn a_repeated_idempotency_key_gets_the_first_answer_and_other_parameters_are_refused() {
     let f = fixture().await;
-    let settings = billing::BillingSettings::from_env(&aloft_config::Env::from_pairs([
+    let settings = fn_billing::BillingSettings::from_env(&aloft_config::Env::from_pairs([
         ("STRIPE_API_BASE", f.fake.url.as_str()),
         ("STRIPE_SECRET_KEY", FAKE_STRIPE_KEY),
     ]))
@@ -688,7 +688,7 @@ async fn a_repeated_idempotency_key_gets_the_first_answer_and_other_parameters_a
 #[tokio::test]
 async fn every_documented_route_is_served() {
     let f = fixture().await;
-    let document = serde_json::to_value(billing::openapi()).unwrap();
+    let document = serde_json::to_value(fn_billing::openapi()).unwrap();
     oneshot::assert_documented_routes_exist(&f.app, &document).await;
 }
 

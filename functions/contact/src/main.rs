@@ -8,6 +8,6 @@ async fn main() -> Result<(), lambda_http::Error> {
     aloft_http::init_tracing();
     let env = aloft_store::parameters::load(Env::process()).await?;
     let http = HttpConfig::from_env(&env)?;
-    let state = contact::AppState::from_env(&env).await?;
-    aloft_http::run(contact::router(state, &http)).await
+    let state = fn_contact::AppState::from_env(&env).await?;
+    aloft_http::run(fn_contact::router(state, &http)).await
 }

@@ -20,8 +20,8 @@ struct Fixture {
 async fn fixture(extra: &[(&'static str, &str)]) -> Fixture {
     let env = TestEnv::new().await;
     let vars = env.env(extra);
-    let app = contact::router(
-        contact::AppState::from_env(&vars).await.unwrap(),
+    let app = fn_contact::router(
+        fn_contact::AppState::from_env(&vars).await.unwrap(),
         &HttpConfig::from_env(&vars).unwrap(),
     );
     Fixture { env, app }

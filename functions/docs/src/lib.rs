@@ -80,18 +80,18 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     api.info.version = env!("CARGO_PKG_VERSION").to_owned();
     // Each HTTP function adds its `openapi` here.
     let functions: [fn() -> utoipa::openapi::OpenApi; 12] = [
-        health::openapi,
-        auth::openapi,
-        users::openapi,
-        projects::openapi,
-        files::openapi,
-        webhooks::openapi,
-        contact::openapi,
-        admin::openapi,
-        ai::openapi,
-        billing::openapi,
-        usage::openapi,
-        flags::openapi,
+        fn_health::openapi,
+        fn_auth::openapi,
+        fn_users::openapi,
+        fn_projects::openapi,
+        fn_files::openapi,
+        fn_webhooks::openapi,
+        fn_contact::openapi,
+        fn_admin::openapi,
+        fn_ai::openapi,
+        fn_billing::openapi,
+        fn_usage::openapi,
+        fn_flags::openapi,
     ];
     for document in functions {
         api.merge(document());

@@ -11,8 +11,8 @@ use http::{StatusCode, header};
 
 async fn app(pairs: &[(&'static str, &str)]) -> Router {
     let env = TestEnv::new().await.env(pairs);
-    docs::router(
-        docs::AppState::from_env(&env).await.unwrap(),
+    fn_docs::router(
+        fn_docs::AppState::from_env(&env).await.unwrap(),
         &HttpConfig::from_env(&env).unwrap(),
     )
 }
@@ -38,8 +38,8 @@ async fn openapi_json_is_an_openapi_31_document_of_every_function() {
 
 #[test]
 fn the_served_document_is_the_one_the_code_describes() {
-    let served: serde_json::Value = serde_json::from_str(docs::DOCUMENT).unwrap();
-    let current = serde_json::to_value(docs::openapi()).unwrap();
+    let served: serde_json::Value = serde_json::from_str(fn_docs::DOCUMENT).unwrap();
+    let current = serde_json::to_value(fn_docs::openapi()).unwrap();
     assert!(
         served == current,
         "functions/docs/openapi.json is stale: run `make openapi` and commit it"
@@ -148,7 +148,7 @@ async fn docs_can_be_switched_off_locally() {
 
 #[test]
 fn operation_ids_are_unique_across_versions() {
-    let spec = serde_json::to_value(docs::openapi()).unwrap();
+    let spec = serde_json::to_value(fn_docs::openapi()).unwrap();
     let mut ids: Vec<String> = spec["paths"]
         .as_object()
         .unwrap()

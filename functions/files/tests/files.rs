@@ -24,8 +24,8 @@ async fn app_on(env: &TestEnv) -> Router {
         ("FILES_MAX_BYTES", "1000"),
         ("RATE_LIMIT_DEFAULT_PER_MINUTE", "100000"),
     ]);
-    files::router(
-        files::AppState::from_env(&vars).await.unwrap(),
+    fn_files::router(
+        fn_files::AppState::from_env(&vars).await.unwrap(),
         &HttpConfig::from_env(&vars).unwrap(),
     )
 }
@@ -332,6 +332,6 @@ async fn bad_input_gets_the_envelope_with_the_right_status() {
 #[tokio::test]
 async fn every_documented_route_is_served() {
     let app = app().await;
-    let api = serde_json::to_value(files::openapi()).unwrap();
+    let api = serde_json::to_value(fn_files::openapi()).unwrap();
     oneshot::assert_documented_routes_exist(&app, &api).await;
 }

@@ -15,7 +15,7 @@ use aloft_testkit::{
     user_record,
 };
 use axum::{Router, body::Body};
-use flags::evaluate::{Reason, evaluate};
+use fn_flags::evaluate::{Reason, evaluate};
 use http::{Request, StatusCode, header};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -32,8 +32,8 @@ async fn instance(env: &TestEnv, seconds: &str) -> Router {
         ("FEATURE_FLAGS_CACHE_SECONDS", seconds),
         ("RATE_LIMITS_ENABLED", "false"),
     ]);
-    flags::router(
-        flags::AppState::from_env(&vars).await.unwrap(),
+    fn_flags::router(
+        fn_flags::AppState::from_env(&vars).await.unwrap(),
         &HttpConfig::from_env(&vars).unwrap(),
     )
 }
@@ -696,7 +696,7 @@ async fn concurrent_edits_never_silently_overwrite_each_other() {
 async fn a_malformed_cache_setting_is_named_at_start_up() {
     let env = TestEnv::new().await;
     let vars = env.env(&[("FEATURE_FLAGS_CACHE_SECONDS", "soon")]);
-    let err = flags::AppState::from_env(&vars).await.unwrap_err();
+    let err = fn_flags::AppState::from_env(&vars).await.unwrap_err();
     assert!(
         err.to_string().contains("FEATURE_FLAGS_CACHE_SECONDS"),
         "{err}"
@@ -706,7 +706,7 @@ async fn a_malformed_cache_setting_is_named_at_start_up() {
 #[tokio::test]
 async fn every_documented_route_is_served() {
     let f = fixture().await;
-    let document = serde_json::to_value(flags::openapi()).unwrap();
+    let document = serde_json::to_value(fn_flags::openapi()).unwrap();
     oneshot::assert_documented_routes_exist(&f.app, &document).await;
 }
 

@@ -3,7 +3,7 @@
 //! with a short deadline and answers 503 naming the component that is down.
 //!
 //! It also serves API Gateway's `$default` route, so unknown paths and wrong methods get
-//! our JSON envelope. Run locally with `make dev`; tests: `cargo test -p health`.
+//! our JSON envelope. Run locally with `make dev`; tests: `cargo test -p fn-health`.
 
 mod readiness;
 

@@ -8,13 +8,13 @@ use aloft_config::Env;
 use aloft_http::HttpConfig;
 use aloft_testkit::{PrivateEmulator, TestEnv, oneshot};
 use axum::{Router, body::Body};
-use health::AppState;
+use fn_health::AppState;
 use http::{Request, StatusCode};
 use serde_json::Value;
 
 async fn app_for(env: &Env) -> Router {
     let state = AppState::from_env(env).await.unwrap();
-    health::router(state, &HttpConfig::from_env(env).unwrap())
+    fn_health::router(state, &HttpConfig::from_env(env).unwrap())
 }
 
 async fn get(app: &Router, path: &str) -> (StatusCode, Value) {
@@ -119,13 +119,13 @@ async fn missing_setting_fails_cold_start_naming_it() {
 async fn every_documented_route_is_served() {
     let env = TestEnv::new().await;
     let app = app_for(&env.env(&[])).await;
-    let api = serde_json::to_value(health::openapi()).unwrap();
+    let api = serde_json::to_value(fn_health::openapi()).unwrap();
     oneshot::assert_documented_routes_exist(&app, &api).await;
 }
 
 #[test]
 fn openapi_documents_both_versions_with_error_shapes() {
-    let api = serde_json::to_value(health::openapi()).unwrap();
+    let api = serde_json::to_value(fn_health::openapi()).unwrap();
     let paths = api["paths"].as_object().unwrap();
     for path in [
         "/api/v1/public/health",

@@ -6,5 +6,5 @@ use aloft_config::Env;
 async fn main() -> Result<(), lambda_runtime::Error> {
     aloft_http::init_tracing();
     let env = aloft_store::parameters::load(Env::process()).await?;
-    jobs_worker::worker(&env).await?.run().await
+    fn_jobs_worker::worker(&env).await?.run().await
 }

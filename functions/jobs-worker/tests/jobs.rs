@@ -22,7 +22,7 @@ use aloft_store::{
 };
 use aloft_testkit::{TestEnv, oneshot, receiver::Receiver};
 use aws_lambda_events::sqs::SqsEvent;
-use jobs_worker::{DELIVERY_KIND, Delivery, Jobs};
+use fn_jobs_worker::{DELIVERY_KIND, Delivery, Jobs};
 use serde_json::{Value, json};
 
 const CRM_SECRET: &str = "crm-signing-secret";
@@ -56,7 +56,7 @@ async fn stack(extra: &[(&'static str, &str)]) -> Stack {
     ];
     pairs.extend_from_slice(extra);
     let vars = env.env(&pairs);
-    let worker = jobs_worker::worker(&vars).await.unwrap();
+    let worker = fn_jobs_worker::worker(&vars).await.unwrap();
     let mapping = Template::bundled()
         .unwrap()
         .sqs_mappings
@@ -283,8 +283,8 @@ async fn a_job_that_always_fails_ends_dead_in_the_dlq_and_an_admin_can_retry_it(
 
     // The receiver is fixed; an admin retries the dead job.
     receiver.answer_with(200);
-    let admin = admin::router(
-        admin::AppState::from_env(&stack.vars).await.unwrap(),
+    let admin = fn_admin::router(
+        fn_admin::AppState::from_env(&stack.vars).await.unwrap(),
         &HttpConfig::from_env(&stack.vars).unwrap(),
     );
     let listed = oneshot::send(
@@ -326,8 +326,8 @@ async fn a_job_that_always_fails_ends_dead_in_the_dlq_and_an_admin_can_retry_it(
 
 /// Submits the contact form as `email`; the submission's reference.
 async fn submit_contact(stack: &Stack, email: &str) -> String {
-    let contact = contact::router(
-        contact::AppState::from_env(&stack.vars).await.unwrap(),
+    let contact = fn_contact::router(
+        fn_contact::AppState::from_env(&stack.vars).await.unwrap(),
         &HttpConfig::from_env(&stack.vars).unwrap(),
     );
     let body = json!({
@@ -393,8 +393,8 @@ async fn a_contact_submission_reaches_the_crm_signed_and_sends_both_emails() {
 async fn contact_submitted_fans_out_to_subscribers_signed_with_their_secret() {
     let subscriber = Receiver::start().await;
     let stack = stack(&[]).await;
-    let webhooks = webhooks::router(
-        webhooks::AppState::from_env(&stack.vars).await.unwrap(),
+    let webhooks = fn_webhooks::router(
+        fn_webhooks::AppState::from_env(&stack.vars).await.unwrap(),
         &HttpConfig::from_env(&stack.vars).unwrap(),
     );
     let body = json!({"url": subscriber.url, "events": ["contact.submitted"]}).to_string();

@@ -5,7 +5,7 @@
 use aloft_local::mailbox::Mailbox;
 use aloft_queue::Email;
 use aloft_testkit::TestEnv;
-use jobs_worker::Mailer;
+use fn_jobs_worker::Mailer;
 
 /// Unique enough for addresses of one test's own.
 fn nanos() -> u128 {

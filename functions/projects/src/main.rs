@@ -8,6 +8,6 @@ async fn main() -> Result<(), lambda_http::Error> {
     aloft_http::init_tracing();
     let env = aloft_store::parameters::load(Env::process()).await?;
     let http = HttpConfig::from_env(&env)?;
-    let state = projects::AppState::from_env(&env).await?;
-    aloft_http::run(projects::router(state, &http)).await
+    let state = fn_projects::AppState::from_env(&env).await?;
+    aloft_http::run(fn_projects::router(state, &http)).await
 }

@@ -14,8 +14,8 @@ async fn app() -> Router {
     let env = TestEnv::new().await;
     // The tests send many requests as one user; the limiter is tested elsewhere.
     let vars = env.env(&[("RATE_LIMIT_DEFAULT_PER_MINUTE", "100000")]);
-    projects::router(
-        projects::AppState::from_env(&vars).await.unwrap(),
+    fn_projects::router(
+        fn_projects::AppState::from_env(&vars).await.unwrap(),
         &HttpConfig::from_env(&vars).unwrap(),
     )
 }
@@ -299,7 +299,7 @@ async fn bad_input_gets_the_envelope_with_the_right_status() {
 #[tokio::test]
 async fn every_documented_route_is_served() {
     let app = app().await;
-    let api = serde_json::to_value(projects::openapi()).unwrap();
+    let api = serde_json::to_value(fn_projects::openapi()).unwrap();
     oneshot::assert_documented_routes_exist(&app, &api).await;
 }
 

@@ -13,9 +13,9 @@ type Answer =
 async fn main() -> Result<(), lambda_runtime::Error> {
     aloft_http::init_tracing();
     let env = aloft_store::parameters::load(Env::process()).await?;
-    let realtime = realtime::Realtime::from_env(&env).await?;
+    let realtime = fn_realtime::Realtime::from_env(&env).await?;
     lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<realtime::WebsocketEvent>| -> Answer {
+        move |event: LambdaEvent<fn_realtime::WebsocketEvent>| -> Answer {
             let realtime = realtime.clone();
             // Boxed: the handler's future is deep enough to overflow the compiler's
             // layout depth when nested inside the runtime's.

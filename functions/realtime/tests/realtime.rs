@@ -9,7 +9,7 @@
 use aloft_auth::Role;
 use aloft_store::{ProjectRecord, ProjectRepo, Table, TenantId};
 use aloft_testkit::{TestEnv, connections::FakeConnections, token_for};
-use realtime::{Realtime, WebsocketEvent};
+use fn_realtime::{Realtime, WebsocketEvent};
 use serde_json::{Value, json};
 
 struct Fixture {

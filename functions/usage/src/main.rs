@@ -8,6 +8,6 @@ async fn main() -> Result<(), lambda_http::Error> {
     aloft_http::init_tracing();
     let env = aloft_store::parameters::load(Env::process()).await?;
     let http = HttpConfig::from_env(&env)?;
-    let state = usage::AppState::from_env(&env).await?;
-    aloft_http::run(usage::router(state, &http)).await
+    let state = fn_usage::AppState::from_env(&env).await?;
+    aloft_http::run(fn_usage::router(state, &http)).await
 }

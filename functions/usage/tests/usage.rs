@@ -33,8 +33,8 @@ async fn fixture() -> Fixture {
     Fixture {
         meter: UsageMeter::new(table.clone()),
         users: UserRepo::new(table),
-        app: usage::router(
-            usage::AppState::from_env(&vars).await.unwrap(),
+        app: fn_usage::router(
+            fn_usage::AppState::from_env(&vars).await.unwrap(),
             &HttpConfig::from_env(&vars).unwrap(),
         ),
     }

@@ -18,8 +18,8 @@ struct Fixture {
 async fn fixture() -> Fixture {
     let env = TestEnv::new().await;
     let vars = env.env(&[]);
-    let app = users::router(
-        users::AppState::from_env(&vars).await.unwrap(),
+    let app = fn_users::router(
+        fn_users::AppState::from_env(&vars).await.unwrap(),
         &HttpConfig::from_env(&vars).unwrap(),
     );
     let users = UserRepo::new(Table::new(env.clients.dynamodb.clone(), env.table()));
@@ -128,7 +128,7 @@ async fn no_token_is_401() {
 #[tokio::test]
 async fn every_documented_route_is_served() {
     let f = fixture().await;
-    let api = serde_json::to_value(users::openapi()).unwrap();
+    let api = serde_json::to_value(fn_users::openapi()).unwrap();
     oneshot::assert_documented_routes_exist(&f.app, &api).await;
 }
 
@@ -237,8 +237,8 @@ async fn forged_api_keys_are_401() {
 async fn every_authenticated_request_is_metered_per_user_and_day() {
     let env = TestEnv::new().await;
     let vars = env.env(&[]);
-    let app = users::router(
-        users::AppState::from_env(&vars).await.unwrap(),
+    let app = fn_users::router(
+        fn_users::AppState::from_env(&vars).await.unwrap(),
         &HttpConfig::from_env(&vars).unwrap(),
     );
     let table = Table::new(env.clients.dynamodb.clone(), env.table());

@@ -22,10 +22,10 @@ use aloft_testkit::{TestEnv, oneshot, receiver};
 use aws_lambda_events::sqs::SqsEvent;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use axum::body::Body;
+use fn_webhook_worker::ProviderEvents;
 use http::{Request, StatusCode};
 use lambda_runtime::tracing::subscriber;
 use serde_json::{Value, json};
-use webhook_worker::ProviderEvents;
 
 const STRIPE_SECRET: &str = "whsec_trace_test_secret";
 
@@ -112,11 +112,11 @@ async fn a_webhooks_trace_id_follows_it_into_the_worker_its_job_and_the_jobs_it_
         .create(&aloft_testkit::user_record("u-trace"))
         .await
         .unwrap();
-    let webhooks = webhooks::router(
-        webhooks::AppState::from_env(&vars).await.unwrap(),
+    let webhooks = fn_webhooks::router(
+        fn_webhooks::AppState::from_env(&vars).await.unwrap(),
         &HttpConfig::from_env(&vars).unwrap(),
     );
-    let worker = InProcess(Arc::new(webhook_worker::worker(&vars).await.unwrap()));
+    let worker = InProcess(Arc::new(fn_webhook_worker::worker(&vars).await.unwrap()));
     let mapping = Template::bundled()
         .unwrap()
         .sqs_mappings
@@ -209,8 +209,8 @@ async fn a_webhooks_trace_id_follows_it_into_the_worker_its_job_and_the_jobs_it_
 async fn a_webhook_with_a_bad_signature_counts_as_rejected_for_its_provider() {
     let env = TestEnv::new().await;
     let vars = env.env(&[("STRIPE_WEBHOOK_SECRET", "whsec_the_real_one")]);
-    let webhooks = webhooks::router(
-        webhooks::AppState::from_env(&vars).await.unwrap(),
+    let webhooks = fn_webhooks::router(
+        fn_webhooks::AppState::from_env(&vars).await.unwrap(),
         &HttpConfig::from_env(&vars).unwrap(),
     );
     let captured = metrics::Capture::start();

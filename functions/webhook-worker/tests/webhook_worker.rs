@@ -11,8 +11,8 @@ use aloft_store::{
     JobRecord, JobStatus, Table, UsageMeter, UserRecord, UserRepo, usage::RequestLimit,
 };
 use aloft_testkit::TestEnv;
+use fn_webhook_worker::{ProviderEvents, Settings};
 use serde_json::{Value, json};
-use webhook_worker::{ProviderEvents, Settings};
 
 async fn events() -> ProviderEvents {
     events_and_table().await.0
@@ -32,7 +32,7 @@ fn handler(env: &TestEnv, vars: &aloft_config::Env) -> ProviderEvents {
     ProviderEvents {
         users: UserRepo::new(table(env)),
         deactivation: aloft_auth::Deactivation::from_env(vars, &table(env)).unwrap(),
-        publisher: webhook_worker::publisher(vars, &env.clients, &table(env)).unwrap(),
+        publisher: fn_webhook_worker::publisher(vars, &env.clients, &table(env)).unwrap(),
         settings: Settings::from_env(vars).unwrap(),
     }
 }

@@ -22,8 +22,8 @@ async fn app(env: &TestEnv) -> Router {
         ("STRIPE_WEBHOOK_SECRET", STRIPE_SECRET),
         ("RATE_LIMIT_DEFAULT_PER_MINUTE", "100000"),
     ]);
-    webhooks::router(
-        webhooks::AppState::from_env(&vars).await.unwrap(),
+    fn_webhooks::router(
+        fn_webhooks::AppState::from_env(&vars).await.unwrap(),
         &HttpConfig::from_env(&vars).unwrap(),
     )
 }
@@ -306,6 +306,6 @@ async fn bad_subscriptions_are_refused_with_the_reason() {
 async fn every_documented_route_is_routed() {
     let env = TestEnv::new().await;
     let app = app(&env).await;
-    let openapi = serde_json::to_value(webhooks::openapi()).unwrap();
+    let openapi = serde_json::to_value(fn_webhooks::openapi()).unwrap();
     oneshot::assert_documented_routes_exist(&app, &openapi).await;
 }

@@ -25,7 +25,7 @@
 //! Run it with `make bench`, which builds the release binaries first, or directly:
 //!
 //! ```text
-//! cargo build --release -p health -p docs
+//! cargo build --release --bin health --bin docs
 //! aloft-bench [--functions health,health+secrets,docs] [--spawns 20] [--warm 1000]
 //!             [--out bench-results.md] [--bin-dir target/release] [--events-dir events]
 //! ```

@@ -258,18 +258,13 @@ fn binary(options: &Options, name: &str) -> Result<PathBuf, BoxError> {
     }
 }
 
-/// `<events>/<name>-bench.json` if it exists, else the default sample event.
+/// `<events>/<name>-bench.json`: every registered function has one (the registry test).
 fn event_path(events_dir: &Path, name: &str) -> Result<PathBuf, BoxError> {
     let bench = events_dir.join(format!("{name}-bench.json"));
     if bench.is_file() {
         return Ok(bench);
     }
-    let default = match name {
-        "health" => "health-get.json",
-        "docs" => "docs-openapi.json",
-        _ => return Err(format!("no benchmark event for {name}: add {}", bench.display()).into()),
-    };
-    Ok(events_dir.join(default))
+    Err(format!("no benchmark event for {name}: add {}", bench.display()).into())
 }
 
 /// The event with its placeholders filled ([`Backend::fill`]), and the status code its

@@ -105,7 +105,7 @@ async fn cases() -> Result<Vec<Case>, BoxError> {
     Ok(vec![
         Case {
             name: "routing + envelope (health, GET /api/v2/public/health)",
-            app: health::router(health::AppState::from_env(&env).await?, &http),
+            app: fn_health::router(fn_health::AppState::from_env(&env).await?, &http),
             path: "/api/v2/public/health",
             bearer: None,
         },
@@ -117,7 +117,7 @@ async fn cases() -> Result<Vec<Case>, BoxError> {
         },
         Case {
             name: "docs, GET /openapi.json (whole document)",
-            app: docs::router(docs::AppState::from_env(&env).await?, &http),
+            app: fn_docs::router(fn_docs::AppState::from_env(&env).await?, &http),
             path: "/openapi.json",
             bearer: None,
         },

@@ -20,9 +20,9 @@ fn parse<T: DeserializeOwned>(name: &str) -> T {
 #[test]
 fn http_events_are_api_gateway_v2_requests() {
     for (name, path) in [
-        ("health-get.json", "/api/v2/public/health"),
+        ("health-bench.json", "/api/v2/public/health"),
         ("health-ready.json", "/api/v1/public/health/ready"),
-        ("docs-openapi.json", "/openapi.json"),
+        ("docs-bench.json", "/openapi.json"),
     ] {
         let event: ApiGatewayV2httpRequest = parse(name);
         assert_eq!(event.raw_path.as_deref(), Some(path), "{name}");

@@ -9,7 +9,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     aloft_http::init_tracing();
     let env = aloft_store::parameters::load(Env::process()).await?;
     let http = HttpConfig::from_env(&env)?;
-    let mut state = ai::AppState::from_env(&env).await?;
+    let mut state = fn_ai::AppState::from_env(&env).await?;
     state.serves_streams = true;
-    lambda_http::run_with_streaming_response(ai::router(state, &http)).await
+    lambda_http::run_with_streaming_response(fn_ai::router(state, &http)).await
 }

@@ -27,7 +27,7 @@ fn run(args: Vec<String>) -> Result<(), String> {
             other => return Err(format!("unknown argument {other}")),
         }
     }
-    let api = docs::openapi();
+    let api = fn_docs::openapi();
     let text = match format.as_str() {
         "json" => serde_json::to_string_pretty(&api).map_err(|e| e.to_string())?,
         "yaml" => serde_yaml::to_string(&api).map_err(|e| e.to_string())?,
