@@ -6196,13 +6196,16 @@ export interface operations {
         parameters: {
             query?: {
                 /**
-                 * @description Items to skip (≥ 0); not with `cursor`. A skip past 1,000 projects answers
-                 *     `truncated`: page large lists with `cursor`.
+                 * @description Number of items to skip; cannot be combined with `cursor`. Reads grow with
+                 *     `skip`, so a skip past 1,000 items answers `truncated`: page with `cursor`.
                  */
                 skip?: number;
-                /** @description Items to return (1–100). */
+                /** @description Maximum number of items to return. */
                 limit?: number;
-                /** @description The `next_cursor` of the previous page (of the same sort, order and search). */
+                /**
+                 * @description The `next_cursor` of the previous page: continues the list where it ended, at
+                 *     the same cost for every page. Opaque; valid only for the list that issued it.
+                 */
                 cursor?: string;
                 /**
                  * @description Case-insensitive part of the name. Looks through at most 1,000 projects per
@@ -10987,13 +10990,16 @@ export interface operations {
         parameters: {
             query?: {
                 /**
-                 * @description Items to skip (≥ 0); not with `cursor`. A skip past 1,000 projects answers
-                 *     `truncated`: page large lists with `cursor`.
+                 * @description Number of items to skip; cannot be combined with `cursor`. Reads grow with
+                 *     `skip`, so a skip past 1,000 items answers `truncated`: page with `cursor`.
                  */
                 skip?: number;
-                /** @description Items to return (1–100). */
+                /** @description Maximum number of items to return. */
                 limit?: number;
-                /** @description The `next_cursor` of the previous page (of the same sort, order and search). */
+                /**
+                 * @description The `next_cursor` of the previous page: continues the list where it ended, at
+                 *     the same cost for every page. Opaque; valid only for the list that issued it.
+                 */
                 cursor?: string;
                 /**
                  * @description Case-insensitive part of the name. Looks through at most 1,000 projects per

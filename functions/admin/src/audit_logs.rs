@@ -2,9 +2,9 @@
 //! resource type and time, paged with a cursor.
 
 use aloft_auth::AdminUser;
-use aloft_core::ApiError;
+use aloft_core::{ApiError, Page, Position, Slice};
 use aloft_http::{
-    Query, Reply,
+    Paging, Query, Reply,
     openapi::{AdminOnly, ErrorBody, InvalidQuery},
 };
 use aloft_store::{AuditEntry, AuditQuery};
@@ -29,11 +29,22 @@ pub struct AuditFilter {
     pub since: Option<String>,
     /// Newest `created_at` to include (RFC 3339, UTC).
     pub until: Option<String>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-    /// 1–100, default 50.
-    pub limit: Option<u32>,
 }
+
+/// The audit log's paging, read by [`Paging`]: by cursor only (the log is not counted),
+/// 50 entries a page by default. Documentation only.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[expect(dead_code, reason = "describes the query string Paging reads")]
+pub struct LogPaging {
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// 1–100, default 50.
+    limit: Option<u32>,
+}
+
+/// Entries on a page of the audit log unless `limit` says otherwise.
+const DEFAULT_LIMIT: u32 = 50;
 
 /// One audited action.
 #[derive(Debug, Serialize, ToSchema)]
@@ -92,8 +103,7 @@ pub struct AuditLogPage {
     get,
     path = "/admin/dashboard/audit-logs",
     tag = "Admin",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
-    params(AuditFilter),
+    params(AuditFilter, LogPaging),
     responses(
         AdminOnly, InvalidQuery,
         (status = 200, description = "One page, newest first; a filtered page may hold fewer than `limit` entries and still have a `next_cursor`", body = AuditLogPage),
@@ -104,34 +114,40 @@ pub(crate) async fn list_audit_logs(
     State(state): State<AppState>,
     AdminUser(_): AdminUser,
     Query(filter): Query<AuditFilter>,
+    paging: Paging,
 ) -> Result<Reply<AuditLogPage>, ApiError> {
-    let limit = match filter.limit.unwrap_or(50) {
-        limit @ 1..=100 => i32::try_from(limit).unwrap_or(100),
-        _ => {
-            return Err(ApiError::validation(
-                "limit",
-                "limit must be between 1 and 100",
-            ));
-        }
+    let query = AuditQuery {
+        actor_id: given(filter.actor_id),
+        action: given(filter.action),
+        resource_type: given(filter.resource_type),
+        since: normalized_time("since", given(filter.since).as_deref())?,
+        until: normalized_time("until", given(filter.until).as_deref())?,
+        after: None,
+        limit: 0,
     };
-    let since = normalized_time("since", given(filter.since).as_deref())?;
-    let until = normalized_time("until", given(filter.until).as_deref())?;
-    let page = state
-        .guard
-        .audit_log()
-        .list(&AuditQuery {
-            actor_id: given(filter.actor_id),
-            action: given(filter.action),
-            resource_type: given(filter.resource_type),
-            since,
-            until,
-            cursor: given(filter.cursor),
-            limit,
-        })
-        .await?;
+    // A cursor is valid only for the filters that issued it.
+    let scope = format!(
+        "audit:{:?}:{:?}:{:?}:{:?}:{:?}",
+        query.actor_id, query.action, query.resource_type, query.since, query.until
+    );
+    let request = paging.parse_or_limit(&scope, DEFAULT_LIMIT)?;
+    let query = AuditQuery {
+        after: request.after.clone(),
+        limit: i32::try_from(request.limit).unwrap_or(i32::MAX),
+        ..query
+    };
+    let page = state.guard.audit_log().list(&query).await?;
+    let slice = Slice {
+        total: page.items.len() as u64,
+        items: page.items,
+        next: page.next_after.map(Position::After),
+        total_exact: true,
+        truncated: false,
+    };
+    let page = Page::from_slice(slice, &request, AuditLogView::from);
     Ok(Reply::ok(AuditLogPage {
         total: page.items.len(),
-        items: page.items.into_iter().map(AuditLogView::from).collect(),
+        items: page.items,
         next_cursor: page.next_cursor,
     }))
 }

@@ -3,7 +3,7 @@
 use aloft_auth::{AdminUser, Audit};
 use aloft_core::{ApiError, Page, PageParams};
 use aloft_http::{
-    Query, Reply,
+    Paging, Query, Reply,
     openapi::{AdminOnly, ErrorBody, InvalidQuery},
 };
 use aloft_store::{JobRecord, JobStatus, StoreError};
@@ -13,21 +13,13 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 
-/// `?status=&skip=&limit=&cursor=` of the job list.
+/// `?status=` of the job list (its paging is [`Paging`]).
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct JobFilter {
     /// `queued`, `running`, `succeeded`, `failed` or `dead`; all when absent. With a
     /// status, only that status's jobs are read.
     pub status: Option<String>,
-    #[serde(default)]
-    #[param(ignore)]
-    pub skip: u32,
-    #[serde(default = "PageParams::default_limit")]
-    #[param(ignore)]
-    pub limit: u32,
-    #[param(ignore)]
-    pub cursor: Option<String>,
 }
 
 /// A job as admins see it (its payload stays private: it may hold personal data).
@@ -71,7 +63,6 @@ impl From<JobRecord> for JobView {
     get,
     path = "/admin/jobs",
     tag = "Admin",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     params(JobFilter, PageParams),
     responses(
         AdminOnly, InvalidQuery,
@@ -86,6 +77,7 @@ pub(crate) async fn list_jobs(
     State(state): State<AppState>,
     AdminUser(_admin): AdminUser,
     Query(query): Query<JobFilter>,
+    paging: Paging,
 ) -> Result<Reply<Page<JobView>>, ApiError> {
     let status = match query.status.as_deref() {
         Some(raw) => Some(JobStatus::parse(raw).ok_or_else(|| {
@@ -97,12 +89,7 @@ pub(crate) async fn list_jobs(
         None => None,
     };
     let scope = format!("jobs:{}", status.map_or("all", JobStatus::as_str));
-    let request = PageParams {
-        skip: query.skip,
-        limit: query.limit,
-        cursor: query.cursor,
-    }
-    .parse(&scope)?;
+    let request = paging.parse(&scope)?;
     let slice = state.jobs.page(status, &request).await?;
     Ok(Reply::ok(Page::from_slice(slice, &request, JobView::from)))
 }
@@ -112,7 +99,6 @@ pub(crate) async fn list_jobs(
     post,
     path = "/admin/jobs/{id}/retry",
     tag = "Admin",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     params(("id" = String, Path, description = "The job's id")),
     responses(
         AdminOnly,

@@ -61,7 +61,6 @@ pub struct JobStats {
     get,
     path = "/admin/dashboard/stats",
     tag = "Admin",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     responses(
         AdminOnly,
         (status = 200, description = "The dashboard's counts", body = DashboardStats),

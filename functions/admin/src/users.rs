@@ -6,7 +6,7 @@
 use aloft_auth::{AdminUser, Audit, Plan, Principal, Role};
 use aloft_core::{ApiError, Page, PageParams};
 use aloft_http::{
-    Json, Query, Reply,
+    Json, Paging, Query, Reply,
     openapi::{AdminOnly, ErrorBody, InvalidQuery, JsonBody},
 };
 use aloft_store::{AdminChange, StoreError, UserRecord};
@@ -25,14 +25,6 @@ pub struct UserFilter {
     pub plan: Option<Plan>,
     /// Case-insensitive part of the email or the full name.
     pub search: Option<String>,
-    #[serde(default)]
-    #[param(ignore)]
-    pub skip: u32,
-    #[serde(default = "PageParams::default_limit")]
-    #[param(ignore)]
-    pub limit: u32,
-    #[param(ignore)]
-    pub cursor: Option<String>,
 }
 
 /// A user as admins see it.
@@ -97,7 +89,6 @@ pub struct UpdateUserRequest {
     get,
     path = "/admin/users",
     tag = "Admin",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     params(UserFilter, PageParams),
     responses(
         AdminOnly, InvalidQuery,
@@ -112,6 +103,7 @@ pub(crate) async fn list_users(
     State(state): State<AppState>,
     AdminUser(_admin): AdminUser,
     Query(filter): Query<UserFilter>,
+    paging: Paging,
 ) -> Result<Reply<Page<AdminUserView>>, ApiError> {
     let search = filter
         .search
@@ -127,12 +119,7 @@ pub(crate) async fn list_users(
         filter.plan.map(Plan::as_str),
         search.as_deref().unwrap_or_default()
     );
-    let request = PageParams {
-        skip: filter.skip,
-        limit: filter.limit,
-        cursor: filter.cursor,
-    }
-    .parse(&scope)?;
+    let request = paging.parse(&scope)?;
     let matches = |user: &UserRecord| {
         filter
             .is_active
@@ -172,7 +159,6 @@ pub(crate) async fn list_users(
     get,
     path = "/admin/users/{id}",
     tag = "Admin",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     params(("id" = String, Path, description = "The user's id")),
     responses(
         AdminOnly,
@@ -199,7 +185,6 @@ pub(crate) async fn get_user(
     patch,
     path = "/admin/users/{id}",
     tag = "Admin",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     params(("id" = String, Path, description = "The user's id")),
     request_body = UpdateUserRequest,
     responses(
@@ -240,7 +225,6 @@ pub(crate) async fn update_user(
     post,
     path = "/admin/users/{id}/deactivate",
     tag = "Admin",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     params(("id" = String, Path, description = "The user's id")),
     responses(
         AdminOnly,
@@ -269,7 +253,6 @@ pub(crate) async fn deactivate_user(
     post,
     path = "/admin/users/{id}/activate",
     tag = "Admin",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     params(("id" = String, Path, description = "The user's id")),
     responses(
         AdminOnly,

@@ -32,7 +32,6 @@ use crate::{
     get,
     path = "/app/ai/status",
     tag = "AI",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     responses(
         SignedIn,
         (status = 200, description = "Providers and defaults", body = AiStatus),
@@ -68,7 +67,6 @@ pub(crate) async fn ai_status(
     path = "/app/ai/completions",
     tag = "AI",
     request_body = CompletionRequest,
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     responses(
         SignedIn, JsonBody,
         (status = 200, description = ANSWERS, content((CompletionResponse = "application/json"), (StreamEvent = "text/event-stream"))),
@@ -103,7 +101,6 @@ pub(crate) async fn create_completion(
     path = "/app/ai/chat",
     tag = "AI",
     request_body = ChatRequest,
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     responses(
         SignedIn, JsonBody,
         (status = 200, description = ANSWERS, content((CompletionResponse = "application/json"), (StreamEvent = "text/event-stream"))),
@@ -140,7 +137,6 @@ pub(crate) async fn chat(
     path = "/app/ai/chat/routed",
     tag = "AI",
     request_body = RoutedChatRequest,
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     responses(
         SignedIn, JsonBody,
         (status = 200, description = ANSWERS, content((CompletionResponse = "application/json"), (StreamEvent = "text/event-stream"))),

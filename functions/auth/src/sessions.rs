@@ -67,7 +67,6 @@ async fn active_user(state: &AppState, user_id: &str) -> Result<UserRecord, ApiE
     post,
     path = "/app/users/me/verify-email",
     tag = "Users",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     responses(
         SignedIn,
         (status = 202, description = "A link is on its way (none if the address is verified already)", body = MailQueued),

@@ -70,7 +70,6 @@ pub struct PortalUrl {
     path = "/app/billing/checkout",
     tag = "Billing",
     request_body = CheckoutRequest,
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     responses(
         SignedIn, JsonBody,
         (status = 200, description = "The checkout page", body = CheckoutCreated),
@@ -164,7 +163,6 @@ async fn customer_of(state: &AppState, user: &UserRecord) -> Result<String, ApiE
     path = "/app/billing/portal",
     tag = "Billing",
     params(PortalQuery),
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     responses(
         SignedIn, InvalidQuery,
         (status = 200, description = "The portal page", body = PortalUrl),

@@ -34,7 +34,6 @@ pub struct InvoicesQuery {
     path = "/app/billing/invoices",
     tag = "Billing",
     params(InvoicesQuery),
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     responses(
         SignedIn, InvalidQuery,
         (status = 200, description = "Newest first; empty before the first checkout", body = Vec<Invoice>),

@@ -63,7 +63,6 @@ pub struct CancelQuery {
     get,
     path = "/app/billing/status",
     tag = "Billing",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     responses(
         SignedIn,
         (status = 200, description = "The caller's plan and subscription", body = BillingStatus),
@@ -89,7 +88,6 @@ pub(crate) async fn billing_status(
     post,
     path = "/app/billing/cancel",
     tag = "Billing",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     params(CancelQuery),
     responses(
         SignedIn, InvalidQuery,
@@ -140,7 +138,6 @@ pub(crate) async fn cancel_subscription(
     post,
     path = "/app/billing/resume",
     tag = "Billing",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     responses(
         SignedIn,
         (status = 200, description = "Resumed; `status` shows it at once", body = Resumed),

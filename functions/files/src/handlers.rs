@@ -3,7 +3,7 @@
 use aloft_auth::{AuthUser, Principal};
 use aloft_core::{ApiError, Page, PageParams};
 use aloft_http::{
-    Json, Query, Reply,
+    Json, Paging, Reply,
     openapi::{ErrorBody, InvalidQuery, JsonBody, SignedIn},
 };
 use aloft_queue::Event;
@@ -70,7 +70,6 @@ async fn owned_file(
     post,
     path = "/app/files/upload-url",
     tag = "Files",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     request_body = UploadUrlRequest,
     responses(
         SignedIn, JsonBody,
@@ -128,7 +127,6 @@ pub(crate) async fn create_upload_url(
     post,
     path = "/app/files/confirm",
     tag = "Files",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     request_body = ConfirmRequest,
     responses(
         SignedIn, JsonBody,
@@ -189,7 +187,6 @@ pub(crate) async fn confirm_upload(
     get,
     path = "/app/files",
     tag = "Files",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     params(PageParams),
     responses(
         SignedIn, InvalidQuery,
@@ -201,9 +198,9 @@ pub(crate) async fn confirm_upload(
 pub(crate) async fn list_files(
     State(state): State<AppState>,
     AuthUser(principal): AuthUser,
-    Query(page): Query<PageParams>,
+    paging: Paging,
 ) -> Result<Reply<Page<FileView>>, ApiError> {
-    let request = page.parse(&format!("files:{}", principal.tenant_id.as_str()))?;
+    let request = paging.parse(&format!("files:{}", principal.tenant_id.as_str()))?;
     let slice = state.files.page(&principal.tenant_id, &request).await?;
     Ok(Reply::ok(Page::from_slice(slice, &request, |f| {
         FileView::from(&f)
@@ -215,7 +212,6 @@ pub(crate) async fn list_files(
     get,
     path = "/app/files/{file_id}/download-url",
     tag = "Files",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     params(("file_id" = String, Path, format = Uuid, description = "The file's UUID")),
     responses(
         SignedIn,
@@ -249,7 +245,6 @@ pub(crate) async fn create_download_url(
     delete,
     path = "/app/files/{file_id}",
     tag = "Files",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     params(("file_id" = String, Path, format = Uuid, description = "The file's UUID")),
     responses(
         SignedIn,

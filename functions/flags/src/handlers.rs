@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use aloft_auth::{AdminUser, Audit, AuthUser, Plan};
 use aloft_core::{ApiError, Page, PageParams};
 use aloft_http::{
-    Json, Query, Reply, etag,
+    Json, Paging, Query, Reply, etag,
     openapi::{AdminOnly, ErrorBody, InvalidQuery, JsonBody, SignedIn},
 };
 use aloft_store::{CreateFlagOutcome, FlagRecord, MAX_FLAGS};
@@ -63,7 +63,6 @@ fn record_of(mut record: FlagRecord, fields: Checked, now: String) -> FlagRecord
     get,
     path = "/admin/feature-flags",
     tag = "Feature Flags",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     params(PageParams),
     responses(
         AdminOnly, InvalidQuery,
@@ -74,9 +73,9 @@ fn record_of(mut record: FlagRecord, fields: Checked, now: String) -> FlagRecord
 pub(crate) async fn list_flags(
     State(state): State<AppState>,
     AdminUser(_): AdminUser,
-    Query(page): Query<PageParams>,
+    paging: Paging,
 ) -> Result<Reply<Page<Flag>>, ApiError> {
-    let request = page.parse("flags")?;
+    let request = paging.parse("flags")?;
     let flags = state.flags.list().await?;
     Ok(Reply::ok(Page::select(flags, &request, |f| {
         Flag::from(&f)
@@ -88,7 +87,6 @@ pub(crate) async fn list_flags(
     post,
     path = "/admin/feature-flags",
     tag = "Feature Flags",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     request_body = CreateFlagRequest,
     responses(
         AdminOnly, JsonBody,
@@ -157,7 +155,6 @@ pub(crate) async fn create_flag(
     patch,
     path = "/admin/feature-flags/{flag_id}",
     tag = "Feature Flags",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     params(
         ("flag_id" = String, Path, description = "The flag's id (UUID)"),
         ("If-Match" = Option<String>, Header, description = "The `ETag` the change is based on"),
@@ -225,7 +222,6 @@ pub(crate) async fn update_flag(
     delete,
     path = "/admin/feature-flags/{flag_id}",
     tag = "Feature Flags",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     params(("flag_id" = String, Path, description = "The flag's id (UUID)")),
     responses(
         AdminOnly,
@@ -278,7 +274,6 @@ pub struct CheckResult {
     get,
     path = "/admin/feature-flags/{flag_key}/check",
     tag = "Feature Flags",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     params(
         ("flag_key" = String, Path, description = "The flag's key"),
         CheckQuery,
@@ -331,7 +326,6 @@ pub struct CallerFlags {
     get,
     path = "/app/feature-flags",
     tag = "Feature Flags",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     responses(
         SignedIn,
         (status = 200, description = "Each flag's key and whether it is on for the caller", body = CallerFlags,

@@ -3,7 +3,7 @@
 use aloft_auth::AuthUser;
 use aloft_core::{ApiError, Page, PageParams};
 use aloft_http::{
-    Json, Query, Reply, etag,
+    Json, Paging, Query, Reply, etag,
     openapi::{ErrorBody, InvalidQuery, JsonBody, SignedIn},
 };
 use aloft_queue::Event;
@@ -58,8 +58,7 @@ async fn publish(state: &AppState, event: Event, tenant: &TenantId, record: &Pro
     get,
     path = "/app/projects",
     tag = "Projects",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
-    params(ListProjectsQuery),
+    params(PageParams, ListProjectsQuery),
     responses(
         SignedIn, InvalidQuery,
         (status = 200, description = "One page of projects; `next_cursor` continues the list. \
@@ -74,6 +73,7 @@ pub(crate) async fn list_projects(
     State(state): State<AppState>,
     AuthUser(principal): AuthUser,
     Query(query): Query<ListProjectsQuery>,
+    paging: Paging,
 ) -> Result<Reply<Page<Project>>, ApiError> {
     let search = query
         .search
@@ -94,12 +94,7 @@ pub(crate) async fn list_projects(
         listing.descending,
         listing.search.as_deref().unwrap_or_default()
     );
-    let request = PageParams {
-        skip: query.skip,
-        limit: query.limit,
-        cursor: query.cursor,
-    }
-    .parse(&scope)?;
+    let request = paging.parse(&scope)?;
     let slice = state
         .projects
         .list(&principal.tenant_id, &listing, &request)
@@ -114,7 +109,6 @@ pub(crate) async fn list_projects(
     post,
     path = "/app/projects",
     tag = "Projects",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     request_body = CreateProjectRequest,
     responses(
         SignedIn, JsonBody,
@@ -164,7 +158,6 @@ pub(crate) async fn create_project(
     get,
     path = "/app/projects/{project_id}",
     tag = "Projects",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     params(("project_id" = String, Path, format = Uuid, description = "The project's UUID")),
     responses(
         SignedIn,
@@ -198,7 +191,6 @@ pub(crate) async fn get_project(
     patch,
     path = "/app/projects/{project_id}",
     tag = "Projects",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     params(
         ("project_id" = String, Path, format = Uuid, description = "The project's UUID"),
         ("If-Match" = Option<String>, Header, description = "The `ETag` the change is based on"),
@@ -248,7 +240,6 @@ pub(crate) async fn update_project(
     delete,
     path = "/app/projects/{project_id}",
     tag = "Projects",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     params(("project_id" = String, Path, format = Uuid, description = "The project's UUID")),
     responses(
         SignedIn,

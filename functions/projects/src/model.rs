@@ -122,17 +122,6 @@ pub enum SortOrder {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListProjectsQuery {
-    /// Items to skip (≥ 0); not with `cursor`. A skip past 1,000 projects answers
-    /// `truncated`: page large lists with `cursor`.
-    #[serde(default)]
-    #[param(minimum = 0, default = 0)]
-    pub skip: u32,
-    /// Items to return (1–100).
-    #[serde(default = "aloft_core::PageParams::default_limit")]
-    #[param(minimum = 1, maximum = 100, default = 20)]
-    pub limit: u32,
-    /// The `next_cursor` of the previous page (of the same sort, order and search).
-    pub cursor: Option<String>,
     /// Case-insensitive part of the name. Looks through at most 1,000 projects per
     /// request (the newest, or from `cursor` on): `truncated` and `next_cursor` say
     /// where to continue.

@@ -79,7 +79,6 @@ async fn summary_of(
     get,
     path = "/app/usage/summary",
     tag = "Usage",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     params(MetricQuery),
     responses(
         SignedIn, InvalidQuery,
@@ -117,7 +116,6 @@ pub struct CurrentPeriod {
     get,
     path = "/app/usage/current-period",
     tag = "Usage",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     responses(
         SignedIn,
         (status = 200, description = "This month's totals", body = CurrentPeriod),
@@ -189,7 +187,6 @@ async fn window(
     get,
     path = "/app/usage/trends",
     tag = "Usage",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     params(MetricQuery),
     responses(
         SignedIn, InvalidQuery,
@@ -248,7 +245,6 @@ pub struct DailyUsage {
     get,
     path = "/app/usage/daily",
     tag = "Usage",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     params(MetricQuery),
     responses(
         SignedIn, InvalidQuery,
@@ -292,7 +288,6 @@ pub struct UsageBreakdown {
     get,
     path = "/app/usage/breakdown",
     tag = "Usage",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     params(MetricQuery),
     responses(
         SignedIn, InvalidQuery,
@@ -344,7 +339,6 @@ pub struct MetricList {
     get,
     path = "/app/usage/metrics",
     tag = "Usage",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     responses(
         SignedIn,
         (status = 200, description = "Every metric with its name, description and unit", body = MetricList),
@@ -369,7 +363,6 @@ pub(crate) async fn metrics(AuthUser(_): AuthUser) -> Reply<MetricList> {
     get,
     path = "/admin/usage/summary/{user_id}",
     tag = "Admin",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     params(("user_id" = String, Path, description = "The user's id"), MetricQuery),
     responses(
         AdminOnly, InvalidQuery,
@@ -428,7 +421,6 @@ pub struct TopUsers {
     get,
     path = "/admin/usage/top-users",
     tag = "Admin",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     params(TopQuery),
     responses(
         AdminOnly, InvalidQuery,

@@ -96,7 +96,6 @@ impl From<&ApiKeyRecord> for ApiKeyView {
     get,
     path = "/app/api-keys",
     tag = "API keys",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     responses(
         SignedIn,
         (status = 200, description = "The caller's keys, oldest first (at most 100)", body = ApiKeyList),
@@ -230,7 +229,6 @@ fn parse_expiry(raw: &str, now: OffsetDateTime) -> Result<String, ApiError> {
     delete,
     path = "/app/api-keys/{id}",
     tag = "API keys",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     params(("id" = String, Path, description = "The key's id")),
     responses(
         SignedIn,

@@ -19,7 +19,6 @@ use crate::AppState;
     get,
     path = "/app/users/me",
     tag = "Users",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     responses(
         SignedIn,
         (status = 200, description = "The profile", body = UserProfile),
@@ -85,7 +84,6 @@ impl UpdateMeRequest {
     patch,
     path = "/app/users/me",
     tag = "Users",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     request_body = UpdateMeRequest,
     responses(
         SignedIn, JsonBody,

@@ -5,7 +5,7 @@
 use aloft_auth::{AuthUser, PersonUser, opaque::random_secret};
 use aloft_core::{ApiError, Page, PageParams};
 use aloft_http::{
-    Json, Query, Reply,
+    Json, Paging, Query, Reply,
     openapi::{ErrorBody, InvalidQuery, JsonBody, SignedIn},
 };
 use aloft_queue::Event;
@@ -103,7 +103,6 @@ impl From<DeliveryRecord> for DeliveryView {
     get,
     path = "/app/webhook-subscriptions",
     tag = "Webhook subscriptions",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     responses(
         SignedIn,
         (status = 200, description = "The tenant's subscriptions, oldest first", body = SubscriptionList,
@@ -219,7 +218,6 @@ fn parse_events(raw: &[String]) -> Result<Vec<Event>, ApiError> {
     delete,
     path = "/app/webhook-subscriptions/{id}",
     tag = "Webhook subscriptions",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     params(("id" = String, Path, description = "The subscription's id")),
     responses(
         SignedIn,
@@ -242,21 +240,13 @@ pub(crate) async fn delete_subscription(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `?status=&skip=&limit=&cursor=` of the delivery list.
+/// `?status=` of the delivery list (its paging is [`Paging`]).
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DeliveryFilter {
     /// `pending`, `succeeded`, `failed` or `dead`; all when absent. With a status, only
     /// that status's deliveries are read.
     pub status: Option<String>,
-    #[serde(default)]
-    #[param(ignore)]
-    pub skip: u32,
-    #[serde(default = "PageParams::default_limit")]
-    #[param(ignore)]
-    pub limit: u32,
-    #[param(ignore)]
-    pub cursor: Option<String>,
 }
 
 const DELIVERY_STATUSES: [&str; 4] = ["pending", "succeeded", "failed", "dead"];
@@ -271,7 +261,6 @@ const DELIVERY_STATUSES: [&str; 4] = ["pending", "succeeded", "failed", "dead"];
     get,
     path = "/app/webhook-subscriptions/{id}/deliveries",
     tag = "Webhook subscriptions",
-    security(("BearerJWT" = []), ("ApiKey" = [])),
     params(("id" = String, Path, description = "The subscription's id"), DeliveryFilter, PageParams),
     responses(
         SignedIn, InvalidQuery,
@@ -287,6 +276,7 @@ pub(crate) async fn list_deliveries(
     AuthUser(principal): AuthUser,
     Path(id): Path<String>,
     Query(filter): Query<DeliveryFilter>,
+    paging: Paging,
 ) -> Result<Reply<Page<DeliveryView>>, ApiError> {
     let status = filter.status.as_deref();
     if status.is_some_and(|s| !DELIVERY_STATUSES.contains(&s)) {
@@ -301,12 +291,7 @@ pub(crate) async fn list_deliveries(
         tenant.as_str(),
         status.unwrap_or("all")
     );
-    let request = PageParams {
-        skip: filter.skip,
-        limit: filter.limit,
-        cursor: filter.cursor,
-    }
-    .parse(&scope)?;
+    let request = paging.parse(&scope)?;
     if state.webhooks.subscription(tenant, &id).await?.is_none() {
         return Err(ApiError::not_found("Webhook subscription", id));
     }

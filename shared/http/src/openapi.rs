@@ -1,7 +1,8 @@
 //! OpenAPI pieces shared by every function: the error envelope and v2 `meta` schemas,
 //! the error responses routes share ([`SignedIn`], [`JsonBody`], …), and [`versioned`],
 //! which mounts routes under `/api/v1` and `/api/v2` and documents both from one set of
-//! annotated handlers.
+//! annotated handlers. Operations under `/app` and `/admin` are documented as signed in
+//! ([`SignedInSecurity`]) unless their handler says otherwise.
 
 mod responses;
 
@@ -13,10 +14,10 @@ use axum::Router;
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::{
-    PartialSchema, ToSchema,
+    Modify, PartialSchema, ToSchema,
     openapi::{
         ContentBuilder, ObjectBuilder, OpenApi, PathItem, Ref, RefOr, Schema, link::Link,
-        path::Operation, response::Response,
+        path::Operation, response::Response, security::SecurityRequirement,
     },
 };
 
@@ -63,6 +64,7 @@ where
 /// version, v2 success bodies wrapped in `data` + `meta` (and the links that read them
 /// pointed at `data` and at the v2 operations), and the shared error schemas.
 pub fn versioned_document(mut relative: OpenApi) -> OpenApi {
+    SignedInSecurity.modify(&mut relative);
     let paths = std::mem::take(&mut relative.paths.paths);
     let mut versioned = BTreeMap::new();
     for (path, item) in paths {
@@ -86,6 +88,28 @@ pub fn versioned_document(mut relative: OpenApi) -> OpenApi {
         components.schemas.insert(name.to_owned(), schema);
     }
     relative
+}
+
+/// Every operation under `/app` and `/admin` takes a bearer token or an API key, so the
+/// requirement is stated here once. A handler that accepts less (a person's token only,
+/// `PersonUser`) states its own `security(..)`, which this leaves alone.
+#[derive(Debug)]
+pub struct SignedInSecurity;
+
+impl Modify for SignedInSecurity {
+    fn modify(&self, openapi: &mut OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if path.starts_with("/app/") || path.starts_with("/admin/") {
+                for_each_operation(item, |operation| {
+                    operation.security.get_or_insert_with(|| {
+                        ["BearerJWT", "ApiKey"]
+                            .map(|scheme| SecurityRequirement::new(scheme, Vec::<String>::new()))
+                            .into()
+                    });
+                });
+            }
+        }
+    }
 }
 
 fn for_each_operation(item: &mut PathItem, f: fn(&mut Operation)) {

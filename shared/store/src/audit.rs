@@ -59,8 +59,8 @@ pub struct AuditQuery {
     pub resource_type: Option<String>,
     pub since: Option<String>,
     pub until: Option<String>,
-    /// The `next_cursor` of the previous page.
-    pub cursor: Option<String>,
+    /// The sort key the page starts after (the previous page's `next_after`).
+    pub after: Option<String>,
     pub limit: i32,
 }
 
@@ -69,7 +69,7 @@ pub struct AuditQuery {
 pub struct AuditPage {
     pub items: Vec<AuditEntry>,
     /// Where the next page starts; `None` on the last page.
-    pub next_cursor: Option<String>,
+    pub next_after: Option<String>,
 }
 
 /// An unfiltered listing walks month partitions back from `until` to `since`, at most
@@ -125,9 +125,9 @@ impl AuditLog {
     pub async fn list(&self, query: &AuditQuery) -> Result<AuditPage, StoreError> {
         // Key values cannot be empty; every timestamp sorts after "0".
         let since = query.since.clone().unwrap_or_else(|| "0".to_owned());
-        // A cursor is the last returned entry's sort key: the next page is below it.
-        let upper = match (&query.cursor, &query.until) {
-            (Some(cursor), _) => cursor.clone(),
+        // The page continues below the previous page's last sort key.
+        let upper = match (&query.after, &query.until) {
+            (Some(after), _) => after.clone(),
             (None, Some(until)) => format!("{until}{HIGHEST}"),
             (None, None) => HIGHEST.to_owned(),
         };
@@ -136,7 +136,7 @@ impl AuditLog {
         if upper < since {
             return Ok(AuditPage {
                 items: Vec::new(),
-                next_cursor: None,
+                next_after: None,
             });
         }
         let mut filters = Vec::new();
@@ -178,10 +178,10 @@ impl AuditLog {
             items.extend(page);
             more = page_more;
         }
-        let next_cursor = more
+        let next_after = more
             .then(|| items.last().map(AuditEntry::sort_key))
             .flatten();
-        Ok(AuditPage { items, next_cursor })
+        Ok(AuditPage { items, next_after })
     }
 
     /// One partition's entries with sort keys in [`since`, `upper`), newest first, and

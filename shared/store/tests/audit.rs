@@ -108,7 +108,7 @@ async fn every_filter_lists_its_entries_newest_first() {
         ids(&all.items),
         ["id-006", "id-005", "id-004", "id-003", "id-002", "id-001"]
     );
-    assert_eq!(all.next_cursor, None);
+    assert_eq!(all.next_after, None);
 
     let by_actor = AuditQuery {
         actor_id: Some("ann".into()),
@@ -201,14 +201,14 @@ async fn a_cursor_pages_through_without_repeats_or_gaps() {
         loop {
             let page = log
                 .list(&AuditQuery {
-                    cursor: cursor.clone(),
+                    after: cursor.clone(),
                     ..filter.clone()
                 })
                 .await
                 .unwrap();
             assert!(page.items.len() <= 2);
             seen.extend(page.items);
-            match page.next_cursor {
+            match page.next_after {
                 Some(next) => cursor = Some(next),
                 None => break,
             }
@@ -248,18 +248,18 @@ async fn bounds_that_exclude_everything_list_nothing() {
             ..query(10)
         },
         AuditQuery {
-            cursor: Some(String::new()),
+            after: Some(String::new()),
             ..query(10)
         },
         AuditQuery {
             actor_id: Some("ann".into()),
             since: Some("2026-11-30T00:00:00Z".into()),
-            cursor: Some("2020-01-01T00:00:00Z#id-001".into()),
+            after: Some("2020-01-01T00:00:00Z#id-001".into()),
             ..query(10)
         },
     ] {
         let page = log.list(&reversed).await.unwrap();
         assert!(page.items.is_empty(), "{reversed:?}");
-        assert_eq!(page.next_cursor, None);
+        assert_eq!(page.next_after, None);
     }
 }
