@@ -7,7 +7,7 @@ use aloft_http::{
     ApiVersion, Json, Reply,
     openapi::{ErrorBody, JsonBody, RateLimited},
 };
-use aloft_queue::{AccountMail, RESET_PASSWORD_KIND};
+use aloft_queue::{AccountMail, Job, Queued};
 use aloft_store::Purpose;
 use axum::extract::State;
 use http::StatusCode;
@@ -163,7 +163,7 @@ pub(crate) async fn forgot_password(
     throttle_mail(&state, &ip, &email).await?;
     state
         .producer
-        .enqueue(AccountMail::job(RESET_PASSWORD_KIND, &email))
+        .enqueue(Job::ResetPassword(AccountMail { email }).new_job()?)
         .await?;
     Ok(Reply::with_status(
         StatusCode::ACCEPTED,

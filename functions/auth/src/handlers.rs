@@ -6,7 +6,7 @@ use aloft_http::{
     ApiVersion, Reply,
     openapi::{ErrorBody, JsonBody, RateLimited},
 };
-use aloft_queue::{AccountMail, VERIFY_EMAIL_KIND};
+use aloft_queue::{AccountMail, Job, Queued};
 use aloft_store::{RefreshRecord, Rotation, SessionUse, StoreError, UserRecord};
 use axum::{
     extract::State,
@@ -73,8 +73,11 @@ pub(crate) async fn register(
     // The account exists either way; a failed queueing is logged and the user can ask
     // for the link again (`POST /app/users/me/verify-email`).
     // The system's mail, not the user's doing: it counts in nobody's usage.
-    let job = AccountMail::job(VERIFY_EMAIL_KIND, &user.email);
-    if let Err(e) = state.producer.enqueue(job).await {
+    let mail = Job::VerifyEmail(AccountMail {
+        email: user.email.clone(),
+    });
+    let queued = async { state.producer.enqueue(mail.new_job()?).await };
+    if let Err(e) = queued.await {
         tracing::error!(error.cause = %e, user.id = user.id.as_str(), "verification mail not queued");
     }
     tracing::info!(user.id = user.id.as_str(), "user registered");

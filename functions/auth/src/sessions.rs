@@ -10,7 +10,7 @@ use aloft_http::{
     Json, Reply,
     openapi::{ErrorBody, JsonBody, SignedIn},
 };
-use aloft_queue::{AccountMail, VERIFY_EMAIL_KIND};
+use aloft_queue::{AccountMail, Job, Queued};
 use aloft_store::{SessionRecord, UserRecord};
 use axum::extract::{Path, State};
 use http::StatusCode;
@@ -82,8 +82,10 @@ pub(crate) async fn resend_verification(
     let user = active_user(&state, &principal.user_id).await?;
     if !user.email_verified {
         throttle_mail(&state, &ip, &user.email).await?;
-        let job = AccountMail::job(VERIFY_EMAIL_KIND, &user.email);
-        state.producer.enqueue(job).await?;
+        let mail = Job::VerifyEmail(AccountMail {
+            email: user.email.clone(),
+        });
+        state.producer.enqueue(mail.new_job()?).await?;
     }
     Ok(Reply::with_status(
         StatusCode::ACCEPTED,

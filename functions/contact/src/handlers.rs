@@ -8,7 +8,7 @@ use aloft_http::{
     Json, Reply,
     openapi::{ErrorBody, JsonBody, RateLimited},
 };
-use aloft_queue::{CONTACT_CRM_KIND, ContactCrm, EMAIL_KIND, Email, Event, NewJob, QueueName};
+use aloft_queue::{ContactCrm, Email, Event, Job, NewJob, Queued};
 use axum::{Extension, extract::State};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -134,7 +134,7 @@ pub(crate) async fn submit_contact(
             reference_id: reference_id.clone(),
             body: json!({"event": "contact.submitted", "timestamp": submitted_at, "data": data}),
         };
-        jobs.push(job(CONTACT_CRM_KIND, &crm, &owner)?);
+        jobs.push(job(Job::ContactCrm(crm), &owner)?);
     }
     if let Some(admin) = &settings.admin_email {
         let email = Email {
@@ -149,7 +149,7 @@ pub(crate) async fn submit_contact(
             text: notification_text(&submission, &reference_id),
             reply_to: Some(submission.email.clone()),
         };
-        jobs.push(job(EMAIL_KIND, &email, &owner)?);
+        jobs.push(job(Job::Email(email), &owner)?);
     }
     if settings.send_confirmation {
         let email = Email {
@@ -162,7 +162,7 @@ pub(crate) async fn submit_contact(
             ),
             reply_to: None,
         };
-        jobs.push(job(EMAIL_KIND, &email, &owner)?);
+        jobs.push(job(Job::Email(email), &owner)?);
     }
     let enqueue_all = async {
         for job in jobs {
@@ -189,9 +189,9 @@ pub(crate) async fn submit_contact(
     }))
 }
 
-fn job(kind: &str, payload: &impl Serialize, owner: &Option<String>) -> Result<NewJob, ApiError> {
-    let payload = serde_json::to_value(payload).map_err(ApiError::internal)?;
-    Ok(NewJob::new(kind, QueueName::Jobs, payload).for_user(owner.clone()))
+/// `job`, done for `owner`: it counts in their usage.
+fn job(job: Job, owner: &Option<String>) -> Result<NewJob, ApiError> {
+    Ok(job.new_job()?.for_user(owner.clone()))
 }
 
 fn notification_text(s: &Submission, reference_id: &str) -> String {

@@ -1,4 +1,4 @@
-//! The account mails (API.md, "Account lifecycle"): a verification link for an address
+//! The account mails (docs/api.md, "Account lifecycle"): a verification link for an address
 //! awaiting verification, a reset link for an account with a password. The token is
 //! minted here, stored hashed with its expiry, and sent only in the mail; an address
 //! that qualifies for neither gets nothing, and nobody outside learns which it was.
@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use aloft_config::{ConfigError, Env, Stage};
-use aloft_queue::{AccountMail, Email, RESET_PASSWORD_KIND, VERIFY_EMAIL_KIND};
+use aloft_queue::{AccountMail, Email, JobError};
 use aloft_store::{OneTimeRecord, OneTimeTokens, Purpose, Table, UserRecord};
 
 use crate::Jobs;
@@ -38,26 +38,24 @@ impl AccountLinks {
     }
 }
 
-/// What a job of `kind` sends to `user`, if anything.
+/// What a mail for `purpose` says, and how long its link works.
 struct Link {
-    purpose: Purpose,
     path: &'static str,
     ttl: Duration,
     subject: &'static str,
     body: &'static str,
 }
 
-fn link_for(links: &AccountLinks, kind: &str, user: &UserRecord) -> Option<Link> {
-    match kind {
-        VERIFY_EMAIL_KIND if !user.email_verified => Some(Link {
-            purpose: Purpose::VerifyEmail,
+/// The link `user` gets for `purpose`, if they qualify for one.
+fn link_for(links: &AccountLinks, purpose: Purpose, user: &UserRecord) -> Option<Link> {
+    match purpose {
+        Purpose::VerifyEmail if !user.email_verified => Some(Link {
             path: "verify-email",
             ttl: links.verify_ttl,
             subject: "Verify your email address",
             body: "Open this link to verify your email address:",
         }),
-        RESET_PASSWORD_KIND if user.password_hash.is_some() => Some(Link {
-            purpose: Purpose::ResetPassword,
+        Purpose::ResetPassword if user.password_hash.is_some() => Some(Link {
             path: "reset-password",
             ttl: links.reset_ttl,
             subject: "Reset your password",
@@ -67,19 +65,22 @@ fn link_for(links: &AccountLinks, kind: &str, user: &UserRecord) -> Option<Link>
     }
 }
 
-/// Runs a [`VERIFY_EMAIL_KIND`] or [`RESET_PASSWORD_KIND`] job.
-pub(crate) async fn mail(jobs: &Jobs, job: &aloft_store::JobRecord) -> Result<(), String> {
-    let AccountMail { email } = crate::payload(job)?;
+/// Runs a `Job::VerifyEmail` (`purpose` [`Purpose::VerifyEmail`]) or a
+/// `Job::ResetPassword` ([`Purpose::ResetPassword`]).
+pub(crate) async fn mail(
+    jobs: &Jobs,
+    purpose: Purpose,
+    AccountMail { email }: &AccountMail,
+) -> Result<(), JobError> {
     let Some(user) = jobs
         .users
-        .find_by_email(&email)
-        .await
-        .map_err(|e| e.to_string())?
+        .find_by_email(email)
+        .await?
         .filter(|user| user.is_active)
     else {
         return Ok(());
     };
-    let Some(link) = link_for(&jobs.account, &job.kind, &user) else {
+    let Some(link) = link_for(&jobs.account, purpose, &user) else {
         return Ok(());
     };
     let token = aloft_auth::opaque::random_secret().map_err(|e| e.to_string())?;
@@ -90,13 +91,8 @@ pub(crate) async fn mail(jobs: &Jobs, job: &aloft_store::JobRecord) -> Result<()
     };
     jobs.account
         .tokens
-        .issue(
-            link.purpose,
-            &aloft_auth::opaque::secret_hash(&token),
-            &record,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
+        .issue(purpose, &aloft_auth::opaque::secret_hash(&token), &record)
+        .await?;
     let url = format!("{}/{}?token={token}", jobs.account.app_url, link.path);
     let hours = link.ttl.as_secs().div_ceil(3600);
     let validity = if link.ttl.as_secs() < 3600 {

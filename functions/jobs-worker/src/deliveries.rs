@@ -2,41 +2,29 @@
 //! delivery per subscriber, and to the realtime channels it names; and the contact
 //! form's CRM webhook.
 
-use aloft_queue::{Attempt, ContactCrm, Fanout, NewJob, QueueName};
+use aloft_queue::{Attempt, ContactCrm, Delivery, Fanout, Job, JobError, Queued};
 use aloft_realtime::event::published;
 use aloft_store::{DeliveryAttempt, DeliveryRecord, JobRecord, StoreError, TenantId};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::{Jobs, Outgoing, payload, unix_now};
+use crate::{Jobs, Outgoing, unix_now};
 
-pub const DELIVERY_KIND: &str = "webhook.delivery";
 /// Deliveries stay listed for 30 days.
 const DELIVERY_RETENTION_SECONDS: i64 = 30 * 24 * 3600;
 
-/// The payload of a delivery job.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Delivery {
-    pub tenant: TenantId,
-    pub subscription_id: String,
-    pub delivery_id: String,
-}
-
-fn store(e: StoreError) -> String {
-    e.to_string()
-}
-
 /// One delivery per subscriber. Ids derive from the fan-out job's, so a retried
 /// fan-out finds its deliveries and queues no second copy.
-pub(crate) async fn fan_out(jobs: &Jobs, job: &JobRecord) -> Result<(), String> {
-    let fanout: Fanout = payload(job)?;
+pub(crate) async fn fan_out(jobs: &Jobs, fanout: &Fanout, job: &JobRecord) -> Result<(), JobError> {
     let name = fanout.event.name();
     let subscriptions = match &fanout.tenant {
         _ if fanout.event.operator_only() => jobs.webhooks.operator_subscriptions().await,
         Some(tenant) => jobs.webhooks.subscriptions(tenant).await,
-        None => return Err(format!("tenant event {name} published without a tenant")),
-    }
-    .map_err(store)?;
+        None => {
+            return Err(JobError::Permanent(format!(
+                "tenant event {name} published without a tenant"
+            )));
+        }
+    }?;
     let now = aloft_core::timestamp::now();
     for subscription in subscriptions
         .iter()
@@ -65,24 +53,18 @@ pub(crate) async fn fan_out(jobs: &Jobs, job: &JobRecord) -> Result<(), String> 
         };
         match jobs.webhooks.create_delivery(&tenant, &delivery).await {
             Ok(()) | Err(StoreError::ConditionFailed) => {}
-            Err(e) => return Err(store(e)),
+            Err(e) => return Err(e.into()),
         }
-        let job = Delivery {
+        let delivery = Job::Delivery(Delivery {
             tenant,
             subscription_id: subscription.id.clone(),
             delivery_id: id.clone(),
-        };
-        let payload = serde_json::to_value(&job).map_err(|e| e.to_string())?;
+        })
+        .new_job()?;
+        // The delivery's id: a retried fan-out queues no second copy.
         jobs.producer
-            .enqueue(NewJob {
-                id,
-                kind: DELIVERY_KIND.into(),
-                queue: QueueName::Jobs,
-                payload,
-                user_id: None,
-            })
-            .await
-            .map_err(store)?;
+            .enqueue(aloft_queue::NewJob { id, ..delivery })
+            .await?;
     }
     // Last, so that a fan-out retried for a failed delivery rarely pushes twice.
     if let Some(realtime) = &jobs.realtime {
@@ -98,21 +80,22 @@ pub(crate) async fn fan_out(jobs: &Jobs, job: &JobRecord) -> Result<(), String> 
 }
 
 /// Sends one delivery and records the attempt on it.
-pub(crate) async fn deliver(jobs: &Jobs, job: &JobRecord, attempt: Attempt) -> Result<(), String> {
-    let target: Delivery = payload(job)?;
+pub(crate) async fn deliver(
+    jobs: &Jobs,
+    target: &Delivery,
+    attempt: Attempt,
+) -> Result<(), JobError> {
     let repo = &jobs.webhooks;
     let Some(subscription) = repo
         .subscription(&target.tenant, &target.subscription_id)
-        .await
-        .map_err(store)?
+        .await?
     else {
         tracing::info!(delivery.id = %target.delivery_id, "subscription deleted; delivery dropped");
         return Ok(());
     };
     let delivery = repo
         .delivery(&target.tenant, &target.subscription_id, &target.delivery_id)
-        .await
-        .map_err(store)?
+        .await?
         .ok_or_else(|| format!("no delivery {}", target.delivery_id))?;
     let out = Outgoing {
         url: &subscription.url,
@@ -147,18 +130,20 @@ pub(crate) async fn deliver(jobs: &Jobs, job: &JobRecord, attempt: Attempt) -> R
         &delivery.id,
         &record,
     )
-    .await
-    .map_err(store)?;
-    error.map_or(Ok(()), Err)
+    .await?;
+    error.map_or(Ok(()), |e| Err(e.into()))
 }
 
 /// The contact form's CRM webhook, signed like every delivery.
-pub(crate) async fn contact_crm(jobs: &Jobs, job: &JobRecord) -> Result<(), String> {
-    let crm: ContactCrm = payload(job)?;
+pub(crate) async fn contact_crm(
+    jobs: &Jobs,
+    crm: &ContactCrm,
+    job: &JobRecord,
+) -> Result<(), JobError> {
     let secret = jobs
         .contact_secret
         .as_deref()
-        .ok_or("CONTACT_WEBHOOK_SECRET is not set")?;
+        .ok_or_else(|| JobError::Permanent("CONTACT_WEBHOOK_SECRET is not set".into()))?;
     let body = crm.body.to_string();
     let out = Outgoing {
         url: &crm.url,
@@ -170,6 +155,6 @@ pub(crate) async fn contact_crm(jobs: &Jobs, job: &JobRecord) -> Result<(), Stri
     };
     match jobs.sender.send(&out, unix_now()).await? {
         code if (200..300).contains(&code) => Ok(()),
-        code => Err(format!("the CRM answered {code}")),
+        code => Err(format!("the CRM answered {code}").into()),
     }
 }

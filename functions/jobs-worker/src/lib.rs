@@ -21,20 +21,16 @@ mod outgoing;
 
 use aloft_config::{ConfigError, Env};
 use aloft_queue::{
-    Attempt, CONTACT_CRM_KIND, EMAIL_KIND, Email, Event, FANOUT_KIND, Greeting, Handler,
-    Notification, Producer, Publisher, QueueName, QueueUrls, REALTIME_CONNECTED_KIND,
-    REALTIME_NOTIFY_KIND, RESET_PASSWORD_KIND, TargetPolicy, VERIFY_EMAIL_KIND, Worker,
-    WorkerConfig,
+    Attempt, Email, Event, Handler, Job, JobError, Producer, Publisher, QueueName, QueueUrls,
+    TargetPolicy, Worker, WorkerConfig,
 };
 use aloft_realtime::{Broadcaster, Push};
 use aloft_store::{
-    AwsClients, AwsSettings, Connections, JobRecord, JobRepo, Table, TenantId, UsageMeter,
+    AwsClients, AwsSettings, Connections, JobRecord, JobRepo, Purpose, Table, TenantId, UsageMeter,
     UserRepo, WebhookRepo, usage::EMAIL_SENT,
 };
-use serde::Deserialize;
 
 pub use account::AccountLinks;
-pub use deliveries::{DELIVERY_KIND, Delivery};
 pub use mail::Mailer;
 pub use outgoing::{Outgoing, Sender, signature};
 
@@ -58,35 +54,33 @@ pub struct Jobs {
 }
 
 impl Handler for Jobs {
-    async fn handle(&self, job: &JobRecord, attempt: Attempt) -> Result<(), String> {
-        let done = self.run(job, attempt).await;
-        if done.is_ok() && matches!(job.kind.as_str(), EMAIL_KIND | CONTACT_CRM_KIND) {
-            self.completed(job).await;
+    type Job = Job;
+
+    async fn handle(&self, job: Job, record: &JobRecord, attempt: Attempt) -> Result<(), JobError> {
+        let for_user = matches!(job, Job::Email(_) | Job::ContactCrm(_));
+        let done = self.run(job, record, attempt).await;
+        if done.is_ok() && for_user {
+            self.completed(record).await;
         }
         done
     }
 }
 
 impl Jobs {
-    async fn run(&self, job: &JobRecord, attempt: Attempt) -> Result<(), String> {
-        match job.kind.as_str() {
-            EMAIL_KIND => {
-                let email: Email = payload(job)?;
-                self.send_email(&email, job.user_id.as_deref()).await
-            }
-            VERIFY_EMAIL_KIND | RESET_PASSWORD_KIND => account::mail(self, job).await,
-            CONTACT_CRM_KIND => deliveries::contact_crm(self, job).await,
-            FANOUT_KIND => deliveries::fan_out(self, job).await,
-            DELIVERY_KIND => deliveries::deliver(self, job, attempt).await,
-            REALTIME_CONNECTED_KIND => {
-                let greeting: Greeting = payload(job)?;
-                self.realtime()?
-                    .greet(&greeting.connection_id)
-                    .await
-                    .map(drop)
-            }
-            REALTIME_NOTIFY_KIND => {
-                let notification: Notification = payload(job)?;
+    async fn run(&self, job: Job, record: &JobRecord, attempt: Attempt) -> Result<(), JobError> {
+        match job {
+            Job::Email(email) => self.send_email(&email, record.user_id.as_deref()).await,
+            Job::VerifyEmail(mail) => account::mail(self, Purpose::VerifyEmail, &mail).await,
+            Job::ResetPassword(mail) => account::mail(self, Purpose::ResetPassword, &mail).await,
+            Job::ContactCrm(crm) => deliveries::contact_crm(self, &crm, record).await,
+            Job::Fanout(fanout) => deliveries::fan_out(self, &fanout, record).await,
+            Job::Delivery(target) => deliveries::deliver(self, &target, attempt).await,
+            Job::RealtimeConnected(greeting) => Ok(self
+                .realtime()?
+                .greet(&greeting.connection_id)
+                .await
+                .map(drop)?),
+            Job::RealtimeNotify(notification) => {
                 let realtime = self.realtime()?;
                 let channel = format!("user:{}", notification.user_id);
                 let event = aloft_realtime::event::notification(&notification.data);
@@ -95,9 +89,8 @@ impl Jobs {
                     .to_channel(&channel, &event, None, now)
                     .await
                     .map(drop)
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| JobError::Retryable(e.to_string()))
             }
-            other => Err(format!("unknown job kind '{other}'")),
         }
     }
 
@@ -130,7 +123,7 @@ impl Jobs {
 
 impl Jobs {
     /// Sends `email`, counted in the usage of `owner` (if any).
-    async fn send_email(&self, email: &Email, owner: Option<&str>) -> Result<(), String> {
+    async fn send_email(&self, email: &Email, owner: Option<&str>) -> Result<(), JobError> {
         self.mailer.send(email).await?;
         if let Some(owner) = owner {
             self.usage.record(owner, EMAIL_SENT, 1, None).await;
@@ -139,19 +132,16 @@ impl Jobs {
     }
 }
 
-fn payload<T: for<'de> Deserialize<'de>>(job: &JobRecord) -> Result<T, String> {
-    serde_json::from_str(&job.payload).map_err(|e| format!("bad {} payload: {e}", job.kind))
-}
-
 fn unix_now() -> i64 {
     i64::try_from(aloft_core::timestamp::unix_now()).unwrap_or(i64::MAX)
 }
 
 impl Jobs {
-    fn realtime(&self) -> Result<&Broadcaster, String> {
+    /// Without `WEBSOCKET_MANAGEMENT_URL` no push can succeed.
+    fn realtime(&self) -> Result<&Broadcaster, JobError> {
         self.realtime
             .as_ref()
-            .ok_or_else(|| "WEBSOCKET_MANAGEMENT_URL is not set".into())
+            .ok_or_else(|| JobError::Permanent("WEBSOCKET_MANAGEMENT_URL is not set".into()))
     }
 
     pub fn from_env(env: &Env, aws: &AwsClients, table: &Table) -> Result<Self, ConfigError> {

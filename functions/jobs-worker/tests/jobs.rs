@@ -16,13 +16,14 @@ use aloft_local::{
     sqs_shim::{Invoke, InvokeError, PollOutcome, Poller, QueueBinding},
 };
 use aloft_provision::Template;
+use aloft_queue::{Delivery, Job, Queued};
 use aloft_queue::{NewJob, Producer, QueueName, QueueUrls, Worker};
 use aloft_store::{
     DeliveryRecord, JobRepo, JobStatus, SubscriptionRecord, Table, TenantId, WebhookRepo,
 };
 use aloft_testkit::{TestEnv, oneshot, receiver::Receiver};
 use aws_lambda_events::sqs::SqsEvent;
-use fn_jobs_worker::{DELIVERY_KIND, Delivery, Jobs};
+use fn_jobs_worker::Jobs;
 use serde_json::{Value, json};
 
 const CRM_SECRET: &str = "crm-signing-secret";
@@ -162,19 +163,17 @@ impl Stack {
             .create_delivery(&tenant, &delivery)
             .await
             .unwrap();
-        let payload = serde_json::to_value(Delivery {
+        let job = Job::Delivery(Delivery {
             tenant,
             subscription_id: subscription.id.clone(),
             delivery_id: id.clone(),
         })
+        .new_job()
         .unwrap();
         self.producer()
             .enqueue(NewJob {
                 id: id.clone(),
-                kind: DELIVERY_KIND.into(),
-                queue: QueueName::Jobs,
-                payload,
-                user_id: None,
+                ..job
             })
             .await
             .unwrap();
@@ -478,12 +477,10 @@ async fn a_job_done_for_a_user_publishes_job_completed_to_their_tenant() {
         text: "It is ready.".into(),
         reply_to: None,
     };
-    let job = NewJob::new(
-        aloft_queue::EMAIL_KIND,
-        QueueName::Jobs,
-        serde_json::to_value(&email).unwrap(),
-    )
-    .for_user(Some("u9".into()));
+    let job = Job::Email(email)
+        .new_job()
+        .unwrap()
+        .for_user(Some("u9".into()));
     let job = stack.producer().enqueue(job).await.unwrap();
     stack.run_until_idle().await;
 
@@ -510,15 +507,15 @@ async fn account_mails_go_to_known_addresses_only_with_a_working_link() {
     users.create(&ann).await.unwrap();
     let unknown = format!("nobody-{}@example.com", uuid_like());
     let producer = stack.producer();
-    for (kind, email) in [
-        (aloft_queue::VERIFY_EMAIL_KIND, &ann.email),
-        (aloft_queue::RESET_PASSWORD_KIND, &ann.email),
-        (aloft_queue::RESET_PASSWORD_KIND, &unknown),
+    let mail = |email: &str| aloft_queue::AccountMail {
+        email: email.to_owned(),
+    };
+    for job in [
+        Job::VerifyEmail(mail(&ann.email)),
+        Job::ResetPassword(mail(&ann.email)),
+        Job::ResetPassword(mail(&unknown)),
     ] {
-        producer
-            .enqueue(aloft_queue::AccountMail::job(kind, email))
-            .await
-            .unwrap();
+        producer.enqueue(job.new_job().unwrap()).await.unwrap();
     }
     stack.run_until_idle().await;
 

@@ -10,7 +10,7 @@ mod frame;
 use aloft_auth::{Guard, Principal};
 use aloft_config::{ConfigError, Env};
 use aloft_core::timestamp;
-use aloft_queue::{Greeting, NewJob, Producer, QueueName, QueueUrls, REALTIME_CONNECTED_KIND};
+use aloft_queue::{Greeting, Job, Producer, QueueName, QueueUrls, Queued};
 use aloft_realtime::{Broadcaster, Push, event};
 use aloft_store::{
     AwsClients, AwsSettings, ConnectionRecord, Connections, JobRepo, ProjectRepo, Table,
@@ -137,13 +137,13 @@ impl Realtime {
         let greeting = Greeting {
             connection_id: connection_id.to_owned(),
         };
-        let job = NewJob::new(
-            REALTIME_CONNECTED_KIND,
-            QueueName::Jobs,
-            serde_json::to_value(&greeting).unwrap_or_default(),
-        )
-        .for_user(Some(principal.user_id.clone()));
-        if let Err(e) = self.producer.enqueue(job).await {
+        let queued = async {
+            let job = Job::RealtimeConnected(greeting)
+                .new_job()?
+                .for_user(Some(principal.user_id.clone()));
+            self.producer.enqueue(job).await
+        };
+        if let Err(e) = queued.await {
             // The connection works without its greeting.
             tracing::error!(error.cause = %e, "the connected greeting was not queued");
         }

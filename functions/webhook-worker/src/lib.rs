@@ -15,8 +15,8 @@ mod identity;
 use std::collections::HashMap;
 
 use aloft_config::{ConfigError, Env, ProductPlans};
-use aloft_inbound::{Provider, VerifiedEvent};
-use aloft_queue::{Attempt, Handler, Worker, WorkerConfig};
+use aloft_inbound::{Provider, ProviderJob};
+use aloft_queue::{Attempt, Handler, JobError, Worker, WorkerConfig};
 use aloft_store::{Applied, AwsClients, AwsSettings, JobRecord, Table, UserRepo};
 
 /// Maps provider product ids to our plans, and names the identity issuers.
@@ -76,9 +76,14 @@ pub struct ProviderEvents {
 }
 
 impl Handler for ProviderEvents {
-    async fn handle(&self, job: &JobRecord, _attempt: Attempt) -> Result<(), String> {
-        let event: VerifiedEvent =
-            serde_json::from_str(&job.payload).map_err(|e| format!("not a provider event: {e}"))?;
+    type Job = ProviderJob;
+
+    async fn handle(
+        &self,
+        ProviderJob::Event(event): ProviderJob,
+        _record: &JobRecord,
+        _attempt: Attempt,
+    ) -> Result<(), JobError> {
         let outcome = match event.provider {
             Provider::Stripe | Provider::Apple | Provider::Google => {
                 billing::apply(self, &event).await?

@@ -5,8 +5,8 @@
     reason = "test helpers: a panic with the value is the report"
 )]
 
-use aloft_inbound::{Provider, VerifiedEvent};
-use aloft_queue::{Attempt, Handler};
+use aloft_inbound::{Provider, ProviderJob, VerifiedEvent};
+use aloft_queue::{Attempt, Handler, JobError, Queued};
 use aloft_store::{
     JobRecord, JobStatus, Table, UsageMeter, UserRecord, UserRepo, usage::RequestLimit,
 };
@@ -70,15 +70,15 @@ async fn apply(
         user_id: None,
         trace_id: None,
     };
+    let parsed = ProviderJob::from_record(&job).map_err(|e| e.to_string())?;
+    let attempt = Attempt {
+        number: 1,
+        last: false,
+    };
     events
-        .handle(
-            &job,
-            Attempt {
-                number: 1,
-                last: false,
-            },
-        )
+        .handle(parsed, &job, attempt)
         .await
+        .map_err(|e| e.to_string())
 }
 
 /// [`apply`] of a Stripe event, whose kind is its payload's `type`.
@@ -252,8 +252,7 @@ async fn events_whose_user_cannot_be_found_fail_so_they_are_retried() {
 }
 
 #[tokio::test]
-async fn a_payload_that_is_not_a_provider_event_fails() {
-    let events = events().await;
+async fn a_payload_that_is_not_a_provider_event_is_a_permanent_failure() {
     let job = JobRecord {
         id: "job-1".into(),
         kind: "provider.event".into(),
@@ -268,12 +267,12 @@ async fn a_payload_that_is_not_a_provider_event_fails() {
         user_id: None,
         trace_id: None,
     };
-    let attempt = Attempt {
-        number: 1,
-        last: false,
-    };
-    let error = events.handle(&job, attempt).await.unwrap_err();
-    assert!(error.contains("not a provider event"), "{error}");
+    let error = ProviderJob::from_record(&job).unwrap_err();
+    assert!(matches!(error, JobError::Permanent(_)), "{error:?}");
+    assert!(
+        error.to_string().contains("not a provider.event job"),
+        "{error}"
+    );
 }
 
 #[tokio::test]

@@ -4,8 +4,8 @@
 
 use aloft_core::ApiError;
 use aloft_http::{Reply, metrics, openapi::ErrorBody};
-use aloft_inbound::{Provider, Rejection, VerifiedEvent};
-use aloft_queue::{NewJob, QueueName};
+use aloft_inbound::{Provider, ProviderJob, Rejection, VerifiedEvent};
+use aloft_queue::{NewJob, Queued};
 use aloft_store::{InboundEventRecord, StoreError};
 use axum::extract::{Path, State};
 use bytes::Bytes;
@@ -15,8 +15,6 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 
-/// The kind of the job that applies a provider event (`webhook-worker`).
-pub const PROVIDER_EVENT_KIND: &str = "provider.event";
 /// Longer than any provider retries (Stripe: 3 days, Apple: about 3 days).
 const EVENT_RETENTION_SECONDS: u64 = 30 * 24 * 3600;
 
@@ -104,15 +102,14 @@ async fn record_and_queue(state: &AppState, event: &VerifiedEvent) -> Result<boo
     };
     // Enqueueing is idempotent by job id: a retry after a failed send (the provider
     // retries on our error) queues the job now; a true duplicate finds it queued.
-    let payload = serde_json::to_value(event).map_err(ApiError::internal)?;
-    let job = NewJob {
-        id: record.job_id,
-        kind: PROVIDER_EVENT_KIND.to_owned(),
-        queue: QueueName::Webhooks,
-        payload,
-        user_id: None,
-    };
-    state.producer.enqueue(job).await?;
+    let job = ProviderJob::Event(event.clone()).new_job()?;
+    state
+        .producer
+        .enqueue(NewJob {
+            id: record.job_id,
+            ..job
+        })
+        .await?;
     Ok(duplicate)
 }
 

@@ -80,6 +80,18 @@ pub struct VerifiedEvent {
     pub payload: serde_json::Value,
 }
 
+/// The jobs of the webhooks queue: a verified event for `webhook-worker` to apply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "payload")]
+pub enum ProviderJob {
+    #[serde(rename = "provider.event")]
+    Event(VerifiedEvent),
+}
+
+impl aloft_queue::Queued for ProviderJob {
+    const QUEUE: aloft_queue::QueueName = aloft_queue::QueueName::Webhooks;
+}
+
 /// Why a webhook was refused. Messages name what is wrong, never a secret or the body.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum Rejection {

@@ -7,10 +7,7 @@
 use aloft_store::{JobRecord, StoreError, TenantId};
 use serde::{Deserialize, Serialize};
 
-use crate::{NewJob, Notification, Producer, QueueName, REALTIME_NOTIFY_KIND};
-
-/// The job that turns one published event into one delivery per subscription.
-pub const FANOUT_KIND: &str = "webhook.fanout";
+use crate::{Job, Notification, Producer, Queued};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Event {
@@ -110,11 +107,7 @@ impl Publisher {
             data,
             channels,
         };
-        let payload =
-            serde_json::to_value(&fanout).map_err(|e| StoreError::Other(e.to_string()))?;
-        self.producer
-            .enqueue(NewJob::new(FANOUT_KIND, QueueName::Jobs, payload))
-            .await
+        self.producer.enqueue(Job::Fanout(fanout).new_job()?).await
     }
 
     /// [`Self::publish`] from a request whose change is made already: a failure to queue
@@ -145,9 +138,8 @@ impl Publisher {
             user_id: user_id.to_owned(),
             data,
         };
-        let payload =
-            serde_json::to_value(&notification).map_err(|e| StoreError::Other(e.to_string()))?;
-        let job = NewJob::new(REALTIME_NOTIFY_KIND, QueueName::Jobs, payload)
+        let job = Job::RealtimeNotify(notification)
+            .new_job()?
             .for_user(Some(user_id.to_owned()));
         self.producer.enqueue(job).await
     }

@@ -1,43 +1,98 @@
-//! The job kinds other functions enqueue for `jobs-worker`, with their payloads: the
-//! contract between producers and the worker.
+//! The jobs other functions enqueue for `jobs-worker`, each kind with its payload type:
+//! the contract between producers and the worker. A job record keeps the kind and the
+//! payload apart; [`Queued::new_job`] splits a job into them, [`Queued::from_record`]
+//! joins them again, and a payload that does not parse is a permanent failure.
 
-use serde::{Deserialize, Serialize};
+use aloft_store::{JobRecord, StoreError, TenantId};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-/// Sends one email.
-pub const EMAIL_KIND: &str = "email.send";
-/// POSTs a contact submission to the CRM (`CONTACT_WEBHOOK_URL`), signed.
-pub const CONTACT_CRM_KIND: &str = "contact.crm";
-/// Mails a verification link to an address, if a user with it still awaits verification.
-pub const VERIFY_EMAIL_KIND: &str = "account.verify_email";
-/// Mails a password-reset link to an address, if a user with a password has it. The
-/// request that asks for one does the same work whether or not the address is known:
-/// it queues this job; only the worker looks the address up.
-pub const RESET_PASSWORD_KIND: &str = "account.reset_password";
+use crate::{Fanout, JobError, NewJob, QueueName};
 
-/// The address a [`VERIFY_EMAIL_KIND`] or [`RESET_PASSWORD_KIND`] job mails.
+/// Every job of the jobs queue, tagged with its kind as stored (`email.send`, …).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "payload")]
+pub enum Job {
+    /// Sends one email.
+    #[serde(rename = "email.send")]
+    Email(Email),
+    /// POSTs a contact submission to the CRM (`CONTACT_WEBHOOK_URL`), signed.
+    #[serde(rename = "contact.crm")]
+    ContactCrm(ContactCrm),
+    /// Mails a verification link to an address, if a user with it still awaits
+    /// verification.
+    #[serde(rename = "account.verify_email")]
+    VerifyEmail(AccountMail),
+    /// Mails a password-reset link to an address, if a user with a password has it. The
+    /// request that asks for one does the same work whether or not the address is known:
+    /// it queues this job; only the worker looks the address up.
+    #[serde(rename = "account.reset_password")]
+    ResetPassword(AccountMail),
+    /// Turns one published event into one delivery per subscription.
+    #[serde(rename = "webhook.fanout")]
+    Fanout(Fanout),
+    /// POSTs one delivery to its subscriber, signed.
+    #[serde(rename = "webhook.delivery")]
+    Delivery(Delivery),
+    /// Greets a new WebSocket connection with the `connected` event (API Gateway takes
+    /// pushes only after `$connect` has returned).
+    #[serde(rename = "realtime.connected")]
+    RealtimeConnected(Greeting),
+    /// Pushes a `notification` to every open connection of one user.
+    #[serde(rename = "realtime.notify")]
+    RealtimeNotify(Notification),
+}
+
+impl Queued for Job {
+    const QUEUE: QueueName = QueueName::Jobs;
+}
+
+/// A queue's jobs: an enum tagged `kind`, its payload in `payload`.
+pub trait Queued: Serialize + DeserializeOwned + Send {
+    /// The queue every job of this type travels on.
+    const QUEUE: QueueName;
+
+    /// The job to enqueue, with a fresh, time-ordered id, done for the system (no user).
+    fn new_job(&self) -> Result<NewJob, StoreError> {
+        let invalid =
+            |e: serde_json::Error| StoreError::Other(format!("job not serializable: {e}"));
+        let Stored { kind, payload } =
+            serde_json::from_value(serde_json::to_value(self).map_err(invalid)?)
+                .map_err(invalid)?;
+        Ok(NewJob {
+            id: uuid::Uuid::now_v7().to_string(),
+            kind,
+            queue: Self::QUEUE,
+            payload,
+            user_id: None,
+        })
+    }
+
+    /// The job `record` holds. A kind this queue does not run, or a payload that is not
+    /// the kind's, can never succeed: a permanent failure naming why.
+    fn from_record(record: &JobRecord) -> Result<Self, JobError> {
+        let payload: serde_json::Value = serde_json::from_str(&record.payload).map_err(|e| {
+            JobError::Permanent(format!("{} payload is not JSON: {e}", record.kind))
+        })?;
+        let stored = serde_json::json!({"kind": record.kind, "payload": payload});
+        serde_json::from_value(stored)
+            .map_err(|e| JobError::Permanent(format!("not a {} job: {e}", record.kind)))
+    }
+}
+
+/// A job as its record keeps it.
+#[derive(Deserialize)]
+struct Stored {
+    kind: String,
+    payload: serde_json::Value,
+}
+
+/// The address a [`Job::VerifyEmail`] or [`Job::ResetPassword`] mails.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountMail {
     pub email: String,
 }
 
-impl AccountMail {
-    /// The job of `kind` that mails `email`, on the jobs queue.
-    pub fn job(kind: &str, email: &str) -> crate::NewJob {
-        let payload = serde_json::json!(AccountMail {
-            email: email.to_owned()
-        });
-        crate::NewJob::new(kind, crate::QueueName::Jobs, payload)
-    }
-}
-
-/// Greets a new WebSocket connection with the `connected` event (API Gateway takes pushes
-/// only after `$connect` has returned).
-pub const REALTIME_CONNECTED_KIND: &str = "realtime.connected";
-
-/// Pushes a `notification` to every open connection of one user.
-pub const REALTIME_NOTIFY_KIND: &str = "realtime.notify";
-
-/// What a [`REALTIME_NOTIFY_KIND`] job pushes, and to whom.
+/// What a [`Job::RealtimeNotify`] pushes, and to whom.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notification {
     pub user_id: String,
@@ -45,7 +100,7 @@ pub struct Notification {
     pub data: serde_json::Value,
 }
 
-/// The connection a [`REALTIME_CONNECTED_KIND`] job greets.
+/// The connection a [`Job::RealtimeConnected`] greets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Greeting {
     pub connection_id: String,
@@ -67,4 +122,12 @@ pub struct ContactCrm {
     pub url: String,
     pub reference_id: String,
     pub body: serde_json::Value,
+}
+
+/// The delivery a [`Job::Delivery`] sends (its record holds the body).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub tenant: TenantId,
+    pub subscription_id: String,
+    pub delivery_id: String,
 }

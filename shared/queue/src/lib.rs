@@ -12,11 +12,8 @@ mod producer;
 mod targets;
 mod worker;
 
-pub use events::{Event, FANOUT_KIND, Fanout, Publisher};
-pub use kinds::{
-    AccountMail, CONTACT_CRM_KIND, ContactCrm, EMAIL_KIND, Email, Greeting, Notification,
-    REALTIME_CONNECTED_KIND, REALTIME_NOTIFY_KIND, RESET_PASSWORD_KIND, VERIFY_EMAIL_KIND,
-};
+pub use events::{Event, Fanout, Publisher};
+pub use kinds::{AccountMail, ContactCrm, Delivery, Email, Greeting, Job, Notification, Queued};
 pub use producer::{JobMessage, NewJob, Producer, QueueName, QueueUrls};
 pub use targets::TargetPolicy;
-pub use worker::{Attempt, Handler, Worker, WorkerConfig};
+pub use worker::{Attempt, Handler, JobError, Worker, WorkerConfig};

@@ -90,17 +90,6 @@ pub struct NewJob {
 }
 
 impl NewJob {
-    /// A job with a fresh, time-ordered id, done for the system (no user).
-    pub fn new(kind: &str, queue: QueueName, payload: serde_json::Value) -> Self {
-        Self {
-            id: uuid::Uuid::now_v7().to_string(),
-            kind: kind.to_owned(),
-            queue,
-            payload,
-            user_id: None,
-        }
-    }
-
     /// The job, done for `user_id` (`None` keeps it the system's).
     pub fn for_user(self, user_id: Option<String>) -> Self {
         Self { user_id, ..self }

@@ -15,7 +15,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-use crate::JobMessage;
+use crate::{JobMessage, Queued};
 
 mod outcome;
 
@@ -32,14 +32,44 @@ pub struct Attempt {
     pub last: bool,
 }
 
-/// Runs one kind of job (or dispatches on [`JobRecord::kind`]). An `Err` is retried with
-/// backoff until the last attempt; its text becomes the job's `last_error`.
+/// Why a job failed, and whether another attempt can help. Its text becomes the job's
+/// `last_error`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JobError {
+    /// A timeout, a throttle, a 5xx, a receiver that is down: retried with backoff until
+    /// the last attempt.
+    #[error("{0}")]
+    Retryable(String),
+    /// No attempt can succeed (a payload that is not the kind's, a missing setting): the
+    /// job is `dead` at once and its message deleted; an admin can retry it.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// Most failures are worth another attempt.
+impl From<String> for JobError {
+    fn from(cause: String) -> Self {
+        JobError::Retryable(cause)
+    }
+}
+
+impl From<StoreError> for JobError {
+    fn from(e: StoreError) -> Self {
+        JobError::Retryable(e.to_string())
+    }
+}
+
+/// Runs the jobs of one queue, parsed from their records before they reach it.
 pub trait Handler: Send + Sync + 'static {
+    /// The queue's jobs; a record that is not one of them is dead at once.
+    type Job: Queued;
+
     fn handle(
         &self,
-        job: &JobRecord,
+        job: Self::Job,
+        record: &JobRecord,
         attempt: Attempt,
-    ) -> impl Future<Output = Result<(), String>> + Send;
+    ) -> impl Future<Output = Result<(), JobError>> + Send;
 }
 
 /// `MAX_RECEIVE_COUNT` must equal the queue's `maxReceiveCount` (a test checks the
@@ -186,12 +216,17 @@ impl<H: Handler> Worker<H> {
             number,
             last: number >= self.config.max_receives,
         };
-        let result = self.handler.handle(job, attempt).await;
+        let result = match H::Job::from_record(job) {
+            Ok(parsed) => self.handler.handle(parsed, job, attempt).await,
+            Err(e) => Err(e),
+        };
         let now = aloft_core::timestamp::now();
-        let (status, error) = match &result {
-            Ok(()) => (JobStatus::Succeeded, None),
-            Err(e) if attempt.last => (JobStatus::Dead, Some(e.as_str())),
-            Err(e) => (JobStatus::Failed, Some(e.as_str())),
+        let error = result.as_ref().err().map(ToString::to_string);
+        let permanent = matches!(result, Err(JobError::Permanent(_)));
+        let status = match &result {
+            Ok(()) => JobStatus::Succeeded,
+            Err(_) if attempt.last || permanent => JobStatus::Dead,
+            Err(_) => JobStatus::Failed,
         };
         let metric = match status {
             JobStatus::Succeeded => "JobsSucceeded",
@@ -199,7 +234,7 @@ impl<H: Handler> Worker<H> {
             _ => "JobsFailed",
         };
         metrics::count(metric, ("Kind", &job.kind), 1);
-        let finished = self.jobs.finish(&job.id, status, error, &now);
+        let finished = self.jobs.finish(&job.id, status, error.as_deref(), &now);
         let counted = async {
             if let (Ok(()), Some(owner)) = (&result, &job.user_id) {
                 self.usage.record(owner, BACKGROUND_JOBS, 1, None).await;
@@ -214,9 +249,12 @@ impl<H: Handler> Worker<H> {
             attempt: number,
             status,
         };
-        let Err(error) = result else {
+        let Some(error) = error else {
             return Outcome::Ran(ran, None);
         };
+        if permanent {
+            return Outcome::Given(ran, error);
+        }
         // Back off before the next attempt; after the last one, let it go to the DLQ now.
         let delay = if attempt.last {
             Duration::ZERO

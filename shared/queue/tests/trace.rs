@@ -1,7 +1,8 @@
 //! The trace and the metrics of queued work, against the local emulator: the producer
 //! stores the current trace id on the job and sends the trace header as the message's
 //! `AWSTraceHeader`; the worker runs each message in that trace (so what it enqueues
-//! carries it on) and counts each outcome per job kind.
+//! carries it on) and counts each outcome per job kind; a job no attempt can run is dead
+//! at once.
 #![expect(
     clippy::unwrap_used,
     reason = "test helpers: a panic with the value is the report"
@@ -10,12 +11,28 @@
 use std::sync::{Arc, Mutex};
 
 use aloft_http::{TraceHeader, metrics};
-use aloft_queue::{Attempt, Handler, NewJob, Producer, QueueName, QueueUrls, Worker, WorkerConfig};
-use aloft_store::{JobRecord, JobRepo, Table};
+use aloft_queue::{
+    Attempt, Handler, JobError, NewJob, Producer, QueueName, QueueUrls, Queued, Worker,
+    WorkerConfig,
+};
+use aloft_store::{JobRecord, JobRepo, JobStatus, Table};
 use aloft_testkit::TestEnv;
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+
+/// This test's one kind of job.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "payload")]
+enum TestJob {
+    #[serde(rename = "test.kind")]
+    Test(Value),
+}
+
+impl Queued for TestJob {
+    const QUEUE: QueueName = QueueName::Jobs;
+}
 
 const TRACE: &str = "Root=1-67a0c0de-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1";
 const TRACE_ID: &str = "1-67a0c0de-0123456789abcdef01234567";
@@ -28,11 +45,18 @@ type Seen = Vec<(String, Option<String>)>;
 struct Recorder(Arc<Mutex<Seen>>);
 
 impl Handler for Recorder {
-    async fn handle(&self, job: &JobRecord, _attempt: Attempt) -> Result<(), String> {
+    type Job = TestJob;
+
+    async fn handle(
+        &self,
+        TestJob::Test(payload): TestJob,
+        job: &JobRecord,
+        _attempt: Attempt,
+    ) -> Result<(), JobError> {
         let trace = TraceHeader::current().map(|t| t.trace_id().to_owned());
         self.0.lock().unwrap().push((job.id.clone(), trace));
-        if job.payload.contains("fail") {
-            Err("asked to fail".into())
+        if payload.get("fail").is_some() {
+            Err(JobError::Retryable("asked to fail".into()))
         } else {
             Ok(())
         }
@@ -113,7 +137,7 @@ fn record(message: &Message) -> SqsMessage {
 }
 
 fn job(payload: Value) -> NewJob {
-    NewJob::new("test.kind", QueueName::Jobs, payload)
+    TestJob::Test(payload).new_job().unwrap()
 }
 
 #[tokio::test]
@@ -204,4 +228,27 @@ async fn each_outcome_is_counted_per_kind_and_the_last_failure_as_dead() {
     assert_eq!(counted("JobsSucceeded"), 1.0);
     assert_eq!(counted("JobsFailed"), 1.0);
     assert_eq!(counted("JobsDead"), 1.0);
+}
+
+#[tokio::test]
+async fn a_job_that_is_not_its_queues_kind_is_dead_at_once_with_the_reason() {
+    let queue = queue(5).await;
+    let stranger = NewJob {
+        kind: "test.unknown".into(),
+        ..job(json!({}))
+    };
+    let record = queue.producer.enqueue(stranger).await.unwrap();
+
+    queue.process(&queue.receive().await).await;
+
+    let job = queue.jobs.get(&record.id).await.unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Dead, "no attempt can run it");
+    assert_eq!(job.attempts, 1);
+    let error = job.last_error.unwrap_or_default();
+    assert!(error.contains("test.unknown"), "{error}");
+    assert!(
+        queue.recorder.0.lock().unwrap().is_empty(),
+        "the handler never saw it"
+    );
+    assert!(queue.receive().await.is_empty(), "its message is deleted");
 }

@@ -24,12 +24,17 @@ pub(super) enum Outcome {
     NotStarted(JobMessage, StoreError),
     /// The job ran; `Some(error)` if it failed.
     Ran(Ran, Option<String>),
+    /// The job can never succeed: dead at once, its message deleted.
+    Given(Ran, String),
 }
 
 impl Outcome {
     /// `true` when the message is done with (delete it).
     pub(super) fn done(&self) -> bool {
-        matches!(self, Outcome::Duplicate(_) | Outcome::Ran(_, None))
+        matches!(
+            self,
+            Outcome::Duplicate(_) | Outcome::Ran(_, None) | Outcome::Given(..)
+        )
     }
 
     /// The message's one log line, with the trace id it ran in (the message's span has
@@ -75,6 +80,18 @@ impl Outcome {
                 attempt = job.attempt,
                 status = job.status.as_str(),
                 "job {} ({}) succeeded on attempt {}",
+                job.id,
+                job.kind,
+                job.attempt
+            ),
+            Outcome::Given(job, e) => tracing::error!(
+                trace_id,
+                job.id = %job.id,
+                job.kind = %job.kind,
+                attempt = job.attempt,
+                status = job.status.as_str(),
+                error = %e,
+                "job {} ({}) dead on attempt {}, no attempt can succeed: {e}",
                 job.id,
                 job.kind,
                 job.attempt
