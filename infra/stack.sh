@@ -104,7 +104,7 @@ start_functions() {
   # Every function the template registers (its `Binary:` lines), nothing listed twice.
   # shellcheck disable=SC2046 # one word per binary
   cargo build --quiet $(sed -n 's/^ *Binary: */--bin /p' template.yaml)
-  # Streams are served on the streaming function's URL path (API.md, local endpoints).
+  # Streams are served on the streaming function's URL path (docs/api.md, local endpoints).
   export AI_STREAM_URL="${AI_STREAM_URL:-$ALOFT_API_URL/lambda-url/ai-stream}"
   # The signing secret the end-to-end tests use; the prices STRIPE_PRICE_PLANS maps to pro.
   export STRIPE_WEBHOOK_SECRET="${STRIPE_WEBHOOK_SECRET:-whsec_local_stripe_signing_secret}"
@@ -238,7 +238,7 @@ case "$mode" in
     # The contract run (infra/contract) and the API benchmark send thousands of requests
     # as few users from one address within minutes: limits far above that, so the answers
     # are the routes' own rather than a wall of 429s (the limiter still counts every
-    # request, so its cost is measured). Only these modes; the defaults stay as API.md
+    # request, so its cost is measured). Only these modes; the defaults stay as docs/api.md
     # sets them.
     export RATE_LIMIT_DEFAULT_PER_MINUTE="${RATE_LIMIT_DEFAULT_PER_MINUTE:-100000}"
     export RATE_LIMIT_AI_PER_MINUTE="${RATE_LIMIT_AI_PER_MINUTE:-100000}"

@@ -2413,7 +2413,7 @@ export interface components {
         };
         /** @description Every flag evaluated for the caller. */
         CallerFlags: {
-            /** @description Flag key → whether it is on for the caller (API.md: `{"flags": {"key": bool}}`). */
+            /** @description Flag key → whether it is on for the caller (docs/api.md: `{"flags": {"key": bool}}`). */
             flags: {
                 [key: string]: boolean;
             };
@@ -3178,7 +3178,7 @@ export interface components {
             timestamp: string;
         };
         /**
-         * @description Which rule decided (API.md's set).
+         * @description Which rule decided (docs/api.md's set).
          * @enum {string}
          */
         Reason: "disabled" | "boolean" | "percentage_rollout" | "user_list" | "plan_based" | "not_found" | "expired";
@@ -3242,7 +3242,7 @@ export interface components {
             temperature?: number | null;
         };
         /**
-         * @description What an API key may do (API.md): `read` (GET and HEAD), `write` (every method: what
+         * @description What an API key may do (docs/api.md): `read` (GET and HEAD), `write` (every method: what
          *     a member may do), `admin` (the admin routes, with `read`/`write` for their methods).
          * @enum {string}
          */

@@ -348,7 +348,7 @@ async fn apply(
     Ok(Reply::ok(after))
 }
 
-/// The rules of API.md: an admin manages users; only a superadmin grants or removes
+/// The rules of docs/api.md: an admin manages users; only a superadmin grants or removes
 /// admin roles or changes an admin; nobody demotes or deactivates themselves.
 fn authorize(admin: &Principal, target: &UserRecord, change: &AdminChange) -> Result<(), ApiError> {
     let forbidden = |why: &'static str| Err(ApiError::Authorization(why.into()));

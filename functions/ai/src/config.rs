@@ -90,7 +90,7 @@ const ROUTES: &str = "simple=gpt-4o-mini,claude-haiku-4-5;moderate=gpt-4o,claude
                       complex=claude-sonnet-4-5,gpt-4o;search=sonar,gpt-4o";
 
 /// What a model falls back to when its provider is throttled, failing or slow: the
-/// model of the same tier on the other provider (API.md).
+/// model of the same tier on the other provider (docs/api.md).
 const FALLBACKS: &str = "gpt-4o=claude-sonnet-4-5;gpt-4o-mini=claude-haiku-4-5;\
                          claude-sonnet-4-5=gpt-4o;claude-haiku-4-5=gpt-4o-mini;sonar=gpt-4o";
 

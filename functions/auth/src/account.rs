@@ -1,4 +1,4 @@
-//! Email verification and the forgotten-password reset (API.md, "Account lifecycle").
+//! Email verification and the forgotten-password reset (docs/api.md, "Identity").
 //! The links' tokens are minted and mailed by `jobs-worker`; here they are used, once.
 
 use aloft_auth::{ClientIp, Passwords, Role, UserProfile, opaque};
@@ -62,7 +62,7 @@ pub struct MailAccepted {
 }
 
 /// A link's token from a JSON body: 400 `BAD_REQUEST` when it is missing or not a
-/// token at all (API.md: a bad link is a bad request, not a form error).
+/// token at all (docs/api.md: a bad link is a bad request, not a form error).
 fn token_of(body: &Value) -> Result<String, ApiError> {
     let token = body
         .get("token")

@@ -1,4 +1,4 @@
-//! The signed-in user's own credentials (API.md, "Account lifecycle"), under
+//! The signed-in user's own credentials (docs/api.md, "Identity"), under
 //! `/app/users/me/`: a new verification link, a password change, and their sessions
 //! (refresh-token families). Served here, beside sign-in, so the profile function needs
 //! neither a password hasher nor a queue. Password and session routes take a person with

@@ -3,7 +3,7 @@
 //! (`metadata[user_id]`), the secret key as a bearer token, an `Idempotency-Key` on
 //! every POST, and bounded time for every call.
 //!
-//! Failures are sorted for clients (API.md): a request Stripe refuses (400, 402, 404 and
+//! Failures are sorted for clients (docs/api.md): a request Stripe refuses (400, 402, 404 and
 //! the other request-caused 4xx) is our 400 with Stripe's message; our key refused
 //! (401/403), rate limits (429), Stripe's own errors (5xx), timeouts and an unreachable
 //! API are 503. A 409 `idempotency_key_in_use` (the same key is still being processed)

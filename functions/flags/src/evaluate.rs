@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use crate::{model::FlagType, murmur3};
 
-/// Which rule decided (API.md's set).
+/// Which rule decided (docs/api.md's set).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {

@@ -315,7 +315,7 @@ pub(crate) async fn check_flag(
 /// Every flag evaluated for the caller.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CallerFlags {
-    /// Flag key → whether it is on for the caller (API.md: `{"flags": {"key": bool}}`).
+    /// Flag key → whether it is on for the caller (docs/api.md: `{"flags": {"key": bool}}`).
     pub flags: BTreeMap<String, bool>,
 }
 

@@ -1,4 +1,4 @@
-//! The account mails (docs/api.md, "Account lifecycle"): a verification link for an address
+//! The account mails (docs/api.md, "Identity"): a verification link for an address
 //! awaiting verification, a reset link for an account with a password. The token is
 //! minted here, stored hashed with its expiry, and sent only in the mail; an address
 //! that qualifies for neither gets nothing, and nobody outside learns which it was.

@@ -14,7 +14,7 @@ pub(crate) enum Action {
     Message,
 }
 
-/// The kinds of channel API.md names.
+/// The kinds of channel docs/api.md names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ChannelKind {
     User,

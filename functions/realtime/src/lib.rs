@@ -2,7 +2,7 @@
 //! per event — `$connect` (authenticate, record the connection), `$default` (a client
 //! frame: `subscribe`, `unsubscribe`, `message`) and `$disconnect` (forget it) — so any
 //! instance can serve any event: all state is in the table, and pushes go through the
-//! `@connections` management API. Channels per API.md: `user:<own id>`,
+//! `@connections` management API. Channels per docs/api.md: `user:<own id>`,
 //! `tenant:<own tenant>`, `project:<id>` of a project in the caller's tenant.
 
 mod frame;

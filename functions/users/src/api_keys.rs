@@ -1,6 +1,6 @@
 //! `GET/POST /app/api-keys`, `DELETE /app/api-keys/{id}`: keys for service accounts.
 //! The secret is returned once, at creation; the table keeps only its hash. A key acts as
-//! its owner is now, narrowed by its scopes, until it expires (API.md).
+//! its owner is now, narrowed by its scopes, until it expires (docs/api.md).
 
 use aloft_auth::{AuthUser, PersonUser, Role, Scope, new_api_key};
 use aloft_core::ApiError;

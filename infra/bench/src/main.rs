@@ -1,4 +1,4 @@
-//! `aloft-bench`: measures every Lambda function against the budgets of `DESIGN.md`.
+//! `aloft-bench`: measures every Lambda function against the budgets of `docs/performance.md`.
 //!
 //! For each function binary it reports:
 //!

@@ -1,6 +1,6 @@
 //! Handler overhead in-process: each function's real router, shared edge included,
 //! driven with `tower::ServiceExt::oneshot` — no Lambda runtime and no network. This is
-//! DESIGN.md's "handler overhead excluding AWS calls (auth + routing + envelope)"; the
+//! docs/performance.md's "handler overhead excluding AWS calls (auth + routing + envelope)"; the
 //! warm latency of the process measurements adds the Runtime API round trip on top.
 
 use std::{

@@ -7,7 +7,7 @@ use crate::cli::Options;
 use crate::measure::FunctionResult;
 use crate::secrets;
 
-/// The budgets of `DESIGN.md` ("Budgets").
+/// The budgets of `docs/performance.md` ("Budgets").
 const COLD_START_MEDIAN: Duration = Duration::from_millis(30);
 /// The cold start's median ratio to the floor's (issue: "cold start to the floor").
 const FLOOR_RATIO: f64 = 1.3;
@@ -188,7 +188,7 @@ fn header(options: &Options) -> String {
 fn notes(options: &Options) -> String {
     format!(
         "## How to read this\n\n\
-         - Budgets (DESIGN.md): cold start < {cold} ms median; stripped binary < {BINARY_MB} MB; \
+         - Budgets (docs/performance.md): cold start < {cold} ms median; stripped binary < {BINARY_MB} MB; \
          peak RSS < {PEAK_RSS_MB} MB with no growth; handler overhead < 100 µs median (judged in-process, below).\n\
          - Cold start: process spawn → the response's first byte received (for `ai-stream`, the streamed answer's prelude), with the event queued before the spawn; \
          init: spawn → the function's first `next` poll (the rest is the first request).\n\

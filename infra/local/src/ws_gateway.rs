@@ -29,7 +29,7 @@ use crate::{
     wire::{json_response as status, now_millis, percent_decode},
 };
 
-/// The local gateway's address (API.md "Local endpoints").
+/// The local gateway's address (docs/api.md "Local endpoints").
 pub const DEFAULT_ADDRESS: &str = "127.0.0.1:9001";
 
 /// The function behind the WebSocket API (`template.yaml`'s `RealtimeFunction`).

@@ -53,7 +53,7 @@ impl Deactivation {
     }
 }
 
-/// `IMPERSONATION_TTL_MINUTES`: 1–60, default 30 (API.md).
+/// `IMPERSONATION_TTL_MINUTES`: 1–60, default 30 (docs/api.md).
 pub fn impersonation_ttl(env: &Env) -> Result<Duration, ConfigError> {
     let minutes: u64 = env.parse_or("IMPERSONATION_TTL_MINUTES", 30)?;
     if !(1..=60).contains(&minutes) {

@@ -1,5 +1,5 @@
 //! The guard every HTTP function puts in front of its routes: it identifies the caller
-//! and enforces the rate limits of API.md with one atomic DynamoDB update. For a
+//! and enforces the rate limits of docs/api.md with one atomic DynamoDB update. For a
 //! signed-in user that update also meters `api_requests`
 //! ([`UsageMeter::count_request`]): one write per request. Any other metering runs
 //! concurrently with the handler, adding no sequential round trip. `X-RateLimit-*`
@@ -30,7 +30,7 @@ use crate::{Audit, Authenticator, Principal, authenticator::deactivated};
 /// limiter must not take the API down with it.
 const LIMITER_TIMEOUT: Duration = Duration::from_millis(250);
 
-/// Requests per window, by class (API.md "Rate limits"), from `RATE_LIMIT_*`.
+/// Requests per window, by class (docs/api.md "Rate limits"), from `RATE_LIMIT_*`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimits {
     pub default_per_minute: u32,

@@ -38,7 +38,7 @@ impl Passwords {
         Ok(Self { params })
     }
 
-    /// The password rule of API.md: 8–128 characters; `field` names it in the 422.
+    /// The password rule of docs/api.md: 8–128 characters; `field` names it in the 422.
     pub fn check_rule(field: &'static str, password: &str) -> Result<(), ApiError> {
         if (8..=128).contains(&password.chars().count()) {
             Ok(())

@@ -65,7 +65,7 @@ impl Plan {
         }
     }
 
-    /// Rate-limit multiplier (API.md): free ×1, pro ×5, enterprise ×20.
+    /// Rate-limit multiplier (docs/api.md): free ×1, pro ×5, enterprise ×20.
     pub fn rate_multiplier(self) -> u32 {
         match self {
             Plan::Free => 1,
@@ -75,7 +75,7 @@ impl Plan {
     }
 }
 
-/// What an API key may do (API.md): `read` (GET and HEAD), `write` (every method: what
+/// What an API key may do (docs/api.md): `read` (GET and HEAD), `write` (every method: what
 /// a member may do), `admin` (the admin routes, with `read`/`write` for their methods).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -140,7 +140,7 @@ impl Principal {
     }
 
     /// A person at a keyboard with their own token: not an API key, not an admin
-    /// impersonating. Only such a caller may mint credentials (API.md).
+    /// impersonating. Only such a caller may mint credentials (docs/api.md).
     pub fn is_person(&self) -> bool {
         self.impersonator.is_none() && matches!(self.credential, Credential::Token { .. })
     }

@@ -41,7 +41,7 @@ pub struct ApiKeyRecord {
     /// The owner's role and plan as they are now ([`ApiKeyRepo::follow_owner`]).
     pub role: String,
     pub plan: String,
-    /// What the key may do: `read`, `write`, `admin` (API.md). Keys made before scopes
+    /// What the key may do: `read`, `write`, `admin` (docs/api.md). Keys made before scopes
     /// existed read and write.
     #[serde(default = "default_scopes")]
     pub scopes: Vec<String>,

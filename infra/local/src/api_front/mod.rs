@@ -45,7 +45,7 @@ use crate::{
     wire::json_response,
 };
 
-/// The local API's address (API.md "Local endpoints").
+/// The local API's address (docs/api.md "Local endpoints").
 pub const DEFAULT_ADDRESS: &str = "127.0.0.1:9000";
 
 /// Where cargo lambda watch serves the Invoke API behind the front.
