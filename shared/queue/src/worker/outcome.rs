@@ -84,19 +84,7 @@ impl Outcome {
                 job.kind,
                 job.attempt
             ),
-            Outcome::Given(job, e) => tracing::error!(
-                trace_id,
-                job.id = %job.id,
-                job.kind = %job.kind,
-                attempt = job.attempt,
-                status = job.status.as_str(),
-                error = %e,
-                "job {} ({}) dead on attempt {}, no attempt can succeed: {e}",
-                job.id,
-                job.kind,
-                job.attempt
-            ),
-            Outcome::Ran(job, Some(e)) => tracing::warn!(
+            Outcome::Ran(job, Some(e)) | Outcome::Given(job, e) => tracing::warn!(
                 trace_id,
                 job.id = %job.id,
                 job.kind = %job.kind,
