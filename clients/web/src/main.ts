@@ -151,7 +151,8 @@ onSubmit("project-form", async (fields) => {
     await api.POST("/api/v1/app/projects", { body: { name: field(fields, "name") } }),
   );
   $<HTMLFormElement>("project-form").reset();
-  projects = [project, ...projects];
+  // The list loaded at sign-in may already hold it (read after the create).
+  projects = [project, ...projects.filter((p) => p.id !== project.id)];
   renderProjects();
   select(project);
 });
