@@ -16,7 +16,8 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use crate::{AppState, requests::parse_email};
+use crate::AppState;
+use aloft_auth::parse_email;
 
 /// Longest token accepted: ours are 43 characters.
 const MAX_TOKEN_CHARS: usize = 128;

@@ -31,7 +31,7 @@ pub(crate) struct Registration {
 
 impl RegisterRequest {
     pub(crate) fn parse(self) -> Result<Registration, ApiError> {
-        let email = parse_email(&self.email)?;
+        let email = aloft_auth::parse_email(&self.email)?;
         aloft_auth::Passwords::check_rule("password", &self.password)?;
         let full_name = self
             .full_name
@@ -48,26 +48,6 @@ impl RegisterRequest {
             password: self.password,
             full_name,
         })
-    }
-}
-
-/// A plausible address: one `@`, something on both sides, a dot in the domain, no
-/// spaces, at most 254 characters. Deliverability is the mail server's business.
-pub(crate) fn parse_email(raw: &str) -> Result<String, ApiError> {
-    let email = aloft_store::normalize_email(raw);
-    let valid = email.len() <= 254
-        && !email.contains(char::is_whitespace)
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty()
-                && !domain.contains('@')
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-        });
-    if valid {
-        Ok(email)
-    } else {
-        Err(ApiError::validation("email", "Enter a valid email address"))
     }
 }
 

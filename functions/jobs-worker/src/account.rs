@@ -23,6 +23,11 @@ pub struct AccountLinks {
 }
 
 impl AccountLinks {
+    /// Where the links of every mail point (`APP_URL`), without a trailing `/`.
+    pub fn app_url(&self) -> &str {
+        &self.app_url
+    }
+
     pub fn from_env(env: &Env, table: &Table) -> Result<Self, ConfigError> {
         let app_url = match (env.optional("APP_URL"), Stage::from_env(env)) {
             (Some(url), _) => url,

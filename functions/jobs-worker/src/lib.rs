@@ -8,6 +8,8 @@
 //! | `webhook.delivery` | POSTs one delivery to its subscriber, signed |
 //! | `realtime.connected` | greets a new WebSocket connection with `connected` |
 //! | `realtime.notify` | pushes a `notification` to every open connection of one user |
+//! | `account.verify_email`, `account.reset_password` | mints a single-use link and mails it |
+//! | `organization.invitation` | mints an invitation's single-use link and mails it |
 //!
 //! Failures are retried with exponential backoff by the harness; deliveries record
 //! every attempt, so a subscriber sees `failed` and finally `dead` in its list. A job done
@@ -16,6 +18,7 @@
 
 mod account;
 mod deliveries;
+mod invitation;
 mod mail;
 mod outgoing;
 
@@ -26,8 +29,8 @@ use aloft_queue::{
 };
 use aloft_realtime::{Broadcaster, Push};
 use aloft_store::{
-    AwsClients, AwsSettings, Connections, JobRecord, JobRepo, Purpose, Table, TenantId, UsageMeter,
-    UserRepo, WebhookRepo, usage::EMAIL_SENT,
+    AwsClients, AwsSettings, Connections, JobRecord, JobRepo, OrganizationRepo, Purpose, Table,
+    TenantId, UsageMeter, UserRepo, WebhookRepo, usage::EMAIL_SENT,
 };
 
 pub use account::AccountLinks;
@@ -51,6 +54,8 @@ pub struct Jobs {
     pub users: UserRepo,
     /// Verification and reset links.
     pub account: AccountLinks,
+    /// Organization invitations.
+    pub organizations: OrganizationRepo,
 }
 
 impl Handler for Jobs {
@@ -75,6 +80,7 @@ impl Jobs {
             Job::ContactCrm(crm) => deliveries::contact_crm(self, &crm, record).await,
             Job::Fanout(fanout) => deliveries::fan_out(self, &fanout, record).await,
             Job::Delivery(target) => deliveries::deliver(self, &target, attempt).await,
+            Job::Invitation(mail) => invitation::mail(self, &mail).await,
             Job::RealtimeConnected(greeting) => Ok(self
                 .realtime()?
                 .greet(&greeting.connection_id)
@@ -153,6 +159,7 @@ impl Jobs {
             publisher: Publisher::new(producer.clone()),
             users: UserRepo::new(table.clone()),
             account: AccountLinks::from_env(env, table)?,
+            organizations: OrganizationRepo::new(table.clone()),
             producer,
             sender,
             mailer: Mailer::from_env(env, &aws.sdk),

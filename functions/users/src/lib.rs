@@ -1,18 +1,24 @@
 //! `users`: the signed-in user's own profile, `GET` and `PATCH /api/{v1,v2}/app/users/me`.
 //! v2 adds `is_premium` and `days_since_joined`. An inactive account gets 403. Also the
-//! caller's API keys: `GET/POST /app/api-keys`, `DELETE /app/api-keys/{id}`. (Their
-//! password, sessions and verification mail are the `auth` function's.)
+//! caller's API keys (`GET/POST /app/api-keys`, `DELETE /app/api-keys/{id}`) and their
+//! organizations (`/app/organizations`, members). (Their password, sessions and
+//! verification mail are the `auth` function's.)
 
 mod api_keys;
+mod invitations;
 mod me;
+mod organizations;
 
 use aloft_auth::{App, AppParts};
 use aloft_config::{ConfigError, Env};
 use aloft_http::{HttpConfig, openapi::versioned_document};
-use aloft_store::{ApiKeyRepo, AwsClients, Table, UserRepo};
+use aloft_queue::{Producer, QueueName, QueueUrls};
+use aloft_store::{
+    ApiKeyRepo, AwsClients, JobRepo, MembershipLimits, OrganizationRepo, Table, UserRepo,
+};
 use axum::{
     Router,
-    routing::{delete, get},
+    routing::{delete, get, patch, post},
 };
 use utoipa::OpenApi;
 
@@ -21,13 +27,25 @@ use utoipa::OpenApi;
 pub struct Users {
     pub users: UserRepo,
     pub api_keys: ApiKeyRepo,
+    pub organizations: OrganizationRepo,
+    /// `ORGANIZATION_MEMBERS_MAX` (100), `ORGANIZATIONS_PER_USER_MAX` (20).
+    pub limits: MembershipLimits,
+    /// Invitation mails, through the jobs queue (`JOBS_QUEUE_URL`).
+    pub producer: Producer,
 }
 
 impl AppParts for Users {
-    fn build(_env: &Env, _aws: &AwsClients, table: &Table) -> Result<Self, ConfigError> {
+    fn build(env: &Env, aws: &AwsClients, table: &Table) -> Result<Self, ConfigError> {
+        let urls = QueueUrls::from_env(env, &[QueueName::Jobs])?;
         Ok(Self {
+            producer: Producer::new(aws, JobRepo::new(table.clone()), urls),
             users: UserRepo::new(table.clone()),
             api_keys: ApiKeyRepo::new(table.clone()),
+            organizations: OrganizationRepo::new(table.clone()),
+            limits: MembershipLimits {
+                members_per_organization: env.parse_or("ORGANIZATION_MEMBERS_MAX", 100)?,
+                organizations_per_user: env.parse_or("ORGANIZATIONS_PER_USER_MAX", 20)?,
+            },
         })
     }
 }
@@ -43,7 +61,37 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
             "/app/api-keys",
             get(api_keys::list_api_keys).post(api_keys::create_api_key),
         )
-        .route("/app/api-keys/{id}", delete(api_keys::delete_api_key));
+        .route("/app/api-keys/{id}", delete(api_keys::delete_api_key))
+        .route(
+            "/app/organizations",
+            get(organizations::list_organizations).post(organizations::create_organization),
+        )
+        .route(
+            "/app/organizations/{id}",
+            get(organizations::get_organization)
+                .patch(organizations::update_organization)
+                .delete(organizations::delete_organization),
+        )
+        .route(
+            "/app/organizations/{id}/members",
+            get(organizations::list_members),
+        )
+        .route(
+            "/app/organizations/{id}/members/{user_id}",
+            patch(organizations::update_member).delete(organizations::remove_member),
+        )
+        .route(
+            "/app/organizations/{id}/invitations",
+            get(invitations::list_invitations).post(invitations::create_invitation),
+        )
+        .route(
+            "/app/organizations/{id}/invitations/{invitation_id}",
+            delete(invitations::revoke_invitation),
+        )
+        .route(
+            "/app/invitations/accept",
+            post(invitations::accept_invitation),
+        );
     state.serve(routes, http)
 }
 
@@ -59,11 +107,24 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         me::update_me,
         api_keys::list_api_keys,
         api_keys::create_api_key,
-        api_keys::delete_api_key
+        api_keys::delete_api_key,
+        organizations::create_organization,
+        organizations::list_organizations,
+        organizations::get_organization,
+        organizations::update_organization,
+        organizations::delete_organization,
+        organizations::list_members,
+        organizations::update_member,
+        organizations::remove_member,
+        invitations::create_invitation,
+        invitations::list_invitations,
+        invitations::revoke_invitation,
+        invitations::accept_invitation
     ),
     tags(
         (name = "Users", description = "The signed-in user's profile"),
-        (name = "API keys", description = "Keys for service accounts, sent as X-API-Key")
+        (name = "API keys", description = "Keys for service accounts, sent as X-API-Key"),
+        (name = "Organizations", description = "Tenants with members: the caller's organizations, their members and roles")
     )
 )]
 struct UsersApi;

@@ -29,4 +29,4 @@ pub use guard::{ClientIp, Guard, RateLimits, guarded};
 pub use keys::{AuthConfig, JwtKeys, TokenError};
 pub use password::{PasswordError, Passwords};
 pub use principal::{Credential, Plan, Principal, Role, Scope};
-pub use profile::UserProfile;
+pub use profile::{UserProfile, parse_email};

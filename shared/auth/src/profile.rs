@@ -1,5 +1,7 @@
-//! The user as the API shows it (register, users/me).
+//! The user as the API shows it (register, users/me), and the one rule for an email
+//! address a request names.
 
+use aloft_core::ApiError;
 use aloft_http::ApiVersion;
 use aloft_store::UserRecord;
 use serde::Serialize;
@@ -57,5 +59,25 @@ impl UserProfile {
             is_premium: v2.then_some(is_premium),
             days_since_joined: v2.then_some(days_since_joined),
         }
+    }
+}
+
+/// A plausible address: one `@`, something on both sides, a dot in the domain, no
+/// spaces, at most 254 characters. Deliverability is the mail server's business.
+pub fn parse_email(raw: &str) -> Result<String, ApiError> {
+    let email = aloft_store::normalize_email(raw);
+    let valid = email.len() <= 254
+        && !email.contains(char::is_whitespace)
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        });
+    if valid {
+        Ok(email)
+    } else {
+        Err(ApiError::validation("email", "Enter a valid email address"))
     }
 }

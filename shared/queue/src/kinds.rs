@@ -40,6 +40,9 @@ pub enum Job {
     /// Pushes a `notification` to every open connection of one user.
     #[serde(rename = "realtime.notify")]
     RealtimeNotify(Notification),
+    /// Mints an organization invitation's link and mails it, unless it was revoked.
+    #[serde(rename = "organization.invitation")]
+    Invitation(InvitationMail),
 }
 
 impl Queued for Job {
@@ -84,6 +87,13 @@ pub trait Queued: Serialize + DeserializeOwned + Send {
 struct Stored {
     kind: String,
     payload: serde_json::Value,
+}
+
+/// The invitation a [`Job::Invitation`] mails.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvitationMail {
+    pub tenant_id: String,
+    pub invitation_id: String,
 }
 
 /// The address a [`Job::VerifyEmail`] or [`Job::ResetPassword`] mails.

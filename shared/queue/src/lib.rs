@@ -13,7 +13,9 @@ mod targets;
 mod worker;
 
 pub use events::{Event, Fanout, Publisher};
-pub use kinds::{AccountMail, ContactCrm, Delivery, Email, Greeting, Job, Notification, Queued};
+pub use kinds::{
+    AccountMail, ContactCrm, Delivery, Email, Greeting, InvitationMail, Job, Notification, Queued,
+};
 pub use producer::{JobMessage, NewJob, Producer, QueueName, QueueUrls};
 pub use targets::TargetPolicy;
 pub use worker::{Attempt, Handler, JobError, Worker, WorkerConfig};

@@ -95,6 +95,22 @@ impl Key {
         Key::new(format!("USER#{user_id}"), "APIKEYS")
     }
 
+    /// An organization: a tenant with members.
+    pub fn organization(tenant: &TenantId) -> Self {
+        Key::new(format!("ORG#{}", tenant.as_str()), "ORG")
+    }
+
+    /// How many organizations the user belongs to, kept with each join and leave (the
+    /// cap).
+    pub fn organization_count(user_id: &str) -> Self {
+        Key::new(format!("USER#{user_id}"), "ORGS")
+    }
+
+    /// An invitation's link, by the SHA-256 of its token.
+    pub fn invitation_token(token_hash: &str) -> Self {
+        Key::new(format!("INVITE#{token_hash}"), "INVITE")
+    }
+
     /// A queued job.
     pub fn job(job_id: &str) -> Self {
         Key::new(format!("JOB#{job_id}"), "JOB")

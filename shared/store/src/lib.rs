@@ -17,6 +17,7 @@ mod jobs;
 mod keys;
 mod objects;
 mod one_time;
+mod organizations;
 pub mod parameters;
 mod projects;
 mod rate;
@@ -40,6 +41,10 @@ pub use jobs::{JobRecord, JobRepo, JobStatus, Start};
 pub use keys::{Key, TenantId};
 pub use objects::Objects;
 pub use one_time::{OneTimeRecord, OneTimeTokens, Purpose};
+pub use organizations::{
+    InvitationRecord, Joined, MemberRole, MembershipLimits, MembershipRecord, OrganizationRecord,
+    OrganizationRepo,
+};
 pub use projects::{
     ProjectChange, ProjectListing, ProjectRecord, ProjectRepo, ProjectSort, UpdateOutcome,
 };

@@ -420,6 +420,12 @@ impl UserRepo {
         self.table.get(&Key::user(user_id)).await
     }
 
+    /// The users of `ids` that exist, in no particular order: one BatchGetItem per 100.
+    pub async fn get_many(&self, ids: &[&str]) -> Result<Vec<UserRecord>, StoreError> {
+        let keys: Vec<Key> = ids.iter().map(|id| Key::user(id)).collect();
+        self.table.get_many(&keys).await
+    }
+
     pub async fn find_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
         match self
             .linked_user(&Key::email(&normalize_email(email)))

@@ -1,0 +1,491 @@
+//! `/app/organizations`: tenants with members (docs/api.md, "Organizations"). Every user
+//! keeps a personal tenant; an organization is a tenant with members, one of them its
+//! owner. An organization the caller is not a member of is 404, never 403, so its
+//! existence does not leak.
+
+use aloft_auth::{AuthUser, PersonUser, Principal};
+use aloft_core::ApiError;
+use aloft_http::{
+    Json, Reply,
+    openapi::{ErrorBody, JsonBody, SignedIn},
+};
+use aloft_store::{
+    Joined, MemberRole, MembershipRecord, OrganizationRecord, StoreError, TenantId, UserRecord,
+};
+use axum::extract::{Path, State};
+use http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::AppState;
+
+/// `POST /app/organizations`, `PATCH /app/organizations/{id}`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct OrganizationName {
+    /// 1–100 characters, not all spaces.
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
+    pub name: String,
+}
+
+/// `personal` (the user's own tenant, no members) or `organization`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TenantKind {
+    Personal,
+    Organization,
+}
+
+/// A tenant the caller belongs to, with their role in it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrganizationView {
+    /// The tenant's id.
+    pub id: String,
+    pub name: String,
+    pub kind: TenantKind,
+    /// `owner`, `admin`, `member` or `viewer`; `owner` of the personal tenant.
+    #[schema(value_type = String)]
+    pub role: MemberRole,
+    pub created_at: String,
+}
+
+/// The caller's tenants: the personal one first, then organizations oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrganizationList {
+    pub items: Vec<OrganizationView>,
+}
+
+/// A member as the organization's members see them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberView {
+    pub user_id: String,
+    pub email: String,
+    pub full_name: Option<String>,
+    #[schema(value_type = String)]
+    pub role: MemberRole,
+    pub joined_at: String,
+}
+
+/// The organization's members.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberList {
+    pub items: Vec<MemberView>,
+    pub total: usize,
+}
+
+/// `PATCH /app/organizations/{id}/members/{user_id}`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct MemberRoleChange {
+    /// `owner` (transfers ownership: the old owner becomes `admin`), `admin`, `member` or
+    /// `viewer`.
+    pub role: String,
+}
+
+fn organization_view(organization: &OrganizationRecord, role: MemberRole) -> OrganizationView {
+    OrganizationView {
+        id: organization.id.clone(),
+        name: organization.name.clone(),
+        kind: TenantKind::Organization,
+        role,
+        created_at: organization.created_at.clone(),
+    }
+}
+
+fn personal_view(user: &UserRecord) -> OrganizationView {
+    OrganizationView {
+        id: user.tenant_id.clone(),
+        name: user.full_name.clone().unwrap_or_else(|| user.email.clone()),
+        kind: TenantKind::Personal,
+        role: MemberRole::Owner,
+        created_at: user.created_at.clone(),
+    }
+}
+
+fn parse_name(raw: &str) -> Result<String, ApiError> {
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(ApiError::validation(
+            "name",
+            "name must be 1–100 characters, not all spaces",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+fn parse_role(raw: &str) -> Result<MemberRole, ApiError> {
+    MemberRole::parse(raw)
+        .ok_or_else(|| ApiError::validation("role", "role must be owner, admin, member or viewer"))
+}
+
+/// The caller's own record; an account deleted meanwhile is 401.
+async fn caller(state: &AppState, principal: &Principal) -> Result<UserRecord, ApiError> {
+    state
+        .users
+        .get(&principal.user_id)
+        .await?
+        .ok_or_else(|| ApiError::Authentication("Account not found".into()))
+}
+
+/// The organization `id` and the caller's membership of it; 404 for anyone else.
+async fn membership(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> Result<(OrganizationRecord, MembershipRecord), ApiError> {
+    let tenant = TenantId::new(id);
+    let (organization, member) = tokio::join!(
+        state.organizations.get(&tenant),
+        state.organizations.membership(&tenant, &principal.user_id)
+    );
+    match (organization?, member?) {
+        (Some(organization), Some(member)) => Ok((organization, member)),
+        _ => Err(ApiError::not_found("Organization", id)),
+    }
+}
+
+/// As [`membership`], for an owner or admin only (403 for other members).
+pub(crate) async fn managed(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> Result<(OrganizationRecord, MembershipRecord), ApiError> {
+    let (organization, member) = membership(state, principal, id).await?;
+    if !member.role.manages() {
+        return Err(ApiError::Authorization(
+            "Only the organization's owner or an admin may do this".into(),
+        ));
+    }
+    Ok((organization, member))
+}
+
+/// Member `user_id` of organization `id`, unless they are its owner (409 `why`): the
+/// owner's membership changes only by transfer.
+async fn not_the_owner(
+    state: &AppState,
+    id: &str,
+    user_id: &str,
+    why: &'static str,
+) -> Result<MembershipRecord, ApiError> {
+    let member = state
+        .organizations
+        .membership(&TenantId::new(id), user_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Member", user_id))?;
+    if member.role == MemberRole::Owner {
+        return Err(ApiError::Conflict(why.into()));
+    }
+    Ok(member)
+}
+
+/// Create an organization; the caller is its owner.
+#[utoipa::path(
+    post,
+    path = "/app/organizations",
+    tag = "Organizations",
+    security(("BearerJWT" = [])),
+    request_body = OrganizationName,
+    responses(
+        SignedIn, JsonBody,
+        (status = 201, description = "Created; the caller is its owner", body = OrganizationView),
+        (status = 403, description = "An API key or an impersonation token", body = ErrorBody),
+        (status = 409, description = "The caller is in as many organizations as allowed", body = ErrorBody),
+    )
+)]
+pub(crate) async fn create_organization(
+    State(state): State<AppState>,
+    PersonUser(principal): PersonUser,
+    Json(body): Json<OrganizationName>,
+) -> Result<(StatusCode, Reply<OrganizationView>), ApiError> {
+    let name = parse_name(&body.name)?;
+    let now = aloft_core::timestamp::now();
+    let organization = OrganizationRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        name,
+        owner_id: principal.user_id.clone(),
+        created_at: now.clone(),
+        updated_at: now.clone(),
+    };
+    let owner = MembershipRecord {
+        tenant_id: organization.id.clone(),
+        user_id: principal.user_id.clone(),
+        role: MemberRole::Owner,
+        joined_at: now,
+    };
+    match state
+        .organizations
+        .create(&organization, &owner, state.limits)
+        .await?
+    {
+        Joined::Joined => Ok((
+            StatusCode::CREATED,
+            Reply::created(organization_view(&organization, MemberRole::Owner)),
+        )),
+        _ => Err(ApiError::Conflict(
+            format!(
+                "You are in {} organizations, the most allowed",
+                state.limits.organizations_per_user
+            )
+            .into(),
+        )),
+    }
+}
+
+/// The caller's tenants: the personal one first, then their organizations.
+#[utoipa::path(
+    get,
+    path = "/app/organizations",
+    tag = "Organizations",
+    responses(SignedIn, (status = 200, description = "The caller's tenants", body = OrganizationList))
+)]
+pub(crate) async fn list_organizations(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+) -> Result<Reply<OrganizationList>, ApiError> {
+    let (user, organizations) = tokio::join!(
+        caller(&state, &principal),
+        state.organizations.for_user(&principal.user_id)
+    );
+    let mut items = vec![personal_view(&user?)];
+    items.extend(
+        organizations?
+            .iter()
+            .map(|(member, organization)| organization_view(organization, member.role)),
+    );
+    Ok(Reply::ok(OrganizationList { items }))
+}
+
+/// One of the caller's tenants.
+#[utoipa::path(
+    get,
+    path = "/app/organizations/{id}",
+    tag = "Organizations",
+    params(("id" = String, Path, description = "The tenant's id")),
+    responses(
+        SignedIn,
+        (status = 200, description = "The tenant, with the caller's role", body = OrganizationView),
+        (status = 404, description = "No such organization, or the caller is not a member", body = ErrorBody),
+    )
+)]
+pub(crate) async fn get_organization(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+    Path(id): Path<String>,
+) -> Result<Reply<OrganizationView>, ApiError> {
+    let user = caller(&state, &principal).await?;
+    if id == user.tenant_id {
+        return Ok(Reply::ok(personal_view(&user)));
+    }
+    let (organization, member) = membership(&state, &principal, &id).await?;
+    Ok(Reply::ok(organization_view(&organization, member.role)))
+}
+
+/// Rename an organization (owner or admin).
+#[utoipa::path(
+    patch,
+    path = "/app/organizations/{id}",
+    tag = "Organizations",
+    params(("id" = String, Path, description = "The organization's id")),
+    request_body = OrganizationName,
+    responses(
+        SignedIn, JsonBody,
+        (status = 200, description = "Renamed", body = OrganizationView),
+        (status = 403, description = "A member who is neither owner nor admin", body = ErrorBody),
+        (status = 404, description = "No such organization, or the caller is not a member", body = ErrorBody),
+    )
+)]
+pub(crate) async fn update_organization(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+    Path(id): Path<String>,
+    Json(body): Json<OrganizationName>,
+) -> Result<Reply<OrganizationView>, ApiError> {
+    let name = parse_name(&body.name)?;
+    let (_, member) = managed(&state, &principal, &id).await?;
+    let now = aloft_core::timestamp::now();
+    let renamed = state
+        .organizations
+        .rename(&TenantId::new(&id), &name, &now)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Organization", &id))?;
+    Ok(Reply::ok(organization_view(&renamed, member.role)))
+}
+
+/// Delete an organization (owner only). Its members lose access on their next request.
+#[utoipa::path(
+    delete,
+    path = "/app/organizations/{id}",
+    tag = "Organizations",
+    security(("BearerJWT" = [])),
+    params(("id" = String, Path, description = "The organization's id")),
+    responses(
+        SignedIn,
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "Not the owner, or an API key or impersonation token", body = ErrorBody),
+        (status = 404, description = "No such organization, or the caller is not a member", body = ErrorBody),
+    )
+)]
+pub(crate) async fn delete_organization(
+    State(state): State<AppState>,
+    PersonUser(principal): PersonUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let (_, member) = membership(&state, &principal, &id).await?;
+    if member.role != MemberRole::Owner {
+        return Err(ApiError::Authorization(
+            "Only the organization's owner may delete it".into(),
+        ));
+    }
+    state.organizations.delete(&TenantId::new(&id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The organization's members (any member may list them).
+#[utoipa::path(
+    get,
+    path = "/app/organizations/{id}/members",
+    tag = "Organizations",
+    params(("id" = String, Path, description = "The organization's id")),
+    responses(
+        SignedIn,
+        (status = 200, description = "Every member", body = MemberList),
+        (status = 404, description = "No such organization, or the caller is not a member", body = ErrorBody),
+    )
+)]
+pub(crate) async fn list_members(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+    Path(id): Path<String>,
+) -> Result<Reply<MemberList>, ApiError> {
+    membership(&state, &principal, &id).await?;
+    let members = state.organizations.members(&TenantId::new(&id)).await?;
+    let ids: Vec<&str> = members.iter().map(|m| m.user_id.as_str()).collect();
+    let users = state.users.get_many(&ids).await?;
+    let items: Vec<MemberView> = members
+        .iter()
+        .filter_map(|member| {
+            let user = users.iter().find(|u| u.id == member.user_id)?;
+            Some(MemberView {
+                user_id: member.user_id.clone(),
+                email: user.email.clone(),
+                full_name: user.full_name.clone(),
+                role: member.role,
+                joined_at: member.joined_at.clone(),
+            })
+        })
+        .collect();
+    Ok(Reply::ok(MemberList {
+        total: items.len(),
+        items,
+    }))
+}
+
+/// Change a member's role (owner or admin). Giving `owner` transfers ownership (owner
+/// only): the old owner becomes `admin`. The owner's own role changes only by transfer.
+#[utoipa::path(
+    patch,
+    path = "/app/organizations/{id}/members/{user_id}",
+    tag = "Organizations",
+    params(
+        ("id" = String, Path, description = "The organization's id"),
+        ("user_id" = String, Path, description = "The member's user id"),
+    ),
+    request_body = MemberRoleChange,
+    responses(
+        SignedIn, JsonBody,
+        (status = 200, description = "The member with their new role", body = MemberView),
+        (status = 403, description = "Not owner or admin; or an admin transferring ownership", body = ErrorBody),
+        (status = 404, description = "No such organization or member", body = ErrorBody),
+        (status = 409, description = "The owner's role, which changes only by transfer", body = ErrorBody),
+    )
+)]
+pub(crate) async fn update_member(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+    Path((id, user_id)): Path<(String, String)>,
+    Json(body): Json<MemberRoleChange>,
+) -> Result<Reply<MemberView>, ApiError> {
+    let role = parse_role(&body.role)?;
+    let (organization, caller_member) = managed(&state, &principal, &id).await?;
+    if role == MemberRole::Owner && caller_member.role != MemberRole::Owner {
+        return Err(ApiError::Authorization(
+            "Only the owner may transfer ownership".into(),
+        ));
+    }
+    let target = not_the_owner(
+        &state,
+        &id,
+        &user_id,
+        "The owner's role changes only when they transfer ownership to another member",
+    )
+    .await?;
+    match state
+        .organizations
+        .set_role(&organization, &user_id, role)
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::ConditionFailed) => {
+            return Err(ApiError::Conflict(
+                "The membership changed meanwhile; read it again".into(),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let user = state
+        .users
+        .get(&user_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Member", &user_id))?;
+    Ok(Reply::ok(MemberView {
+        user_id,
+        email: user.email,
+        full_name: user.full_name,
+        role,
+        joined_at: target.joined_at,
+    }))
+}
+
+/// Remove a member (owner or admin), or leave (any member but the owner, for
+/// themselves). They lose access to the organization on their next request.
+#[utoipa::path(
+    delete,
+    path = "/app/organizations/{id}/members/{user_id}",
+    tag = "Organizations",
+    params(
+        ("id" = String, Path, description = "The organization's id"),
+        ("user_id" = String, Path, description = "The member's user id; the caller's own to leave"),
+    ),
+    responses(
+        SignedIn,
+        (status = 204, description = "Removed"),
+        (status = 403, description = "Removing another member without being owner or admin", body = ErrorBody),
+        (status = 404, description = "No such organization or member", body = ErrorBody),
+        (status = 409, description = "The owner, who must transfer ownership first", body = ErrorBody),
+    )
+)]
+pub(crate) async fn remove_member(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+    Path((id, user_id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let (_, caller_member) = membership(&state, &principal, &id).await?;
+    let leaving = user_id == principal.user_id;
+    if !leaving && !caller_member.role.manages() {
+        return Err(ApiError::Authorization(
+            "Only the organization's owner or an admin may remove members".into(),
+        ));
+    }
+    not_the_owner(
+        &state,
+        &id,
+        &user_id,
+        "The owner cannot leave or be removed; transfer ownership first",
+    )
+    .await?;
+    let tenant = TenantId::new(&id);
+    match state.organizations.remove_member(&tenant, &user_id).await {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        // Removed by a concurrent request: the outcome asked for.
+        Err(StoreError::ConditionFailed) => Ok(StatusCode::NO_CONTENT),
+        Err(e) => Err(e.into()),
+    }
+}

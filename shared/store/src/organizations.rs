@@ -1,0 +1,438 @@
+//! Organizations: tenants with members (docs/api.md, "Organizations").
+//!
+//! | item | pk | sk | gsi1 |
+//! |---|---|---|---|
+//! | the organization | `ORG#<tenant>` | `ORG` | |
+//! | a membership | `T#<tenant>#MEMBER` | `<user id>` | `USER#<user id>#ORGS` / `<joined_at>#<tenant>` |
+//! | a user's organization count | `USER#<user id>` | `ORGS` | |
+//! | an invitation | `T#<tenant>#INVITE` | `<id>` | |
+//! | an invitation's link | `INVITE#<token hash>` | `INVITE` | |
+//!
+//! A tenant's members are one Query of its partition; a user's organizations one Query of
+//! `gsi1` and one BatchGetItem of the organizations. The organization keeps its member
+//! count and the user their organization count, each written in the same transaction as
+//! the membership it counts, so both limits hold under concurrent joins.
+
+mod invitations;
+
+pub use invitations::InvitationRecord;
+
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    Key, StoreError, Table, TenantId,
+    table::{ITEM_COUNT, n, s, to_item},
+};
+
+/// A member's role in an organization, most powerful first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MemberRole {
+    /// Exactly one per organization; transfers by giving another member `owner`.
+    Owner,
+    /// Manages members, invitations, API keys, webhook subscriptions and billing.
+    Admin,
+    /// Reads and writes the tenant's data.
+    Member,
+    /// Reads only.
+    Viewer,
+}
+
+impl MemberRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberRole::Owner => "owner",
+            MemberRole::Admin => "admin",
+            MemberRole::Member => "member",
+            MemberRole::Viewer => "viewer",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [
+            MemberRole::Owner,
+            MemberRole::Admin,
+            MemberRole::Member,
+            MemberRole::Viewer,
+        ]
+        .into_iter()
+        .find(|role| role.as_str() == raw)
+    }
+
+    /// Owner or admin: may manage the organization's members and settings.
+    pub fn manages(self) -> bool {
+        matches!(self, MemberRole::Owner | MemberRole::Admin)
+    }
+}
+
+/// An organization: a tenant with members.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrganizationRecord {
+    /// Its tenant id.
+    pub id: String,
+    pub name: String,
+    pub owner_id: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// One user's membership of one organization.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembershipRecord {
+    pub tenant_id: String,
+    pub user_id: String,
+    pub role: MemberRole,
+    pub joined_at: String,
+}
+
+/// The caps of [`OrganizationRepo::create`] and [`OrganizationRepo::add_member`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MembershipLimits {
+    pub members_per_organization: u32,
+    pub organizations_per_user: u32,
+}
+
+/// What a join (creating an organization, or becoming a member) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Joined {
+    Joined,
+    /// Already a member: nothing written.
+    AlreadyMember,
+    /// The organization is at its member cap.
+    OrganizationFull,
+    /// The user is at their organization cap.
+    UserFull,
+    /// No such organization (deleted meanwhile).
+    NoOrganization,
+}
+
+#[derive(Debug, Clone)]
+pub struct OrganizationRepo {
+    table: Table,
+}
+
+fn organization_key(tenant: &TenantId) -> Key {
+    Key::organization(tenant)
+}
+
+fn member_key(tenant: &TenantId, user_id: &str) -> Key {
+    Key::tenant_item(tenant, "MEMBER", user_id)
+}
+
+fn user_index(user_id: &str) -> String {
+    format!("USER#{user_id}#ORGS")
+}
+
+fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Other(e.to_string())
+}
+
+impl OrganizationRepo {
+    pub fn new(table: Table) -> Self {
+        Self { table }
+    }
+
+    /// Creates `organization` with `owner` as its one member, counted against the
+    /// owner's cap, in one transaction.
+    pub async fn create(
+        &self,
+        organization: &OrganizationRecord,
+        owner: &MembershipRecord,
+        limits: MembershipLimits,
+    ) -> Result<Joined, StoreError> {
+        let tenant = TenantId::new(&organization.id);
+        let mut item = to_item(&organization_key(&tenant), organization)?;
+        item.insert(ITEM_COUNT.into(), n(1));
+        let put = Put::builder()
+            .table_name(self.table.name())
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build_error)?;
+        let writes = vec![
+            TransactWriteItem::builder().put(put).build(),
+            self.put_membership(owner)?,
+            self.count_user(&owner.user_id, limits.organizations_per_user)?,
+        ];
+        match self.table.transact(writes).await {
+            Ok(()) => Ok(Joined::Joined),
+            Err(StoreError::ConditionFailed) => Ok(Joined::UserFull),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Adds `member` to its organization, counted against both caps.
+    pub async fn add_member(
+        &self,
+        member: &MembershipRecord,
+        limits: MembershipLimits,
+    ) -> Result<Joined, StoreError> {
+        let tenant = TenantId::new(&member.tenant_id);
+        let writes = vec![
+            self.put_membership(member)?,
+            self.count_member(&tenant, limits.members_per_organization)?,
+            self.count_user(&member.user_id, limits.organizations_per_user)?,
+        ];
+        match self.table.transact(writes).await {
+            Ok(()) => Ok(Joined::Joined),
+            // Which condition: read what the transaction would have changed.
+            Err(StoreError::ConditionFailed) => {
+                if self.membership(&tenant, &member.user_id).await?.is_some() {
+                    return Ok(Joined::AlreadyMember);
+                }
+                let Some(size) = self.member_count(&tenant).await? else {
+                    return Ok(Joined::NoOrganization);
+                };
+                Ok(if size >= i64::from(limits.members_per_organization) {
+                    Joined::OrganizationFull
+                } else {
+                    Joined::UserFull
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn put_membership(&self, member: &MembershipRecord) -> Result<TransactWriteItem, StoreError> {
+        let tenant = TenantId::new(&member.tenant_id);
+        let mut item = to_item(&member_key(&tenant, &member.user_id), member)?;
+        item.insert("gsi1pk".into(), s(user_index(&member.user_id)));
+        item.insert(
+            "gsi1sk".into(),
+            s(format!("{}#{}", member.joined_at, member.tenant_id)),
+        );
+        let put = Put::builder()
+            .table_name(self.table.name())
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// One more member of the existing organization `tenant`, refused at `max`.
+    fn count_member(&self, tenant: &TenantId, max: u32) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(self.table.name())
+            .set_key(Some(organization_key(tenant).attributes()))
+            .update_expression("ADD #count :one")
+            .condition_expression("attribute_exists(pk) AND #count < :max")
+            .expression_attribute_names("#count", ITEM_COUNT)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":max", n(max))
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// One more organization for `user_id`, refused at `max`.
+    fn count_user(&self, user_id: &str, max: u32) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(self.table.name())
+            .set_key(Some(Key::organization_count(user_id).attributes()))
+            .update_expression("ADD #count :one")
+            .condition_expression("attribute_not_exists(#count) OR #count < :max")
+            .expression_attribute_names("#count", ITEM_COUNT)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":max", n(max))
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    pub async fn get(&self, tenant: &TenantId) -> Result<Option<OrganizationRecord>, StoreError> {
+        self.table.get(&organization_key(tenant)).await
+    }
+
+    async fn member_count(&self, tenant: &TenantId) -> Result<Option<i64>, StoreError> {
+        #[derive(Deserialize)]
+        struct Counted {
+            item_count: i64,
+        }
+        let counted: Option<Counted> = self.table.get(&organization_key(tenant)).await?;
+        Ok(counted.map(|c| c.item_count))
+    }
+
+    pub async fn membership(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+    ) -> Result<Option<MembershipRecord>, StoreError> {
+        self.table.get(&member_key(tenant, user_id)).await
+    }
+
+    /// The organization's members, in user-id order (at most the member cap).
+    pub async fn members(&self, tenant: &TenantId) -> Result<Vec<MembershipRecord>, StoreError> {
+        let pk = member_key(tenant, "").pk;
+        self.table
+            .query_all(|query| {
+                query
+                    .key_condition_expression("pk = :pk")
+                    .expression_attribute_values(":pk", s(&pk))
+            })
+            .await
+    }
+
+    /// The user's memberships, oldest first, each with its organization.
+    pub async fn for_user(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<(MembershipRecord, OrganizationRecord)>, StoreError> {
+        let index = user_index(user_id);
+        let memberships: Vec<MembershipRecord> = self
+            .table
+            .query_all(|query| {
+                query
+                    .index_name("gsi1")
+                    .key_condition_expression("gsi1pk = :user")
+                    .expression_attribute_values(":user", s(&index))
+            })
+            .await?;
+        let keys: Vec<Key> = memberships
+            .iter()
+            .map(|m| organization_key(&TenantId::new(&m.tenant_id)))
+            .collect();
+        let organizations: Vec<OrganizationRecord> = self.table.get_many(&keys).await?;
+        Ok(memberships
+            .into_iter()
+            .filter_map(|m| {
+                let organization = organizations.iter().find(|o| o.id == m.tenant_id)?;
+                Some((m, organization.clone()))
+            })
+            .collect())
+    }
+
+    /// Renames the organization; `None` when it is gone.
+    pub async fn rename(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        now: &str,
+    ) -> Result<Option<OrganizationRecord>, StoreError> {
+        let updated = self
+            .table
+            .client()
+            .update_item()
+            .table_name(self.table.name())
+            .set_key(Some(organization_key(tenant).attributes()))
+            .update_expression("SET #name = :name, updated_at = :now")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#name", "name")
+            .expression_attribute_values(":name", s(name))
+            .expression_attribute_values(":now", s(now))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk);
+        match updated {
+            Ok(output) => crate::table::from_item(output.attributes.unwrap_or_default()).map(Some),
+            Err(StoreError::ConditionFailed) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Gives `user_id` `role`. Giving `owner` transfers ownership: the old owner becomes
+    /// `admin`, in the same transaction. `ConditionFailed` when the member is gone or
+    /// ownership changed meanwhile; taking `owner` from its holder is the caller's to
+    /// refuse.
+    pub async fn set_role(
+        &self,
+        organization: &OrganizationRecord,
+        user_id: &str,
+        role: MemberRole,
+    ) -> Result<(), StoreError> {
+        let tenant = TenantId::new(&organization.id);
+        let mut writes = vec![self.role_update(&tenant, user_id, role)?];
+        if role == MemberRole::Owner {
+            writes.push(self.role_update(&tenant, &organization.owner_id, MemberRole::Admin)?);
+            let owner = Update::builder()
+                .table_name(self.table.name())
+                .set_key(Some(organization_key(&tenant).attributes()))
+                .update_expression("SET owner_id = :new")
+                .condition_expression("owner_id = :old")
+                .expression_attribute_values(":new", s(user_id))
+                .expression_attribute_values(":old", s(&organization.owner_id))
+                .build()
+                .map_err(build_error)?;
+            writes.push(TransactWriteItem::builder().update(owner).build());
+        }
+        self.table.transact(writes).await
+    }
+
+    fn role_update(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        role: MemberRole,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(self.table.name())
+            .set_key(Some(member_key(tenant, user_id).attributes()))
+            .update_expression("SET #role = :role")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#role", "role")
+            .expression_attribute_values(":role", s(role.as_str()))
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Removes a member who is not the owner, uncounting them on both sides.
+    /// `ConditionFailed` when they are not a member, or are the owner.
+    pub async fn remove_member(&self, tenant: &TenantId, user_id: &str) -> Result<(), StoreError> {
+        let delete = Delete::builder()
+            .table_name(self.table.name())
+            .set_key(Some(member_key(tenant, user_id).attributes()))
+            .condition_expression("attribute_exists(pk) AND #role <> :owner")
+            .expression_attribute_names("#role", "role")
+            .expression_attribute_values(":owner", s(MemberRole::Owner.as_str()))
+            .build()
+            .map_err(build_error)?;
+        // Only an organization that still exists is uncounted: an `ADD` would otherwise
+        // recreate a deleted one as a bare count.
+        let uncount = Update::builder()
+            .table_name(self.table.name())
+            .set_key(Some(organization_key(tenant).attributes()))
+            .update_expression("ADD #count :minus")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#count", ITEM_COUNT)
+            .expression_attribute_values(":minus", n(-1))
+            .build()
+            .map_err(build_error)?;
+        let writes = vec![
+            TransactWriteItem::builder().delete(delete).build(),
+            TransactWriteItem::builder().update(uncount).build(),
+            self.table
+                .add_to_count(&Key::organization_count(user_id), -1)?,
+        ];
+        self.table.transact(writes).await
+    }
+
+    /// Deletes the organization, then each membership (uncounting its user). A retry
+    /// after a failure finishes the memberships: they are listed by the tenant, not the
+    /// organization item.
+    pub async fn delete(&self, tenant: &TenantId) -> Result<(), StoreError> {
+        self.table
+            .delete_all(vec![organization_key(tenant)])
+            .await?;
+        for member in self.members(tenant).await? {
+            let delete = Delete::builder()
+                .table_name(self.table.name())
+                .set_key(Some(member_key(tenant, &member.user_id).attributes()))
+                .condition_expression("attribute_exists(pk)")
+                .build()
+                .map_err(build_error)?;
+            let writes = vec![
+                TransactWriteItem::builder().delete(delete).build(),
+                self.table
+                    .add_to_count(&Key::organization_count(&member.user_id), -1)?,
+            ];
+            match self.table.transact(writes).await {
+                Ok(()) | Err(StoreError::ConditionFailed) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}

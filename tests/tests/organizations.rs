@@ -1,0 +1,239 @@
+//! Organizations through the running stack, as a real client: created by a signed-in
+//! person, listed after their personal tenant, renamed and deleted by their owner, and
+//! not found by anyone else.
+
+use aloft_e2e::Stack;
+use reqwest::{Method, StatusCode};
+
+#[tokio::test]
+async fn an_organization_is_its_owners_and_nobody_elses() {
+    let stack = Stack::new();
+    let (owner, _) = stack.new_user("org-owner").await;
+    let (outsider, _) = stack.new_user("org-outsider").await;
+
+    let created = stack
+        .call(
+            &owner,
+            Method::POST,
+            "/api/v2/app/organizations",
+            r#"{"name": "Acme"}"#,
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let organization = created.json()["data"].clone();
+    assert_eq!(organization["kind"], "organization");
+    assert_eq!(organization["role"], "owner");
+    let id = organization["id"].as_str().unwrap_or_default().to_owned();
+    let path = format!("/api/v1/app/organizations/{id}");
+
+    let listed = stack
+        .call(&owner, Method::GET, "/api/v1/app/organizations", "")
+        .await;
+    let items = listed.json()["items"].clone();
+    assert_eq!(items[0]["kind"], "personal");
+    assert_eq!(items[1]["id"], id.as_str());
+
+    let renamed = stack
+        .call(&owner, Method::PATCH, &path, r#"{"name": "Acme Inc"}"#)
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.text);
+    assert_eq!(renamed.json()["name"], "Acme Inc");
+
+    for (method, target, body) in [
+        (Method::GET, path.clone(), ""),
+        (Method::PATCH, path.clone(), r#"{"name": "Mine"}"#),
+        (Method::DELETE, path.clone(), ""),
+        (Method::GET, format!("{path}/members"), ""),
+    ] {
+        let answer = stack.call(&outsider, method.clone(), &target, body).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::NOT_FOUND,
+            "{method} {target}: {}",
+            answer.text
+        );
+    }
+
+    let members = stack
+        .call(&owner, Method::GET, &format!("{path}/members"), "")
+        .await
+        .json();
+    assert_eq!(members["total"], 1);
+    assert_eq!(members["items"][0]["role"], "owner");
+
+    let deleted = stack.call(&owner, Method::DELETE, &path, "").await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text);
+    let gone = stack.call(&owner, Method::GET, &path, "").await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+}
+
+/// An invitation travels by mail; only its addressee, verified, may use it, once.
+#[tokio::test]
+async fn an_invitation_is_mailed_and_joins_only_its_verified_addressee_once() {
+    let stack = Stack::new();
+    let (owner, _) = stack.new_user("inv-owner").await;
+    let (guest, guest_email) = stack.new_user("inv-guest").await;
+    let (stranger, _) = stack.new_user("inv-stranger").await;
+    let created = stack
+        .call(
+            &owner,
+            Method::POST,
+            "/api/v1/app/organizations",
+            r#"{"name": "Team"}"#,
+        )
+        .await;
+    let id = created.json()["id"].as_str().unwrap_or_default().to_owned();
+    let invitations = format!("/api/v1/app/organizations/{id}/invitations");
+
+    let personal = stack
+        .call(&owner, Method::GET, "/api/v1/app/organizations", "")
+        .await;
+    let personal_id = personal.json()["items"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let refused = stack
+        .call(
+            &owner,
+            Method::POST,
+            &format!("/api/v1/app/organizations/{personal_id}/invitations"),
+            &format!(r#"{{"email": "{guest_email}", "role": "member"}}"#),
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.text
+    );
+
+    let invited = stack
+        .call(
+            &owner,
+            Method::POST,
+            &invitations,
+            &format!(
+                r#"{{"email": "{}", "role": "viewer"}}"#,
+                guest_email.to_uppercase()
+            ),
+        )
+        .await;
+    assert_eq!(invited.status, StatusCode::CREATED, "{}", invited.text);
+    assert_eq!(invited.json()["email"], guest_email.as_str());
+    let listed = stack.call(&owner, Method::GET, &invitations, "").await;
+    assert_eq!(listed.json()["items"].as_array().map(Vec::len), Some(1));
+
+    let token = stack
+        .newest_link_token(&guest_email, "accept-invitation")
+        .await;
+    let accept = format!(r#"{{"token": "{token}"}}"#);
+    let path = "/api/v1/app/invitations/accept";
+
+    // Another user, and the addressee before verifying, are refused; nothing is used up.
+    let other = stack.call(&stranger, Method::POST, path, &accept).await;
+    assert_eq!(other.status, StatusCode::FORBIDDEN, "{}", other.text);
+    let unverified = stack.call(&guest, Method::POST, path, &accept).await;
+    assert_eq!(
+        unverified.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        unverified.text
+    );
+
+    let verify = stack.newest_link_token(&guest_email, "verify-email").await;
+    let verified = stack
+        .auth("verify-email", &format!(r#"{{"token": "{verify}"}}"#))
+        .await;
+    assert_eq!(verified.status, StatusCode::OK, "{}", verified.text);
+    let joined = stack.call(&guest, Method::POST, path, &accept).await;
+    assert_eq!(joined.status, StatusCode::OK, "{}", joined.text);
+    assert_eq!(joined.json()["organization"]["id"], id.as_str());
+    assert_eq!(joined.json()["role"], "viewer");
+
+    let again = stack.call(&guest, Method::POST, path, &accept).await;
+    assert_eq!(
+        again.status,
+        StatusCode::BAD_REQUEST,
+        "a link joins once: {}",
+        again.text
+    );
+    let members = stack
+        .call(
+            &guest,
+            Method::GET,
+            &format!("/api/v1/app/organizations/{id}/members"),
+            "",
+        )
+        .await;
+    assert_eq!(members.json()["total"], 2);
+    let listed = stack.call(&owner, Method::GET, &invitations, "").await;
+    assert_eq!(listed.json()["items"].as_array().map(Vec::len), Some(0));
+
+    let twice = stack
+        .call(
+            &owner,
+            Method::POST,
+            &invitations,
+            &format!(r#"{{"email": "{guest_email}", "role": "member"}}"#),
+        )
+        .await;
+    assert_eq!(
+        twice.status,
+        StatusCode::CONFLICT,
+        "already a member: {}",
+        twice.text
+    );
+}
+
+#[tokio::test]
+async fn a_revoked_invitation_link_stops_working() {
+    let stack = Stack::new();
+    let (owner, _) = stack.new_user("rev-owner").await;
+    let (_, guest_email) = stack.new_user("rev-guest").await;
+    let created = stack
+        .call(
+            &owner,
+            Method::POST,
+            "/api/v1/app/organizations",
+            r#"{"name": "Team"}"#,
+        )
+        .await;
+    let id = created.json()["id"].as_str().unwrap_or_default().to_owned();
+    let invitations = format!("/api/v1/app/organizations/{id}/invitations");
+    let invited = stack
+        .call(
+            &owner,
+            Method::POST,
+            &invitations,
+            &format!(r#"{{"email": "{guest_email}", "role": "member"}}"#),
+        )
+        .await;
+    let invitation = invited.json()["id"].as_str().unwrap_or_default().to_owned();
+    let token = stack
+        .newest_link_token(&guest_email, "accept-invitation")
+        .await;
+
+    let revoked = stack
+        .call(
+            &owner,
+            Method::DELETE,
+            &format!("{invitations}/{invitation}"),
+            "",
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT, "{}", revoked.text);
+    let guest = stack
+        .sign_in(&format!(
+            r#"{{"email": "{guest_email}", "password": "correct horse"}}"#
+        ))
+        .await;
+    let accept = stack
+        .call(
+            &guest,
+            Method::POST,
+            "/api/v1/app/invitations/accept",
+            &format!(r#"{{"token": "{token}"}}"#),
+        )
+        .await;
+    assert_eq!(accept.status, StatusCode::BAD_REQUEST, "{}", accept.text);
+}
