@@ -237,3 +237,167 @@ async fn a_revoked_invitation_link_stops_working() {
         .await;
     assert_eq!(accept.status, StatusCode::BAD_REQUEST, "{}", accept.text);
 }
+
+/// A verified user who accepted an invitation to `organization` as `role`; returns their
+/// `Authorization` header value.
+async fn member(stack: &Stack, owner: &str, organization: &str, role: &str, tag: &str) -> String {
+    let (bearer, email) = stack.new_user(tag).await;
+    let verify = stack.newest_link_token(&email, "verify-email").await;
+    stack
+        .auth("verify-email", &format!(r#"{{"token": "{verify}"}}"#))
+        .await;
+    let invited = stack
+        .call(
+            owner,
+            Method::POST,
+            &format!("/api/v1/app/organizations/{organization}/invitations"),
+            &format!(r#"{{"email": "{email}", "role": "{role}"}}"#),
+        )
+        .await;
+    assert_eq!(invited.status, StatusCode::CREATED, "{}", invited.text);
+    let token = stack.newest_link_token(&email, "accept-invitation").await;
+    let joined = stack
+        .call(
+            &bearer,
+            Method::POST,
+            "/api/v1/app/invitations/accept",
+            &format!(r#"{{"token": "{token}"}}"#),
+        )
+        .await;
+    assert_eq!(joined.status, StatusCode::OK, "{}", joined.text);
+    bearer
+}
+
+/// `bearer`'s token for tenant `id` (`switch`), as an `Authorization` header value.
+async fn switch(stack: &Stack, bearer: &str, id: &str) -> String {
+    let switched = stack
+        .call(
+            bearer,
+            Method::POST,
+            &format!("/api/v1/app/organizations/{id}/switch"),
+            "",
+        )
+        .await;
+    assert_eq!(switched.status, StatusCode::OK, "{}", switched.text);
+    assert_eq!(switched.json()["tenant_id"], id);
+    format!(
+        "Bearer {}",
+        switched.json()["access_token"].as_str().unwrap_or_default()
+    )
+}
+
+fn project_names(page: &serde_json::Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|p| p["name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Members share the organization's projects; a viewer only reads; a role change and a
+/// removal take effect on the member's very next request.
+#[tokio::test]
+async fn members_share_the_tenant_and_changes_apply_on_the_next_request() {
+    let stack = Stack::new();
+    let (owner, _) = stack.new_user("team-owner").await;
+    let created = stack
+        .call(
+            &owner,
+            Method::POST,
+            "/api/v1/app/organizations",
+            r#"{"name": "Team"}"#,
+        )
+        .await;
+    let id = created.json()["id"].as_str().unwrap_or_default().to_owned();
+    let guest = member(&stack, &owner, &id, "member", "team-guest").await;
+
+    let owner_in = switch(&stack, &owner, &id).await;
+    let made = stack
+        .call(
+            &owner_in,
+            Method::POST,
+            "/api/v1/app/projects",
+            r#"{"name": "Team plan"}"#,
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.text);
+    let personal = stack
+        .call(&owner, Method::GET, "/api/v1/app/projects", "")
+        .await;
+    assert!(!project_names(&personal.json()).contains(&"Team plan".to_owned()));
+
+    let guest_in = switch(&stack, &guest, &id).await;
+    let seen = stack
+        .call(&guest_in, Method::GET, "/api/v1/app/projects", "")
+        .await;
+    assert_eq!(project_names(&seen.json()), ["Team plan"]);
+    let theirs = stack
+        .call(
+            &guest_in,
+            Method::POST,
+            "/api/v1/app/projects",
+            r#"{"name": "Guest plan"}"#,
+        )
+        .await;
+    assert_eq!(
+        theirs.status,
+        StatusCode::CREATED,
+        "a member writes: {}",
+        theirs.text
+    );
+
+    // Made a viewer: the member's token stops at once; a new one only reads.
+    let guest_id = stack.user_id(&guest).await;
+    let members = format!("/api/v1/app/organizations/{id}/members/{guest_id}");
+    let demoted = stack
+        .call(&owner, Method::PATCH, &members, r#"{"role": "viewer"}"#)
+        .await;
+    assert_eq!(demoted.status, StatusCode::OK, "{}", demoted.text);
+    let stale = stack
+        .call(&guest_in, Method::GET, "/api/v1/app/projects", "")
+        .await;
+    assert_eq!(stale.status, StatusCode::UNAUTHORIZED, "{}", stale.text);
+    let viewer_in = switch(&stack, &guest, &id).await;
+    let read = stack
+        .call(&viewer_in, Method::GET, "/api/v1/app/projects", "")
+        .await;
+    assert_eq!(read.status, StatusCode::OK);
+    let write = stack
+        .call(
+            &viewer_in,
+            Method::POST,
+            "/api/v1/app/projects",
+            r#"{"name": "No"}"#,
+        )
+        .await;
+    assert_eq!(write.status, StatusCode::FORBIDDEN, "{}", write.text);
+
+    // Removed: the next request is refused, and the organization is gone for them.
+    let removed = stack.call(&owner, Method::DELETE, &members, "").await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT, "{}", removed.text);
+    let after = stack
+        .call(&viewer_in, Method::GET, "/api/v1/app/projects", "")
+        .await;
+    assert_eq!(after.status, StatusCode::UNAUTHORIZED, "{}", after.text);
+    let again = stack
+        .call(
+            &guest,
+            Method::POST,
+            &format!("/api/v1/app/organizations/{id}/switch"),
+            "",
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+    let own = stack
+        .call(&guest, Method::GET, "/api/v1/app/projects", "")
+        .await;
+    assert_eq!(
+        own.status,
+        StatusCode::OK,
+        "their personal tenant still works"
+    );
+}

@@ -764,6 +764,27 @@ export interface paths {
         patch: operations["update_member"];
         trace?: never;
     };
+    "/api/v1/app/organizations/{id}/switch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Act in another of the caller's tenants: an organization they belong to, or their
+         *     personal tenant. The answer is an access token for it; the session's refresh cookie
+         *     keeps it (a refresh signs tokens for it while the caller is a member).
+         */
+        post: operations["switch_organization"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/app/projects": {
         parameters: {
             query?: never;
@@ -2053,6 +2074,27 @@ export interface paths {
          *     only): the old owner becomes `admin`. The owner's own role changes only by transfer.
          */
         patch: operations["update_member_v2"];
+        trace?: never;
+    };
+    "/api/v2/app/organizations/{id}/switch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Act in another of the caller's tenants: an organization they belong to, or their
+         *     personal tenant. The answer is an access token for it; the session's refresh cookie
+         *     keeps it (a refresh signs tokens for it while the caller is a member).
+         */
+        post: operations["switch_organization_v2"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v2/app/projects": {
@@ -3646,6 +3688,18 @@ export interface components {
             events: string[];
             id: string;
             url: string;
+        };
+        /** @description A new access token for another of the caller's tenants. */
+        SwitchedTenant: {
+            access_token: string;
+            /**
+             * Format: int64
+             * @description Seconds until the access token expires.
+             */
+            expires_in: number;
+            tenant_id: string;
+            /** @description Always `bearer`. */
+            token_type: string;
         };
         /**
          * @description `personal` (the user's own tenant, no members) or `organization`.
@@ -7408,6 +7462,69 @@ export interface operations {
             };
             /** @description A field is missing, of the wrong type or breaks a rule (`VALIDATION_ERROR`); `details.field` names it */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    switch_organization: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description An access token acting in that tenant */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SwitchedTenant"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An API key or an impersonation token */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such organization, or the caller is not a member */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -13122,6 +13239,72 @@ export interface operations {
             };
             /** @description A field is missing, of the wrong type or breaks a rule (`VALIDATION_ERROR`); `details.field` names it */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    switch_organization_v2: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description An access token acting in that tenant */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["SwitchedTenant"];
+                        meta: components["schemas"]["ResponseMeta"];
+                    };
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An API key or an impersonation token */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such organization, or the caller is not a member */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

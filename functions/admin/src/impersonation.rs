@@ -104,6 +104,7 @@ pub(crate) async fn start_impersonation(
     let principal = Principal {
         user_id: target.id.clone(),
         tenant_id: TenantId::new(target.tenant_id.clone()),
+        membership: None,
         role: Role::User,
         plan: Plan::parse(&target.subscription_plan),
         email: Some(target.email.clone()),

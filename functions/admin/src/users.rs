@@ -378,6 +378,7 @@ mod tests {
         Principal {
             user_id: id.into(),
             tenant_id: TenantId::new("t"),
+            membership: None,
             role,
             plan: Plan::Free,
             email: None,

@@ -7,7 +7,7 @@ use aloft_http::{
     openapi::{ErrorBody, JsonBody, RateLimited},
 };
 use aloft_queue::{AccountMail, Job, Queued};
-use aloft_store::{RefreshRecord, Rotation, SessionUse, StoreError, UserRecord};
+use aloft_store::{MemberRole, RefreshRecord, Rotation, SessionUse, StoreError, UserRecord};
 use axum::{
     extract::State,
     response::{AppendHeaders, IntoResponse, Response},
@@ -133,7 +133,7 @@ pub(crate) async fn login(
     let family_id = uuid::Uuid::new_v4().to_string();
     let refresh = start_session(&state, &user.id, &family_id, &session_use(&headers, ip)).await?;
     tracing::info!(user.id = user.id.as_str(), "user signed in");
-    sign_in_response(&state, &user, &family_id, &refresh)
+    sign_in_response(&state, &user, &family_id, &refresh, None)
 }
 
 /// Where and when a session is being used: now, by this client.
@@ -197,7 +197,40 @@ pub(crate) async fn refresh(
         .map_err(|e| ApiError::from(e).into_response())?
         .filter(|u| u.is_active)
         .ok_or_else(|| refused("The account is no longer active"))?;
-    sign_in_response(&state, &user, &family_id, &new_secret).map_err(IntoResponse::into_response)
+    let active = active_organization(&state, &user.id, &family_id)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    sign_in_response(&state, &user, &family_id, &new_secret, active)
+        .map_err(IntoResponse::into_response)
+}
+
+/// The organization session `family_id` acts in (`switch`) and the user's role there,
+/// while they are a member; else the personal tenant (`None`), which the session then
+/// returns to.
+async fn active_organization(
+    state: &AppState,
+    user_id: &str,
+    family_id: &str,
+) -> Result<Option<(TenantId, MemberRole)>, ApiError> {
+    let tenant = state
+        .refresh_tokens
+        .session(family_id)
+        .await?
+        .and_then(|session| session.tenant_id)
+        .map(TenantId::new);
+    let Some(tenant) = tenant else {
+        return Ok(None);
+    };
+    match state.organizations.membership(&tenant, user_id).await? {
+        Some(member) => Ok(Some((tenant, member.role))),
+        None => {
+            state
+                .refresh_tokens
+                .set_tenant(user_id, family_id, None)
+                .await?;
+            Ok(None)
+        }
+    }
 }
 
 /// Sign out: the refresh token's family is revoked and the cookie cleared. Always 204,
@@ -251,17 +284,24 @@ async fn start_session(
     Ok(secret)
 }
 
-/// 200 with a fresh access token for `user` in session `family_id`, and the refresh
-/// cookie.
+/// 200 with a fresh access token for `user` in session `family_id`, acting in the
+/// organization `active` names with their role there (else their personal tenant), and
+/// the refresh cookie.
 fn sign_in_response(
     state: &AppState,
     user: &UserRecord,
     family_id: &str,
     refresh: &str,
+    active: Option<(TenantId, MemberRole)>,
 ) -> Result<Response, ApiError> {
+    let (tenant_id, membership) = match active {
+        Some((tenant, role)) => (tenant, Some(role)),
+        None => (TenantId::new(user.tenant_id.clone()), None),
+    };
     let principal = Principal {
         user_id: user.id.clone(),
-        tenant_id: TenantId::new(user.tenant_id.clone()),
+        tenant_id,
+        membership,
         role: Role::parse(&user.role),
         plan: aloft_auth::Plan::parse(&user.subscription_plan),
         email: Some(user.email.clone()),

@@ -18,7 +18,9 @@ use aloft_auth::{App, AppParts, AuthConfig, JwtKeys, Passwords};
 use aloft_config::{ConfigError, Env};
 use aloft_http::{HttpConfig, openapi::versioned_document};
 use aloft_queue::{Producer, QueueName, QueueUrls};
-use aloft_store::{AwsClients, JobRepo, OneTimeTokens, RefreshTokens, Table, UserRepo};
+use aloft_store::{
+    AwsClients, JobRepo, OneTimeTokens, OrganizationRepo, RefreshTokens, Table, UserRepo,
+};
 use axum::{
     Router,
     routing::{delete, get, post},
@@ -39,6 +41,8 @@ pub struct Auth {
     pub one_time: OneTimeTokens,
     /// Queues the mail jobs.
     pub producer: Producer,
+    /// The memberships a refreshed session's organization is checked against.
+    pub organizations: OrganizationRepo,
     /// Emails that get the `admin` role once verified (`BOOTSTRAP_ADMIN_EMAILS`).
     pub bootstrap_admins: Arc<[String]>,
     /// Emails that get the `superadmin` role once verified
@@ -67,6 +71,7 @@ impl AppParts for Auth {
             keys: Arc::new(JwtKeys::new(&AuthConfig::from_env(env)?)),
             passwords,
             one_time: OneTimeTokens::new(table.clone()),
+            organizations: OrganizationRepo::new(table.clone()),
             producer: Producer::new(
                 aws,
                 JobRepo::new(table.clone()),

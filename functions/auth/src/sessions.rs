@@ -243,6 +243,7 @@ mod tests {
             ip: None,
             expires_at: 0,
             revoked: None,
+            tenant_id: None,
         };
         assert!(view(session.clone(), Some("f1")).current);
         assert!(!view(session.clone(), Some("f2")).current);

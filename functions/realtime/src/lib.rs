@@ -272,6 +272,7 @@ fn principal_of(connection: &ConnectionRecord) -> Principal {
     Principal {
         user_id: connection.user_id.clone(),
         tenant_id: aloft_store::TenantId::new(connection.tenant_id.clone()),
+        membership: None,
         role: aloft_auth::Role::User,
         plan: aloft_auth::Plan::Free,
         email: None,

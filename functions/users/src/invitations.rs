@@ -305,6 +305,11 @@ pub(crate) async fn accept_invitation(
         }
         Err(e) => return Err(e.into()),
     }
+    // Clears a marker left by an earlier removal from this organization.
+    state
+        .marks
+        .record(&user.id, &tenant, Some(invitation.role))
+        .await?;
     Ok(Reply::ok(JoinedOrganization {
         organization: OrganizationRef {
             id: organization.id,

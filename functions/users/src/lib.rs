@@ -9,12 +9,13 @@ mod invitations;
 mod me;
 mod organizations;
 
-use aloft_auth::{App, AppParts};
+use aloft_auth::{App, AppParts, MembershipMarks};
 use aloft_config::{ConfigError, Env};
 use aloft_http::{HttpConfig, openapi::versioned_document};
 use aloft_queue::{Producer, QueueName, QueueUrls};
 use aloft_store::{
-    ApiKeyRepo, AwsClients, JobRepo, MembershipLimits, OrganizationRepo, Table, UserRepo,
+    ApiKeyRepo, AwsClients, JobRepo, MembershipLimits, OrganizationRepo, RefreshTokens, Table,
+    UserRepo,
 };
 use axum::{
     Router,
@@ -32,6 +33,10 @@ pub struct Users {
     pub limits: MembershipLimits,
     /// Invitation mails, through the jobs queue (`JOBS_QUEUE_URL`).
     pub producer: Producer,
+    /// The session `switch` moves to another tenant.
+    pub refresh_tokens: RefreshTokens,
+    /// Makes a membership change refuse the member's older credentials.
+    pub marks: MembershipMarks,
 }
 
 impl AppParts for Users {
@@ -39,6 +44,8 @@ impl AppParts for Users {
         let urls = QueueUrls::from_env(env, &[QueueName::Jobs])?;
         Ok(Self {
             producer: Producer::new(aws, JobRepo::new(table.clone()), urls),
+            refresh_tokens: RefreshTokens::new(table.clone()),
+            marks: MembershipMarks::from_env(env, table)?,
             users: UserRepo::new(table.clone()),
             api_keys: ApiKeyRepo::new(table.clone()),
             organizations: OrganizationRepo::new(table.clone()),
@@ -75,6 +82,10 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
         .route(
             "/app/organizations/{id}/members",
             get(organizations::list_members),
+        )
+        .route(
+            "/app/organizations/{id}/switch",
+            post(organizations::switch_organization),
         )
         .route(
             "/app/organizations/{id}/members/{user_id}",
@@ -116,6 +127,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         organizations::list_members,
         organizations::update_member,
         organizations::remove_member,
+        organizations::switch_organization,
         invitations::create_invitation,
         invitations::list_invitations,
         invitations::revoke_invitation,

@@ -157,6 +157,68 @@ pub(crate) async fn managed(
     Ok((organization, member))
 }
 
+/// A new access token for another of the caller's tenants.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SwitchedTenant {
+    pub access_token: String,
+    /// Always `bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    pub tenant_id: String,
+}
+
+/// Act in another of the caller's tenants: an organization they belong to, or their
+/// personal tenant. The answer is an access token for it; the session's refresh cookie
+/// keeps it (a refresh signs tokens for it while the caller is a member).
+#[utoipa::path(
+    post,
+    path = "/app/organizations/{id}/switch",
+    tag = "Organizations",
+    security(("BearerJWT" = [])),
+    params(("id" = String, Path, description = "The tenant's id")),
+    responses(
+        SignedIn,
+        (status = 200, description = "An access token acting in that tenant", body = SwitchedTenant),
+        (status = 403, description = "An API key or an impersonation token", body = ErrorBody),
+        (status = 404, description = "No such organization, or the caller is not a member", body = ErrorBody),
+    )
+)]
+pub(crate) async fn switch_organization(
+    State(state): State<AppState>,
+    PersonUser(principal): PersonUser,
+    Path(id): Path<String>,
+) -> Result<Reply<SwitchedTenant>, ApiError> {
+    let user = caller(&state, &principal).await?;
+    let role = if id == user.tenant_id {
+        None
+    } else {
+        Some(membership(&state, &principal, &id).await?.1.role)
+    };
+    if let Some(session) = principal.session_id() {
+        let organization = role.map(|_| id.as_str());
+        state
+            .refresh_tokens
+            .set_tenant(&principal.user_id, session, organization)
+            .await?;
+    }
+    let switched = Principal {
+        tenant_id: TenantId::new(&id),
+        membership: role,
+        ..principal
+    };
+    let keys = state.guard.authenticator().jwt();
+    let access_token = keys
+        .issue(&switched, aloft_core::timestamp::unix_now())
+        .map_err(ApiError::internal)?;
+    Ok(Reply::ok(SwitchedTenant {
+        access_token,
+        token_type: "bearer".into(),
+        expires_in: keys.access_ttl().as_secs(),
+        tenant_id: id,
+    }))
+}
+
 /// Member `user_id` of organization `id`, unless they are its owner (409 `why`): the
 /// owner's membership changes only by transfer.
 async fn not_the_owner(
@@ -334,7 +396,12 @@ pub(crate) async fn delete_organization(
             "Only the organization's owner may delete it".into(),
         ));
     }
-    state.organizations.delete(&TenantId::new(&id)).await?;
+    let tenant = TenantId::new(&id);
+    let members = state.organizations.members(&tenant).await?;
+    state.organizations.delete(&tenant).await?;
+    for member in &members {
+        state.marks.record(&member.user_id, &tenant, None).await?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -430,6 +497,15 @@ pub(crate) async fn update_member(
         }
         Err(e) => return Err(e.into()),
     }
+    let tenant = TenantId::new(&id);
+    state.marks.record(&user_id, &tenant, Some(role)).await?;
+    if role == MemberRole::Owner {
+        let previous = &organization.owner_id;
+        state
+            .marks
+            .record(previous, &tenant, Some(MemberRole::Admin))
+            .await?;
+    }
     let user = state
         .users
         .get(&user_id)
@@ -483,9 +559,11 @@ pub(crate) async fn remove_member(
     .await?;
     let tenant = TenantId::new(&id);
     match state.organizations.remove_member(&tenant, &user_id).await {
-        Ok(()) => Ok(StatusCode::NO_CONTENT),
-        // Removed by a concurrent request: the outcome asked for.
-        Err(StoreError::ConditionFailed) => Ok(StatusCode::NO_CONTENT),
-        Err(e) => Err(e.into()),
+        // Removed by a concurrent request: the outcome asked for (marked again below,
+        // which finishes a retried request whose marking failed).
+        Ok(()) | Err(StoreError::ConditionFailed) => {}
+        Err(e) => return Err(e.into()),
     }
+    state.marks.record(&user_id, &tenant, None).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

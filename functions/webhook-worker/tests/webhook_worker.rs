@@ -405,6 +405,7 @@ async fn clerk_user_lifecycle_creates_updates_and_deactivates_one_user() {
         class: "default",
         limit: 1000,
         window_secs: 60,
+        membership: None,
     };
     let window = UsageMeter::new(table)
         .count_request(&id, limit, "users", now)

@@ -2,7 +2,7 @@
 //! URL and the events it wants; the signing secret is returned once, at creation.
 //! Deliveries (`…/{id}/deliveries`) show every attempt's outcome, dead ones included.
 
-use aloft_auth::{AuthUser, PersonUser, opaque::random_secret};
+use aloft_auth::{AuthUser, PersonUser, Principal, opaque::random_secret};
 use aloft_core::{ApiError, Page, PageParams};
 use aloft_http::{
     Json, Paging, Query, Reply,
@@ -145,6 +145,7 @@ pub(crate) async fn create_subscription(
     PersonUser(principal): PersonUser,
     Json(body): Json<CreateSubscription>,
 ) -> Result<Reply<CreatedSubscription>, ApiError> {
+    owner_or_admin(&principal)?;
     state
         .targets
         .check_url(body.url.trim())
@@ -230,6 +231,7 @@ pub(crate) async fn delete_subscription(
     AuthUser(principal): AuthUser,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    owner_or_admin(&principal)?;
     if !state
         .webhooks
         .delete_subscription(&principal.tenant_id, &id)
@@ -304,4 +306,15 @@ pub(crate) async fn list_deliveries(
         &request,
         DeliveryView::from,
     )))
+}
+
+/// In an organization, only its owner and admins manage its webhook subscriptions.
+fn owner_or_admin(principal: &Principal) -> Result<(), ApiError> {
+    if principal.manages_tenant() {
+        Ok(())
+    } else {
+        Err(ApiError::Authorization(
+            "Only the organization's owner or an admin manages its webhook subscriptions".into(),
+        ))
+    }
 }

@@ -128,6 +128,7 @@ fn bench_principal() -> Principal {
     Principal {
         user_id: "bench-user".into(),
         tenant_id: TenantId::new("bench-tenant"),
+        membership: None,
         role: Role::User,
         plan: aloft_auth::Plan::Free,
         email: None,

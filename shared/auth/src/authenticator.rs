@@ -309,6 +309,7 @@ fn principal_of_user(user: &UserRecord) -> Principal {
     Principal {
         user_id: user.id.clone(),
         tenant_id: TenantId::new(user.tenant_id.clone()),
+        membership: None,
         role: Role::parse(&user.role),
         plan: Plan::parse(&user.subscription_plan),
         email: (!user.email.is_empty()).then(|| user.email.clone()),
@@ -331,6 +332,7 @@ fn principal_of_key(record: ApiKeyRecord) -> Principal {
     Principal {
         user_id: record.user_id,
         tenant_id: TenantId::new(record.tenant_id),
+        membership: None,
         role: Role::parse(&record.role),
         plan: Plan::parse(&record.plan),
         email: None,

@@ -25,11 +25,10 @@ pub struct Deactivation {
 impl Deactivation {
     /// The horizon from `JWT_ACCESS_TTL_SECONDS` and `IMPERSONATION_TTL_MINUTES`.
     pub fn from_env(env: &Env, table: &Table) -> Result<Self, ConfigError> {
-        let access_ttl = keys::access_ttl(env)?;
         Ok(Self {
             usage: UsageMeter::new(table.clone()),
             refresh_tokens: RefreshTokens::new(table.clone()),
-            horizon: access_ttl.max(impersonation_ttl(env)?),
+            horizon: credential_horizon(env)?,
         })
     }
 
@@ -51,6 +50,12 @@ impl Deactivation {
             .unblock_requests(user_id, now, now + self.horizon.as_secs())
             .await
     }
+}
+
+/// How long a credential issued now may still be used: the longer of an access token's
+/// and an impersonation token's lifetime. A refusal marked now must last that long.
+pub(crate) fn credential_horizon(env: &Env) -> Result<Duration, ConfigError> {
+    Ok(keys::access_ttl(env)?.max(impersonation_ttl(env)?))
 }
 
 /// `IMPERSONATION_TTL_MINUTES`: 1–60, default 30 (docs/api.md).

@@ -4,6 +4,8 @@ use aloft_core::ApiError;
 use axum::extract::{FromRef, FromRequestParts};
 use http::request::Parts;
 
+use aloft_store::MemberRole;
+
 use crate::{Authenticator, Principal};
 
 /// A request with a valid bearer token or API key; 401 otherwise.
@@ -22,6 +24,11 @@ pub struct AdminUser(pub Principal);
 pub struct PersonUser(pub Principal);
 
 /// `/api/<version>/admin/…`.
+/// GET and HEAD: what read-only credentials may send.
+pub(crate) fn is_read(method: &http::Method) -> bool {
+    matches!(*method, http::Method::GET | http::Method::HEAD)
+}
+
 fn is_admin_route(path: &str) -> bool {
     path.split('/').nth(3) == Some("admin")
 }
@@ -50,6 +57,11 @@ where
         if !principal.scopes_allow(&parts.method, is_admin_route(parts.uri.path())) {
             return Err(ApiError::Authorization(
                 "This API key's scopes do not allow this request".into(),
+            ));
+        }
+        if principal.membership == Some(MemberRole::Viewer) && !is_read(&parts.method) {
+            return Err(ApiError::Authorization(
+                "A viewer of this organization may only read".into(),
             ));
         }
         Ok(AuthUser(principal))

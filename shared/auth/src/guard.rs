@@ -12,7 +12,7 @@ use aloft_core::{ApiError, timestamp::unix_now};
 use aloft_http::{CallerId, HttpConfig};
 use aloft_store::{
     AuditLog, RateLimiter, Table, UsageMeter, Window,
-    usage::{API_REQUESTS, RequestLimit},
+    usage::{API_REQUESTS, ClaimedMembership, RequestLimit},
 };
 use axum::{
     Router,
@@ -189,6 +189,14 @@ impl Class {
     }
 }
 
+/// A credential acting in an organization whose membership changed since it was issued
+/// (removed, another role, the organization deleted).
+fn membership_changed() -> ApiError {
+    ApiError::Authentication(
+        "Your membership of this organization has changed: switch to it again".into(),
+    )
+}
+
 async fn guard_request(
     State(guard): State<Arc<Guard>>,
     mut request: Request,
@@ -223,6 +231,8 @@ async fn guard_request(
     if let Some(window) = window.filter(|w| !w.allowed) {
         let mut response = if window.blocked {
             deactivated().into_response()
+        } else if window.membership_changed {
+            membership_changed().into_response()
         } else {
             ApiError::RateLimited {
                 retry_after: window.reset_at.saturating_sub(now).max(1),
@@ -300,6 +310,10 @@ async fn check_limit(
                     class: &class.key,
                     limit: class.limit.saturating_mul(p.plan.rate_multiplier()),
                     window_secs: class.window_secs,
+                    membership: p.membership.map(|role| ClaimedMembership {
+                        tenant: p.tenant_id.as_str(),
+                        role: role.as_str(),
+                    }),
                 };
                 guard
                     .usage
@@ -367,6 +381,7 @@ impl Guard {
         let now = unix_now();
         match check_limit(self, &class, "unknown", Some(principal), "realtime", now).await {
             Some(window) if window.blocked => Err(deactivated()),
+            Some(window) if window.membership_changed => Err(membership_changed()),
             Some(window) if !window.allowed => Err(ApiError::RateLimited {
                 retry_after: window.reset_at.saturating_sub(now).max(1),
             }),

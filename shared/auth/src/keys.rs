@@ -6,7 +6,7 @@ use aloft_config::{ConfigError, Env};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
 
-use aloft_store::TenantId;
+use aloft_store::{MemberRole, TenantId};
 
 use crate::{Credential, Plan, Principal, Role};
 
@@ -103,6 +103,9 @@ pub enum TokenError {
 struct Claims {
     sub: String,
     tid: String,
+    /// The caller's role in the organization `tid` names; absent in a personal tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    trole: Option<MemberRole>,
     #[serde(default)]
     role: Role,
     #[serde(default)]
@@ -195,6 +198,7 @@ impl JwtKeys {
         let claims = Claims {
             sub: principal.user_id.clone(),
             tid: principal.tenant_id.as_str().to_owned(),
+            trole: principal.membership,
             role: principal.role,
             plan: principal.plan,
             email: principal.email.clone(),
@@ -237,6 +241,7 @@ impl JwtKeys {
         Ok(Principal {
             user_id: claims.sub,
             tenant_id: TenantId::new(claims.tid),
+            membership: claims.trole,
             role: claims.role,
             plan: claims.plan,
             email: claims.email,

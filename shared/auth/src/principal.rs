@@ -1,6 +1,6 @@
 //! The authenticated caller.
 
-use aloft_store::TenantId;
+use aloft_store::{MemberRole, TenantId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -124,6 +124,9 @@ impl Credential {
 pub struct Principal {
     pub user_id: String,
     pub tenant_id: TenantId,
+    /// The caller's role in the organization `tenant_id` names; `None` in their personal
+    /// tenant (theirs alone).
+    pub membership: Option<MemberRole>,
     pub role: Role,
     pub plan: Plan,
     pub email: Option<String>,
@@ -145,6 +148,12 @@ impl Principal {
         self.impersonator.is_none() && matches!(self.credential, Credential::Token { .. })
     }
 
+    /// The caller may manage the tenant they act in (its webhook subscriptions, say):
+    /// their own personal tenant, or an organization they own or administer.
+    pub fn manages_tenant(&self) -> bool {
+        self.membership.is_none_or(MemberRole::manages)
+    }
+
     /// The session (refresh family) the caller's access token was issued in.
     pub fn session_id(&self) -> Option<&str> {
         match &self.credential {
@@ -160,7 +169,7 @@ impl Principal {
             return true;
         };
         // `write` is everything a member may do, reading included.
-        let method_allowed = if matches!(*method, http::Method::GET | http::Method::HEAD) {
+        let method_allowed = if crate::extract::is_read(method) {
             scopes.contains(&Scope::Read) || scopes.contains(&Scope::Write)
         } else {
             scopes.contains(&Scope::Write)
@@ -178,6 +187,7 @@ mod tests {
         Principal {
             user_id: "u".into(),
             tenant_id: TenantId::new("t"),
+            membership: None,
             role: Role::Admin,
             plan: Plan::Free,
             email: None,

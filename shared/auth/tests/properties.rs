@@ -239,6 +239,7 @@ fn principal_of(user_id: &str, impersonator: Option<String>) -> Principal {
     Principal {
         user_id: user_id.to_owned(),
         tenant_id: TenantId::new("tenant-1"),
+        membership: None,
         role: Role::User,
         plan: Plan::Free,
         email: None,
@@ -265,6 +266,7 @@ fn principal() -> impl Strategy<Value = Principal> {
             |(user_id, tenant, role, plan, email, impersonator, token_id)| Principal {
                 user_id,
                 tenant_id: TenantId::new(tenant),
+                membership: None,
                 role,
                 plan,
                 email,

@@ -44,6 +44,7 @@ fn alice(role: Role) -> Principal {
     Principal {
         user_id: "user-alice".into(),
         tenant_id: TenantId::new("tenant-alice"),
+        membership: None,
         role,
         plan: aloft_auth::Plan::Free,
         email: Some("alice@example.com".into()),

@@ -15,6 +15,9 @@ pub struct Window {
     pub allowed: bool,
     /// The user is blocked (deactivated): refused whatever the count.
     pub blocked: bool,
+    /// The credential's organization membership is no longer what it claims (the
+    /// member was removed, their role changed, or the organization is gone).
+    pub membership_changed: bool,
     pub limit: u32,
     pub remaining: u32,
     /// Epoch seconds when the window ends.
@@ -61,6 +64,7 @@ impl RateLimiter {
             .await;
         let window = |allowed, remaining| Window {
             allowed,
+            membership_changed: false,
             blocked: false,
             limit,
             remaining,
@@ -114,6 +118,7 @@ impl RateLimiter {
             .await?;
         let remaining = limit.saturating_sub(hits.map_or(0, |h| h.hits));
         Ok(Window {
+            membership_changed: false,
             allowed: remaining > 0,
             blocked: false,
             limit,

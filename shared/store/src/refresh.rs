@@ -52,6 +52,9 @@ pub struct SessionRecord {
     /// Set (to `"true"`) once the family is revoked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked: Option<String>,
+    /// The organization the session acts in (`switch`); absent: the personal tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
 }
 
 /// Where and when a session was used: at sign-in and at each refresh.
@@ -103,6 +106,7 @@ impl RefreshTokens {
             ip: seen.ip.clone(),
             expires_at: record.expires_at,
             revoked: None,
+            tenant_id: None,
         };
         let mut family = to_item(&Key::refresh_family(&record.family_id), &session)?;
         family.extend([
@@ -146,6 +150,40 @@ impl RefreshTokens {
             .into_iter()
             .filter(|session| session.revoked.is_none() && session.expires_at > now)
             .collect())
+    }
+
+    /// The session `family_id`, if it exists.
+    pub async fn session(&self, family_id: &str) -> Result<Option<SessionRecord>, StoreError> {
+        self.table.get(&Key::refresh_family(family_id)).await
+    }
+
+    /// Makes the user's session act in organization `tenant` from its next refresh on
+    /// (`None`: the personal tenant); `false` when the session is not theirs.
+    pub async fn set_tenant(
+        &self,
+        user_id: &str,
+        family_id: &str,
+        tenant: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let call = self
+            .table
+            .client()
+            .update_item()
+            .table_name(self.table.name())
+            .set_key(Some(Key::refresh_family(family_id).attributes()))
+            .condition_expression("user_id = :owner")
+            .expression_attribute_values(":owner", s(user_id));
+        let call = match tenant {
+            Some(tenant) => call
+                .update_expression("SET tenant_id = :tenant")
+                .expression_attribute_values(":tenant", s(tenant)),
+            None => call.update_expression("REMOVE tenant_id"),
+        };
+        match call.send().await.map_err(StoreError::from_sdk) {
+            Ok(_) => Ok(true),
+            Err(StoreError::ConditionFailed) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Revokes one of the user's sessions; `false` when it is not theirs (or unknown).

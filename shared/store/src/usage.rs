@@ -17,7 +17,7 @@ use time::{Date, Month, OffsetDateTime};
 use crate::{Key, StoreError, Table, table::n, table::s};
 
 mod requests;
-pub use requests::RequestLimit;
+pub use requests::{ClaimedMembership, MEMBERSHIP_REMOVED, RequestLimit};
 
 /// A counted metric and how the usage routes describe it. Adding one is one line in
 /// [`METRICS`] plus the call that counts it.

@@ -22,6 +22,7 @@ const PER_MINUTE: RequestLimit<'static> = RequestLimit {
     class: "default",
     limit: 3,
     window_secs: 60,
+    membership: None,
 };
 /// 2027-01-15T07:59:00Z, a window start.
 const NOW: u64 = 1_799_999_999 - 1_799_999_999 % 60;

@@ -50,6 +50,7 @@ fn signed(user_id: &str, tenant: &str, role: Role, issued_at: u64) -> String {
     let principal = Principal {
         user_id: user_id.to_owned(),
         tenant_id: TenantId::new(tenant),
+        membership: None,
         role,
         plan: aloft_auth::Plan::Free,
         email: Some(format!("{user_id}@example.com")),

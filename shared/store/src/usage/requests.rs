@@ -12,7 +12,10 @@
 //! month's total is `count` plus the `hits#*` still pending ([`super::MonthUsage`]).
 //!
 //! Deactivation sets `blocked_until` on the month items its span touches; the same
-//! condition refuses every request until then, without a read.
+//! condition refuses every request until then, without a read. Likewise a membership
+//! change sets `member#<tenant>` (the new role, or `removed`) on the member's items for
+//! the life of a token: a credential acting in that organization with another role is
+//! refused by the same write ([`RequestLimit::membership`]).
 
 use aws_sdk_dynamodb::{
     operation::update_item::UpdateItemError,
@@ -30,13 +33,25 @@ macro_rules! not_blocked {
     };
 }
 
-/// How a request is counted: its limit class, the limit and the window length.
+/// How a request is counted: its limit class, the limit and the window length, and the
+/// organization membership its credential claims, if it acts in one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequestLimit<'a> {
     pub class: &'a str,
     pub limit: u32,
     pub window_secs: u64,
+    pub membership: Option<ClaimedMembership<'a>>,
 }
+
+/// The organization a credential acts in and the role it carries for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimedMembership<'a> {
+    pub tenant: &'a str,
+    pub role: &'a str,
+}
+
+/// The marker value of a member who is no longer one.
+pub const MEMBERSHIP_REMOVED: &str = "removed";
 
 /// What a conditional update did.
 enum Attempt {
@@ -61,6 +76,7 @@ impl UsageMeter {
         let window = |allowed, blocked, hits: u32| Window {
             allowed,
             blocked,
+            membership_changed: false,
             limit: limit.limit,
             remaining: limit.limit.saturating_sub(hits),
             reset_at: start + limit.window_secs,
@@ -68,6 +84,16 @@ impl UsageMeter {
         if limit.limit == 0 {
             return Ok(window(false, false, 0));
         }
+        // Refused whatever the count: a blocked user, a changed membership.
+        let refusal = |state: &State| {
+            if state.blocked_until > now {
+                return Some(window(false, true, limit.limit));
+            }
+            state.membership_changed.then(|| Window {
+                membership_changed: true,
+                ..window(false, false, limit.limit)
+            })
+        };
         let request = Request::new(user_id, limit, route_group, now)?;
         // A race with another instance starting the same window is resolved by counting
         // in it; a third round would take a clock that moved back past a window start.
@@ -76,21 +102,21 @@ impl UsageMeter {
                 Attempt::Counted(hits) => return Ok(window(true, false, hits)),
                 Attempt::Refused(item) => item,
             };
-            let state = State::of(refused.as_ref(), limit.class);
-            if state.blocked_until > now {
-                return Ok(window(false, true, limit.limit));
+            let state = State::of(refused.as_ref(), limit.class, &request);
+            if let Some(refusal) = refusal(&state) {
+                return Ok(refusal);
             }
             if state.window_start >= start {
                 return Ok(window(false, false, limit.limit));
             }
             match self.update(&request, &request.new_window()).await? {
                 Attempt::Counted(_) => return Ok(window(true, false, 1)),
-                Attempt::Refused(item)
-                    if State::of(item.as_ref(), limit.class).blocked_until > now =>
-                {
-                    return Ok(window(false, true, limit.limit));
+                Attempt::Refused(item) => {
+                    let state = State::of(item.as_ref(), limit.class, &request);
+                    if let Some(refusal) = refusal(&state) {
+                        return Ok(refusal);
+                    }
                 }
-                Attempt::Refused(_) => {}
             }
         }
         Err(StoreError::ConditionFailed)
@@ -148,6 +174,33 @@ impl UsageMeter {
         Ok(())
     }
 
+    /// Records that `user_id`'s membership of organization `tenant` is now `state` (a
+    /// role, or [`MEMBERSHIP_REMOVED`]) on the month items of `now` to `until`: a credential
+    /// claiming anything else for that tenant is refused until then. Idempotent.
+    pub async fn mark_membership(
+        &self,
+        user_id: &str,
+        tenant: &str,
+        state: &str,
+        now: u64,
+        until: u64,
+    ) -> Result<(), StoreError> {
+        for key in month_keys(user_id, now, until)? {
+            self.table
+                .client()
+                .update_item()
+                .table_name(self.table.name())
+                .set_key(Some(key.attributes()))
+                .update_expression("SET #member = :state")
+                .expression_attribute_names("#member", member_attribute(tenant))
+                .expression_attribute_values(":state", s(state))
+                .send()
+                .await
+                .map_err(StoreError::from_sdk)?;
+        }
+        Ok(())
+    }
+
     async fn update(&self, request: &Request, update: &Update) -> Result<Attempt, StoreError> {
         let mut call = self
             .table
@@ -156,7 +209,11 @@ impl UsageMeter {
             .table_name(self.table.name())
             .set_key(Some(request.key.attributes()))
             .update_expression(update.expression)
-            .condition_expression(update.condition)
+            .condition_expression(format!(
+                "{}{}",
+                update.condition,
+                request.member_condition()
+            ))
             .return_values(ReturnValue::UpdatedNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         let names = request
@@ -165,6 +222,9 @@ impl UsageMeter {
             .map(|(name, value)| (*name, value.as_str()));
         for (name, value) in names.chain(update.names.iter().copied()) {
             call = call.expression_attribute_names(name, value);
+        }
+        for (name, value) in &request.member_names {
+            call = call.expression_attribute_names(*name, value.as_str());
         }
         for (name, value) in request.values.iter().chain(&update.values) {
             call = call.expression_attribute_values(*name, value.clone());
@@ -192,10 +252,14 @@ impl UsageMeter {
 struct Request {
     key: Key,
     names: [(&'static str, String); 4],
-    values: [(&'static str, AttributeValue); 3],
+    values: Vec<(&'static str, AttributeValue)>,
     hits_attribute: String,
     limit: u32,
     rank: String,
+    /// `member#<tenant>` and the role claimed, for a credential acting in an
+    /// organization.
+    member: Option<(String, String)>,
+    member_names: Vec<(&'static str, String)>,
 }
 
 /// One of a request's two updates, with the names and values only it uses.
@@ -216,6 +280,14 @@ impl Request {
         let day = utc_day(now)?;
         let month = month_key(day);
         let hits_attribute = format!("hits#{}", limit.class);
+        let mut values = vec![
+            (":one", n(1)),
+            (":start", n(now - now % limit.window_secs)),
+            (":now", n(now)),
+        ];
+        if let Some(claimed) = limit.membership {
+            values.push((":claimed", s(claimed.role)));
+        }
         Ok(Self {
             key: Key::usage(user_id, API_REQUESTS.key, &month),
             names: [
@@ -224,15 +296,28 @@ impl Request {
                 ("#day", format!("d{:02}", day.day())),
                 ("#by", format!("by#{route_group}")),
             ],
-            values: [
-                (":one", n(1)),
-                (":start", n(now - now % limit.window_secs)),
-                (":now", n(now)),
-            ],
+            values,
             hits_attribute,
             limit: limit.limit,
             rank: ranking_key(API_REQUESTS, &month),
+            member: limit
+                .membership
+                .map(|m| (member_attribute(m.tenant), m.role.to_owned())),
+            member_names: limit
+                .membership
+                .map(|m| vec![("#member", member_attribute(m.tenant))])
+                .unwrap_or_default(),
         })
+    }
+
+    /// The clause that refuses a credential whose membership changed: the item holds no
+    /// marker for its tenant, or the role it claims.
+    fn member_condition(&self) -> &'static str {
+        if self.member.is_some() {
+            " AND (attribute_not_exists(#member) OR #member = :claimed)"
+        } else {
+            ""
+        }
     }
 
     /// Counts in the window the item already holds.
@@ -265,20 +350,34 @@ impl Request {
 struct State {
     window_start: u64,
     blocked_until: u64,
+    /// The item's membership marker for the claimed tenant is another role or
+    /// `removed`.
+    membership_changed: bool,
 }
 
 impl State {
-    fn of(item: Option<&Item>, class: &str) -> Self {
+    fn of(item: Option<&Item>, class: &str, request: &Request) -> Self {
         let get = |name: &str| {
             item.and_then(|i| number(i.get(name)))
                 .and_then(|v| u64::try_from(v).ok())
                 .unwrap_or(0)
         };
+        let membership_changed = request.member.as_ref().is_some_and(|(attribute, claimed)| {
+            item.and_then(|i| i.get(attribute))
+                .and_then(|v| v.as_s().ok())
+                .is_some_and(|marker| marker != claimed)
+        });
         Self {
             window_start: get(&format!("win#{class}")),
             blocked_until: get("blocked_until"),
+            membership_changed,
         }
     }
+}
+
+/// The attribute that holds a user's membership marker for organization `tenant`.
+fn member_attribute(tenant: &str) -> String {
+    format!("member#{tenant}")
 }
 
 fn number(value: Option<&AttributeValue>) -> Option<i64> {
