@@ -9,7 +9,7 @@ use aloft_http::{
     Json, Reply,
     openapi::{ErrorBody, JsonBody, SignedIn},
 };
-use aloft_queue::{InvitationMail, Job, Queued};
+use aloft_queue::{Event, InvitationMail, Job, Queued};
 use aloft_store::{
     InvitationRecord, MemberRole, MembershipRecord, StoreError, TenantId, normalize_email,
 };
@@ -18,7 +18,10 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::{AppState, organizations::managed};
+use crate::{
+    AppState,
+    organizations::{announce, managed},
+};
 
 /// How long an invitation's link works.
 const INVITATION_TTL_SECONDS: u64 = 7 * 24 * 3600;
@@ -310,6 +313,14 @@ pub(crate) async fn accept_invitation(
         .marks
         .record(&user.id, &tenant, Some(invitation.role))
         .await?;
+    announce(
+        &state,
+        Event::MemberAdded,
+        &tenant,
+        &user.id,
+        Some(invitation.role),
+    )
+    .await;
     Ok(Reply::ok(JoinedOrganization {
         organization: OrganizationRef {
             id: organization.id,

@@ -12,7 +12,7 @@ mod organizations;
 use aloft_auth::{App, AppParts, MembershipMarks};
 use aloft_config::{ConfigError, Env};
 use aloft_http::{HttpConfig, openapi::versioned_document};
-use aloft_queue::{Producer, QueueName, QueueUrls};
+use aloft_queue::{Producer, Publisher, QueueName, QueueUrls};
 use aloft_store::{
     ApiKeyRepo, AwsClients, JobRepo, MembershipLimits, OrganizationRepo, RefreshTokens, Table,
     UserRepo,
@@ -33,6 +33,9 @@ pub struct Users {
     pub limits: MembershipLimits,
     /// Invitation mails, through the jobs queue (`JOBS_QUEUE_URL`).
     pub producer: Producer,
+    /// `member.*` events to the organization's webhook subscriptions and its `tenant:`
+    /// channel.
+    pub publisher: Publisher,
     /// The session `switch` moves to another tenant.
     pub refresh_tokens: RefreshTokens,
     /// Makes a membership change refuse the member's older credentials.
@@ -42,8 +45,10 @@ pub struct Users {
 impl AppParts for Users {
     fn build(env: &Env, aws: &AwsClients, table: &Table) -> Result<Self, ConfigError> {
         let urls = QueueUrls::from_env(env, &[QueueName::Jobs])?;
+        let producer = Producer::new(aws, JobRepo::new(table.clone()), urls);
         Ok(Self {
-            producer: Producer::new(aws, JobRepo::new(table.clone()), urls),
+            publisher: Publisher::new(producer.clone()),
+            producer,
             refresh_tokens: RefreshTokens::new(table.clone()),
             marks: MembershipMarks::from_env(env, table)?,
             users: UserRepo::new(table.clone()),

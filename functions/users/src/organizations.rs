@@ -9,6 +9,7 @@ use aloft_http::{
     Json, Reply,
     openapi::{ErrorBody, JsonBody, SignedIn},
 };
+use aloft_queue::Event;
 use aloft_store::{
     Joined, MemberRole, MembershipRecord, OrganizationRecord, StoreError, TenantId, UserRecord,
 };
@@ -217,6 +218,27 @@ pub(crate) async fn switch_organization(
         expires_in: keys.access_ttl().as_secs(),
         tenant_id: id,
     }))
+}
+
+/// Announces a membership change to the organization's webhook subscriptions and its
+/// `tenant:` channel. The change is made already: a failure to queue it is logged.
+pub(crate) async fn announce(
+    state: &AppState,
+    event: Event,
+    tenant: &TenantId,
+    user_id: &str,
+    role: Option<MemberRole>,
+) {
+    let data = serde_json::json!({
+        "organization_id": tenant.as_str(),
+        "user_id": user_id,
+        "role": role.map(MemberRole::as_str),
+    });
+    let channels = vec![format!("tenant:{}", tenant.as_str())];
+    state
+        .publisher
+        .announce(event, tenant, data, channels)
+        .await;
 }
 
 /// Member `user_id` of organization `id`, unless they are its owner (409 `why`): the
@@ -499,12 +521,19 @@ pub(crate) async fn update_member(
     }
     let tenant = TenantId::new(&id);
     state.marks.record(&user_id, &tenant, Some(role)).await?;
+    announce(
+        &state,
+        Event::MemberRoleChanged,
+        &tenant,
+        &user_id,
+        Some(role),
+    )
+    .await;
     if role == MemberRole::Owner {
         let previous = &organization.owner_id;
-        state
-            .marks
-            .record(previous, &tenant, Some(MemberRole::Admin))
-            .await?;
+        let admin = Some(MemberRole::Admin);
+        state.marks.record(previous, &tenant, admin).await?;
+        announce(&state, Event::MemberRoleChanged, &tenant, previous, admin).await;
     }
     let user = state
         .users
@@ -565,5 +594,6 @@ pub(crate) async fn remove_member(
         Err(e) => return Err(e.into()),
     }
     state.marks.record(&user_id, &tenant, None).await?;
+    announce(&state, Event::MemberRemoved, &tenant, &user_id, None).await;
     Ok(StatusCode::NO_CONTENT)
 }

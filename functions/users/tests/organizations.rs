@@ -8,8 +8,8 @@
 
 use aloft_http::HttpConfig;
 use aloft_store::{
-    Joined, MemberRole, MembershipLimits, MembershipRecord, OrganizationRepo, Table, TenantId,
-    UserRepo,
+    JobRepo, JobStatus, Joined, MemberRole, MembershipLimits, MembershipRecord, OrganizationRepo,
+    Table, TenantId, UserRepo,
 };
 use aloft_testkit::{TestEnv, oneshot};
 use axum::Router;
@@ -19,6 +19,7 @@ use serde_json::Value;
 struct Fixture {
     app: Router,
     organizations: OrganizationRepo,
+    jobs: JobRepo,
 }
 
 const LIMITS: MembershipLimits = MembershipLimits {
@@ -43,11 +44,33 @@ async fn fixture() -> Fixture {
     }
     Fixture {
         app,
-        organizations: OrganizationRepo::new(table),
+        organizations: OrganizationRepo::new(table.clone()),
+        jobs: JobRepo::new(table),
     }
 }
 
 impl Fixture {
+    /// The `member.*` events published, as `(event, user_id, role)`, sorted.
+    async fn member_events(&self) -> Vec<(String, String, Value)> {
+        let mut events: Vec<(String, String, Value)> = self
+            .jobs
+            .list(JobStatus::Queued)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|job| job.kind == "webhook.fanout")
+            .map(|job| serde_json::from_str::<Value>(&job.payload).unwrap())
+            .filter(|fanout| fanout["event"].as_str().unwrap().starts_with("member."))
+            .map(|fanout| {
+                let event = fanout["event"].as_str().unwrap().to_owned();
+                let user = fanout["data"]["user_id"].as_str().unwrap().to_owned();
+                (event, user, fanout["data"]["role"].clone())
+            })
+            .collect();
+        events.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        events
+    }
+
     async fn call(
         &self,
         user: &str,
@@ -254,6 +277,14 @@ async fn members_are_listed_and_only_owner_or_admin_manage_them() {
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(f.role_of(&id, "cat").await, None);
+    assert_eq!(
+        f.member_events().await,
+        [
+            ("member.removed".into(), "cat".into(), Value::Null),
+            ("member.role_changed".into(), "bob".into(), "admin".into()),
+            ("member.role_changed".into(), "cat".into(), "viewer".into()),
+        ]
+    );
     let (status, _) = f.call("cat", "GET", &members, None).await;
     assert_eq!(
         status,

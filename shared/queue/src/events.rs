@@ -27,10 +27,16 @@ pub enum Event {
     FileDeleted,
     #[serde(rename = "job.completed")]
     JobCompleted,
+    #[serde(rename = "member.added")]
+    MemberAdded,
+    #[serde(rename = "member.removed")]
+    MemberRemoved,
+    #[serde(rename = "member.role_changed")]
+    MemberRoleChanged,
 }
 
 impl Event {
-    pub const ALL: [Event; 8] = [
+    pub const ALL: [Event; 11] = [
         Event::ContactSubmitted,
         Event::ProjectCreated,
         Event::ProjectUpdated,
@@ -39,6 +45,9 @@ impl Event {
         Event::FileUploaded,
         Event::FileDeleted,
         Event::JobCompleted,
+        Event::MemberAdded,
+        Event::MemberRemoved,
+        Event::MemberRoleChanged,
     ];
 
     pub fn name(self) -> &'static str {
@@ -51,6 +60,9 @@ impl Event {
             Event::FileUploaded => "file.uploaded",
             Event::FileDeleted => "file.deleted",
             Event::JobCompleted => "job.completed",
+            Event::MemberAdded => "member.added",
+            Event::MemberRemoved => "member.removed",
+            Event::MemberRoleChanged => "member.role_changed",
         }
     }
 

@@ -264,14 +264,7 @@ impl OrganizationRepo {
 
     /// The organization's members, in user-id order (at most the member cap).
     pub async fn members(&self, tenant: &TenantId) -> Result<Vec<MembershipRecord>, StoreError> {
-        let pk = member_key(tenant, "").pk;
-        self.table
-            .query_all(|query| {
-                query
-                    .key_condition_expression("pk = :pk")
-                    .expression_attribute_values(":pk", s(&pk))
-            })
-            .await
+        self.table.partition(&member_key(tenant, "").pk).await
     }
 
     /// The user's memberships, oldest first, each with its organization.

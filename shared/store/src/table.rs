@@ -115,6 +115,19 @@ impl Table {
             .collect()
     }
 
+    /// Every item of partition `pk`, in sort-key order.
+    pub(crate) async fn partition<T: DeserializeOwned>(
+        &self,
+        pk: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        self.query_all(|query| {
+            query
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(pk))
+        })
+        .await
+    }
+
     /// [`Self::query_all`], as raw items.
     pub(crate) async fn query_items(
         &self,

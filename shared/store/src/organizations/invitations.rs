@@ -9,10 +9,7 @@ use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
 use super::{MemberRole, MembershipLimits, MembershipRecord, OrganizationRepo};
-use crate::{
-    Key, StoreError, TenantId,
-    table::{s, to_item},
-};
+use crate::{Key, StoreError, TenantId, table::to_item};
 
 /// An invitation to join an organization with a role.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,14 +62,7 @@ impl OrganizationRepo {
         &self,
         tenant: &TenantId,
     ) -> Result<Vec<InvitationRecord>, StoreError> {
-        let pk = listed_key(tenant, "").pk;
-        self.table
-            .query_all(|query| {
-                query
-                    .key_condition_expression("pk = :pk")
-                    .expression_attribute_values(":pk", s(&pk))
-            })
-            .await
+        self.table.partition(&listed_key(tenant, "").pk).await
     }
 
     /// Makes `token_hash` the invitation's token, voiding any earlier one (a retried
