@@ -459,3 +459,60 @@ async fn concurrent_joins_and_removals_keep_the_member_count_exact() {
     assert_eq!(again.iter().filter(|j| **j == Joined::Joined).count(), 2);
     assert_eq!(f.organizations.members(&tenant).await.unwrap().len(), 3);
 }
+
+/// The numbers: 25 users race for the 20 seats left, then the 20 members leave
+/// together, then 20 race again: the count stays exact through both.
+#[tokio::test]
+async fn twenty_concurrent_joins_and_removals_keep_the_count_exact() {
+    let f = fixture().await;
+    let id = f.organization(&[]).await;
+    let tenant = TenantId::new(&id);
+    let limits = MembershipLimits {
+        members_per_organization: 21,
+        organizations_per_user: 5,
+    };
+    let join = |user: String| {
+        let member = MembershipRecord {
+            tenant_id: id.clone(),
+            user_id: user,
+            role: MemberRole::Member,
+            joined_at: aloft_core::timestamp::now(),
+        };
+        let organizations = f.organizations.clone();
+        async move { organizations.add_member(&member, limits).await.unwrap() }
+    };
+    let racers: Vec<String> = (0..25).map(|i| format!("racer-{i:02}")).collect();
+    let joined = futures_util::future::join_all(racers.iter().cloned().map(join)).await;
+    assert_eq!(joined.iter().filter(|j| **j == Joined::Joined).count(), 20);
+    assert!(
+        joined
+            .iter()
+            .all(|j| matches!(j, Joined::Joined | Joined::OrganizationFull))
+    );
+
+    let members: Vec<String> = f
+        .organizations
+        .members(&tenant)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.user_id)
+        .filter(|u| u != "ann")
+        .collect();
+    assert_eq!(members.len(), 20);
+    let removed = futures_util::future::join_all(
+        members
+            .iter()
+            .map(|user| f.organizations.remove_member(&tenant, user)),
+    )
+    .await;
+    assert!(removed.iter().all(Result::is_ok));
+
+    let again = futures_util::future::join_all(racers.iter().cloned().map(join)).await;
+    assert_eq!(
+        again.iter().filter(|j| **j == Joined::Joined).count(),
+        20,
+        "every removal was uncounted once"
+    );
+    assert_eq!(f.organizations.members(&tenant).await.unwrap().len(), 21);
+}
