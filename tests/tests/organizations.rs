@@ -401,3 +401,93 @@ async fn members_share_the_tenant_and_changes_apply_on_the_next_request() {
         "their personal tenant still works"
     );
 }
+
+/// A key made while acting in an organization acts there, with its maker's role there as
+/// it is at each use; it stops when they leave. Their personal key is untouched.
+#[tokio::test]
+async fn an_organization_key_follows_its_makers_membership() {
+    let stack = Stack::new();
+    let (owner, _) = stack.new_user("keys-owner").await;
+    let created = stack
+        .call(
+            &owner,
+            Method::POST,
+            "/api/v1/app/organizations",
+            r#"{"name": "Keyed"}"#,
+        )
+        .await;
+    let id = created.json()["id"].as_str().unwrap_or_default().to_owned();
+    let owner_in = switch(&stack, &owner, &id).await;
+    stack
+        .call(
+            &owner_in,
+            Method::POST,
+            "/api/v1/app/projects",
+            r#"{"name": "Keyed plan"}"#,
+        )
+        .await;
+    let guest = member(&stack, &owner, &id, "member", "keys-guest").await;
+    let guest_in = switch(&stack, &guest, &id).await;
+    let new_key = async |bearer: &str| {
+        let made = stack
+            .call(
+                bearer,
+                Method::POST,
+                "/api/v1/app/api-keys",
+                r#"{"name": "ci"}"#,
+            )
+            .await;
+        assert_eq!(made.status, StatusCode::CREATED, "{}", made.text);
+        made.json()["secret"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let team_key = new_key(&guest_in).await;
+    let own_key = new_key(&guest).await;
+    let listed = async |bearer: &str| {
+        stack
+            .call(bearer, Method::GET, "/api/v1/app/api-keys", "")
+            .await
+            .json()["items"]
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    assert_eq!(listed(&guest_in).await, 1, "the organization's key only");
+    assert_eq!(listed(&guest).await, 1, "the personal key only");
+    let with_key = async |key: &str, method: Method, body: &str| {
+        stack
+            .send_body(
+                method,
+                "/api/v1/app/projects",
+                &[("x-api-key", key), ("content-type", "application/json")],
+                body,
+            )
+            .await
+    };
+    let seen = with_key(&team_key, Method::GET, "").await;
+    assert_eq!(project_names(&seen.json()), ["Keyed plan"], "{}", seen.text);
+    let wrote = with_key(&team_key, Method::POST, r#"{"name": "By key"}"#).await;
+    assert_eq!(wrote.status, StatusCode::CREATED, "{}", wrote.text);
+
+    // Made a viewer: the key reads on, and its writes are refused from the next request.
+    let guest_id = stack.user_id(&guest).await;
+    let membership = format!("/api/v1/app/organizations/{id}/members/{guest_id}");
+    let demoted = stack
+        .call(&owner, Method::PATCH, &membership, r#"{"role": "viewer"}"#)
+        .await;
+    assert_eq!(demoted.status, StatusCode::OK, "{}", demoted.text);
+    let read = with_key(&team_key, Method::GET, "").await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.text);
+    let write = with_key(&team_key, Method::POST, r#"{"name": "No"}"#).await;
+    assert_eq!(write.status, StatusCode::FORBIDDEN, "{}", write.text);
+
+    // Removed: the organization's key is refused, the personal one still works.
+    let removed = stack.call(&owner, Method::DELETE, &membership, "").await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT, "{}", removed.text);
+    let gone = with_key(&team_key, Method::GET, "").await;
+    assert_eq!(gone.status, StatusCode::UNAUTHORIZED, "{}", gone.text);
+    let own = with_key(&own_key, Method::GET, "").await;
+    assert_eq!(own.status, StatusCode::OK, "{}", own.text);
+    assert!(!project_names(&own.json()).contains(&"Keyed plan".to_owned()));
+}

@@ -7,6 +7,9 @@ export type ErrorBody = components["schemas"]["ErrorBody"];
 export type Project = components["schemas"]["Project"];
 export type FileView = components["schemas"]["FileView"];
 export type User = components["schemas"]["UserProfile"];
+export type Organization = components["schemas"]["OrganizationView"];
+export type Member = components["schemas"]["MemberView"];
+export type Invitation = components["schemas"]["InvitationView"];
 
 // Same host name as the page, so the SameSite=Strict refresh cookie is same-site
 // (a page on localhost talks to localhost, one on 127.0.0.1 to 127.0.0.1).
@@ -45,6 +48,7 @@ export function unwrap<T>(result: { data?: T; error?: unknown; response: Respons
 // and `refresh()` gets a new one from the httpOnly cookie.
 let accessToken: string | null = null;
 let expiresAt = 0;
+let tenantId: string | null = null;
 
 function currentToken(): string | null {
   return accessToken !== null && Date.now() < expiresAt ? accessToken : null;
@@ -59,6 +63,26 @@ function setToken(token: components["schemas"]["TokenResponse"] | null): void {
   accessToken = token?.access_token ?? null;
   // Counted as expired a tenth of its lifetime early, so it is not sent at the last moment.
   expiresAt = token ? Date.now() + token.expires_in * 900 : 0;
+  tenantId = accessToken === null ? null : tenantOf(accessToken);
+}
+
+/** The tenant a token acts in: its `tid` claim, read for display (the API verifies it). */
+function tenantOf(token: string): string | null {
+  try {
+    const payload = (token.split(".")[1] ?? "").replace(/-/g, "+").replace(/_/g, "/");
+    const { tid } = JSON.parse(atob(payload)) as { tid?: unknown };
+    return typeof tid === "string" ? tid : null;
+  } catch {
+    return null; // not a JWT of ours
+  }
+}
+
+/**
+ * The active tenant (personal or organization) of the last token. The refresh cookie's
+ * session keeps it server-side, so a refresh or a reload stays in it.
+ */
+export function activeTenant(): string | null {
+  return tenantId;
 }
 
 // `credentials: "include"` on every call: login and refresh receive the cookie, refresh
@@ -96,6 +120,14 @@ export async function signUp(email: string, password: string, fullName: string):
     }),
   );
   await signIn(email, password);
+}
+
+/** Act in another of the caller's tenants from now on: a token for it replaces ours. */
+export async function switchTenant(id: string): Promise<void> {
+  const switched = await api.POST("/api/v1/app/organizations/{id}/switch", {
+    params: { path: { id } },
+  });
+  setToken(unwrap(switched));
 }
 
 export async function signOut(): Promise<void> {

@@ -212,6 +212,7 @@ async fn deactivation_refuses_the_users_unexpired_token_and_api_key_at_the_guard
             id: key_id,
             user_id: "ann".into(),
             tenant_id: "tenant-ann".into(),
+            member_role: None,
             role: "user".into(),
             plan: "free".into(),
             scopes: vec!["read".into(), "write".into(), "admin".into()],

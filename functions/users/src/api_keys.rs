@@ -1,6 +1,8 @@
 //! `GET/POST /app/api-keys`, `DELETE /app/api-keys/{id}`: keys for service accounts.
 //! The secret is returned once, at creation; the table keeps only its hash. A key acts as
-//! its owner is now, narrowed by its scopes, until it expires (docs/api.md).
+//! its owner is now, narrowed by its scopes, until it expires (docs/api.md). A key belongs
+//! to the tenant it was made in: made in an organization, it acts there with its owner's
+//! role there, and stops when they leave.
 
 use aloft_auth::{AuthUser, PersonUser, Role, Scope, new_api_key};
 use aloft_core::ApiError;
@@ -87,7 +89,7 @@ impl From<&ApiKeyRecord> for ApiKeyView {
     }
 }
 
-/// List the caller's API keys.
+/// List the caller's API keys in the tenant they act in.
 ///
 /// All of them, because a user holds at most 100 (a count kept in the same transaction
 /// as every create and delete refuses the 101st), so the list is one small Query and
@@ -107,12 +109,17 @@ pub(crate) async fn list_api_keys(
 ) -> Result<Reply<ApiKeyList>, ApiError> {
     let records = state.api_keys.list_for_user(&principal.user_id).await?;
     Ok(Reply::ok(ApiKeyList {
-        items: records.iter().map(ApiKeyView::from).collect(),
+        items: records
+            .iter()
+            .filter(|key| key.tenant_id == principal.tenant_id.as_str())
+            .map(ApiKeyView::from)
+            .collect(),
     }))
 }
 
 /// Create an API key that acts as the caller (as they are at each use), narrowed by its
-/// scopes. Only a person signed in with their own token may: not another key, not an
+/// scopes, in the tenant the caller acts in: in an organization, with the caller's role
+/// there as it is at each use, until they leave it. Only a person signed in with their own token may: not another key, not an
 /// impersonation token.
 #[utoipa::path(
     post,
@@ -170,11 +177,28 @@ pub(crate) async fn create_api_key(
             "Only an admin may create a key with the admin scope".into(),
         ));
     }
+    // In an organization: the caller's role there as it is now (404 once they left).
+    let member_role = match principal.membership {
+        None => None,
+        Some(_) => Some(
+            state
+                .organizations
+                .membership(&principal.tenant_id, &owner.id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("Organization", principal.tenant_id.as_str()))?
+                .role,
+        ),
+    };
+    let tenant_id = match member_role {
+        Some(_) => principal.tenant_id.as_str().to_owned(),
+        None => owner.tenant_id.clone(),
+    };
     let (id, secret, secret_hash) = new_api_key().map_err(ApiError::internal)?;
     let record = ApiKeyRecord {
         id,
         user_id: owner.id.clone(),
-        tenant_id: owner.tenant_id.clone(),
+        tenant_id,
+        member_role: member_role.map(|role| role.as_str().to_owned()),
         role: owner.role.clone(),
         plan: owner.subscription_plan.clone(),
         scopes: scopes.iter().map(|s| s.as_str().to_owned()).collect(),

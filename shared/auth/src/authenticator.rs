@@ -9,8 +9,8 @@ use std::{
 
 use aloft_core::ApiError;
 use aloft_store::{
-    AdminChange, ApiKeyRecord, ApiKeyRepo, ImpersonationSessions, StoreError, TenantId, UserRecord,
-    UserRepo,
+    AdminChange, ApiKeyRecord, ApiKeyRepo, ImpersonationSessions, MemberRole, StoreError, TenantId,
+    UserRecord, UserRepo,
 };
 use http::{HeaderMap, header};
 use subtle::ConstantTimeEq;
@@ -173,7 +173,7 @@ impl Authenticator {
                 tracing::warn!(error.cause = %e, api_key.id = id, "last use not noted");
             }
         }
-        Ok(principal_of_key(record))
+        principal_of_key(record).ok_or_else(invalid_key)
     }
 }
 
@@ -328,11 +328,17 @@ fn invalid_key() -> ApiError {
     ApiError::Authentication("Invalid API key".into())
 }
 
-fn principal_of_key(record: ApiKeyRecord) -> Principal {
-    Principal {
+/// `None` for a key of an organization whose role there does not parse: never read as a
+/// key of a personal tenant, which manages everything in it.
+fn principal_of_key(record: ApiKeyRecord) -> Option<Principal> {
+    let membership = match record.member_role.as_deref() {
+        Some(raw) => Some(MemberRole::parse(raw)?),
+        None => None,
+    };
+    Some(Principal {
         user_id: record.user_id,
         tenant_id: TenantId::new(record.tenant_id),
-        membership: None,
+        membership,
         role: Role::parse(&record.role),
         plan: Plan::parse(&record.plan),
         email: None,
@@ -346,7 +352,7 @@ fn principal_of_key(record: ApiKeyRecord) -> Principal {
                 .filter_map(|s| Scope::parse(s))
                 .collect(),
         },
-    }
+    })
 }
 
 /// A new key: (id, the full key to show once, the hash to store).

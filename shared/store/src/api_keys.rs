@@ -6,6 +6,9 @@
 //! A key acts as its owner is now: each key item carries a copy of the owner's role,
 //! plan and activity, which [`ApiKeyRepo::follow_owner`] rewrites whenever the user
 //! record changes them (the one lookup a key request makes reads them with the key).
+//! A key made in an organization belongs to it and carries its owner's role there,
+//! which [`ApiKeyRepo::follow_membership`] rewrites on every membership change; leaving
+//! the organization deletes the key.
 
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update,
@@ -13,7 +16,8 @@ use aws_sdk_dynamodb::types::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Key, StoreError, Table,
+    Key, StoreError, Table, TenantId,
+    organizations::member_key,
     table::{ITEM_COUNT, n, s, to_item},
 };
 use aws_sdk_dynamodb::types::AttributeValue::Bool;
@@ -28,7 +32,8 @@ pub enum CreateApiKeyOutcome {
     Created,
     /// The user holds [`MAX_API_KEYS`] keys already.
     Full,
-    /// The owner's role, plan or activity changed since they were read: read again.
+    /// The owner's role, plan or activity (or their role in the key's organization)
+    /// changed since they were read: read again.
     OwnerChanged,
 }
 
@@ -38,6 +43,10 @@ pub struct ApiKeyRecord {
     pub id: String,
     pub user_id: String,
     pub tenant_id: String,
+    /// The owner's role in the organization `tenant_id` names, as it is now
+    /// ([`ApiKeyRepo::follow_membership`]); absent for a key of a personal tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member_role: Option<String>,
     /// The owner's role and plan as they are now ([`ApiKeyRepo::follow_owner`]).
     pub role: String,
     pub plan: String,
@@ -110,7 +119,9 @@ impl ApiKeyRepo {
     /// Stores the key and counts it, in one transaction that refuses a user's key past
     /// [`MAX_API_KEYS`] and a key whose copy of its owner (`record.role`, `plan`) is
     /// already stale: a role change racing the creation cannot leave a key behind with
-    /// the old role. A key with this id already there is [`StoreError::ConditionFailed`].
+    /// the old role. A key of an organization is made only while its owner still has
+    /// `record.member_role` there. A key with this id already there is
+    /// [`StoreError::ConditionFailed`].
     pub async fn create(&self, record: &ApiKeyRecord) -> Result<CreateApiKeyOutcome, StoreError> {
         let mut item = to_item(&Key::api_key(&record.id), record)?;
         item.insert("gsi1pk".into(), s(owner_index(&record.user_id)));
@@ -146,13 +157,29 @@ impl ApiKeyRepo {
             .expression_attribute_values(":active", Bool(true))
             .build()
             .map_err(build_error)?;
-        let writes = vec![
+        let mut writes = vec![
             TransactWriteItem::builder().put(put).build(),
             TransactWriteItem::builder().update(count).build(),
             TransactWriteItem::builder()
                 .condition_check(owner_as_copied)
                 .build(),
         ];
+        if let Some(member_role) = &record.member_role {
+            let tenant = TenantId::new(&record.tenant_id);
+            let member_as_copied = ConditionCheck::builder()
+                .table_name(self.table.name())
+                .set_key(Some(member_key(&tenant, &record.user_id).attributes()))
+                .condition_expression("#role = :member_role")
+                .expression_attribute_names("#role", "role")
+                .expression_attribute_values(":member_role", s(member_role))
+                .build()
+                .map_err(build_error)?;
+            writes.push(
+                TransactWriteItem::builder()
+                    .condition_check(member_as_copied)
+                    .build(),
+            );
+        }
         match self.table.transact(writes).await {
             Ok(()) => Ok(CreateApiKeyOutcome::Created),
             // Which condition failed: the id is taken, the user is at the cap, or else
@@ -215,6 +242,43 @@ impl ApiKeyRepo {
                 .expression_attribute_values(":role", s(owner.role))
                 .expression_attribute_values(":plan", s(owner.plan))
                 .expression_attribute_values(":disabled", Bool(!owner.is_active))
+                .send()
+                .await;
+            match updated.map_err(StoreError::from_sdk) {
+                Ok(_) | Err(StoreError::ConditionFailed) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies the owner's role in `tenant` (an organization) onto each of their keys
+    /// there; `None` (no longer a member) deletes those keys. Called after every
+    /// membership change; idempotent, so a retried change finishes the job.
+    pub async fn follow_membership(
+        &self,
+        user_id: &str,
+        tenant: &TenantId,
+        role: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let keys = self.list_for_user(user_id).await?;
+        for key in keys.iter().filter(|k| k.tenant_id == tenant.as_str()) {
+            let Some(role) = role else {
+                self.delete_owned(&key.id, user_id).await?;
+                continue;
+            };
+            if key.member_role.as_deref() == Some(role) {
+                continue;
+            }
+            let updated = self
+                .table
+                .client()
+                .update_item()
+                .table_name(self.table.name())
+                .set_key(Some(Key::api_key(&key.id).attributes()))
+                .update_expression("SET member_role = :role")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_values(":role", s(role))
                 .send()
                 .await;
             match updated.map_err(StoreError::from_sdk) {

@@ -116,7 +116,7 @@ fn organization_key(tenant: &TenantId) -> Key {
     Key::organization(tenant)
 }
 
-fn member_key(tenant: &TenantId, user_id: &str) -> Key {
+pub(crate) fn member_key(tenant: &TenantId, user_id: &str) -> Key {
     Key::tenant_item(tenant, "MEMBER", user_id)
 }
 

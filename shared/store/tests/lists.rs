@@ -373,6 +373,7 @@ fn api_key(id: &str, owner: &str) -> ApiKeyRecord {
         id: id.into(),
         user_id: owner.into(),
         tenant_id: format!("tenant-{owner}"),
+        member_role: None,
         role: "user".into(),
         plan: "free".into(),
         scopes: vec!["read".into(), "write".into()],
