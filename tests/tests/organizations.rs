@@ -400,6 +400,42 @@ async fn members_share_the_tenant_and_changes_apply_on_the_next_request() {
         StatusCode::OK,
         "their personal tenant still works"
     );
+
+    // Every change is in the organization's audit log, for its owner and admins only.
+    let log = format!("/api/v1/app/organizations/{id}/audit-logs");
+    let entries = stack.call(&owner, Method::GET, &log, "").await;
+    assert_eq!(entries.status, StatusCode::OK, "{}", entries.text);
+    let actions: Vec<String> = entries.json()["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["action"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "member.removed",
+            "member.role_changed",
+            "member.added",
+            "invitation.create",
+            "organization.create"
+        ]
+    );
+    let changed = stack
+        .call(
+            &owner,
+            Method::GET,
+            &format!("{log}?action=member.role_changed"),
+            "",
+        )
+        .await
+        .json();
+    let change = &changed["items"][0];
+    assert_eq!(change["resource_id"], guest_id.as_str());
+    assert_eq!(change["details"]["before"]["role"], "member");
+    assert_eq!(change["details"]["after"]["role"], "viewer");
+    let outsider = stack.call(&guest, Method::GET, &log, "").await;
+    assert_eq!(outsider.status, StatusCode::NOT_FOUND, "{}", outsider.text);
 }
 
 /// A key made while acting in an organization acts there, with its maker's role there as
@@ -443,6 +479,14 @@ async fn an_organization_key_follows_its_makers_membership() {
             .unwrap_or_default()
             .to_owned()
     };
+    let log = format!("/api/v1/app/organizations/{id}/audit-logs");
+    let not_admin = stack.call(&guest, Method::GET, &log, "").await;
+    assert_eq!(
+        not_admin.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        not_admin.text
+    );
     let team_key = new_key(&guest_in).await;
     let own_key = new_key(&guest).await;
     let listed = async |bearer: &str| {

@@ -376,7 +376,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * List the caller's API keys.
+         * List the caller's API keys in the tenant they act in.
          * @description All of them, because a user holds at most 100 (a count kept in the same transaction
          *     as every create and delete refuses the 101st), so the list is one small Query and
          *     needs no paging.
@@ -385,7 +385,8 @@ export interface paths {
         put?: never;
         /**
          * Create an API key that acts as the caller (as they are at each use), narrowed by its
-         *     scopes. Only a person signed in with their own token may: not another key, not an
+         *     scopes, in the tenant the caller acts in: in an organization, with the caller's role
+         *     there as it is at each use, until they leave it. Only a person signed in with their own token may: not another key, not an
          *     impersonation token.
          */
         post: operations["create_api_key"];
@@ -686,6 +687,27 @@ export interface paths {
         head?: never;
         /** Rename an organization (owner or admin). */
         patch: operations["update_organization"];
+        trace?: never;
+    };
+    "/api/v1/app/organizations/{id}/audit-logs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The organization's audit log, newest first: its creation and renaming, invitations,
+         *     and every membership change (owner or admin only). Filters and paging as the admin
+         *     console's log, within this organization alone.
+         */
+        get: operations["list_audit_logs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/app/organizations/{id}/invitations": {
@@ -1688,7 +1710,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * List the caller's API keys.
+         * List the caller's API keys in the tenant they act in.
          * @description All of them, because a user holds at most 100 (a count kept in the same transaction
          *     as every create and delete refuses the 101st), so the list is one small Query and
          *     needs no paging.
@@ -1697,7 +1719,8 @@ export interface paths {
         put?: never;
         /**
          * Create an API key that acts as the caller (as they are at each use), narrowed by its
-         *     scopes. Only a person signed in with their own token may: not another key, not an
+         *     scopes, in the tenant the caller acts in: in an organization, with the caller's role
+         *     there as it is at each use, until they leave it. Only a person signed in with their own token may: not another key, not an
          *     impersonation token.
          */
         post: operations["create_api_key_v2"];
@@ -1998,6 +2021,27 @@ export interface paths {
         head?: never;
         /** Rename an organization (owner or admin). */
         patch: operations["update_organization_v2"];
+        trace?: never;
+    };
+    "/api/v2/app/organizations/{id}/audit-logs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The organization's audit log, newest first: its creation and renaming, invitations,
+         *     and every membership change (owner or admin only). Filters and paging as the admin
+         *     console's log, within this organization alone.
+         */
+        get: operations["list_audit_logs_v2"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v2/app/organizations/{id}/invitations": {
@@ -7001,6 +7045,93 @@ export interface operations {
                 };
             };
             /** @description A field is missing, of the wrong type or breaks a rule (`VALIDATION_ERROR`); `details.field` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_audit_logs: {
+        parameters: {
+            query?: {
+                /** @description Who acted (under impersonation: the impersonated user). */
+                actor_id?: string;
+                /** @description `impersonate.start`, `job.retry`, `flag.update`, `request`, … */
+                action?: string;
+                /** @description `user`, `job`, `flag`, `route`, … */
+                resource_type?: string;
+                /** @description Oldest `created_at` to include (RFC 3339, UTC). */
+                since?: string;
+                /** @description Newest `created_at` to include (RFC 3339, UTC). */
+                until?: string;
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string;
+                /** @description 1–100, default 50. */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The organization's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page, newest first; a filtered page may hold fewer than `limit` entries and still have a `next_cursor` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditLogPage"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Neither owner nor admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such organization, or the caller is not a member */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `limit` outside 1–100, or a time that is not RFC 3339 */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -12766,6 +12897,96 @@ export interface operations {
                 };
             };
             /** @description A field is missing, of the wrong type or breaks a rule (`VALIDATION_ERROR`); `details.field` names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_audit_logs_v2: {
+        parameters: {
+            query?: {
+                /** @description Who acted (under impersonation: the impersonated user). */
+                actor_id?: string;
+                /** @description `impersonate.start`, `job.retry`, `flag.update`, `request`, … */
+                action?: string;
+                /** @description `user`, `job`, `flag`, `route`, … */
+                resource_type?: string;
+                /** @description Oldest `created_at` to include (RFC 3339, UTC). */
+                since?: string;
+                /** @description Newest `created_at` to include (RFC 3339, UTC). */
+                until?: string;
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string;
+                /** @description 1–100, default 50. */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The organization's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page, newest first; a filtered page may hold fewer than `limit` entries and still have a `next_cursor` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["AuditLogPage"];
+                        meta: components["schemas"]["ResponseMeta"];
+                    };
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Neither owner nor admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such organization, or the caller is not a member */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `limit` outside 1–100, or a time that is not RFC 3339 */
             422: {
                 headers: {
                     [name: string]: unknown;

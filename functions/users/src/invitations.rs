@@ -3,7 +3,7 @@
 //! it; only a signed-in user whose verified email is the invited one may accept, within
 //! 7 days, unless it was revoked.
 
-use aloft_auth::{AuthUser, Principal, parse_email};
+use aloft_auth::{Audit, AuthUser, Principal, parse_email};
 use aloft_core::ApiError;
 use aloft_http::{
     Json, Reply,
@@ -20,7 +20,7 @@ use utoipa::ToSchema;
 
 use crate::{
     AppState,
-    organizations::{announce, managed},
+    organizations::{managed, membership_changed},
 };
 
 /// How long an invitation's link works.
@@ -105,6 +105,7 @@ fn view(invitation: &InvitationRecord) -> InvitationView {
 pub(crate) async fn create_invitation(
     State(state): State<AppState>,
     AuthUser(principal): AuthUser,
+    audit: Audit,
     Path(id): Path<String>,
     Json(body): Json<InvitationRequest>,
 ) -> Result<(StatusCode, Reply<InvitationView>), ApiError> {
@@ -148,6 +149,16 @@ pub(crate) async fn create_invitation(
         invitation_id: invitation.id.clone(),
     });
     state.producer.enqueue(mail.new_job()?).await?;
+    audit
+        .in_organization(&tenant)
+        .record(
+            "invitation.create",
+            "invitation",
+            Some(&invitation.id),
+            None,
+            Some(serde_json::json!({"email": invitation.email, "role": invitation.role})),
+        )
+        .await;
     Ok((StatusCode::CREATED, Reply::created(view(&invitation))))
 }
 
@@ -215,16 +226,28 @@ pub(crate) async fn list_invitations(
 pub(crate) async fn revoke_invitation(
     State(state): State<AppState>,
     AuthUser(principal): AuthUser,
+    audit: Audit,
     Path((id, invitation_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     managed(&state, &principal, &id).await?;
+    let tenant = TenantId::new(&id);
     let revoked = state
         .organizations
-        .revoke_invitation(&TenantId::new(&id), &invitation_id)
+        .revoke_invitation(&tenant, &invitation_id)
         .await?;
     if !revoked {
         return Err(ApiError::not_found("Invitation", invitation_id));
     }
+    audit
+        .in_organization(&tenant)
+        .record(
+            "invitation.revoke",
+            "invitation",
+            Some(&invitation_id),
+            None,
+            None,
+        )
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -246,6 +269,7 @@ pub(crate) async fn revoke_invitation(
 pub(crate) async fn accept_invitation(
     State(state): State<AppState>,
     AuthUser(principal): AuthUser,
+    audit: Audit,
     Json(body): Json<AcceptInvitation>,
 ) -> Result<Reply<JoinedOrganization>, ApiError> {
     let unusable =
@@ -308,19 +332,9 @@ pub(crate) async fn accept_invitation(
         }
         Err(e) => return Err(e.into()),
     }
-    // Clears a marker left by an earlier removal from this organization.
-    state
-        .marks
-        .record(&user.id, &tenant, Some(invitation.role))
-        .await?;
-    announce(
-        &state,
-        Event::MemberAdded,
-        &tenant,
-        &user.id,
-        Some(invitation.role),
-    )
-    .await;
+    // Also clears a marker left by an earlier removal from this organization.
+    let roles = (None, Some(invitation.role));
+    membership_changed(&state, &audit, Event::MemberAdded, &tenant, &user.id, roles).await?;
     Ok(Reply::ok(JoinedOrganization {
         organization: OrganizationRef {
             id: organization.id,

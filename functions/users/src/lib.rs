@@ -105,6 +105,10 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
             delete(invitations::revoke_invitation),
         )
         .route(
+            "/app/organizations/{id}/audit-logs",
+            get(organizations::list_audit_logs),
+        )
+        .route(
             "/app/invitations/accept",
             post(invitations::accept_invitation),
         );
@@ -133,6 +137,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         organizations::update_member,
         organizations::remove_member,
         organizations::switch_organization,
+        organizations::list_audit_logs,
         invitations::create_invitation,
         invitations::list_invitations,
         invitations::revoke_invitation,

@@ -3,11 +3,14 @@
 //! owner. An organization the caller is not a member of is 404, never 403, so its
 //! existence does not leak.
 
-use aloft_auth::{AuthUser, PersonUser, Principal};
+use aloft_auth::{
+    Audit, AuthUser, PersonUser, Principal,
+    audit::{AuditFilter, AuditLogPage, LogPaging},
+};
 use aloft_core::ApiError;
 use aloft_http::{
-    Json, Reply,
-    openapi::{ErrorBody, JsonBody, SignedIn},
+    Json, Paging, Query, Reply,
+    openapi::{ErrorBody, InvalidQuery, JsonBody, SignedIn},
 };
 use aloft_queue::Event;
 use aloft_store::{
@@ -220,25 +223,43 @@ pub(crate) async fn switch_organization(
     }))
 }
 
-/// Announces a membership change to the organization's webhook subscriptions and its
-/// `tenant:` channel. The change is made already: a failure to queue it is logged.
-pub(crate) async fn announce(
+/// What follows every membership change, in order: the member's credentials for the
+/// organization follow it (`marks`: from their next request), the organization's audit
+/// log records it, and its webhook subscriptions and `tenant:` channel hear of it. The
+/// change is made already: only the marking can fail the request (a retry marks again);
+/// a failure to queue the event is logged.
+pub(crate) async fn membership_changed(
     state: &AppState,
+    audit: &Audit,
     event: Event,
     tenant: &TenantId,
     user_id: &str,
-    role: Option<MemberRole>,
-) {
+    (before, after): (Option<MemberRole>, Option<MemberRole>),
+) -> Result<(), ApiError> {
+    state.marks.record(user_id, tenant, after).await?;
+    let role = |role: Option<MemberRole>| role.map(|r| serde_json::json!({"role": r}));
+    audit
+        .clone()
+        .in_organization(tenant)
+        .record(
+            event.name(),
+            "member",
+            Some(user_id),
+            role(before),
+            role(after),
+        )
+        .await;
     let data = serde_json::json!({
         "organization_id": tenant.as_str(),
         "user_id": user_id,
-        "role": role.map(MemberRole::as_str),
+        "role": after.map(MemberRole::as_str),
     });
     let channels = vec![format!("tenant:{}", tenant.as_str())];
     state
         .publisher
         .announce(event, tenant, data, channels)
         .await;
+    Ok(())
 }
 
 /// Member `user_id` of organization `id`, unless they are its owner (409 `why`): the
@@ -277,6 +298,7 @@ async fn not_the_owner(
 pub(crate) async fn create_organization(
     State(state): State<AppState>,
     PersonUser(principal): PersonUser,
+    audit: Audit,
     Json(body): Json<OrganizationName>,
 ) -> Result<(StatusCode, Reply<OrganizationView>), ApiError> {
     let name = parse_name(&body.name)?;
@@ -299,10 +321,20 @@ pub(crate) async fn create_organization(
         .create(&organization, &owner, state.limits)
         .await?
     {
-        Joined::Joined => Ok((
-            StatusCode::CREATED,
-            Reply::created(organization_view(&organization, MemberRole::Owner)),
-        )),
+        Joined::Joined => {
+            let view = organization_view(&organization, MemberRole::Owner);
+            audit
+                .in_organization(&TenantId::new(&organization.id))
+                .record(
+                    "organization.create",
+                    "organization",
+                    Some(&organization.id),
+                    None,
+                    Some(serde_json::json!({"name": organization.name})),
+                )
+                .await;
+            Ok((StatusCode::CREATED, Reply::created(view)))
+        }
         _ => Err(ApiError::Conflict(
             format!(
                 "You are in {} organizations, the most allowed",
@@ -379,17 +411,29 @@ pub(crate) async fn get_organization(
 pub(crate) async fn update_organization(
     State(state): State<AppState>,
     AuthUser(principal): AuthUser,
+    audit: Audit,
     Path(id): Path<String>,
     Json(body): Json<OrganizationName>,
 ) -> Result<Reply<OrganizationView>, ApiError> {
     let name = parse_name(&body.name)?;
-    let (_, member) = managed(&state, &principal, &id).await?;
+    let (before, member) = managed(&state, &principal, &id).await?;
     let now = aloft_core::timestamp::now();
+    let tenant = TenantId::new(&id);
     let renamed = state
         .organizations
-        .rename(&TenantId::new(&id), &name, &now)
+        .rename(&tenant, &name, &now)
         .await?
         .ok_or_else(|| ApiError::not_found("Organization", &id))?;
+    audit
+        .in_organization(&tenant)
+        .record(
+            "organization.update",
+            "organization",
+            Some(&id),
+            Some(serde_json::json!({"name": before.name})),
+            Some(serde_json::json!({"name": renamed.name})),
+        )
+        .await;
     Ok(Reply::ok(organization_view(&renamed, member.role)))
 }
 
@@ -410,9 +454,10 @@ pub(crate) async fn update_organization(
 pub(crate) async fn delete_organization(
     State(state): State<AppState>,
     PersonUser(principal): PersonUser,
+    audit: Audit,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let (_, member) = membership(&state, &principal, &id).await?;
+    let (organization, member) = membership(&state, &principal, &id).await?;
     if member.role != MemberRole::Owner {
         return Err(ApiError::Authorization(
             "Only the organization's owner may delete it".into(),
@@ -424,6 +469,16 @@ pub(crate) async fn delete_organization(
     for member in &members {
         state.marks.record(&member.user_id, &tenant, None).await?;
     }
+    audit
+        .in_organization(&tenant)
+        .record(
+            "organization.delete",
+            "organization",
+            Some(&id),
+            Some(serde_json::json!({"name": organization.name, "members": members.len()})),
+            None,
+        )
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -489,6 +544,7 @@ pub(crate) async fn list_members(
 pub(crate) async fn update_member(
     State(state): State<AppState>,
     AuthUser(principal): AuthUser,
+    audit: Audit,
     Path((id, user_id)): Path<(String, String)>,
     Json(body): Json<MemberRoleChange>,
 ) -> Result<Reply<MemberView>, ApiError> {
@@ -520,20 +576,13 @@ pub(crate) async fn update_member(
         Err(e) => return Err(e.into()),
     }
     let tenant = TenantId::new(&id);
-    state.marks.record(&user_id, &tenant, Some(role)).await?;
-    announce(
-        &state,
-        Event::MemberRoleChanged,
-        &tenant,
-        &user_id,
-        Some(role),
-    )
-    .await;
+    let changed = Event::MemberRoleChanged;
+    let roles = (Some(target.role), Some(role));
+    membership_changed(&state, &audit, changed, &tenant, &user_id, roles).await?;
     if role == MemberRole::Owner {
         let previous = &organization.owner_id;
-        let admin = Some(MemberRole::Admin);
-        state.marks.record(previous, &tenant, admin).await?;
-        announce(&state, Event::MemberRoleChanged, &tenant, previous, admin).await;
+        let roles = (Some(MemberRole::Owner), Some(MemberRole::Admin));
+        membership_changed(&state, &audit, changed, &tenant, previous, roles).await?;
     }
     let user = state
         .users
@@ -570,6 +619,7 @@ pub(crate) async fn update_member(
 pub(crate) async fn remove_member(
     State(state): State<AppState>,
     AuthUser(principal): AuthUser,
+    audit: Audit,
     Path((id, user_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let (_, caller_member) = membership(&state, &principal, &id).await?;
@@ -579,7 +629,7 @@ pub(crate) async fn remove_member(
             "Only the organization's owner or an admin may remove members".into(),
         ));
     }
-    not_the_owner(
+    let target = not_the_owner(
         &state,
         &id,
         &user_id,
@@ -593,7 +643,44 @@ pub(crate) async fn remove_member(
         Ok(()) | Err(StoreError::ConditionFailed) => {}
         Err(e) => return Err(e.into()),
     }
-    state.marks.record(&user_id, &tenant, None).await?;
-    announce(&state, Event::MemberRemoved, &tenant, &user_id, None).await;
+    let roles = (Some(target.role), None);
+    membership_changed(
+        &state,
+        &audit,
+        Event::MemberRemoved,
+        &tenant,
+        &user_id,
+        roles,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The organization's audit log, newest first: its creation and renaming, invitations,
+/// and every membership change (owner or admin only). Filters and paging as the admin
+/// console's log, within this organization alone.
+#[utoipa::path(
+    get,
+    path = "/app/organizations/{id}/audit-logs",
+    tag = "Organizations",
+    params(("id" = String, Path, description = "The organization's id"), AuditFilter, LogPaging),
+    responses(
+        SignedIn, InvalidQuery,
+        (status = 200, description = "One page, newest first; a filtered page may hold fewer than `limit` entries and still have a `next_cursor`", body = AuditLogPage),
+        (status = 403, description = "Neither owner nor admin", body = ErrorBody),
+        (status = 404, description = "No such organization, or the caller is not a member", body = ErrorBody),
+        (status = 422, description = "`limit` outside 1–100, or a time that is not RFC 3339", body = ErrorBody),
+    )
+)]
+pub(crate) async fn list_audit_logs(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+    Path(id): Path<String>,
+    Query(filter): Query<AuditFilter>,
+    paging: Paging,
+) -> Result<Reply<AuditLogPage>, ApiError> {
+    managed(&state, &principal, &id).await?;
+    let log = state.guard.audit_log();
+    let page = aloft_auth::audit::list_page(log, Some(&TenantId::new(&id)), filter, paging).await?;
+    Ok(Reply::ok(page))
 }

@@ -6,7 +6,7 @@
 //! `kid` for key rotation, and `iss`/`aud`/`exp`/`nbf` checked.
 
 mod app;
-mod audit;
+pub mod audit;
 mod authenticator;
 mod deactivation;
 mod external;

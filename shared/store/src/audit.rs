@@ -2,7 +2,8 @@
 //!
 //! Each entry is an item in its month's partition (`AUDIT#<yyyy-mm>` / `<at>#<id>`),
 //! listed in `gsi1` by actor and in `gsi2` by action, plus a copy under its resource
-//! type (`AUDIT_TYPE#<type>` / `<at>#<id>`), both written in one transaction that
+//! type (`AUDIT_TYPE#<type>` / `<at>#<id>`) and, for an action in an organization, one
+//! under its tenant (`AUDIT_TENANT#<tenant>` / `<at>#<id>`), all written in one transaction that
 //! refuses to overwrite: an entry, once written, is never changed, and writing the same
 //! entry twice (a retry) keeps the first. Every filter is served by a key or an index;
 //! the newest come first, and a page ends with a cursor (the last entry's sort key).
@@ -28,6 +29,9 @@ pub struct AuditEntry {
     /// The admin acting as `actor_id`, when impersonating.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub impersonator_id: Option<String>,
+    /// The organization the action was taken in, whose owner and admins read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
     /// `user.update`, `flag.create`, `impersonate.start`, `request`, …
     pub action: String,
     /// `user`, `flag`, `route`, …
@@ -54,6 +58,8 @@ impl AuditEntry {
 /// What to list. Times are RFC 3339 (UTC) bounds on `created_at`, both inclusive.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditQuery {
+    /// Only the entries of this organization; every other filter narrows within it.
+    pub tenant_id: Option<String>,
     pub actor_id: Option<String>,
     pub action: Option<String>,
     pub resource_type: Option<String>,
@@ -102,8 +108,12 @@ impl AuditLog {
         main.insert("gsi2pk".into(), s(format!("AUDIT_ACTION#{}", entry.action)));
         main.insert("gsi2sk".into(), s(&sort));
         let by_type = to_item(&Key::audit_by_type(&entry.resource_type, &sort), entry)?;
+        let by_tenant = match &entry.tenant_id {
+            Some(tenant) => Some(to_item(&Key::audit_by_tenant(tenant, &sort), entry)?),
+            None => None,
+        };
         let mut request = self.table.client().transact_write_items();
-        for item in [main, by_type] {
+        for item in [Some(main), Some(by_type), by_tenant].into_iter().flatten() {
             let put = Put::builder()
                 .table_name(self.table.name())
                 .set_item(Some(item))
@@ -119,7 +129,8 @@ impl AuditLog {
     }
 
     /// Entries matching `query`, newest first. The most selective filter picks the key or
-    /// index (actor, then action, then resource type, else the month partitions); any
+    /// index (tenant, then actor, then action, then resource type, else the month
+    /// partitions); any
     /// other filter is applied to what that read returns, so a page may hold fewer than
     /// `limit` entries and still have a next page.
     pub async fn list(&self, query: &AuditQuery) -> Result<AuditPage, StoreError> {
@@ -140,7 +151,16 @@ impl AuditLog {
             });
         }
         let mut filters = Vec::new();
-        let partitions: Vec<Partition> = if let Some(actor) = &query.actor_id {
+        let partitions: Vec<Partition> = if let Some(tenant) = &query.tenant_id {
+            push_filter(&mut filters, "actor_id", query.actor_id.as_deref());
+            push_filter(&mut filters, "action", query.action.as_deref());
+            push_filter(
+                &mut filters,
+                "resource_type",
+                query.resource_type.as_deref(),
+            );
+            vec![Partition::table(Key::audit_by_tenant(tenant, "").pk)]
+        } else if let Some(actor) = &query.actor_id {
             push_filter(&mut filters, "action", query.action.as_deref());
             push_filter(
                 &mut filters,

@@ -172,6 +172,11 @@ impl Key {
         Key::new(format!("AUDIT_TYPE#{resource_type}"), sort)
     }
 
+    /// The copy of an audit entry listed under the organization it was taken in.
+    pub fn audit_by_tenant(tenant_id: &str, sort: &str) -> Self {
+        Key::new(format!("AUDIT_TENANT#{tenant_id}"), sort)
+    }
+
     /// A user's usage of one metric in one month (`YYYY-MM`), see `usage`.
     pub fn usage(user_id: &str, metric: &str, period: &str) -> Self {
         Key::new(format!("USAGE#{user_id}"), format!("{metric}#{period}"))

@@ -18,6 +18,7 @@ fn entry(n: u32, at: &str, actor: &str, action: &str, resource_type: &str) -> Au
         id: format!("id-{n:03}"),
         created_at: at.to_owned(),
         actor_id: actor.to_owned(),
+        tenant_id: None,
         impersonator_id: None,
         action: action.to_owned(),
         resource_type: resource_type.to_owned(),
@@ -146,6 +147,77 @@ async fn every_filter_lists_its_entries_newest_first() {
     let first = &all.items[5];
     assert_eq!(first.after.as_deref(), Some(r#"{"n":1}"#));
     assert_eq!(first.ip_address.as_deref(), Some("203.0.113.7"));
+}
+
+#[tokio::test]
+async fn an_organizations_entries_are_listed_under_it_alone() {
+    let log = log().await;
+    let in_tenant = |n, actor: &str, action: &str, tenant: Option<&str>| AuditEntry {
+        tenant_id: tenant.map(str::to_owned),
+        ..entry(
+            n,
+            &format!("2026-03-0{n}T10:00:00Z"),
+            actor,
+            action,
+            "member",
+        )
+    };
+    for entry in [
+        in_tenant(1, "ann", "member.add", Some("org-a")),
+        in_tenant(2, "bob", "member.update", Some("org-a")),
+        in_tenant(3, "ann", "member.add", Some("org-b")),
+        in_tenant(4, "ann", "member.remove", None),
+        in_tenant(5, "ann", "member.remove", Some("org-a")),
+    ] {
+        log.append(&entry).await.unwrap();
+        log.append(&entry).await.unwrap();
+    }
+    let of = |tenant: &str| AuditQuery {
+        tenant_id: Some(tenant.into()),
+        ..query(50)
+    };
+    assert_eq!(
+        ids(&log.list(&of("org-a")).await.unwrap().items),
+        ["id-005", "id-002", "id-001"]
+    );
+    assert_eq!(
+        ids(&log.list(&of("org-b")).await.unwrap().items),
+        ["id-003"]
+    );
+    // Every other filter narrows within the organization, never beyond it.
+    let ann_in_a = AuditQuery {
+        actor_id: Some("ann".into()),
+        ..of("org-a")
+    };
+    assert_eq!(
+        ids(&log.list(&ann_in_a).await.unwrap().items),
+        ["id-005", "id-001"]
+    );
+    let removals_in_a = AuditQuery {
+        action: Some("member.remove".into()),
+        resource_type: Some("member".into()),
+        ..of("org-a")
+    };
+    assert_eq!(
+        ids(&log.list(&removals_in_a).await.unwrap().items),
+        ["id-005"]
+    );
+    let first = log
+        .list(&AuditQuery {
+            limit: 2,
+            ..of("org-a")
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(&first.items), ["id-005", "id-002"]);
+    let rest = log
+        .list(&AuditQuery {
+            after: first.next_after,
+            ..of("org-a")
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(&rest.items), ["id-001"]);
 }
 
 #[tokio::test]
