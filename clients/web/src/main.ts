@@ -1,17 +1,24 @@
-// The page: sign up / sign in, projects with a live view, file upload and download, and a
-// streamed AI answer. Plain DOM; every API call goes through the typed client in api.ts.
+// The page: sign up / sign in, organizations (switcher, members, invitations), projects
+// with a live view, file upload and download, and a streamed AI answer. Plain DOM; every
+// API call goes through the typed client in api.ts.
 import {
   API_URL,
   ApiError,
+  activeTenant,
   api,
   messageOf,
   refresh,
   signIn,
   signOut,
   signUp,
+  switchTenant,
   unwrap,
   type FileView,
+  type Invitation,
+  type Member,
+  type Organization,
   type Project,
+  type User,
 } from "./api";
 import { Live, type ServerFrame } from "./live";
 import { readEvents } from "./sse";
@@ -46,6 +53,16 @@ function onSubmit(id: string, action: (fields: FormData, submitter: string) => P
 
 const field = (fields: FormData, name: string): string => String(fields.get(name) ?? "").trim();
 
+/** A button that runs an action. */
+function button(text: string, testid: string, action: () => Promise<void>): HTMLButtonElement {
+  const element = document.createElement("button");
+  element.type = "button";
+  element.textContent = text;
+  element.dataset.testid = testid;
+  element.addEventListener("click", () => run(action));
+  return element;
+}
+
 // ---- Session -------------------------------------------------------------------------
 
 const live = new Live(onFrame, (status) => ($("live-status").textContent = status));
@@ -57,12 +74,16 @@ function showSignedIn(signedIn: boolean): void {
   $("signed-out").hidden = signedIn;
 }
 
+let me: User | null = null;
+
 async function enter(): Promise<void> {
-  const me = unwrap(await api.GET("/api/v1/app/users/me"));
+  me = unwrap(await api.GET("/api/v1/app/users/me"));
   $("user-email").textContent = me.email;
   showSignedIn(true);
   live.start();
-  await Promise.all([loadProjects(), loadFiles()]);
+  await Promise.all([loadTenants(), loadProjects(), loadFiles()]);
+  // Its own run: a refused invitation leaves the page signed in, its message shown.
+  if (invitation !== null) void run(acceptInvitation);
 }
 
 onSubmit("auth-form", async (fields, action) => {
@@ -80,13 +101,188 @@ $("sign-out").addEventListener("click", () =>
     try {
       await signOut();
     } finally {
-      selected = null;
-      $("live").hidden = true;
+      me = null;
+      deselect();
       $("ai-answer").textContent = "";
+      $("invitation").hidden = invitation === null;
       showSignedIn(false);
     }
   }),
 );
+
+// ---- Organizations: the active tenant, its members and invitations --------------------
+
+let tenants: Organization[] = [];
+
+/** The tenant the access token acts in (the personal one, listed first, if unknown). */
+const current = (): Organization | undefined =>
+  tenants.find((tenant) => tenant.id === activeTenant()) ?? tenants[0];
+
+const manages = (tenant: Organization): boolean =>
+  tenant.role === "owner" || tenant.role === "admin";
+
+async function loadTenants(): Promise<void> {
+  tenants = unwrap(await api.GET("/api/v1/app/organizations")).items;
+  renderTenants();
+  await loadMembers();
+}
+
+function renderTenants(): void {
+  const active = current();
+  $("tenant-select").replaceChildren(
+    ...tenants.map((tenant) => {
+      const label = tenant.kind === "personal" ? `${tenant.name} (personal)` : tenant.name;
+      return new Option(label, tenant.id, false, tenant.id === active?.id);
+    }),
+  );
+}
+
+/**
+ * Act in tenant `id`: a token for it, then everything that is the tenant's again. The
+ * socket reconnects, since its channels are those of the tenant it connected in.
+ */
+async function switchTo(id: string): Promise<void> {
+  await switchTenant(id);
+  deselect();
+  live.stop();
+  live.start();
+  await Promise.all([loadTenants(), loadProjects(), loadFiles()]);
+}
+
+const tenantSelect = $<HTMLSelectElement>("tenant-select");
+tenantSelect.addEventListener("change", () =>
+  run(() => switchTo(tenantSelect.value).finally(renderTenants)),
+);
+
+onSubmit("organization-form", async (fields) => {
+  unwrap(await api.POST("/api/v1/app/organizations", { body: { name: field(fields, "name") } }));
+  $<HTMLFormElement>("organization-form").reset();
+  await loadTenants();
+});
+
+/** The active organization's members, and its open invitations for an owner or admin. */
+async function loadMembers(): Promise<void> {
+  const tenant = current();
+  const organization = tenant?.kind === "organization" ? tenant : null;
+  $("members-view").hidden = organization === null;
+  if (organization === null) return;
+  const managing = manages(organization);
+  $("invitations-view").hidden = !managing;
+  const path = { params: { path: { id: organization.id } } };
+  const [members, invitations] = await Promise.all([
+    api.GET("/api/v1/app/organizations/{id}/members", path),
+    managing ? api.GET("/api/v1/app/organizations/{id}/invitations", path) : null,
+  ]);
+  $("members").replaceChildren(
+    ...unwrap(members).items.map((member) => memberItem(organization, member)),
+  );
+  $("invitations").replaceChildren(
+    ...(invitations ? unwrap(invitations).items : []).map((i) => invitationItem(organization, i)),
+  );
+}
+
+const ROLES = ["owner", "admin", "member", "viewer"];
+
+function memberItem(organization: Organization, member: Member): HTMLLIElement {
+  const item = document.createElement("li");
+  item.dataset.testid = "member-item";
+  item.append(member.full_name ? `${member.full_name} <${member.email}> ` : `${member.email} `);
+  const path = { params: { path: { id: organization.id, user_id: member.user_id } } };
+  let role: HTMLElement;
+  if (manages(organization) && member.role !== "owner") {
+    // Only the owner may give `owner`: that transfers ownership, the old owner becomes admin.
+    const roles = organization.role === "owner" ? ROLES : ROLES.slice(1);
+    const select = document.createElement("select");
+    select.append(...roles.map((r) => new Option(r, r, false, r === member.role)));
+    select.addEventListener("change", () =>
+      run(async () => {
+        const body = { role: select.value };
+        try {
+          unwrap(
+            await api.PATCH("/api/v1/app/organizations/{id}/members/{user_id}", { ...path, body }),
+          );
+        } finally {
+          // Refused, the select shows the role again; done, one's own role may have changed
+          // too (the owner's, after a transfer).
+          await loadTenants();
+        }
+      }),
+    );
+    role = select;
+  } else {
+    role = document.createElement("span");
+    role.textContent = member.role;
+  }
+  role.dataset.testid = "member-role";
+  item.append(role);
+  // The owner leaves only by transferring ownership first.
+  const self = member.user_id === me?.id;
+  if (member.role !== "owner" && (self || manages(organization))) {
+    const remove = button(self ? "Leave" : "Remove", "remove-member", async () => {
+      unwrap(await api.DELETE("/api/v1/app/organizations/{id}/members/{user_id}", path));
+      const personal = tenants.find((tenant) => tenant.kind === "personal");
+      if (self && personal !== undefined) await switchTo(personal.id);
+      else await loadMembers();
+    });
+    item.append(" ", remove);
+  }
+  return item;
+}
+
+function invitationItem(organization: Organization, invitation: Invitation): HTMLLIElement {
+  const item = document.createElement("li");
+  item.dataset.testid = "invitation-item";
+  const until = new Date(invitation.expires_at).toLocaleDateString();
+  const path = { params: { path: { id: organization.id, invitation_id: invitation.id } } };
+  const revoke = button("Revoke", "revoke-invitation", async () => {
+    unwrap(await api.DELETE("/api/v1/app/organizations/{id}/invitations/{invitation_id}", path));
+    await loadMembers();
+  });
+  item.append(`${invitation.email} as ${invitation.role}, until ${until} `, revoke);
+  return item;
+}
+
+onSubmit("invite-form", async (fields) => {
+  const organization = current();
+  if (organization?.kind !== "organization") return;
+  unwrap(
+    await api.POST("/api/v1/app/organizations/{id}/invitations", {
+      params: { path: { id: organization.id } },
+      body: { email: field(fields, "email"), role: field(fields, "role") },
+    }),
+  );
+  $<HTMLFormElement>("invite-form").reset();
+  await loadMembers();
+});
+
+// ---- Accepting an invitation: the mailed link, <APP_URL>/accept-invitation?token=… ------
+
+// The link's token until it is accepted: signed out, the page asks to sign in or up first.
+// A refused one stays in the address bar, so opening the page again tries again.
+let invitation =
+  location.pathname === "/accept-invitation"
+    ? new URLSearchParams(location.search).get("token")
+    : null;
+$("invitation").hidden = invitation === null;
+
+async function acceptInvitation(): Promise<void> {
+  if (invitation === null) return;
+  const body = { token: invitation };
+  const joined = unwrap(await api.POST("/api/v1/app/invitations/accept", { body }));
+  invitation = null;
+  history.replaceState(null, "", "/"); // the link works once
+  const { id, name } = joined.organization;
+  $("invitation-text").textContent = `You joined ${name} as ${joined.role}.`;
+  const join = $("invitation-switch");
+  join.textContent = `Switch to ${name}`;
+  join.hidden = false;
+  join.onclick = () =>
+    run(async () => {
+      await switchTo(id);
+      $("invitation").hidden = true;
+    });
+  await loadTenants();
+}
 
 // ---- Projects and the live view ------------------------------------------------------
 
@@ -113,6 +309,11 @@ function renderProjects(): void {
       return item;
     }),
   );
+}
+
+function deselect(): void {
+  selected = null;
+  $("live").hidden = true;
 }
 
 function select(project: Project): void {
