@@ -272,6 +272,53 @@ impl Stack {
         self.send_body(method, path, &headers, body).await
     }
 
+    /// A new verified user who accepted an invitation to `organization` as `role`; returns their
+    /// `Authorization` header value.
+    pub async fn join(&self, owner: &str, organization: &str, role: &str, tag: &str) -> String {
+        let (bearer, email) = self.new_user(tag).await;
+        let verify = self.newest_link_token(&email, "verify-email").await;
+        self.auth("verify-email", &format!(r#"{{"token": "{verify}"}}"#))
+            .await;
+        let invited = self
+            .call(
+                owner,
+                Method::POST,
+                &format!("/api/v1/app/organizations/{organization}/invitations"),
+                &format!(r#"{{"email": "{email}", "role": "{role}"}}"#),
+            )
+            .await;
+        assert_eq!(invited.status, StatusCode::CREATED, "{}", invited.text);
+        let token = self.newest_link_token(&email, "accept-invitation").await;
+        let joined = self
+            .call(
+                &bearer,
+                Method::POST,
+                "/api/v1/app/invitations/accept",
+                &format!(r#"{{"token": "{token}"}}"#),
+            )
+            .await;
+        assert_eq!(joined.status, StatusCode::OK, "{}", joined.text);
+        bearer
+    }
+
+    /// `bearer`'s token for tenant `id` (`switch`), as an `Authorization` header value.
+    pub async fn switch(&self, bearer: &str, id: &str) -> String {
+        let switched = self
+            .call(
+                bearer,
+                Method::POST,
+                &format!("/api/v1/app/organizations/{id}/switch"),
+                "",
+            )
+            .await;
+        assert_eq!(switched.status, StatusCode::OK, "{}", switched.text);
+        assert_eq!(switched.json()["tenant_id"], id);
+        format!(
+            "Bearer {}",
+            switched.json()["access_token"].as_str().unwrap_or_default()
+        )
+    }
+
     /// The id of the user behind `bearer` (`GET /app/users/me`).
     pub async fn user_id(&self, bearer: &str) -> String {
         let me = self

@@ -81,27 +81,7 @@ async fn checkout_webhook_then_cancel_show_in_billing_status() {
 
     let session = pay(&session_id).await;
     let subscription = session["subscription"].as_str().unwrap().to_owned();
-    let event = json!({
-        "id": format!("evt_{session_id}"),
-        "object": "event",
-        "type": "checkout.session.completed",
-        "created": now(),
-        "data": {"object": session},
-    })
-    .to_string();
-    let signature = receiver::signature_header(STRIPE_SECRET, now(), &event);
-    let delivered = stack
-        .send_body(
-            Method::POST,
-            "/api/v1/public/webhooks/stripe",
-            &[
-                ("content-type", "application/json"),
-                ("stripe-signature", &signature),
-            ],
-            &event,
-        )
-        .await;
-    assert_eq!(delivered.status, StatusCode::OK, "{}", delivered.text);
+    deliver_checkout(&stack, &session).await;
 
     let subscribed = eventually("the paid checkout in billing/status", async || {
         let current = status(&stack, &bearer).await;
@@ -122,4 +102,105 @@ async fn checkout_webhook_then_cancel_show_in_billing_status() {
         canceled["current_period_end"].is_string(),
         "the period end comes from Stripe's answer: {canceled} ({subscription})"
     );
+}
+
+/// Delivers Stripe's signed `checkout.session.completed` for a paid session.
+async fn deliver_checkout(stack: &Stack, session: &Value) {
+    let event = json!({
+        "id": format!("evt_{}", session["id"].as_str().unwrap()),
+        "object": "event",
+        "type": "checkout.session.completed",
+        "created": now(),
+        "data": {"object": session},
+    })
+    .to_string();
+    let signature = receiver::signature_header(STRIPE_SECRET, now(), &event);
+    let delivered = stack
+        .send_body(
+            Method::POST,
+            "/api/v1/public/webhooks/stripe",
+            &[
+                ("content-type", "application/json"),
+                ("stripe-signature", &signature),
+            ],
+            &event,
+        )
+        .await;
+    assert_eq!(delivered.status, StatusCode::OK, "{}", delivered.text);
+}
+
+/// An organization pays once for everyone: only its owner and admins check out; every
+/// member's token and key there then carries its plan (pro rate limits, ×5); the
+/// owner's personal tenant stays free; a subscribed organization cannot be deleted.
+#[tokio::test]
+async fn an_organizations_subscription_is_every_members() {
+    let stack = Stack::new();
+    let (owner, _) = stack.new_user("org-payer").await;
+    let created = stack
+        .call(
+            &owner,
+            Method::POST,
+            "/api/v1/app/organizations",
+            r#"{"name": "Paying team"}"#,
+        )
+        .await;
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    let guest = stack.join(&owner, &id, "member", "org-payee").await;
+    let owner_in = stack.switch(&owner, &id).await;
+    let guest_in = stack.switch(&guest, &id).await;
+    let made = stack
+        .call(
+            &guest_in,
+            Method::POST,
+            "/api/v1/app/api-keys",
+            r#"{"name": "team ci"}"#,
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.text);
+    let key = made.json()["secret"].as_str().unwrap().to_owned();
+    let limit = async |headers: &[(&str, &str)]| {
+        let answer = stack
+            .send(Method::GET, "/api/v1/app/projects", headers)
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+        answer.header("x-ratelimit-limit").parse::<u32>().unwrap()
+    };
+    let free = limit(&[("authorization", &guest_in)]).await;
+
+    let checkout = json!({
+        "plan": "monthly",
+        "success_url": "https://app.example.com/billing/success",
+        "cancel_url": "https://app.example.com/billing/cancel",
+    })
+    .to_string();
+    let refused = billing(&stack, Method::POST, "checkout", &guest_in, &checkout).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text);
+    let created = billing(&stack, Method::POST, "checkout", &owner_in, &checkout).await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.text);
+    let session = pay(created.json()["session_id"].as_str().unwrap()).await;
+    deliver_checkout(&stack, &session).await;
+
+    let subscribed = eventually("the organization's plan in billing/status", async || {
+        let current = status(&stack, &guest_in).await;
+        (current["plan"] == "pro").then_some(current)
+    })
+    .await;
+    assert_eq!(subscribed["has_active_subscription"], true, "{subscribed}");
+    assert_eq!(status(&stack, &owner).await["plan"], "free", "personal");
+
+    // A new token for the organization carries its plan; so does the key made before.
+    let guest_in = stack.switch(&guest, &id).await;
+    assert_eq!(limit(&[("authorization", &guest_in)]).await, free * 5);
+    assert_eq!(limit(&[("x-api-key", &key)]).await, free * 5);
+    assert_eq!(limit(&[("authorization", &guest)]).await, free, "personal");
+
+    let deleted = stack
+        .call(
+            &owner,
+            Method::DELETE,
+            &format!("/api/v1/app/organizations/{id}"),
+            "",
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::CONFLICT, "{}", deleted.text);
 }

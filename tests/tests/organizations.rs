@@ -238,54 +238,6 @@ async fn a_revoked_invitation_link_stops_working() {
     assert_eq!(accept.status, StatusCode::BAD_REQUEST, "{}", accept.text);
 }
 
-/// A verified user who accepted an invitation to `organization` as `role`; returns their
-/// `Authorization` header value.
-async fn member(stack: &Stack, owner: &str, organization: &str, role: &str, tag: &str) -> String {
-    let (bearer, email) = stack.new_user(tag).await;
-    let verify = stack.newest_link_token(&email, "verify-email").await;
-    stack
-        .auth("verify-email", &format!(r#"{{"token": "{verify}"}}"#))
-        .await;
-    let invited = stack
-        .call(
-            owner,
-            Method::POST,
-            &format!("/api/v1/app/organizations/{organization}/invitations"),
-            &format!(r#"{{"email": "{email}", "role": "{role}"}}"#),
-        )
-        .await;
-    assert_eq!(invited.status, StatusCode::CREATED, "{}", invited.text);
-    let token = stack.newest_link_token(&email, "accept-invitation").await;
-    let joined = stack
-        .call(
-            &bearer,
-            Method::POST,
-            "/api/v1/app/invitations/accept",
-            &format!(r#"{{"token": "{token}"}}"#),
-        )
-        .await;
-    assert_eq!(joined.status, StatusCode::OK, "{}", joined.text);
-    bearer
-}
-
-/// `bearer`'s token for tenant `id` (`switch`), as an `Authorization` header value.
-async fn switch(stack: &Stack, bearer: &str, id: &str) -> String {
-    let switched = stack
-        .call(
-            bearer,
-            Method::POST,
-            &format!("/api/v1/app/organizations/{id}/switch"),
-            "",
-        )
-        .await;
-    assert_eq!(switched.status, StatusCode::OK, "{}", switched.text);
-    assert_eq!(switched.json()["tenant_id"], id);
-    format!(
-        "Bearer {}",
-        switched.json()["access_token"].as_str().unwrap_or_default()
-    )
-}
-
 fn project_names(page: &serde_json::Value) -> Vec<String> {
     page["items"]
         .as_array()
@@ -313,9 +265,9 @@ async fn members_share_the_tenant_and_changes_apply_on_the_next_request() {
         )
         .await;
     let id = created.json()["id"].as_str().unwrap_or_default().to_owned();
-    let guest = member(&stack, &owner, &id, "member", "team-guest").await;
+    let guest = stack.join(&owner, &id, "member", "team-guest").await;
 
-    let owner_in = switch(&stack, &owner, &id).await;
+    let owner_in = stack.switch(&owner, &id).await;
     let made = stack
         .call(
             &owner_in,
@@ -330,7 +282,7 @@ async fn members_share_the_tenant_and_changes_apply_on_the_next_request() {
         .await;
     assert!(!project_names(&personal.json()).contains(&"Team plan".to_owned()));
 
-    let guest_in = switch(&stack, &guest, &id).await;
+    let guest_in = stack.switch(&guest, &id).await;
     let seen = stack
         .call(&guest_in, Method::GET, "/api/v1/app/projects", "")
         .await;
@@ -361,7 +313,7 @@ async fn members_share_the_tenant_and_changes_apply_on_the_next_request() {
         .call(&guest_in, Method::GET, "/api/v1/app/projects", "")
         .await;
     assert_eq!(stale.status, StatusCode::UNAUTHORIZED, "{}", stale.text);
-    let viewer_in = switch(&stack, &guest, &id).await;
+    let viewer_in = stack.switch(&guest, &id).await;
     let read = stack
         .call(&viewer_in, Method::GET, "/api/v1/app/projects", "")
         .await;
@@ -453,7 +405,7 @@ async fn an_organization_key_follows_its_makers_membership() {
         )
         .await;
     let id = created.json()["id"].as_str().unwrap_or_default().to_owned();
-    let owner_in = switch(&stack, &owner, &id).await;
+    let owner_in = stack.switch(&owner, &id).await;
     stack
         .call(
             &owner_in,
@@ -462,8 +414,8 @@ async fn an_organization_key_follows_its_makers_membership() {
             r#"{"name": "Keyed plan"}"#,
         )
         .await;
-    let guest = member(&stack, &owner, &id, "member", "keys-guest").await;
-    let guest_in = switch(&stack, &guest, &id).await;
+    let guest = stack.join(&owner, &id, "member", "keys-guest").await;
+    let guest_in = stack.switch(&guest, &id).await;
     let new_key = async |bearer: &str| {
         let made = stack
             .call(

@@ -5824,6 +5824,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description In an organization: neither its owner nor an admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No active subscription */
             404: {
                 headers: {
@@ -5900,6 +5909,15 @@ export interface operations {
                 headers: {
                     /** @description `Bearer` with the reason */
                     "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description In an organization: neither its owner nor an admin */
+            403: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -5996,6 +6014,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description In an organization: neither its owner nor an admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description `limit` is not 1–100 */
             422: {
                 headers: {
@@ -6065,6 +6092,15 @@ export interface operations {
                 headers: {
                     /** @description `Bearer` with the reason */
                     "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description In an organization: neither its owner nor an admin */
+            403: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -6143,6 +6179,15 @@ export interface operations {
                 headers: {
                     /** @description `Bearer` with the reason */
                     "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description In an organization: neither its owner nor an admin */
+            403: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -6952,6 +6997,15 @@ export interface operations {
             };
             /** @description No such organization, or the caller is not a member */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The organization has an active subscription */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -11639,6 +11693,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description In an organization: neither its owner nor an admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No active subscription */
             404: {
                 headers: {
@@ -11718,6 +11781,15 @@ export interface operations {
                 headers: {
                     /** @description `Bearer` with the reason */
                     "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description In an organization: neither its owner nor an admin */
+            403: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -11817,6 +11889,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description In an organization: neither its owner nor an admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description `limit` is not 1–100 */
             422: {
                 headers: {
@@ -11889,6 +11970,15 @@ export interface operations {
                 headers: {
                     /** @description `Bearer` with the reason */
                     "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description In an organization: neither its owner nor an admin */
+            403: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -11970,6 +12060,15 @@ export interface operations {
                 headers: {
                     /** @description `Bearer` with the reason */
                     "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description In an organization: neither its owner nor an admin */
+            403: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -12801,6 +12900,15 @@ export interface operations {
             };
             /** @description No such organization, or the caller is not a member */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The organization has an active subscription */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,6 +1,6 @@
 //! The four auth routes.
 
-use aloft_auth::{ClientIp, Credential, Principal, Role, TenantId, UserProfile, opaque};
+use aloft_auth::{ClientIp, Credential, Plan, Principal, Role, TenantId, UserProfile, opaque};
 use aloft_core::{ApiError, timestamp::unix_now};
 use aloft_http::{
     ApiVersion, Reply,
@@ -204,14 +204,17 @@ pub(crate) async fn refresh(
         .map_err(IntoResponse::into_response)
 }
 
-/// The organization session `family_id` acts in (`switch`) and the user's role there,
-/// while they are a member; else the personal tenant (`None`), which the session then
-/// returns to.
+/// An organization a session acts in: the user's role there and its plan.
+type Acting = (TenantId, MemberRole, Plan);
+
+/// The organization session `family_id` acts in (`switch`), the user's role there and
+/// its plan, while they are a member; else the personal tenant (`None`), which the
+/// session then returns to.
 async fn active_organization(
     state: &AppState,
     user_id: &str,
     family_id: &str,
-) -> Result<Option<(TenantId, MemberRole)>, ApiError> {
+) -> Result<Option<Acting>, ApiError> {
     let tenant = state
         .refresh_tokens
         .session(family_id)
@@ -221,9 +224,16 @@ async fn active_organization(
     let Some(tenant) = tenant else {
         return Ok(None);
     };
-    match state.organizations.membership(&tenant, user_id).await? {
-        Some(member) => Ok(Some((tenant, member.role))),
-        None => {
+    let (member, organization) = tokio::join!(
+        state.organizations.membership(&tenant, user_id),
+        state.organizations.get(&tenant)
+    );
+    match (member?, organization?) {
+        (Some(member), Some(organization)) => {
+            let plan = Plan::parse(&organization.subscription_plan);
+            Ok(Some((tenant, member.role, plan)))
+        }
+        _ => {
             state
                 .refresh_tokens
                 .set_tenant(user_id, family_id, None)
@@ -285,25 +295,29 @@ async fn start_session(
 }
 
 /// 200 with a fresh access token for `user` in session `family_id`, acting in the
-/// organization `active` names with their role there (else their personal tenant), and
-/// the refresh cookie.
+/// organization `active` names with their role there and its plan (else their personal
+/// tenant and plan), and the refresh cookie.
 fn sign_in_response(
     state: &AppState,
     user: &UserRecord,
     family_id: &str,
     refresh: &str,
-    active: Option<(TenantId, MemberRole)>,
+    active: Option<Acting>,
 ) -> Result<Response, ApiError> {
-    let (tenant_id, membership) = match active {
-        Some((tenant, role)) => (tenant, Some(role)),
-        None => (TenantId::new(user.tenant_id.clone()), None),
+    let (tenant_id, membership, plan) = match active {
+        Some((tenant, role, plan)) => (tenant, Some(role), plan),
+        None => (
+            TenantId::new(user.tenant_id.clone()),
+            None,
+            Plan::parse(&user.subscription_plan),
+        ),
     };
     let principal = Principal {
         user_id: user.id.clone(),
         tenant_id,
         membership,
         role: Role::parse(&user.role),
-        plan: aloft_auth::Plan::parse(&user.subscription_plan),
+        plan,
         email: Some(user.email.clone()),
         impersonator: None,
         token_id: None,

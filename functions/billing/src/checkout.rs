@@ -7,7 +7,7 @@ use aloft_http::{
     Json, Query, Reply,
     openapi::{ErrorBody, InvalidQuery, JsonBody, SignedIn},
 };
-use aloft_store::UserRecord;
+use aloft_store::Payer;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -19,7 +19,7 @@ use crate::{
         Form, StripeError,
         objects::{CheckoutSession, Customer, PortalSession},
     },
-    subscription::{caller, request_key},
+    subscription::{Access, Account, account, request_key},
 };
 
 /// `POST /app/billing/checkout`.
@@ -72,6 +72,7 @@ pub struct PortalUrl {
     request_body = CheckoutRequest,
     responses(
         SignedIn, JsonBody,
+        (status = 403, description = "In an organization: neither its owner nor an admin", body = ErrorBody),
         (status = 200, description = "The checkout page", body = CheckoutCreated),
         (status = 400, description = "The body is not JSON or is malformed, or Stripe refused the request (its message)", body = ErrorBody),
         (status = 409, description = "The caller already has an active subscription", body = ErrorBody),
@@ -91,25 +92,37 @@ pub(crate) async fn create_checkout(
     let success_url = redirect_url("success_url", &body.success_url, settings.stage)?;
     let cancel_url = redirect_url("cancel_url", &body.cancel_url, settings.stage)?;
     let price = settings.price(period)?;
-    let user = caller(&state, &principal).await?;
-    if user.has_active_subscription() {
+    let account = account(&state, &principal, Access::Manage).await?;
+    if account.has_active_subscription() {
         return Err(ApiError::Conflict(
             "You already have an active subscription; manage it in the billing portal".into(),
         ));
     }
-    let customer = customer_of(&state, &user).await?;
-    let form = Form::new()
+    let customer = customer_of(&state, &account).await?;
+    let mut form = Form::new()
         .with("mode", "subscription")
         .with("customer", customer.as_str())
         .with("line_items[0][price]", price)
         .with("line_items[0][quantity]", "1")
         .with("success_url", success_url)
         .with("cancel_url", cancel_url)
-        .with("client_reference_id", user.id.as_str())
-        .with("metadata[user_id]", user.id.as_str())
+        .with("client_reference_id", principal.user_id.as_str())
+        .with("metadata[user_id]", principal.user_id.as_str())
         // The session carries no price: the webhook worker takes the plan from here.
         .with("metadata[plan]", settings.plan_of(Some(price)))
-        .with("subscription_data[metadata][user_id]", user.id.as_str());
+        .with(
+            "subscription_data[metadata][user_id]",
+            principal.user_id.as_str(),
+        );
+    // An organization's checkout: the webhook worker bills the organization.
+    if let Payer::Organization(tenant) = &account.payer {
+        form = form
+            .with("metadata[organization_id]", tenant.as_str())
+            .with(
+                "subscription_data[metadata][organization_id]",
+                tenant.as_str(),
+            );
+    }
     let session: CheckoutSession = state
         .stripe
         .post("/v1/checkout/sessions", &form, &request_key("checkout"))
@@ -118,7 +131,7 @@ pub(crate) async fn create_checkout(
         StripeError::Unavailable(format!("checkout session {} has no url", session.id))
     })?;
     tracing::info!(
-        user.id = user.id.as_str(),
+        billing.payer = account.payer.id(),
         billing.session_id = session.id.as_str(),
         "checkout session created"
     );
@@ -128,29 +141,34 @@ pub(crate) async fn create_checkout(
     }))
 }
 
-/// The user's Stripe customer, created and linked on first use. The create's
-/// `Idempotency-Key` is the user's, so two first checkouts racing each other get one
+/// The payer's Stripe customer, created and linked on first use. The create's
+/// `Idempotency-Key` is the payer's, so two first checkouts racing each other get one
 /// customer from Stripe (the second waits on `idempotency_key_in_use`, then gets the
 /// first's answer); both then store the same link.
-async fn customer_of(state: &AppState, user: &UserRecord) -> Result<String, ApiError> {
-    if let Some(customer) = &user.stripe_customer_id {
+async fn customer_of(state: &AppState, account: &Account) -> Result<String, ApiError> {
+    if let Some(customer) = &account.customer_id {
         return Ok(customer.clone());
     }
-    let mut form = Form::new().with("metadata[user_id]", user.id.as_str());
-    if !user.email.is_empty() {
-        form = form.with("email", user.email.as_str());
+    let mut form = match &account.payer {
+        Payer::User(id) => Form::new().with("metadata[user_id]", id.as_str()),
+        Payer::Organization(tenant) => {
+            Form::new().with("metadata[organization_id]", tenant.as_str())
+        }
+    };
+    if let Some(email) = &account.email {
+        form = form.with("email", email.as_str());
     }
-    if let Some(name) = &user.full_name {
+    if let Some(name) = &account.name {
         form = form.with("name", name.as_str());
     }
-    let key = format!("aloft-customer-{}", user.id);
+    let key = format!("aloft-customer-{}", account.payer.id());
     let customer: Customer = state.stripe.post("/v1/customers", &form, &key).await?;
     state
         .users
-        .link_customer("stripe", &customer.id, &user.id)
+        .link_customer("stripe", &customer.id, &account.payer)
         .await?;
     tracing::info!(
-        user.id = user.id.as_str(),
+        billing.payer = account.payer.id(),
         billing.customer_id = customer.id.as_str(),
         "Stripe customer created"
     );
@@ -165,6 +183,7 @@ async fn customer_of(state: &AppState, user: &UserRecord) -> Result<String, ApiE
     params(PortalQuery),
     responses(
         SignedIn, InvalidQuery,
+        (status = 403, description = "In an organization: neither its owner nor an admin", body = ErrorBody),
         (status = 200, description = "The portal page", body = PortalUrl),
         (status = 400, description = "Stripe refused the request (its message)", body = ErrorBody),
         (status = 404, description = "The caller has no Stripe customer yet (no checkout)", body = ErrorBody),
@@ -182,9 +201,9 @@ pub(crate) async fn billing_portal(
         .return_url
         .map(|url| redirect_url("return_url", &url, state.settings.stage))
         .transpose()?;
-    let user = caller(&state, &principal).await?;
-    let customer = user
-        .stripe_customer_id
+    let account = account(&state, &principal, Access::Manage).await?;
+    let customer = account
+        .customer_id
         .ok_or_else(|| ApiError::not_found("Billing customer", ""))?;
     let mut form = Form::new().with("customer", customer);
     if let Some(return_url) = return_url {

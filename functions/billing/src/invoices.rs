@@ -1,4 +1,5 @@
-//! `GET /app/billing/invoices`: the caller's latest Stripe invoices.
+//! `GET /app/billing/invoices`: the latest Stripe invoices of the caller's tenant (in an
+//! organization, for its owner and admins).
 
 use aloft_auth::AuthUser;
 use aloft_core::ApiError;
@@ -16,7 +17,7 @@ use crate::{
         Form,
         objects::{Invoice, List},
     },
-    subscription::caller,
+    subscription::{Access, account},
 };
 
 /// `?limit=` of the invoice list.
@@ -36,6 +37,7 @@ pub struct InvoicesQuery {
     params(InvoicesQuery),
     responses(
         SignedIn, InvalidQuery,
+        (status = 403, description = "In an organization: neither its owner nor an admin", body = ErrorBody),
         (status = 200, description = "Newest first; empty before the first checkout", body = Vec<Invoice>),
         (status = 400, description = "Stripe refused the request (its message)", body = ErrorBody),
         (status = 422, description = "`limit` is not 1–100", body = ErrorBody),
@@ -52,8 +54,8 @@ pub(crate) async fn list_invoices(
     if !(1..=100).contains(&limit) {
         return Err(ApiError::validation("limit", "limit must be 1 to 100"));
     }
-    let user = caller(&state, &principal).await?;
-    let Some(customer) = user.stripe_customer_id else {
+    let account = account(&state, &principal, Access::Manage).await?;
+    let Some(customer) = account.customer_id else {
         return Ok(Reply::ok(Vec::new()));
     };
     let query = Form::new()

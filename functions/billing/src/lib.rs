@@ -22,7 +22,7 @@ mod subscription;
 use aloft_auth::{App, AppParts};
 use aloft_config::{ConfigError, Env};
 use aloft_http::{HttpConfig, openapi::versioned_document};
-use aloft_store::{AwsClients, Table, UserRepo};
+use aloft_store::{AwsClients, OrganizationRepo, Table, UserRepo};
 use axum::{
     Router,
     routing::{get, post},
@@ -39,6 +39,8 @@ pub struct Billing {
     pub settings: Arc<BillingSettings>,
     pub stripe: Stripe,
     pub users: UserRepo,
+    /// An organization's subscription is its own (docs/api.md, "Organizations").
+    pub organizations: OrganizationRepo,
 }
 
 impl AppParts for Billing {
@@ -49,6 +51,7 @@ impl AppParts for Billing {
             settings: Arc::new(settings),
             stripe,
             users: UserRepo::new(table.clone()),
+            organizations: OrganizationRepo::new(table.clone()),
         })
     }
 }

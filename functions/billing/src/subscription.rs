@@ -7,7 +7,7 @@ use aloft_http::{
     Query, Reply,
     openapi::{ErrorBody, InvalidQuery, SignedIn},
 };
-use aloft_store::{BillingChange, UserRecord, is_paid_status};
+use aloft_store::{BillingChange, Payer, is_active_subscription, is_paid_status};
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -73,13 +73,13 @@ pub(crate) async fn billing_status(
     State(state): State<AppState>,
     AuthUser(principal): AuthUser,
 ) -> Result<Reply<BillingStatus>, ApiError> {
-    let user = caller(&state, &principal).await?;
+    let account = account(&state, &principal, Access::Read).await?;
     Ok(Reply::ok(BillingStatus {
-        has_active_subscription: user.has_active_subscription(),
-        current_period_end: user.subscription_period_end.and_then(iso),
-        plan: user.subscription_plan,
-        status: user.subscription_status,
-        cancel_at_period_end: user.cancel_at_period_end,
+        has_active_subscription: account.has_active_subscription(),
+        current_period_end: account.period_end.and_then(iso),
+        plan: account.plan,
+        status: account.status,
+        cancel_at_period_end: account.cancel_at_period_end,
     }))
 }
 
@@ -91,6 +91,7 @@ pub(crate) async fn billing_status(
     params(CancelQuery),
     responses(
         SignedIn, InvalidQuery,
+        (status = 403, description = "In an organization: neither its owner nor an admin", body = ErrorBody),
         (status = 200, description = "Cancelled; `status` shows it at once", body = Cancellation),
         (status = 400, description = "Stripe refused the request (its message)", body = ErrorBody),
         (status = 404, description = "No active subscription", body = ErrorBody),
@@ -104,8 +105,8 @@ pub(crate) async fn cancel_subscription(
     Query(query): Query<CancelQuery>,
 ) -> Result<Reply<Cancellation>, ApiError> {
     state.stripe.require_key()?;
-    let user = caller(&state, &principal).await?;
-    let path = subscription_path(&user)?;
+    let account = account(&state, &principal, Access::Manage).await?;
+    let path = subscription_path(&account)?;
     let subscription: Subscription = if query.immediate {
         state.stripe.delete(&path).await?
     } else {
@@ -115,14 +116,14 @@ pub(crate) async fn cancel_subscription(
             .post(&path, &form, &request_key("cancel"))
             .await?
     };
-    store(&state, &user.id, &subscription).await?;
+    store(&state, &account.payer, &subscription).await?;
     let message = if query.immediate {
         "Subscription canceled"
     } else {
         "Subscription will cancel at the end of the billing period"
     };
     tracing::info!(
-        user.id = user.id.as_str(),
+        billing.payer = account.payer.id(),
         billing.immediate = query.immediate,
         "subscription canceled"
     );
@@ -140,6 +141,7 @@ pub(crate) async fn cancel_subscription(
     tag = "Billing",
     responses(
         SignedIn,
+        (status = 403, description = "In an organization: neither its owner nor an admin", body = ErrorBody),
         (status = 200, description = "Resumed; `status` shows it at once", body = Resumed),
         (status = 400, description = "Stripe refused the request (its message)", body = ErrorBody),
         (status = 404, description = "No active subscription", body = ErrorBody),
@@ -151,38 +153,104 @@ pub(crate) async fn resume_subscription(
     AuthUser(principal): AuthUser,
 ) -> Result<Reply<Resumed>, ApiError> {
     state.stripe.require_key()?;
-    let user = caller(&state, &principal).await?;
-    let path = subscription_path(&user)?;
+    let account = account(&state, &principal, Access::Manage).await?;
+    let path = subscription_path(&account)?;
     let form = Form::new().with("cancel_at_period_end", "false");
     let subscription: Subscription = state
         .stripe
         .post(&path, &form, &request_key("resume"))
         .await?;
-    let change = store(&state, &user.id, &subscription).await?;
-    tracing::info!(user.id = user.id.as_str(), "subscription resumed");
+    let change = store(&state, &account.payer, &subscription).await?;
+    tracing::info!(billing.payer = account.payer.id(), "subscription resumed");
     Ok(Reply::ok(Resumed {
         message: "Subscription resumed".into(),
         status: subscription.status,
-        plan: change.plan.unwrap_or(user.subscription_plan),
+        plan: change.plan.unwrap_or(account.plan),
     }))
 }
 
-/// The caller's user record; 404 if it is gone.
-pub(crate) async fn caller(
-    state: &AppState,
-    principal: &Principal,
-) -> Result<UserRecord, ApiError> {
-    state
-        .users
-        .get(&principal.user_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("User", principal.user_id.clone()))
+/// The subscription the caller's tenant is billed by: their own in their personal
+/// tenant, the organization's in one (docs/api.md, "Organizations").
+pub(crate) struct Account {
+    pub payer: Payer,
+    pub plan: String,
+    pub status: Option<String>,
+    pub period_end: Option<i64>,
+    pub cancel_at_period_end: bool,
+    pub subscription_id: Option<String>,
+    pub customer_id: Option<String>,
+    /// For a new Stripe customer: the caller's email, and the user's or organization's
+    /// name.
+    pub email: Option<String>,
+    pub name: Option<String>,
 }
 
-/// `/v1/subscriptions/<id>` of the user's active subscription; 404 without one.
-fn subscription_path(user: &UserRecord) -> Result<String, ApiError> {
-    match &user.subscription_id {
-        Some(id) if user.has_active_subscription() => {
+impl Account {
+    pub fn has_active_subscription(&self) -> bool {
+        is_active_subscription(&self.plan, self.status.as_deref())
+    }
+}
+
+/// What the caller does with the account: every member reads an organization's billing;
+/// only its owner and admins change it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    Read,
+    Manage,
+}
+
+/// The caller's tenant's [`Account`]; 404 when its record is gone.
+pub(crate) async fn account(
+    state: &AppState,
+    principal: &Principal,
+    access: Access,
+) -> Result<Account, ApiError> {
+    let Some(role) = principal.membership else {
+        let user = state
+            .users
+            .get(&principal.user_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("User", principal.user_id.clone()))?;
+        return Ok(Account {
+            payer: Payer::User(user.id),
+            plan: user.subscription_plan,
+            status: user.subscription_status,
+            period_end: user.subscription_period_end,
+            cancel_at_period_end: user.cancel_at_period_end,
+            subscription_id: user.subscription_id,
+            customer_id: user.stripe_customer_id,
+            email: (!user.email.is_empty()).then_some(user.email),
+            name: user.full_name,
+        });
+    };
+    if access == Access::Manage && !role.manages() {
+        return Err(ApiError::Authorization(
+            "Only the organization's owner or an admin manages its billing".into(),
+        ));
+    }
+    let tenant = &principal.tenant_id;
+    let organization = state
+        .organizations
+        .get(tenant)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Organization", tenant.as_str()))?;
+    Ok(Account {
+        payer: Payer::Organization(tenant.clone()),
+        plan: organization.subscription_plan,
+        status: organization.subscription_status,
+        period_end: organization.subscription_period_end,
+        cancel_at_period_end: organization.cancel_at_period_end,
+        subscription_id: organization.subscription_id,
+        customer_id: organization.stripe_customer_id,
+        email: principal.email.clone(),
+        name: Some(organization.name),
+    })
+}
+
+/// `/v1/subscriptions/<id>` of the account's active subscription; 404 without one.
+fn subscription_path(account: &Account) -> Result<String, ApiError> {
+    match &account.subscription_id {
+        Some(id) if account.has_active_subscription() => {
             let id: String = form_urlencoded::byte_serialize(id.as_bytes()).collect();
             Ok(format!("/v1/subscriptions/{id}"))
         }
@@ -196,7 +264,7 @@ fn subscription_path(user: &UserRecord) -> Result<String, ApiError> {
 /// applies.
 async fn store(
     state: &AppState,
-    user_id: &str,
+    payer: &Payer,
     subscription: &Subscription,
 ) -> Result<BillingChange, ApiError> {
     // The webhook worker's rule: a plan named in metadata, else the price's plan.
@@ -218,10 +286,20 @@ async fn store(
     };
     let now = aloft_core::timestamp::unix_now();
     let event_at = i64::try_from(now).map_err(ApiError::internal)?;
-    state
-        .users
-        .apply_billing(user_id, &change, event_at, &aloft_core::timestamp::now())
-        .await?;
+    let now = aloft_core::timestamp::now();
+    match payer {
+        Payer::User(id) => {
+            state
+                .users
+                .apply_billing(id, &change, event_at, &now)
+                .await?
+        }
+        Payer::Organization(tenant) => {
+            (state.organizations)
+                .apply_billing(tenant, &change, event_at, &now)
+                .await?
+        }
+    };
     Ok(change)
 }
 
@@ -249,14 +327,23 @@ mod tests {
 
     #[test]
     fn without_an_active_subscription_there_is_nothing_to_change() {
-        let mut user = UserRecord {
+        let mut account = Account {
+            payer: Payer::User("u1".into()),
+            plan: "free".into(),
+            status: Some("canceled".into()),
+            period_end: None,
+            cancel_at_period_end: false,
             subscription_id: Some("sub_1".into()),
-            subscription_status: Some("canceled".into()),
-            ..aloft_testkit::user_record("u1")
+            customer_id: None,
+            email: None,
+            name: None,
         };
-        assert!(subscription_path(&user).is_err());
-        user.subscription_plan = "pro".into();
-        user.subscription_status = Some("active".into());
-        assert_eq!(subscription_path(&user).unwrap(), "/v1/subscriptions/sub_1");
+        assert!(subscription_path(&account).is_err());
+        account.plan = "pro".into();
+        account.status = Some("active".into());
+        assert_eq!(
+            subscription_path(&account).unwrap(),
+            "/v1/subscriptions/sub_1"
+        );
     }
 }

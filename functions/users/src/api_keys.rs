@@ -177,30 +177,39 @@ pub(crate) async fn create_api_key(
             "Only an admin may create a key with the admin scope".into(),
         ));
     }
-    // In an organization: the caller's role there as it is now (404 once they left).
-    let member_role = match principal.membership {
-        None => None,
-        Some(_) => Some(
-            state
-                .organizations
-                .membership(&principal.tenant_id, &owner.id)
-                .await?
-                .ok_or_else(|| ApiError::not_found("Organization", principal.tenant_id.as_str()))?
-                .role,
+    // In an organization: the caller's role there as it is now (404 once they left),
+    // and the organization's plan.
+    let (tenant_id, member_role, plan) = match principal.membership {
+        None => (
+            owner.tenant_id.clone(),
+            None,
+            owner.subscription_plan.clone(),
         ),
-    };
-    let tenant_id = match member_role {
-        Some(_) => principal.tenant_id.as_str().to_owned(),
-        None => owner.tenant_id.clone(),
+        Some(_) => {
+            let tenant = &principal.tenant_id;
+            let gone = || ApiError::not_found("Organization", tenant.as_str());
+            let (member, organization) = tokio::join!(
+                state.organizations.membership(tenant, &owner.id),
+                state.organizations.get(tenant)
+            );
+            let (member, organization) =
+                (member?.ok_or_else(gone)?, organization?.ok_or_else(gone)?);
+            let role = member.role.as_str().to_owned();
+            (
+                tenant.as_str().to_owned(),
+                Some(role),
+                organization.subscription_plan,
+            )
+        }
     };
     let (id, secret, secret_hash) = new_api_key().map_err(ApiError::internal)?;
     let record = ApiKeyRecord {
         id,
         user_id: owner.id.clone(),
         tenant_id,
-        member_role: member_role.map(|role| role.as_str().to_owned()),
+        member_role,
         role: owner.role.clone(),
-        plan: owner.subscription_plan.clone(),
+        plan,
         scopes: scopes.iter().map(|s| s.as_str().to_owned()).collect(),
         expires_at,
         last_used_at: None,

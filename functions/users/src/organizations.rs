@@ -4,7 +4,7 @@
 //! existence does not leak.
 
 use aloft_auth::{
-    Audit, AuthUser, PersonUser, Principal,
+    Audit, AuthUser, PersonUser, Plan, Principal,
     audit::{AuditFilter, AuditLogPage, LogPaging},
 };
 use aloft_core::ApiError;
@@ -194,10 +194,12 @@ pub(crate) async fn switch_organization(
     Path(id): Path<String>,
 ) -> Result<Reply<SwitchedTenant>, ApiError> {
     let user = caller(&state, &principal).await?;
-    let role = if id == user.tenant_id {
-        None
+    // The plan is the tenant's: the user's own in their personal tenant.
+    let (role, plan) = if id == user.tenant_id {
+        (None, user.subscription_plan)
     } else {
-        Some(membership(&state, &principal, &id).await?.1.role)
+        let (organization, member) = membership(&state, &principal, &id).await?;
+        (Some(member.role), organization.subscription_plan)
     };
     if let Some(session) = principal.session_id() {
         let organization = role.map(|_| id.as_str());
@@ -209,6 +211,7 @@ pub(crate) async fn switch_organization(
     let switched = Principal {
         tenant_id: TenantId::new(&id),
         membership: role,
+        plan: Plan::parse(&plan),
         ..principal
     };
     let keys = state.guard.authenticator().jwt();
@@ -303,13 +306,12 @@ pub(crate) async fn create_organization(
 ) -> Result<(StatusCode, Reply<OrganizationView>), ApiError> {
     let name = parse_name(&body.name)?;
     let now = aloft_core::timestamp::now();
-    let organization = OrganizationRecord {
-        id: uuid::Uuid::now_v7().to_string(),
+    let organization = OrganizationRecord::new(
+        uuid::Uuid::now_v7().to_string(),
         name,
-        owner_id: principal.user_id.clone(),
-        created_at: now.clone(),
-        updated_at: now.clone(),
-    };
+        principal.user_id.clone(),
+        &now,
+    );
     let owner = MembershipRecord {
         tenant_id: organization.id.clone(),
         user_id: principal.user_id.clone(),
@@ -449,6 +451,7 @@ pub(crate) async fn update_organization(
         (status = 204, description = "Deleted"),
         (status = 403, description = "Not the owner, or an API key or impersonation token", body = ErrorBody),
         (status = 404, description = "No such organization, or the caller is not a member", body = ErrorBody),
+        (status = 409, description = "The organization has an active subscription", body = ErrorBody),
     )
 )]
 pub(crate) async fn delete_organization(
@@ -461,6 +464,11 @@ pub(crate) async fn delete_organization(
     if member.role != MemberRole::Owner {
         return Err(ApiError::Authorization(
             "Only the organization's owner may delete it".into(),
+        ));
+    }
+    if organization.has_active_subscription() {
+        return Err(ApiError::Conflict(
+            "The organization has an active subscription; cancel it first".into(),
         ));
     }
     let tenant = TenantId::new(&id);

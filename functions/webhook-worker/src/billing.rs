@@ -2,16 +2,17 @@
 
 use aloft_inbound::{Provider, VerifiedEvent};
 use aloft_queue::Event;
-use aloft_store::{Applied, BillingChange, StoreError, TenantId, is_paid_status};
+use aloft_store::{Applied, BillingChange, Payer, StoreError, TenantId, is_paid_status};
 use serde_json::{Value, json};
 
 use crate::{Outcome, ProviderEvents, outcome};
 
 const FREE: &str = "free";
 
-/// A change for one user, or `None` for events we do not act on.
+/// A change for one payer (a user, or an organization), or `None` for events we do not
+/// act on.
 struct Change {
-    user_id: String,
+    payer: Payer,
     billing: BillingChange,
     /// The creation time the change is ordered by (see [`CHECKOUT_ORDER`]).
     event_at: i64,
@@ -37,38 +38,71 @@ pub(crate) async fn apply(
         return Ok(Outcome::Ignored);
     };
     let now = aloft_core::timestamp::now();
-    let applied = events
-        .users
-        .apply_billing(&change.user_id, &change.billing, change.event_at, &now)
-        .await
-        .map_err(|e| e.to_string())?;
-    if applied == Applied::Applied {
-        publish(events, &change.user_id).await?;
+    let (billing, event_at) = (&change.billing, change.event_at);
+    let applied = match &change.payer {
+        Payer::User(id) => {
+            events
+                .users
+                .apply_billing(id, billing, event_at, &now)
+                .await
+        }
+        Payer::Organization(tenant) => {
+            (events.organizations)
+                .apply_billing(tenant, billing, event_at, &now)
+                .await
+        }
     }
-    outcome(applied, &change.user_id)
+    .map_err(|e| e.to_string())?;
+    if applied == Applied::Applied {
+        publish(events, &change.payer).await?;
+    }
+    outcome(applied, change.payer.id())
 }
 
-/// `subscription.updated` with the user's subscription as it now stands. A failure fails
-/// the event, whose retry applies it again (a no-op) and publishes again.
-async fn publish(events: &ProviderEvents, user_id: &str) -> Result<(), String> {
-    let Some(user) = events.users.get(user_id).await.map_err(|e| e.to_string())? else {
+/// `subscription.updated` with the payer's subscription as it now stands, to its
+/// tenant's webhooks and its channel (`user:<id>`, or an organization's `tenant:<id>`).
+/// A failure fails the event, whose retry applies it again (a no-op) and publishes again.
+async fn publish(events: &ProviderEvents, payer: &Payer) -> Result<(), String> {
+    let stored = match payer {
+        Payer::User(id) => events.users.get(id).await.map(|user| {
+            user.map(|user| {
+                let data = json!({
+                    "user_id": user.id,
+                    "plan": user.subscription_plan,
+                    "status": user.subscription_status,
+                    "current_period_end": user.subscription_period_end,
+                    "cancel_at_period_end": user.cancel_at_period_end,
+                });
+                (
+                    TenantId::new(user.tenant_id),
+                    data,
+                    format!("user:{}", user.id),
+                )
+            })
+        }),
+        Payer::Organization(tenant) => events.organizations.get(tenant).await.map(|org| {
+            org.map(|org| {
+                let data = json!({
+                    "organization_id": org.id,
+                    "plan": org.subscription_plan,
+                    "status": org.subscription_status,
+                    "current_period_end": org.subscription_period_end,
+                    "cancel_at_period_end": org.cancel_at_period_end,
+                });
+                (tenant.clone(), data, format!("tenant:{}", org.id))
+            })
+        }),
+    };
+    let Some((tenant, data, channel)) = stored.map_err(|e| e.to_string())? else {
         return Ok(());
     };
-    let data = json!({
-        "user_id": user.id,
-        "plan": user.subscription_plan,
-        "status": user.subscription_status,
-        "current_period_end": user.subscription_period_end,
-        "cancel_at_period_end": user.cancel_at_period_end,
-    });
-    let tenant = TenantId::new(user.tenant_id.clone());
     events
         .publisher
         .publish(
             Event::SubscriptionUpdated,
             Some(tenant),
             data,
-            vec![format!("user:{}", user.id)],
+            vec![channel],
         )
         .await
         .map(drop)
@@ -86,8 +120,9 @@ fn number(value: &Value, pointer: &str) -> Option<i64> {
     value.pointer(pointer).and_then(Value::as_i64)
 }
 
-/// Stripe: the checkout links the customer to our user (`client_reference_id`, or
-/// `metadata.user_id`); later events find the user through that link.
+/// Stripe: the checkout links the customer to its payer (`metadata.organization_id` for
+/// an organization's checkout, else `client_reference_id` or `metadata.user_id`); later
+/// events find the payer through that link.
 async fn stripe(events: &ProviderEvents, event: &VerifiedEvent) -> Result<Option<Change>, String> {
     let object = event
         .payload
@@ -104,17 +139,18 @@ async fn stripe(events: &ProviderEvents, event: &VerifiedEvent) -> Result<Option
             if text(object, "/mode") != Some("subscription") {
                 return Ok(None);
             }
-            let user_id = text(object, "/client_reference_id")
-                .or_else(|| text(object, "/metadata/user_id"))
-                .ok_or("checkout session names no user (client_reference_id)")?;
+            let payer = named_payer(object)
+                .ok_or("checkout session names no payer (client_reference_id)")?;
             if let Some(customer) = customer {
                 events
                     .users
-                    .link_customer("stripe", customer, user_id)
+                    .link_customer("stripe", customer, &payer)
                     .await
                     .map_err(|e| match e {
-                        // The link is written only with its user: not there (yet).
-                        StoreError::ConditionFailed => format!("no user {user_id}"),
+                        // The link is written only with its payer: not there (yet).
+                        StoreError::ConditionFailed => {
+                            format!("no user or organization {}", payer.id())
+                        }
                         other => other.to_string(),
                     })?;
             }
@@ -128,7 +164,7 @@ async fn stripe(events: &ProviderEvents, event: &VerifiedEvent) -> Result<Option
                 ..BillingChange::default()
             };
             return Ok(Some(Change {
-                user_id: user_id.to_owned(),
+                payer,
                 billing: change,
                 event_at: CHECKOUT_ORDER,
             }));
@@ -173,24 +209,33 @@ async fn stripe(events: &ProviderEvents, event: &VerifiedEvent) -> Result<Option
     let linked = match customer {
         Some(customer) => events
             .users
-            .customer_user("stripe", customer)
+            .customer_payer("stripe", customer)
             .await
             .map_err(|e| e.to_string())?,
         None => None,
     };
-    let user_id = linked
-        .or_else(|| text(object, "/metadata/user_id").map(str::to_owned))
-        .ok_or_else(|| {
-            format!(
-                "no user linked to Stripe customer {}",
-                customer.unwrap_or("?")
-            )
-        })?;
+    let payer = linked.or_else(|| named_payer(object)).ok_or_else(|| {
+        format!(
+            "no payer linked to Stripe customer {}",
+            customer.unwrap_or("?")
+        )
+    })?;
     Ok(Some(Change {
-        user_id,
+        payer,
         billing,
         event_at: event.created,
     }))
+}
+
+/// The payer a Stripe object's metadata names (the billing function writes it on the
+/// checkout session and the subscription): an organization, else a user.
+fn named_payer(object: &Value) -> Option<Payer> {
+    if let Some(tenant) = text(object, "/metadata/organization_id") {
+        return Some(Payer::Organization(TenantId::new(tenant)));
+    }
+    text(object, "/client_reference_id")
+        .or_else(|| text(object, "/metadata/user_id"))
+        .map(|user| Payer::User(user.to_owned()))
 }
 
 /// App Store: the app sets the transaction's `appAccountToken` to our user id.
@@ -228,7 +273,7 @@ fn apple(events: &ProviderEvents, event: &VerifiedEvent) -> Result<Option<Change
     let user_id = text(transaction, "/appAccountToken")
         .ok_or("the transaction has no appAccountToken (our user id)")?;
     Ok(Some(Change {
-        user_id: user_id.to_owned(),
+        payer: Payer::User(user_id.to_owned()),
         billing,
         event_at: event.created,
     }))
@@ -276,7 +321,7 @@ async fn google(events: &ProviderEvents, event: &VerifiedEvent) -> Result<Option
         .map_err(|e| e.to_string())?
         .ok_or("no user linked to this purchase token")?;
     Ok(Some(Change {
-        user_id,
+        payer: Payer::User(user_id),
         billing,
         event_at: event.created,
     }))

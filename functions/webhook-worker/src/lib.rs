@@ -68,9 +68,11 @@ impl Settings {
 #[derive(Debug, Clone)]
 pub struct ProviderEvents {
     pub users: UserRepo,
+    /// Organizations pay for themselves: their subscriptions change here.
+    pub organizations: aloft_store::OrganizationRepo,
     /// Switches off a deleted identity's credentials.
     pub deactivation: aloft_auth::Deactivation,
-    /// `subscription.updated` to the user's tenant webhooks and `user:<id>` channel.
+    /// `subscription.updated` to the payer's tenant webhooks and its channel.
     pub publisher: aloft_queue::Publisher,
     pub settings: Settings,
 }
@@ -111,12 +113,12 @@ pub enum Outcome {
     Ignored,
 }
 
-/// [`Applied`] as an outcome; a missing user is a failure to retry.
-pub(crate) fn outcome(applied: Applied, user_id: &str) -> Result<Outcome, String> {
+/// [`Applied`] as an outcome; a missing user or organization is a failure to retry.
+pub(crate) fn outcome(applied: Applied, id: &str) -> Result<Outcome, String> {
     match applied {
         Applied::Applied => Ok(Outcome::Applied),
         Applied::Stale => Ok(Outcome::Stale),
-        Applied::NoSuchUser => Err(format!("no user {user_id}")),
+        Applied::NoSuchPayer => Err(format!("no user or organization {id}")),
     }
 }
 
@@ -140,6 +142,7 @@ pub async fn worker(env: &Env) -> Result<Worker<ProviderEvents>, ConfigError> {
     let queue_url = env.required("WEBHOOKS_QUEUE_URL")?;
     let handler = ProviderEvents {
         users: UserRepo::new(table.clone()),
+        organizations: aloft_store::OrganizationRepo::new(table.clone()),
         deactivation: aloft_auth::Deactivation::from_env(env, &table)?,
         publisher: publisher(env, &aws, &table)?,
         settings: Settings::from_env(env)?,

@@ -8,7 +8,7 @@
 use aloft_inbound::{Provider, ProviderJob, VerifiedEvent};
 use aloft_queue::{Attempt, Handler, JobError, Queued};
 use aloft_store::{
-    JobRecord, JobStatus, Table, UsageMeter, UserRecord, UserRepo, usage::RequestLimit,
+    JobRecord, JobStatus, Payer, Table, UsageMeter, UserRecord, UserRepo, usage::RequestLimit,
 };
 use aloft_testkit::TestEnv;
 use fn_webhook_worker::{ProviderEvents, Settings};
@@ -31,6 +31,7 @@ fn table(env: &TestEnv) -> Table {
 fn handler(env: &TestEnv, vars: &aloft_config::Env) -> ProviderEvents {
     ProviderEvents {
         users: UserRepo::new(table(env)),
+        organizations: aloft_store::OrganizationRepo::new(table(env)),
         deactivation: aloft_auth::Deactivation::from_env(vars, &table(env)).unwrap(),
         publisher: fn_webhook_worker::publisher(vars, &env.clients, &table(env)).unwrap(),
         settings: Settings::from_env(vars).unwrap(),
@@ -607,7 +608,7 @@ async fn google_purchase_applies_to_the_user_linked_to_the_purchase_token() {
 
     events
         .users
-        .link_customer("google", "tok_1", "u1")
+        .link_customer("google", "tok_1", &Payer::User("u1".into()))
         .await
         .unwrap();
     apply(
@@ -652,7 +653,7 @@ async fn a_checkout_arriving_after_its_subscription_event_does_not_overwrite_the
     // A returning customer: already linked by an earlier checkout.
     events
         .users
-        .link_customer("stripe", "cus_1", "u1")
+        .link_customer("stripe", "cus_1", &Payer::User("u1".into()))
         .await
         .unwrap();
     let created = subscription("customer.subscription.created", "price_ent", "active");
@@ -691,7 +692,10 @@ async fn stripe_events_store_the_subscription_id_and_the_customer_on_the_user() 
 #[tokio::test]
 async fn a_customer_cannot_be_linked_to_a_user_that_does_not_exist() {
     let events = events().await;
-    let linked = events.users.link_customer("stripe", "cus_9", "ghost").await;
+    let linked = events
+        .users
+        .link_customer("stripe", "cus_9", &Payer::User("ghost".into()))
+        .await;
     assert!(linked.is_err());
     assert_eq!(
         events.users.customer_user("stripe", "cus_9").await.unwrap(),

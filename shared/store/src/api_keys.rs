@@ -145,40 +145,52 @@ impl ApiKeyRepo {
             .expression_attribute_values(":max", n(MAX_API_KEYS))
             .build()
             .map_err(build_error)?;
-        let owner_as_copied = ConditionCheck::builder()
-            .table_name(self.table.name())
-            .set_key(Some(Key::user(&record.user_id).attributes()))
-            .condition_expression(
-                "#role = :role AND subscription_plan = :plan AND is_active = :active",
-            )
-            .expression_attribute_names("#role", "role")
-            .expression_attribute_values(":role", s(&record.role))
-            .expression_attribute_values(":plan", s(&record.plan))
-            .expression_attribute_values(":active", Bool(true))
-            .build()
-            .map_err(build_error)?;
+        // The plan is the user's for a personal key, the organization's for its keys
+        // (one check per item: a transaction touches each item once; DynamoDB refuses
+        // a value a condition does not use).
+        let check = |key: Key, condition: &str| {
+            ConditionCheck::builder()
+                .table_name(self.table.name())
+                .set_key(Some(key.attributes()))
+                .condition_expression(condition)
+        };
+        let owner = check(
+            Key::user(&record.user_id),
+            "#role = :role AND is_active = :active",
+        )
+        .expression_attribute_names("#role", "role")
+        .expression_attribute_values(":role", s(&record.role))
+        .expression_attribute_values(":active", Bool(true));
+        let plan = |key: Key| {
+            check(key, "subscription_plan = :plan")
+                .expression_attribute_values(":plan", s(&record.plan))
+        };
+        let checks = match &record.member_role {
+            None => vec![
+                owner
+                    .condition_expression(
+                        "#role = :role AND is_active = :active AND subscription_plan = :plan",
+                    )
+                    .expression_attribute_values(":plan", s(&record.plan)),
+            ],
+            Some(member_role) => {
+                let tenant = TenantId::new(&record.tenant_id);
+                vec![
+                    owner,
+                    plan(Key::organization(&tenant)),
+                    check(member_key(&tenant, &record.user_id), "#role = :member_role")
+                        .expression_attribute_names("#role", "role")
+                        .expression_attribute_values(":member_role", s(member_role)),
+                ]
+            }
+        };
         let mut writes = vec![
             TransactWriteItem::builder().put(put).build(),
             TransactWriteItem::builder().update(count).build(),
-            TransactWriteItem::builder()
-                .condition_check(owner_as_copied)
-                .build(),
         ];
-        if let Some(member_role) = &record.member_role {
-            let tenant = TenantId::new(&record.tenant_id);
-            let member_as_copied = ConditionCheck::builder()
-                .table_name(self.table.name())
-                .set_key(Some(member_key(&tenant, &record.user_id).attributes()))
-                .condition_expression("#role = :member_role")
-                .expression_attribute_names("#role", "role")
-                .expression_attribute_values(":member_role", s(member_role))
-                .build()
-                .map_err(build_error)?;
-            writes.push(
-                TransactWriteItem::builder()
-                    .condition_check(member_as_copied)
-                    .build(),
-            );
+        for check in checks {
+            let check = check.build().map_err(build_error)?;
+            writes.push(TransactWriteItem::builder().condition_check(check).build());
         }
         match self.table.transact(writes).await {
             Ok(()) => Ok(CreateApiKeyOutcome::Created),
@@ -224,8 +236,13 @@ impl ApiKeyRepo {
     /// key deleted meanwhile is skipped.
     pub async fn follow_owner(&self, owner: KeyOwner<'_>) -> Result<(), StoreError> {
         for key in self.list_for_user(owner.user_id).await? {
+            // A key of an organization has the organization's plan, not its owner's.
+            let plan = match key.member_role {
+                Some(_) => key.plan.as_str(),
+                None => owner.plan,
+            };
             let unchanged =
-                key.role == owner.role && key.plan == owner.plan && key.disabled != owner.is_active;
+                key.role == owner.role && key.plan == plan && key.disabled != owner.is_active;
             if unchanged {
                 continue;
             }
@@ -240,7 +257,7 @@ impl ApiKeyRepo {
                 .expression_attribute_names("#role", "role")
                 .expression_attribute_names("#plan", "plan")
                 .expression_attribute_values(":role", s(owner.role))
-                .expression_attribute_values(":plan", s(owner.plan))
+                .expression_attribute_values(":plan", s(plan))
                 .expression_attribute_values(":disabled", Bool(!owner.is_active))
                 .send()
                 .await;
@@ -267,26 +284,48 @@ impl ApiKeyRepo {
                 self.delete_owned(&key.id, user_id).await?;
                 continue;
             };
-            if key.member_role.as_deref() == Some(role) {
-                continue;
-            }
-            let updated = self
-                .table
-                .client()
-                .update_item()
-                .table_name(self.table.name())
-                .set_key(Some(Key::api_key(&key.id).attributes()))
-                .update_expression("SET member_role = :role")
-                .condition_expression("attribute_exists(pk)")
-                .expression_attribute_values(":role", s(role))
-                .send()
-                .await;
-            match updated.map_err(StoreError::from_sdk) {
-                Ok(_) | Err(StoreError::ConditionFailed) => {}
-                Err(e) => return Err(e),
+            if key.member_role.as_deref() != Some(role) {
+                self.set_field(&key.id, "member_role", role).await?;
             }
         }
         Ok(())
+    }
+
+    /// Copies organization `tenant`'s new plan onto `user_id`'s keys there. Called for
+    /// every member after the organization's subscription changes; idempotent.
+    pub async fn follow_tenant_plan(
+        &self,
+        user_id: &str,
+        tenant: &TenantId,
+        plan: &str,
+    ) -> Result<(), StoreError> {
+        let keys = self.list_for_user(user_id).await?;
+        for key in keys.iter().filter(|k| k.tenant_id == tenant.as_str()) {
+            if key.plan != plan {
+                self.set_field(&key.id, "plan", plan).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets one string field of a key, unless it was deleted meanwhile.
+    async fn set_field(&self, id: &str, field: &str, value: &str) -> Result<(), StoreError> {
+        let updated = self
+            .table
+            .client()
+            .update_item()
+            .table_name(self.table.name())
+            .set_key(Some(Key::api_key(id).attributes()))
+            .update_expression("SET #field = :value")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#field", field)
+            .expression_attribute_values(":value", s(value))
+            .send()
+            .await;
+        match updated.map_err(StoreError::from_sdk) {
+            Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Notes that the key was used at `minute` (RFC 3339 to the minute), unless that

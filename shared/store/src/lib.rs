@@ -55,8 +55,8 @@ pub use stats::{Counters, Stats, Tally};
 pub use table::Table;
 pub use usage::{Metric, UsageMeter};
 pub use users::{
-    AdminChange, Applied, BillingChange, Lifecycle, ProfileChange, UserRecord, UserRepo,
-    is_paid_status, normalize_email,
+    AdminChange, Applied, BillingChange, Lifecycle, Payer, ProfileChange, UserRecord, UserRepo,
+    is_active_subscription, is_paid_status, normalize_email,
 };
 pub use webhooks::{
     DeliveryAttempt, DeliveryRecord, InboundEventRecord, SubscriptionRecord, WebhookRepo,

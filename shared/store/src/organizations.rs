@@ -21,8 +21,9 @@ use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Key, StoreError, Table, TenantId,
+    ApiKeyRepo, Applied, BillingChange, Key, StoreError, Table, TenantId,
     table::{ITEM_COUNT, n, s, to_item},
+    users::{IN_ORDER, is_active_subscription},
 };
 
 /// A member's role in an organization, most powerful first.
@@ -75,6 +76,48 @@ pub struct OrganizationRecord {
     pub owner_id: String,
     pub created_at: String,
     pub updated_at: String,
+    /// The organization's subscription, which every member's credentials there carry;
+    /// the same attributes as a user's (`UserRepo::apply_billing`).
+    #[serde(default = "free")]
+    pub subscription_plan: String,
+    #[serde(default)]
+    pub subscription_status: Option<String>,
+    /// Unix seconds.
+    #[serde(default)]
+    pub subscription_period_end: Option<i64>,
+    #[serde(default)]
+    pub cancel_at_period_end: bool,
+    #[serde(default)]
+    pub subscription_id: Option<String>,
+    #[serde(default)]
+    pub stripe_customer_id: Option<String>,
+}
+
+fn free() -> String {
+    "free".to_owned()
+}
+
+impl OrganizationRecord {
+    /// A new organization on the free plan.
+    pub fn new(id: String, name: String, owner_id: String, now: &str) -> Self {
+        Self {
+            id,
+            name,
+            owner_id,
+            created_at: now.to_owned(),
+            updated_at: now.to_owned(),
+            subscription_plan: free(),
+            subscription_status: None,
+            subscription_period_end: None,
+            cancel_at_period_end: false,
+            subscription_id: None,
+            stripe_customer_id: None,
+        }
+    }
+
+    pub fn has_active_subscription(&self) -> bool {
+        is_active_subscription(&self.subscription_plan, self.subscription_status.as_deref())
+    }
 }
 
 /// One user's membership of one organization.
@@ -294,6 +337,45 @@ impl OrganizationRepo {
                 Some((m, organization.clone()))
             })
             .collect())
+    }
+
+    /// Applies a billing event created at `event_at` (unix seconds) to the organization's
+    /// subscription unless a newer one was applied (as `UserRepo::apply_billing`). A new
+    /// plan is then copied onto every member's keys there.
+    pub async fn apply_billing(
+        &self,
+        tenant: &TenantId,
+        change: &BillingChange,
+        event_at: i64,
+        now: &str,
+    ) -> Result<Applied, StoreError> {
+        let mut sets = change.sets();
+        sets.push(("#marker", n(event_at)));
+        let applied = self
+            .table
+            .update_fields(&organization_key(tenant), now, &sets)
+            .condition_expression(IN_ORDER)
+            .expression_attribute_names("#marker", "billing_event_at")
+            .send()
+            .await;
+        match applied.map_err(StoreError::from_sdk) {
+            Ok(_) => {}
+            Err(StoreError::ConditionFailed) => {
+                return Ok(match self.get(tenant).await? {
+                    Some(_) => Applied::Stale,
+                    None => Applied::NoSuchPayer,
+                });
+            }
+            Err(e) => return Err(e),
+        }
+        if let Some(plan) = &change.plan {
+            let keys = ApiKeyRepo::new(self.table.clone());
+            for member in self.members(tenant).await? {
+                keys.follow_tenant_plan(&member.user_id, tenant, plan)
+                    .await?;
+            }
+        }
+        Ok(Applied::Applied)
     }
 
     /// Renames the organization; `None` when it is gone.

@@ -281,6 +281,29 @@ impl Table {
     }
 
     /// The write that adds `by` to the count item at `key`.
+    /// An update of `key` that sets `updated_at` to `now` and each of `sets` (a field
+    /// named `#x` takes its name from the request's `#x`, and its value from `:x`).
+    pub(crate) fn update_fields(
+        &self,
+        key: &Key,
+        now: &str,
+        sets: &[(&str, AttributeValue)],
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        let mut expression = String::from("SET updated_at = :now");
+        let mut request = self
+            .client()
+            .update_item()
+            .table_name(self.name())
+            .set_key(Some(key.attributes()))
+            .expression_attribute_values(":now", s(now));
+        for (field, value) in sets {
+            let placeholder = field.trim_start_matches('#');
+            expression.push_str(&format!(", {field} = :{placeholder}"));
+            request = request.expression_attribute_values(format!(":{placeholder}"), value.clone());
+        }
+        request.update_expression(expression)
+    }
+
     pub(crate) fn add_to_count(&self, key: &Key, by: i64) -> Result<TransactWriteItem, StoreError> {
         let update = Update::builder()
             .table_name(self.name())

@@ -76,16 +76,46 @@ pub fn is_paid_status(status: &str) -> bool {
     matches!(status, "active" | "trialing" | "past_due")
 }
 
+/// A paid plan in a paid-for status: a second checkout must not start another one.
+pub fn is_active_subscription(plan: &str, status: Option<&str>) -> bool {
+    plan != "free" && status.is_some_and(is_paid_status)
+}
+
 impl UserRecord {
-    /// A paid plan in a paid-for status: a second checkout must not start another one.
     pub fn has_active_subscription(&self) -> bool {
-        self.subscription_plan != "free"
-            && self
-                .subscription_status
-                .as_deref()
-                .is_some_and(is_paid_status)
+        is_active_subscription(&self.subscription_plan, self.subscription_status.as_deref())
     }
 }
+
+impl BillingChange {
+    /// The attributes the change sets, named as both payers' records (a user's, an
+    /// organization's) store them.
+    pub(crate) fn sets(&self) -> Vec<(&'static str, AttributeValue)> {
+        let mut sets = Vec::new();
+        if let Some(plan) = &self.plan {
+            sets.push(("subscription_plan", s(plan)));
+        }
+        if let Some(status) = &self.status {
+            sets.push(("subscription_status", s(status)));
+        }
+        if let Some(end) = self.period_end {
+            sets.push(("subscription_period_end", n(end)));
+        }
+        if let Some(cancel) = self.cancel_at_period_end {
+            sets.push(("cancel_at_period_end", AttributeValue::Bool(cancel)));
+        }
+        if let Some(subscription) = &self.subscription_id {
+            sets.push(("subscription_id", s(subscription)));
+        }
+        sets
+    }
+}
+
+/// The condition of an event applied in order: `#marker` (the creation time of the last
+/// applied event of its kind) is not newer than `:marker`. Events of the same second
+/// apply in arrival order.
+pub(crate) const IN_ORDER: &str =
+    "attribute_exists(pk) AND (attribute_not_exists(#marker) OR #marker <= :marker)";
 
 /// A user's profile and activity from an identity provider's event.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -100,13 +130,49 @@ pub enum Applied {
     Applied,
     /// A newer event of the same kind was applied already; this one changes nothing.
     Stale,
-    NoSuchUser,
+    NoSuchPayer,
 }
 
 /// Points at the user who owns an email address or an external identity.
 #[derive(Debug, Serialize, Deserialize)]
 struct UserLink {
     user_id: String,
+}
+
+/// A provider's customer: the user or the organization it pays for.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct CustomerLink {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
+}
+
+/// Who pays for a tenant: a user for their personal tenant (the subscription is on their
+/// user record), or an organization for itself (on its record; every member gets its
+/// plan).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Payer {
+    User(String),
+    Organization(crate::TenantId),
+}
+
+impl Payer {
+    /// The record that holds the subscription.
+    pub(crate) fn key(&self) -> Key {
+        match self {
+            Payer::User(id) => Key::user(id),
+            Payer::Organization(tenant) => Key::organization(tenant),
+        }
+    }
+
+    /// The id a provider's metadata names.
+    pub fn id(&self) -> &str {
+        match self {
+            Payer::User(id) => id,
+            Payer::Organization(tenant) => tenant.as_str(),
+        }
+    }
 }
 
 /// What an admin may change of a user; `None` leaves a field as it is.
@@ -212,24 +278,21 @@ impl UserRepo {
         }
     }
 
-    /// Links a billing provider's customer to `user_id`: the link item the webhooks read
-    /// (`CUSTOMER#<provider>#<id>`) and `<provider>_customer_id` on the user record, in
-    /// one transaction, so neither exists without the other. The one writer of both.
-    /// No such user is [`StoreError::ConditionFailed`].
+    /// Links a billing provider's customer to its payer: the link item the webhooks read
+    /// (`CUSTOMER#<provider>#<id>`) and `<provider>_customer_id` on the payer's record (a
+    /// user's or an organization's), in one transaction, so neither exists without the
+    /// other. The one writer of both. No such payer is [`StoreError::ConditionFailed`].
     pub async fn link_customer(
         &self,
         provider: &str,
         customer_id: &str,
-        user_id: &str,
+        payer: &Payer,
     ) -> Result<(), StoreError> {
-        // Two first checkouts of one user race to write the same link: a transaction
+        // Two first checkouts of one payer race to write the same link: a transaction
         // cancelled by the other's is tried again, and succeeds once the other is done.
         for _ in 0..3 {
-            match self
-                .link_customer_once(provider, customer_id, user_id)
-                .await
-            {
-                Err(StoreError::ConditionFailed) if self.get(user_id).await?.is_some() => {}
+            match self.link_customer_once(provider, customer_id, payer).await {
+                Err(StoreError::ConditionFailed) if self.payer_exists(payer).await? => {}
                 other => return other,
             }
         }
@@ -238,14 +301,26 @@ impl UserRepo {
         )))
     }
 
+    async fn payer_exists(&self, payer: &Payer) -> Result<bool, StoreError> {
+        let item: Option<serde::de::IgnoredAny> = self.table.get(&payer.key()).await?;
+        Ok(item.is_some())
+    }
+
     async fn link_customer_once(
         &self,
         provider: &str,
         customer_id: &str,
-        user_id: &str,
+        payer: &Payer,
     ) -> Result<(), StoreError> {
-        let link = UserLink {
-            user_id: user_id.to_owned(),
+        let link = match payer {
+            Payer::User(id) => CustomerLink {
+                user_id: Some(id.clone()),
+                tenant_id: None,
+            },
+            Payer::Organization(tenant) => CustomerLink {
+                user_id: None,
+                tenant_id: Some(tenant.as_str().to_owned()),
+            },
         };
         let put = Put::builder()
             .table_name(self.table.name())
@@ -257,7 +332,7 @@ impl UserRepo {
             .map_err(|e| StoreError::Other(e.to_string()))?;
         let update = Update::builder()
             .table_name(self.table.name())
-            .set_key(Some(Key::user(user_id).attributes()))
+            .set_key(Some(payer.key().attributes()))
             .update_expression("SET #customer = :customer")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#customer", format!("{provider}_customer_id"))
@@ -275,13 +350,33 @@ impl UserRepo {
         Ok(())
     }
 
+    /// The user a provider's customer pays for (not an organization's customer).
     pub async fn customer_user(
         &self,
         provider: &str,
         customer_id: &str,
     ) -> Result<Option<String>, StoreError> {
-        self.linked_user(&Key::billing_customer(provider, customer_id))
-            .await
+        Ok(match self.customer_payer(provider, customer_id).await? {
+            Some(Payer::User(user_id)) => Some(user_id),
+            _ => None,
+        })
+    }
+
+    /// Who a provider's customer pays for: a user, or an organization.
+    pub async fn customer_payer(
+        &self,
+        provider: &str,
+        customer_id: &str,
+    ) -> Result<Option<Payer>, StoreError> {
+        let link: Option<CustomerLink> = self
+            .table
+            .get(&Key::billing_customer(provider, customer_id))
+            .await?;
+        Ok(link.and_then(|link| match (link.user_id, link.tenant_id) {
+            (_, Some(tenant)) => Some(Payer::Organization(crate::TenantId::new(tenant))),
+            (Some(user), None) => Some(Payer::User(user)),
+            (None, None) => None,
+        }))
     }
 
     /// The user linked to an external identity, if any.
@@ -309,23 +404,7 @@ impl UserRepo {
         event_at: i64,
         now: &str,
     ) -> Result<Applied, StoreError> {
-        let mut sets = Vec::new();
-        if let Some(plan) = &change.plan {
-            sets.push(("subscription_plan", s(plan)));
-        }
-        if let Some(status) = &change.status {
-            sets.push(("subscription_status", s(status)));
-        }
-        if let Some(end) = change.period_end {
-            sets.push(("subscription_period_end", n(end)));
-        }
-        if let Some(cancel) = change.cancel_at_period_end {
-            sets.push(("cancel_at_period_end", AttributeValue::Bool(cancel)));
-        }
-        if let Some(subscription) = &change.subscription_id {
-            sets.push(("subscription_id", s(subscription)));
-        }
-        self.apply_event(user_id, "billing_event_at", sets, event_at, now)
+        self.apply_event(user_id, "billing_event_at", change.sets(), event_at, now)
             .await
     }
 
@@ -367,9 +446,7 @@ impl UserRepo {
         sets.push(("#marker", n(event_at)));
         let request = self
             .update(user_id, now, &sets)
-            .condition_expression(
-                "attribute_exists(pk) AND (attribute_not_exists(#marker) OR #marker <= :marker)",
-            )
+            .condition_expression(IN_ORDER)
             .expression_attribute_names("#marker", marker)
             // The user as it was, for the dashboard's counters.
             .return_values(ReturnValue::AllOld);
@@ -392,7 +469,7 @@ impl UserRepo {
             Err(e) => match StoreError::from_sdk(e) {
                 StoreError::ConditionFailed => Ok(match self.get(user_id).await? {
                     Some(_) => Applied::Stale,
-                    None => Applied::NoSuchUser,
+                    None => Applied::NoSuchPayer,
                 }),
                 other => Err(other),
             },
@@ -444,20 +521,7 @@ impl UserRepo {
         now: &str,
         sets: &[(&str, AttributeValue)],
     ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
-        let mut expression = String::from("SET updated_at = :now");
-        let mut request = self
-            .table
-            .client()
-            .update_item()
-            .table_name(self.table.name())
-            .set_key(Some(Key::user(user_id).attributes()))
-            .expression_attribute_values(":now", s(now));
-        for (field, value) in sets {
-            let placeholder = field.trim_start_matches('#');
-            expression.push_str(&format!(", {field} = :{placeholder}"));
-            request = request.expression_attribute_values(format!(":{placeholder}"), value.clone());
-        }
-        request.update_expression(expression)
+        self.table.update_fields(&Key::user(user_id), now, sets)
     }
 
     /// One page of the admin directory (`gsi1` `USERS` / `<created_at>#<id>`), newest
