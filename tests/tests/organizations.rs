@@ -2,7 +2,7 @@
 //! person, listed after their personal tenant, renamed and deleted by their owner, and
 //! not found by anyone else.
 
-use aloft_e2e::Stack;
+use aloft_e2e::{Stack, eventually};
 use reqwest::{Method, StatusCode};
 
 #[tokio::test]
@@ -486,4 +486,80 @@ async fn an_organization_key_follows_its_makers_membership() {
     let own = with_key(&own_key, Method::GET, "").await;
     assert_eq!(own.status, StatusCode::OK, "{}", own.text);
     assert!(!project_names(&own.json()).contains(&"Keyed plan".to_owned()));
+}
+
+/// In an organization, AI use is the organization's, pooled: its usage report counts
+/// every member's, its owner and admins see each member's share, and the member's own
+/// report does not count it.
+#[tokio::test]
+async fn an_organizations_ai_use_is_pooled_and_split_by_member() {
+    let stack = Stack::new();
+    let (owner, _) = stack.new_user("pool-owner").await;
+    let created = stack
+        .call(
+            &owner,
+            Method::POST,
+            "/api/v1/app/organizations",
+            r#"{"name": "Pool"}"#,
+        )
+        .await;
+    let id = created.json()["id"].as_str().unwrap_or_default().to_owned();
+    let guest = stack.join(&owner, &id, "member", "pool-guest").await;
+    let owner_in = stack.switch(&owner, &id).await;
+    let guest_in = stack.switch(&guest, &id).await;
+    for bearer in [&owner_in, &guest_in, &guest_in] {
+        let chat = stack
+            .call(
+                bearer,
+                Method::POST,
+                "/api/v1/app/ai/chat",
+                r#"{"prompt": "Hello"}"#,
+            )
+            .await;
+        assert_eq!(chat.status, StatusCode::OK, "{}", chat.text);
+    }
+    let tokens = async |bearer: &str| {
+        let current = stack
+            .call(bearer, Method::GET, "/api/v1/app/usage/current-period", "")
+            .await;
+        current.json()["ai_tokens"].as_i64().unwrap_or(-1)
+    };
+    let by_member = eventually("three calls in the organization's usage", async || {
+        let shares = stack
+            .call(&owner_in, Method::GET, "/api/v1/app/usage/members", "")
+            .await
+            .json();
+        let requests = shares["metrics"]
+            .as_array()?
+            .iter()
+            .find(|m| m["metric"] == "ai_requests")?
+            .clone();
+        (requests["total"] == 3).then_some(shares)
+    })
+    .await;
+    let metric = |key: &str| {
+        by_member["metrics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|m| m["metric"] == key)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let requests = metric("ai_requests");
+    assert_eq!(requests["members"][0]["value"], 2, "{requests}");
+    assert_eq!(requests["members"][1]["value"], 1, "{requests}");
+    assert!(
+        requests["members"][0]["email"]
+            .as_str()
+            .is_some_and(|e| e.contains("pool-guest"))
+    );
+    let pooled = metric("ai_tokens")["total"].as_i64().unwrap_or(0);
+    assert!(pooled > 0);
+    assert_eq!(tokens(&guest_in).await, pooled, "the organization's report");
+    assert_eq!(tokens(&guest).await, 0, "not the member's own");
+    let refused = stack
+        .call(&guest_in, Method::GET, "/api/v1/app/usage/members", "")
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text);
 }

@@ -907,6 +907,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/app/usage/members": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The organization's AI, file and storage use this month, split by member (its owner
+         *     and admins; acting in the organization). One batch read of its usage items, one of
+         *     the members' emails.
+         */
+        get: operations["by_member"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/app/usage/metrics": {
         parameters: {
             query?: never;
@@ -2241,6 +2262,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v2/app/usage/members": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The organization's AI, file and storage use this month, split by member (its owner
+         *     and admins; acting in the organization). One batch read of its usage items, one of
+         *     the members' emails.
+         */
+        get: operations["by_member_v2"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v2/app/usage/metrics": {
         parameters: {
             query?: never;
@@ -3241,6 +3283,14 @@ export interface components {
              */
             role: string;
         };
+        /** @description One member's share of a metric. */
+        MemberShare: {
+            /** @description Empty when the account is gone. */
+            email: string;
+            user_id: string;
+            /** Format: int64 */
+            value: number;
+        };
         /** @description A member as the organization's members see them. */
         MemberView: {
             email: string;
@@ -3248,6 +3298,13 @@ export interface components {
             joined_at: string;
             role: string;
             user_id: string;
+        };
+        /** @description One metric of the organization's month, by member (largest share first). */
+        MetricByMember: {
+            members: components["schemas"]["MemberShare"][];
+            metric: string;
+            /** Format: int64 */
+            total: number;
         };
         MetricInfo: {
             description: string;
@@ -3876,6 +3933,11 @@ export interface components {
             metric: string;
             /** Format: int64 */
             total: number;
+        };
+        /** @description The organization's pooled usage this month, by member. */
+        UsageByMember: {
+            metrics: components["schemas"]["MetricByMember"][];
+            period: components["schemas"]["Period"];
         };
         /** @description Every metric's (or one metric's) current and previous period. */
         UsageSummary: {
@@ -8241,6 +8303,57 @@ export interface operations {
             };
             /** @description `metric` missing or unknown, or `days` outside 1–90 */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    by_member: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Per pooled metric: the month's total and each member's share */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageByMember"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not acting in an organization as its owner or an admin */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -14186,6 +14299,60 @@ export interface operations {
             };
             /** @description `metric` missing or unknown, or `days` outside 1–90 */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    by_member_v2: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Per pooled metric: the month's total and each member's share */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["UsageByMember"];
+                        meta: components["schemas"]["ResponseMeta"];
+                    };
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not acting in an organization as its owner or an admin */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -215,7 +215,7 @@ async fn answer(
             .await?;
         let charge = Charge {
             usage: state.usage.clone(),
-            user_id: principal.user_id.clone(),
+            owner: principal.usage_owner(),
             prompt_chars: prompt.chars(),
             started,
         };
@@ -228,7 +228,7 @@ async fn answer(
     let completion = served.answer;
     metering::record(
         &state.usage,
-        &principal.user_id,
+        &principal.usage_owner(),
         &served.model,
         &completion.usage,
     )

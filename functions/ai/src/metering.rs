@@ -5,14 +5,15 @@
 use aloft_auth::Principal;
 use aloft_core::ApiError;
 use aloft_store::{
-    UsageMeter,
+    UsageMeter, UsageOwner,
     usage::{AI_REQUESTS, AI_TOKENS},
 };
 use time::{OffsetDateTime, Time};
 
 use crate::{config::AiSettings, providers::Usage};
 
-/// Refuses the call when the caller's plan has used its monthly tokens (one read).
+/// Refuses the call when the caller's plan has used its monthly tokens (one read): the
+/// caller's own, or in an organization the organization's, pooled.
 pub async fn check_quota(
     usage: &UsageMeter,
     settings: &AiSettings,
@@ -24,7 +25,7 @@ pub async fn check_quota(
     }
     let now = OffsetDateTime::now_utc();
     let month = usage
-        .month(&principal.user_id, AI_TOKENS, now.date())
+        .month(&principal.usage_owner().id, AI_TOKENS, now.date())
         .await
         .map_err(ApiError::from)?;
     let used = u64::try_from(month.total).unwrap_or(0);
@@ -41,12 +42,12 @@ pub async fn check_quota(
 
 /// Charges one call and its tokens to `model`, and counts them in the `AiTokens`
 /// metric. A failure is logged, not sent: the client already has its answer.
-pub async fn record(usage: &UsageMeter, user_id: &str, model: &str, tokens: &Usage) {
+pub async fn record(usage: &UsageMeter, owner: &UsageOwner, model: &str, tokens: &Usage) {
     aloft_http::metrics::count("AiTokens", ("Model", model), tokens.total_tokens);
     let total = i64::try_from(tokens.total_tokens).unwrap_or(i64::MAX);
     tokio::join!(
-        usage.record(user_id, AI_REQUESTS, 1, Some(model)),
-        usage.record(user_id, AI_TOKENS, total, Some(model)),
+        usage.record_to(owner, AI_REQUESTS, 1, Some(model)),
+        usage.record_to(owner, AI_TOKENS, total, Some(model)),
     );
 }
 
@@ -69,7 +70,13 @@ mod tests {
         let usage = UsageMeter::new(Table::new(env.clients.dynamodb.clone(), env.table()));
         let captured = aloft_http::metrics::Capture::start();
 
-        record(&usage, "u1", "gpt-4o", &Usage::new(9, 33)).await;
+        record(
+            &usage,
+            &UsageOwner::user("u1"),
+            "gpt-4o",
+            &Usage::new(9, 33),
+        )
+        .await;
 
         let documents = captured.documents();
         assert_eq!(documents.len(), 1, "{documents:?}");

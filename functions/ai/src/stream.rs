@@ -36,7 +36,7 @@ const TAIL_GRACE: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone)]
 pub struct Charge {
     pub usage: UsageMeter,
-    pub user_id: String,
+    pub owner: aloft_store::UsageOwner,
     pub prompt_chars: usize,
     pub started: Instant,
 }
@@ -84,7 +84,7 @@ async fn relay(served: Served<Upstream>, charge: Charge, sender: mpsc::Sender<By
     // Dropping the connection stops the provider generating (and charging) more.
     drop(upstream);
     let usage = usage_of(&tally, charge.prompt_chars);
-    metering::record(&charge.usage, &charge.user_id, &model, &usage).await;
+    metering::record(&charge.usage, &charge.owner, &model, &usage).await;
     if tally.client_gone {
         tracing::info!(ai.model = model, "client left mid-stream; usage estimated");
         return;

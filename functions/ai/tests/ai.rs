@@ -612,6 +612,43 @@ async fn a_stream_past_its_deadline_still_ends_with_usage_and_an_error_event() {
     assert!(data.contains("deadline"), "{data}");
 }
 
+/// Members of an organization share its allowance: one member's use counts against the
+/// other's next call, and neither touches their personal allowance.
+#[tokio::test]
+async fn an_organizations_members_share_one_monthly_quota() {
+    let f = fixture(&[("AI_MONTHLY_TOKENS_FREE", "10")]).await;
+    let as_member = |user: &str| {
+        let token =
+            aloft_testkit::token_as_member(user, "org-pool", aloft_store::MemberRole::Member);
+        http::Request::builder()
+            .method("POST")
+            .uri("/api/v1/app/ai/chat")
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(json!({"prompt": "Hi"}).to_string()))
+            .unwrap()
+    };
+    let first = oneshot::send(&f.app, as_member("pool-ann")).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    let second = oneshot::send(&f.app, as_member("pool-bob")).await;
+    assert_eq!(
+        second.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        second.text
+    );
+    assert_eq!(second.json()["error"]["code"], "QUOTA_EXCEEDED");
+    let own = f.post("pool-bob", "chat", json!({"prompt": "Hi"})).await;
+    assert_eq!(
+        own.status,
+        StatusCode::OK,
+        "their own allowance: {}",
+        own.text
+    );
+    assert!(f.counter("org-pool", "ai_tokens", None).await > 0);
+    assert_eq!(f.counter("pool-ann", "ai_tokens", None).await, 0);
+}
+
 #[tokio::test]
 async fn over_the_monthly_quota_the_answer_is_429_quota_exceeded() {
     let f = fixture(&[("AI_MONTHLY_TOKENS_FREE", "10")]).await;

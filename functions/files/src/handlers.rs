@@ -46,7 +46,7 @@ async fn publish(state: &AppState, event: Event, principal: &Principal, file: &F
 async fn count(state: &AppState, principal: &Principal, metric: Metric, amount: i64) {
     state
         .usage
-        .record(&principal.user_id, metric, amount, None)
+        .record_to(&principal.usage_owner(), metric, amount, None)
         .await;
 }
 

@@ -1,4 +1,5 @@
-//! The six usage routes of a user and the two of admins.
+//! The usage routes of a user (in an organization: of the organization, with its use by
+//! member for its owner and admins) and the two of admins.
 
 use std::collections::BTreeMap;
 
@@ -92,7 +93,7 @@ pub(crate) async fn summary(
     Query(query): Query<MetricQuery>,
 ) -> Result<Reply<UsageSummary>, ApiError> {
     Ok(Reply::ok(
-        summary_of(&state, &principal.user_id, &query).await?,
+        summary_of(&state, &principal.usage_owner().id, &query).await?,
     ))
 }
 
@@ -128,7 +129,7 @@ pub(crate) async fn current_period(
     let today = today();
     let months = state
         .usage
-        .months(&principal.user_id, &METRICS, &[today])
+        .months(&principal.usage_owner().id, &METRICS, &[today])
         .await?;
     let total = |metric: Metric| {
         months
@@ -200,7 +201,7 @@ pub(crate) async fn trends(
     Query(query): Query<MetricQuery>,
 ) -> Result<Reply<Trends>, ApiError> {
     let (metric, days) = (query.metric()?, query.days()?);
-    let series = window(&state, &principal.user_id, metric, days, true).await?;
+    let series = window(&state, &principal.usage_owner().id, metric, days, true).await?;
     let (before, current) = series.split_at(series.len() / 2);
     let sum = |days: &[(Date, i64)]| days.iter().map(|(_, v)| v).sum::<i64>();
     let (current_total, previous_total) = (sum(current), sum(before));
@@ -258,7 +259,7 @@ pub(crate) async fn daily(
     Query(query): Query<MetricQuery>,
 ) -> Result<Reply<DailyUsage>, ApiError> {
     let (metric, days) = (query.metric()?, query.days()?);
-    let series = window(&state, &principal.user_id, metric, days, false).await?;
+    let series = window(&state, &principal.usage_owner().id, metric, days, false).await?;
     let total = series.iter().map(|(_, v)| v).sum();
     Ok(Reply::ok(DailyUsage {
         metric: metric.key,
@@ -302,7 +303,10 @@ pub(crate) async fn breakdown(
 ) -> Result<Reply<UsageBreakdown>, ApiError> {
     let metric = query.metric()?;
     let today = today();
-    let month = state.usage.month(&principal.user_id, metric, today).await?;
+    let month = state
+        .usage
+        .month(&principal.usage_owner().id, metric, today)
+        .await?;
     let breakdown = match metric.breakdown {
         Breakdown::Model | Breakdown::RouteGroup => month.by.clone(),
         Breakdown::Day => month
@@ -318,6 +322,105 @@ pub(crate) async fn breakdown(
         metric: metric.key,
         breakdown,
         total: month.total,
+    }))
+}
+
+/// The metrics an organization's members share, counted per member.
+const POOLED: [Metric; 5] = [
+    AI_TOKENS,
+    AI_REQUESTS,
+    STORAGE_BYTES,
+    FILE_UPLOADS,
+    FILE_DOWNLOADS,
+];
+
+/// One member's share of a metric.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberShare {
+    pub user_id: String,
+    /// Empty when the account is gone.
+    pub email: String,
+    pub value: i64,
+}
+
+/// One metric of the organization's month, by member (largest share first).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MetricByMember {
+    pub metric: &'static str,
+    pub total: i64,
+    pub members: Vec<MemberShare>,
+}
+
+/// The organization's pooled usage this month, by member.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UsageByMember {
+    pub metrics: Vec<MetricByMember>,
+    pub period: Period,
+}
+
+/// The organization's AI, file and storage use this month, split by member (its owner
+/// and admins; acting in the organization). One batch read of its usage items, one of
+/// the members' emails.
+#[utoipa::path(
+    get,
+    path = "/app/usage/members",
+    tag = "Usage",
+    responses(
+        SignedIn,
+        (status = 200, description = "Per pooled metric: the month's total and each member's share", body = UsageByMember),
+        (status = 403, description = "Not acting in an organization as its owner or an admin", body = ErrorBody),
+    )
+)]
+pub(crate) async fn by_member(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+) -> Result<Reply<UsageByMember>, ApiError> {
+    if !principal.membership.is_some_and(|role| role.manages()) {
+        return Err(ApiError::Authorization(
+            "Usage by member is an organization's owner's and admins': switch to it first".into(),
+        ));
+    }
+    let today = today();
+    let months = state
+        .usage
+        .months(&principal.usage_owner().id, &POOLED, &[today])
+        .await?;
+    let month = month_key(today);
+    let ids: Vec<&str> = months
+        .values()
+        .flat_map(|usage| usage.members.keys().map(String::as_str))
+        .collect();
+    let emails: BTreeMap<String, String> = state
+        .users
+        .get_many(&ids)
+        .await?
+        .into_iter()
+        .map(|user| (user.id, user.email))
+        .collect();
+    let metrics = POOLED
+        .iter()
+        .map(|metric| {
+            let usage = months.get(&(metric.key, month.clone()));
+            let mut members: Vec<MemberShare> = usage
+                .into_iter()
+                .flat_map(|usage| &usage.members)
+                .map(|(user_id, value)| MemberShare {
+                    email: emails.get(user_id).cloned().unwrap_or_default(),
+                    user_id: user_id.clone(),
+                    value: *value,
+                })
+                .collect();
+            members.sort_by(|a, b| b.value.cmp(&a.value).then(a.user_id.cmp(&b.user_id)));
+            MetricByMember {
+                metric: metric.key,
+                total: usage.map_or(0, |u| u.total),
+                members,
+            }
+        })
+        .collect();
+    Ok(Reply::ok(UsageByMember {
+        metrics,
+        period: Period::of(today),
     }))
 }
 

@@ -2,7 +2,9 @@
 //! happens (`aloft_store::usage`).
 //!
 //! - `GET /app/usage/{summary,current-period,trends,daily,breakdown,metrics}`: the
-//!   caller's own usage. The period is the calendar month, UTC.
+//!   caller's own usage; acting in an organization, the organization's (AI, files and
+//!   storage are charged to it, pooled). The period is the calendar month, UTC.
+//! - `GET /app/usage/members`: an organization's pooled use by member (owner, admins).
 //! - `GET /admin/usage/summary/{user_id}`, `GET /admin/usage/top-users`: any user's
 //!   summary, and the month's heaviest users from the ranking index (admin role).
 
@@ -46,6 +48,7 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
         .route("/app/usage/daily", get(handlers::daily))
         .route("/app/usage/breakdown", get(handlers::breakdown))
         .route("/app/usage/metrics", get(handlers::metrics))
+        .route("/app/usage/members", get(handlers::by_member))
         .route(
             "/admin/usage/summary/{user_id}",
             get(handlers::admin_summary),
@@ -69,6 +72,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         handlers::breakdown,
         handlers::metrics,
         handlers::admin_summary,
+        handlers::by_member,
         handlers::top_users
     ),
     tags((name = "Usage", description = "What the caller used this month, by day, model and route group"))

@@ -7,7 +7,7 @@
 
 use aloft_http::HttpConfig;
 use aloft_store::{
-    Table, UsageMeter, UserRepo,
+    Table, UsageMeter, UsageOwner, UserRepo,
     usage::{AI_TOKENS, API_REQUESTS, FILE_UPLOADS, previous_month},
 };
 use aloft_testkit::{
@@ -72,7 +72,7 @@ async fn every_report_reads_what_was_counted_and_only_the_callers() {
         let (meter, user) = (f.meter.clone(), user.to_owned());
         async move {
             meter
-                .add(&user, metric, day, amount, dimension)
+                .add(&UsageOwner::user(&user), metric, day, amount, dimension)
                 .await
                 .unwrap();
         }
@@ -185,12 +185,24 @@ async fn admins_rank_users_and_read_anyones_summary() {
     for (id, tokens) in [("light", 12), ("heavy", 125_000), ("moderate", 45_000)] {
         f.users.create(&user_record(id)).await.unwrap();
         f.meter
-            .add(id, AI_TOKENS, today, tokens, Some("gpt-4o"))
+            .add(
+                &UsageOwner::user(id),
+                AI_TOKENS,
+                today,
+                tokens,
+                Some("gpt-4o"),
+            )
             .await
             .unwrap();
     }
     f.meter
-        .add("light", API_REQUESTS, today, 500, Some("projects"))
+        .add(
+            &UsageOwner::user("light"),
+            API_REQUESTS,
+            today,
+            500,
+            Some("projects"),
+        )
         .await
         .unwrap();
 

@@ -1,6 +1,6 @@
 //! The authenticated caller.
 
-use aloft_store::{MemberRole, TenantId};
+use aloft_store::{MemberRole, TenantId, UsageOwner};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -152,6 +152,19 @@ impl Principal {
     /// their own personal tenant, or an organization they own or administer.
     pub fn manages_tenant(&self) -> bool {
         self.membership.is_none_or(MemberRole::manages)
+    }
+
+    /// Whose allowance the caller's metered use (AI, files, storage) counts against:
+    /// their own in their personal tenant; in an organization, the organization's,
+    /// pooled, with the member named.
+    pub fn usage_owner(&self) -> UsageOwner {
+        match self.membership {
+            None => UsageOwner::user(&self.user_id),
+            Some(_) => UsageOwner {
+                id: self.tenant_id.as_str().to_owned(),
+                member: Some(self.user_id.clone()),
+            },
+        }
     }
 
     /// The session (refresh family) the caller's access token was issued in.

@@ -53,7 +53,7 @@ pub use realtime::{ConnectionRecord, Connections, Member};
 pub use refresh::{RefreshRecord, RefreshTokens, Rotation, SessionRecord, SessionUse};
 pub use stats::{Counters, Stats, Tally};
 pub use table::Table;
-pub use usage::{Metric, UsageMeter};
+pub use usage::{Metric, UsageMeter, UsageOwner};
 pub use users::{
     AdminChange, Applied, BillingChange, Lifecycle, Payer, ProfileChange, UserRecord, UserRepo,
     is_active_subscription, is_paid_status, normalize_email,

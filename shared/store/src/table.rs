@@ -154,9 +154,12 @@ impl Table {
     /// The items at `keys` that exist, in no particular order: batch reads of up to 100
     /// keys, asking again for any the table left unprocessed under load.
     pub(crate) async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(100) {
-            let mut pending: Vec<_> = chunk.iter().map(Key::attributes).collect();
+        // DynamoDB refuses a batch that names one key twice: each is read once.
+        let mut seen = std::collections::HashSet::new();
+        let unique: Vec<&Key> = keys.iter().filter(|key| seen.insert(*key)).collect();
+        let mut items = Vec::with_capacity(unique.len());
+        for chunk in unique.chunks(100) {
+            let mut pending: Vec<_> = chunk.iter().map(|key| key.attributes()).collect();
             for _ in 0..5 {
                 let request = KeysAndAttributes::builder()
                     .set_keys(Some(std::mem::take(&mut pending)))

@@ -137,11 +137,33 @@ impl Metric {
     }
 }
 
+/// The attribute counting one member's share of an organization's usage.
+const MEMBER_PREFIX: &str = "by_member#";
+
 /// A counter that has not answered by then is given up (and logged): metering never
 /// holds a request up for long.
 const RECORD_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// One user's counts of one metric in one month.
+/// Whose usage a count is: a user's own, or an organization's, where each count also
+/// names the member who caused it (their allowance is the organization's, pooled).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageOwner {
+    /// The user's id, or the organization's tenant id.
+    pub id: String,
+    /// In an organization: the member.
+    pub member: Option<String>,
+}
+
+impl UsageOwner {
+    pub fn user(id: &str) -> Self {
+        Self {
+            id: id.to_owned(),
+            member: None,
+        }
+    }
+}
+
+/// One owner's counts of one metric in one month.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MonthUsage {
     pub total: i64,
@@ -149,6 +171,8 @@ pub struct MonthUsage {
     pub days: BTreeMap<u8, i64>,
     /// Dimension → count.
     pub by: BTreeMap<String, i64>,
+    /// An organization's: member's user id → count.
+    pub members: BTreeMap<String, i64>,
 }
 
 impl MonthUsage {
@@ -167,6 +191,8 @@ impl MonthUsage {
                 usage.total += number(value);
             } else if let Some(dimension) = name.strip_prefix("by#") {
                 usage.by.insert(dimension.to_owned(), number(value));
+            } else if let Some(member) = name.strip_prefix(MEMBER_PREFIX) {
+                usage.members.insert(member.to_owned(), number(value));
             } else if let Some(day) = name.strip_prefix('d').and_then(|d| d.parse().ok()) {
                 usage.days.insert(day, number(value));
             }
@@ -242,8 +268,20 @@ impl UsageMeter {
         amount: i64,
         dimension: Option<&str>,
     ) {
+        self.record_to(&UsageOwner::user(user_id), metric, amount, dimension)
+            .await;
+    }
+
+    /// As [`Self::record`], for `owner`: a user, or an organization and its member.
+    pub async fn record_to(
+        &self,
+        owner: &UsageOwner,
+        metric: Metric,
+        amount: i64,
+        dimension: Option<&str>,
+    ) {
         let today = OffsetDateTime::now_utc().date();
-        let add = self.add(user_id, metric, today, amount, dimension);
+        let add = self.add(owner, metric, today, amount, dimension);
         match tokio::time::timeout(RECORD_TIMEOUT, add).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
@@ -253,11 +291,12 @@ impl UsageMeter {
         }
     }
 
-    /// Counts `amount` of `metric` for `user_id` on `day`: the day, the month total (and
-    /// with it the month's ranking) and the `dimension`, in one atomic update.
+    /// Counts `amount` of `metric` for `owner` on `day`: the day, the month total (and
+    /// with it a user's place in the month's ranking, or a member's share of an
+    /// organization's) and the `dimension`, in one atomic update.
     pub async fn add(
         &self,
-        user_id: &str,
+        owner: &UsageOwner,
         metric: Metric,
         day: Date,
         amount: i64,
@@ -269,18 +308,30 @@ impl UsageMeter {
             .client()
             .update_item()
             .table_name(self.table.name())
-            .set_key(Some(Key::usage(user_id, metric.key, &month).attributes()))
+            .set_key(Some(Key::usage(&owner.id, metric.key, &month).attributes()))
             .expression_attribute_names("#count", "count")
             .expression_attribute_names("#day", format!("d{:02}", day.day()))
-            .expression_attribute_values(":amount", n(amount))
-            .expression_attribute_values(":rank", s(ranking_key(metric, &month)));
+            .expression_attribute_values(":amount", n(amount));
         let mut adds = "#count :amount, #day :amount".to_owned();
         if let Some(dimension) = dimension {
             update = update.expression_attribute_names("#by", format!("by#{dimension}"));
             adds.push_str(", #by :amount");
         }
+        // Users are ranked against each other; an organization is not a user.
+        let expression = match &owner.member {
+            None => {
+                update =
+                    update.expression_attribute_values(":rank", s(ranking_key(metric, &month)));
+                format!("SET rank_pk = :rank ADD {adds}")
+            }
+            Some(member) => {
+                update = update
+                    .expression_attribute_names("#member", format!("{MEMBER_PREFIX}{member}"));
+                format!("ADD {adds}, #member :amount")
+            }
+        };
         update
-            .update_expression(format!("SET rank_pk = :rank ADD {adds}"))
+            .update_expression(expression)
             .send()
             .await
             .map_err(StoreError::from_sdk)?;

@@ -46,10 +46,23 @@ async fn a_metered_count_also_moves_the_ranking_index() {
     let meter = UsageMeter::new(table().await);
     let day = time::macros::date!(2026 - 12 - 01);
     meter
-        .add("gus", API_REQUESTS, day, 1, Some("projects"))
+        .add(
+            &aloft_store::UsageOwner::user("gus"),
+            API_REQUESTS,
+            day,
+            1,
+            Some("projects"),
+        )
         .await
         .unwrap();
-    let (added, usage) = measure(meter.add("gus", API_REQUESTS, day, 1, Some("projects"))).await;
+    let (added, usage) = measure(meter.add(
+        &aloft_store::UsageOwner::user("gus"),
+        API_REQUESTS,
+        day,
+        1,
+        Some("projects"),
+    ))
+    .await;
     added.unwrap();
     // The item, plus the index entry keyed by the count: removed and written again.
     assert_eq!(usage.dynamodb_write_units, 3.0);

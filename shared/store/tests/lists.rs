@@ -490,3 +490,17 @@ async fn a_key_notes_its_last_minute_of_use_once() {
         "no item made up"
     );
 }
+
+#[tokio::test]
+async fn a_batch_read_reads_a_key_named_twice_once() {
+    let users = UserRepo::new(table().await);
+    users.create(&user_record("twice-ann")).await.unwrap();
+    users.create(&user_record("twice-bob")).await.unwrap();
+    let mut read = users
+        .get_many(&["twice-ann", "twice-bob", "twice-ann", "nobody"])
+        .await
+        .unwrap();
+    read.sort_by(|a, b| a.id.cmp(&b.id));
+    let ids: Vec<&str> = read.iter().map(|u| u.id.as_str()).collect();
+    assert_eq!(ids, ["twice-ann", "twice-bob"]);
+}

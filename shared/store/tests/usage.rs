@@ -1,7 +1,7 @@
 //! Usage counters against the local emulator.
 
 use aloft_store::{
-    Table, UsageMeter,
+    Table, UsageMeter, UsageOwner,
     usage::{AI_TOKENS, API_REQUESTS, FILE_UPLOADS, STORAGE_BYTES},
 };
 use aloft_testkit::TestEnv;
@@ -25,14 +25,24 @@ async fn concurrent_counts_add_up_by_day_month_and_dimension() {
         .map(|i| {
             let (meter, ann) = (meter.clone(), ann.clone());
             let group = if i % 4 == 0 { "files" } else { "projects" };
-            tokio::spawn(async move { meter.add(&ann, API_REQUESTS, day, 1, Some(group)).await })
+            tokio::spawn(async move {
+                meter
+                    .add(&UsageOwner::user(&ann), API_REQUESTS, day, 1, Some(group))
+                    .await
+            })
         })
         .collect();
     for added in adds {
         added.await.unwrap().unwrap();
     }
     meter
-        .add(&ann, API_REQUESTS, date!(2026 - 11 - 23), 2, Some("users"))
+        .add(
+            &UsageOwner::user(&ann),
+            API_REQUESTS,
+            date!(2026 - 11 - 23),
+            2,
+            Some("users"),
+        )
         .await
         .unwrap();
 
@@ -57,11 +67,11 @@ async fn negative_amounts_take_usage_back() {
     let ann = user("ann");
     let day = date!(2026 - 11 - 02);
     meter
-        .add(&ann, STORAGE_BYTES, day, 1000, None)
+        .add(&UsageOwner::user(&ann), STORAGE_BYTES, day, 1000, None)
         .await
         .unwrap();
     meter
-        .add(&ann, STORAGE_BYTES, day, -400, None)
+        .add(&UsageOwner::user(&ann), STORAGE_BYTES, day, -400, None)
         .await
         .unwrap();
     assert_eq!(
@@ -76,15 +86,27 @@ async fn one_batch_reads_every_metric_and_month_asked_for() {
     let ann = user("ann");
     let (october, november) = (date!(2026 - 10 - 31), date!(2026 - 11 - 01));
     meter
-        .add(&ann, AI_TOKENS, october, 70, Some("gpt-4o"))
+        .add(
+            &UsageOwner::user(&ann),
+            AI_TOKENS,
+            october,
+            70,
+            Some("gpt-4o"),
+        )
         .await
         .unwrap();
     meter
-        .add(&ann, AI_TOKENS, november, 30, Some("gpt-4o"))
+        .add(
+            &UsageOwner::user(&ann),
+            AI_TOKENS,
+            november,
+            30,
+            Some("gpt-4o"),
+        )
         .await
         .unwrap();
     meter
-        .add(&ann, FILE_UPLOADS, november, 1, None)
+        .add(&UsageOwner::user(&ann), FILE_UPLOADS, november, 1, None)
         .await
         .unwrap();
 
@@ -104,6 +126,32 @@ async fn one_batch_reads_every_metric_and_month_asked_for() {
 }
 
 #[tokio::test]
+async fn an_organizations_usage_is_pooled_and_split_by_member_but_never_ranked() {
+    let meter = meter().await;
+    // A month of its own, so other tests' users do not rank in it.
+    let year = 2100 + i32::try_from(uuid::Uuid::now_v7().as_u128() % 800).unwrap();
+    let day = time::Date::from_calendar_date(year, time::Month::March, 3).unwrap();
+    let org = user("org");
+    let member = |id: &str| UsageOwner {
+        id: org.clone(),
+        member: Some(id.to_owned()),
+    };
+    for (who, tokens) in [("ann", 40), ("bob", 25), ("ann", 10)] {
+        meter
+            .add(&member(who), AI_TOKENS, day, tokens, Some("gpt-4o"))
+            .await
+            .unwrap();
+    }
+    let month = meter.month(&org, AI_TOKENS, day).await.unwrap();
+    assert_eq!(month.total, 75, "one pooled total");
+    assert_eq!(month.by["gpt-4o"], 75);
+    assert_eq!(month.members["ann"], 50);
+    assert_eq!(month.members["bob"], 25);
+    let ranking = meter.top(AI_TOKENS, day, 10).await.unwrap();
+    assert!(ranking.users.is_empty(), "{ranking:?}");
+}
+
+#[tokio::test]
 async fn the_ranking_lists_a_months_top_users_reading_only_what_it_returns() {
     let meter = meter().await;
     // A month of its own, so other tests' users do not rank in it.
@@ -112,18 +160,18 @@ async fn the_ranking_lists_a_months_top_users_reading_only_what_it_returns() {
     let (heavy, moderate, light) = (user("heavy"), user("moderate"), user("light"));
     for (who, tokens) in [(&light, 12), (&heavy, 125), (&moderate, 45)] {
         meter
-            .add(who, AI_TOKENS, month, tokens, Some("m"))
+            .add(&UsageOwner::user(who), AI_TOKENS, month, tokens, Some("m"))
             .await
             .unwrap();
     }
     // Usage of another metric and another month must not rank here.
     meter
-        .add(&light, API_REQUESTS, month, 1000, None)
+        .add(&UsageOwner::user(&light), API_REQUESTS, month, 1000, None)
         .await
         .unwrap();
     let april = month.replace_month(time::Month::April).unwrap();
     meter
-        .add(&light, AI_TOKENS, april, 1000, None)
+        .add(&UsageOwner::user(&light), AI_TOKENS, april, 1000, None)
         .await
         .unwrap();
 

@@ -22,8 +22,8 @@ mod tokens;
 
 pub use emulator::{PrivateEmulator, emulator_url};
 pub use tokens::{
-    TEST_AUDIENCE, TEST_ISSUER, TEST_JWT_SECRET, auth_config, expired_token_for, token_for,
-    token_in_tenant,
+    TEST_AUDIENCE, TEST_ISSUER, TEST_JWT_SECRET, auth_config, expired_token_for, token_as_member,
+    token_for, token_in_tenant,
 };
 
 use aloft_config::Env;

@@ -28,6 +28,18 @@ pub fn token_in_tenant(user_id: &str, tenant: &str) -> String {
     signed(user_id, tenant, Role::User, now())
 }
 
+/// A valid access token for a member of organization `tenant` with `role` there (what
+/// `switch` signs).
+pub fn token_as_member(user_id: &str, tenant: &str, role: aloft_store::MemberRole) -> String {
+    let principal = Principal {
+        membership: Some(role),
+        ..principal(user_id, tenant, Role::User)
+    };
+    JwtKeys::new(&auth_config())
+        .issue(&principal, now())
+        .expect("token signs")
+}
+
 /// A well-signed token for a user in their own tenant that expired an hour ago.
 pub fn expired_token_for(user_id: &str) -> String {
     signed(
@@ -47,7 +59,13 @@ fn now() -> u64 {
 
 /// A token issued at `issued_at` with the test configuration's lifetime.
 fn signed(user_id: &str, tenant: &str, role: Role, issued_at: u64) -> String {
-    let principal = Principal {
+    JwtKeys::new(&auth_config())
+        .issue(&principal(user_id, tenant, role), issued_at)
+        .expect("token signs")
+}
+
+fn principal(user_id: &str, tenant: &str, role: Role) -> Principal {
+    Principal {
         user_id: user_id.to_owned(),
         tenant_id: TenantId::new(tenant),
         membership: None,
@@ -57,8 +75,5 @@ fn signed(user_id: &str, tenant: &str, role: Role, issued_at: u64) -> String {
         impersonator: None,
         token_id: None,
         credential: aloft_auth::Credential::SESSIONLESS,
-    };
-    JwtKeys::new(&auth_config())
-        .issue(&principal, issued_at)
-        .expect("token signs")
+    }
 }
