@@ -563,3 +563,57 @@ async fn an_organizations_ai_use_is_pooled_and_split_by_member() {
         .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text);
 }
+
+/// Admins list organizations (a search by name) and read one with its members; nobody
+/// else may.
+#[tokio::test]
+async fn admins_list_and_inspect_organizations() {
+    let stack = Stack::new();
+    let (owner, _) = stack.new_user("admin-view-owner").await;
+    let name = aloft_e2e::unique("Inspected");
+    let created = stack
+        .call(
+            &owner,
+            Method::POST,
+            "/api/v1/app/organizations",
+            &format!(r#"{{"name": "{name}"}}"#),
+        )
+        .await;
+    let id = created.json()["id"].as_str().unwrap_or_default().to_owned();
+    stack.join(&owner, &id, "viewer", "admin-view-guest").await;
+    let admin = stack.admin().await;
+    let search = format!("/api/v1/admin/organizations?search={}", name.to_uppercase());
+    let found = stack.call(&admin, Method::GET, &search, "").await;
+    assert_eq!(found.status, StatusCode::OK, "{}", found.text);
+    let page = found.json();
+    assert_eq!(page["total"], 1, "{page}");
+    assert_eq!(page["items"][0]["id"], id.as_str());
+    assert_eq!(page["items"][0]["member_count"], 2);
+    assert_eq!(page["items"][0]["subscription_plan"], "free");
+
+    let one = stack
+        .call(
+            &admin,
+            Method::GET,
+            &format!("/api/v1/admin/organizations/{id}"),
+            "",
+        )
+        .await;
+    assert_eq!(one.status, StatusCode::OK, "{}", one.text);
+    let mut roles: Vec<String> = one.json()["members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["role"].as_str().map(str::to_owned))
+        .collect();
+    roles.sort();
+    assert_eq!(roles, ["owner", "viewer"]);
+    let missing = stack
+        .call(&admin, Method::GET, "/api/v1/admin/organizations/nope", "")
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    let refused = stack
+        .call(&owner, Method::GET, "/api/v1/admin/organizations", "")
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text);
+}

@@ -180,6 +180,45 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/organizations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List organizations, newest first.
+         * @description A page at a time from the organization index; a search examines at most 1,000
+         *     organizations per request (from the cursor on), and `truncated`/`total_exact` say
+         *     when that was not all of them.
+         */
+        get: operations["list_organizations"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/organizations/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One organization, with its members. */
+        get: operations["admin_get_organization"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/usage/summary/{user_id}": {
         parameters: {
             query?: never;
@@ -1535,6 +1574,45 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v2/admin/organizations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List organizations, newest first.
+         * @description A page at a time from the organization index; a search examines at most 1,000
+         *     organizations per request (from the cursor on), and `truncated`/`total_exact` say
+         *     when that was not all of them.
+         */
+        get: operations["list_organizations_v2"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v2/admin/organizations/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One organization, with its members. */
+        get: operations["admin_get_organization_v2"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v2/admin/usage/summary/{user_id}": {
         parameters: {
             query?: never;
@@ -2723,6 +2801,34 @@ export interface components {
             /** @description The `token` of the invitation link. */
             token: string;
         };
+        /** @description A member, as admins see them. */
+        AdminMemberView: {
+            /** @description Empty when the account is gone. */
+            email: string;
+            joined_at: string;
+            /** @description `owner`, `admin`, `member` or `viewer`. */
+            role: string;
+            user_id: string;
+        };
+        /** @description One organization with its members. */
+        AdminOrganizationDetail: components["schemas"]["AdminOrganizationView"] & {
+            /** @description In user-id order; at most the member cap. */
+            members: components["schemas"]["AdminMemberView"][];
+        };
+        /** @description An organization as admins see it. */
+        AdminOrganizationView: {
+            /** @description ISO 8601, UTC. */
+            created_at: string;
+            id: string;
+            /** Format: int64 */
+            member_count: number;
+            name: string;
+            owner_id: string;
+            stripe_customer_id?: string | null;
+            subscription_plan: components["schemas"]["Plan"];
+            subscription_status?: string | null;
+            updated_at: string;
+        };
         /** @description A user as admins see it. */
         AdminUserView: {
             avatar_url?: string | null;
@@ -3351,6 +3457,48 @@ export interface components {
             name: string;
             /** @description `owner`, `admin`, `member` or `viewer`; `owner` of the personal tenant. */
             role: string;
+        };
+        /**
+         * @description One page of a list: the reference's `{"items", "total", "skip", "limit"}`, plus
+         *     `next_cursor`, `total_exact` and `truncated`.
+         */
+        Page_AdminOrganizationView: {
+            items: {
+                /** @description ISO 8601, UTC. */
+                created_at: string;
+                id: string;
+                /** Format: int64 */
+                member_count: number;
+                name: string;
+                owner_id: string;
+                stripe_customer_id?: string | null;
+                subscription_plan: components["schemas"]["Plan"];
+                subscription_status?: string | null;
+                updated_at: string;
+            }[];
+            /** Format: int32 */
+            limit: number;
+            /** @description Pass as `cursor` for the next page; `null` on the last page. */
+            next_cursor?: string | null;
+            /** Format: int32 */
+            skip: number;
+            /**
+             * Format: int64
+             * @description Items in the whole list (matching its filters); a lower bound when `total_exact`
+             *     is `false`.
+             */
+            total: number;
+            /**
+             * @description `false` when no counter keeps this list's size and counting stopped after 1,000
+             *     items: `total` is then a lower bound.
+             */
+            total_exact: boolean;
+            /**
+             * @description `true` when the request stopped at its bound of 1,000 items examined before the
+             *     page was complete (a large `skip`, a search, or a sort other than the key order):
+             *     `items` may be short; continue with `next_cursor` when there is one.
+             */
+            truncated: boolean;
         };
         /**
          * @description One page of a list: the reference's `{"items", "total", "skip", "limit"}`, plus
@@ -4825,6 +4973,144 @@ export interface operations {
             };
             /** @description The job is not dead */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_organizations: {
+        parameters: {
+            query?: {
+                /** @description Case-insensitive part of the name. */
+                search?: string;
+                /**
+                 * @description Number of items to skip; cannot be combined with `cursor`. Reads grow with
+                 *     `skip`, so a skip past 1,000 items answers `truncated`: page with `cursor`.
+                 */
+                skip?: number;
+                /** @description Maximum number of items to return. */
+                limit?: number;
+                /**
+                 * @description The `next_cursor` of the previous page: continues the list where it ended, at
+                 *     the same cost for every page. Opaque; valid only for the list that issued it.
+                 */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of organizations, newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_AdminOrganizationView"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an admin, or uses an impersonation token (`AUTHORIZATION_ERROR`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Bad skip, limit or cursor */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    admin_get_organization: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The organization's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The organization and its members */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminOrganizationDetail"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an admin, or uses an impersonation token (`AUTHORIZATION_ERROR`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such organization */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -10703,6 +10989,150 @@ export interface operations {
             };
             /** @description The job is not dead */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_organizations_v2: {
+        parameters: {
+            query?: {
+                /** @description Case-insensitive part of the name. */
+                search?: string;
+                /**
+                 * @description Number of items to skip; cannot be combined with `cursor`. Reads grow with
+                 *     `skip`, so a skip past 1,000 items answers `truncated`: page with `cursor`.
+                 */
+                skip?: number;
+                /** @description Maximum number of items to return. */
+                limit?: number;
+                /**
+                 * @description The `next_cursor` of the previous page: continues the list where it ended, at
+                 *     the same cost for every page. Opaque; valid only for the list that issued it.
+                 */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of organizations, newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["Page_AdminOrganizationView"];
+                        meta: components["schemas"]["ResponseMeta"];
+                    };
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an admin, or uses an impersonation token (`AUTHORIZATION_ERROR`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Bad skip, limit or cursor */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    admin_get_organization_v2: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The organization's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The organization and its members */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["AdminOrganizationDetail"];
+                        meta: components["schemas"]["ResponseMeta"];
+                    };
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an admin, or uses an impersonation token (`AUTHORIZATION_ERROR`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such organization */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,5 +1,5 @@
 //! `admin`: operator routes under `/api/{v1,v2}/admin`, for the admin role only: users
-//! (`/admin/users`), the dashboard's stats and audit log (`/admin/dashboard/*`), the job
+//! (`/admin/users`), organizations (`/admin/organizations`), the dashboard's stats and audit log (`/admin/dashboard/*`), the job
 //! queue — list jobs by status, and retry a dead one (its message left the queue for the
 //! dead-letter queue; retrying queues it again with its attempts reset) — and
 //! impersonation (`/admin/impersonate/{start,stop}`). Every change an admin makes is
@@ -8,6 +8,7 @@
 mod audit_logs;
 mod impersonation;
 mod jobs;
+mod organizations;
 mod stats;
 mod users;
 
@@ -17,7 +18,9 @@ use aloft_http::{HttpConfig, openapi::versioned_document};
 use aloft_queue::{Producer, Publisher, QueueName, QueueUrls};
 use std::time::Duration;
 
-use aloft_store::{AwsClients, ImpersonationSessions, JobRepo, Stats, Table, UserRepo};
+use aloft_store::{
+    AwsClients, ImpersonationSessions, JobRepo, OrganizationRepo, Stats, Table, UserRepo,
+};
 use axum::{
     Router,
     routing::{get, post},
@@ -30,6 +33,7 @@ pub struct Admin {
     pub jobs: JobRepo,
     pub producer: Producer,
     pub users: UserRepo,
+    pub organizations: OrganizationRepo,
     pub sessions: ImpersonationSessions,
     /// How long an impersonation token lives.
     pub impersonation_ttl: Duration,
@@ -49,6 +53,7 @@ impl AppParts for Admin {
             producer,
             jobs,
             users: UserRepo::new(table.clone()),
+            organizations: OrganizationRepo::new(table.clone()),
             sessions: ImpersonationSessions::new(table.clone()),
             impersonation_ttl: aloft_auth::impersonation_ttl(env)?,
             deactivation: Deactivation::from_env(env, table)?,
@@ -70,6 +75,14 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
         )
         .route("/admin/users/{id}/deactivate", post(users::deactivate_user))
         .route("/admin/users/{id}/activate", post(users::activate_user))
+        .route(
+            "/admin/organizations",
+            get(organizations::list_organizations),
+        )
+        .route(
+            "/admin/organizations/{id}",
+            get(organizations::get_organization),
+        )
         .route("/admin/dashboard/stats", get(stats::dashboard_stats))
         .route("/admin/jobs", get(jobs::list_jobs))
         .route("/admin/jobs/{id}/retry", post(jobs::retry_job))
@@ -98,6 +111,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     paths(
         users::list_users,
         users::get_user,
+        organizations::list_organizations,
+        organizations::get_organization,
         users::update_user,
         users::deactivate_user,
         users::activate_user,

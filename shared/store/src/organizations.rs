@@ -22,9 +22,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     ApiKeyRepo, Applied, BillingChange, Key, StoreError, Table, TenantId,
-    table::{ITEM_COUNT, n, s, to_item},
+    table::{ITEM_COUNT, Item, Range, from_item, n, s, to_item},
     users::{IN_ORDER, is_active_subscription},
 };
+use aloft_core::{PageRequest, Slice};
 
 /// A member's role in an organization, most powerful first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,6 +92,10 @@ pub struct OrganizationRecord {
     pub subscription_id: Option<String>,
     #[serde(default)]
     pub stripe_customer_id: Option<String>,
+    /// Its members: the count written with every join and leave (never written from
+    /// here).
+    #[serde(default, rename = "item_count", skip_serializing)]
+    pub member_count: i64,
 }
 
 fn free() -> String {
@@ -112,6 +117,7 @@ impl OrganizationRecord {
             cancel_at_period_end: false,
             subscription_id: None,
             stripe_customer_id: None,
+            member_count: 0,
         }
     }
 
@@ -163,6 +169,9 @@ pub(crate) fn member_key(tenant: &TenantId, user_id: &str) -> Key {
     Key::tenant_item(tenant, "MEMBER", user_id)
 }
 
+/// Every organization, newest first, for the admin console (`gsi1`).
+const DIRECTORY: &str = "ORGS";
+
 fn user_index(user_id: &str) -> String {
     format!("USER#{user_id}#ORGS")
 }
@@ -187,6 +196,11 @@ impl OrganizationRepo {
         let tenant = TenantId::new(&organization.id);
         let mut item = to_item(&organization_key(&tenant), organization)?;
         item.insert(ITEM_COUNT.into(), n(1));
+        item.insert("gsi1pk".into(), s(DIRECTORY));
+        item.insert(
+            "gsi1sk".into(),
+            s(format!("{}#{}", organization.created_at, organization.id)),
+        );
         let put = Put::builder()
             .table_name(self.table.name())
             .set_item(Some(item))
@@ -376,6 +390,18 @@ impl OrganizationRepo {
             }
         }
         Ok(Applied::Applied)
+    }
+
+    /// One page of every organization, newest first, of those `keep` accepts: at most
+    /// [`aloft_core::MAX_EXAMINED`] examined per request, as the admin's user search.
+    pub async fn directory(
+        &self,
+        request: &PageRequest,
+        keep: impl Fn(&OrganizationRecord) -> bool,
+    ) -> Result<Slice<OrganizationRecord>, StoreError> {
+        let range = Range::index("gsi1", DIRECTORY).descending(true);
+        let keep = |item: &Item| from_item(item.clone()).is_ok_and(|o| keep(&o));
+        self.table.searched_page(&range, request, keep).await
     }
 
     /// Renames the organization; `None` when it is gone.
