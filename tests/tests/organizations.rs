@@ -617,3 +617,105 @@ async fn admins_list_and_inspect_organizations() {
         .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text);
 }
+
+/// An organization's own provider keys: only its owner and admins store them, nobody
+/// reads them back; required and missing, an AI call is 424, and with its key it works.
+#[tokio::test]
+async fn an_organizations_own_provider_keys_are_write_only_and_required_when_set() {
+    let stack = Stack::new();
+    let (owner, _) = stack.new_user("keys-org-owner").await;
+    let created = stack
+        .call(
+            &owner,
+            Method::POST,
+            "/api/v1/app/organizations",
+            r#"{"name": "Own keys"}"#,
+        )
+        .await;
+    let id = created.json()["id"].as_str().unwrap_or_default().to_owned();
+    let guest = stack.join(&owner, &id, "member", "keys-org-guest").await;
+    let owner_in = stack.switch(&owner, &id).await;
+    let guest_in = stack.switch(&guest, &id).await;
+    let chat = async |bearer: &str| {
+        stack
+            .call(
+                bearer,
+                Method::POST,
+                "/api/v1/app/ai/chat",
+                r#"{"prompt": "Hi"}"#,
+            )
+            .await
+    };
+
+    let required = stack
+        .call(
+            &owner,
+            Method::PATCH,
+            &format!("/api/v1/app/organizations/{id}"),
+            r#"{"require_own_credentials": true}"#,
+        )
+        .await;
+    assert_eq!(required.status, StatusCode::OK, "{}", required.text);
+    assert_eq!(required.json()["require_own_credentials"], true);
+    let refused = chat(&guest_in).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::FAILED_DEPENDENCY,
+        "{}",
+        refused.text
+    );
+    assert_eq!(
+        refused.json()["error"]["code"],
+        "MISSING_TENANT_CREDENTIALS"
+    );
+
+    let openai = format!("/api/v1/app/organizations/{id}/credentials/openai");
+    // The local stack's fake provider accepts only this key.
+    let key = format!(
+        r#"{{"api_key": "{}"}}"#,
+        aloft_testkit::fake_ai::FAKE_OPENAI_KEY
+    );
+    let by_member = stack.call(&guest, Method::PUT, &openai, &key).await;
+    assert_eq!(
+        by_member.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        by_member.text
+    );
+    let unknown = stack
+        .call(
+            &owner,
+            Method::PUT,
+            &format!("/api/v1/app/organizations/{id}/credentials/mistral"),
+            &key,
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let stored = stack.call(&owner, Method::PUT, &openai, &key).await;
+    assert_eq!(stored.status, StatusCode::OK, "{}", stored.text);
+    assert_eq!(stored.json()["last4"], "6789");
+    let listed = stack
+        .call(
+            &owner,
+            Method::GET,
+            &format!("/api/v1/app/organizations/{id}/credentials"),
+            "",
+        )
+        .await;
+    assert!(!listed.text.contains("sk-fake"), "{}", listed.text);
+    assert_eq!(listed.json()["items"][0]["provider"], "openai");
+
+    let answered = chat(&guest_in).await;
+    assert_eq!(answered.status, StatusCode::OK, "{}", answered.text);
+    assert_eq!(answered.json()["provider"], "openai");
+    let personal = chat(&owner).await;
+    assert_eq!(
+        personal.status,
+        StatusCode::OK,
+        "the deployment's keys outside it"
+    );
+
+    let deleted = stack.call(&owner_in, Method::DELETE, &openai, "").await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text);
+    assert_eq!(chat(&guest_in).await.status, StatusCode::FAILED_DEPENDENCY);
+}

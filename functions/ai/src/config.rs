@@ -188,6 +188,22 @@ impl AiSettings {
         self.providers.iter().find(|p| p.name == name)
     }
 
+    /// These settings with an organization's own keys (provider, key) in place of the
+    /// deployment's; with `required`, a provider without one of its keys is not used.
+    pub fn with_tenant_keys(&self, keys: &[(String, String)], required: bool) -> AiSettings {
+        let mut settings = self.clone();
+        settings.providers.retain_mut(|provider| {
+            match keys.iter().find(|(name, _)| name == provider.name) {
+                Some((_, key)) => {
+                    provider.api_key = Some(key.clone());
+                    true
+                }
+                None => !required,
+            }
+        });
+        settings
+    }
+
     /// The monthly token allowance of `plan`; 0 = unlimited.
     pub fn monthly_tokens(&self, plan: Plan) -> u64 {
         match plan {

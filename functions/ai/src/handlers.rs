@@ -182,6 +182,26 @@ pub(crate) async fn routed_chat(
     .await
 }
 
+/// In an organization that stored its own provider keys or requires them: those keys,
+/// and whether it requires them (an organization GetItem, a Query of its keys and one
+/// KMS Decrypt per key). `None`: the deployment's keys serve.
+async fn own_keys(
+    state: &AppState,
+    principal: &Principal,
+) -> Result<Option<(Vec<(String, String)>, bool)>, ApiError> {
+    if principal.membership.is_none() {
+        return Ok(None);
+    }
+    let tenant = &principal.tenant_id;
+    let organization = state.organizations.get(tenant).await?;
+    let required = organization.is_some_and(|o| o.require_own_credentials);
+    let keys = match &state.credentials {
+        Some(credentials) => credentials.decrypted(tenant).await?,
+        None => Vec::new(),
+    };
+    Ok((required || !keys.is_empty()).then_some((keys, required)))
+}
+
 /// Quota, providers, and the answer in the form asked for. `chain` holds the callable
 /// models of a request whose first choice is `model`.
 async fn answer(
@@ -205,6 +225,24 @@ async fn answer(
             details: Some(json!({ "configure": configure })),
         });
     }
+    let own_settings;
+    let (settings, chain) = match own_keys(state, principal).await? {
+        None => (settings.as_ref(), chain),
+        Some((keys, required)) => {
+            own_settings = settings.with_tenant_keys(&keys, required);
+            let own: Vec<&Model> = chain
+                .iter()
+                .copied()
+                .filter(|m| own_settings.provider(&m.provider).is_some())
+                .collect();
+            if own.is_empty() {
+                let mut providers: Vec<String> = chain.iter().map(|m| m.provider.clone()).collect();
+                providers.dedup();
+                return Err(ApiError::MissingTenantCredentials { providers });
+            }
+            (&own_settings, own)
+        }
+    };
     metering::check_quota(&state.usage, settings, principal).await?;
     let started = Instant::now();
     let deadline = started + settings.timeouts.deadline;

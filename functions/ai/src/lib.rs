@@ -21,7 +21,7 @@ use std::sync::Arc;
 use aloft_auth::{App, AppParts};
 use aloft_config::{ConfigError, Env};
 use aloft_http::{HttpConfig, openapi::versioned_document};
-use aloft_store::{AwsClients, Table, UsageMeter};
+use aloft_store::{AwsClients, OrganizationRepo, Table, TenantCredentials, UsageMeter};
 use axum::{
     Router,
     routing::{get, post},
@@ -37,18 +37,24 @@ pub struct Ai {
     pub settings: Arc<AiSettings>,
     pub gateway: Gateway,
     pub usage: UsageMeter,
+    /// Organizations, for whether one requires its own provider keys.
+    pub organizations: OrganizationRepo,
+    /// Organizations' own provider keys (`TENANT_CREDENTIALS_KEY_ID`; unset: none).
+    pub credentials: Option<TenantCredentials>,
     /// Set by `ai-stream`: its own URL is the stream URL.
     pub serves_streams: bool,
 }
 
 impl AppParts for Ai {
-    fn build(env: &Env, _aws: &AwsClients, table: &Table) -> Result<Self, ConfigError> {
+    fn build(env: &Env, aws: &AwsClients, table: &Table) -> Result<Self, ConfigError> {
         let settings = AiSettings::from_env(env)?;
         let gateway = Gateway::new(settings.timeouts);
         Ok(Self {
             settings: Arc::new(settings),
             gateway,
             usage: UsageMeter::new(table.clone()),
+            organizations: OrganizationRepo::new(table.clone()),
+            credentials: TenantCredentials::from_env(env, aws, table),
             serves_streams: false,
         })
     }

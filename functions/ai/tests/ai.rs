@@ -612,6 +612,125 @@ async fn a_stream_past_its_deadline_still_ends_with_usage_and_an_error_event() {
     assert!(data.contains("deadline"), "{data}");
 }
 
+/// An organization with `require` set, one member (`org-keys-ann`), and its own
+/// OpenAI key stored (encrypted with the emulator's KMS) when `key` is given; a request
+/// of that member acting in it.
+async fn organization_with_keys(
+    f: &Fixture,
+    id: &str,
+    require: bool,
+    key: Option<&str>,
+) -> http::Request<axum::body::Body> {
+    let table = Table::new(f.env.clients.dynamodb.clone(), f.env.table());
+    let organizations = aloft_store::OrganizationRepo::new(table.clone());
+    let now = aloft_core::timestamp::now();
+    let organization = aloft_store::OrganizationRecord::new(
+        id.into(),
+        "Keyed".into(),
+        "org-keys-ann".into(),
+        &now,
+    );
+    let owner = aloft_store::MembershipRecord {
+        tenant_id: id.into(),
+        user_id: "org-keys-ann".into(),
+        role: aloft_store::MemberRole::Owner,
+        joined_at: now.clone(),
+    };
+    let limits = aloft_store::MembershipLimits {
+        members_per_organization: 10,
+        organizations_per_user: 10,
+    };
+    organizations
+        .create(&organization, &owner, limits)
+        .await
+        .unwrap();
+    let tenant = aloft_store::TenantId::new(id);
+    let change = aloft_store::OrganizationChange {
+        require_own_credentials: Some(require),
+        ..Default::default()
+    };
+    organizations.update(&tenant, &change, &now).await.unwrap();
+    if let Some(key) = key {
+        let vars = f.env.env(&[]);
+        aloft_store::TenantCredentials::from_env(&vars, &f.env.clients, &table)
+            .unwrap()
+            .put(&tenant, "openai", key, &now)
+            .await
+            .unwrap();
+    }
+    let token = aloft_testkit::token_as_member("org-keys-ann", id, aloft_store::MemberRole::Owner);
+    http::Request::builder()
+        .method("POST")
+        .uri("/api/v1/app/ai/chat")
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(json!({"prompt": "Hi"}).to_string()))
+        .unwrap()
+}
+
+/// An organization's own key replaces the deployment's: here the deployment's OpenAI key
+/// is one the provider refuses, and only the organization's members get answers.
+#[tokio::test]
+async fn an_organization_calls_the_provider_with_its_own_key() {
+    let openai_fake = FakeAi::start().await;
+    let openai = openai_fake.openai_base_url();
+    let f = without_providers(
+        &[
+            ("OPENAI_BASE_URL", &openai),
+            ("OPENAI_API_KEY", "sk-deployment-refused-0000"),
+        ],
+        openai_fake,
+    )
+    .await;
+    let personal = f
+        .post("org-keys-bob", "chat", json!({"prompt": "Hi"}))
+        .await;
+    assert_eq!(
+        personal.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        personal.text
+    );
+    let request = organization_with_keys(&f, "org-own-key", false, Some(FAKE_OPENAI_KEY)).await;
+    let answer = oneshot::send(&f.app, request).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    let sent = f.fake.received();
+    let last = sent.last().unwrap();
+    assert_eq!(
+        last.headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok()),
+        Some(format!("Bearer {FAKE_OPENAI_KEY}").as_str())
+    );
+    assert!(
+        f.counter("org-own-key", "ai_tokens", None).await > 0,
+        "metered as the organization's"
+    );
+}
+
+/// An organization that requires its own keys and has none gets 424, and the
+/// deployment's (working) key is never used for it.
+#[tokio::test]
+async fn an_organization_requiring_its_own_keys_without_one_gets_424() {
+    let f = fixture(&[]).await;
+    let request = organization_with_keys(&f, "org-no-key", true, None).await;
+    let answer = oneshot::send(&f.app, request).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::FAILED_DEPENDENCY,
+        "{}",
+        answer.text
+    );
+    let error = &answer.json()["error"];
+    assert_eq!(error["code"], "MISSING_TENANT_CREDENTIALS");
+    // gpt-4o, then its fallback on the other provider.
+    assert_eq!(
+        error["details"]["providers"],
+        json!(["openai", "anthropic"])
+    );
+    assert!(f.fake.received().is_empty(), "no provider was called");
+}
+
 /// Members of an organization share its allowance: one member's use counts against the
 /// other's next call, and neither touches their personal allowance.
 #[tokio::test]

@@ -5,6 +5,7 @@
 //! verification mail are the `auth` function's.)
 
 mod api_keys;
+mod credentials;
 mod invitations;
 mod me;
 mod organizations;
@@ -15,11 +16,11 @@ use aloft_http::{HttpConfig, openapi::versioned_document};
 use aloft_queue::{Producer, Publisher, QueueName, QueueUrls};
 use aloft_store::{
     ApiKeyRepo, AwsClients, JobRepo, MembershipLimits, OrganizationRepo, RefreshTokens, Table,
-    UserRepo,
+    TenantCredentials, UserRepo,
 };
 use axum::{
     Router,
-    routing::{delete, get, patch, post},
+    routing::{delete, get, patch, post, put},
 };
 use utoipa::OpenApi;
 
@@ -40,6 +41,8 @@ pub struct Users {
     pub refresh_tokens: RefreshTokens,
     /// Makes a membership change refuse the member's older credentials.
     pub marks: MembershipMarks,
+    /// Organizations' own provider keys (`TENANT_CREDENTIALS_KEY_ID`); `None`: 503.
+    pub credentials: Option<TenantCredentials>,
 }
 
 impl AppParts for Users {
@@ -54,6 +57,7 @@ impl AppParts for Users {
             users: UserRepo::new(table.clone()),
             api_keys: ApiKeyRepo::new(table.clone()),
             organizations: OrganizationRepo::new(table.clone()),
+            credentials: TenantCredentials::from_env(env, aws, table),
             limits: MembershipLimits {
                 members_per_organization: env.parse_or("ORGANIZATION_MEMBERS_MAX", 100)?,
                 organizations_per_user: env.parse_or("ORGANIZATIONS_PER_USER_MAX", 20)?,
@@ -105,6 +109,14 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
             delete(invitations::revoke_invitation),
         )
         .route(
+            "/app/organizations/{id}/credentials",
+            get(credentials::list_credentials),
+        )
+        .route(
+            "/app/organizations/{id}/credentials/{provider}",
+            put(credentials::put_credential).delete(credentials::delete_credential),
+        )
+        .route(
             "/app/organizations/{id}/audit-logs",
             get(organizations::list_audit_logs),
         )
@@ -138,6 +150,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         organizations::remove_member,
         organizations::switch_organization,
         organizations::list_audit_logs,
+        credentials::list_credentials,
+        credentials::put_credential,
+        credentials::delete_credential,
         invitations::create_invitation,
         invitations::list_invitations,
         invitations::revoke_invitation,

@@ -14,7 +14,8 @@ use aloft_http::{
 };
 use aloft_queue::Event;
 use aloft_store::{
-    Joined, MemberRole, MembershipRecord, OrganizationRecord, StoreError, TenantId, UserRecord,
+    Joined, MemberRole, MembershipRecord, OrganizationChange, OrganizationRecord, StoreError,
+    TenantId, UserRecord,
 };
 use axum::extract::{Path, State};
 use http::StatusCode;
@@ -29,6 +30,18 @@ pub struct OrganizationName {
     /// 1–100 characters, not all spaces.
     #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
+}
+
+/// `PATCH /app/organizations/{id}`: absent fields stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct OrganizationUpdate {
+    /// 1–100 characters, not all spaces.
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
+    pub name: Option<String>,
+    /// AI calls made in the organization use only its own provider keys
+    /// (`…/credentials/{provider}`); without one for any provider that could answer, 424
+    /// `MISSING_TENANT_CREDENTIALS`.
+    pub require_own_credentials: Option<bool>,
 }
 
 /// `personal` (the user's own tenant, no members) or `organization`.
@@ -49,6 +62,8 @@ pub struct OrganizationView {
     /// `owner`, `admin`, `member` or `viewer`; `owner` of the personal tenant.
     #[schema(value_type = String)]
     pub role: MemberRole,
+    /// AI calls made here use only the organization's own provider keys.
+    pub require_own_credentials: bool,
     pub created_at: String,
 }
 
@@ -90,6 +105,7 @@ fn organization_view(organization: &OrganizationRecord, role: MemberRole) -> Org
         name: organization.name.clone(),
         kind: TenantKind::Organization,
         role,
+        require_own_credentials: organization.require_own_credentials,
         created_at: organization.created_at.clone(),
     }
 }
@@ -100,6 +116,7 @@ fn personal_view(user: &UserRecord) -> OrganizationView {
         name: user.full_name.clone().unwrap_or_else(|| user.email.clone()),
         kind: TenantKind::Personal,
         role: MemberRole::Owner,
+        require_own_credentials: false,
         created_at: user.created_at.clone(),
     }
 }
@@ -396,18 +413,20 @@ pub(crate) async fn get_organization(
     Ok(Reply::ok(organization_view(&organization, member.role)))
 }
 
-/// Rename an organization (owner or admin).
+/// Rename an organization, or make its AI calls use only its own provider keys (owner
+/// or admin).
 #[utoipa::path(
     patch,
     path = "/app/organizations/{id}",
     tag = "Organizations",
     params(("id" = String, Path, description = "The organization's id")),
-    request_body = OrganizationName,
+    request_body = OrganizationUpdate,
     responses(
         SignedIn, JsonBody,
-        (status = 200, description = "Renamed", body = OrganizationView),
+        (status = 200, description = "Changed", body = OrganizationView),
         (status = 403, description = "A member who is neither owner nor admin", body = ErrorBody),
         (status = 404, description = "No such organization, or the caller is not a member", body = ErrorBody),
+        (status = 422, description = "A bad name, or nothing to change", body = ErrorBody),
     )
 )]
 pub(crate) async fn update_organization(
@@ -415,28 +434,38 @@ pub(crate) async fn update_organization(
     AuthUser(principal): AuthUser,
     audit: Audit,
     Path(id): Path<String>,
-    Json(body): Json<OrganizationName>,
+    Json(body): Json<OrganizationUpdate>,
 ) -> Result<Reply<OrganizationView>, ApiError> {
-    let name = parse_name(&body.name)?;
+    let change = OrganizationChange {
+        name: body.name.as_deref().map(parse_name).transpose()?,
+        require_own_credentials: body.require_own_credentials,
+    };
+    if change == OrganizationChange::default() {
+        return Err(ApiError::validation(
+            "name",
+            "Give name or require_own_credentials",
+        ));
+    }
     let (before, member) = managed(&state, &principal, &id).await?;
     let now = aloft_core::timestamp::now();
     let tenant = TenantId::new(&id);
-    let renamed = state
+    let after = state
         .organizations
-        .rename(&tenant, &name, &now)
+        .update(&tenant, &change, &now)
         .await?
         .ok_or_else(|| ApiError::not_found("Organization", &id))?;
+    let settings = |o: &OrganizationRecord| serde_json::json!({"name": o.name, "require_own_credentials": o.require_own_credentials});
     audit
         .in_organization(&tenant)
         .record(
             "organization.update",
             "organization",
             Some(&id),
-            Some(serde_json::json!({"name": before.name})),
-            Some(serde_json::json!({"name": renamed.name})),
+            Some(settings(&before)),
+            Some(settings(&after)),
         )
         .await;
-    Ok(Reply::ok(organization_view(&renamed, member.role)))
+    Ok(Reply::ok(organization_view(&after, member.role)))
 }
 
 /// Delete an organization (owner only). Its members lose access on their next request.

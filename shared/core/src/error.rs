@@ -25,6 +25,7 @@ pub enum ErrorCode {
     ValidationError,
     RateLimitExceeded,
     QuotaExceeded,
+    MissingTenantCredentials,
     InternalError,
     ExternalServiceError,
     ServiceUnavailable,
@@ -45,6 +46,7 @@ impl ErrorCode {
             ErrorCode::RateLimitExceeded | ErrorCode::QuotaExceeded => {
                 StatusCode::TOO_MANY_REQUESTS
             }
+            ErrorCode::MissingTenantCredentials => StatusCode::FAILED_DEPENDENCY,
             ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::ExternalServiceError => StatusCode::BAD_GATEWAY,
             ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -64,6 +66,7 @@ impl ErrorCode {
             ErrorCode::ValidationError => "VALIDATION_ERROR",
             ErrorCode::RateLimitExceeded => "RATE_LIMIT_EXCEEDED",
             ErrorCode::QuotaExceeded => "QUOTA_EXCEEDED",
+            ErrorCode::MissingTenantCredentials => "MISSING_TENANT_CREDENTIALS",
             ErrorCode::InternalError => "INTERNAL_ERROR",
             ErrorCode::ExternalServiceError => "EXTERNAL_SERVICE_ERROR",
             ErrorCode::ServiceUnavailable => "SERVICE_UNAVAILABLE",
@@ -106,6 +109,9 @@ pub enum ApiError {
         /// When the allowance starts again (ISO 8601).
         resets_at: String,
     },
+    /// 424 — the organization requires its own provider keys and has none for any
+    /// provider that could serve the request; `details.providers` names those.
+    MissingTenantCredentials { providers: Vec<String> },
     /// 502 — a provider we called failed.
     ExternalService(Cow<'static, str>),
     /// 503 — a dependency is down or not configured; `details` may say which.
@@ -181,6 +187,7 @@ impl ApiError {
             ApiError::Validation { .. } => ErrorCode::ValidationError,
             ApiError::RateLimited { .. } => ErrorCode::RateLimitExceeded,
             ApiError::QuotaExceeded { .. } => ErrorCode::QuotaExceeded,
+            ApiError::MissingTenantCredentials { .. } => ErrorCode::MissingTenantCredentials,
             ApiError::ExternalService(_) => ErrorCode::ExternalServiceError,
             ApiError::ServiceUnavailable { .. } => ErrorCode::ServiceUnavailable,
             ApiError::Internal(_) => ErrorCode::InternalError,
@@ -203,6 +210,9 @@ impl ApiError {
             ApiError::RateLimited { .. } => "Rate limit exceeded".into(),
             ApiError::QuotaExceeded { metric, .. } => {
                 format!("Monthly {metric} quota of your plan is used up").into()
+            }
+            ApiError::MissingTenantCredentials { .. } => {
+                "This organization uses its own provider keys, and has none for this request".into()
             }
             ApiError::Internal(_) => "Internal server error".into(),
         }
@@ -227,6 +237,7 @@ impl ApiError {
                 details: Some(details),
                 ..
             } => details.clone(),
+            ApiError::MissingTenantCredentials { providers } => json!({ "providers": providers }),
             _ => json!({}),
         };
         match details {

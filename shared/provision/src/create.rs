@@ -22,6 +22,8 @@ pub struct Provisioned {
     pub tables: BTreeMap<String, String>,
     pub buckets: BTreeMap<String, String>,
     pub queue_urls: BTreeMap<String, String>,
+    /// Each KMS key's alias (`alias/<name>`), which KMS accepts as its key id.
+    pub kms_keys: BTreeMap<String, String>,
 }
 
 /// Creates every table, bucket and queue of `template`, named under `prefix`.
@@ -53,7 +55,37 @@ pub async fn provision(
         arns.insert(queue.logical_id.clone(), arn);
         done.queue_urls.insert(queue.logical_id.clone(), url);
     }
+    for key in &template.kms_keys {
+        let alias = format!("alias/{}", resource_name(prefix, key));
+        create_kms_key(clients, &alias).await?;
+        done.kms_keys.insert(key.clone(), alias);
+    }
     Ok(done)
+}
+
+/// A symmetric key under `alias`, unless the alias exists already.
+async fn create_kms_key(clients: &AwsClients, alias: &str) -> Result<(), ProvisionError> {
+    let kms = clients.kms();
+    if kms.describe_key().key_id(alias).send().await.is_ok() {
+        return Ok(());
+    }
+    let key = kms
+        .create_key()
+        .description(alias)
+        .send()
+        .await
+        .map_err(|e| failed(alias)(&e))?;
+    let key_id = key
+        .key_metadata
+        .map(|metadata| metadata.key_id)
+        .ok_or_else(|| failed(alias)(&"no key metadata"))?;
+    kms.create_alias()
+        .alias_name(alias)
+        .target_key_id(key_id)
+        .send()
+        .await
+        .map_err(|e| failed(alias)(&e))?;
+    Ok(())
 }
 
 pub(crate) fn failed(resource: &str) -> impl Fn(&dyn std::fmt::Debug) -> ProvisionError + '_ {

@@ -11,6 +11,8 @@ pub struct Template {
     pub tables: Vec<TableSpec>,
     pub buckets: Vec<BucketSpec>,
     pub queues: Vec<QueueSpec>,
+    /// Logical ids of the `AWS::KMS::Key` resources.
+    pub kms_keys: Vec<String>,
     pub sqs_mappings: Vec<SqsMapping>,
     /// What `!Ref CorsAllowOrigins` stands for: the parameter's default until
     /// [`Template::allowing`] sets the configured list.
@@ -171,6 +173,7 @@ impl Template {
             tables: Vec::new(),
             buckets: Vec::new(),
             queues: Vec::new(),
+            kms_keys: Vec::new(),
             sqs_mappings: Vec::new(),
             allowed_origins: AllowedOrigins::resolve(&doc, None)?,
         };
@@ -189,6 +192,7 @@ impl Template {
                     logical_id: id.clone(),
                     ..properties(&id, resource)?
                 }),
+                Some("AWS::KMS::Key") => template.kms_keys.push(id.clone()),
                 Some("AWS::Serverless::Function") => {
                     template.sqs_mappings.extend(sqs_mappings(&id, resource)?);
                 }

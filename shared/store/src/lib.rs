@@ -9,6 +9,7 @@ mod api_keys;
 mod audit;
 mod capacity;
 mod clients;
+mod credentials;
 mod error;
 mod files;
 mod flags;
@@ -33,6 +34,7 @@ mod webhooks;
 pub use api_keys::{ApiKeyRecord, ApiKeyRepo, CreateApiKeyOutcome, KeyOwner, MAX_API_KEYS};
 pub use audit::{AuditEntry, AuditLog, AuditPage, AuditQuery};
 pub use clients::{AwsClients, AwsSettings};
+pub use credentials::{CredentialRecord, TenantCredentials};
 pub use error::StoreError;
 pub use files::{FileRecord, FileRepo};
 pub use flags::{CreateFlagOutcome, FlagRecord, FlagRepo, MAX_FLAGS, MAX_USER_IDS};
@@ -42,8 +44,8 @@ pub use keys::{Key, TenantId};
 pub use objects::Objects;
 pub use one_time::{OneTimeRecord, OneTimeTokens, Purpose};
 pub use organizations::{
-    InvitationRecord, Joined, MemberRole, MembershipLimits, MembershipRecord, OrganizationRecord,
-    OrganizationRepo,
+    InvitationRecord, Joined, MemberRole, MembershipLimits, MembershipRecord, OrganizationChange,
+    OrganizationRecord, OrganizationRepo,
 };
 pub use projects::{
     ProjectChange, ProjectListing, ProjectRecord, ProjectRepo, ProjectSort, UpdateOutcome,

@@ -92,6 +92,10 @@ pub struct OrganizationRecord {
     pub subscription_id: Option<String>,
     #[serde(default)]
     pub stripe_customer_id: Option<String>,
+    /// AI calls made in the organization use only its own provider keys: without one,
+    /// 424 rather than the deployment's keys.
+    #[serde(default)]
+    pub require_own_credentials: bool,
     /// Its members: the count written with every join and leave (never written from
     /// here).
     #[serde(default, rename = "item_count", skip_serializing)]
@@ -117,6 +121,7 @@ impl OrganizationRecord {
             cancel_at_period_end: false,
             subscription_id: None,
             stripe_customer_id: None,
+            require_own_credentials: false,
             member_count: 0,
         }
     }
@@ -124,6 +129,13 @@ impl OrganizationRecord {
     pub fn has_active_subscription(&self) -> bool {
         is_active_subscription(&self.subscription_plan, self.subscription_status.as_deref())
     }
+}
+
+/// What an owner or admin may change of an organization; `None` leaves it as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrganizationChange {
+    pub name: Option<String>,
+    pub require_own_credentials: Option<bool>,
 }
 
 /// One user's membership of one organization.
@@ -404,30 +416,34 @@ impl OrganizationRepo {
         self.table.searched_page(&range, request, keep).await
     }
 
-    /// Renames the organization; `None` when it is gone.
-    pub async fn rename(
+    /// Applies an owner's or admin's `change` (its name, whether it requires its own
+    /// provider keys); `None` when the organization is gone.
+    pub async fn update(
         &self,
         tenant: &TenantId,
-        name: &str,
+        change: &OrganizationChange,
         now: &str,
     ) -> Result<Option<OrganizationRecord>, StoreError> {
-        let updated = self
+        let mut sets = Vec::new();
+        if let Some(name) = &change.name {
+            sets.push(("#name", s(name)));
+        }
+        if let Some(required) = change.require_own_credentials {
+            sets.push((
+                "require_own_credentials",
+                aws_sdk_dynamodb::types::AttributeValue::Bool(required),
+            ));
+        }
+        let mut request = self
             .table
-            .client()
-            .update_item()
-            .table_name(self.table.name())
-            .set_key(Some(organization_key(tenant).attributes()))
-            .update_expression("SET #name = :name, updated_at = :now")
+            .update_fields(&organization_key(tenant), now, &sets)
             .condition_expression("attribute_exists(pk)")
-            .expression_attribute_names("#name", "name")
-            .expression_attribute_values(":name", s(name))
-            .expression_attribute_values(":now", s(now))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk);
-        match updated {
-            Ok(output) => crate::table::from_item(output.attributes.unwrap_or_default()).map(Some),
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
+        if change.name.is_some() {
+            request = request.expression_attribute_names("#name", "name");
+        }
+        match request.send().await.map_err(StoreError::from_sdk) {
+            Ok(output) => from_item(output.attributes.unwrap_or_default()).map(Some),
             Err(StoreError::ConditionFailed) => Ok(None),
             Err(e) => Err(e),
         }

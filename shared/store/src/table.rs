@@ -284,6 +284,20 @@ impl Table {
     }
 
     /// The write that adds `by` to the count item at `key`.
+    /// Deletes the item at `key`; `false` when there was none.
+    pub(crate) async fn delete_existing(&self, key: &Key) -> Result<bool, StoreError> {
+        let output = self
+            .client
+            .delete_item()
+            .table_name(self.name())
+            .set_key(Some(key.attributes()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(output.attributes.is_some())
+    }
+
     /// An update of `key` that sets `updated_at` to `now` and each of `sets` (a field
     /// named `#x` takes its name from the request's `#x`, and its value from `:x`).
     pub(crate) fn update_fields(

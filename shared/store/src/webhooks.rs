@@ -178,19 +178,9 @@ impl WebhookRepo {
         tenant: &TenantId,
         id: &str,
     ) -> Result<bool, StoreError> {
-        let output = self
-            .table
-            .client()
-            .delete_item()
-            .table_name(self.table.name())
-            .set_key(Some(
-                Key::tenant_item(tenant, SUBSCRIPTION, id).attributes(),
-            ))
-            .return_values(ReturnValue::AllOld)
-            .send()
+        self.table
+            .delete_existing(&Key::tenant_item(tenant, SUBSCRIPTION, id))
             .await
-            .map_err(StoreError::from_sdk)?;
-        Ok(output.attributes.is_some())
     }
 
     /// Stores a delivery once; a retried fan-out finds it there (`ConditionFailed`).

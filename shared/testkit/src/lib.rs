@@ -108,6 +108,10 @@ impl TestEnv {
             ("JWT_ISSUER", TEST_ISSUER.into()),
             ("JWT_AUDIENCE", TEST_AUDIENCE.into()),
             ("MAIL_FROM", LOCAL_MAIL_FROM.into()),
+            (
+                "TENANT_CREDENTIALS_KEY_ID",
+                self.resources.kms_keys["TenantCredentialsKey"].clone(),
+            ),
         ];
         pairs.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
         Env::from_pairs(pairs.iter().map(|(k, v)| (*k, v.as_str())))
