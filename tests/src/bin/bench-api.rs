@@ -4,9 +4,11 @@
 //! the emulator reports them by DynamoDB's rules, S3 and SQS calls), and what a million
 //! such requests would cost on AWS at the prices in [`PRICES`].
 //!
-//! Each client signs up and in once, then repeats: `GET users/me`, list, create, get and
-//! patch a project, an upload URL + the upload + its confirmation, and a signed Stripe
-//! webhook.
+//! Each client signs up and in once, creates an organization, switches to it and makes
+//! an API key there, then repeats: `GET users/me`, list, create, get and patch a project,
+//! an upload URL + the upload + its confirmation, a signed Stripe webhook, and the project
+//! list again acting in the organization (with its token, and with its key): what a
+//! request acting in an organization costs next to a personal one.
 //!
 //! Usage: `bench-api [--clients N] [--iterations N] [--out FILE]`.
 
@@ -134,9 +136,30 @@ async fn client(
     iterations: usize,
 ) -> Result<BTreeMap<&'static str, Samples>, String> {
     let (bearer, _) = stack.new_user(&format!("bench{index}")).await;
+    let organization = stack
+        .call(
+            &bearer,
+            Method::POST,
+            "/api/v1/app/organizations",
+            r#"{"name": "Bench team"}"#,
+        )
+        .await;
+    let organization = text(&organization.json(), "id")?;
+    let in_organization = stack.switch(&bearer, &organization).await;
+    let key = stack
+        .call(
+            &in_organization,
+            Method::POST,
+            "/api/v1/app/api-keys",
+            r#"{"name": "bench"}"#,
+        )
+        .await;
+    let organization_key = text(&key.json(), "secret")?;
     let mut client = Client {
         stack,
         bearer,
+        in_organization,
+        organization_key,
         samples: BTreeMap::new(),
         s3: reqwest::Client::new(),
     };
@@ -149,6 +172,10 @@ async fn client(
 struct Client {
     stack: Stack,
     bearer: String,
+    /// A token acting in the client's organization (`switch`).
+    in_organization: String,
+    /// An API key made in the organization.
+    organization_key: String,
     samples: BTreeMap<&'static str, Samples>,
     s3: reqwest::Client,
 }
@@ -216,7 +243,34 @@ impl Client {
             Some(json!({"file_id": text(&upload, "file_id")?})),
         )
         .await?;
-        self.webhook(client, i).await
+        self.webhook(client, i).await?;
+        let list = "/api/v1/app/projects?limit=20";
+        let token = self.in_organization.clone();
+        self.call_as(
+            "GET /app/projects (organization token)",
+            ("authorization", &token),
+            list,
+        )
+        .await?;
+        let key = self.organization_key.clone();
+        self.call_as(
+            "GET /app/projects (organization API key)",
+            ("x-api-key", &key),
+            list,
+        )
+        .await
+    }
+
+    /// A GET with other credentials than the client's personal token.
+    async fn call_as(
+        &mut self,
+        route: &'static str,
+        credential: (&str, &str),
+        path: &str,
+    ) -> Result<(), String> {
+        let started = Instant::now();
+        let answer = self.stack.send(Method::GET, path, &[credential]).await;
+        self.record(route, started, &answer)
     }
 
     /// A Stripe event the worker accepts and has nothing to do for (a one-off payment).
