@@ -5833,6 +5833,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Acting in an organization that requires its own provider keys, without one for any provider that could answer (`MISSING_TENANT_CREDENTIALS`, `details.providers`) */
+            424: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Over the AI rate limit or the plan's monthly tokens */
             429: {
                 headers: {
@@ -5914,6 +5923,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Acting in an organization that requires its own provider keys, without one for any provider that could answer (`MISSING_TENANT_CREDENTIALS`, `details.providers`) */
+            424: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Over the AI rate limit or the plan's monthly tokens */
             429: {
                 headers: {
@@ -5988,6 +6006,15 @@ export interface operations {
             };
             /** @description A field breaks its rule; `details.field` names it */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Acting in an organization that requires its own provider keys, without one for any provider that could answer (`MISSING_TENANT_CREDENTIALS`, `details.providers`) */
+            424: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -12137,6 +12164,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Acting in an organization that requires its own provider keys, without one for any provider that could answer (`MISSING_TENANT_CREDENTIALS`, `details.providers`) */
+            424: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Over the AI rate limit or the plan's monthly tokens */
             429: {
                 headers: {
@@ -12221,6 +12257,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Acting in an organization that requires its own provider keys, without one for any provider that could answer (`MISSING_TENANT_CREDENTIALS`, `details.providers`) */
+            424: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Over the AI rate limit or the plan's monthly tokens */
             429: {
                 headers: {
@@ -12298,6 +12343,15 @@ export interface operations {
             };
             /** @description A field breaks its rule; `details.field` names it */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Acting in an organization that requires its own provider keys, without one for any provider that could answer (`MISSING_TENANT_CREDENTIALS`, `details.providers`) */
+            424: {
                 headers: {
                     [name: string]: unknown;
                 };

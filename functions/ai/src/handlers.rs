@@ -73,6 +73,7 @@ pub(crate) async fn ai_status(
         (status = 400, description = "The body is not JSON or is malformed, or the provider refused the request (its message)", body = ErrorBody),
         (status = 422, description = "A field breaks its rule; `details.field` names it", body = ErrorBody),
         (status = 429, description = "Over the AI rate limit (`RATE_LIMIT_EXCEEDED`) or the plan's monthly tokens (`QUOTA_EXCEEDED`)", body = ErrorBody),
+        (status = 424, description = "Acting in an organization that requires its own provider keys, without one for any provider that could answer (`MISSING_TENANT_CREDENTIALS`, `details.providers`)", body = ErrorBody),
         (status = 503, description = "No provider configured (`details.configure`), or none could answer (`details.attempts`)", body = ErrorBody),
     )
 )]
@@ -107,6 +108,7 @@ pub(crate) async fn create_completion(
         (status = 400, description = "The body is not JSON or is malformed, or the provider refused the request (its message)", body = ErrorBody),
         (status = 422, description = "A field breaks its rule; `details.field` names it", body = ErrorBody),
         (status = 429, description = "Over the AI rate limit or the plan's monthly tokens", body = ErrorBody),
+        (status = 424, description = "Acting in an organization that requires its own provider keys, without one for any provider that could answer (`MISSING_TENANT_CREDENTIALS`, `details.providers`)", body = ErrorBody),
         (status = 503, description = "No provider configured, or none could answer", body = ErrorBody),
     )
 )]
@@ -143,6 +145,7 @@ pub(crate) async fn chat(
         (status = 400, description = "The body is not JSON or is malformed, or the provider refused the request (its message)", body = ErrorBody),
         (status = 422, description = "A field breaks its rule (an unknown `complexity`, say)", body = ErrorBody),
         (status = 429, description = "Over the AI rate limit or the plan's monthly tokens", body = ErrorBody),
+        (status = 424, description = "Acting in an organization that requires its own provider keys, without one for any provider that could answer (`MISSING_TENANT_CREDENTIALS`, `details.providers`)", body = ErrorBody),
         (status = 503, description = "No provider configured, or none could answer", body = ErrorBody),
     )
 )]
