@@ -319,6 +319,49 @@ impl Stack {
         )
     }
 
+    /// Uploads `bytes` as a `text/plain` file named `filename` the way a client does:
+    /// an upload URL, a PUT straight to S3, the confirmation. Returns the file's id.
+    pub async fn upload_file(&self, bearer: &str, filename: &str, bytes: &[u8]) -> String {
+        let headers = [
+            ("authorization", bearer),
+            ("content-type", "application/json"),
+        ];
+        let body = format!(
+            r#"{{"filename": "{filename}", "content_type": "text/plain", "size": {}}}"#,
+            bytes.len()
+        );
+        let upload = self
+            .send_body(
+                Method::POST,
+                "/api/v1/app/files/upload-url",
+                &headers,
+                &body,
+            )
+            .await;
+        assert_eq!(upload.status, StatusCode::OK, "{}", upload.text);
+        let upload = upload.json();
+        let put = reqwest::Client::new()
+            .put(upload["upload_url"].as_str().unwrap_or_default())
+            .header("content-type", "text/plain")
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .map(|r| r.status());
+        assert_eq!(put.ok(), Some(StatusCode::OK));
+        let file_id = upload["file_id"].as_str().unwrap_or_default().to_owned();
+        let confirm = format!(r#"{{"file_id": "{file_id}"}}"#);
+        let confirmed = self
+            .send_body(
+                Method::POST,
+                "/api/v1/app/files/confirm",
+                &headers,
+                &confirm,
+            )
+            .await;
+        assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.text);
+        file_id
+    }
+
     /// The id of the user behind `bearer` (`GET /app/users/me`).
     pub async fn user_id(&self, bearer: &str) -> String {
         let me = self

@@ -287,6 +287,41 @@ async fn members_share_the_tenant_and_changes_apply_on_the_next_request() {
         .call(&guest_in, Method::GET, "/api/v1/app/projects", "")
         .await;
     assert_eq!(project_names(&seen.json()), ["Team plan"]);
+    // The owner's upload is the team's: the member lists and downloads it.
+    let file_id = stack
+        .upload_file(&owner_in, "team.txt", b"team notes")
+        .await;
+    let files = stack
+        .call(&guest_in, Method::GET, "/api/v1/app/files", "")
+        .await;
+    assert_eq!(
+        files.json()["items"][0]["id"],
+        file_id.as_str(),
+        "{}",
+        files.text
+    );
+    let download = stack
+        .call(
+            &guest_in,
+            Method::GET,
+            &format!("/api/v1/app/files/{file_id}/download-url"),
+            "",
+        )
+        .await;
+    let url = download.json()["download_url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let fetched = reqwest::get(&url).await.map(|r| r.status());
+    assert_eq!(fetched.ok(), Some(StatusCode::OK), "{url}");
+    let personal_files = stack
+        .call(&guest, Method::GET, "/api/v1/app/files", "")
+        .await;
+    assert_eq!(
+        personal_files.json()["total"],
+        0,
+        "not in their personal tenant"
+    );
     let theirs = stack
         .call(
             &guest_in,

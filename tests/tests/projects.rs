@@ -62,46 +62,10 @@ async fn create_page_search_and_sort_projects() {
 async fn upload_download_and_delete_a_file_with_plain_http() {
     let stack = Stack::new();
     let (bearer, _) = stack.new_user("proj").await;
-    let headers = [
-        ("authorization", bearer.as_str()),
-        ("content-type", "application/json"),
-    ];
     let bytes: &[u8] = b"real bytes through a presigned URL";
-    let body = format!(
-        r#"{{"filename": "notes.txt", "content_type": "text/plain", "size": {}}}"#,
-        bytes.len()
-    );
-    let upload = stack
-        .send_body(
-            Method::POST,
-            "/api/v1/app/files/upload-url",
-            &headers,
-            &body,
-        )
-        .await;
-    assert_eq!(upload.status, StatusCode::OK, "{}", upload.text);
-    let upload = upload.json();
+    let file_id = stack.upload_file(&bearer, "notes.txt", bytes).await;
+    let file_id = file_id.as_str();
     let http = reqwest::Client::new();
-    let put = http
-        .put(upload["upload_url"].as_str().unwrap_or_default())
-        .header("content-type", "text/plain")
-        .body(bytes)
-        .send()
-        .await
-        .map(|r| r.status());
-    assert_eq!(put.ok(), Some(StatusCode::OK));
-
-    let file_id = upload["file_id"].as_str().unwrap_or_default();
-    let confirm = format!(r#"{{"file_id": "{file_id}"}}"#);
-    let confirmed = stack
-        .send_body(
-            Method::POST,
-            "/api/v1/app/files/confirm",
-            &headers,
-            &confirm,
-        )
-        .await;
-    assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.text);
     let auth = [("authorization", bearer.as_str())];
     let list = stack
         .send(Method::GET, "/api/v1/app/files", &auth)
