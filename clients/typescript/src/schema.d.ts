@@ -193,7 +193,7 @@ export interface paths {
          *     organizations per request (from the cursor on), and `truncated`/`total_exact` say
          *     when that was not all of them.
          */
-        get: operations["list_organizations"];
+        get: operations["admin_list_organizations"];
         put?: never;
         post?: never;
         delete?: never;
@@ -743,7 +743,7 @@ export interface paths {
          *     and every membership change (owner or admin only). Filters and paging as the admin
          *     console's log, within this organization alone.
          */
-        get: operations["list_audit_logs"];
+        get: operations["list_organization_audit_logs"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1628,7 +1628,7 @@ export interface paths {
          *     organizations per request (from the cursor on), and `truncated`/`total_exact` say
          *     when that was not all of them.
          */
-        get: operations["list_organizations_v2"];
+        get: operations["admin_list_organizations_v2"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2178,7 +2178,7 @@ export interface paths {
          *     and every membership change (owner or admin only). Filters and paging as the admin
          *     console's log, within this organization alone.
          */
-        get: operations["list_audit_logs_v2"];
+        get: operations["list_organization_audit_logs_v2"];
         put?: never;
         post?: never;
         delete?: never;
@@ -5104,7 +5104,7 @@ export interface operations {
             };
         };
     };
-    list_organizations: {
+    admin_list_organizations: {
         parameters: {
             query?: {
                 /** @description Case-insensitive part of the name. */
@@ -7606,7 +7606,7 @@ export interface operations {
             };
         };
     };
-    list_audit_logs: {
+    list_organization_audit_logs: {
         parameters: {
             query?: {
                 /** @description Who acted (under impersonation: the impersonated user). */
@@ -11405,7 +11405,7 @@ export interface operations {
             };
         };
     };
-    list_organizations_v2: {
+    admin_list_organizations_v2: {
         parameters: {
             query?: {
                 /** @description Case-insensitive part of the name. */
@@ -13992,7 +13992,7 @@ export interface operations {
             };
         };
     };
-    list_audit_logs_v2: {
+    list_organization_audit_logs_v2: {
         parameters: {
             query?: {
                 /** @description Who acted (under impersonation: the impersonated user). */

@@ -82,6 +82,7 @@ pub struct AdminOrganizationDetail {
     get,
     path = "/admin/organizations",
     tag = "Admin",
+    operation_id = "admin_list_organizations",
     params(OrganizationFilter, PageParams),
     responses(
         AdminOnly, InvalidQuery,

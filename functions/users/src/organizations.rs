@@ -700,6 +700,7 @@ pub(crate) async fn remove_member(
     get,
     path = "/app/organizations/{id}/audit-logs",
     tag = "Organizations",
+    operation_id = "list_organization_audit_logs",
     params(("id" = String, Path, description = "The organization's id"), AuditFilter, LogPaging),
     responses(
         SignedIn, InvalidQuery,
