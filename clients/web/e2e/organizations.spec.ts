@@ -1,8 +1,8 @@
 // Organizations in the web client, in headless Chromium, against the running local stack:
 // A creates an organization, switches to it, creates a project there and invites B; B
 // opens the mailed link signed out, signs up, is refused until the address is verified,
-// accepts, switches and sees A's project; a reload keeps A in the organization; A's
-// rename shows up live in B's browser.
+// opens the mailed verification link, accepts, switches and sees A's project; a reload
+// keeps A in the organization; A's rename shows up live in B's browser.
 import { randomUUID } from "node:crypto";
 import path from "node:path";
 import { expect, test, type APIRequestContext, type Page } from "@playwright/test";
@@ -119,14 +119,17 @@ test("organizations: switch, invite, accept, see a project live", async ({ brows
     await shot(guest, "org-05-invitation-needs-verification");
   });
 
-  await test.step("B verifies the address with the mailed link's token", async () => {
+  await test.step("B opens the mailed verification link: the address is verified", async () => {
     const link = await mailedLink(request, guestEmail, "verify-email");
-    const token = new URL(link).searchParams.get("token");
-    const verified = await request.post(`${API}/api/v1/public/auth/verify-email`, {
-      data: { token },
-    });
-    expect(verified.status(), await verified.text()).toBe(200);
-    expect(((await verified.json()) as { is_verified: boolean }).is_verified).toBe(true);
+    expect(new URL(link).pathname).toBe("/verify-email");
+    await guest.goto(link);
+    const status = guest.getByTestId("verification-status");
+    await expect(status).toHaveText("Your email is verified.");
+    await expect(status).toHaveAttribute("data-state", "verified");
+    expect(new URL(guest.url()).pathname, "the used link leaves the address bar").toBe("/");
+    await expect(guest.getByTestId("user-email")).toHaveText(guestEmail);
+    await expect(guest.getByTestId("error")).toBeEmpty();
+    await shot(guest, "org-06-email-verified");
   });
 
   await test.step("B opens the link again and joins", async () => {
@@ -136,7 +139,7 @@ test("organizations: switch, invite, accept, see a project live", async ({ brows
     );
     await expect(guest.getByTestId("error")).toBeEmpty();
     expect(new URL(guest.url()).pathname, "the used link leaves the address bar").toBe("/");
-    await shot(guest, "org-06-invitation-accepted");
+    await shot(guest, "org-07-invitation-accepted");
   });
 
   await test.step("B switches to the organization and sees A's project", async () => {
@@ -147,7 +150,7 @@ test("organizations: switch, invite, accept, see a project live", async ({ brows
     await expect(guest.getByTestId("live-name")).toHaveText(project);
     await expect(guest.getByTestId("live-status")).toHaveText(/^subscribed to project:/);
     await expect(guest.getByTestId("error")).toBeEmpty();
-    await shot(guest, "org-07-guest-in-organization");
+    await shot(guest, "org-08-guest-in-organization");
   });
 
   await test.step("a reload keeps A in the organization, B among its members", async () => {
@@ -158,7 +161,7 @@ test("organizations: switch, invite, accept, see a project live", async ({ brows
     await expect(guestRow.getByTestId("member-role")).toHaveValue("member");
     await expect(owner.getByTestId("invitation-item")).toHaveCount(0);
     await expect(owner.getByTestId("projects").getByText(project)).toBeVisible();
-    await shot(owner, "org-08-reloaded-members");
+    await shot(owner, "org-09-reloaded-members");
   });
 
   const renamed = `Renamed ${id}`;
@@ -170,8 +173,8 @@ test("organizations: switch, invite, accept, see a project live", async ({ brows
     await expect(owner.getByTestId("error")).toBeEmpty();
     await expect(guest.getByTestId("live-name")).toHaveText(renamed);
     await expect(guest.getByTestId("projects").getByText(renamed)).toBeVisible();
-    await shot(owner, "org-09-renamed");
-    await shot(guest, "org-10-rename-seen-live");
+    await shot(owner, "org-10-renamed");
+    await shot(guest, "org-11-rename-seen-live");
   });
 
   await second.close();

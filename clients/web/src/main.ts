@@ -1,6 +1,6 @@
-// The page: sign up / sign in, organizations (switcher, members, invitations), projects
-// with a live view, file upload and download, and a streamed AI answer. Plain DOM; every
-// API call goes through the typed client in api.ts.
+// The page: sign up / sign in, email verification, organizations (switcher, members,
+// invitations), projects with a live view, file upload and download, and a streamed AI
+// answer. Plain DOM; every API call goes through the typed client in api.ts.
 import {
   API_URL,
   ApiError,
@@ -283,6 +283,34 @@ async function acceptInvitation(): Promise<void> {
     });
   await loadTenants();
 }
+
+// ---- Verifying the address: the mailed link, <APP_URL>/verify-email?token=… -----------
+
+// Signed in or not: the token alone verifies (a public route). It works once, so a
+// verified one leaves the address bar; a refused one stays, so opening the page again
+// tries again.
+const verification =
+  location.pathname === "/verify-email"
+    ? new URLSearchParams(location.search).get("token")
+    : null;
+$("verification").hidden = verification === null;
+
+async function verifyEmail(token: string): Promise<void> {
+  const status = $("verification-status");
+  status.dataset.state = "pending";
+  try {
+    unwrap(await api.POST("/api/v1/public/auth/verify-email", { body: { token } }));
+    history.replaceState(null, "", "/");
+    status.textContent = "Your email is verified.";
+    status.dataset.state = "verified";
+  } catch (error) {
+    // Shown here, not in the error line, which the next action clears.
+    status.textContent = error instanceof Error ? error.message : String(error);
+    status.dataset.state = "failed";
+  }
+}
+
+if (verification !== null) void verifyEmail(verification);
 
 // ---- Projects and the live view ------------------------------------------------------
 
