@@ -65,7 +65,7 @@ pub async fn provision(
 
 /// A symmetric key under `alias`, unless the alias exists already.
 async fn create_kms_key(clients: &AwsClients, alias: &str) -> Result<(), ProvisionError> {
-    let kms = clients.kms();
+    let kms = aws_sdk_kms::Client::new(&clients.sdk);
     if kms.describe_key().key_id(alias).send().await.is_ok() {
         return Ok(());
     }

@@ -62,7 +62,6 @@ pub struct AwsClients {
     local: bool,
     s3: Arc<OnceLock<aws_sdk_s3::Client>>,
     sqs: Arc<OnceLock<aws_sdk_sqs::Client>>,
-    kms: Arc<OnceLock<aws_sdk_kms::Client>>,
 }
 
 /// Every call has a deadline: a slow dependency must fail the request, not hang it
@@ -114,7 +113,6 @@ impl AwsClients {
             local,
             s3: Arc::default(),
             sqs: Arc::default(),
-            kms: Arc::default(),
         }
     }
 
@@ -139,12 +137,6 @@ impl AwsClients {
             aws_sdk_sqs::Client::from_conf(config)
         };
         self.sqs.get_or_init(build).clone()
-    }
-
-    /// The KMS client on the shared config (tenant credentials).
-    pub fn kms(&self) -> aws_sdk_kms::Client {
-        let build = || aws_sdk_kms::Client::new(&self.sdk);
-        self.kms.get_or_init(build).clone()
     }
 }
 

@@ -4,12 +4,18 @@
 //! ciphertext, its last four characters and when it was set. The ciphertext is bound to
 //! its tenant and provider by the encryption context: copied onto another tenant's item,
 //! it does not decrypt. The plaintext is never stored and never returned by a route.
+//! KMS is called as SSM is, without an SDK client ([`crate::aws_json`]).
 
-use aws_sdk_kms::primitives::Blob;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_smithy_runtime_api::client::identity::Identity;
 use base64::{Engine, engine::general_purpose::STANDARD};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
-use crate::{Key, StoreError, Table, TenantId};
+use crate::{Key, StoreError, Table, TenantId, aws_json::AwsJson};
+
+/// KMS answers are small: a ciphertext or a key of at most a few KB, base64.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 const KIND: &str = "CREDENTIAL";
 
@@ -19,7 +25,7 @@ pub struct CredentialRecord {
     pub provider: String,
     pub last4: String,
     pub updated_at: String,
-    /// Base64 of the KMS ciphertext.
+    /// The KMS ciphertext, base64 (as KMS's JSON carries it).
     #[serde(skip_serializing_if = "String::is_empty", default)]
     pub ciphertext: String,
 }
@@ -27,7 +33,8 @@ pub struct CredentialRecord {
 #[derive(Debug, Clone)]
 pub struct TenantCredentials {
     table: Table,
-    kms: aws_sdk_kms::Client,
+    kms: AwsJson,
+    credentials: Option<SharedCredentialsProvider>,
     /// `TENANT_CREDENTIALS_KEY_ID`: the KMS key (id, ARN or alias).
     key_id: String,
 }
@@ -36,11 +43,19 @@ fn key(tenant: &TenantId, provider: &str) -> Key {
     Key::tenant_item(tenant, KIND, provider)
 }
 
-impl TenantCredentials {
-    pub fn new(table: Table, kms: aws_sdk_kms::Client, key_id: String) -> Self {
-        Self { table, kms, key_id }
-    }
+#[derive(Deserialize)]
+struct Encrypted {
+    #[serde(rename = "CiphertextBlob")]
+    ciphertext: String,
+}
 
+#[derive(Deserialize)]
+struct Decrypted {
+    #[serde(rename = "Plaintext")]
+    plaintext: String,
+}
+
+impl TenantCredentials {
     /// `None` when `TENANT_CREDENTIALS_KEY_ID` is unset: organizations cannot store
     /// keys, and AI calls use the deployment's.
     pub fn from_env(
@@ -49,7 +64,40 @@ impl TenantCredentials {
         table: &Table,
     ) -> Option<Self> {
         let key_id = env.optional("TENANT_CREDENTIALS_KEY_ID")?;
-        Some(Self::new(table.clone(), aws.kms(), key_id))
+        let region = aws
+            .sdk
+            .region()
+            .map_or_else(|| "us-east-1".to_owned(), ToString::to_string);
+        Some(Self {
+            table: table.clone(),
+            kms: AwsJson::new(aws.sdk.endpoint_url(), &region, "kms"),
+            credentials: aws.sdk.credentials_provider(),
+            key_id,
+        })
+    }
+
+    /// One KMS operation (`Encrypt`, `Decrypt`) and its answer.
+    async fn kms<T: serde::de::DeserializeOwned>(
+        &self,
+        operation: &str,
+        body: &serde_json::Value,
+    ) -> Result<T, StoreError> {
+        let answer = self
+            .kms
+            .call(
+                &self.identity().await?,
+                &format!("TrentService.{operation}"),
+                body.to_string().as_bytes(),
+                MAX_ANSWER_BYTES,
+            )
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("KMS: {e}")))?;
+        serde_json::from_slice(&answer)
+            .map_err(|e| StoreError::Other(format!("KMS {operation} answer: {e}")))
+    }
+
+    async fn identity(&self) -> Result<Identity, StoreError> {
+        crate::signing::identity(self.credentials.as_ref()).await
     }
 
     /// Encrypts `api_key` for `tenant` and `provider` and stores it, replacing any.
@@ -60,19 +108,17 @@ impl TenantCredentials {
         api_key: &str,
         now: &str,
     ) -> Result<CredentialRecord, StoreError> {
-        let encrypted = self
-            .kms
-            .encrypt()
-            .key_id(&self.key_id)
-            .plaintext(Blob::new(api_key.as_bytes()))
-            .encryption_context("tenant", tenant.as_str())
-            .encryption_context("provider", provider)
-            .send()
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("KMS encrypt: {e}")))?;
-        let ciphertext = encrypted
-            .ciphertext_blob
-            .ok_or_else(|| StoreError::Other("KMS returned no ciphertext".into()))?;
+        let context = json!({"tenant": tenant.as_str(), "provider": provider});
+        let encrypted: Encrypted = self
+            .kms(
+                "Encrypt",
+                &json!({
+                    "KeyId": self.key_id,
+                    "Plaintext": STANDARD.encode(api_key.as_bytes()),
+                    "EncryptionContext": context,
+                }),
+            )
+            .await?;
         let last4: String = {
             let chars: Vec<char> = api_key.chars().collect();
             chars[chars.len().saturating_sub(4)..].iter().collect()
@@ -81,7 +127,7 @@ impl TenantCredentials {
             provider: provider.to_owned(),
             last4,
             updated_at: now.to_owned(),
-            ciphertext: STANDARD.encode(ciphertext.as_ref()),
+            ciphertext: encrypted.ciphertext,
         };
         self.table.put(&key(tenant, provider), &record).await?;
         Ok(CredentialRecord {
@@ -112,23 +158,21 @@ impl TenantCredentials {
         let records: Vec<CredentialRecord> = self.table.partition(&key(tenant, "").pk).await?;
         let mut keys = Vec::with_capacity(records.len());
         for record in records {
-            let ciphertext = STANDARD
-                .decode(&record.ciphertext)
-                .map_err(|e| StoreError::Other(format!("stored ciphertext: {e}")))?;
-            let decrypted = self
-                .kms
-                .decrypt()
-                .key_id(&self.key_id)
-                .ciphertext_blob(Blob::new(ciphertext))
-                .encryption_context("tenant", tenant.as_str())
-                .encryption_context("provider", &record.provider)
-                .send()
-                .await
-                .map_err(|e| StoreError::Unavailable(format!("KMS decrypt: {e}")))?;
-            let plaintext = decrypted
-                .plaintext
-                .ok_or_else(|| StoreError::Other("KMS returned no plaintext".into()))?;
-            let api_key = String::from_utf8(plaintext.into_inner())
+            let context = json!({"tenant": tenant.as_str(), "provider": record.provider});
+            let decrypted: Decrypted = self
+                .kms(
+                    "Decrypt",
+                    &json!({
+                        "KeyId": self.key_id,
+                        "CiphertextBlob": record.ciphertext,
+                        "EncryptionContext": context,
+                    }),
+                )
+                .await?;
+            let plaintext = STANDARD
+                .decode(decrypted.plaintext)
+                .map_err(|e| StoreError::Other(format!("KMS plaintext: {e}")))?;
+            let api_key = String::from_utf8(plaintext)
                 .map_err(|e| StoreError::Other(format!("decrypted key: {e}")))?;
             keys.push((record.provider, api_key));
         }

@@ -7,6 +7,7 @@
 
 mod api_keys;
 mod audit;
+mod aws_json;
 mod capacity;
 mod clients;
 mod credentials;

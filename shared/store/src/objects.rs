@@ -11,7 +11,7 @@ use std::{
 };
 
 use aloft_outbound::{Client, OutboundError};
-use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sigv4::http_request::{
     PayloadChecksumKind, PercentEncodingMode, SignableBody, SignatureLocation, SigningSettings,
     UriPathNormalizationMode,
@@ -205,15 +205,7 @@ impl Objects {
     }
 
     async fn identity(&self) -> Result<Identity, StoreError> {
-        let provider = self
-            .credentials
-            .as_ref()
-            .ok_or_else(|| StoreError::Other("no AWS credentials provider".into()))?;
-        let credentials = provider
-            .provide_credentials()
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("AWS credentials: {e}")))?;
-        Ok(credentials.into())
+        crate::signing::identity(self.credentials.as_ref()).await
     }
 }
 

@@ -6,42 +6,27 @@
 //! environment, so configuration keeps reading [`Env`] as it always has. Without
 //! `SECRETS_PATH` (the local stack) nothing is fetched.
 //!
-//! No SSM SDK client (binary size, cold start): `GetParameters` is one AWS JSON 1.1 call,
-//! signed with SigV4 ([`crate::signing`]) and sent over the outbound HTTPS client, at most
-//! 10 names a call (the API's limit), the calls concurrent. A parameter that does not
+//! No SSM SDK client (binary size, cold start): `GetParameters` is one AWS JSON 1.1 call
+//! ([`crate::aws_json`]), at most 10 names a call (the API's limit), the calls
+//! concurrent. A parameter that does not
 //! exist leaves its variable unset; any other failure fails the cold start with an error
 //! naming the path, and never carries a value.
 
-use std::{
-    collections::HashMap,
-    sync::Arc,
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
+use std::{collections::HashMap, sync::Arc};
 
 use aloft_config::{ConfigError, Env};
-use aloft_outbound::{Client, OutboundError, read_body};
 use aws_config::{Region, default_provider::credentials::DefaultCredentialsChain};
 use aws_credential_types::{Credentials, provider::ProvideCredentials};
-use aws_sigv4::http_request::{SignableBody, SigningSettings};
 use aws_smithy_runtime_api::client::identity::Identity;
-use bytes::Bytes;
-use http::{Method, Request};
-use http_body_util::Full;
 use tokio::task::JoinSet;
 
-use crate::{AwsSettings, signing::Signer};
-use get_parameters::{Answer, aws_error, request_body};
+use crate::{AwsSettings, aws_json::AwsJson};
+use get_parameters::{Answer, request_body};
 
 mod get_parameters;
 
 /// `GetParameters` takes at most this many names.
 const NAMES_PER_CALL: usize = 10;
-/// Each attempt's wait for the answer, and for its body; a retry follows a transport
-/// error, a timeout, a 5xx or throttling (many cold starts at once can exceed the
-/// account's GetParameters rate).
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
-const ATTEMPTS: u32 = 3;
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// The whole fetch (credentials, calls, retries) unless `SECRETS_TIMEOUT_SECONDS` says
 /// otherwise; well inside Lambda's 10 s init phase.
 const DEFAULT_DEADLINE_SECONDS: f64 = 5.0;
@@ -135,10 +120,8 @@ fn secret_names(env: &Env) -> Result<Vec<String>, ConfigError> {
 
 /// The `GetParameters` endpoint, with the credentials to sign for it.
 struct ParameterStore {
-    url: String,
-    region: String,
+    ssm: AwsJson,
     identity: Identity,
-    http: Client,
 }
 
 impl ParameterStore {
@@ -146,13 +129,10 @@ impl ParameterStore {
     async fn connect(env: &Env, settings: &AwsSettings) -> Result<Self, String> {
         let endpoint = env
             .optional("AWS_ENDPOINT_URL_SSM")
-            .or_else(|| settings.endpoint_url.clone())
-            .unwrap_or_else(|| format!("https://ssm.{}.amazonaws.com", settings.region));
+            .or_else(|| settings.endpoint_url.clone());
         Ok(Self {
-            url: format!("{}/", endpoint.trim_end_matches('/')),
-            region: settings.region.clone(),
+            ssm: AwsJson::new(endpoint.as_deref(), &settings.region, "ssm"),
             identity: credentials(env, &settings.region).await?,
-            http: Client::new(CONNECT_TIMEOUT),
         })
     }
 
@@ -181,65 +161,19 @@ impl ParameterStore {
         Ok(found)
     }
 
-    /// `(name, value)` of each of `names` that exists, retried as [`ATTEMPTS`] says.
+    /// `(name, value)` of each of `names` that exists.
     async fn get_parameters(&self, names: &[String]) -> Result<Vec<(String, String)>, String> {
         let body = request_body(names)?;
-        let mut last = String::new();
-        for attempt in 0..ATTEMPTS {
-            if attempt > 0 {
-                tokio::time::sleep(backoff(attempt)).await;
-            }
-            match self.call(body.as_bytes()).await {
-                Ok(answer) => return answer.parameters(names),
-                Err(Failure::Retry(reason)) => last = reason,
-                Err(Failure::Final(reason)) => return Err(reason),
-            }
-        }
-        Err(format!("{last} ({ATTEMPTS} attempts)"))
-    }
-
-    /// One signed `GetParameters` request and its answer.
-    async fn call(&self, body: &[u8]) -> Result<Answer, Failure> {
-        let signer = Signer {
-            identity: &self.identity,
-            region: &self.region,
-            service: "ssm",
-            time: SystemTime::now(),
-        };
-        let headers = [
-            ("content-type", "application/x-amz-json-1.1"),
-            ("x-amz-target", "AmazonSSM.GetParameters"),
-        ];
-        let signed = signer
-            .sign(
-                SigningSettings::default(),
-                Method::POST,
-                &self.url,
-                &headers,
-                SignableBody::Bytes(body),
+        let answer = self
+            .ssm
+            .call(
+                &self.identity,
+                "AmazonSSM.GetParameters",
+                body.as_bytes(),
+                MAX_ANSWER_BYTES,
             )
-            .map_err(Failure::Final)?;
-        let (parts, ()) = signed.into_parts();
-        let request = Request::from_parts(parts, Full::new(Bytes::copy_from_slice(body)));
-        let response = self
-            .http
-            .send(request, ATTEMPT_TIMEOUT)
-            .await
-            .map_err(Failure::transport)?;
-        let status = response.status();
-        let bytes = read_body(response, MAX_ANSWER_BYTES, ATTEMPT_TIMEOUT)
-            .await
-            .map_err(Failure::transport)?;
-        if status.is_success() {
-            return Answer::parse(&bytes).map_err(Failure::Final);
-        }
-        let (kind, message) = aws_error(&bytes);
-        let reason = format!("GetParameters answered {status}: {kind}: {message}");
-        if status.is_server_error() || kind == "ThrottlingException" {
-            Err(Failure::Retry(reason))
-        } else {
-            Err(Failure::Final(reason))
-        }
+            .await?;
+        Answer::parse(&answer)?.parameters(names)
     }
 }
 
@@ -264,31 +198,6 @@ async fn credentials(env: &Env, region: &str) -> Result<Identity, String> {
         .map_err(|e| format!("no AWS credentials: {e}"))
 }
 
-enum Failure {
-    /// Worth another attempt.
-    Retry(String),
-    Final(String),
-}
-
-impl Failure {
-    fn transport(error: OutboundError) -> Self {
-        match error {
-            OutboundError::TooLarge(_) => Self::Final(error.to_string()),
-            _ => Self::Retry(error.to_string()),
-        }
-    }
-}
-
-/// Doubling from 100 ms, with jitter so throttled cold starts do not retry in step. The
-/// clock's nanoseconds are random enough for spreading retries.
-fn backoff(attempt: u32) -> Duration {
-    let base = Duration::from_millis(100) * 2_u32.pow(attempt - 1);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    base.mul_f64(0.5 + f64::from(nanos % 1000) / 2000.0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,13 +215,5 @@ mod tests {
             error.contains("SECRET_NAMES") && error.contains("../x"),
             "{error}"
         );
-    }
-
-    #[test]
-    fn backoff_doubles_with_jitter() {
-        let first = backoff(1);
-        let second = backoff(2);
-        assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));
-        assert!(second >= Duration::from_millis(100) && second <= Duration::from_millis(200));
     }
 }

@@ -4,12 +4,29 @@
 
 use std::time::SystemTime;
 
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sigv4::{
     http_request::{SignableBody, SignableRequest, SigningSettings, sign},
     sign::v4,
 };
 use aws_smithy_runtime_api::client::identity::Identity;
 use http::{Method, Request};
+
+use crate::StoreError;
+
+/// The identity to sign as, from the SDK's credential provider (cached and refreshed by
+/// it).
+pub(crate) async fn identity(
+    provider: Option<&SharedCredentialsProvider>,
+) -> Result<Identity, StoreError> {
+    let provider =
+        provider.ok_or_else(|| StoreError::Other("no AWS credentials provider".into()))?;
+    let credentials = provider
+        .provide_credentials()
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("AWS credentials: {e}")))?;
+    Ok(credentials.into())
+}
 
 /// Who signs, for which service and region, at what time.
 #[derive(Debug)]

@@ -56,23 +56,6 @@ impl Answer {
     }
 }
 
-/// The `__type` (without its namespace) and `message` of an AWS JSON error.
-pub(super) fn aws_error(bytes: &[u8]) -> (String, String) {
-    #[derive(Deserialize)]
-    struct Error {
-        #[serde(rename = "__type", default)]
-        kind: String,
-        #[serde(alias = "Message", default)]
-        message: String,
-    }
-    let Ok(error) = serde_json::from_slice::<Error>(bytes) else {
-        return ("an answer that is not an AWS error".into(), String::new());
-    };
-    let kind = error.kind.rsplit('#').next().unwrap_or_default();
-    let kind = kind.split(':').next().unwrap_or_default().to_owned();
-    (kind, error.message.chars().take(300).collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,15 +93,5 @@ mod tests {
         assert_eq!(found, Ok(vec![("/p/A".into(), "a".into())]));
         let skipped = answer().and_then(|a| a.parameters(&asked(&["/p/A", "/p/C"])));
         assert!(skipped.is_err_and(|e| e.contains("/p/C")));
-    }
-
-    #[test]
-    fn errors_lose_their_namespace() {
-        let body = br#"{"__type":"com.amazon.coral.service#AccessDeniedException","message":"no"}"#;
-        assert_eq!(
-            aws_error(body),
-            ("AccessDeniedException".into(), "no".into())
-        );
-        assert_eq!(aws_error(b"<html>").1, "");
     }
 }
