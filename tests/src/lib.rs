@@ -272,6 +272,16 @@ impl Stack {
         self.send_body(method, path, &headers, body).await
     }
 
+    /// Creates an organization named `name` as `bearer` (its owner); returns its id.
+    pub async fn create_organization(&self, bearer: &str, name: &str) -> String {
+        let body = serde_json::json!({ "name": name }).to_string();
+        let created = self
+            .call(bearer, Method::POST, "/api/v1/app/organizations", &body)
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+        created.json()["id"].as_str().unwrap_or_default().to_owned()
+    }
+
     /// A new verified user who accepted an invitation to `organization` as `role`; returns their
     /// `Authorization` header value.
     pub async fn join(&self, owner: &str, organization: &str, role: &str, tag: &str) -> String {

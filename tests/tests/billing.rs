@@ -136,15 +136,7 @@ async fn deliver_checkout(stack: &Stack, session: &Value) {
 async fn an_organizations_subscription_is_every_members() {
     let stack = Stack::new();
     let (owner, _) = stack.new_user("org-payer").await;
-    let created = stack
-        .call(
-            &owner,
-            Method::POST,
-            "/api/v1/app/organizations",
-            r#"{"name": "Paying team"}"#,
-        )
-        .await;
-    let id = created.json()["id"].as_str().unwrap().to_owned();
+    let id = stack.create_organization(&owner, "Paying team").await;
     let guest = stack.join(&owner, &id, "member", "org-payee").await;
     let owner_in = stack.switch(&owner, &id).await;
     let guest_in = stack.switch(&guest, &id).await;

@@ -74,15 +74,7 @@ async fn an_invitation_is_mailed_and_joins_only_its_verified_addressee_once() {
     let (owner, _) = stack.new_user("inv-owner").await;
     let (guest, guest_email) = stack.new_user("inv-guest").await;
     let (stranger, _) = stack.new_user("inv-stranger").await;
-    let created = stack
-        .call(
-            &owner,
-            Method::POST,
-            "/api/v1/app/organizations",
-            r#"{"name": "Team"}"#,
-        )
-        .await;
-    let id = created.json()["id"].as_str().unwrap_or_default().to_owned();
+    let id = stack.create_organization(&owner, "Team").await;
     let invitations = format!("/api/v1/app/organizations/{id}/invitations");
 
     let personal = stack
@@ -190,15 +182,7 @@ async fn a_revoked_invitation_link_stops_working() {
     let stack = Stack::new();
     let (owner, _) = stack.new_user("rev-owner").await;
     let (_, guest_email) = stack.new_user("rev-guest").await;
-    let created = stack
-        .call(
-            &owner,
-            Method::POST,
-            "/api/v1/app/organizations",
-            r#"{"name": "Team"}"#,
-        )
-        .await;
-    let id = created.json()["id"].as_str().unwrap_or_default().to_owned();
+    let id = stack.create_organization(&owner, "Team").await;
     let invitations = format!("/api/v1/app/organizations/{id}/invitations");
     let invited = stack
         .call(
@@ -256,15 +240,7 @@ fn project_names(page: &serde_json::Value) -> Vec<String> {
 async fn members_share_the_tenant_and_changes_apply_on_the_next_request() {
     let stack = Stack::new();
     let (owner, _) = stack.new_user("team-owner").await;
-    let created = stack
-        .call(
-            &owner,
-            Method::POST,
-            "/api/v1/app/organizations",
-            r#"{"name": "Team"}"#,
-        )
-        .await;
-    let id = created.json()["id"].as_str().unwrap_or_default().to_owned();
+    let id = stack.create_organization(&owner, "Team").await;
     let guest = stack.join(&owner, &id, "member", "team-guest").await;
 
     let owner_in = stack.switch(&owner, &id).await;
@@ -431,15 +407,7 @@ async fn members_share_the_tenant_and_changes_apply_on_the_next_request() {
 async fn an_organization_key_follows_its_makers_membership() {
     let stack = Stack::new();
     let (owner, _) = stack.new_user("keys-owner").await;
-    let created = stack
-        .call(
-            &owner,
-            Method::POST,
-            "/api/v1/app/organizations",
-            r#"{"name": "Keyed"}"#,
-        )
-        .await;
-    let id = created.json()["id"].as_str().unwrap_or_default().to_owned();
+    let id = stack.create_organization(&owner, "Keyed").await;
     let owner_in = stack.switch(&owner, &id).await;
     stack
         .call(
@@ -530,15 +498,7 @@ async fn an_organization_key_follows_its_makers_membership() {
 async fn an_organizations_ai_use_is_pooled_and_split_by_member() {
     let stack = Stack::new();
     let (owner, _) = stack.new_user("pool-owner").await;
-    let created = stack
-        .call(
-            &owner,
-            Method::POST,
-            "/api/v1/app/organizations",
-            r#"{"name": "Pool"}"#,
-        )
-        .await;
-    let id = created.json()["id"].as_str().unwrap_or_default().to_owned();
+    let id = stack.create_organization(&owner, "Pool").await;
     let guest = stack.join(&owner, &id, "member", "pool-guest").await;
     let owner_in = stack.switch(&owner, &id).await;
     let guest_in = stack.switch(&guest, &id).await;
@@ -606,15 +566,7 @@ async fn admins_list_and_inspect_organizations() {
     let stack = Stack::new();
     let (owner, _) = stack.new_user("admin-view-owner").await;
     let name = aloft_e2e::unique("Inspected");
-    let created = stack
-        .call(
-            &owner,
-            Method::POST,
-            "/api/v1/app/organizations",
-            &format!(r#"{{"name": "{name}"}}"#),
-        )
-        .await;
-    let id = created.json()["id"].as_str().unwrap_or_default().to_owned();
+    let id = stack.create_organization(&owner, &name).await;
     stack.join(&owner, &id, "viewer", "admin-view-guest").await;
     let admin = stack.admin().await;
     let search = format!("/api/v1/admin/organizations?search={}", name.to_uppercase());
@@ -659,15 +611,7 @@ async fn admins_list_and_inspect_organizations() {
 async fn an_organizations_own_provider_keys_are_write_only_and_required_when_set() {
     let stack = Stack::new();
     let (owner, _) = stack.new_user("keys-org-owner").await;
-    let created = stack
-        .call(
-            &owner,
-            Method::POST,
-            "/api/v1/app/organizations",
-            r#"{"name": "Own keys"}"#,
-        )
-        .await;
-    let id = created.json()["id"].as_str().unwrap_or_default().to_owned();
+    let id = stack.create_organization(&owner, "Own keys").await;
     let guest = stack.join(&owner, &id, "member", "keys-org-guest").await;
     let owner_in = stack.switch(&owner, &id).await;
     let guest_in = stack.switch(&guest, &id).await;

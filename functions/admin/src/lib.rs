@@ -126,3 +126,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     tags((name = "Admin", description = "Operator routes (admin role)"))
 )]
 struct AdminApi;
+
+/// A directory search as typed: trimmed and lowercased; empty is no search.
+pub(crate) fn search_term(raw: Option<&str>) -> Option<String> {
+    raw.map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_lowercase)
+}

@@ -97,12 +97,7 @@ pub(crate) async fn list_organizations(
     Query(filter): Query<OrganizationFilter>,
     paging: Paging,
 ) -> Result<Reply<Page<AdminOrganizationView>>, ApiError> {
-    let search = filter
-        .search
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_lowercase);
+    let search = crate::search_term(filter.search.as_deref());
     // A cursor is valid only for the same search.
     let scope = format!("organizations:{}", search.as_deref().unwrap_or_default());
     let request = paging.parse(&scope)?;

@@ -105,12 +105,7 @@ pub(crate) async fn list_users(
     Query(filter): Query<UserFilter>,
     paging: Paging,
 ) -> Result<Reply<Page<AdminUserView>>, ApiError> {
-    let search = filter
-        .search
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_lowercase);
+    let search = crate::search_term(filter.search.as_deref());
     // A cursor is valid only for the same filters.
     let scope = format!(
         "users:{:?}:{:?}:{:?}:{}",

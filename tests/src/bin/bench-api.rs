@@ -136,15 +136,7 @@ async fn client(
     iterations: usize,
 ) -> Result<BTreeMap<&'static str, Samples>, String> {
     let (bearer, _) = stack.new_user(&format!("bench{index}")).await;
-    let organization = stack
-        .call(
-            &bearer,
-            Method::POST,
-            "/api/v1/app/organizations",
-            r#"{"name": "Bench team"}"#,
-        )
-        .await;
-    let organization = text(&organization.json(), "id")?;
+    let organization = stack.create_organization(&bearer, "Bench team").await;
     let in_organization = stack.switch(&bearer, &organization).await;
     let key = stack
         .call(
