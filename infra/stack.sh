@@ -66,6 +66,10 @@ trap 'trap "" INT TERM; exit 130' INT TERM
 
 answers() { curl -s -o /dev/null --max-time "${2:-2}" "$1"; }
 
+# A phase done, with the seconds since the stack began starting: a first start builds
+# everything, and shows cargo's progress instead of minutes of silence.
+say() { echo "stack: $* (${SECONDS}s)"; }
+
 wait_for() { # url seconds what
   local deadline=$((SECONDS + $2))
   until answers "$1" 600; do
@@ -79,7 +83,7 @@ wait_for() { # url seconds what
 
 start_emulator() {
   if answers "$ALOFT_EMULATOR_URL/moto-api/"; then
-    echo "stack: reusing the emulator already on port $EMULATOR_PORT"
+    say "reusing the emulator already on port $EMULATOR_PORT"
   else
     [ -x "$VENV/bin/moto_server" ] || { echo "stack: run 'make setup' first" >&2; exit 1; }
     mkdir -p "$STATE"
@@ -89,21 +93,22 @@ start_emulator() {
       >"$STATE/moto.log" 2>&1 &
     started+=("$!")
     wait_for "$ALOFT_EMULATOR_URL/moto-api/" 60 "the emulator"
-    echo "stack: emulator on $ALOFT_EMULATOR_URL"
+    say "emulator on $ALOFT_EMULATOR_URL"
   fi
-  AWS_ENDPOINT_URL="$ALOFT_EMULATOR_URL" cargo run --quiet -p aloft-local --bin bootstrap
+  AWS_ENDPOINT_URL="$ALOFT_EMULATOR_URL" cargo run --quiet --locked -p aloft-local --bin bootstrap
 }
 
 start_functions() {
   if answers "$ALOFT_API_URL/api/v1/public/health"; then
-    echo "stack: reusing the functions already on port $API_PORT"
+    say "reusing the functions already on port $API_PORT"
     return
   fi
   mkdir -p "$STATE"
   # Build first so the first request does not wait for the compiler.
   # Every function the template registers (its `Binary:` lines), nothing listed twice.
+  say "building the functions"
   # shellcheck disable=SC2046 # one word per binary
-  cargo build --quiet $(sed -n 's/^ *Binary: */--bin /p' template.yaml)
+  cargo build --locked $(sed -n 's/^ *Binary: */--bin /p' template.yaml)
   # Streams are served on the streaming function's URL path (docs/api.md, local endpoints).
   export AI_STREAM_URL="${AI_STREAM_URL:-$ALOFT_API_URL/lambda-url/ai-stream}"
   # The signing secret the end-to-end tests use; the prices STRIPE_PRICE_PLANS maps to pro.
@@ -114,7 +119,7 @@ start_functions() {
   # watch runs the functions (several instances each, so one slow request does not hold
   # up the others) behind the API front, which plays API Gateway: routes and CORS from
   # template.yaml, events with the caller's real address (infra/local's api-front).
-  cargo build --quiet -p aloft-local --bin api-front
+  cargo build --locked -p aloft-local --bin api-front
   # Reloading on change is for `make dev`; in the test modes watch would otherwise restart
   # instances mid-run on files the run itself writes (a fresh-clone contract run saw 39).
   local reload=()
@@ -125,11 +130,11 @@ start_functions() {
     --concurrency 4 --disable-cors "${reload[@]}" >"$STATE/watch.log" 2>&1 &
   started+=("$!")
   wait_for "http://127.0.0.1:$LAMBDA_PORT/" 600 "cargo lambda watch"
-  ALOFT_LAMBDA_URL="http://127.0.0.1:$LAMBDA_PORT" setsid cargo run --quiet -p aloft-local \
+  ALOFT_LAMBDA_URL="http://127.0.0.1:$LAMBDA_PORT" setsid cargo run --quiet --locked -p aloft-local \
     --bin api-front >"$STATE/api-front.log" 2>&1 &
   started+=("$!")
   wait_for "$ALOFT_API_URL/api/v1/public/health" 60 "the API front"
-  echo "stack: API on $ALOFT_API_URL (docs at $ALOFT_API_URL/docs)"
+  say "API on $ALOFT_API_URL (docs at $ALOFT_API_URL/docs)"
 }
 
 # Plays the Lambda SQS poller: invokes the workers through watch with batches from the
@@ -137,31 +142,31 @@ start_functions() {
 start_sqs_shim() {
   local pidfile="$STATE/sqs-shim.pid"
   if [ -f "$pidfile" ] && ps -o args= -p "$(cat "$pidfile")" 2>/dev/null | grep -q sqs-shim; then
-    echo "stack: reusing the SQS shim already running (pid $(cat "$pidfile"))"
+    say "reusing the SQS shim already running (pid $(cat "$pidfile"))"
     return
   fi
   mkdir -p "$STATE"
-  cargo build --quiet -p aloft-local --bin sqs-shim
-  AWS_ENDPOINT_URL="$ALOFT_EMULATOR_URL" setsid cargo run --quiet -p aloft-local --bin sqs-shim \
+  cargo build --locked -p aloft-local --bin sqs-shim
+  AWS_ENDPOINT_URL="$ALOFT_EMULATOR_URL" setsid cargo run --quiet --locked -p aloft-local --bin sqs-shim \
     >"$STATE/sqs-shim.log" 2>&1 &
   started+=("$!")
   echo "$!" >"$pidfile"
-  echo "stack: SQS shim feeding the workers (log in $STATE/sqs-shim.log)"
+  say "SQS shim feeding the workers (log in $STATE/sqs-shim.log)"
 }
 
 # Plays API Gateway's WebSocket API in front of the realtime function, and serves the
 # @connections management API the functions push through.
 start_ws_gateway() {
   if answers "http://127.0.0.1:$WS_PORT/"; then
-    echo "stack: reusing the WebSocket gateway on :$WS_PORT"
+    say "reusing the WebSocket gateway on :$WS_PORT"
     return
   fi
   mkdir -p "$STATE"
-  cargo build --quiet -p aloft-local --bin ws-gateway
-  setsid cargo run --quiet -p aloft-local --bin ws-gateway >"$STATE/ws-gateway.log" 2>&1 &
+  cargo build --locked -p aloft-local --bin ws-gateway
+  setsid cargo run --quiet --locked -p aloft-local --bin ws-gateway >"$STATE/ws-gateway.log" 2>&1 &
   started+=("$!")
   wait_for "http://127.0.0.1:$WS_PORT/" 60 "the WebSocket gateway"
-  echo "stack: WebSocket gateway on ws://127.0.0.1:$WS_PORT/api/v1/app/ws (log in $STATE/ws-gateway.log)"
+  say "WebSocket gateway on ws://127.0.0.1:$WS_PORT/api/v1/app/ws (log in $STATE/ws-gateway.log)"
 }
 
 # Starts (or reuses) one of the testkit's fake third parties and takes the settings that
@@ -170,13 +175,13 @@ start_fake() { # binary port what
   local url="http://127.0.0.1:$2"
   if ! answers "$url/"; then
     mkdir -p "$STATE"
-    cargo build --quiet -p aloft-testkit --bin "$1"
-    setsid cargo run --quiet -p aloft-testkit --bin "$1" -- "127.0.0.1:$2" >"$STATE/$1.log" 2>&1 &
+    cargo build --locked -p aloft-testkit --bin "$1"
+    setsid cargo run --quiet --locked -p aloft-testkit --bin "$1" -- "127.0.0.1:$2" >"$STATE/$1.log" 2>&1 &
     started+=("$!")
     wait_for "$url/" 60 "$3"
   fi
-  eval "$(cargo run --quiet -p aloft-testkit --bin "$1" -- --env "127.0.0.1:$2")"
-  echo "stack: $3 on $url"
+  eval "$(cargo run --quiet --locked -p aloft-testkit --bin "$1" -- --env "127.0.0.1:$2")"
+  say "$3 on $url"
 }
 
 # The fake OpenAI/Anthropic server for the AI functions.
@@ -212,7 +217,7 @@ case "$mode" in
     start_functions
     start_sqs_shim
     start_ws_gateway
-    echo "stack: ready. Ctrl-C stops it. Logs: $STATE/api-front.log, $STATE/watch.log, $STATE/sqs-shim.log, $STATE/ws-gateway.log, $STATE/moto.log"
+    say "ready. Ctrl-C stops it. Logs: $STATE/api-front.log, $STATE/watch.log, $STATE/sqs-shim.log, $STATE/ws-gateway.log, $STATE/moto.log"
     setsid tail -n +1 -f "$STATE/watch.log" &
     started+=("$!")
     wait
