@@ -10,15 +10,13 @@
 //! which [`ApiKeyRepo::follow_membership`] rewrites on every membership change; leaving
 //! the organization deletes the key.
 
-use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
 use crate::{
     Key, StoreError, Table, TenantId,
     organizations::member_key,
-    table::{ITEM_COUNT, n, s, to_item},
+    table::{ITEM_COUNT, n, s},
 };
 use aws_sdk_dynamodb::types::AttributeValue::Bool;
 
@@ -123,18 +121,13 @@ impl ApiKeyRepo {
     /// `record.member_role` there. A key with this id already there is
     /// [`StoreError::ConditionFailed`].
     pub async fn create(&self, record: &ApiKeyRecord) -> Result<CreateApiKeyOutcome, StoreError> {
-        let mut item = to_item(&Key::api_key(&record.id), record)?;
-        item.insert("gsi1pk".into(), s(owner_index(&record.user_id)));
-        item.insert(
-            "gsi1sk".into(),
-            s(format!("{}#{}", record.created_at, record.id)),
+        let listed = (
+            owner_index(&record.user_id),
+            format!("{}#{}", record.created_at, record.id),
         );
-        let put = Put::builder()
-            .table_name(self.table.name())
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(build_error)?;
+        let put = self
+            .table
+            .put_new_write(&Key::api_key(&record.id), record, Some(listed))?;
         let count = Update::builder()
             .table_name(self.table.name())
             .set_key(Some(Key::api_key_count(&record.user_id).attributes()))
@@ -154,40 +147,31 @@ impl ApiKeyRepo {
                 .set_key(Some(key.attributes()))
                 .condition_expression(condition)
         };
-        let owner = check(
-            Key::user(&record.user_id),
-            "#role = :role AND is_active = :active",
-        )
-        .expression_attribute_names("#role", "role")
-        .expression_attribute_values(":role", s(&record.role))
-        .expression_attribute_values(":active", Bool(true));
-        let plan = |key: Key| {
-            check(key, "subscription_plan = :plan")
-                .expression_attribute_values(":plan", s(&record.plan))
+        let owner = |condition: &str| {
+            check(Key::user(&record.user_id), condition)
+                .expression_attribute_names("#role", "role")
+                .expression_attribute_values(":role", s(&record.role))
+                .expression_attribute_values(":active", Bool(true))
         };
+        let plan = s(&record.plan);
         let checks = match &record.member_role {
             None => vec![
-                owner
-                    .condition_expression(
-                        "#role = :role AND is_active = :active AND subscription_plan = :plan",
-                    )
-                    .expression_attribute_values(":plan", s(&record.plan)),
+                owner("#role = :role AND is_active = :active AND subscription_plan = :plan")
+                    .expression_attribute_values(":plan", plan),
             ],
             Some(member_role) => {
                 let tenant = TenantId::new(&record.tenant_id);
                 vec![
-                    owner,
-                    plan(Key::organization(&tenant)),
+                    owner("#role = :role AND is_active = :active"),
+                    check(Key::organization(&tenant), "subscription_plan = :plan")
+                        .expression_attribute_values(":plan", plan),
                     check(member_key(&tenant, &record.user_id), "#role = :member_role")
                         .expression_attribute_names("#role", "role")
                         .expression_attribute_values(":member_role", s(member_role)),
                 ]
             }
         };
-        let mut writes = vec![
-            TransactWriteItem::builder().put(put).build(),
-            TransactWriteItem::builder().update(count).build(),
-        ];
+        let mut writes = vec![put, TransactWriteItem::builder().update(count).build()];
         for check in checks {
             let check = check.build().map_err(build_error)?;
             writes.push(TransactWriteItem::builder().condition_check(check).build());

@@ -17,12 +17,12 @@ mod invitations;
 
 pub use invitations::InvitationRecord;
 
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{Delete, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
 use crate::{
     ApiKeyRepo, Applied, BillingChange, Key, StoreError, Table, TenantId,
-    table::{ITEM_COUNT, Item, Range, from_item, n, s, to_item},
+    table::{ITEM_COUNT, Item, Range, from_item, n, s},
     users::{IN_ORDER, is_active_subscription},
 };
 use aloft_core::{PageRequest, Slice};
@@ -100,6 +100,14 @@ pub struct OrganizationRecord {
     /// here).
     #[serde(default, rename = "item_count", skip_serializing)]
     pub member_count: i64,
+}
+
+/// An organization as first written: its record and its member count.
+#[derive(Serialize)]
+struct NewOrganization<'a> {
+    #[serde(flatten)]
+    organization: &'a OrganizationRecord,
+    item_count: i64,
 }
 
 fn free() -> String {
@@ -206,21 +214,18 @@ impl OrganizationRepo {
         limits: MembershipLimits,
     ) -> Result<Joined, StoreError> {
         let tenant = TenantId::new(&organization.id);
-        let mut item = to_item(&organization_key(&tenant), organization)?;
-        item.insert(ITEM_COUNT.into(), n(1));
-        item.insert("gsi1pk".into(), s(DIRECTORY));
-        item.insert(
-            "gsi1sk".into(),
-            s(format!("{}#{}", organization.created_at, organization.id)),
+        let listed = (
+            DIRECTORY.to_owned(),
+            format!("{}#{}", organization.created_at, organization.id),
         );
-        let put = Put::builder()
-            .table_name(self.table.name())
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(build_error)?;
+        // The owner is its first member: the count starts at one.
+        let counted = NewOrganization {
+            organization,
+            item_count: 1,
+        };
         let writes = vec![
-            TransactWriteItem::builder().put(put).build(),
+            self.table
+                .put_new_write(&organization_key(&tenant), &counted, Some(listed))?,
             self.put_membership(owner)?,
             self.count_user(&owner.user_id, limits.organizations_per_user)?,
         ];
@@ -265,19 +270,12 @@ impl OrganizationRepo {
 
     fn put_membership(&self, member: &MembershipRecord) -> Result<TransactWriteItem, StoreError> {
         let tenant = TenantId::new(&member.tenant_id);
-        let mut item = to_item(&member_key(&tenant, &member.user_id), member)?;
-        item.insert("gsi1pk".into(), s(user_index(&member.user_id)));
-        item.insert(
-            "gsi1sk".into(),
-            s(format!("{}#{}", member.joined_at, member.tenant_id)),
+        let listed = (
+            user_index(&member.user_id),
+            format!("{}#{}", member.joined_at, member.tenant_id),
         );
-        let put = Put::builder()
-            .table_name(self.table.name())
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(build_error)?;
-        Ok(TransactWriteItem::builder().put(put).build())
+        self.table
+            .put_new_write(&member_key(&tenant, &member.user_id), member, Some(listed))
     }
 
     /// One more member of the existing organization `tenant`, refused at `max`.

@@ -84,11 +84,7 @@ impl Table {
         record: &T,
         gsi1: Option<(String, String)>,
     ) -> Result<(), StoreError> {
-        let mut item = to_item(key, record)?;
-        if let Some((pk, sk)) = gsi1 {
-            item.insert("gsi1pk".into(), s(pk));
-            item.insert("gsi1sk".into(), s(sk));
-        }
+        let item = indexed_item(key, record, gsi1)?;
         self.client
             .put_item()
             .table_name(self.name())
@@ -284,6 +280,22 @@ impl Table {
     }
 
     /// The write that adds `by` to the count item at `key`.
+    /// [`Table::put_new_indexed`] as one write of a transaction.
+    pub(crate) fn put_new_write<T: Serialize>(
+        &self,
+        key: &Key,
+        record: &T,
+        gsi1: Option<(String, String)>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let put = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(self.name())
+            .set_item(Some(indexed_item(key, record, gsi1)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
     /// Deletes the item at `key`; `false` when there was none.
     pub(crate) async fn delete_existing(&self, key: &Key) -> Result<bool, StoreError> {
         let output = self
@@ -365,6 +377,20 @@ pub(crate) fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError
 }
 
 /// A string attribute value.
+/// `record` at `key`, listed in `gsi1` under `(gsi1pk, gsi1sk)` when given.
+fn indexed_item<T: Serialize>(
+    key: &Key,
+    record: &T,
+    gsi1: Option<(String, String)>,
+) -> Result<Item, StoreError> {
+    let mut item = to_item(key, record)?;
+    if let Some((pk, sk)) = gsi1 {
+        item.insert("gsi1pk".into(), s(pk));
+        item.insert("gsi1sk".into(), s(sk));
+    }
+    Ok(item)
+}
+
 pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
