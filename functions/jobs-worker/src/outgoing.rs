@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aloft_queue::TargetPolicy;
 use bytes::Bytes;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use http::{Method, Request, Uri};
 use http_body_util::Full;
 use sha2::Sha256;

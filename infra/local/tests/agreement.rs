@@ -7,7 +7,7 @@
 
 use aloft_local::{LOCAL_PREFIX, api_front::Routes};
 use aloft_provision::{LOCAL_MAIL_FROM, resource_name};
-use serde_yaml::Value;
+use serde_norway::Value;
 
 const WORKSPACE_MANIFEST: &str = include_str!("../../../Cargo.toml");
 const TEMPLATE: &str = include_str!("../../../template.yaml");
@@ -27,7 +27,7 @@ fn watch_metadata() -> toml::Table {
 /// not the `$default` catch-all (which answers 404/405).
 #[test]
 fn every_documented_operation_has_a_route_in_the_template() {
-    let template: Value = serde_yaml::from_str(TEMPLATE).unwrap();
+    let template: Value = serde_norway::from_str(TEMPLATE).unwrap();
     let routes = Routes::from_template(&template).unwrap();
     let document: serde_json::Value = serde_json::from_str(DOCUMENT).unwrap();
     let mut operations = 0;
@@ -79,7 +79,7 @@ fn watch_env_names_the_resources_bootstrap_creates() {
 /// Both must be the same number, in the cloud and locally.
 #[test]
 fn workers_know_their_queues_max_receive_count() {
-    let template: Value = serde_yaml::from_str(TEMPLATE).unwrap();
+    let template: Value = serde_norway::from_str(TEMPLATE).unwrap();
     let resources = template["Resources"].as_mapping().unwrap();
     let local_env = watch_metadata()["env"].as_table().unwrap().clone();
     let mut workers = 0;

@@ -10,7 +10,7 @@
 use aloft_local::api_front::Cors;
 use aloft_provision::{AllowedOrigins, Template};
 use http::{HeaderMap, HeaderValue, header};
-use serde_yaml::Value;
+use serde_norway::Value;
 
 const TEMPLATE: &str = include_str!("../../../template.yaml");
 const WEB_CLIENT: &str = "http://localhost:5173";
@@ -46,11 +46,11 @@ fn cors_blocks(template: &Value) -> Vec<(String, &Value)> {
 
 #[test]
 fn every_cors_block_allows_the_one_configured_list() {
-    let template: Value = serde_yaml::from_str(TEMPLATE).unwrap();
+    let template: Value = serde_norway::from_str(TEMPLATE).unwrap();
     let blocks = cors_blocks(&template);
     let ids: Vec<_> = blocks.iter().map(|(id, _)| id.as_str()).collect();
     assert_eq!(ids, ["HttpApi", "AiStreamFunction", "FilesBucket"]);
-    let reference: Value = serde_yaml::from_str("!Ref CorsAllowOrigins").unwrap();
+    let reference: Value = serde_norway::from_str("!Ref CorsAllowOrigins").unwrap();
     for (id, block) in blocks {
         if id == "FilesBucket" {
             for rule in block["CorsRules"].as_sequence().unwrap() {
@@ -65,7 +65,7 @@ fn every_cors_block_allows_the_one_configured_list() {
 
 #[test]
 fn the_api_and_the_stream_url_answer_a_listed_origin_with_credentials_and_no_other() {
-    let template: Value = serde_yaml::from_str(TEMPLATE).unwrap();
+    let template: Value = serde_norway::from_str(TEMPLATE).unwrap();
     let origins = AllowedOrigins::resolve(&template, None).unwrap();
     let stream = Cors::function_urls(&template, &origins)
         .remove("ai-stream")
@@ -98,7 +98,7 @@ fn the_api_and_the_stream_url_answer_a_listed_origin_with_credentials_and_no_oth
 
 #[test]
 fn cors_allow_origins_replaces_the_list_everywhere() {
-    let template: Value = serde_yaml::from_str(TEMPLATE).unwrap();
+    let template: Value = serde_norway::from_str(TEMPLATE).unwrap();
     let origins = AllowedOrigins::resolve(&template, Some("https://app.example.com")).unwrap();
     let api = Cors::http_api(&template, &origins);
     assert!(api.preflight(&preflight_from(WEB_CLIENT)).is_empty());

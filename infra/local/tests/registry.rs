@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_yaml::Value;
+use serde_norway::Value;
 
 /// One registered function: its logical id in the template and its binary.
 struct Registered {
@@ -58,7 +58,7 @@ fn function_crates(root: &Path) -> Vec<String> {
 /// What `functions/` and `events/` lack for the template's functions, and what the
 /// template lacks for `functions/`: one line per gap.
 fn gaps(root: &Path) -> Vec<String> {
-    let template: Value = serde_yaml::from_str(&read(&root.join("template.yaml"))).unwrap();
+    let template: Value = serde_norway::from_str(&read(&root.join("template.yaml"))).unwrap();
     // `!Sub |` text: the tagged value's string.
     let dashboard = match &template["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"]
     {
@@ -142,7 +142,7 @@ fn every_function_is_registered_once_with_everything_it_needs() {
     let root = root();
     let gaps = gaps(&root);
     assert!(gaps.is_empty(), "registry gaps:\n  {}", gaps.join("\n  "));
-    let template: Value = serde_yaml::from_str(&read(&root.join("template.yaml"))).unwrap();
+    let template: Value = serde_norway::from_str(&read(&root.join("template.yaml"))).unwrap();
     assert!(
         registered(&template).len() >= 17,
         "the template lost functions"

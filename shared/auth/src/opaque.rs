@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 /// 32 random bytes from the OS, URL-safe base64: 256 bits, beyond guessing.
 pub fn random_secret() -> Result<String, getrandom::Error> {
     let mut bytes = [0_u8; 32];
-    getrandom::getrandom(&mut bytes)?;
+    getrandom::fill(&mut bytes)?;
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 

@@ -7,7 +7,6 @@
 use aloft_core::ApiError;
 use argon2::{
     Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version,
-    password_hash::{SaltString, rand_core::OsRng},
 };
 
 /// Memory cost in KiB, passes, lanes.
@@ -76,11 +75,10 @@ impl Passwords {
         Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
     }
 
-    /// A PHC string with a fresh random salt.
+    /// A PHC string with a fresh random salt (16 bytes from the OS).
     pub fn hash(&self, password: &str) -> Result<String, PasswordError> {
-        let salt = SaltString::generate(&mut OsRng);
         self.argon2()
-            .hash_password(password.as_bytes(), &salt)
+            .hash_password(password.as_bytes())
             .map(|hash| hash.to_string())
             .map_err(|e| PasswordError(e.to_string()))
     }

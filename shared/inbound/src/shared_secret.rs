@@ -2,7 +2,7 @@
 //! Svix) and a secret sent as is (Supabase). Every comparison runs in constant time, so
 //! response timing tells an attacker nothing about how much of a guess was right.
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
 

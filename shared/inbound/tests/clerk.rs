@@ -7,7 +7,7 @@
 use aloft_config::Env;
 use aloft_inbound::{InboundConfig, Provider, Rejection, VerifiedEvent, Verifier};
 use base64::{Engine, engine::general_purpose::STANDARD};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use http::{HeaderMap, HeaderValue};
 use sha2::Sha256;
 

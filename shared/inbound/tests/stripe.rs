@@ -6,7 +6,7 @@
 
 use aloft_config::Env;
 use aloft_inbound::{InboundConfig, Provider, Rejection, VerifiedEvent, Verifier};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use http::{HeaderMap, HeaderValue};
 use sha2::Sha256;
 

@@ -1,7 +1,7 @@
 //! The one list of browser origins the template's CORS blocks allow (`!Ref
 //! CorsAllowOrigins`): the parameter's default, or `CORS_ALLOW_ORIGINS` in the local stack.
 
-use serde_yaml::Value;
+use serde_norway::Value;
 
 use crate::ProvisionError;
 
@@ -92,7 +92,7 @@ mod tests {
     use super::*;
 
     fn template() -> Value {
-        serde_yaml::from_str(include_str!("../../../template.yaml")).unwrap()
+        serde_norway::from_str(include_str!("../../../template.yaml")).unwrap()
     }
 
     #[test]
@@ -125,7 +125,7 @@ mod tests {
     #[test]
     fn the_reference_expands_in_both_forms_and_literal_lists_stay() {
         let origins = AllowedOrigins::parse("https://app.example").unwrap();
-        let expand = |yaml: &str| origins.expand(&serde_yaml::from_str(yaml).unwrap());
+        let expand = |yaml: &str| origins.expand(&serde_norway::from_str(yaml).unwrap());
         assert_eq!(expand("!Ref CorsAllowOrigins"), ["https://app.example"]);
         assert_eq!(expand("{Ref: CorsAllowOrigins}"), ["https://app.example"]);
         assert_eq!(expand("[https://other.example]"), ["https://other.example"]);

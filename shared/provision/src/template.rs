@@ -1,7 +1,7 @@
 //! The parts of `template.yaml` the local stack needs, read with short-form tags intact.
 
 use serde::Deserialize;
-use serde_yaml::Value;
+use serde_norway::Value;
 
 use crate::{AllowedOrigins, ProvisionError};
 
@@ -164,7 +164,7 @@ impl Template {
 
     pub fn parse(yaml: &str) -> Result<Self, ProvisionError> {
         let doc: Value =
-            serde_yaml::from_str(yaml).map_err(|e| ProvisionError::Template(e.to_string()))?;
+            serde_norway::from_str(yaml).map_err(|e| ProvisionError::Template(e.to_string()))?;
         let resources = doc
             .get("Resources")
             .and_then(Value::as_mapping)
@@ -217,7 +217,7 @@ fn properties<T: serde::de::DeserializeOwned>(
     resource: &Value,
 ) -> Result<T, ProvisionError> {
     let props = resource.get("Properties").cloned().unwrap_or(Value::Null);
-    serde_yaml::from_value(props).map_err(|e| ProvisionError::Template(format!("{id}: {e}")))
+    serde_norway::from_value(props).map_err(|e| ProvisionError::Template(format!("{id}: {e}")))
 }
 
 /// The `Type: SQS` entries of a function's `Events`.
@@ -330,7 +330,7 @@ mod tests {
 
     #[test]
     fn get_att_arn_is_read_in_short_and_long_forms() {
-        let parse = |yaml: &str| arn_of(&serde_yaml::from_str(yaml).unwrap());
+        let parse = |yaml: &str| arn_of(&serde_norway::from_str(yaml).unwrap());
         assert_eq!(parse("!GetAtt JobsQueue.Arn").as_deref(), Some("JobsQueue"));
         assert_eq!(
             parse("{Fn::GetAtt: [JobsQueue, Arn]}").as_deref(),

@@ -155,7 +155,7 @@ pub(crate) async fn read_request(stream: &mut TcpStream) -> Option<Received> {
 /// `"<t>.<body>"`): Stripe's `Stripe-Signature` and our `X-Webhook-Signature`. Written
 /// here from the scheme, apart from the code under test.
 pub fn signature_header(secret: &str, t: i64, body: &str) -> String {
-    use hmac::{Hmac, Mac};
+    use hmac::{Hmac, KeyInit, Mac};
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
     mac.update(format!("{t}.{body}").as_bytes());
     format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
@@ -164,7 +164,7 @@ pub fn signature_header(secret: &str, t: i64, body: &str) -> String {
 impl Received {
     /// Checks `X-Webhook-Signature` as a subscriber would (see [`signature_header`]).
     pub fn signed_with(&self, secret: &str) -> bool {
-        use hmac::{Hmac, Mac};
+        use hmac::{Hmac, KeyInit, Mac};
         let Some(header) = self
             .headers
             .get("x-webhook-signature")

@@ -30,7 +30,7 @@ fn run(args: Vec<String>) -> Result<(), String> {
     let api = fn_docs::openapi();
     let text = match format.as_str() {
         "json" => serde_json::to_string_pretty(&api).map_err(|e| e.to_string())?,
-        "yaml" => serde_yaml::to_string(&api).map_err(|e| e.to_string())?,
+        "yaml" => serde_norway::to_string(&api).map_err(|e| e.to_string())?,
         other => return Err(format!("unknown format {other}: use json or yaml")),
     };
     match out {

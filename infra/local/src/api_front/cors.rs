@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use aloft_provision::AllowedOrigins;
 use http::{HeaderMap, HeaderValue, Method, header};
-use serde_yaml::Value;
+use serde_norway::Value;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Cors {
@@ -166,7 +166,7 @@ mod tests {
     use super::*;
 
     fn cors(origins: &str) -> Cors {
-        let template: Value = serde_yaml::from_str(&format!(
+        let template: Value = serde_norway::from_str(&format!(
             "Resources:\n  Api:\n    Type: AWS::Serverless::HttpApi\n    Properties:\n      CorsConfiguration:\n        AllowOrigins: [{origins}]\n        AllowHeaders: [Authorization, Content-Type]\n        AllowMethods: [GET, POST]\n        ExposeHeaders: [X-Request-ID]\n        MaxAge: 600\n"
         ))
         .unwrap_or_default();

@@ -30,7 +30,7 @@ use hyper_util::{
     client::legacy::{Client, connect::HttpConnector},
     rt::{TokioExecutor, TokioIo},
 };
-use serde_yaml::Value;
+use serde_norway::Value;
 use tokio::net::TcpListener;
 
 use self::assets::Assets;
@@ -99,7 +99,7 @@ impl<I: Invoke + Send + Sync + 'static> Front<I> {
         settings: Settings,
         invoker: I,
     ) -> Result<Arc<Self>, TemplateError> {
-        let template: Value = serde_yaml::from_str(template)?;
+        let template: Value = serde_norway::from_str(template)?;
         let origins = AllowedOrigins::resolve(&template, settings.cors_allow_origins.as_deref())?;
         Ok(Arc::new(Self {
             routes: Routes::from_template(&template)?,

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use http::Method;
-use serde_yaml::Value;
+use serde_norway::Value;
 
 use crate::wire::percent_decode;
 
@@ -14,7 +14,7 @@ use crate::wire::percent_decode;
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
     #[error("template.yaml is not YAML: {0}")]
-    Yaml(#[from] serde_yaml::Error),
+    Yaml(#[from] serde_norway::Error),
     #[error("template.yaml: {0}")]
     Shape(String),
     #[error(transparent)]

@@ -19,7 +19,7 @@ mod supabase;
 use aloft_config::Env;
 use aloft_inbound::{InboundConfig, Provider, Rejection, VerifiedEvent, Verifier};
 use base64::{Engine, engine::general_purpose::STANDARD};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::{prelude::*, sample::Index};
 use sha2::Sha256;

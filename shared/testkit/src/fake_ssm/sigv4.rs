@@ -1,7 +1,7 @@
 //! SigV4 as AWS checks it, written here from the scheme (canonical request, string to
 //! sign, derived key), apart from the `aws-sigv4` signing code under test.
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
 use super::{Answer, FAKE_SSM_ACCESS_KEY_ID, FAKE_SSM_SECRET_ACCESS_KEY};
