@@ -7,13 +7,13 @@ CARGO_LAMBDA_VERSION := 1.9.2
 STACK := infra/stack.sh
 comma := ,
 
-.PHONY: help setup browser dev web test lint unit properties e2e all-tests e2e-browser contract contract-ci stack-term-test client emulator bench bench-api openapi clean-local
+.PHONY: help setup browser qemu package package-test package-smoke iam-check dev web test lint unit properties e2e smoke all-tests e2e-browser contract contract-ci stack-term-test client emulator bench bench-api openapi clean-local
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-# The project's tools, pinned, in its own virtualenv: moto (AWS emulator), cfn-lint and
-# cargo-lambda (--no-deps: its only dependency is a Zig toolchain `watch` never uses).
+# The project's tools, pinned, in its own virtualenv: moto (AWS emulator), cfn-lint, Zig
+# (the arm64 cross linker) and cargo-lambda (--no-deps: Zig is pinned in requirements.txt).
 $(STAMP): infra/requirements.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r infra/requirements.txt
@@ -38,10 +38,33 @@ $(CHROMIUM):
 
 browser: $(CHROMIUM) ## Install Debian's Chromium (for make e2e-browser)
 
+# Debian's qemu-user and arm64 C library, to start the packaged arm64 binaries here.
+QEMU := /usr/bin/qemu-aarch64
+$(QEMU):
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	  qemu-user libc6-arm64-cross libgcc-s1-arm64-cross
+
+qemu: $(QEMU) ## Install Debian's qemu-user and arm64 C library (for make package-test)
+
+# What you deploy: every function for arm64 (cargo lambda + the pinned Zig), zipped in
+# target/lambda/<function>/bootstrap.zip, a size table, and .aws-sam/build/template.yaml
+# pointing at the zips (`sam deploy` without `sam build`; docs/deploy.md).
+package: setup ## Build every function for arm64 as Lambda zips, with a size table
+	$(VENV)/bin/python infra/package.py build
+
+package-test: package qemu ## Start every packaged arm64 bootstrap under qemu: each answers its bench event
+	$(VENV)/bin/python infra/package.py test
+
+# What `make test` runs: one function per combination of linked crates, built and started.
+package-smoke: setup qemu ## package + package-test for one function per crate combination
+	$(VENV)/bin/python infra/package.py build --per-combination
+	$(VENV)/bin/python infra/package.py test --per-combination
+
 dev: setup ## Run the local stack: emulator, resources, every function on :9000
 	$(STACK) dev
 
-test: setup lint client all-tests e2e-browser contract-ci stack-term-test ## fmt, clippy, cfn-lint, TypeScript clients, unit + integration + end-to-end (API and browser) + contract + stack-stop tests
+test: setup lint client all-tests e2e-browser contract-ci stack-term-test package-smoke ## fmt, clippy, cfn-lint, TypeScript clients, unit + integration + end-to-end (API and browser) + contract + stack-stop tests
 
 lint: setup ## fmt check, clippy -D warnings, cfn-lint
 	cargo fmt --all --check
@@ -54,12 +77,36 @@ unit: setup ## Unit and integration tests against the local emulator
 e2e: setup ## End-to-end tests through the running local stack, as a client
 	$(STACK) full -- cargo test --locked -p aloft-e2e
 
+# A deployed stage checked as a client on the internet would use it (tests/tests/smoke.rs):
+# health, sign-up and sign-in, a project, a presigned upload, a WebSocket push (when WS_URL,
+# the stack's WebSocketUrl output, is given) and the AI status; what it creates it deletes.
+# API_URL is the stack's ApiUrl output. Nothing local starts. The stage's auth routes allow
+# 5 calls a minute per address: the test uses one of each and waits out a 429.
+smoke: ## Smoke-test a running stage: make smoke API_URL=https://… [WS_URL=wss://…]
+	@if [ -z "$(API_URL)" ]; then \
+	  echo "usage: make smoke API_URL=https://<api-id>.execute-api.<region>.amazonaws.com [WS_URL=wss://<ws-api-id>.execute-api.<region>.amazonaws.com/<stage>]" >&2; \
+	  exit 2; \
+	fi
+	ALOFT_API_URL='$(API_URL)' ALOFT_WS_URL='$(WS_URL)' cargo test --locked -p aloft-e2e --test smoke -- --nocapture
+
 # What `make test` runs instead of `unit` then `e2e`: both in one cargo run under the whole
 # stack (integration tests only use the emulator in it). One build of the tests: built
 # alone, the end-to-end crate resolves its dependencies' features differently and
 # compiles the AWS SDK again (1.4 min), and the stack starts once.
-all-tests: setup ## Unit, integration and end-to-end tests in one run under the whole stack
-	$(STACK) full -- cargo test --workspace --locked
+#
+# The run also proves the template's IAM policies: the emulator and the WebSocket gateway
+# log every AWS call with the function that signed it (ALOFT_AWS_CALL_LOG), and
+# infra/iam/check.py fails on any call that function's policy, expanded as SAM does,
+# would deny (docs/iam.md).
+AWS_CALL_LOG := $(CURDIR)/.local/aws-calls.jsonl
+
+all-tests: setup ## Unit, integration and end-to-end tests in one run under the whole stack, then the IAM check
+	mkdir -p .local && rm -f $(AWS_CALL_LOG)
+	ALOFT_AWS_CALL_LOG=$(AWS_CALL_LOG) $(STACK) full -- cargo test --workspace --locked
+	$(MAKE) --no-print-directory iam-check
+
+iam-check: setup ## Every AWS call the last test run logged, against its function's policy
+	$(VENV)/bin/python infra/iam/check.py --template template.yaml --calls $(AWS_CALL_LOG)
 
 # The web client (clients/web) on http://localhost:5173, against `make dev` on :9000.
 WEB := clients/web

@@ -35,12 +35,19 @@ And data.json dumps every model of every service (each item and object ever stor
 it takes seconds late in a test run: `GET /moto-api/ses/messages.json` answers the
 messages alone, in the same shape (`{"ses": {"Message": [...]}}`, oldest first).
 
+And a call log for `infra/iam/check.py` (IAM proven by the tests' own calls): with
+`ALOFT_AWS_CALL_LOG=<file>` set, every AWS API request is appended to that file as JSON
+lines, one per authorisation unit, with the access key id that signed it, the IAM action
+and the resource ARNs (`aws_call_log.py` beside this file says how each service's
+requests are read). Unset, nothing is logged and nothing changes.
+
 Usage: the same arguments as `moto_server`.
 """
 
 import copy
 import json
 import math
+import os
 import sys
 import threading
 from datetime import datetime, timezone
@@ -52,6 +59,8 @@ from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
 from moto.moto_api._internal import urls as moto_api_urls
 from moto.server import main
+
+import aws_call_log  # beside this file: the script's directory is on sys.path
 
 READ_UNIT_BYTES = 4096
 WRITE_UNIT_BYTES = 1024
@@ -324,6 +333,9 @@ def _sent_messages(request, full_url, headers):
 
 # Read when the moto API's routes are first built, on the first /moto-api request.
 moto_api_urls.url_paths["{0}/moto-api/ses/messages.json"] = _sent_messages
+
+if os.environ.get(aws_call_log.ENV):
+    aws_call_log.install(os.environ[aws_call_log.ENV])
 
 if __name__ == "__main__":
     sys.argv[0] = "moto_server"

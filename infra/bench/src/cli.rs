@@ -7,11 +7,14 @@ use crate::{BoxError, secrets};
 pub const USAGE: &str = "\
 usage: aloft-bench [--functions health,health+secrets,docs] [--spawns 20] [--warm 1000]
                    [--leak-check 10000] [--out bench-results.md] [--bin-dir target/release]
-                   [--events-dir events]
+                   [--events-dir events] [--launcher 'qemu-aarch64 -L /usr/aarch64-linux-gnu']
+                   [--first-answer]
 
 Each function name is a binary in --bin-dir; its event is <events-dir>/<name>-bench.json,
 or the default sample event for health and docs. <name>+secrets runs the same binary
-with its secrets read at cold start from a local stand-in for SSM Parameter Store.";
+with its secrets read at cold start from a local stand-in for SSM Parameter Store.
+--launcher runs each binary through that command (an emulator for another architecture);
+--first-answer only starts each function once and checks its first answer.";
 
 /// What to measure and where to put the results.
 #[derive(Debug, Clone)]
@@ -27,6 +30,10 @@ pub struct Options {
     pub out: PathBuf,
     pub bin_dir: PathBuf,
     pub events_dir: PathBuf,
+    /// A command each binary is run through (`qemu-aarch64 -L …` for arm64 binaries).
+    pub launcher: Vec<String>,
+    /// Start each function once and check its first answer; measure nothing.
+    pub first_answer: bool,
 }
 
 impl Default for Options {
@@ -39,6 +46,8 @@ impl Default for Options {
             out: PathBuf::from("bench-results.md"),
             bin_dir: PathBuf::from("target/release"),
             events_dir: PathBuf::from("events"),
+            launcher: Vec::new(),
+            first_answer: false,
         }
     }
 }
@@ -56,6 +65,10 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, BoxError
     while let Some(arg) = args.next() {
         if arg == "-h" || arg == "--help" {
             return Ok(Command::Help);
+        }
+        if arg == "--first-answer" {
+            options.first_answer = true;
+            continue;
         }
         let (flag, value) = match arg.split_once('=') {
             Some((flag, value)) => (flag.to_owned(), value.to_owned()),
@@ -81,6 +94,7 @@ fn apply(options: &mut Options, flag: &str, value: String) -> Result<(), BoxErro
         "--out" => options.out = PathBuf::from(value),
         "--bin-dir" => options.bin_dir = PathBuf::from(value),
         "--events-dir" => options.events_dir = PathBuf::from(value),
+        "--launcher" => options.launcher = value.split_whitespace().map(str::to_owned).collect(),
         _ => return Err(format!("unknown option {flag}\n{USAGE}").into()),
     }
     Ok(())
@@ -141,6 +155,12 @@ mod tests {
         assert_eq!(parsed, Some((vec!["docs".into()], 50)));
         let rows = run(&["--functions", "health,health+secrets"]).map(|o| o.functions);
         assert_eq!(rows, Some(vec!["health".into(), "health+secrets".into()]));
+        let check = run(&["--first-answer", "--launcher", "qemu-aarch64 -L /x"])
+            .map(|o| (o.first_answer, o.launcher));
+        assert_eq!(
+            check,
+            Some((true, vec!["qemu-aarch64".into(), "-L".into(), "/x".into()]))
+        );
     }
 
     #[test]

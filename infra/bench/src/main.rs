@@ -68,6 +68,9 @@ async fn run() -> Result<(), BoxError> {
         Command::Help => return print_stdout(cli::USAGE),
         Command::Run(options) => options,
     };
+    if options.first_answer {
+        return first_answers(&options).await;
+    }
     let results = measure_all(&options).await?;
     eprintln!(
         "aloft-bench: handler overhead in-process, {} requests per case",
@@ -107,6 +110,23 @@ async fn measure_all(options: &Options) -> Result<Vec<FunctionResult>, BoxError>
         results.push(measure::function(name, options, &backend, store.as_ref()).await?);
     }
     Ok(results)
+}
+
+/// `--first-answer`: each function once, its answer checked; a table of what it took.
+async fn first_answers(options: &Options) -> Result<(), BoxError> {
+    let backend = backend::Backend::start().await?;
+    let mut table = String::from(
+        "| function | first answer | init (spawn → first poll) | spawn → answer |\n|---|---|---|---|\n",
+    );
+    for name in &options.functions {
+        let cold = measure::first_answer(name, options, &backend).await?;
+        table.push_str(&format!(
+            "| {name} | as expected | {:.0} ms | {:.0} ms |\n",
+            cold.init.as_secs_f64() * 1e3,
+            cold.total.as_secs_f64() * 1e3
+        ));
+    }
+    print_stdout(&table)
 }
 
 fn print_stdout(text: &str) -> Result<(), BoxError> {

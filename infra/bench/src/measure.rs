@@ -113,6 +113,19 @@ pub async fn function(
     })
 }
 
+/// Starts row `name` once and checks its first answer (the status its event expects):
+/// the proof that a packaged binary starts and serves. Returns its cold start.
+pub async fn first_answer(
+    name: &str,
+    options: &Options,
+    backend: &Backend,
+) -> Result<ColdStart, BoxError> {
+    let spec = spec(name, options, backend, None)?;
+    let (session, cold_start) = Session::launch(&spec).await?;
+    session.stop().await?;
+    Ok(cold_start)
+}
+
 /// One process answering its first invocation through the recording stand-in; the
 /// invocations measured after it get the recorded answers (a refresh token, say, can be
 /// used only once, but its answer can be replayed). Returns the AWS calls it made.
@@ -225,6 +238,7 @@ fn spec(
     Ok(FunctionSpec {
         name: name.to_owned(),
         binary,
+        launcher: options.launcher.clone(),
         env,
         event,
         expected_status,
@@ -238,6 +252,7 @@ fn floor_spec(options: &Options) -> Result<FunctionSpec, BoxError> {
     Ok(FunctionSpec {
         name: FLOOR.to_owned(),
         binary: binary(options, FLOOR)?,
+        launcher: options.launcher.clone(),
         env: Vec::new(),
         event,
         expected_status,

@@ -63,6 +63,8 @@ pub fn function_env() -> Vec<(String, String)> {
 pub struct FunctionSpec {
     pub name: String,
     pub binary: PathBuf,
+    /// A command the binary is run through (empty: run it directly).
+    pub launcher: Vec<String>,
     /// The function's configuration ([`function_env`], or a variant of it).
     pub env: Vec<(String, String)>,
     pub event: Bytes,
@@ -228,7 +230,14 @@ fn command(spec: &FunctionSpec, api: SocketAddr) -> Result<Command, BoxError> {
         .append(true)
         .open(&spec.log)
         .map_err(|e| format!("opening {}: {e}", spec.log.display()))?;
-    let mut command = Command::new(&spec.binary);
+    let mut command = match spec.launcher.split_first() {
+        Some((program, args)) => {
+            let mut command = Command::new(program);
+            command.args(args).arg(&spec.binary);
+            command
+        }
+        None => Command::new(&spec.binary),
+    };
     command.env_clear();
     if let Some(path) = std::env::var_os("PATH") {
         command.env("PATH", path);

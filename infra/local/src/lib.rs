@@ -9,6 +9,7 @@
 //! `/_local/mail`, and tests).
 
 pub mod api_front;
+mod call_log;
 pub mod mailbox;
 pub mod sqs_shim;
 mod wire;

@@ -93,6 +93,12 @@ impl<I: Invoke + Send + Sync + 'static> Gateway<I> {
         if let Some(id) = path.strip_prefix("/@connections/") {
             let id = percent_decode(id);
             let method = request.method().clone();
+            let authorization = request.headers().get(header::AUTHORIZATION);
+            crate::call_log::record_management_call(
+                authorization.and_then(|v| v.to_str().ok()),
+                &method,
+                &id,
+            );
             let body = match request.into_body().collect().await {
                 Ok(body) => body.to_bytes(),
                 Err(_) => return status(StatusCode::BAD_REQUEST, ""),

@@ -5,9 +5,7 @@
 //! hash grows on a 128 MB Lambda, which gets a fraction of a vCPU).
 
 use aloft_core::ApiError;
-use argon2::{
-    Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version,
-};
+use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version};
 
 /// Memory cost in KiB, passes, lanes.
 const MEMORY_KIB: u32 = 19 * 1024;
