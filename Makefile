@@ -106,6 +106,7 @@ all-tests: setup ## Unit, integration and end-to-end tests in one run under the 
 	$(MAKE) --no-print-directory iam-check
 
 iam-check: setup ## Every AWS call the last test run logged, against its function's policy
+	PYTHONDONTWRITEBYTECODE=1 $(VENV)/bin/python -m pytest -q -p no:cacheprovider infra/iam
 	$(VENV)/bin/python infra/iam/check.py --template template.yaml --calls $(AWS_CALL_LOG)
 
 # The web client (clients/web) on http://localhost:5173, against `make dev` on :9000.

@@ -107,8 +107,7 @@ start_functions() {
   # Build first so the first request does not wait for the compiler.
   # Every function the template registers (its `Binary:` lines), nothing listed twice.
   say "building the functions"
-  # shellcheck disable=SC2046 # one word per binary
-  cargo build --locked $(sed -n 's/^ *Binary: */--bin /p' template.yaml)
+  infra/local/run-built --build-functions
   # Streams are served on the streaming function's URL path (docs/api.md, local endpoints).
   export AI_STREAM_URL="${AI_STREAM_URL:-$ALOFT_API_URL/lambda-url/ai-stream}"
   # The signing secret the end-to-end tests use; the prices STRIPE_PRICE_PLANS maps to pro.
@@ -126,8 +125,23 @@ start_functions() {
   [ "$mode" = dev ] || reload=(--ignore-changes)
   # --disable-cors: watch would allow any origin with credentials on function URLs; the
   # front applies each function URL's own CORS block from the template instead.
-  setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT" \
-    --concurrency 4 --disable-cors "${reload[@]}" >"$STATE/watch.log" 2>&1 &
+  #
+  # Every instance watch runs (4 per function) watches, with inotify, the whole tree of
+  # the directory watch starts in, and restarts on any event there, also on an overflow of
+  # the kernel's event queue. Started at the root, that tree is target/, .venv/ and .local/
+  # too: thousands of directories, written all the time (a contract run against `make dev`
+  # saw 755 restarts in 11 minutes). It starts instead in $STATE/watch-root, which links
+  # the sources alone: edits to functions/ and shared/ still reload. And each instance
+  # starts the built binary instead of a `cargo run`: watch runs $CARGO, here
+  # infra/local/run-built. (Started as `cargo lambda`, cargo would set CARGO to itself.)
+  local root="$STATE/watch-root" shim="$PWD/infra/local/run-built"
+  mkdir -p "$root"
+  ln -sfn ../../functions "$root/functions"
+  ln -sfn ../../shared "$root/shared"
+  (cd "$root" && ALOFT_CARGO="$(command -v cargo)" CARGO="$shim" exec setsid cargo-lambda lambda watch \
+    --manifest-path ../../Cargo.toml --locked --invoke-address 127.0.0.1 \
+    --invoke-port "$LAMBDA_PORT" --concurrency 4 --disable-cors "${reload[@]}") \
+    >"$STATE/watch.log" 2>&1 &
   started+=("$!")
   wait_for "http://127.0.0.1:$LAMBDA_PORT/" 600 "cargo lambda watch"
   ALOFT_LAMBDA_URL="http://127.0.0.1:$LAMBDA_PORT" setsid cargo run --quiet --locked -p aloft-local \

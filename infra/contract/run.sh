@@ -34,10 +34,8 @@ warm_up_requests=(
   "GET /openapi.json"
 )
 
-# watch starts each instance of a function (up to 4) with `cargo run`, which waits for
-# cargo's locks while any other build on the machine holds them (over a minute seen): a
-# request that needs a new instance then outlasts the front's 60 s. Start the instances
-# before the run, so its answers are the functions' own.
+# watch starts a function's instances (up to 4) as requests queue for them. Start them
+# before the run, so its first answers do not wait for instances to start.
 warm_up() {
   local request method path body
   for request in "${warm_up_requests[@]}"; do

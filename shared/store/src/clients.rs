@@ -16,6 +16,9 @@ use aws_smithy_runtime_api::shared::IntoShared as _;
 
 use crate::capacity::{CallCounter, DynamoDbCapacity};
 
+/// The access key id of local tools and tests on the emulator.
+const LOCAL_KEY_ID: &str = "local";
+
 /// Where the AWS APIs are: the real ones, or the local emulator.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AwsSettings {
@@ -24,15 +27,21 @@ pub struct AwsSettings {
     /// `AWS_REGION`; in Lambda the runtime always sets it.
     pub region: String,
     /// An emulator gets fixed dummy credentials, so the credential chain never probes
-    /// the network for an instance role.
-    pub dummy_credentials: bool,
+    /// the network for an instance role: this access key id (`AWS_ACCESS_KEY_ID`, or
+    /// `local`). Under the local stack each function's is its own name, which the
+    /// emulator's call log records for the IAM check (infra/iam).
+    pub dummy_key_id: Option<String>,
 }
 
 impl AwsSettings {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let endpoint_url = env.optional("AWS_ENDPOINT_URL");
+        let dummy_key_id = endpoint_url.is_some().then(|| {
+            env.optional("AWS_ACCESS_KEY_ID")
+                .unwrap_or_else(|| LOCAL_KEY_ID.into())
+        });
         Ok(Self {
-            dummy_credentials: endpoint_url.is_some(),
+            dummy_key_id,
             endpoint_url,
             region: env.required("AWS_REGION")?,
         })
@@ -43,7 +52,7 @@ impl AwsSettings {
         Self {
             endpoint_url: Some(endpoint_url.into()),
             region: "us-east-1".into(),
-            dummy_credentials: true,
+            dummy_key_id: Some(LOCAL_KEY_ID.into()),
         }
     }
 }
@@ -88,9 +97,9 @@ impl AwsClients {
         if let Some(endpoint) = &settings.endpoint_url {
             loader = loader.endpoint_url(endpoint);
         }
-        if settings.dummy_credentials {
+        if let Some(key_id) = &settings.dummy_key_id {
             loader = loader.credentials_provider(Credentials::new(
-                "local",
+                key_id,
                 "local",
                 None,
                 None,

@@ -77,7 +77,7 @@ async fn virtual_hosted_urls_in_aws_match_the_sdks() {
     both(AwsSettings {
         endpoint_url: None,
         region: "eu-west-1".into(),
-        dummy_credentials: true,
+        dummy_key_id: Some("local".into()),
     })
     .await;
 }
