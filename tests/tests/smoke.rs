@@ -124,16 +124,18 @@ async fn timed<T>(step: &str, work: impl Future<Output = T>) -> T {
 async fn health(t: &Target) {
     let step = "1 health";
     let path = "/api/v1/public/health";
-    let live = t.call(step, Method::GET, path, None, None).await;
-    t.check(step, &Method::GET, path, &live, &[StatusCode::OK]);
+    let live = t
+        .expect(step, Method::GET, path, None, None, StatusCode::OK)
+        .await;
     let body = json_of(step, path, &live);
     ensure(body["status"] == "healthy", step, path, || {
         format!("status is not healthy: {body}")
     });
 
     let path = "/api/v1/public/health/ready";
-    let ready = t.call(step, Method::GET, path, None, None).await;
-    t.check(step, &Method::GET, path, &ready, &[StatusCode::OK]);
+    let ready = t
+        .expect(step, Method::GET, path, None, None, StatusCode::OK)
+        .await;
     let body = json_of(step, path, &ready);
     for component in ["database", "storage", "queue"] {
         ensure(
@@ -202,9 +204,15 @@ async fn identity(t: &Target, created: &Mutex<Created>) -> Session {
 
     let path = "/api/v1/app/users/me";
     let me = t
-        .call(step, Method::GET, path, Some(bearer.as_str()), None)
+        .expect(
+            step,
+            Method::GET,
+            path,
+            Some(bearer.as_str()),
+            None,
+            StatusCode::OK,
+        )
         .await;
-    t.check(step, &Method::GET, path, &me, &[StatusCode::OK]);
     let me = json_of(step, path, &me);
     ensure(
         me["id"] == user_id.as_str() && me["email"] == email.as_str(),
@@ -239,9 +247,15 @@ async fn identity(t: &Target, created: &Mutex<Created>) -> Session {
     // The refreshed token works, and v2 wraps the profile in its envelope.
     let path = "/api/v2/app/users/me";
     let me = t
-        .call(step, Method::GET, path, Some(bearer.as_str()), None)
+        .expect(
+            step,
+            Method::GET,
+            path,
+            Some(bearer.as_str()),
+            None,
+            StatusCode::OK,
+        )
         .await;
-    t.check(step, &Method::GET, path, &me, &[StatusCode::OK]);
     let me = json_of(step, path, &me);
     ensure(
         me["data"]["id"] == user_id.as_str() && me["meta"]["version"] == "v2",
@@ -259,15 +273,24 @@ async fn projects(t: &Target, session: &Session, created: &Mutex<Created>) {
 
     let path = "/api/v1/app/projects";
     let body = json!({"name": name, "description": "created by make smoke; deleted at its end"});
-    let answer = t.call(step, Method::POST, path, bearer, Some(&body)).await;
-    t.check(step, &Method::POST, path, &answer, &[StatusCode::CREATED]);
+    let answer = t
+        .expect(
+            step,
+            Method::POST,
+            path,
+            bearer,
+            Some(&body),
+            StatusCode::CREATED,
+        )
+        .await;
     let project = json_of(step, path, &answer);
     let id = text_at(step, path, &project, "/id");
     lock(created).projects.push(id.clone());
     let item = format!("/api/v1/app/projects/{id}");
 
-    let got = t.call(step, Method::GET, &item, bearer, None).await;
-    t.check(step, &Method::GET, &item, &got, &[StatusCode::OK]);
+    let got = t
+        .expect(step, Method::GET, &item, bearer, None, StatusCode::OK)
+        .await;
     let body = json_of(step, &item, &got);
     ensure(body["name"] == name.as_str(), step, &item, || {
         format!("expected the name {name}, got {body}")
@@ -301,25 +324,34 @@ async fn projects(t: &Target, session: &Session, created: &Mutex<Created>) {
     });
 
     let list = "/api/v1/app/projects?limit=100";
-    let listed = t.call(step, Method::GET, list, bearer, None).await;
-    t.check(step, &Method::GET, list, &listed, &[StatusCode::OK]);
+    let listed = t
+        .expect(step, Method::GET, list, bearer, None, StatusCode::OK)
+        .await;
     let body = json_of(step, list, &listed);
     let listed_ids = ids_of(&body["items"]);
     ensure(listed_ids.contains(&id), step, list, || {
         format!("project {id} is not listed: {body}")
     });
 
-    let deleted = t.call(step, Method::DELETE, &item, bearer, None).await;
-    t.check(
+    t.expect(
         step,
-        &Method::DELETE,
+        Method::DELETE,
         &item,
-        &deleted,
-        &[StatusCode::NO_CONTENT],
-    );
+        bearer,
+        None,
+        StatusCode::NO_CONTENT,
+    )
+    .await;
     lock(created).projects.retain(|p| *p != id);
-    let gone = t.call(step, Method::GET, &item, bearer, None).await;
-    t.check(step, &Method::GET, &item, &gone, &[StatusCode::NOT_FOUND]);
+    t.expect(
+        step,
+        Method::GET,
+        &item,
+        bearer,
+        None,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
 }
 
 async fn files(t: &Target, session: &Session, created: &Mutex<Created>) {
@@ -329,8 +361,16 @@ async fn files(t: &Target, session: &Session, created: &Mutex<Created>) {
 
     let path = "/api/v1/app/files/upload-url";
     let body = json!({"filename": "smoke.txt", "content_type": "text/plain", "size": bytes.len()});
-    let answer = t.call(step, Method::POST, path, bearer, Some(&body)).await;
-    t.check(step, &Method::POST, path, &answer, &[StatusCode::OK]);
+    let answer = t
+        .expect(
+            step,
+            Method::POST,
+            path,
+            bearer,
+            Some(&body),
+            StatusCode::OK,
+        )
+        .await;
     let upload = json_of(step, path, &answer);
     let file_id = text_at(step, path, &upload, "/file_id");
     let upload_url = text_at(step, path, &upload, "/upload_url");
@@ -364,17 +404,24 @@ async fn files(t: &Target, session: &Session, created: &Mutex<Created>) {
     let path = "/api/v1/app/files/confirm";
     let confirm = json!({"file_id": file_id});
     let answer = t
-        .call(step, Method::POST, path, bearer, Some(&confirm))
+        .expect(
+            step,
+            Method::POST,
+            path,
+            bearer,
+            Some(&confirm),
+            StatusCode::OK,
+        )
         .await;
-    t.check(step, &Method::POST, path, &answer, &[StatusCode::OK]);
     let file = json_of(step, path, &answer);
     ensure(file["status"] == "uploaded", step, path, || {
         format!("the file is not uploaded: {file}")
     });
 
     let path = format!("/api/v1/app/files/{file_id}/download-url");
-    let answer = t.call(step, Method::GET, &path, bearer, None).await;
-    t.check(step, &Method::GET, &path, &answer, &[StatusCode::OK]);
+    let answer = t
+        .expect(step, Method::GET, &path, bearer, None, StatusCode::OK)
+        .await;
     let download_url = text_at(step, &path, &json_of(step, &path, &answer), "/download_url");
     let got = t
         .http
@@ -407,14 +454,15 @@ async fn files(t: &Target, session: &Session, created: &Mutex<Created>) {
     );
 
     let item = format!("/api/v1/app/files/{file_id}");
-    let deleted = t.call(step, Method::DELETE, &item, bearer, None).await;
-    t.check(
+    t.expect(
         step,
-        &Method::DELETE,
+        Method::DELETE,
         &item,
-        &deleted,
-        &[StatusCode::NO_CONTENT],
-    );
+        bearer,
+        None,
+        StatusCode::NO_CONTENT,
+    )
+    .await;
     lock(created).files.retain(|f| *f != file_id);
     // The object went with the record: the URL signed before no longer downloads it.
     let after = t
@@ -503,14 +551,15 @@ async fn realtime(t: &Target, ws: &str, session: &Session, created: &Mutex<Creat
     .await;
     let _ = socket.close(None).await;
 
-    let deleted = t.call(step, Method::DELETE, &item, bearer, None).await;
-    t.check(
+    t.expect(
         step,
-        &Method::DELETE,
+        Method::DELETE,
         &item,
-        &deleted,
-        &[StatusCode::NO_CONTENT],
-    );
+        bearer,
+        None,
+        StatusCode::NO_CONTENT,
+    )
+    .await;
     lock(created).projects.retain(|p| *p != project);
 }
 
@@ -518,9 +567,15 @@ async fn ai(t: &Target, session: &Session) {
     let step = "6 ai";
     let path = "/api/v2/app/ai/status";
     let answer = t
-        .call(step, Method::GET, path, Some(session.bearer.as_str()), None)
+        .expect(
+            step,
+            Method::GET,
+            path,
+            Some(session.bearer.as_str()),
+            None,
+            StatusCode::OK,
+        )
         .await;
-    t.check(step, &Method::GET, path, &answer, &[StatusCode::OK]);
     let body = json_of(step, path, &answer);
     let data = &body["data"];
     ensure(
@@ -812,6 +867,21 @@ impl Target {
     }
 
     /// Fails `step` unless `answer`'s status is one of `wanted`.
+    /// [`Self::call`], failing the step unless the answer has the status `wanted`.
+    async fn expect(
+        &self,
+        step: &str,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<&Value>,
+        wanted: StatusCode,
+    ) -> Answer {
+        let answer = self.call(step, method.clone(), path, bearer, body).await;
+        self.check(step, &method, path, &answer, &[wanted]);
+        answer
+    }
+
     fn check(
         &self,
         step: &str,
