@@ -10,7 +10,7 @@ comma := ,
 .PHONY: help setup browser qemu package package-test package-smoke iam-check dev web test lint unit properties e2e smoke all-tests e2e-browser contract contract-ci stack-term-test client emulator bench bench-api openapi clean-local
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 # The project's tools, pinned, in its own virtualenv: moto (AWS emulator), cfn-lint, Zig
 # (the arm64 cross linker) and cargo-lambda (--no-deps: Zig is pinned in requirements.txt).
@@ -64,7 +64,7 @@ package-smoke: setup qemu ## package + package-test for one function per crate c
 dev: setup ## Run the local stack: emulator, resources, every function on :9000
 	$(STACK) dev
 
-test: setup lint client all-tests e2e-browser contract-ci stack-term-test package-smoke ## fmt, clippy, cfn-lint, TypeScript clients, unit + integration + end-to-end (API and browser) + contract + stack-stop tests
+test: setup lint client all-tests e2e-browser contract-ci stack-term-test package-smoke ## fmt, clippy, cfn-lint, TypeScript clients, unit + integration + end-to-end (API and browser) + IAM + contract + stack-stop tests, arm64 packages run under qemu
 
 lint: setup ## fmt check, clippy -D warnings, cfn-lint
 	cargo fmt --all --check
