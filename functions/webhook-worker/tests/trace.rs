@@ -24,7 +24,6 @@ use aws_sdk_sqs::types::MessageSystemAttributeName;
 use axum::body::Body;
 use fn_webhook_worker::ProviderEvents;
 use http::{Request, StatusCode};
-use lambda_runtime::tracing::subscriber;
 use serde_json::{Value, json};
 
 const STRIPE_SECRET: &str = "whsec_trace_test_secret";
@@ -62,12 +61,7 @@ impl Logs {
     fn capture() -> Self {
         let buffer = Arc::new(Mutex::new(Vec::new()));
         let writer = Arc::clone(&buffer);
-        let json = subscriber::fmt()
-            .json()
-            .without_time()
-            .with_target(false)
-            .with_writer(move || Sink(Arc::clone(&writer)))
-            .finish();
+        let json = aloft_http::subscriber(Some("info"), true, move || Sink(Arc::clone(&writer)));
         Self {
             buffer,
             _guard: tracing::subscriber::set_default(json),

@@ -56,14 +56,47 @@ pub async fn run(app: Router) -> Result<(), lambda_http::Error> {
     lambda_http::run(app).await
 }
 
-/// Structured logs, honouring `AWS_LAMBDA_LOG_FORMAT` (JSON when deployed) and
-/// `RUST_LOG`. Call first in `main`; it also reads the function's name for logs and
+/// Structured logs, honouring `AWS_LAMBDA_LOG_FORMAT` (JSON when deployed) and the level
+/// in `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG` (INFO by default), as lambda_runtime's own
+/// subscriber does. Call first in `main`; it also reads the function's name for logs and
 /// metrics, once.
 pub fn init_tracing() {
+    use tracing_subscriber::util::SubscriberInitExt as _;
     cold_start::begin();
-    lambda_http::tracing::init_default_subscriber();
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL").or_else(|_| std::env::var("RUST_LOG"));
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    subscriber(level.ok().as_deref(), json, std::io::stdout).init();
     metrics::function_name();
     cold_start::mark("tracing");
+}
+
+/// The subscriber [`init_tracing`] installs, writing to `writer`: `directives` are
+/// `RUST_LOG`'s (`info`, `aloft::cold_start=debug,warn`), read as per-target levels
+/// (`Targets`) rather than by an `EnvFilter`, whose regex engine every binary carried for
+/// span and field filters no function uses. Unreadable or unset: INFO.
+pub fn subscriber<W>(
+    directives: Option<&str>,
+    json: bool,
+    writer: W,
+) -> impl tracing::Subscriber + Send + Sync + 'static
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    use tracing_subscriber::{Layer as _, filter::Targets, fmt, layer::SubscriberExt as _};
+    let filter = directives
+        .filter(|d| !d.trim().is_empty())
+        .and_then(|d| d.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
+    let layer = fmt::layer()
+        .with_target(false)
+        .without_time()
+        .with_writer(writer);
+    let layer = if json {
+        layer.json().boxed()
+    } else {
+        layer.boxed()
+    };
+    tracing_subscriber::registry().with(layer.with_filter(filter))
 }
 
 async fn route_not_found(uri: Uri) -> ApiError {

@@ -22,7 +22,7 @@ mod request_id;
 mod version;
 
 pub use config::{Deprecation, HttpConfig};
-pub use edge::{CallerId, edge, init_tracing, run};
+pub use edge::{CallerId, edge, init_tracing, run, subscriber};
 pub use extract::{Json, Query};
 pub use openapi::versioned;
 pub use paging::Paging;

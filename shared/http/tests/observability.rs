@@ -17,7 +17,6 @@ use aloft_core::{ApiError, aws_usage};
 use aloft_http::{CallerId, HttpConfig, Reply, TraceHeader, edge, metrics, versioned};
 use axum::{Extension, Router, body::Body, extract::Path, routing::get};
 use http::{Request, StatusCode};
-use lambda_http::tracing::subscriber;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -48,12 +47,7 @@ impl Logs {
     fn capture() -> Self {
         let buffer = Arc::new(Mutex::new(Vec::new()));
         let writer = Arc::clone(&buffer);
-        let json = subscriber::fmt()
-            .json()
-            .without_time()
-            .with_target(false)
-            .with_writer(move || Sink(Arc::clone(&writer)))
-            .finish();
+        let json = aloft_http::subscriber(Some("info"), true, move || Sink(Arc::clone(&writer)));
         Self {
             buffer,
             _guard: tracing::subscriber::set_default(json),
