@@ -336,3 +336,27 @@ async fn the_usage_header_is_sent_only_when_configured() {
         })
     );
 }
+
+#[test]
+fn rust_log_directives_set_a_level_per_target() {
+    let buffer = Arc::new(Mutex::new(Vec::new()));
+    let writer = Arc::clone(&buffer);
+    let directives = Some("warn,aloft::cold_start=debug");
+    let logs = aloft_http::subscriber(directives, true, move || Sink(Arc::clone(&writer)));
+    tracing::subscriber::with_default(logs, || {
+        tracing::info!("an info line elsewhere");
+        tracing::warn!("a warning");
+        tracing::debug!(target: "aloft::cold_start", "a cold start step");
+        tracing::debug!(target: "aloft::other", "a debug line elsewhere");
+    });
+    let text = String::from_utf8(buffer.lock().unwrap().clone()).unwrap();
+    let messages: Vec<String> = text
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap()["fields"]["message"].to_string())
+        .collect();
+    assert_eq!(
+        messages,
+        [r#""a warning""#, r#""a cold start step""#],
+        "{text}"
+    );
+}
