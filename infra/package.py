@@ -97,6 +97,9 @@ def zip_path(function):
 
 
 def build(functions):
+    # rust-toolchain.toml lists the target, but rustup adds it on its own only where
+    # RUSTUP_AUTO_INSTALL allows; asking is quick when it is there.
+    subprocess.run(["rustup", "target", "add", "aarch64-unknown-linux-gnu"], cwd=ROOT, check=True)
     command = [
         "cargo", "lambda", "build", "--release", "--arm64", "--locked",
         "--output-format", "zip",
