@@ -41,6 +41,12 @@ lines, one per authorisation unit, with the access key id that signed it, the IA
 and the resource ARNs (`aws_call_log.py` beside this file says how each service's
 requests are read). Unset, nothing is logged and nothing changes.
 
+And a fault injector for `make chaos`: with `ALOFT_FAULTS=<JSON>` set, or after a
+`POST /moto-api/faults`, a share of the functions' AWS calls fail as AWS fails them
+(throttled, server errors, slow, failed after committing, transactions cancelled), in
+each service's own error format (`faults.py` beside this file). The call log wraps the
+injector, so it logs faulted requests too. Unset, nothing changes.
+
 Usage: the same arguments as `moto_server`.
 """
 
@@ -61,6 +67,7 @@ from moto.moto_api._internal import urls as moto_api_urls
 from moto.server import main
 
 import aws_call_log  # beside this file: the script's directory is on sys.path
+import faults
 
 READ_UNIT_BYTES = 4096
 WRITE_UNIT_BYTES = 1024
@@ -334,6 +341,9 @@ def _sent_messages(request, full_url, headers):
 # Read when the moto API's routes are first built, on the first /moto-api request.
 moto_api_urls.url_paths["{0}/moto-api/ses/messages.json"] = _sent_messages
 
+# The injector first: the call log then wraps it, and logs every request, faulted or not
+# (IAM authorises a request before the service acts).
+faults.install(os.environ.get(faults.ENV))
 if os.environ.get(aws_call_log.ENV):
     aws_call_log.install(os.environ[aws_call_log.ENV])
 

@@ -271,6 +271,7 @@ where
     Err(ApiError::ServiceUnavailable {
         message: "No AI provider could answer; try again shortly".into(),
         details: Some(json!({ "attempts": attempts })),
+        retry_after: None,
     })
 }
 

@@ -226,6 +226,7 @@ async fn answer(
             )
             .into(),
             details: Some(json!({ "configure": configure })),
+            retry_after: None,
         });
     }
     let own_settings;

@@ -78,6 +78,7 @@ impl BillingSettings {
             ApiError::ServiceUnavailable {
                 message: format!("Billing is not configured: set {variable}").into(),
                 details: Some(json!({ "configure": [variable] })),
+                retry_after: None,
             }
         })
     }

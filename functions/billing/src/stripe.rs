@@ -104,6 +104,7 @@ impl From<StripeError> for ApiError {
             StripeError::NotConfigured => ApiError::ServiceUnavailable {
                 message: "Billing is not configured: set STRIPE_SECRET_KEY".into(),
                 details: Some(json!({ "configure": ["STRIPE_SECRET_KEY"] })),
+                retry_after: None,
             },
             StripeError::Refused(message) => ApiError::BadRequest(message.into()),
             StripeError::Unavailable(reason) => {

@@ -97,6 +97,7 @@ pub(crate) async fn check_readiness(
     Err(ApiError::ServiceUnavailable {
         message: format!("Not ready: {} unavailable", down.join(", ")).into(),
         details: serde_json::to_value(report).ok(),
+        retry_after: None,
     })
 }
 

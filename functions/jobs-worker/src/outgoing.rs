@@ -7,7 +7,7 @@ use std::time::Duration;
 use aloft_queue::TargetPolicy;
 use bytes::Bytes;
 use hmac::{Hmac, KeyInit, Mac};
-use http::{Method, Request, Uri};
+use http::{Method, Request};
 use http_body_util::Full;
 use sha2::Sha256;
 
@@ -56,17 +56,20 @@ impl std::fmt::Debug for Sender {
 }
 
 impl Sender {
+    /// Off the local stack, the client connects only to globally reachable addresses,
+    /// checked on the addresses it connects to.
     pub fn new(policy: TargetPolicy) -> Self {
-        Self {
-            client: aloft_outbound::Client::new(DELIVERY_TIMEOUT),
-            policy,
-        }
+        let client = if policy.allow_private {
+            aloft_outbound::Client::new(DELIVERY_TIMEOUT)
+        } else {
+            aloft_outbound::Client::restricted(DELIVERY_TIMEOUT, aloft_queue::is_global)
+        };
+        Self { client, policy }
     }
 
     /// Signs and sends; the receiver's status code, or why there is none.
     pub async fn send(&self, out: &Outgoing<'_>, now: i64) -> Result<u16, String> {
         let uri = self.policy.check_url(out.url)?;
-        self.check_resolved(&uri).await?;
         let mut request = Request::builder()
             .method(Method::POST)
             .uri(uri)
@@ -86,27 +89,6 @@ impl Sender {
             Err(e) => Err(format!("the receiver gave no answer: {e}")),
         }
     }
-
-    /// A public name may resolve to a private address (or be rebound to one): check
-    /// what it resolves to now.
-    async fn check_resolved(&self, uri: &Uri) -> Result<(), String> {
-        if self.policy.allow_private {
-            return Ok(());
-        }
-        let host = uri.host().unwrap_or_default();
-        let port = uri.port_u16().unwrap_or(443);
-        let lookup = tokio::net::lookup_host((host.trim_matches(['[', ']']), port));
-        let addresses = tokio::time::timeout(DELIVERY_TIMEOUT, lookup)
-            .await
-            .map_err(|_| format!("could not resolve {host} in time"))?
-            .map_err(|e| format!("could not resolve {host}: {e}"))?;
-        for address in addresses {
-            if !self.policy.allows(address.ip()) {
-                return Err(format!("{host} resolves to a private address"));
-            }
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
@@ -121,5 +103,25 @@ mod tests {
         mac.update(b"1700000000.{}");
         let expected = hex::encode(mac.finalize().into_bytes());
         assert_eq!(header, format!("t=1700000000,v1={expected}"));
+    }
+
+    #[tokio::test]
+    async fn deployed_deliveries_never_connect_to_a_name_that_resolves_to_loopback() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let sender = Sender::new(TargetPolicy {
+            allow_private: false,
+        });
+        // Past the URL check (which refuses `localhost` by name, but not a public name
+        // rebound to 127.0.0.1), the client checks the addresses it resolved itself.
+        let request = Request::get(format!("http://localhost:{port}/"))
+            .body(Full::default())
+            .unwrap();
+        let error = sender
+            .client
+            .send(request, DELIVERY_TIMEOUT)
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("may not be called"), "{error}");
     }
 }

@@ -63,6 +63,7 @@ fn store(state: &AppState) -> Result<&TenantCredentials, ApiError> {
             message: "Organization provider keys are not configured: set TENANT_CREDENTIALS_KEY_ID"
                 .into(),
             details: Some(serde_json::json!({ "configure": ["TENANT_CREDENTIALS_KEY_ID"] })),
+            retry_after: None,
         })
 }
 

@@ -26,9 +26,30 @@ use tracing::Instrument;
 
 use crate::{Audit, Authenticator, Principal, authenticator::deactivated};
 
-/// A limit check that takes longer than this lets the request through: an unavailable
-/// limiter must not take the API down with it.
+/// A limiter call that takes longer than this has failed; what follows is the request
+/// class's [`OnFailure`].
 const LIMITER_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// What a request meets when the limiter fails (docs/security.md, "When the limiter
+/// fails"). No credential is ever accepted because the limiter failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OnFailure {
+    /// Through, uncounted: anonymous requests to public routes (health, documents,
+    /// flags), which a limiter outage must not take down.
+    Open,
+    /// 503 with `Retry-After`: sign-in, sign-up and recovery routes (their limit is what
+    /// stops password guessing) and what costs money per request (the contact form, mail).
+    Closed,
+    /// A signed-in caller: the refusals the limiter's write enforces (deactivation, a
+    /// changed membership) are read instead, strongly consistent; the request goes
+    /// through uncounted if the credential stands, and meets 503 if that read fails too.
+    Verify,
+}
+
+/// The answer when the limiter and its fallback cannot: retryable, in the envelope.
+fn limiter_unavailable() -> ApiError {
+    ApiError::unavailable("The service is busy; please retry")
+}
 
 /// Requests per window, by class (docs/api.md "Rate limits"), from `RATE_LIMIT_*`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,6 +168,8 @@ struct Class {
     limit: u32,
     window_secs: u64,
     per_ip: bool,
+    /// For an anonymous caller; a signed-in one is verified.
+    on_failure: OnFailure,
 }
 
 impl Class {
@@ -157,6 +180,7 @@ impl Class {
             limit: limits.contact_per_hour,
             window_secs: 3600,
             per_ip: true,
+            on_failure: OnFailure::Closed,
         }
     }
 
@@ -164,26 +188,31 @@ impl Class {
     /// their signatures, and a throttled provider only retries harder.
     fn of(path: &str, method: &Method, limits: &RateLimits) -> Option<Self> {
         let route = path.splitn(4, '/').nth(3).unwrap_or(path);
-        let class = |key: String, limit, window_secs, per_ip| Class {
+        let class = |key: String, limit, window_secs, per_ip, on_failure| Class {
             key,
             limit,
             window_secs,
             per_ip,
+            on_failure,
         };
         Some(if route.starts_with("public/webhooks/") {
             return None;
         } else if let Some(action) = route.strip_prefix("public/auth/") {
-            class(format!("auth:{action}"), limits.auth_per_minute, 60, true)
+            let key = format!("auth:{action}");
+            class(key, limits.auth_per_minute, 60, true, OnFailure::Closed)
         } else if route.starts_with("public/contact") && method == Method::POST {
             Class::contact(limits)
         } else if route.starts_with("app/ai/") {
-            class(AI.into(), limits.ai_per_minute, USER_WINDOW_SECS, false)
+            let limit = limits.ai_per_minute;
+            class(AI.into(), limit, USER_WINDOW_SECS, false, OnFailure::Open)
         } else {
+            let limit = limits.default_per_minute;
             class(
                 DEFAULT.into(),
-                limits.default_per_minute,
+                limit,
                 USER_WINDOW_SECS,
                 false,
+                OnFailure::Open,
             )
         })
     }
@@ -224,7 +253,18 @@ async fn guard_request(
         Some(class) => {
             // Read from the request first: a borrowed body cannot cross an await.
             let ip = client_ip(&request);
-            check_limit(&guard, class, &ip, principal.as_ref(), &group, now).await
+            match check_limit(&guard, class, &ip, principal.as_ref(), &group, now).await {
+                Ok(window) => window,
+                Err(unavailable) => {
+                    let mut response = unavailable.into_response();
+                    if let Some(p) = &principal {
+                        response
+                            .extensions_mut()
+                            .insert(CallerId(p.user_id.clone()));
+                    }
+                    return response;
+                }
+            }
         }
         None => None,
     };
@@ -294,7 +334,8 @@ async fn guard_request(
 }
 
 /// A user's request is limited and metered in one write to their usage item; any other
-/// request is limited per client IP.
+/// request is limited per client IP. `Ok(None)`: the limiter failed and the class lets
+/// the request through uncounted; `Err`: it failed and the request must not pass.
 async fn check_limit(
     guard: &Guard,
     class: &Class,
@@ -302,49 +343,56 @@ async fn check_limit(
     principal: Option<&Principal>,
     route_group: &str,
     now: u64,
-) -> Option<Window> {
-    let counted = async {
-        match principal {
-            Some(p) if !class.per_ip => {
-                let limit = RequestLimit {
-                    class: &class.key,
-                    limit: class.limit.saturating_mul(p.plan.rate_multiplier()),
-                    window_secs: class.window_secs,
-                    membership: p.membership.map(|role| ClaimedMembership {
-                        tenant: p.tenant_id.as_str(),
-                        role: role.as_str(),
-                    }),
-                };
-                guard
-                    .usage
-                    .count_request(&p.user_id, limit, route_group, now)
-                    .await
+) -> Result<Option<Window>, ApiError> {
+    match principal {
+        Some(p) if !class.per_ip => {
+            let limit = RequestLimit {
+                class: &class.key,
+                limit: class.limit.saturating_mul(p.plan.rate_multiplier()),
+                window_secs: class.window_secs,
+                membership: p.membership.map(|role| ClaimedMembership {
+                    tenant: p.tenant_id.as_str(),
+                    role: role.as_str(),
+                }),
+            };
+            let counted = guard
+                .usage
+                .count_request(&p.user_id, limit, route_group, now);
+            if let Some(window) = within_deadline(counted, "rate limiter").await {
+                return Ok(Some(window));
             }
-            _ => {
-                let subject = format!("ip:{ip}");
-                guard
-                    .limiter
-                    .hit(&subject, &class.key, class.limit, class.window_secs, now)
-                    .await
+            let standing = guard.usage.standing(&p.user_id, limit, now);
+            match within_deadline(standing, "credential standing").await {
+                Some(refusal) => Ok(refusal),
+                None => Err(limiter_unavailable()),
             }
         }
-    };
-    fail_open(counted).await
+        _ => {
+            let subject = format!("ip:{ip}");
+            let hit =
+                (guard.limiter).hit(&subject, &class.key, class.limit, class.window_secs, now);
+            match (within_deadline(hit, "rate limiter").await, class.on_failure) {
+                (Some(window), _) => Ok(Some(window)),
+                (None, OnFailure::Open) => Ok(None),
+                (None, _) => Err(limiter_unavailable()),
+            }
+        }
+    }
 }
 
-/// The window a limiter call returns, or `None` (logged) when it fails or takes longer
-/// than [`LIMITER_TIMEOUT`]: the request is then let through.
-async fn fail_open(
-    counted: impl Future<Output = Result<Window, aloft_store::StoreError>>,
-) -> Option<Window> {
-    match tokio::time::timeout(LIMITER_TIMEOUT, counted).await {
-        Ok(Ok(window)) => Some(window),
+/// What `call` answers within [`LIMITER_TIMEOUT`], or `None` (logged as a warning).
+async fn within_deadline<T>(
+    call: impl Future<Output = Result<T, aloft_store::StoreError>>,
+    what: &str,
+) -> Option<T> {
+    match tokio::time::timeout(LIMITER_TIMEOUT, call).await {
+        Ok(Ok(answer)) => Some(answer),
         Ok(Err(e)) => {
-            tracing::warn!(error.cause = %e, "rate limiter failed; letting the request through");
+            tracing::warn!(error.cause = %e, "{what} failed");
             None
         }
         Err(_) => {
-            tracing::warn!("rate limiter timed out; letting the request through");
+            tracing::warn!("{what} timed out");
             None
         }
     }
@@ -366,8 +414,8 @@ fn route_group(path: &str) -> &str {
 impl Guard {
     /// Counts one request of `principal` in their per-user window, as the guard layer
     /// does for an HTTP request: for callers outside an HTTP router (WebSocket events).
-    /// Refused while the user is deactivated or over their limit; like the layer, it lets
-    /// the request through when the limiter cannot answer.
+    /// Refused while the user is deactivated or over their limit; like the layer, it
+    /// verifies the credential instead when the limiter cannot answer.
     pub async fn admit(&self, principal: &Principal) -> Result<(), ApiError> {
         if !self.limits.enabled {
             return Ok(());
@@ -377,9 +425,10 @@ impl Guard {
             limit: self.limits.default_per_minute,
             window_secs: USER_WINDOW_SECS,
             per_ip: false,
+            on_failure: OnFailure::Verify,
         };
         let now = unix_now();
-        match check_limit(self, &class, "unknown", Some(principal), "realtime", now).await {
+        match check_limit(self, &class, "unknown", Some(principal), "realtime", now).await? {
             Some(window) if window.blocked => Err(deactivated()),
             Some(window) if window.membership_changed => Err(membership_changed()),
             Some(window) if !window.allowed => Err(ApiError::RateLimited {
@@ -391,8 +440,8 @@ impl Guard {
 
     /// Counts one request of `subject` (say `email:<address>`) in `class`, refusing it
     /// with 429 past `limit` per `window_secs`: for limits a route sets on something
-    /// other than its caller. Like the layer, it lets the request through when the
-    /// limiter cannot answer.
+    /// other than its caller. What it limits costs money (mail), so when the limiter
+    /// cannot answer it refuses with 503.
     pub async fn throttle(
         &self,
         subject: &str,
@@ -405,11 +454,12 @@ impl Guard {
         }
         let now = unix_now();
         let hit = self.limiter.hit(subject, class, limit, window_secs, now);
-        match fail_open(hit).await {
+        match within_deadline(hit, "rate limiter").await {
             Some(window) if !window.allowed => Err(ApiError::RateLimited {
                 retry_after: window.reset_at.saturating_sub(now).max(1),
             }),
-            _ => Ok(()),
+            Some(_) => Ok(()),
+            None => Err(limiter_unavailable()),
         }
     }
 

@@ -114,10 +114,13 @@ pub enum ApiError {
     MissingTenantCredentials { providers: Vec<String> },
     /// 502 — a provider we called failed.
     ExternalService(Cow<'static, str>),
-    /// 503 — a dependency is down or not configured; `details` may say which.
+    /// 503 — a dependency is down or not configured; `details` may say which. A
+    /// passing failure carries `retry_after` (seconds, also the `Retry-After` header);
+    /// a missing setting does not.
     ServiceUnavailable {
         message: Cow<'static, str>,
         details: Option<Value>,
+        retry_after: Option<u64>,
     },
     /// 500 — a bug or an unexpected failure. The cause is logged, never sent.
     Internal(Box<dyn std::error::Error + Send + Sync>),
@@ -145,10 +148,12 @@ impl ApiError {
         }
     }
 
+    /// A passing failure (a dependency throttled, slow or down): retry in a second.
     pub fn unavailable(message: impl Into<Cow<'static, str>>) -> Self {
         ApiError::ServiceUnavailable {
             message: message.into(),
             details: None,
+            retry_after: Some(1),
         }
     }
 
@@ -237,6 +242,10 @@ impl ApiError {
                 details: Some(details),
                 ..
             } => details.clone(),
+            ApiError::ServiceUnavailable {
+                retry_after: Some(retry_after),
+                ..
+            } => json!({ "retry_after": retry_after }),
             ApiError::MissingTenantCredentials { providers } => json!({ "providers": providers }),
             _ => json!({}),
         };
@@ -279,7 +288,11 @@ impl IntoResponse for ApiError {
                     HeaderValue::from_static("Bearer error=\"invalid_token\""),
                 );
             }
-            ApiError::RateLimited { retry_after } => {
+            ApiError::RateLimited { retry_after }
+            | ApiError::ServiceUnavailable {
+                retry_after: Some(retry_after),
+                ..
+            } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
             }
             ApiError::Internal(cause) => {
@@ -320,6 +333,23 @@ mod tests {
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(body["error"]["message"], "Internal server error");
         assert!(!body.to_string().contains("secret-table"));
+    }
+
+    #[tokio::test]
+    async fn a_passing_unavailability_says_when_to_retry_and_a_missing_setting_does_not() {
+        let busy = ApiError::unavailable("Storage is temporarily unavailable").into_response();
+        assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(busy.headers()[header::RETRY_AFTER], "1");
+        let body = busy.into_body().collect().await.unwrap().to_bytes();
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"]["details"]["retry_after"], 1);
+        let unset = ApiError::ServiceUnavailable {
+            message: "Billing is not configured".into(),
+            details: None,
+            retry_after: None,
+        }
+        .into_response();
+        assert!(!unset.headers().contains_key(header::RETRY_AFTER));
     }
 
     #[tokio::test]

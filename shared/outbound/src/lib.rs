@@ -5,10 +5,22 @@
 //! A [`Client`] is built once per cold start and reused. [`Client::send`] bounds the
 //! connection (connect timeout) and the wait for the answer's first byte; reading the
 //! rest is bounded by the caller, with [`read_body`] or frame by frame.
+//!
+//! A client for URLs someone else chose ([`Client::restricted`]) connects only to
+//! addresses its filter allows, checked on the very addresses it connects to: the name is
+//! resolved once, so a DNS answer rebound between a check and the connection cannot
+//! slip through.
 
 mod roots;
 
-use std::time::Duration;
+use std::{
+    future::Future,
+    io,
+    net::{IpAddr, SocketAddr},
+    pin::Pin,
+    task::{Context, Poll},
+    time::Duration,
+};
 
 use bytes::Bytes;
 use http::{Request, Response};
@@ -16,7 +28,10 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::{
-    client::legacy::{self, connect::HttpConnector},
+    client::legacy::{
+        self,
+        connect::{HttpConnector, dns::Name},
+    },
     rt::TokioExecutor,
 };
 
@@ -33,10 +48,13 @@ pub enum OutboundError {
     TooLarge(usize),
 }
 
+/// Which addresses a restricted client may connect to.
+pub type AddressFilter = fn(IpAddr) -> bool;
+
 /// An HTTPS (and, for local servers, HTTP) client; cheap to clone.
 #[derive(Clone)]
 pub struct Client {
-    inner: legacy::Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    inner: legacy::Client<HttpsConnector<HttpConnector<Resolver>>, Full<Bytes>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -50,7 +68,23 @@ impl Client {
     /// Servers are verified against the system's root certificates, read on the first
     /// HTTPS handshake (see [`roots`]).
     pub fn new(connect_timeout: Duration) -> Self {
-        let mut http = HttpConnector::new();
+        Self::build(connect_timeout, Resolver { allows: None })
+    }
+
+    /// A client that connects only to addresses `allows` accepts: a name that resolves
+    /// to any other address is unreachable. An IP literal in a URL is not resolved, so
+    /// the caller checks literals itself.
+    pub fn restricted(connect_timeout: Duration, allows: AddressFilter) -> Self {
+        Self::build(
+            connect_timeout,
+            Resolver {
+                allows: Some(allows),
+            },
+        )
+    }
+
+    fn build(connect_timeout: Duration, resolver: Resolver) -> Self {
+        let mut http = HttpConnector::new_with_resolver(resolver);
         http.enforce_http(false);
         http.set_connect_timeout(Some(connect_timeout));
         http.set_nodelay(true);
@@ -82,6 +116,45 @@ impl Client {
             }),
             Err(_) => Err(OutboundError::Timeout(first_byte)),
         }
+    }
+}
+
+/// Resolves names with the system resolver (as hyper's own does, off the runtime's
+/// threads) and refuses a name any of whose addresses the filter does not allow.
+#[derive(Debug, Clone, Copy)]
+struct Resolver {
+    allows: Option<AddressFilter>,
+}
+
+type Addresses = std::vec::IntoIter<SocketAddr>;
+
+impl tower_service::Service<Name> for Resolver {
+    type Response = Addresses;
+    type Error = io::Error;
+    type Future = Pin<Box<dyn Future<Output = io::Result<Addresses>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
+        let allows = self.allows;
+        Box::pin(async move {
+            // The connector sets the port.
+            let addresses: Vec<SocketAddr> =
+                tokio::net::lookup_host((name.as_str(), 0)).await?.collect();
+            let refused = allows.and_then(|allows| addresses.iter().find(|a| !allows(a.ip())));
+            if let Some(address) = refused {
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    format!(
+                        "{name} resolves to {}, which may not be called",
+                        address.ip()
+                    ),
+                ));
+            }
+            Ok(addresses.into_iter())
+        })
     }
 }
 
@@ -155,6 +228,45 @@ mod tests {
         };
         assert_eq!(host, "127.0.0.1");
         assert!(reason.to_lowercase().contains("refused"), "{reason}");
+    }
+
+    #[tokio::test]
+    async fn a_restricted_client_connects_only_to_the_addresses_it_checked() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0_u8; 4096];
+            let _ = socket.read(&mut request).await.unwrap();
+            socket
+                .write_all(b"HTTP/1.1 204 No Content\r\n\r\n")
+                .await
+                .unwrap();
+        });
+        let get = || {
+            Request::get(format!("http://localhost:{port}/"))
+                .body(Full::default())
+                .unwrap()
+        };
+        // `localhost` resolves to loopback, which this filter refuses: no connection.
+        let public_only = Client::restricted(Duration::from_secs(1), |ip| !ip.is_loopback());
+        let error = public_only
+            .send(get(), Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        let OutboundError::Unreachable { reason, .. } = error else {
+            panic!("expected unreachable, got {error}");
+        };
+        assert!(reason.contains("may not be called"), "{reason}");
+        assert!(!accepted.is_finished(), "the refused client connected");
+        // The same name through a filter that allows it reaches the listener.
+        let loopback_ok = Client::restricted(Duration::from_secs(1), |ip| ip.is_loopback());
+        let response = loopback_ok
+            .send(get(), Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 204);
+        accepted.await.unwrap();
     }
 
     #[tokio::test]

@@ -17,5 +17,5 @@ pub use kinds::{
     AccountMail, ContactCrm, Delivery, Email, Greeting, InvitationMail, Job, Notification, Queued,
 };
 pub use producer::{JobMessage, NewJob, Producer, QueueName, QueueUrls};
-pub use targets::TargetPolicy;
+pub use targets::{TargetPolicy, is_global};
 pub use worker::{Attempt, Handler, JobError, Worker, WorkerConfig};

@@ -27,22 +27,41 @@ impl StoreError {
     {
         let code = err.code().map(str::to_owned);
         match (&err, code.as_deref()) {
-            (_, Some("ConditionalCheckFailedException" | "TransactionCanceledException")) => {
+            (_, Some("ConditionalCheckFailedException")) => StoreError::ConditionFailed,
+            // DynamoDB lists each item's reason in the message ("… reasons [None,
+            // ConditionalCheckFailed]"): a failed condition is an answer, a conflict
+            // with another transaction (or a throttled item) is worth a retry.
+            (_, Some("TransactionCanceledException"))
+                if err
+                    .message()
+                    .is_some_and(|m| m.contains("ConditionalCheckFailed")) =>
+            {
                 StoreError::ConditionFailed
             }
             (
                 _,
                 Some(
-                    "ProvisionedThroughputExceededException"
+                    "TransactionCanceledException"
+                    | "TransactionConflictException"
+                    | "ProvisionedThroughputExceededException"
                     | "ThrottlingException"
+                    | "Throttling"
+                    | "RequestThrottled"
+                    | "TooManyRequestsException"
                     | "RequestLimitExceeded"
+                    | "InternalServerError"
+                    | "InternalError"
+                    | "InternalFailure"
                     | "ServiceUnavailable"
                     | "SlowDown",
                 ),
             )
-            | (SdkError::TimeoutError(_) | SdkError::DispatchFailure(_), _) => {
-                StoreError::Unavailable(describe(&err))
-            }
+            | (
+                SdkError::TimeoutError(_)
+                | SdkError::DispatchFailure(_)
+                | SdkError::ResponseError(_),
+                _,
+            ) => StoreError::Unavailable(describe(&err)),
             _ => StoreError::Other(describe(&err)),
         }
     }

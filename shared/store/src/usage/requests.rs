@@ -86,13 +86,9 @@ impl UsageMeter {
         }
         // Refused whatever the count: a blocked user, a changed membership.
         let refusal = |state: &State| {
-            if state.blocked_until > now {
-                return Some(window(false, true, limit.limit));
-            }
-            state.membership_changed.then(|| Window {
-                membership_changed: true,
-                ..window(false, false, limit.limit)
-            })
+            state
+                .refusal(now)
+                .map(|refused| refused(window(false, false, limit.limit)))
         };
         let request = Request::new(user_id, limit, route_group, now)?;
         // A race with another instance starting the same window is resolved by counting
@@ -120,6 +116,40 @@ impl UsageMeter {
             }
         }
         Err(StoreError::ConditionFailed)
+    }
+
+    /// Whether a credential of `user_id` claiming `limit.membership` is still good at
+    /// `now` (not deactivated, its membership unchanged), read without counting: what
+    /// the guard falls back on when [`Self::count_request`] cannot answer. A strongly
+    /// consistent read of the same item, so a deactivation written before it is seen.
+    pub async fn standing(
+        &self,
+        user_id: &str,
+        limit: RequestLimit<'_>,
+        now: u64,
+    ) -> Result<Option<Window>, StoreError> {
+        let request = Request::new(user_id, limit, API_REQUESTS.key, now)?;
+        let output = self
+            .table
+            .client()
+            .get_item()
+            .table_name(self.table.name())
+            .set_key(Some(request.key.attributes()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        let state = State::of(output.item(), limit.class, &request);
+        let start = now - now % limit.window_secs;
+        let refused = Window {
+            allowed: false,
+            blocked: false,
+            membership_changed: false,
+            limit: limit.limit,
+            remaining: 0,
+            reset_at: start + limit.window_secs,
+        };
+        Ok(state.refusal(now).map(|refusal| refusal(refused)))
     }
 
     /// Refuses every request of `user_id` from now until `until` (epoch seconds).
@@ -356,6 +386,21 @@ struct State {
 }
 
 impl State {
+    /// How a credential is refused whatever its count at `now` (blocked, or its
+    /// membership changed): marks the refusal on a window.
+    fn refusal(&self, now: u64) -> Option<fn(Window) -> Window> {
+        if self.blocked_until > now {
+            Some(|w| Window { blocked: true, ..w })
+        } else if self.membership_changed {
+            Some(|w| Window {
+                membership_changed: true,
+                ..w
+            })
+        } else {
+            None
+        }
+    }
+
     fn of(item: Option<&Item>, class: &str, request: &Request) -> Self {
         let get = |name: &str| {
             item.and_then(|i| number(i.get(name)))
