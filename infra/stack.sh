@@ -161,7 +161,9 @@ start_sqs_shim() {
   fi
   mkdir -p "$STATE"
   cargo build --locked -p aloft-local --bin sqs-shim
-  AWS_ENDPOINT_URL="$ALOFT_EMULATOR_URL" setsid cargo run --quiet --locked -p aloft-local --bin sqs-shim \
+  # Schedules (the outbox relay's rate(1 minute)) run every 10 s locally unless set.
+  AWS_ENDPOINT_URL="$ALOFT_EMULATOR_URL" ALOFT_SCHEDULE_SECONDS="${ALOFT_SCHEDULE_SECONDS:-10}" \
+    setsid cargo run --quiet --locked -p aloft-local --bin sqs-shim \
     >"$STATE/sqs-shim.log" 2>&1 &
   started+=("$!")
   echo "$!" >"$pidfile"

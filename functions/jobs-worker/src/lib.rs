@@ -121,9 +121,13 @@ impl Jobs {
         });
         let tenant = TenantId::new(user.tenant_id);
         let channels = vec![format!("user:{user_id}")];
-        self.publisher
-            .announce(Event::JobCompleted, &tenant, data, channels)
+        let published = self
+            .publisher
+            .publish(Event::JobCompleted, Some(tenant), data, channels)
             .await;
+        if let Err(e) = published {
+            tracing::error!(error.cause = %e, job.id = %job.id, "job.completed not published");
+        }
     }
 }
 
@@ -181,11 +185,15 @@ pub async fn worker(env: &Env) -> Result<Worker<Jobs>, ConfigError> {
     let aws = AwsClients::connect(&AwsSettings::from_env(env)?).await;
     let table = Table::new(aws.dynamodb.clone(), env.required("TABLE_NAME")?);
     let jobs = Jobs::from_env(env, &aws, &table)?;
+    // The relay sends any stored job's message, whichever queue it is for.
+    let urls = QueueUrls::from_env(env, &[QueueName::Jobs, QueueName::Webhooks])?;
+    let relay = Producer::new(&aws, JobRepo::new(table.clone()), urls);
     Ok(Worker::new(
         table,
         aws.sqs(),
         env.required("JOBS_QUEUE_URL")?,
         WorkerConfig::from_env(env)?,
         jobs,
-    ))
+    )
+    .with_relay(relay))
 }

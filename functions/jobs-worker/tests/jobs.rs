@@ -553,3 +553,59 @@ async fn account_mails_go_to_known_addresses_only_with_a_working_link() {
         );
     }
 }
+
+/// A job stored whose message was never sent (SQS failed after the record was written)
+/// is not lost: the relay sends it, once however often it runs, and it runs.
+#[tokio::test]
+async fn a_stored_job_whose_send_failed_is_relayed_once_and_runs() {
+    let subscriber = Receiver::start().await;
+    let stack = stack(&[]).await;
+    let subscription = stack.subscription(&subscriber.url).await;
+    // A producer whose queue does not exist: the record is stored, the send fails.
+    let gone = stack
+        .env
+        .env(&[("JOBS_QUEUE_URL", "http://127.0.0.1:1/000000000000/gone")]);
+    let urls = QueueUrls::from_env(&gone, &[QueueName::Jobs]).unwrap();
+    let unsent = Producer::new(&stack.env.clients, JobRepo::new(stack.table.clone()), urls);
+    let fanout = aloft_queue::Publisher::new(unsent);
+    let data = json!({ "name": "Relayed" });
+    let job = fanout
+        .publish(aloft_queue::Event::ContactSubmitted, None, data, Vec::new())
+        .await
+        .expect("stored even though its message was not sent");
+    assert_eq!(stack.job_status(&job.id).await, (JobStatus::Queued, 0));
+    assert!(
+        stack.run_until_idle().await.is_empty(),
+        "no message was sent"
+    );
+
+    // Not yet quiet for long enough: left alone.
+    let relay = stack.producer();
+    assert_eq!(relay.relay(time::Duration::hours(1)).await.unwrap(), 0);
+    // Two relays at once send it once; a later one finds it claimed.
+    let (a, b) = tokio::join!(
+        relay.relay(time::Duration::ZERO),
+        relay.relay(time::Duration::ZERO)
+    );
+    assert_eq!(a.unwrap() + b.unwrap(), 1);
+    stack.run_until_idle().await;
+    assert_eq!(stack.job_status(&job.id).await.0, JobStatus::Succeeded);
+    let received = subscriber.received();
+    assert_eq!(received.len(), 1, "delivered once");
+    assert_eq!(received[0].headers["x-webhook-event"], "contact.submitted");
+    assert!(received[0].signed_with(&subscription.secret));
+    assert_eq!(relay.relay(time::Duration::ZERO).await.unwrap(), 0);
+}
+
+/// The deployed path: a `Scheduled Event` invocation of the worker runs the relay.
+#[tokio::test]
+async fn a_scheduled_invocation_runs_the_relay() {
+    let stack = stack(&[]).await;
+    let event = json!({
+        "version": "0", "id": "t", "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": "123456789012", "time": "2026-12-05T00:00:00Z", "region": "us-east-1",
+        "resources": [], "detail": {}
+    });
+    let answer = stack.worker.0.invoked(event).await.unwrap();
+    assert!(answer["relayed"].is_u64(), "{answer}");
+}

@@ -6,8 +6,10 @@ use aloft_http::{
     Json, Paging, Query, Reply, etag,
     openapi::{ErrorBody, InvalidQuery, JsonBody, SignedIn},
 };
-use aloft_queue::Event;
-use aloft_store::{ProjectListing, ProjectRecord, TenantId, UpdateOutcome};
+use aloft_queue::{Event, Staged};
+use aloft_store::{
+    ProjectListing, ProjectRecord, StoreError, TenantId, TransactWriteItem, UpdateOutcome,
+};
 use axum::{
     extract::{Path, State},
     response::Response,
@@ -32,17 +34,45 @@ fn with_etag(status: StatusCode, record: &ProjectRecord) -> Response {
     etag::with_etag(status, record.version, Project::from(record))
 }
 
-/// Announces `event` for `record` of `tenant` on the project's and the tenant's channels.
-async fn publish(state: &AppState, event: Event, tenant: &TenantId, record: &ProjectRecord) {
-    let data = serde_json::to_value(Project::from(record)).unwrap_or_default();
-    let channels = vec![
-        format!("project:{}", record.id),
-        format!("tenant:{}", tenant.as_str()),
-    ];
-    state
-        .publisher
-        .announce(event, tenant, data, channels)
-        .await;
+/// The event announcing a change to a project of `tenant`, for the project's and the
+/// tenant's channels: staged in the change's transaction by the store, kept here to be
+/// dispatched once the change is in.
+struct Announcement<'a> {
+    state: &'a AppState,
+    event: Event,
+    tenant: &'a TenantId,
+    staged: Option<Staged>,
+}
+
+impl<'a> Announcement<'a> {
+    fn new(state: &'a AppState, event: Event, tenant: &'a TenantId) -> Self {
+        Self {
+            state,
+            event,
+            tenant,
+            staged: None,
+        }
+    }
+
+    /// The write of the event for `record` as the change leaves it.
+    fn write(&mut self, record: &ProjectRecord) -> Result<TransactWriteItem, StoreError> {
+        let data = serde_json::to_value(Project::from(record)).unwrap_or_default();
+        let channels = vec![
+            format!("project:{}", record.id),
+            format!("tenant:{}", self.tenant.as_str()),
+        ];
+        let staged = (self.state.publisher).stage(self.event, self.tenant, data, channels)?;
+        let write = staged.write.clone();
+        self.staged = Some(staged);
+        Ok(write)
+    }
+
+    /// Sends the event on its way, once its change is in.
+    async fn dispatch(self) {
+        if let Some(staged) = &self.staged {
+            self.state.publisher.dispatch(staged).await;
+        }
+    }
 }
 
 /// List the tenant's projects, newest first unless asked otherwise.
@@ -148,8 +178,11 @@ pub(crate) async fn create_project(
         deleted_at: None,
         version: 1,
     };
-    state.projects.create(&principal.tenant_id, &record).await?;
-    publish(&state, Event::ProjectCreated, &principal.tenant_id, &record).await;
+    let mut created = Announcement::new(&state, Event::ProjectCreated, &principal.tenant_id);
+    (state.projects)
+        .create(&principal.tenant_id, &record, &mut |r| created.write(r))
+        .await?;
+    created.dispatch().await;
     Ok(with_etag(StatusCode::CREATED, &record))
 }
 
@@ -219,13 +252,20 @@ pub(crate) async fn update_project(
     let id = parse_project_id(&project_id)?;
     let change = body.parse()?;
     let expected = etag::if_match(&headers, "project")?;
-    let outcome = state
-        .projects
-        .update(&principal.tenant_id, &id, &change, expected, &now())
+    let mut updated = Announcement::new(&state, Event::ProjectUpdated, &principal.tenant_id);
+    let outcome = (state.projects)
+        .update(
+            &principal.tenant_id,
+            &id,
+            &change,
+            expected,
+            &now(),
+            &mut |r| updated.write(r),
+        )
         .await?;
     match outcome {
         UpdateOutcome::Updated(record) => {
-            publish(&state, Event::ProjectUpdated, &principal.tenant_id, &record).await;
+            updated.dispatch().await;
             Ok(with_etag(StatusCode::OK, &record))
         }
         UpdateOutcome::NotFound => Err(ApiError::not_found("Project", &id)),
@@ -254,19 +294,13 @@ pub(crate) async fn delete_project(
     Path(project_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = parse_project_id(&project_id)?;
-    let Some(deleted) = state
-        .projects
-        .soft_delete(&principal.tenant_id, &id, &now())
-        .await?
-    else {
+    let mut deleted = Announcement::new(&state, Event::ProjectDeleted, &principal.tenant_id);
+    let gone = (state.projects)
+        .soft_delete(&principal.tenant_id, &id, &now(), &mut |r| deleted.write(r))
+        .await?;
+    if gone.is_none() {
         return Err(ApiError::not_found("Project", &id));
-    };
-    publish(
-        &state,
-        Event::ProjectDeleted,
-        &principal.tenant_id,
-        &deleted,
-    )
-    .await;
+    }
+    deleted.dispatch().await;
     Ok(StatusCode::NO_CONTENT)
 }

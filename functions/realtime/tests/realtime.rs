@@ -7,7 +7,8 @@
 )]
 
 use aloft_auth::Role;
-use aloft_store::{ProjectRecord, ProjectRepo, Table, TenantId};
+use aloft_queue::{NewJob, QueueName};
+use aloft_store::{JobRepo, ProjectRecord, ProjectRepo, Table, TenantId};
 use aloft_testkit::{TestEnv, connections::FakeConnections, token_for};
 use fn_realtime::{Realtime, WebsocketEvent};
 use serde_json::{Value, json};
@@ -106,8 +107,21 @@ impl Fixture {
             deleted_at: None,
             version: 1,
         };
+        // Its `project.created` is not what these tests are about: announce it as a
+        // bare job record.
+        let jobs = JobRepo::new(self.table.clone());
+        let job = NewJob {
+            id: format!("created-{}", project.id),
+            kind: "event.fanout".into(),
+            queue: QueueName::Jobs,
+            payload: serde_json::json!({}),
+            user_id: None,
+        }
+        .queued(None);
         ProjectRepo::new(self.table.clone())
-            .create(&TenantId::new(tenant), &project)
+            .create(&TenantId::new(tenant), &project, &mut |_| {
+                jobs.create_write(&job)
+            })
             .await
             .unwrap();
     }

@@ -13,7 +13,7 @@ mod template;
 pub use cors::{AllowedOrigins, CORS_ALLOW_ORIGINS};
 pub use create::{Provisioned, provision};
 pub use sender::{LOCAL_MAIL_FROM, verify_sender};
-pub use template::{BucketSpec, QueueSpec, SqsMapping, TableSpec, Template};
+pub use template::{BucketSpec, QueueSpec, Schedule, SqsMapping, TableSpec, Template};
 
 /// Why resources could not be read from the template or created.
 #[derive(Debug, thiserror::Error)]

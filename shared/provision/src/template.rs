@@ -14,6 +14,7 @@ pub struct Template {
     /// Logical ids of the `AWS::KMS::Key` resources.
     pub kms_keys: Vec<String>,
     pub sqs_mappings: Vec<SqsMapping>,
+    pub schedules: Vec<Schedule>,
     /// What `!Ref CorsAllowOrigins` stands for: the parameter's default until
     /// [`Template::allowing`] sets the configured list.
     pub allowed_origins: AllowedOrigins,
@@ -31,6 +32,16 @@ pub struct SqsMapping {
     /// `FunctionResponseTypes: [ReportBatchItemFailures]`: only the messages the function
     /// lists in `batchItemFailures` come back; the rest of the batch is deleted.
     pub report_batch_item_failures: bool,
+}
+
+/// A function's `Events.<name>` entry of `Type: Schedule` (an EventBridge rule): run the
+/// function every `every` (locally, by infra/local's sqs-shim).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule {
+    /// `Metadata.BuildProperties.Binary`.
+    pub binary: String,
+    /// From `Schedule: rate(<n> minute|minutes|hour|hours|day|days)`.
+    pub every: std::time::Duration,
 }
 
 /// Lambda's default batch size for standard queues.
@@ -175,6 +186,7 @@ impl Template {
             queues: Vec::new(),
             kms_keys: Vec::new(),
             sqs_mappings: Vec::new(),
+            schedules: Vec::new(),
             allowed_origins: AllowedOrigins::resolve(&doc, None)?,
         };
         for (id, resource) in resources {
@@ -195,6 +207,7 @@ impl Template {
                 Some("AWS::KMS::Key") => template.kms_keys.push(id.clone()),
                 Some("AWS::Serverless::Function") => {
                     template.sqs_mappings.extend(sqs_mappings(&id, resource)?);
+                    template.schedules.extend(schedules(&id, resource)?);
                 }
                 _ => {}
             }
@@ -220,6 +233,55 @@ fn properties<T: serde::de::DeserializeOwned>(
     serde_norway::from_value(props).map_err(|e| ProvisionError::Template(format!("{id}: {e}")))
 }
 
+/// The `Type: Schedule` entries of a function's `Events`.
+fn schedules(id: &str, function: &Value) -> Result<Vec<Schedule>, ProvisionError> {
+    let invalid = |what: &str| ProvisionError::Template(format!("{id}: {what}"));
+    let events = function
+        .get("Properties")
+        .and_then(|p| p.get("Events"))
+        .and_then(Value::as_mapping);
+    let mut schedules = Vec::new();
+    for event in events.into_iter().flat_map(|events| events.values()) {
+        if event.get("Type").and_then(Value::as_str) != Some("Schedule") {
+            continue;
+        }
+        let binary = binary_of(function)
+            .ok_or_else(|| invalid("a scheduled function needs Metadata.BuildProperties.Binary"))?;
+        let expression = event
+            .get("Properties")
+            .and_then(|p| p.get("Schedule"))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let every = rate(expression)
+            .ok_or_else(|| invalid(&format!("Schedule '{expression}' is not rate(<n> <unit>)")))?;
+        schedules.push(Schedule { binary, every });
+    }
+    Ok(schedules)
+}
+
+fn binary_of(function: &Value) -> Option<String> {
+    function
+        .get("Metadata")
+        .and_then(|m| m.get("BuildProperties"))
+        .and_then(|b| b.get("Binary"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+/// `rate(<n> <unit>)` as EventBridge reads it.
+fn rate(expression: &str) -> Option<std::time::Duration> {
+    let inner = expression.strip_prefix("rate(")?.strip_suffix(')')?;
+    let (n, unit) = inner.trim().split_once(' ')?;
+    let n: u64 = n.parse().ok().filter(|n| *n > 0)?;
+    let seconds = match unit.trim() {
+        "minute" | "minutes" => 60,
+        "hour" | "hours" => 3600,
+        "day" | "days" => 86_400,
+        _ => return None,
+    };
+    Some(std::time::Duration::from_secs(n * seconds))
+}
+
 /// The `Type: SQS` entries of a function's `Events`.
 fn sqs_mappings(id: &str, function: &Value) -> Result<Vec<SqsMapping>, ProvisionError> {
     let invalid = |what: &str| ProvisionError::Template(format!("{id}: {what}"));
@@ -236,14 +298,9 @@ fn sqs_mappings(id: &str, function: &Value) -> Result<Vec<SqsMapping>, Provision
             continue;
         }
         let props = event.get("Properties").unwrap_or(&Value::Null);
-        let binary = function
-            .get("Metadata")
-            .and_then(|m| m.get("BuildProperties"))
-            .and_then(|b| b.get("Binary"))
-            .and_then(Value::as_str)
-            .ok_or_else(|| {
-                invalid("an SQS-triggered function needs Metadata.BuildProperties.Binary")
-            })?;
+        let binary = binary_of(function).ok_or_else(|| {
+            invalid("an SQS-triggered function needs Metadata.BuildProperties.Binary")
+        })?;
         let queue = props
             .get("Queue")
             .and_then(arn_of)
@@ -265,7 +322,7 @@ fn sqs_mappings(id: &str, function: &Value) -> Result<Vec<SqsMapping>, Provision
             });
         mappings.push(SqsMapping {
             function_logical_id: id.to_owned(),
-            binary: binary.to_owned(),
+            binary,
             queue_logical_id: queue,
             batch_size,
             report_batch_item_failures,
@@ -326,6 +383,17 @@ mod tests {
                 mapping("JobsWorkerFunction", "jobs-worker", "JobsQueue"),
             ]
         );
+        let relay = Schedule {
+            binary: "jobs-worker".into(),
+            every: std::time::Duration::from_secs(60),
+        };
+        assert_eq!(template.schedules, [relay]);
+        assert_eq!(
+            rate("rate(2 hours)"),
+            Some(std::time::Duration::from_secs(7200))
+        );
+        assert_eq!(rate("rate(0 minutes)"), None);
+        assert_eq!(rate("cron(0 12 * * ? *)"), None);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 use aloft_store::{JobRecord, StoreError, TenantId};
 use serde::{Deserialize, Serialize};
 
-use crate::{Job, Notification, Producer, Queued};
+use crate::{Job, NewJob, Notification, Producer, Queued, Staged};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Event {
@@ -92,6 +92,22 @@ pub struct Fanout {
     pub channels: Vec<String>,
 }
 
+fn fanout_job(
+    event: Event,
+    tenant: Option<TenantId>,
+    data: serde_json::Value,
+    channels: Vec<String>,
+) -> Result<NewJob, StoreError> {
+    let fanout = Fanout {
+        event,
+        tenant,
+        occurred_at: aloft_core::timestamp::now(),
+        data,
+        channels,
+    };
+    Job::Fanout(fanout).new_job()
+}
+
 /// Publishes events to subscribers, through the jobs queue.
 #[derive(Debug, Clone)]
 pub struct Publisher {
@@ -112,31 +128,27 @@ impl Publisher {
         data: serde_json::Value,
         channels: Vec<String>,
     ) -> Result<JobRecord, StoreError> {
-        let fanout = Fanout {
-            event,
-            tenant,
-            occurred_at: aloft_core::timestamp::now(),
-            data,
-            channels,
-        };
-        self.producer.enqueue(Job::Fanout(fanout).new_job()?).await
+        let job = fanout_job(event, tenant, data, channels)?;
+        self.producer.enqueue(job).await
     }
 
-    /// [`Self::publish`] from a request whose change is made already: a failure to queue
-    /// the event is logged, not returned.
-    pub async fn announce(
+    /// The fan-out of `event` as one write of the transaction that makes the change it
+    /// announces (the outbox): the event exists exactly when the change does.
+    /// [`Self::dispatch`] it once the transaction is in.
+    pub fn stage(
         &self,
         event: Event,
         tenant: &TenantId,
         data: serde_json::Value,
         channels: Vec<String>,
-    ) {
-        let published = self
-            .publish(event, Some(tenant.clone()), data, channels)
-            .await;
-        if let Err(e) = published {
-            tracing::error!(error.cause = %e, event = event.name(), "event not published");
-        }
+    ) -> Result<Staged, StoreError> {
+        let job = fanout_job(event, Some(tenant.clone()), data, channels)?;
+        self.producer.stage(job)
+    }
+
+    /// Sends a staged event on its way (a failed send is relayed later).
+    pub async fn dispatch(&self, staged: &Staged) {
+        self.producer.dispatch(&staged.record).await;
     }
 
     /// Queues a `notification` (`data`: the reference's `{"title", "message"}`) for every

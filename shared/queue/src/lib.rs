@@ -16,6 +16,6 @@ pub use events::{Event, Fanout, Publisher};
 pub use kinds::{
     AccountMail, ContactCrm, Delivery, Email, Greeting, InvitationMail, Job, Notification, Queued,
 };
-pub use producer::{JobMessage, NewJob, Producer, QueueName, QueueUrls};
+pub use producer::{JobMessage, NewJob, Producer, QueueName, QueueUrls, RELAY_AFTER, Staged};
 pub use targets::{TargetPolicy, is_global};
 pub use worker::{Attempt, Handler, JobError, Worker, WorkerConfig};

@@ -1,10 +1,17 @@
 //! Enqueueing: the job record first, then the message, so a worker never sees a message
 //! without its record. Both carry the trace of the request (or message) that enqueues:
 //! the record its trace id, the message the trace header as SQS's `AWSTraceHeader`.
+//!
+//! The record is the job's outbox entry: once it is stored the job will run, whether or
+//! not its message is sent now. A record still `queued` and untouched for
+//! [`RELAY_AFTER`] has its message sent again by [`Producer::relay`], which the jobs
+//! worker runs every minute. A job that follows a change is staged in that change's
+//! transaction ([`Producer::stage`]), so it exists exactly when the change does.
 
 use aloft_config::{ConfigError, Env};
 use aloft_http::TraceHeader;
 use aloft_store::{AwsClients, JobRecord, JobRepo, JobStatus, StoreError};
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use aws_sdk_sqs::types::{MessageSystemAttributeNameForSends, MessageSystemAttributeValue};
 use serde::{Deserialize, Serialize};
 
@@ -115,6 +122,21 @@ impl NewJob {
     }
 }
 
+/// How long a stored job may stay queued and untouched before its message is sent again.
+/// Longer than a send takes (with its retries), shorter than anyone waits for mail.
+pub const RELAY_AFTER: time::Duration = time::Duration::seconds(30);
+
+/// The most jobs one relay run sends.
+const RELAY_BATCH: usize = 200;
+
+/// A job stored with a change, in its transaction.
+#[derive(Debug, Clone)]
+pub struct Staged {
+    pub record: JobRecord,
+    /// Put it in the change's transaction.
+    pub write: TransactWriteItem,
+}
+
 #[derive(Debug, Clone)]
 pub struct Producer {
     /// Its SQS client is built on the first send, not at cold start.
@@ -134,8 +156,8 @@ impl Producer {
 
     /// Stores the job and sends its message, in the current trace
     /// ([`TraceHeader::current`]). An id that is already stored is that job: it is
-    /// returned and not sent again. If the send fails the record is removed, so
-    /// enqueueing the same id again (a retried request) starts over.
+    /// returned and not sent again. Once the record is stored the job is queued: a send
+    /// that fails is left to [`Self::relay`].
     pub async fn enqueue(&self, job: NewJob) -> Result<JobRecord, StoreError> {
         let trace = TraceHeader::current();
         let record = job.queued(trace.as_ref());
@@ -150,13 +172,48 @@ impl Producer {
             }
             Err(e) => return Err(e),
         }
-        if let Err(e) = self.send(&record).await {
-            if let Err(cleanup) = self.jobs.delete(&record.id).await {
-                tracing::warn!(job.id = %record.id, error = %cleanup, "could not remove an unsent job");
-            }
-            return Err(e);
-        }
+        self.send_or_leave(&record).await;
         Ok(record)
+    }
+
+    /// The job as one write of the transaction of the change it follows. After the
+    /// transaction, [`Self::dispatch`] it.
+    pub fn stage(&self, job: NewJob) -> Result<Staged, StoreError> {
+        let record = job.queued(TraceHeader::current().as_ref());
+        let write = self.jobs.create_write(&record)?;
+        Ok(Staged { record, write })
+    }
+
+    /// Counts and sends a job whose transaction is in (a failed send is left to
+    /// [`Self::relay`]).
+    pub async fn dispatch(&self, record: &JobRecord) {
+        self.jobs.created(record).await;
+        self.send_or_leave(record).await;
+    }
+
+    async fn send_or_leave(&self, record: &JobRecord) {
+        if let Err(e) = self.send(record).await {
+            tracing::warn!(job.id = %record.id, error.cause = %e, "job stored, message not sent: the relay will send it");
+        }
+    }
+
+    /// Sends again the message of every job still `queued` and untouched for `quiet`
+    /// ([`RELAY_AFTER`] when scheduled; at most [`RELAY_BATCH`] a run): the ones whose
+    /// send failed, or whose message was lost. Each is claimed first, so concurrent runs
+    /// send it once. How many were sent.
+    pub async fn relay(&self, quiet: time::Duration) -> Result<usize, StoreError> {
+        let now = time::OffsetDateTime::now_utc();
+        let before = aloft_core::timestamp::format(now - quiet);
+        let now = aloft_core::timestamp::format(now);
+        let mut sent = 0;
+        for job in self.jobs.unsent(&before, RELAY_BATCH).await? {
+            if self.jobs.claim_unsent(&job, &now).await? {
+                self.send(&job).await?;
+                tracing::info!(job.id = %job.id, job.kind = %job.kind, "relayed an unsent job");
+                sent += 1;
+            }
+        }
+        Ok(sent)
     }
 
     /// Sends the message of a stored job (again, for a retry), with the current trace

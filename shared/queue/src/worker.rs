@@ -15,7 +15,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-use crate::{JobMessage, Queued};
+use crate::{JobMessage, Producer, Queued};
 
 mod outcome;
 
@@ -104,6 +104,8 @@ pub struct Worker<H> {
     queue_url: String,
     config: WorkerConfig,
     handler: H,
+    /// Sends unsent jobs' messages when a schedule invokes the worker.
+    relay: Option<Producer>,
 }
 
 impl<H: Handler> Worker<H> {
@@ -122,13 +124,24 @@ impl<H: Handler> Worker<H> {
             queue_url,
             config,
             handler,
+            relay: None,
         }
     }
 
-    /// Serves SQS batches from the Lambda runtime until the process ends.
+    /// Answers scheduled invocations (EventBridge's `Scheduled Event`) by relaying the
+    /// jobs whose messages were not sent ([`Producer::relay`]).
+    pub fn with_relay(self, producer: Producer) -> Self {
+        Self {
+            relay: Some(producer),
+            ..self
+        }
+    }
+
+    /// Serves SQS batches (and, with a relay, scheduled events) from the Lambda runtime
+    /// until the process ends.
     pub async fn run(self) -> Result<(), lambda_runtime::Error> {
         let worker = Arc::new(self);
-        lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
             let worker = Arc::clone(&worker);
             let invocation = event
                 .context
@@ -136,15 +149,29 @@ impl<H: Handler> Worker<H> {
                 .as_deref()
                 .and_then(TraceHeader::parse);
             async move {
-                let batch = worker.process(event.payload);
-                let response = match invocation {
-                    Some(trace) => trace.scope(batch).await,
-                    None => batch.await,
-                };
-                Ok::<_, lambda_runtime::Error>(response)
+                let answer = worker.invoked(event.payload);
+                match invocation {
+                    Some(trace) => trace.scope(answer).await,
+                    None => answer.await,
+                }
             }
         }))
         .await
+    }
+
+    /// One invocation: an SQS batch, or a schedule's tick.
+    pub async fn invoked(
+        self: &Arc<Self>,
+        payload: serde_json::Value,
+    ) -> Result<serde_json::Value, lambda_runtime::Error> {
+        let scheduled =
+            payload.get("detail-type").and_then(|t| t.as_str()) == Some("Scheduled Event");
+        if let (true, Some(relay)) = (scheduled, &self.relay) {
+            let relayed = relay.relay(crate::RELAY_AFTER).await?;
+            return Ok(serde_json::json!({ "relayed": relayed }));
+        }
+        let batch: SqsEvent = serde_json::from_value(payload)?;
+        Ok(serde_json::to_value(self.process(batch).await)?)
     }
 
     /// Runs every message of the batch and names the ones that failed. Each message runs

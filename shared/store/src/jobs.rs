@@ -4,7 +4,7 @@
 //! error, and is listed by status through `gsi1`. Finished jobs expire after
 //! [`RETENTION_SECONDS`]; a dead one stays until it is retried or expires.
 
-use aws_sdk_dynamodb::types::ReturnValue;
+use aws_sdk_dynamodb::types::{ReturnValue, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
 use aloft_core::{MAX_EXAMINED, PageRequest, Slice};
@@ -138,6 +138,87 @@ impl JobRepo {
 
     pub async fn get(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
         self.table.get(&Key::job(id)).await
+    }
+
+    /// [`Self::create`] as one write of the transaction that makes the change the job
+    /// follows (the outbox): the job exists exactly when the change does. Count it with
+    /// [`Self::created`] once the transaction is in.
+    pub fn create_write(&self, job: &JobRecord) -> Result<TransactWriteItem, StoreError> {
+        let index = (
+            status_index(job.status),
+            format!("{}#{}", job.created_at, job.id),
+        );
+        self.table
+            .put_new_write(&Key::job(&job.id), job, Some(index))
+    }
+
+    /// Counts a job stored by [`Self::create_write`].
+    pub async fn created(&self, job: &JobRecord) {
+        self.stats.count(Tally::job(None, Some(job.status))).await;
+    }
+
+    /// Queued jobs never started whose record was last written before `before`
+    /// (RFC 3339): their message may never have been sent. Oldest first, at most
+    /// `limit`, reading at most [`MAX_EXAMINED`] jobs of the `queued` partition of the
+    /// status index.
+    pub async fn unsent(&self, before: &str, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
+        let mut found = Vec::new();
+        let mut examined = 0;
+        let mut start = None;
+        loop {
+            let page = self
+                .table
+                .client()
+                .query()
+                .table_name(self.table.name())
+                .index_name("gsi1")
+                .key_condition_expression("gsi1pk = :queued AND gsi1sk < :before")
+                .filter_expression("attempts = :zero AND updated_at < :before")
+                .expression_attribute_values(":queued", s(status_index(JobStatus::Queued)))
+                .expression_attribute_values(":before", s(before))
+                .expression_attribute_values(":zero", n(0))
+                .limit(100)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(StoreError::from_sdk)?;
+            examined += usize::try_from(page.scanned_count).unwrap_or(0);
+            for item in page.items.unwrap_or_default() {
+                found.push(from_item(item)?);
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() || found.len() >= limit || examined >= MAX_EXAMINED {
+                found.truncate(limit);
+                return Ok(found);
+            }
+        }
+    }
+
+    /// Claims an unsent job for one more send: moves its `updated_at` to `now` if it is
+    /// still queued and unchanged since it was read, so concurrent relays send it once
+    /// and the next relay leaves it alone for a while. `false`: it moved on meanwhile.
+    pub async fn claim_unsent(&self, job: &JobRecord, now: &str) -> Result<bool, StoreError> {
+        let claimed = self
+            .table
+            .client()
+            .update_item()
+            .table_name(self.table.name())
+            .set_key(Some(Key::job(&job.id).attributes()))
+            .update_expression("SET updated_at = :now")
+            .condition_expression("#status = :queued AND attempts = :zero AND updated_at = :seen")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":queued", s(JobStatus::Queued.as_str()))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":seen", s(&job.updated_at))
+            .expression_attribute_values(":now", s(now))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk);
+        match claimed {
+            Ok(_) => Ok(true),
+            Err(StoreError::ConditionFailed) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Marks the job `running` for its `attempt`-th receive and returns it, in one write.

@@ -34,6 +34,8 @@ mod webhooks;
 
 pub use api_keys::{ApiKeyRecord, ApiKeyRepo, CreateApiKeyOutcome, KeyOwner, MAX_API_KEYS};
 pub use audit::{AuditEntry, AuditLog, AuditPage, AuditQuery};
+/// One write of a transaction, for the writes a caller adds to a repository's (events).
+pub use aws_sdk_dynamodb::types::TransactWriteItem;
 pub use clients::{AwsClients, AwsSettings};
 pub use credentials::{CredentialRecord, TenantCredentials};
 pub use error::StoreError;

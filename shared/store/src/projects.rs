@@ -5,16 +5,18 @@
 //! holds live projects only: a delete moves the project to `T#<tenant>#PROJECT_DELETED`,
 //! and a count item (`T#<tenant>#COUNT` / `PROJECT`), changed in the same transaction
 //! as every create and delete, is the list's `total`. Every write checks and bumps
-//! `version` (optimistic concurrency).
+//! `version` (optimistic concurrency), and carries the write of the event that announces
+//! it (`Announce`) in its transaction: no change without its event, no event without its
+//! change.
 
 mod listing;
 
-use aws_sdk_dynamodb::types::{Delete, Put, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
 use crate::{
     Key, StoreError, Table, TenantId,
-    table::{ITEM_COUNT, from_item, n, s, to_item},
+    table::{ITEM_COUNT, n, to_item},
 };
 
 pub use listing::{ProjectListing, ProjectSort};
@@ -40,6 +42,11 @@ pub struct ProjectRecord {
     pub deleted_at: Option<String>,
     pub version: u64,
 }
+
+/// The write that announces a change (its event, as a job record), given the project as
+/// the change leaves it; it joins the change's transaction.
+pub type Announce<'a> =
+    &'a mut (dyn FnMut(&ProjectRecord) -> Result<TransactWriteItem, StoreError> + Send);
 
 /// Fields to change; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
@@ -68,12 +75,14 @@ impl ProjectRepo {
         Self { table }
     }
 
-    /// Stores a new project and counts it, in one transaction. A project with this id
-    /// already there is [`StoreError::ConditionFailed`] (and nothing is counted).
+    /// Stores a new project, counts it and announces it, in one transaction. A project
+    /// with this id already there is [`StoreError::ConditionFailed`] (and nothing is
+    /// counted or announced).
     pub async fn create(
         &self,
         tenant: &TenantId,
         project: &ProjectRecord,
+        announce: Announce<'_>,
     ) -> Result<(), StoreError> {
         let put = Put::builder()
             .table_name(self.table.name())
@@ -87,8 +96,9 @@ impl ProjectRepo {
         let count = self
             .table
             .add_to_count(&Key::tenant_count(tenant, KIND), 1)?;
+        let put = TransactWriteItem::builder().put(put).build();
         self.table
-            .transact(vec![TransactWriteItem::builder().put(put).build(), count])
+            .transact(vec![put, count, announce(project)?])
             .await
     }
 
@@ -111,7 +121,8 @@ impl ProjectRepo {
     }
 
     /// Applies `change` if the project is live and, when `expected_version` is given, still
-    /// at that version; bumps the version.
+    /// at that version; bumps the version and announces the result, in one transaction
+    /// that applies only to the version read.
     pub async fn update(
         &self,
         tenant: &TenantId,
@@ -119,53 +130,47 @@ impl ProjectRepo {
         change: &ProjectChange,
         expected_version: Option<u64>,
         now: &str,
+        announce: Announce<'_>,
     ) -> Result<UpdateOutcome, StoreError> {
-        let mut set = String::from("SET updated_at = :now");
-        let mut request = self
-            .table
-            .client()
-            .update_item()
-            .table_name(self.table.name())
-            .set_key(Some(Key::tenant_item(tenant, KIND, id).attributes()))
-            .expression_attribute_values(":now", s(now))
-            .expression_attribute_values(":one", n(1))
-            .return_values(ReturnValue::AllNew);
-        if let Some(name) = &change.name {
-            set.push_str(", #name = :name, name_lower = :name_lower");
-            request = request
-                .expression_attribute_names("#name", "name")
-                .expression_attribute_values(":name", s(name))
-                .expression_attribute_values(":name_lower", s(name.to_lowercase()));
+        // A concurrent update between the (consistent) read and the write makes the
+        // write miss: read again (a few times; updates of one project are rare).
+        for _ in 0..3 {
+            let Some(live) = self.get(tenant, id).await? else {
+                return Ok(UpdateOutcome::NotFound);
+            };
+            if expected_version.is_some_and(|expected| expected != live.version) {
+                return Ok(UpdateOutcome::VersionMismatch);
+            }
+            let mut updated = ProjectRecord {
+                updated_at: now.to_owned(),
+                version: live.version + 1,
+                ..live.clone()
+            };
+            if let Some(name) = &change.name {
+                updated.name_lower = name.to_lowercase();
+                updated.name = name.clone();
+            }
+            if let Some(description) = &change.description {
+                updated.description = Some(description.clone());
+            }
+            let put = Put::builder()
+                .table_name(self.table.name())
+                .set_item(Some(to_item(
+                    &Key::tenant_item(tenant, KIND, id),
+                    &updated,
+                )?))
+                .condition_expression("version = :read")
+                .expression_attribute_values(":read", n(live.version))
+                .build()
+                .map_err(build_error)?;
+            let put = TransactWriteItem::builder().put(put).build();
+            match self.table.transact(vec![put, announce(&updated)?]).await {
+                Ok(()) => return Ok(UpdateOutcome::Updated(updated)),
+                Err(StoreError::ConditionFailed) => continue,
+                Err(e) => return Err(e),
+            }
         }
-        if let Some(description) = &change.description {
-            set.push_str(", description = :description");
-            request = request.expression_attribute_values(":description", s(description));
-        }
-        let expression = format!("{set} ADD version :one");
-        let mut condition =
-            String::from("attribute_exists(pk) AND attribute_not_exists(deleted_at)");
-        if let Some(version) = expected_version {
-            condition.push_str(" AND version = :expected");
-            request = request.expression_attribute_values(":expected", n(version));
-        }
-        let result = request
-            .update_expression(expression)
-            .condition_expression(condition)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk);
-        match result {
-            Ok(output) => Ok(output
-                .attributes
-                .map(from_item)
-                .transpose()?
-                .map_or(UpdateOutcome::NotFound, UpdateOutcome::Updated)),
-            Err(StoreError::ConditionFailed) => Ok(match self.get(tenant, id).await? {
-                Some(_) if expected_version.is_some() => UpdateOutcome::VersionMismatch,
-                _ => UpdateOutcome::NotFound,
-            }),
-            Err(e) => Err(e),
-        }
+        Err(StoreError::ConditionFailed)
     }
 
     /// Deletes the project (soft: it moves, marked `deleted_at`, to the tenant's deleted
@@ -177,6 +182,7 @@ impl ProjectRepo {
         tenant: &TenantId,
         id: &str,
         now: &str,
+        announce: Announce<'_>,
     ) -> Result<Option<ProjectRecord>, StoreError> {
         // A concurrent update between the read and the move makes the move miss: read
         // again (a few times; updates of one project are rare).
@@ -190,7 +196,11 @@ impl ProjectRepo {
                 version: live.version + 1,
                 ..live.clone()
             };
-            match self.move_to_deleted(tenant, &live, &deleted).await {
+            let announced = announce(&deleted)?;
+            match self
+                .move_to_deleted(tenant, &live, &deleted, announced)
+                .await
+            {
                 Ok(()) => return Ok(Some(deleted)),
                 Err(StoreError::ConditionFailed) => continue,
                 Err(e) => return Err(e),
@@ -204,6 +214,7 @@ impl ProjectRepo {
         tenant: &TenantId,
         live: &ProjectRecord,
         deleted: &ProjectRecord,
+        announced: TransactWriteItem,
     ) -> Result<(), StoreError> {
         let remove = Delete::builder()
             .table_name(self.table.name())
@@ -228,6 +239,7 @@ impl ProjectRepo {
                 TransactWriteItem::builder().delete(remove).build(),
                 TransactWriteItem::builder().put(keep).build(),
                 count,
+                announced,
             ])
             .await
     }

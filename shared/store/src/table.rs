@@ -279,7 +279,6 @@ impl Table {
         }
     }
 
-    /// The write that adds `by` to the count item at `key`.
     /// [`Table::put_new_indexed`] as one write of a transaction.
     pub(crate) fn put_new_write<T: Serialize>(
         &self,
@@ -333,6 +332,7 @@ impl Table {
         request.update_expression(expression)
     }
 
+    /// The write that adds `by` to the count item at `key`.
     pub(crate) fn add_to_count(&self, key: &Key, by: i64) -> Result<TransactWriteItem, StoreError> {
         let update = Update::builder()
             .table_name(self.name())

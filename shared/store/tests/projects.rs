@@ -12,7 +12,10 @@ use std::{sync::Arc, time::Instant};
 use aloft_core::{
     MAX_EXAMINED, Page, PageParams, PageRequest, Position, Slice, aws_usage::measure,
 };
-use aloft_store::{ProjectListing, ProjectRecord, ProjectRepo, ProjectSort, Table, TenantId};
+use aloft_store::{
+    JobRecord, JobRepo, JobStatus, ProjectChange, ProjectListing, ProjectRecord, ProjectRepo,
+    ProjectSort, StoreError, Table, TenantId, TransactWriteItem, UpdateOutcome,
+};
 use aloft_testkit::TestEnv;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use time::OffsetDateTime;
@@ -276,35 +279,140 @@ async fn walking_by_cursor_visits_every_project_once_in_either_order() {
     }
 }
 
+/// The announcements a test's changes staged: a job record per event (the outbox), by
+/// id, with the version of the project each announced.
+struct Events {
+    jobs: JobRepo,
+    staged: Vec<(String, u64)>,
+}
+
+impl Events {
+    fn new(table: &Table) -> Self {
+        Self {
+            jobs: JobRepo::new(table.clone()),
+            staged: Vec::new(),
+        }
+    }
+
+    fn write(&mut self, project: &ProjectRecord) -> Result<TransactWriteItem, StoreError> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let now = "2026-02-01T00:00:00Z".to_owned();
+        let job = JobRecord {
+            id: id.clone(),
+            kind: "event.fanout".into(),
+            queue: "jobs".into(),
+            payload: serde_json::json!({ "version": project.version }).to_string(),
+            status: JobStatus::Queued,
+            attempts: 0,
+            last_error: None,
+            created_at: now.clone(),
+            updated_at: now,
+            finished_at: None,
+            user_id: None,
+            trace_id: None,
+        };
+        self.staged.push((id, project.version));
+        self.jobs.create_write(&job)
+    }
+
+    /// The versions announced by events that exist: only changes that happened.
+    async fn stored(&self) -> Vec<u64> {
+        let mut versions = Vec::new();
+        for (id, version) in &self.staged {
+            if self.jobs.get(id).await.unwrap().is_some() {
+                versions.push(*version);
+            }
+        }
+        versions
+    }
+}
+
 #[tokio::test]
 async fn the_count_follows_creates_and_deletes_and_a_deleted_project_leaves_the_list() {
     let table = table().await;
     let tenant = TenantId::new("t1");
-    let repo = ProjectRepo::new(table);
+    let repo = ProjectRepo::new(table.clone());
+    let mut events = Events::new(&table);
     for i in 0..3 {
-        repo.create(&tenant, &project(i)).await.unwrap();
+        let project = project(i);
+        repo.create(&tenant, &project, &mut |p| events.write(p))
+            .await
+            .unwrap();
     }
-    // The same project again is refused and not counted.
-    assert!(repo.create(&tenant, &project(0)).await.is_err());
+    // The same project again is refused: not counted, not announced.
+    let again = repo
+        .create(&tenant, &project(0), &mut |p| events.write(p))
+        .await;
+    assert!(again.is_err());
     let gone = project(1);
     let deleted = repo
-        .soft_delete(&tenant, &gone.id, "2026-02-01T00:00:00Z")
+        .soft_delete(&tenant, &gone.id, "2026-02-01T00:00:00Z", &mut |p| {
+            events.write(p)
+        })
         .await
         .unwrap()
         .unwrap();
     assert_eq!(deleted.deleted_at.as_deref(), Some("2026-02-01T00:00:00Z"));
     assert_eq!(deleted.version, 2);
-    // Deleting again (a retry) finds nothing and counts nothing.
+    // Deleting again (a retry) finds nothing: counts and announces nothing.
     let again = repo
-        .soft_delete(&tenant, &gone.id, "2026-02-01T00:00:01Z")
+        .soft_delete(&tenant, &gone.id, "2026-02-01T00:00:01Z", &mut |p| {
+            events.write(p)
+        })
         .await;
     assert!(again.unwrap().is_none());
+    // Three creates and one delete happened, and were announced; the rest was not.
+    assert_eq!(events.stored().await, [1, 1, 1, 2]);
+    // An update announces the project as it leaves it; one at a stale version neither
+    // happens nor is announced.
+    let kept = project(2);
+    let change = ProjectChange {
+        name: Some("Renamed".into()),
+        description: None,
+    };
+    let outcome = repo
+        .update(
+            &tenant,
+            &kept.id,
+            &change,
+            Some(1),
+            "2026-02-02T00:00:00Z",
+            &mut |p| events.write(p),
+        )
+        .await
+        .unwrap();
+    let UpdateOutcome::Updated(updated) = outcome else {
+        panic!("not updated: {outcome:?}");
+    };
+    assert_eq!(
+        (
+            updated.name.as_str(),
+            updated.name_lower.as_str(),
+            updated.version
+        ),
+        ("Renamed", "renamed", 2)
+    );
+    let stale = repo
+        .update(
+            &tenant,
+            &kept.id,
+            &change,
+            Some(1),
+            "2026-02-02T00:00:01Z",
+            &mut |p| events.write(p),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(stale, UpdateOutcome::VersionMismatch), "{stale:?}");
+    assert_eq!(events.stored().await, [1, 1, 1, 2, 2]);
+    let renamed = repo.get(&tenant, &kept.id).await.unwrap().unwrap();
+    assert_eq!(renamed, updated);
     assert!(repo.get(&tenant, &gone.id).await.unwrap().is_none());
     let slice = repo
         .list(&tenant, &newest(), &request(first(20), "p"))
         .await
         .unwrap();
-    assert_eq!(names(&slice), ["Project 00002", "Project 00000"]);
+    assert_eq!(names(&slice), ["Renamed", "Project 00000"]);
     assert_eq!(slice.total, 2);
     assert_eq!(repo.count(&TenantId::new("other")).await.unwrap(), 0);
 }

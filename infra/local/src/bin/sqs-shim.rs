@@ -1,9 +1,11 @@
-//! Plays the Lambda SQS poller locally: feeds the worker functions served by cargo lambda
-//! watch from the emulator's queues, per the SQS events of `template.yaml`. Started by
-//! `infra/stack.sh` (`make dev`) after bootstrap and watch; runs until stopped.
+//! Plays the Lambda SQS poller and EventBridge schedules locally: feeds the worker
+//! functions served by cargo lambda watch from the emulator's queues, per the SQS events
+//! of `template.yaml`, and invokes the functions of its `Schedule` events on their rate.
+//! Started by `infra/stack.sh` (`make dev`) after bootstrap and watch; runs until stopped.
 //!
 //! Env: `AWS_ENDPOINT_URL` (the emulator), `ALOFT_API_URL` (cargo lambda watch, default
-//! http://127.0.0.1:9000), `RUST_LOG` (default `info`).
+//! http://127.0.0.1:9000), `ALOFT_SCHEDULE_SECONDS` (run every schedule this often instead
+//! of its rate), `RUST_LOG` (default `info`).
 
 use std::{io::Write, process::ExitCode};
 
@@ -56,7 +58,19 @@ async fn run() -> Result<(), String> {
             binding.queue_url
         );
     }
+    let every = env
+        .optional("ALOFT_SCHEDULE_SECONDS")
+        .map(|raw| raw.parse().map(std::time::Duration::from_secs))
+        .transpose()
+        .map_err(|e| format!("ALOFT_SCHEDULE_SECONDS: {e}"))?;
+    for schedule in &template.schedules {
+        let period = every.unwrap_or(schedule.every);
+        tracing::info!(function = %schedule.binary, "running {} every {period:?}", schedule.binary);
+    }
     let invoker = HttpInvoker::new(api_url, DEFAULT_INVOKE_TIMEOUT);
-    sqs_shim::run(Poller::new(clients.sqs()), bindings, invoker).await;
+    tokio::join!(
+        sqs_shim::run(Poller::new(clients.sqs()), bindings, invoker.clone()),
+        sqs_shim::schedule::run(template.schedules.clone(), every, invoker),
+    );
     Ok(())
 }

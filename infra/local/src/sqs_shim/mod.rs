@@ -13,6 +13,7 @@
 mod batch;
 mod invoke;
 mod poller;
+pub mod schedule;
 
 use std::time::Duration;
 
