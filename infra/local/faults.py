@@ -40,8 +40,9 @@ The configuration (every key optional; the defaults shown):
 - `services`: which of the four are faulted (`ses` is SES v1 and v2).
 - `kinds`: relative weights of the kinds below; a kind left out is never chosen.
 - `callers`: the access key ids whose requests are faulted (each function signs with its
-  binary name). `null`: every caller but `local`, the key id of the bootstrap, the SQS
-  shim and in-process tests, whose calls set the stack up rather than exercise it.
+  binary name; a list may name `local` too). `null`: every caller but `local`, the key
+  id of the bootstrap, the SQS shim and in-process tests, whose calls set the stack up
+  rather than exercise it.
 - `slow_ms`: how long `slow` holds a request.
 
 Never faulted: unsigned requests, moto's own `/moto-api`, CORS preflights (OPTIONS), and
@@ -255,10 +256,10 @@ def install(config_json: str | None) -> None:
             finally:
                 if hasattr(answer, "close"):
                     answer.close()
-            kind = "server"
+            status_code, headers, body = _error(service, "server", environ)
         else:
-            _drain(environ)
-        status_code, headers, body = _error(service, kind, environ)
+            status_code, headers, body = _error(service, kind, environ)
+            _drain(environ)  # after _error, which may read a (small) body itself
         if environ.get("REQUEST_METHOD") == "HEAD":
             body = b""
         headers["Content-Length"] = str(len(body))
@@ -411,7 +412,7 @@ def _error(service: str, kind: str, environ) -> tuple[int, dict[str, str], bytes
             "Content-Type": "application/json",
             "x-amzn-RequestId": request_id,
             "x-amzn-ErrorType": code,
-        }, json.dumps({"message": message}).encode()
+        }, json.dumps({"message": message}, separators=(",", ":")).encode()
     status, code, message = (_SQS if service == "sqs" else _SES_V1)[kind]
     fault = "Sender" if status < 500 else "Receiver"
     if environ.get("HTTP_X_AMZ_TARGET"):  # SQS JSON
@@ -420,10 +421,12 @@ def _error(service: str, kind: str, environ) -> tuple[int, dict[str, str], bytes
             "Content-Type": "application/x-amz-json-1.0",
             "x-amzn-RequestId": request_id,
             "x-amzn-query-error": f"{code};{fault}",
-        }, json.dumps({"__type": namespace + code, "message": message}).encode()
+        }, json.dumps({"__type": namespace + code, "message": message},
+                      separators=(",", ":")).encode()
+    detail = "<Detail/>" if service == "sqs" else ""  # as each sends it
     body = (f'<?xml version="1.0"?>\n<ErrorResponse xmlns="{_XMLNS[service]}"><Error>'
             f"<Type>{fault}</Type><Code>{code}</Code><Message>{escape(message)}</Message>"
-            f"<Detail/></Error><RequestId>{request_id}</RequestId></ErrorResponse>")
+            f"{detail}</Error><RequestId>{request_id}</RequestId></ErrorResponse>")
     return status, {"Content-Type": "text/xml", "x-amzn-RequestId": request_id}, body.encode()
 
 

@@ -7,6 +7,7 @@ attempt, so each fault is seen as the service sent it).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -24,7 +25,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ReadTimeoutError
 
 HERE = Path(__file__).resolve().parent
 TABLE, BUCKET, QUEUE, SENDER = "faults-table", "faults-bucket", "faults-queue", "app@example.com"
@@ -77,12 +78,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory):
-    state = tmp_path_factory.mktemp("faults")
+@contextlib.contextmanager
+def _started(state: Path, **env):
+    """moto_capacity.py on a free port, as infra/stack.sh starts it, with `env` added."""
     port = _free_port()
-    env = {**os.environ, "ALOFT_FAULTS": json.dumps(START),
-           "ALOFT_AWS_CALL_LOG": str(state / "calls.jsonl"), "MOTO_DISABLE_GLOBAL_CORS": "true"}
+    env = {**os.environ, "MOTO_DISABLE_GLOBAL_CORS": "true", **env}
     with open(state / "moto.log", "w") as log:
         process = subprocess.Popen(
             [sys.executable, str(HERE / "moto_capacity.py"), "-H", "127.0.0.1", "-p", str(port)],
@@ -103,6 +103,14 @@ def emulator(tmp_path_factory):
     finally:
         process.terminate()
         process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory):
+    """Without the call log, as `make chaos` may run it: the injector reads request
+    bodies on its own then."""
+    with _started(tmp_path_factory.mktemp("faults"), ALOFT_FAULTS=json.dumps(START)) as started:
+        yield started
 
 
 def _set_up(emulator: Emulator) -> None:
@@ -282,6 +290,28 @@ def test_slow_holds_the_request_then_applies_it(emulator):
     assert time.monotonic() - started >= 0.3
     assert _item(emulator, key) == {"pk": {"S": key}}
 
+    # Past the client's timeout: the client gives up, the write still lands.
+    emulator.faults(rate=1, kinds={"slow": 1}, slow_ms=1200)
+    impatient = boto3.client(
+        "dynamodb", endpoint_url=emulator.url, region_name="us-east-1",
+        aws_access_key_id="users", aws_secret_access_key="secret",
+        config=Config(retries={"total_max_attempts": 1}, read_timeout=0.3))
+    key = _key()
+    with pytest.raises(ReadTimeoutError):
+        impatient.put_item(TableName=TABLE, Item={"pk": {"S": key}})
+    assert _item(emulator, key) is None
+    time.sleep(1.2)
+    assert _item(emulator, key) == {"pk": {"S": key}}
+
+
+def test_an_invalid_aloft_faults_stops_the_emulator_from_starting(tmp_path):
+    run = subprocess.run(
+        [sys.executable, str(HERE / "moto_capacity.py"), "-H", "127.0.0.1", "-p",
+         str(_free_port())], env={**os.environ, "ALOFT_FAULTS": '{"rate": 2}'},
+        capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1
+    assert "ALOFT_FAULTS: rate must be a number from 0 to 1" in run.stderr
+
 
 def test_local_unsigned_and_unselected_requests_are_never_faulted(emulator):
     emulator.faults(rate=1, kinds={"throttle": 1, "server": 1, "cancel": 1})
@@ -362,13 +392,27 @@ def test_the_configuration_at_runtime(emulator):
     emulator.api("DELETE")
 
 
-def test_the_call_log_and_the_emulator_log_see_faulted_requests(emulator):
-    emulator.faults(rate=1, kinds={"throttle": 1})
-    key = _key()
-    _fails(_put, emulator=emulator, key=key)
-    emulator.api("DELETE")
-    lines = [json.loads(line) for line in (emulator.state / "calls.jsonl").read_text().splitlines()]
-    assert {"caller": "users", "action": "dynamodb:PutItem", "leading_keys": [key]}.items() <= (
-        next(line for line in lines if line.get("leading_keys") == [key]).items())
-    log = (emulator.state / "moto.log").read_text()
-    assert "fault: dynamodb PutItem throttle users\n" in log
+def test_the_call_log_and_the_emulator_log_see_faulted_requests(tmp_path):
+    calls = tmp_path / "calls.jsonl"
+    with _started(tmp_path, ALOFT_AWS_CALL_LOG=str(calls)) as emulator:
+        emulator.faults(rate=1, kinds={"throttle": 1, "cancel": 1, "server": 1}, seed=2)
+        keys = [_key() for _ in range(6)]
+        for key in keys:
+            assert _fails(_put, emulator=emulator, key=key)[1] in (400, 500)
+        code, _, _ = _fails(
+            emulator.client("dynamodb").transact_write_items,
+            TransactItems=[{"Put": {"TableName": TABLE, "Item": {"pk": {"S": k}}}} for k in keys])
+        assert code in DYNAMODB_THROTTLES | {"TransactionCanceledException", "InternalServerError"}
+        s3 = emulator.client("s3")
+        assert _fails(s3.put_object, Bucket=BUCKET, Key=keys[0], Body=b"x" * 100_000)[1] >= 500
+        emulator.api("DELETE")
+        _put(emulator, key=keys[0])  # the connection and the server still fine
+    lines = [json.loads(line) for line in calls.read_text().splitlines()]
+    for key in keys:
+        assert {"caller": "users", "action": "dynamodb:PutItem", "leading_keys": [key]} in [
+            {k: line.get(k) for k in ("caller", "action", "leading_keys")} for line in lines]
+    assert any(line["action"] == "s3:PutObject" for line in lines)
+    log = (tmp_path / "moto.log").read_text()
+    assert "fault: dynamodb TransactWriteItems " in log
+    assert "fault: s3 PutObject " in log
+    assert log.count("fault: dynamodb PutItem ") == 6
