@@ -22,9 +22,9 @@ each request costs one attribute check), or at runtime:
        "injected": [{"service": "dynamodb", "kind": "throttle", "caller": "users",
                      "count": 41}, ...]}
 
-  `eligible` counts the requests that could have been faulted (service and caller
-  selected); `injected` the faults, by the kind actually answered (after the fallbacks
-  below).
+  `eligible` counts the requests that could have been faulted (service, caller and
+  operation selected); `injected` the faults, by the kind actually answered (after the
+  fallbacks below).
 - `DELETE /moto-api/faults`: no more faults; the counters stay readable until the next
   POST. All three answer in GET's shape.
 
@@ -32,7 +32,7 @@ The configuration (every key optional; the defaults shown):
 
     {"rate": 0.05, "seed": null, "services": ["dynamodb", "s3", "sqs", "ses"],
      "kinds": {"throttle": 3, "server": 2, "slow": 1, "after": 1, "cancel": 1},
-     "callers": null, "slow_ms": 2500}
+     "callers": null, "operations": null, "slow_ms": 2500}
 
 - `rate`: the probability that an eligible request is faulted (0 to 1).
 - `seed`: seeds the generator (`random.Random`, drawn under a lock), so the same workload
@@ -43,6 +43,24 @@ The configuration (every key optional; the defaults shown):
   binary name; a list may name `local` too). `null`: every caller but `local`, the key
   id of the bootstrap, the SQS shim and in-process tests, whose calls set the stack up
   rather than exercise it.
+- `operations`: the operations whose requests are faulted, by name (e.g. `["UpdateItem",
+  "TransactWriteItems"]`); `null`: every operation. A name is matched as it is written,
+  in whichever of the selected services has it (narrow `services` to tell SES v1's and
+  v2's `SendEmail` apart). The names, per service (also those of the log line below):
+  - DynamoDB and SQS's JSON protocol: the action of `X-Amz-Target` (`GetItem`, `Query`,
+    `UpdateItem`, `TransactWriteItems`, ...; `SendMessage`, `ReceiveMessage`, ...), the
+    names of the API reference. SQS's query protocol and SES v1: the `Action` parameter
+    (`GetQueueUrl`; `SendEmail`, `SendRawEmail`, ...).
+  - SES v2: `SendEmail` (`POST /v2/email/outbound-emails`) and `SendBulkEmail`
+    (`POST /v2/email/outbound-bulk-emails`); any other request `<METHOD>:<path>`, e.g.
+    `GET:/v2/email/identities/app@example.com`.
+  - S3 names none of its API's operations: the name is the HTTP method, capitalised, then
+    `Object` when the path names a key or `Bucket` when it names only a bucket (path-style
+    addressing, as the stack's clients use): `GetObject`, `HeadObject`, `PutObject`,
+    `DeleteObject`, `PostObject`, `GetBucket`, `HeadBucket`, `PutBucket`, `DeleteBucket`,
+    `PostBucket`. So `PutObject` is also UploadPart, CopyObject and PutObjectTagging;
+    `PostObject` is Create/CompleteMultipartUpload; `GetBucket` is ListObjects(V2) and
+    every other bucket read; `PostBucket` is DeleteObjects (and a browser's POST upload).
 - `slow_ms`: how long `slow` holds a request.
 
 Never faulted: unsigned requests, moto's own `/moto-api`, CORS preflights (OPTIONS), and
@@ -85,6 +103,12 @@ Kinds, and what each service answers (every error carries `x-amzn-RequestId`, S3
   DeleteMessage, ChangeMessageVisibility and their batches; SES sends); `server` for any
   other request.
 
+A TransactWriteItems applied but answered late (`slow`) or not at all (`after`) is retried
+by the SDK with the same `ClientRequestToken`, which the launcher honours as DynamoDB
+does (moto_capacity.py): the retry answers success without applying it again. The other
+writes have no such token: their retry applies again, or fails on its first attempt's
+condition, as in AWS.
+
 Each fault is one line on stderr (the emulator's log): `fault: <service> <operation>
 <kind> <caller>`.
 
@@ -122,6 +146,7 @@ DEFAULTS: dict[str, Any] = {
     "services": list(SERVICES),
     "kinds": {"throttle": 3, "server": 2, "slow": 1, "after": 1, "cancel": 1},
     "callers": None,
+    "operations": None,
     "slow_ms": 2500,
 }
 
@@ -189,6 +214,11 @@ def _validated(config: Any) -> dict[str, Any]:
     if callers is not None and not (
             isinstance(callers, list) and all(isinstance(c, str) for c in callers)):
         raise ValueError("callers must be a list of access key ids, or null")
+    operations = config["operations"]
+    if operations is not None and not (
+            isinstance(operations, list)
+            and all(isinstance(o, str) and o for o in operations)):
+        raise ValueError("operations must be a list of operation names, or null")
     slow_ms = config["slow_ms"]
     if not isinstance(slow_ms, int) or isinstance(slow_ms, bool) or slow_ms < 0:
         raise ValueError("slow_ms must be a non-negative integer")
@@ -290,6 +320,12 @@ def _choose(environ) -> tuple[str, str, int] | None:
         return None
     if callers is not None and caller not in callers:
         return None
+    operations = config["operations"]
+    operation = None
+    if operations is not None:
+        operation = _operation(service, environ)
+        if operation not in operations:
+            return None
     weights = config["kinds"]
     with _lock:
         if config is not _config:  # replaced meanwhile: let this one through
@@ -299,7 +335,8 @@ def _choose(environ) -> tuple[str, str, int] | None:
             return None
         kind = _random.choices(list(weights), weights=list(weights.values()))[0]
         draw = _random.random()  # which throttle / which item conflicts
-    operation = _operation(service, environ)
+    if operation is None:
+        operation = _operation(service, environ)
     if kind == "cancel" and operation != "TransactWriteItems":
         kind = "throttle"
     if kind == "after" and not _is_write(service, operation, environ):
@@ -313,7 +350,8 @@ def _choose(environ) -> tuple[str, str, int] | None:
 
 
 def _operation(service: str, environ) -> str:
-    """The operation's name, for the log and the fallbacks."""
+    """The operation's name, for `operations`, the log and the fallbacks (the names the
+    module docstring lists)."""
     target = environ.get("HTTP_X_AMZ_TARGET", "")
     method = environ.get("REQUEST_METHOD", "GET")
     if target:  # DynamoDB, SQS (JSON)

@@ -27,6 +27,24 @@ thread writes meanwhile. Here a transaction snapshots only the items it names an
 them back if it is cancelled, and DynamoDB requests run one at a time (moto's work is
 Python under one interpreter lock anyway, so this costs little).
 
+And TransactWriteItems' `ClientRequestToken`, which moto ignores, is honoured as DynamoDB
+honours it (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html):
+a transaction that succeeded is remembered by its token (per account and region) for 10
+minutes after it completed, with a hash of its request (every member but the token) and
+its answer. The same token with the same request then answers that success again without
+applying anything (`ConsumedCapacity`, if asked for, then counts read units, as DynamoDB
+reports "the read capacity units consumed in reading the item" for a replay: here one
+consistent read of each item the request names); the same token with any other request
+(any member changed) answers 400 `IdempotentParameterMismatchException`. A transaction that
+failed (cancelled, invalid) is not remembered: the same token runs it again. The Rust SDK
+fills the token itself and keeps it across its retries, so a transaction applied whose
+answer was lost (the fault injector's `after`, or an answer slower than the SDK's attempt
+timeout) is retried to success, as in AWS, instead of failing on its own first attempt's
+conditions. (DynamoDB answers `TransactionInProgressException` to a retry that arrives
+while the first attempt is still running; here DynamoDB requests run one at a time, and a
+`slow` fault holds a request before moto sees it, so that retry simply runs first, and
+the late first attempt is then answered from the memory, applying nothing.)
+
 And two for the local mailbox (the API front's `/_local/mail`, infra/local's mailbox).
 moto keeps every email sent through SES (v1 or v2) and lists it in `/moto-api/data.json`
 as `ses.Message`, but not when it was sent: each message is stamped with `sent_at`, UTC,
@@ -51,16 +69,21 @@ Usage: the same arguments as `moto_server`.
 """
 
 import copy
+import hashlib
 import json
 import math
 import os
 import sys
 import threading
+import time
+from collections import OrderedDict
 from datetime import datetime, timezone
 from functools import wraps
 
 import moto.dynamodb.models as dynamodb_models
 import moto.ses.models as ses_models
+from moto.core.responses import ActionResult
+from moto.dynamodb.exceptions import DynamodbException
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
 from moto.moto_api._internal import urls as moto_api_urls
@@ -237,6 +260,86 @@ def _restore(handler, table_name, key, before):
         backend.put_item(table_name, before.to_json()["Attributes"])
 
 
+class IdempotentParameterMismatch(DynamodbException):
+    error_type = "com.amazonaws.dynamodb.v20120810#IdempotentParameterMismatchException"
+
+    def __init__(self) -> None:
+        # The message is the API reference's description of the error.
+        super().__init__(
+            self.error_type,
+            message="DynamoDB rejected the request because you retried a request with a "
+                    "different payload but with an idempotent token that was already used.")
+        self.content_type = "application/x-amz-json-1.0"  # DynamoDB's (moto's: JSON's)
+
+
+# How long DynamoDB remembers a ClientRequestToken after its transaction completed.
+TOKEN_SECONDS = 600
+
+# (account, region, token) -> (request hash, answer, completed at), oldest first.
+_tokens: OrderedDict = OrderedDict()
+# Held from a token's look-up to its remembering, so one token's transaction runs once
+# even if DynamoDB requests no longer ran one at a time (`_serialized`): they do, so it
+# is never waited on, taken inside `_one_at_a_time`, always in that order.
+_tokens_lock = threading.Lock()
+
+
+def _request_hash(handler) -> str:
+    """A hash of the request, every member but the token, whatever their order."""
+    try:
+        request = json.loads(handler.raw_body or b"{}")
+    except ValueError:
+        request = dict(handler.body)
+    request.pop("ClientRequestToken", None)
+    text = json.dumps(request, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _replayed(handler, answer: dict):
+    """The remembered answer, its capacity the reads DynamoDB reports for a replay."""
+    answer = copy.deepcopy(answer)
+    if handler.body.get("ReturnConsumedCapacity", "NONE") in ("TOTAL", "INDEXES"):
+        units_by_table: dict = {}
+        for entry in handler.body["TransactItems"]:
+            (kind, action), = entry.items()
+            name = action["TableName"]
+            item = _item(handler, name, action.get("Item") if kind == "Put" else action.get("Key"))
+            units = _read_units(item.size() if item else 0, consistent=True)
+            units_by_table[name] = units_by_table.get(name, 0.0) + units
+        answer["ConsumedCapacity"] = [
+            {"TableName": name, "CapacityUnits": units, "ReadCapacityUnits": units}
+            for name, units in units_by_table.items()
+        ]
+    return ActionResult(answer)
+
+
+def _idempotent(write):
+    """TransactWriteItems with DynamoDB's ClientRequestToken (module docstring)."""
+
+    @wraps(write)
+    def idempotent(self):
+        token = self.body.get("ClientRequestToken")
+        if not token:
+            return write(self)
+        key = (self.current_account, self.region, token)
+        digest = _request_hash(self)
+        with _tokens_lock:
+            now = time.monotonic()
+            while _tokens and next(iter(_tokens.values()))[2] <= now - TOKEN_SECONDS:
+                _tokens.popitem(last=False)
+            if key in _tokens:
+                remembered, answer, _ = _tokens[key]
+                if remembered != digest:
+                    raise IdempotentParameterMismatch()
+                return _replayed(self, answer)
+            result = write(self)  # raises if the transaction failed: not remembered
+            answer = getattr(result, "result", None)
+            if isinstance(answer, dict):
+                _tokens[key] = (digest, copy.deepcopy(answer), time.monotonic())
+            return result
+
+    return idempotent
+
+
 def _transact_write(original):
     @wraps(original)
     def write(self):
@@ -305,7 +408,8 @@ DynamoHandler.scan = _read_many(DynamoHandler.scan)
 DynamoHandler.put_item = _write_one(DynamoHandler.put_item, "Item")
 DynamoHandler.update_item = _write_one(DynamoHandler.update_item, "Key")
 DynamoHandler.delete_item = _write_one(DynamoHandler.delete_item, "Key")
-DynamoHandler.transact_write_items = _transact_write(DynamoHandler.transact_write_items)
+DynamoHandler.transact_write_items = _idempotent(
+    _transact_write(DynamoHandler.transact_write_items))
 DynamoHandler.batch_write_item = _batch_write(DynamoHandler.batch_write_item)
 
 

@@ -183,7 +183,7 @@ def test_the_configuration_at_start_is_aloft_faults(emulator):
     status, answer = emulator.api("GET")
     assert status == 200
     assert answer["config"] == {**START, "services": ["dynamodb", "s3", "sqs", "ses"],
-                                "slow_ms": 2500}
+                                "operations": None, "slow_ms": 2500}
     assert _fails(_get, emulator=emulator)[0] in DYNAMODB_THROTTLES
     _get(emulator, caller="billing")  # not in callers
 
@@ -330,6 +330,51 @@ def test_local_unsigned_and_unselected_requests_are_never_faulted(emulator):
     assert answer["eligible"] == {} and answer["injected"] == []
 
 
+def test_operations_selects_the_requests_faulted_by_name(emulator):
+    emulator.faults(rate=1, kinds={"server": 1}, operations=["UpdateItem", "TransactWriteItems"])
+    dynamodb = emulator.client("dynamodb")
+    key = _key()
+    _put(emulator, key=key)
+    _get(emulator)
+    assert _fails(dynamodb.update_item, TableName=TABLE, Key={"pk": {"S": key}},
+                  UpdateExpression="SET n = :n",
+                  ExpressionAttributeValues={":n": {"N": "1"}})[:2] == (
+        "InternalServerError", 500)
+    assert _fails(dynamodb.transact_write_items, TransactItems=[
+        {"Put": {"TableName": TABLE, "Item": {"pk": {"S": _key()}}}}])[1] == 500
+    _, answer = emulator.api("GET")
+    assert answer["config"]["operations"] == ["UpdateItem", "TransactWriteItems"]
+    assert answer["eligible"] == {"dynamodb": 2}  # the other two were not selected
+    assert emulator.injected() == {("dynamodb", "server", "users"): 2}
+
+    # S3's names are its HTTP method's, then Object or Bucket.
+    emulator.faults(rate=1, kinds={"throttle": 1}, operations=["PutObject", "GetBucket"])
+    s3 = emulator.client("s3")
+    assert _fails(s3.get_object, Bucket=BUCKET, Key="absent")[0] == "NoSuchKey"  # GetObject
+    s3.head_bucket(Bucket=BUCKET)  # HeadBucket
+    assert _fails(s3.put_object, Bucket=BUCKET, Key=key, Body=b"x")[:2] == ("SlowDown", 503)
+    assert _fails(s3.list_objects_v2, Bucket=BUCKET)[:2] == ("SlowDown", 503)
+    emulator.faults(rate=1, kinds={"throttle": 1}, operations=["DeleteObject", "PostBucket"])
+    s3.put_object(Bucket=BUCKET, Key=key, Body=b"x")
+    assert _fails(s3.delete_object, Bucket=BUCKET, Key=key)[1] == 503
+    assert _fails(s3.delete_objects, Bucket=BUCKET,
+                  Delete={"Objects": [{"Key": key}]})[1] == 503
+
+    # SQS by its JSON target's action or its query Action; SES v2 by the send's name.
+    emulator.faults(rate=1, kinds={"throttle": 1},
+                    operations=["SendMessage", "GetQueueUrl", "SendEmail"])
+    sqs = emulator.client("sqs")
+    sqs.receive_message(QueueUrl=emulator.queue_url)
+    assert _fails(sqs.send_message, QueueUrl=emulator.queue_url, MessageBody="m")[0] == (
+        "RequestThrottled")
+    assert _sqs_query(emulator, "GetQueueUrl", QueueName=QUEUE)[0] == 400
+    assert _fails(_send_v2, emulator=emulator)[0] == "TooManyRequestsException"
+    assert _fails(_send_v1, emulator=emulator)[0] == "Throttling"
+    emulator.faults(rate=1, kinds={"throttle": 1}, operations=["SendEmail"], services=["sqs"])
+    _send_v2(emulator)  # SES not selected: the operation alone selects nothing
+    emulator.api("DELETE")
+
+
 def test_rate_zero_faults_nothing_and_rate_one_everything(emulator):
     emulator.faults(rate=0, kinds={"throttle": 1})
     for _ in range(50):
@@ -371,7 +416,8 @@ def test_the_configuration_at_runtime(emulator):
     before = emulator.faults(rate=1, kinds={"throttle": 1}, seed=5)
     _fails(_get, emulator=emulator)
     for bad in ({"rate": 2}, {"kinds": {"explode": 1}}, {"kinds": {"slow": 0}},
-                {"services": ["kms"]}, {"rate": 0.1, "typo": 1}, [1]):
+                {"services": ["kms"]}, {"rate": 0.1, "typo": 1}, [1],
+                {"operations": "GetItem"}, {"operations": [""]}, {"operations": [1]}):
         status, answer = emulator.api("POST", bad)
         assert status == 400 and "error" in answer, bad
     assert emulator.api("POST", b"not json")[0] == 400
