@@ -36,7 +36,7 @@ pub async fn check_quota(
         metric: AI_TOKENS.key,
         limit,
         used,
-        resets_at: aloft_core::timestamp::format(next_month(now)),
+        resets_at: Some(aloft_core::timestamp::format(next_month(now))),
     })
 }
 

@@ -6,9 +6,9 @@ use aloft_http::{
     Json, Paging, Reply,
     openapi::{ErrorBody, InvalidQuery, JsonBody, SignedIn},
 };
-use aloft_queue::Event;
+use aloft_queue::{Event, Staged};
 use aloft_store::{
-    FileRecord, Metric,
+    Confirmation, FileRecord, Metric, StorageQuota, StoreError, TransactWriteItem,
     usage::{FILE_DOWNLOADS, FILE_UPLOADS, STORAGE_BYTES},
 };
 use axum::extract::{Path, State};
@@ -25,22 +25,49 @@ use crate::{
     },
 };
 
-/// A pending upload's record lives a day past its URL, then the TTL removes it.
+/// A pending upload is given up a day past its URL (the sweep then removes its object and
+/// record): time for a client that uploaded just before the URL expired to confirm.
 const PENDING_GRACE_SECONDS: u64 = 24 * 3600;
 
-/// Counts file usage for the caller (never failing the request).
-/// Announces `event` for `file` on the tenant's and the owner's channels.
-async fn publish(state: &AppState, event: Event, principal: &Principal, file: &FileRecord) {
+/// The event announcing a change to `file`, for the tenant's and the owner's channels,
+/// to be written in the change's transaction.
+fn stage(
+    state: &AppState,
+    event: Event,
+    principal: &Principal,
+    file: &FileRecord,
+) -> Result<Staged, StoreError> {
     let data = serde_json::to_value(FileView::from(file)).unwrap_or_default();
     let channels = vec![
         format!("tenant:{}", principal.tenant_id.as_str()),
         format!("user:{}", file.owner_id),
     ];
-    let tenant = &principal.tenant_id;
-    state
-        .publisher
-        .announce(event, tenant, data, channels)
-        .await;
+    (state.publisher).stage(event, &principal.tenant_id, data, channels)
+}
+
+/// The caller's usage of each metric by its amount, as writes of the change's
+/// transaction: the totals move exactly when the files do.
+fn usage_writes(
+    state: &AppState,
+    principal: &Principal,
+    amounts: &[(Metric, i64)],
+) -> Result<Vec<TransactWriteItem>, StoreError> {
+    let owner = principal.usage_owner();
+    let today = OffsetDateTime::now_utc().date();
+    amounts
+        .iter()
+        .map(|(metric, amount)| state.usage.add_write(&owner, *metric, today, *amount, None))
+        .collect()
+}
+
+/// The quota error for the limit a file does not fit.
+fn over_quota((metric, limit, used): (&'static str, u64, u64)) -> ApiError {
+    ApiError::QuotaExceeded {
+        metric,
+        limit,
+        used,
+        resets_at: None,
+    }
 }
 
 async fn count(state: &AppState, principal: &Principal, metric: Metric, amount: i64) {
@@ -84,6 +111,12 @@ pub(crate) async fn create_upload_url(
     Json(body): Json<UploadUrlRequest>,
 ) -> Result<Reply<UploadUrl>, ApiError> {
     let upload = body.parse(&state.rules)?;
+    // A cheap early refusal, against the declared size; confirm checks the real one.
+    let quota = state.rules.quota(principal.plan);
+    if quota != (StorageQuota { files: 0, bytes: 0 }) {
+        let stored = state.files.stored(&principal.tenant_id).await?;
+        quota.room_for(stored, upload.size).map_err(over_quota)?;
+    }
     let id = uuid::Uuid::now_v7().to_string();
     let key = format!(
         "uploads/{}/{id}/{}",
@@ -110,9 +143,13 @@ pub(crate) async fn create_upload_url(
         key: key.clone(),
         status: "pending".into(),
         created_at: aloft_core::timestamp::format(OffsetDateTime::now_utc()),
-        expires_at: Some(now + state.rules.url_ttl.as_secs() + PENDING_GRACE_SECONDS),
+        expires_at: None,
     };
-    state.files.create(&principal.tenant_id, &record).await?;
+    let abandon_at = now + state.rules.url_ttl.as_secs() + PENDING_GRACE_SECONDS;
+    state
+        .files
+        .create(&principal.tenant_id, &record, abandon_at)
+        .await?;
     Ok(Reply::ok(UploadUrl {
         upload_url,
         file_id: id,
@@ -163,19 +200,34 @@ pub(crate) async fn confirm_upload(
             .into(),
         ));
     }
-    let (file, first) = state
-        .files
-        .mark_uploaded(&principal.tenant_id, file)
-        .await?;
-    if first {
-        let size = i64::try_from(file.size).unwrap_or(i64::MAX);
-        tokio::join!(
-            count(&state, &principal, FILE_UPLOADS, 1),
-            count(&state, &principal, STORAGE_BYTES, size),
-            publish(&state, Event::FileUploaded, &principal, &file),
-        );
+    let size = i64::try_from(file.size).unwrap_or(i64::MAX);
+    let mut writes = usage_writes(
+        &state,
+        &principal,
+        &[(FILE_UPLOADS, 1), (STORAGE_BYTES, size)],
+    )?;
+    let uploaded = stage(&state, Event::FileUploaded, &principal, &file.uploaded())?;
+    writes.push(uploaded.write.clone());
+    let quota = state.rules.quota(principal.plan);
+    let declared = file.size;
+    match (state.files)
+        .mark_uploaded(&principal.tenant_id, file, quota, writes)
+        .await?
+    {
+        Confirmation::Marked(file) => {
+            state.publisher.dispatch(&uploaded).await;
+            Ok(Reply::ok(FileView::from(&file)))
+        }
+        Confirmation::Already(file) => Ok(Reply::ok(FileView::from(&file))),
+        Confirmation::OverQuota(stored) => {
+            let broken = quota.room_for(stored, declared).err();
+            Err(over_quota(broken.unwrap_or((
+                "storage_bytes",
+                quota.bytes,
+                stored.bytes,
+            ))))
+        }
     }
-    Ok(Reply::ok(FileView::from(&file)))
 }
 
 /// The caller's tenant's uploaded files, newest first.
@@ -261,13 +313,19 @@ pub(crate) async fn delete_file(
     let file = owned_file(&state, &principal, &file_id).await?;
     // Object first: a retry after a failure here finds the record and tries again.
     state.objects.delete(&file.key).await?;
-    let deleted = state.files.delete(&principal.tenant_id, &file.id).await?;
-    if let Some(deleted) = deleted.filter(|f| f.status == "uploaded") {
-        let size = i64::try_from(deleted.size).unwrap_or(i64::MAX);
-        tokio::join!(
-            count(&state, &principal, STORAGE_BYTES, -size),
-            publish(&state, Event::FileDeleted, &principal, &deleted),
-        );
+    let mut deleted = None;
+    (state.files)
+        .delete(&principal.tenant_id, &file.id, &mut |file| {
+            let size = i64::try_from(file.size).unwrap_or(i64::MAX);
+            let mut writes = usage_writes(&state, &principal, &[(STORAGE_BYTES, -size)])?;
+            let staged = stage(&state, Event::FileDeleted, &principal, file)?;
+            writes.push(staged.write.clone());
+            deleted = Some(staged);
+            Ok(writes)
+        })
+        .await?;
+    if let Some(staged) = &deleted {
+        state.publisher.dispatch(staged).await;
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -9,11 +9,11 @@ mod model;
 
 use std::{sync::Arc, time::Duration};
 
-use aloft_auth::{App, AppParts};
+use aloft_auth::{App, AppParts, Plan};
 use aloft_config::{ConfigError, Env};
 use aloft_http::{HttpConfig, openapi::versioned_document};
 use aloft_queue::{Producer, Publisher, QueueName, QueueUrls};
-use aloft_store::{AwsClients, FileRepo, JobRepo, Objects, Table, UsageMeter};
+use aloft_store::{AwsClients, FileRepo, JobRepo, Objects, StorageQuota, Table, UsageMeter};
 use axum::{
     Router,
     routing::{delete, get, post},
@@ -22,13 +22,29 @@ use utoipa::OpenApi;
 
 const DEFAULT_ALLOWED_TYPES: &str = "image/png,image/jpeg,image/gif,image/webp,application/pdf,text/plain,text/csv,application/json,application/zip";
 
-/// Upload rules, from `FILES_ALLOWED_TYPES`, `FILES_MAX_BYTES`, `FILES_URL_TTL_SECONDS`.
+/// Upload rules, from `FILES_ALLOWED_TYPES`, `FILES_MAX_BYTES`, `FILES_URL_TTL_SECONDS`
+/// and the storage quotas `FILES_QUOTA_{FILES,BYTES}_{FREE,PRO,ENTERPRISE}`.
 #[derive(Debug, Clone)]
 pub struct FileRules {
     pub allowed_types: Arc<[String]>,
     pub max_bytes: u64,
     pub url_ttl: Duration,
+    /// By plan: free, pro, enterprise.
+    pub quotas: [StorageQuota; 3],
 }
+
+impl FileRules {
+    /// What a tenant on `plan` may store.
+    pub fn quota(&self, plan: Plan) -> StorageQuota {
+        match plan {
+            Plan::Free => self.quotas[0],
+            Plan::Pro => self.quotas[1],
+            Plan::Enterprise => self.quotas[2],
+        }
+    }
+}
+
+const GIB: u64 = 1024 * 1024 * 1024;
 
 impl FileRules {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
@@ -43,6 +59,20 @@ impl FileRules {
             allowed_types: allowed.into_iter().map(|t| t.to_lowercase()).collect(),
             max_bytes: env.parse_or("FILES_MAX_BYTES", 10 * 1024 * 1024)?,
             url_ttl: Duration::from_secs(env.parse_or("FILES_URL_TTL_SECONDS", 3600)?),
+            quotas: [
+                StorageQuota {
+                    files: env.parse_or("FILES_QUOTA_FILES_FREE", 1_000)?,
+                    bytes: env.parse_or("FILES_QUOTA_BYTES_FREE", GIB)?,
+                },
+                StorageQuota {
+                    files: env.parse_or("FILES_QUOTA_FILES_PRO", 100_000)?,
+                    bytes: env.parse_or("FILES_QUOTA_BYTES_PRO", 100 * GIB)?,
+                },
+                StorageQuota {
+                    files: env.parse_or("FILES_QUOTA_FILES_ENTERPRISE", 0)?,
+                    bytes: env.parse_or("FILES_QUOTA_BYTES_ENTERPRISE", 0)?,
+                },
+            ],
         })
     }
 }

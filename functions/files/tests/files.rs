@@ -20,10 +20,16 @@ async fn app() -> Router {
 }
 
 async fn app_on(env: &TestEnv) -> Router {
-    let vars = env.env(&[
+    app_with(env, &[]).await
+}
+
+async fn app_with(env: &TestEnv, extra: &[(&'static str, &str)]) -> Router {
+    let mut pairs = vec![
         ("FILES_MAX_BYTES", "1000"),
         ("RATE_LIMIT_DEFAULT_PER_MINUTE", "100000"),
-    ]);
+    ];
+    pairs.extend_from_slice(extra);
+    let vars = env.env(&pairs);
     fn_files::router(
         fn_files::AppState::from_env(&vars).await.unwrap(),
         &HttpConfig::from_env(&vars).unwrap(),
@@ -334,4 +340,76 @@ async fn every_documented_route_is_served() {
     let app = app().await;
     let api = serde_json::to_value(fn_files::openapi()).unwrap();
     oneshot::assert_documented_routes_exist(&app, &api).await;
+}
+
+/// A free tenant may store 25 bytes here: the second 11-byte file fits, the third is
+/// refused at `upload-url` by its declared size, and a confirmation past the quota (two
+/// URLs asked before either upload was confirmed) is refused with the same 429.
+#[tokio::test]
+async fn the_storage_quota_refuses_at_upload_url_and_at_confirm() {
+    let env = TestEnv::new().await;
+    let app = app_with(&env, &[("FILES_QUOTA_BYTES_FREE", "25")]).await;
+    let mut pending = Vec::new();
+    for name in ["a.txt", "b.txt", "c.txt"] {
+        let upload = upload_url(&app, "quinn", name, 11).await;
+        put(upload["upload_url"].as_str().unwrap(), b"hello world").await;
+        pending.push(upload["file_id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        confirm(&app, "quinn", &pending[0]).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        confirm(&app, "quinn", &pending[1]).await.status,
+        StatusCode::OK
+    );
+    let third = confirm(&app, "quinn", &pending[2]).await;
+    assert_eq!(
+        third.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        third.text
+    );
+    let error = &third.json()["error"];
+    assert_eq!(error["code"], "QUOTA_EXCEEDED");
+    assert_eq!(error["details"]["metric"], "storage_bytes");
+    assert_eq!(
+        (
+            error["details"]["limit"].as_u64(),
+            error["details"]["used"].as_u64()
+        ),
+        (Some(25), Some(22))
+    );
+    assert!(
+        error["details"].get("resets_at").is_none(),
+        "storage does not reset by itself"
+    );
+
+    let body = r#"{"filename": "d.txt", "content_type": "text/plain", "size": 11}"#;
+    let asked = oneshot::send(
+        &app,
+        oneshot::as_user("POST", "/api/v1/app/files/upload-url", "quinn", Some(body)),
+    )
+    .await;
+    assert_eq!(
+        asked.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        asked.text
+    );
+    // Deleting makes room again.
+    let delete = oneshot::as_user(
+        "DELETE",
+        &format!("/api/v1/app/files/{}", pending[0]),
+        "quinn",
+        None,
+    );
+    assert_eq!(
+        oneshot::send(&app, delete).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        confirm(&app, "quinn", &pending[2]).await.status,
+        StatusCode::OK
+    );
 }

@@ -11,6 +11,10 @@
 //! | `account.verify_email`, `account.reset_password` | mints a single-use link and mails it |
 //! | `organization.invitation` | mints an invitation's single-use link and mails it |
 //!
+//! On its schedule (every minute) it relays stored jobs whose messages were not sent
+//! (`Producer::relay`, the outbox's relay) and removes uploads never confirmed (object,
+//! then record) once given up.
+//!
 //! Failures are retried with exponential backoff by the harness; deliveries record
 //! every attempt, so a subscriber sees `failed` and finally `dead` in its list. A job done
 //! for a user (an email or CRM webhook of theirs, not the event bus's own fan-outs,
@@ -29,8 +33,8 @@ use aloft_queue::{
 };
 use aloft_realtime::{Broadcaster, Push};
 use aloft_store::{
-    AwsClients, AwsSettings, Connections, JobRecord, JobRepo, OrganizationRepo, Purpose, Table,
-    TenantId, UsageMeter, UserRepo, WebhookRepo, usage::EMAIL_SENT,
+    AwsClients, AwsSettings, Connections, FileRepo, JobRecord, JobRepo, Objects, OrganizationRepo,
+    Purpose, Table, TenantId, UsageMeter, UserRepo, WebhookRepo, usage::EMAIL_SENT,
 };
 
 pub use account::AccountLinks;
@@ -56,6 +60,11 @@ pub struct Jobs {
     pub account: AccountLinks,
     /// Organization invitations.
     pub organizations: OrganizationRepo,
+    /// The outbox's relay: sends any stored job's message, whichever its queue.
+    pub relay: Producer,
+    /// Uploads never confirmed, and their objects (`BUCKET_NAME`).
+    pub files: FileRepo,
+    pub objects: Objects,
 }
 
 impl Handler for Jobs {
@@ -68,6 +77,34 @@ impl Handler for Jobs {
             self.completed(record).await;
         }
         done
+    }
+
+    async fn scheduled(&self) -> Result<serde_json::Value, JobError> {
+        let relayed = self.relay.relay(aloft_queue::RELAY_AFTER).await;
+        let swept = self.sweep_uploads().await;
+        Ok(serde_json::json!({
+            "relayed": relayed.map_err(|e| JobError::Retryable(e.to_string()))?,
+            "uploads_removed": swept.map_err(|e| JobError::Retryable(e.to_string()))?,
+        }))
+    }
+}
+
+/// The most abandoned uploads one scheduled run removes.
+const SWEEP_BATCH: usize = 100;
+
+impl Jobs {
+    /// Removes the uploads given up by now: the object first, so a failure leaves the
+    /// record for the next run to find again.
+    async fn sweep_uploads(&self) -> Result<usize, aloft_store::StoreError> {
+        let now = aloft_core::timestamp::unix_now();
+        let mut removed = 0;
+        for (tenant, file) in self.files.abandoned(now, SWEEP_BATCH).await? {
+            self.objects.delete(&file.key).await?;
+            if self.files.remove_pending(&tenant, &file.id).await? {
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 }
 
@@ -164,6 +201,13 @@ impl Jobs {
             users: UserRepo::new(table.clone()),
             account: AccountLinks::from_env(env, table)?,
             organizations: OrganizationRepo::new(table.clone()),
+            relay: Producer::new(
+                aws,
+                JobRepo::new(table.clone()),
+                QueueUrls::from_env(env, &[QueueName::Jobs, QueueName::Webhooks])?,
+            ),
+            files: FileRepo::new(table.clone()),
+            objects: Objects::new(aws, env.required("BUCKET_NAME")?),
             producer,
             sender,
             mailer: Mailer::from_env(env, &aws.sdk),
@@ -185,15 +229,11 @@ pub async fn worker(env: &Env) -> Result<Worker<Jobs>, ConfigError> {
     let aws = AwsClients::connect(&AwsSettings::from_env(env)?).await;
     let table = Table::new(aws.dynamodb.clone(), env.required("TABLE_NAME")?);
     let jobs = Jobs::from_env(env, &aws, &table)?;
-    // The relay sends any stored job's message, whichever queue it is for.
-    let urls = QueueUrls::from_env(env, &[QueueName::Jobs, QueueName::Webhooks])?;
-    let relay = Producer::new(&aws, JobRepo::new(table.clone()), urls);
     Ok(Worker::new(
         table,
         aws.sqs(),
         env.required("JOBS_QUEUE_URL")?,
         WorkerConfig::from_env(env)?,
         jobs,
-    )
-    .with_relay(relay))
+    ))
 }

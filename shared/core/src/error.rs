@@ -106,8 +106,9 @@ pub enum ApiError {
         metric: &'static str,
         limit: u64,
         used: u64,
-        /// When the allowance starts again (ISO 8601).
-        resets_at: String,
+        /// When the allowance starts again (ISO 8601); `None` for what never resets by
+        /// itself (storage: freed by deleting).
+        resets_at: Option<String>,
     },
     /// 424 — the organization requires its own provider keys and has none for any
     /// provider that could serve the request; `details.providers` names those.
@@ -237,7 +238,13 @@ impl ApiError {
                 limit,
                 used,
                 resets_at,
-            } => json!({ "metric": metric, "limit": limit, "used": used, "resets_at": resets_at }),
+            } => {
+                let mut details = json!({ "metric": metric, "limit": limit, "used": used });
+                if let Some(resets_at) = resets_at {
+                    details["resets_at"] = json!(resets_at);
+                }
+                details
+            }
             ApiError::ServiceUnavailable {
                 details: Some(details),
                 ..

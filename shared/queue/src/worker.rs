@@ -15,7 +15,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-use crate::{JobMessage, Producer, Queued};
+use crate::{JobMessage, Queued};
 
 mod outcome;
 
@@ -70,6 +70,15 @@ pub trait Handler: Send + Sync + 'static {
         record: &JobRecord,
         attempt: Attempt,
     ) -> impl Future<Output = Result<(), JobError>> + Send;
+
+    /// Answers a schedule's tick (EventBridge's `Scheduled Event`): a worker with
+    /// `Schedule` events in the template does its periodic work here. What it did, for
+    /// the log.
+    fn scheduled(&self) -> impl Future<Output = Result<serde_json::Value, JobError>> + Send {
+        std::future::ready(Err(JobError::Permanent(
+            "this worker has no scheduled work".into(),
+        )))
+    }
 }
 
 /// `MAX_RECEIVE_COUNT` must equal the queue's `maxReceiveCount` (a test checks the
@@ -104,8 +113,6 @@ pub struct Worker<H> {
     queue_url: String,
     config: WorkerConfig,
     handler: H,
-    /// Sends unsent jobs' messages when a schedule invokes the worker.
-    relay: Option<Producer>,
 }
 
 impl<H: Handler> Worker<H> {
@@ -124,21 +131,11 @@ impl<H: Handler> Worker<H> {
             queue_url,
             config,
             handler,
-            relay: None,
         }
     }
 
-    /// Answers scheduled invocations (EventBridge's `Scheduled Event`) by relaying the
-    /// jobs whose messages were not sent ([`Producer::relay`]).
-    pub fn with_relay(self, producer: Producer) -> Self {
-        Self {
-            relay: Some(producer),
-            ..self
-        }
-    }
-
-    /// Serves SQS batches (and, with a relay, scheduled events) from the Lambda runtime
-    /// until the process ends.
+    /// Serves SQS batches and scheduled events from the Lambda runtime until the process
+    /// ends.
     pub async fn run(self) -> Result<(), lambda_runtime::Error> {
         let worker = Arc::new(self);
         lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
@@ -164,11 +161,11 @@ impl<H: Handler> Worker<H> {
         self: &Arc<Self>,
         payload: serde_json::Value,
     ) -> Result<serde_json::Value, lambda_runtime::Error> {
-        let scheduled =
-            payload.get("detail-type").and_then(|t| t.as_str()) == Some("Scheduled Event");
-        if let (true, Some(relay)) = (scheduled, &self.relay) {
-            let relayed = relay.relay(crate::RELAY_AFTER).await?;
-            return Ok(serde_json::json!({ "relayed": relayed }));
+        if payload.get("detail-type").and_then(|t| t.as_str()) == Some("Scheduled Event") {
+            // Boxed: the scheduled work's future is large and rarely run.
+            let done = Box::pin(self.handler.scheduled()).await?;
+            tracing::info!(%done, "scheduled run: {done}");
+            return Ok(done);
         }
         let batch: SqsEvent = serde_json::from_value(payload)?;
         Ok(serde_json::to_value(self.process(batch).await)?)

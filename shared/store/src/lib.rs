@@ -39,7 +39,7 @@ pub use aws_sdk_dynamodb::types::TransactWriteItem;
 pub use clients::{AwsClients, AwsSettings};
 pub use credentials::{CredentialRecord, TenantCredentials};
 pub use error::StoreError;
-pub use files::{FileRecord, FileRepo};
+pub use files::{Confirmation, FileRecord, FileRepo, StorageQuota, Stored};
 pub use flags::{CreateFlagOutcome, FlagRecord, FlagRepo, MAX_FLAGS, MAX_USER_IDS};
 pub use impersonation::{ImpersonationSession, ImpersonationSessions};
 pub use jobs::{JobRecord, JobRepo, JobStatus, Start};

@@ -11,7 +11,7 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use time::{Date, Month, OffsetDateTime};
 
 use crate::{Key, StoreError, Table, table::n, table::s};
@@ -302,11 +302,36 @@ impl UsageMeter {
         amount: i64,
         dimension: Option<&str>,
     ) -> Result<(), StoreError> {
-        let month = month_key(day);
-        let mut update = self
-            .table
+        let write = self.add_write(owner, metric, day, amount, dimension)?;
+        let Some(update) = write.update else {
+            return Err(StoreError::Other("a usage write is an update".into()));
+        };
+        self.table
             .client()
             .update_item()
+            .table_name(update.table_name)
+            .set_key(Some(update.key))
+            .update_expression(update.update_expression)
+            .set_expression_attribute_names(update.expression_attribute_names)
+            .set_expression_attribute_values(update.expression_attribute_values)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+
+    /// [`Self::add`] as one write of the transaction of the change it counts, so the
+    /// count is exact: it moves exactly when the change happens.
+    pub fn add_write(
+        &self,
+        owner: &UsageOwner,
+        metric: Metric,
+        day: Date,
+        amount: i64,
+        dimension: Option<&str>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let month = month_key(day);
+        let mut update = Update::builder()
             .table_name(self.table.name())
             .set_key(Some(Key::usage(&owner.id, metric.key, &month).attributes()))
             .expression_attribute_names("#count", "count")
@@ -330,12 +355,11 @@ impl UsageMeter {
                 format!("ADD {adds}, #member :amount")
             }
         };
-        update
+        let update = update
             .update_expression(expression)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
-        Ok(())
+            .build()
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        Ok(TransactWriteItem::builder().update(update).build())
     }
 
     /// `user_id`'s usage of `metric` in the month of `month` (any day of it).

@@ -10,9 +10,9 @@ use std::collections::HashMap;
 
 use aloft_core::{Page, PageParams, PageRequest, Slice, aws_usage::measure};
 use aloft_store::{
-    AdminChange, ApiKeyRecord, ApiKeyRepo, BillingChange, CreateApiKeyOutcome, DeliveryAttempt,
-    DeliveryRecord, FileRecord, FileRepo, JobRepo, JobStatus, MAX_API_KEYS, Table, TenantId,
-    UserRepo, WebhookRepo,
+    AdminChange, ApiKeyRecord, ApiKeyRepo, BillingChange, Confirmation, CreateApiKeyOutcome,
+    DeliveryAttempt, DeliveryRecord, FileRecord, FileRepo, JobRepo, JobStatus, MAX_API_KEYS,
+    StorageQuota, StoreError, Stored, Table, TenantId, TransactWriteItem, UserRepo, WebhookRepo,
 };
 use aloft_testkit::{TestEnv, user_record};
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
@@ -275,25 +275,56 @@ fn file(i: u32) -> FileRecord {
     }
 }
 
+const UNLIMITED: StorageQuota = StorageQuota { files: 0, bytes: 0 };
+
+fn no_more(_: &FileRecord) -> Result<Vec<TransactWriteItem>, StoreError> {
+    Ok(Vec::new())
+}
+
 #[tokio::test]
 async fn files_list_only_uploads_newest_first_and_their_count_follows_confirm_and_delete() {
     let table = table().await;
     let files = FileRepo::new(table);
     let tenant = TenantId::new("t1");
     for i in 0..6 {
-        files.create(&tenant, &file(i)).await.unwrap();
+        files
+            .create(&tenant, &file(i), 1_900_000_000)
+            .await
+            .unwrap();
     }
     for i in [1, 3, 4] {
-        let (record, first) = files.mark_uploaded(&tenant, file(i)).await.unwrap();
-        assert!(first && record.status == "uploaded" && record.expires_at.is_none());
+        let marked = files.mark_uploaded(&tenant, file(i), UNLIMITED, Vec::new());
+        let Confirmation::Marked(record) = marked.await.unwrap() else {
+            panic!("not marked");
+        };
+        assert!(record.status == "uploaded" && record.expires_at.is_none());
     }
     // A second confirmation (a retry, with the record as it read it) is not a second upload.
-    let (_, first) = files.mark_uploaded(&tenant, file(3)).await.unwrap();
-    assert!(!first);
+    let again = files.mark_uploaded(&tenant, file(3), UNLIMITED, Vec::new());
+    assert!(matches!(again.await.unwrap(), Confirmation::Already(_)));
+    assert_eq!(
+        files.stored(&tenant).await.unwrap(),
+        Stored {
+            files: 3,
+            bytes: 30
+        }
+    );
     // Deleting an upload uncounts it; deleting a pending one, or twice, changes nothing.
-    assert!(files.delete(&tenant, &file(4).id).await.unwrap().is_some());
-    assert!(files.delete(&tenant, &file(4).id).await.unwrap().is_none());
-    assert!(files.delete(&tenant, &file(5).id).await.unwrap().is_some());
+    let delete = |id: String| {
+        let files = files.clone();
+        let tenant = tenant.clone();
+        async move { files.delete(&tenant, &id, &mut no_more).await.unwrap() }
+    };
+    assert!(delete(file(4).id).await.is_some());
+    assert!(delete(file(4).id).await.is_none());
+    assert!(delete(file(5).id).await.is_some());
+    assert_eq!(
+        files.stored(&tenant).await.unwrap(),
+        Stored {
+            files: 2,
+            bytes: 20
+        }
+    );
     let request = page(1, None, "files");
     let (slice, usage) = measure(files.page(&tenant, &request)).await;
     let slice = slice.unwrap();
@@ -503,4 +534,107 @@ async fn a_batch_read_reads_a_key_named_twice_once() {
     read.sort_by(|a, b| a.id.cmp(&b.id));
     let ids: Vec<&str> = read.iter().map(|u| u.id.as_str()).collect();
     assert_eq!(ids, ["twice-ann", "twice-bob"]);
+}
+
+/// The quota holds under racing confirmations: it is the confirmation's own condition.
+#[tokio::test]
+async fn concurrent_confirmations_never_pass_the_storage_quota() {
+    let table = table().await;
+    let files = FileRepo::new(table);
+    let tenant = TenantId::new("quota");
+    // Room for three 10-byte files by bytes, five by count: bytes decide.
+    let quota = StorageQuota {
+        files: 5,
+        bytes: 35,
+    };
+    for i in 0..8 {
+        files
+            .create(&tenant, &file(i), 1_900_000_000)
+            .await
+            .unwrap();
+    }
+    let mut confirmations = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let files = files.clone();
+        let tenant = tenant.clone();
+        confirmations.spawn(async move {
+            files
+                .mark_uploaded(&tenant, file(i), quota, Vec::new())
+                .await
+        });
+    }
+    let outcomes = confirmations.join_all().await;
+    let marked = outcomes
+        .iter()
+        .filter(|o| matches!(o, Ok(Confirmation::Marked(_))))
+        .count();
+    let refused = outcomes
+        .iter()
+        .filter(|o| matches!(o, Ok(Confirmation::OverQuota(_))))
+        .count();
+    // A confirmation that met a racing one may answer 503 (retryable); none passes.
+    assert_eq!(marked, 3, "{outcomes:?}");
+    assert!(refused >= 1, "{outcomes:?}");
+    assert_eq!(
+        files.stored(&tenant).await.unwrap(),
+        Stored {
+            files: 3,
+            bytes: 30
+        }
+    );
+    assert!(
+        quota
+            .room_for(
+                Stored {
+                    files: 3,
+                    bytes: 30
+                },
+                10
+            )
+            .is_err()
+    );
+    assert!(
+        quota
+            .room_for(
+                Stored {
+                    files: 2,
+                    bytes: 20
+                },
+                10
+            )
+            .is_ok()
+    );
+}
+
+/// Uploads never confirmed are found once given up, and only those.
+#[tokio::test]
+async fn abandoned_uploads_are_found_once_given_up_and_confirmed_ones_never() {
+    let table = table().await;
+    let files = FileRepo::new(table);
+    let tenant = TenantId::new("sweep");
+    let now = 1_900_000_000;
+    files.create(&tenant, &file(0), now - 10).await.unwrap();
+    files.create(&tenant, &file(1), now - 5).await.unwrap();
+    files.create(&tenant, &file(2), now + 60).await.unwrap();
+    let confirmed = files.mark_uploaded(&tenant, file(1), UNLIMITED, Vec::new());
+    assert!(matches!(confirmed.await.unwrap(), Confirmation::Marked(_)));
+    let found = files.abandoned(now, 100).await.unwrap();
+    let ids: Vec<(&str, &str)> = found
+        .iter()
+        .filter(|(t, _)| *t == tenant)
+        .map(|(t, f)| (t.as_str(), f.id.as_str()))
+        .collect();
+    assert_eq!(ids, [("sweep", file(0).id.as_str())]);
+    assert!(files.remove_pending(&tenant, &file(0).id).await.unwrap());
+    // Confirmed meanwhile, or removed already: left alone.
+    assert!(!files.remove_pending(&tenant, &file(1).id).await.unwrap());
+    assert!(!files.remove_pending(&tenant, &file(0).id).await.unwrap());
+    assert!(
+        files
+            .abandoned(now, 100)
+            .await
+            .unwrap()
+            .iter()
+            .all(|(t, _)| *t != tenant)
+    );
 }

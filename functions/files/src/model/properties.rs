@@ -25,6 +25,7 @@ fn rules() -> FileRules {
         allowed_types: Arc::from(["text/plain".to_owned(), "image/png".to_owned()]),
         max_bytes: MAX_BYTES,
         url_ttl: std::time::Duration::from_secs(60),
+        quotas: [aloft_store::StorageQuota { files: 0, bytes: 0 }; 3],
     }
 }
 
