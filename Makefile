@@ -7,7 +7,7 @@ CARGO_LAMBDA_VERSION := 1.9.2
 STACK := infra/stack.sh
 comma := ,
 
-.PHONY: help setup browser qemu package package-test package-smoke iam-check dev web test lint unit properties e2e smoke all-tests e2e-browser contract contract-ci stack-term-test client emulator bench bench-api openapi clean-local
+.PHONY: help setup browser qemu package package-test package-smoke iam-check emulator-test scale-test chaos chaos-ci dev web test lint unit properties e2e smoke all-tests e2e-browser contract contract-ci stack-term-test client emulator bench bench-api openapi clean-local
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -64,7 +64,7 @@ package-smoke: setup qemu ## package + package-test for one function per crate c
 dev: setup ## Run the local stack: emulator, resources, every function on :9000
 	$(STACK) dev
 
-test: setup lint client all-tests e2e-browser contract-ci stack-term-test package-smoke ## fmt, clippy, cfn-lint, TypeScript clients, unit + integration + end-to-end (API and browser) + IAM + contract + stack-stop tests, arm64 packages run under qemu
+test: setup lint client emulator-test all-tests chaos-ci e2e-browser contract-ci stack-term-test package-smoke ## fmt, clippy, cfn-lint, TypeScript clients, emulator additions, unit + integration + end-to-end (API and browser) + IAM + chaos + contract + stack-stop tests, arm64 packages run under qemu
 
 lint: setup ## fmt check, clippy -D warnings, cfn-lint
 	cargo fmt --all --check
@@ -102,8 +102,26 @@ AWS_CALL_LOG := $(CURDIR)/.local/aws-calls.jsonl
 
 all-tests: setup ## Unit, integration and end-to-end tests in one run under the whole stack, then the IAM check
 	mkdir -p .local && rm -f $(AWS_CALL_LOG)
-	ALOFT_AWS_CALL_LOG=$(AWS_CALL_LOG) $(STACK) full -- cargo test --workspace --locked
+	ALOFT_AWS_CALL_LOG=$(AWS_CALL_LOG) $(STACK) full -- cargo test --workspace --locked --no-fail-fast
 	$(MAKE) --no-print-directory iam-check
+
+# The emulator's own additions (fault injector, transaction idempotency, call log), in Python.
+emulator-test: setup ## Tests of infra/local's emulator additions (faults, idempotent transactions)
+	PYTHONDONTWRITEBYTECODE=1 $(VENV)/bin/python -m pytest -q -p no:cacheprovider infra/local
+
+# The stack under injected AWS faults (tests/tests/chaos.rs): a mixed workload, then
+# invariants checked on the data. `chaos` at full size; `chaos-ci`, smaller, in `make test`.
+CHAOS_USERS ?= 16
+CHAOS_ROUNDS ?= 60
+chaos: setup ## Mixed workload under 5 % injected AWS faults, then invariants on the data (CHAOS_USERS, CHAOS_ROUNDS)
+	CHAOS_USERS=$(CHAOS_USERS) CHAOS_ROUNDS=$(CHAOS_ROUNDS) $(STACK) full -- cargo test --locked -p aloft-e2e --test chaos -- --ignored --nocapture
+
+chaos-ci: setup ## `make chaos`, small enough for every `make test`
+	CHAOS_USERS=4 CHAOS_ROUNDS=10 $(STACK) full -- cargo test --locked -p aloft-e2e --test chaos -- --ignored --nocapture
+
+# Not in `make test`: seeds 100,000 users into an emulator of its own (~2 minutes).
+scale-test: setup ## The admin directory and search at 100,000 users cost what they cost at 1,000
+	cargo test --locked -p aloft-store --test lists_at_scale -- --ignored --nocapture
 
 iam-check: setup ## Every AWS call the last test run logged, against its function's policy
 	PYTHONDONTWRITEBYTECODE=1 $(VENV)/bin/python -m pytest -q -p no:cacheprovider infra/iam

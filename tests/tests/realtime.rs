@@ -244,3 +244,31 @@ async fn an_admins_change_of_a_users_plan_is_pushed_to_the_users_connections() {
     );
     socket.close(None).await.unwrap_or_else(|e| panic!("{e}"));
 }
+
+#[tokio::test]
+async fn a_deactivated_users_open_socket_is_closed_within_seconds() {
+    let stack = Stack::new();
+    let admin = stack.admin().await;
+    let (user, _) = stack.new_user("ws-deactivated").await;
+    let user_id = stack.user_id(&user).await;
+    let mut socket = open(&user).await;
+
+    let path = format!("/api/v1/admin/users/{user_id}/deactivate");
+    let deactivated = stack.call(&admin, Method::POST, &path, "").await;
+    assert_eq!(deactivated.status, StatusCode::OK, "{}", deactivated.text);
+
+    // The jobs worker closes it (`realtime.disconnect`): the server ends the socket.
+    let closed = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the socket was still open 30 s after the deactivation"
+    );
+}

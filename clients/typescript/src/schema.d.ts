@@ -189,9 +189,12 @@ export interface paths {
         };
         /**
          * List organizations, newest first.
-         * @description A page at a time from the organization index; a search examines at most 1,000
-         *     organizations per request (from the cursor on), and `truncated`/`total_exact` say
-         *     when that was not all of them.
+         * @description A page at a time from the organization index. A `search` of two characters or more
+         *     that begins a word of a name (one of its first four) reads only its page from the
+         *     name index, whatever the number of organizations, in name order; `total` counts the
+         *     matches read and is exact when they were all. Any other search examines at most
+         *     1,000 organizations per request (from the cursor on), and `truncated`/`total_exact`
+         *     say when that was not all of them.
          */
         get: operations["admin_list_organizations"];
         put?: never;
@@ -244,9 +247,9 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * This month's heaviest users of a metric, from the month's ranking index (it reads
-         *     `limit` rows, however many users there are). For `api_requests` a user's ranked total
-         *     leaves out their requests of the current minute.
+         * This month's heaviest users of a metric, from the month's ranking index (it reads at
+         *     most `limit` rows of each of its 16 shards, however many users there are). For
+         *     `api_requests` a user's ranked total leaves out their requests of the current minute.
          */
         get: operations["top_users"];
         put?: never;
@@ -268,9 +271,13 @@ export interface paths {
          * List users, newest first.
          * @description A page at a time from the directory index. Unfiltered, or filtered only by
          *     `is_active=true` or only by `plan`, a page reads `limit + 1` users (by `cursor`;
-         *     `skip + limit + 1` by `skip`) and `total` is the dashboard's counter. Other filters
-         *     examine at most 1,000 users per request (from the cursor on): `total` counts the
-         *     matches among them, and `truncated`/`total_exact` say when that was not everyone.
+         *     `skip + limit + 1` by `skip`) and `total` is the dashboard's counter. A `search` of
+         *     two characters or more that begins an email or a word of a name (one of its first
+         *     four) reads only its page from the search index, whatever the number of users, in
+         *     the order of the matched text; `total` counts the matches read and is exact when they
+         *     were all. Other searches and filters examine at most 1,000 users per request (from
+         *     the cursor on): `total` counts the matches among them, and `truncated`/`total_exact`
+         *     say when that was not everyone.
          */
         get: operations["list_users"];
         put?: never;
@@ -1624,9 +1631,12 @@ export interface paths {
         };
         /**
          * List organizations, newest first.
-         * @description A page at a time from the organization index; a search examines at most 1,000
-         *     organizations per request (from the cursor on), and `truncated`/`total_exact` say
-         *     when that was not all of them.
+         * @description A page at a time from the organization index. A `search` of two characters or more
+         *     that begins a word of a name (one of its first four) reads only its page from the
+         *     name index, whatever the number of organizations, in name order; `total` counts the
+         *     matches read and is exact when they were all. Any other search examines at most
+         *     1,000 organizations per request (from the cursor on), and `truncated`/`total_exact`
+         *     say when that was not all of them.
          */
         get: operations["admin_list_organizations_v2"];
         put?: never;
@@ -1679,9 +1689,9 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * This month's heaviest users of a metric, from the month's ranking index (it reads
-         *     `limit` rows, however many users there are). For `api_requests` a user's ranked total
-         *     leaves out their requests of the current minute.
+         * This month's heaviest users of a metric, from the month's ranking index (it reads at
+         *     most `limit` rows of each of its 16 shards, however many users there are). For
+         *     `api_requests` a user's ranked total leaves out their requests of the current minute.
          */
         get: operations["top_users_v2"];
         put?: never;
@@ -1703,9 +1713,13 @@ export interface paths {
          * List users, newest first.
          * @description A page at a time from the directory index. Unfiltered, or filtered only by
          *     `is_active=true` or only by `plan`, a page reads `limit + 1` users (by `cursor`;
-         *     `skip + limit + 1` by `skip`) and `total` is the dashboard's counter. Other filters
-         *     examine at most 1,000 users per request (from the cursor on): `total` counts the
-         *     matches among them, and `truncated`/`total_exact` say when that was not everyone.
+         *     `skip + limit + 1` by `skip`) and `total` is the dashboard's counter. A `search` of
+         *     two characters or more that begins an email or a word of a name (one of its first
+         *     four) reads only its page from the search index, whatever the number of users, in
+         *     the order of the matched text; `total` counts the matches read and is exact when they
+         *     were all. Other searches and filters examine at most 1,000 users per request (from
+         *     the cursor on): `total` counts the matches among them, and `truncated`/`total_exact`
+         *     say when that was not everyone.
          */
         get: operations["list_users_v2"];
         put?: never;
@@ -5107,7 +5121,11 @@ export interface operations {
     admin_list_organizations: {
         parameters: {
             query?: {
-                /** @description Case-insensitive part of the name. */
+                /**
+                 * @description Case-insensitive. Two characters or more that begin a word of the name (one of
+                 *     its first four) find those organizations, in name order, from an index; otherwise
+                 *     the text is looked for anywhere in the name (at most 1,000 examined).
+                 */
                 search?: string;
                 /**
                  * @description Number of items to skip; cannot be combined with `cursor`. Reads grow with
@@ -5128,7 +5146,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description One page of organizations, newest first */
+            /** @description One page of organizations, newest first (a search by the start of a name word: in name order) */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -5390,7 +5408,12 @@ export interface operations {
                 is_active?: boolean;
                 role?: components["schemas"]["Role"];
                 plan?: components["schemas"]["Plan"];
-                /** @description Case-insensitive part of the email or the full name. */
+                /**
+                 * @description Case-insensitive. Two characters or more that begin the email or a word of the
+                 *     full name (one of its first four) find those users, in the order of the matched
+                 *     text, from an index; otherwise the text is looked for anywhere in the email or
+                 *     name (at most 1,000 users examined).
+                 */
                 search?: string;
                 /**
                  * @description Number of items to skip; cannot be combined with `cursor`. Reads grow with
@@ -5411,7 +5434,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description One page of users, newest first; `next_cursor` continues the list. Reads are bounded: filters other than `is_active=true` or `plan` alone examine at most 1,000 users, and `truncated`/`total_exact` say when that was not everyone */
+            /** @description One page of users, newest first (a search by the start of an email or name word: in the order of the matched text); `next_cursor` continues the list. Reads are bounded: filters other than `is_active=true` or `plan` alone, and searches the index does not answer, examine at most 1,000 users, and `truncated`/`total_exact` say when that was not everyone */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -10535,6 +10558,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Over the webhook limit of the client IP or of the provider (`RATE_LIMIT_EXCEEDED`, `Retry-After`); nothing checked or stored */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The rate limiter did not answer (`SERVICE_UNAVAILABLE`, `Retry-After`); nothing checked or stored */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     list_audit_logs_v2: {
@@ -11408,7 +11449,11 @@ export interface operations {
     admin_list_organizations_v2: {
         parameters: {
             query?: {
-                /** @description Case-insensitive part of the name. */
+                /**
+                 * @description Case-insensitive. Two characters or more that begin a word of the name (one of
+                 *     its first four) find those organizations, in name order, from an index; otherwise
+                 *     the text is looked for anywhere in the name (at most 1,000 examined).
+                 */
                 search?: string;
                 /**
                  * @description Number of items to skip; cannot be combined with `cursor`. Reads grow with
@@ -11429,7 +11474,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description One page of organizations, newest first */
+            /** @description One page of organizations, newest first (a search by the start of a name word: in name order) */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -11703,7 +11748,12 @@ export interface operations {
                 is_active?: boolean;
                 role?: components["schemas"]["Role"];
                 plan?: components["schemas"]["Plan"];
-                /** @description Case-insensitive part of the email or the full name. */
+                /**
+                 * @description Case-insensitive. Two characters or more that begin the email or a word of the
+                 *     full name (one of its first four) find those users, in the order of the matched
+                 *     text, from an index; otherwise the text is looked for anywhere in the email or
+                 *     name (at most 1,000 users examined).
+                 */
                 search?: string;
                 /**
                  * @description Number of items to skip; cannot be combined with `cursor`. Reads grow with
@@ -11724,7 +11774,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description One page of users, newest first; `next_cursor` continues the list. Reads are bounded: filters other than `is_active=true` or `plan` alone examine at most 1,000 users, and `truncated`/`total_exact` say when that was not everyone */
+            /** @description One page of users, newest first (a search by the start of an email or name word: in the order of the matched text); `next_cursor` continues the list. Reads are bounded: filters other than `is_active=true` or `plan` alone, and searches the index does not answer, examine at most 1,000 users, and `truncated`/`total_exact` say when that was not everyone */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -17022,6 +17072,24 @@ export interface operations {
             };
             /** @description The body is larger than the limit (`PAYLOAD_TOO_LARGE`) */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the webhook limit of the client IP or of the provider (`RATE_LIMIT_EXCEEDED`, `Retry-After`); nothing checked or stored */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The rate limiter did not answer (`SERVICE_UNAVAILABLE`, `Retry-After`); nothing checked or stored */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,8 +1,9 @@
 //! `POST /admin/impersonate/start` and `/stop`: an admin acts as a user with a
 //! short-lived token carrying RFC 8693 `act: {"sub": <admin>}` and a `jti` whose session
-//! `stop` revokes. Admins cannot be targets; impersonation tokens cannot use admin routes
-//! (the `AdminUser` extractor refuses them); every request made with one is audited by
-//! the guard of whichever function serves it.
+//! `stop` revokes, closing the WebSocket connections opened with it. Admins cannot be
+//! targets; impersonation tokens cannot use admin routes (the `AdminUser` extractor
+//! refuses them); every request made with one is audited by the guard of whichever
+//! function serves it.
 
 use aloft_auth::{AdminUser, Audit, AuthUser, Plan, Principal, Role};
 use aloft_core::ApiError;
@@ -10,6 +11,7 @@ use aloft_http::{
     Json, Reply,
     openapi::{AdminOnly, ErrorBody, JsonBody, RateLimited},
 };
+use aloft_queue::Job;
 use aloft_store::{ImpersonationSession, TenantId};
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
@@ -172,6 +174,11 @@ pub(crate) async fn stop_impersonation(
             "Call stop with the impersonation token".into(),
         ));
     };
+    // Its WebSocket connections are closed by the jobs worker, which may manage them.
+    // Queued before the revocation: if either fails the token still works, so `stop` can
+    // be called again.
+    let disconnect = Job::disconnect_impersonation(&principal.user_id, jti)?;
+    state.producer.enqueue(disconnect).await?;
     state.sessions.revoke(jti).await?;
     audit
         .record(

@@ -122,18 +122,8 @@ pub(crate) async fn retry_job(
         }
         Err(e) => return Err(e.into()),
     };
-    if let Err(e) = state.producer.send(&job).await {
-        // Back to dead, so it can be retried again instead of waiting for no message.
-        let error = format!("retry could not be queued: {e}");
-        if let Err(undo) = state
-            .jobs
-            .finish(&job.id, JobStatus::Dead, Some(&error), &now)
-            .await
-        {
-            tracing::error!(job.id = job.id.as_str(), error = %undo, "a retried job is stranded as queued");
-        }
-        return Err(e.into());
-    }
+    // Queued again: if the message cannot be sent now, the relay sends it.
+    state.producer.send_or_relay(&job).await;
     tracing::info!(
         job.id = job.id.as_str(),
         admin.id = admin.user_id.as_str(),

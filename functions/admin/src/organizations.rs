@@ -17,7 +17,9 @@ use crate::AppState;
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct OrganizationFilter {
-    /// Case-insensitive part of the name.
+    /// Case-insensitive. Two characters or more that begin a word of the name (one of
+    /// its first four) find those organizations, in name order, from an index; otherwise
+    /// the text is looked for anywhere in the name (at most 1,000 examined).
     pub search: Option<String>,
 }
 
@@ -75,9 +77,12 @@ pub struct AdminOrganizationDetail {
 
 /// List organizations, newest first.
 ///
-/// A page at a time from the organization index; a search examines at most 1,000
-/// organizations per request (from the cursor on), and `truncated`/`total_exact` say
-/// when that was not all of them.
+/// A page at a time from the organization index. A `search` of two characters or more
+/// that begins a word of a name (one of its first four) reads only its page from the
+/// name index, whatever the number of organizations, in name order; `total` counts the
+/// matches read and is exact when they were all. Any other search examines at most
+/// 1,000 organizations per request (from the cursor on), and `truncated`/`total_exact`
+/// say when that was not all of them.
 #[utoipa::path(
     get,
     path = "/admin/organizations",
@@ -86,7 +91,7 @@ pub struct AdminOrganizationDetail {
     params(OrganizationFilter, PageParams),
     responses(
         AdminOnly, InvalidQuery,
-        (status = 200, description = "One page of organizations, newest first", body = Page<AdminOrganizationView>,
+        (status = 200, description = "One page of organizations, newest first (a search by the start of a name word: in name order)", body = Page<AdminOrganizationView>,
             links(("GetOrganization" = (operation_id = "admin_get_organization", parameters(("id" = "$response.body#/items/0/id")))))),
         (status = 422, description = "Bad skip, limit or cursor", body = ErrorBody),
     )
@@ -101,12 +106,13 @@ pub(crate) async fn list_organizations(
     // A cursor is valid only for the same search.
     let scope = format!("organizations:{}", search.as_deref().unwrap_or_default());
     let request = paging.parse(&scope)?;
-    let matches = |organization: &OrganizationRecord| {
-        search
-            .as_deref()
-            .is_none_or(|needle| organization.name.to_lowercase().contains(needle))
+    let slice = match &search {
+        Some(search) => state.organizations.search(&request, search).await?,
+        None => {
+            let everyone = |_: &OrganizationRecord| true;
+            state.organizations.directory(&request, everyone).await?
+        }
     };
-    let slice = state.organizations.directory(&request, matches).await?;
     Ok(Reply::ok(Page::from_slice(
         slice,
         &request,

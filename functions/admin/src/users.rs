@@ -23,7 +23,10 @@ pub struct UserFilter {
     pub is_active: Option<bool>,
     pub role: Option<Role>,
     pub plan: Option<Plan>,
-    /// Case-insensitive part of the email or the full name.
+    /// Case-insensitive. Two characters or more that begin the email or a word of the
+    /// full name (one of its first four) find those users, in the order of the matched
+    /// text, from an index; otherwise the text is looked for anywhere in the email or
+    /// name (at most 1,000 users examined).
     pub search: Option<String>,
 }
 
@@ -82,9 +85,13 @@ pub struct UpdateUserRequest {
 ///
 /// A page at a time from the directory index. Unfiltered, or filtered only by
 /// `is_active=true` or only by `plan`, a page reads `limit + 1` users (by `cursor`;
-/// `skip + limit + 1` by `skip`) and `total` is the dashboard's counter. Other filters
-/// examine at most 1,000 users per request (from the cursor on): `total` counts the
-/// matches among them, and `truncated`/`total_exact` say when that was not everyone.
+/// `skip + limit + 1` by `skip`) and `total` is the dashboard's counter. A `search` of
+/// two characters or more that begins an email or a word of a name (one of its first
+/// four) reads only its page from the search index, whatever the number of users, in
+/// the order of the matched text; `total` counts the matches read and is exact when they
+/// were all. Other searches and filters examine at most 1,000 users per request (from
+/// the cursor on): `total` counts the matches among them, and `truncated`/`total_exact`
+/// say when that was not everyone.
 #[utoipa::path(
     get,
     path = "/admin/users",
@@ -92,9 +99,11 @@ pub struct UpdateUserRequest {
     params(UserFilter, PageParams),
     responses(
         AdminOnly, InvalidQuery,
-        (status = 200, description = "One page of users, newest first; `next_cursor` continues the list. \
-            Reads are bounded: filters other than `is_active=true` or `plan` alone examine at \
-            most 1,000 users, and `truncated`/`total_exact` say when that was not everyone", body = Page<AdminUserView>,
+        (status = 200, description = "One page of users, newest first (a search by the start of an email or \
+            name word: in the order of the matched text); `next_cursor` continues the list. \
+            Reads are bounded: filters other than `is_active=true` or `plan` alone, and searches \
+            the index does not answer, examine at most 1,000 users, and `truncated`/`total_exact` \
+            say when that was not everyone", body = Page<AdminUserView>,
             links(("GetUser" = (operation_id = "get_user", parameters(("id" = "$response.body#/items/0/id")))))),
         (status = 422, description = "Bad filter, skip, limit or cursor", body = ErrorBody),
     )
@@ -125,23 +134,21 @@ pub(crate) async fn list_users(
             && filter
                 .plan
                 .is_none_or(|plan| Plan::parse(&user.subscription_plan) == plan)
-            && search.as_deref().is_none_or(|needle| {
-                user.email.contains(needle)
-                    || user
-                        .full_name
-                        .as_deref()
-                        .is_some_and(|name| name.to_lowercase().contains(needle))
-            })
     };
-    // The dashboard's counters count exactly these selections.
-    let plan_counter = filter.plan.map(|plan| format!("plan_{}", plan.as_str()));
-    let counter = match (filter.is_active, filter.role, &plan_counter, &search) {
-        (None, None, None, None) => Some("users_total"),
-        (Some(true), None, None, None) => Some("users_active"),
-        (None, None, Some(plan), None) => Some(plan.as_str()),
-        _ => None,
+    let slice = match &search {
+        Some(search) => state.users.search(&request, search, matches).await?,
+        None => {
+            // The dashboard's counters count exactly these selections.
+            let plan_counter = filter.plan.map(|plan| format!("plan_{}", plan.as_str()));
+            let counter = match (filter.is_active, filter.role, &plan_counter) {
+                (None, None, None) => Some("users_total"),
+                (Some(true), None, None) => Some("users_active"),
+                (None, None, Some(plan)) => Some(plan.as_str()),
+                _ => None,
+            };
+            state.users.directory(&request, matches, counter).await?
+        }
     };
-    let slice = state.users.directory(&request, matches, counter).await?;
     Ok(Reply::ok(Page::from_slice(
         slice,
         &request,
@@ -302,7 +309,10 @@ async fn apply(
     // Applied on every request that sets it, not only on a change: a retry after a
     // failure here finishes the job.
     match change.is_active {
-        Some(false) => state.deactivation.deactivate(&after.id).await?,
+        Some(false) => {
+            state.deactivation.deactivate(&after.id).await?;
+            state.publisher.disconnect_user(&after.id).await?;
+        }
         Some(true) => state.deactivation.activate(&after.id).await?,
         None => {}
     }

@@ -60,11 +60,17 @@ impl Fixture {
             JobStatus::Running => {
                 self.jobs.start(id, 1, NOW).await.unwrap();
             }
-            JobStatus::Succeeded => self.jobs.finish(id, status, None, NOW).await.unwrap(),
+            JobStatus::Succeeded => {
+                self.jobs.start(id, 1, NOW).await.unwrap();
+                self.jobs
+                    .finish(id, status, None, NOW, Vec::new())
+                    .await
+                    .unwrap();
+            }
             JobStatus::Failed | JobStatus::Dead => {
                 self.jobs.start(id, 5, NOW).await.unwrap();
                 self.jobs
-                    .finish(id, status, Some("boom"), NOW)
+                    .finish(id, status, Some("boom"), NOW, Vec::new())
                     .await
                     .unwrap();
             }

@@ -1,5 +1,5 @@
 //! The four AI routes. Each turns its body into a [`Prompt`] and a chain of models,
-//! then [`answer`] checks the quota, calls the providers and answers as JSON or SSE.
+//! then [`answer`] holds the quota, calls the providers and answers as JSON or SSE.
 
 use aloft_auth::{AuthUser, Principal};
 use aloft_core::ApiError;
@@ -206,7 +206,9 @@ async fn own_keys(
 }
 
 /// Quota, providers, and the answer in the form asked for. `chain` holds the callable
-/// models of a request whose first choice is `model`.
+/// models of a request whose first choice is `model`. Past the quota's hold, every way
+/// out settles it: a failure releases it, an answer charges it, a stream's relay
+/// charges it when the stream ends.
 async fn answer(
     state: &AppState,
     principal: &Principal,
@@ -247,34 +249,30 @@ async fn answer(
             (&own_settings, own)
         }
     };
-    metering::check_quota(&state.usage, settings, principal).await?;
+    let hold = metering::reserve(&state.usage, settings, principal, &prompt).await?;
     let started = Instant::now();
     let deadline = started + settings.timeouts.deadline;
     if stream {
-        let served = state
+        let opened = state
             .gateway
             .open_stream(settings, &chain, &prompt, deadline)
-            .await?;
+            .await;
+        let served = metering::released_on_error(&state.usage, &hold, opened).await?;
         let charge = Charge {
             usage: state.usage.clone(),
-            owner: principal.usage_owner(),
+            hold,
             prompt_chars: prompt.chars(),
             started,
         };
         return Ok(sse_response(served, charge));
     }
-    let served = state
+    let completed = state
         .gateway
         .complete(settings, &chain, &prompt, deadline)
-        .await?;
+        .await;
+    let served = metering::released_on_error(&state.usage, &hold, completed).await?;
     let completion = served.answer;
-    metering::record(
-        &state.usage,
-        &principal.usage_owner(),
-        &served.model,
-        &completion.usage,
-    )
-    .await;
+    metering::settle(&state.usage, &hold, &served.model, &completion.usage).await;
     Ok(Reply::ok(CompletionResponse {
         content: completion.content,
         model: served.model,

@@ -1,7 +1,8 @@
 //! The streamed answer: a task reads the provider's stream and writes our SSE events
 //! into a channel the response body drains. The task, not the body, owns the upstream,
-//! so usage is charged even when the client goes away mid-stream: the provider is
-//! stopped (its connection dropped) and what it produced so far is estimated.
+//! so usage is charged (and the call's quota hold settled) even when the client goes
+//! away mid-stream: the provider is stopped (its connection dropped) and what it
+//! produced so far is estimated.
 
 use std::{
     convert::Infallible,
@@ -36,7 +37,8 @@ const TAIL_GRACE: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone)]
 pub struct Charge {
     pub usage: UsageMeter,
-    pub owner: aloft_store::UsageOwner,
+    /// The call's hold on its owner's quota, settled when the stream ends.
+    pub hold: metering::Hold,
     pub prompt_chars: usize,
     pub started: Instant,
 }
@@ -84,7 +86,7 @@ async fn relay(served: Served<Upstream>, charge: Charge, sender: mpsc::Sender<By
     // Dropping the connection stops the provider generating (and charging) more.
     drop(upstream);
     let usage = usage_of(&tally, charge.prompt_chars);
-    metering::record(&charge.usage, &charge.owner, &model, &usage).await;
+    metering::settle(&charge.usage, &charge.hold, &model, &usage).await;
     if tally.client_gone {
         tracing::info!(ai.model = model, "client left mid-stream; usage estimated");
         return;

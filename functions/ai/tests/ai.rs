@@ -735,7 +735,8 @@ async fn an_organization_requiring_its_own_keys_without_one_gets_424() {
 /// other's next call, and neither touches their personal allowance.
 #[tokio::test]
 async fn an_organizations_members_share_one_monthly_quota() {
-    let f = fixture(&[("AI_MONTHLY_TOKENS_FREE", "10")]).await;
+    // A call holds 13 ("Hi" and 12 max_tokens) and uses 13: one fits in 20, two do not.
+    let f = fixture(&[("AI_MONTHLY_TOKENS_FREE", "20")]).await;
     let as_member = |user: &str| {
         let token =
             aloft_testkit::token_as_member(user, "org-pool", aloft_store::MemberRole::Member);
@@ -744,7 +745,7 @@ async fn an_organizations_members_share_one_monthly_quota() {
             .uri("/api/v1/app/ai/chat")
             .header("authorization", format!("Bearer {token}"))
             .header("content-type", "application/json")
-            .body(axum::body::Body::from(json!({"prompt": "Hi"}).to_string()))
+            .body(axum::body::Body::from(hi_in_12().to_string()))
             .unwrap()
     };
     let first = oneshot::send(&f.app, as_member("pool-ann")).await;
@@ -757,7 +758,7 @@ async fn an_organizations_members_share_one_monthly_quota() {
         second.text
     );
     assert_eq!(second.json()["error"]["code"], "QUOTA_EXCEEDED");
-    let own = f.post("pool-bob", "chat", json!({"prompt": "Hi"})).await;
+    let own = f.post("pool-bob", "chat", hi_in_12()).await;
     assert_eq!(
         own.status,
         StatusCode::OK,
@@ -768,13 +769,24 @@ async fn an_organizations_members_share_one_monthly_quota() {
     assert_eq!(f.counter("pool-ann", "ai_tokens", None).await, 0);
 }
 
+/// A chat that holds 13 tokens (1 for the prompt, 12 for the answer) and uses as many:
+/// the fake's answer from gpt-4o is 12 tokens.
+fn hi_in_12() -> Value {
+    json!({"prompt": "Hi", "max_tokens": 12})
+}
+
 #[tokio::test]
 async fn over_the_monthly_quota_the_answer_is_429_quota_exceeded() {
-    let f = fixture(&[("AI_MONTHLY_TOKENS_FREE", "10")]).await;
-    let first = f.post("u-quota", "chat", json!({"prompt": "Hi"})).await;
+    assert_eq!(
+        tokens(2) + tokens(answer_text("gpt-4o").chars().count()),
+        13
+    );
+    // One call fits in 20; after it, 13 used and 13 more to hold do not.
+    let f = fixture(&[("AI_MONTHLY_TOKENS_FREE", "20")]).await;
+    let first = f.post("u-quota", "chat", hi_in_12()).await;
     assert_eq!(first.status, StatusCode::OK, "{}", first.text);
     let used = first.json()["usage"]["total_tokens"].as_u64().unwrap();
-    let second = f.post("u-quota", "chat", json!({"prompt": "Hi"})).await;
+    let second = f.post("u-quota", "chat", hi_in_12()).await;
     assert_eq!(
         second.status,
         StatusCode::TOO_MANY_REQUESTS,
@@ -784,7 +796,7 @@ async fn over_the_monthly_quota_the_answer_is_429_quota_exceeded() {
     let error = &second.json()["error"];
     assert_eq!(error["code"], "QUOTA_EXCEEDED");
     assert_eq!(error["details"]["metric"], "ai_tokens");
-    assert_eq!(error["details"]["limit"], 10);
+    assert_eq!(error["details"]["limit"], 20);
     assert_eq!(error["details"]["used"], used);
     assert!(
         error["details"]["resets_at"]
@@ -797,6 +809,126 @@ async fn over_the_monthly_quota_the_answer_is_429_quota_exceeded() {
         1,
         "the provider is not called over quota"
     );
+}
+
+/// Each call holds its most before a provider is called, so calls in flight together
+/// cannot pass the quota: five at once against a quota that holds two, two are answered
+/// and the month's usage stays under the quota.
+#[tokio::test]
+async fn concurrent_calls_at_the_quota_edge_never_pass_it() {
+    // Each holds 1 + 20 = 21 tokens: two fit in 42, three do not.
+    let f = fixture(&[
+        ("AI_MONTHLY_TOKENS_FREE", "42"),
+        ("RATE_LIMIT_AI_PER_MINUTE", "100"),
+    ])
+    .await;
+    let body = json!({"prompt": "Hi", "max_tokens": 20}).to_string();
+    let calls: Vec<_> = (0..5)
+        .map(|_| {
+            let app = f.app.clone();
+            let request = as_user("POST", "/api/v1/app/ai/chat", "u-edge", Some(&body));
+            tokio::spawn(async move { oneshot::send(&app, request).await })
+        })
+        .collect();
+    let mut answered = 0;
+    for call in calls {
+        let answer = call.await.unwrap();
+        if answer.status == StatusCode::OK {
+            answered += 1;
+            continue;
+        }
+        assert_eq!(
+            answer.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{}",
+            answer.text
+        );
+        assert_eq!(answer.json()["error"]["code"], "QUOTA_EXCEEDED");
+    }
+    assert_eq!(answered, 2);
+    let used = f.counter("u-edge", "ai_tokens", None).await;
+    assert!((1..=42).contains(&used), "{used}");
+    assert_eq!(f.counter("u-edge", "ai_requests", None).await, 2);
+    assert_eq!(
+        f.fake.received().len(),
+        2,
+        "refused calls never reach a provider"
+    );
+}
+
+/// A call no provider served gives its hold back: the next call has the room.
+#[tokio::test]
+async fn a_failed_call_releases_its_hold() {
+    // "Hi fake:*:status=503" is 5 tokens, "Hi" 1; both ask for 20.
+    let f = fixture(&[("AI_MONTHLY_TOKENS_FREE", "25")]).await;
+    let failing = json!({"prompt": "Hi fake:*:status=503", "max_tokens": 20});
+    let failed = f.post("u-release", "chat", failing).await;
+    assert_eq!(
+        failed.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        failed.text
+    );
+    let next = f
+        .post(
+            "u-release",
+            "chat",
+            json!({"prompt": "Hi", "max_tokens": 20}),
+        )
+        .await;
+    assert_eq!(next.status, StatusCode::OK, "{}", next.text);
+    let used = next.json()["usage"]["total_tokens"].as_i64().unwrap();
+    assert_eq!(f.counter("u-release", "ai_tokens", None).await, used);
+}
+
+/// A stream's hold is settled when it ends: the next call finds what it used, not what
+/// it held.
+#[tokio::test]
+async fn a_finished_stream_settles_its_hold() {
+    let body = || json!({"prompt": "Tell me", "max_tokens": 20, "stream": true});
+    let held = tokens("Tell me".len()) + 20;
+    let used = tokens("Tell me".len()) + tokens(answer_text("gpt-4o").chars().count());
+    // Room for one hold beside one stream's use, not beside its hold.
+    let quota = (held + used).to_string();
+    let f = fixture(&[("AI_MONTHLY_TOKENS_FREE", &quota)]).await;
+    let first = f.post("u-settle", "chat", body()).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    assert_eq!(usage_event(&events(&first.text))["total_tokens"], used);
+    let second = f.post("u-settle", "chat", body()).await;
+    assert_eq!(second.status, StatusCode::OK, "{}", second.text);
+    let third = f.post("u-settle", "chat", body()).await;
+    assert_eq!(
+        third.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        third.text
+    );
+    assert_eq!(
+        f.counter("u-settle", "ai_tokens", None).await,
+        i64::try_from(2 * used).unwrap()
+    );
+}
+
+/// A hold must outlast the longest call, or a call still running could lose it: the AI
+/// functions' Lambda Timeout (template.yaml) stays under the hold window.
+#[test]
+fn a_quota_hold_outlasts_the_ai_functions_timeouts() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml");
+    let template = std::fs::read_to_string(path).unwrap();
+    for function in ["AiFunction", "AiStreamFunction"] {
+        let start = template.find(&format!("\n  {function}:\n")).unwrap();
+        let timeout: u64 = template[start..]
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("Timeout:"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(
+            timeout < aloft_store::usage::HOLD_WINDOW_SECS,
+            "{function}: Timeout {timeout} s"
+        );
+    }
 }
 
 #[tokio::test]

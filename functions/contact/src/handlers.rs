@@ -164,20 +164,13 @@ pub(crate) async fn submit_contact(
         };
         jobs.push(job(Job::Email(email), &owner)?);
     }
-    let enqueue_all = async {
-        for job in jobs {
-            state.producer.enqueue(job).await?;
-        }
-        Ok::<_, aloft_store::StoreError>(())
-    };
-    let (queued, published) = tokio::join!(
-        enqueue_all,
+    // The submission is its jobs and its event: stored together, or not at all.
+    jobs.push(
         state
             .publisher
-            .publish(Event::ContactSubmitted, None, data, Vec::new())
+            .operator_event(Event::ContactSubmitted, data)?,
     );
-    queued?;
-    published?;
+    state.producer.enqueue_together(jobs).await?;
     tracing::info!(
         contact.reference_id = reference_id.as_str(),
         "contact form submitted"

@@ -8,6 +8,7 @@
 //! | `webhook.delivery` | POSTs one delivery to its subscriber, signed |
 //! | `realtime.connected` | greets a new WebSocket connection with `connected` |
 //! | `realtime.notify` | pushes a `notification` to every open connection of one user |
+//! | `realtime.disconnect` | closes a deactivated user's connections, or an impersonation session's |
 //! | `account.verify_email`, `account.reset_password` | mints a single-use link and mails it |
 //! | `organization.invitation` | mints an invitation's single-use link and mails it |
 //!
@@ -22,6 +23,7 @@
 
 mod account;
 mod deliveries;
+mod disconnect;
 mod invitation;
 mod mail;
 mod outgoing;
@@ -29,7 +31,7 @@ mod outgoing;
 use aloft_config::{ConfigError, Env};
 use aloft_queue::{
     Attempt, Email, Event, Handler, Job, JobError, Producer, Publisher, QueueName, QueueUrls,
-    TargetPolicy, Worker, WorkerConfig,
+    Staged, TargetPolicy, Worker, WorkerConfig,
 };
 use aloft_realtime::{Broadcaster, Push};
 use aloft_store::{
@@ -71,12 +73,34 @@ impl Handler for Jobs {
     type Job = Job;
 
     async fn handle(&self, job: Job, record: &JobRecord, attempt: Attempt) -> Result<(), JobError> {
-        let for_user = matches!(job, Job::Email(_) | Job::ContactCrm(_));
-        let done = self.run(job, record, attempt).await;
-        if done.is_ok() && for_user {
-            self.completed(record).await;
-        }
-        done
+        self.run(job, record, attempt).await
+    }
+
+    /// A job done for a user (an email or CRM webhook of theirs, not the event bus's own
+    /// work) announces `job.completed` to their tenant, stored with its success.
+    async fn follow_up(&self, job: &Job, record: &JobRecord) -> Result<Option<Staged>, JobError> {
+        let (Job::Email(_) | Job::ContactCrm(_), Some(user_id)) = (job, &record.user_id) else {
+            return Ok(None);
+        };
+        let Some(user) = self.users.get(user_id).await.map_err(|e| e.to_string())? else {
+            return Ok(None);
+        };
+        let data = serde_json::json!({
+            "job_id": record.id,
+            "kind": record.kind,
+            "completed_at": aloft_core::timestamp::now(),
+        });
+        let tenant = TenantId::new(user.tenant_id);
+        let channels = vec![format!("user:{user_id}")];
+        let staged = self
+            .publisher
+            .stage(Event::JobCompleted, &tenant, data, channels)
+            .map_err(|e| e.to_string())?;
+        Ok(Some(staged))
+    }
+
+    async fn dispatch(&self, follow_up: &Staged) {
+        self.publisher.dispatch(follow_up).await;
     }
 
     async fn scheduled(&self) -> Result<serde_json::Value, JobError> {
@@ -123,6 +147,9 @@ impl Jobs {
                 .greet(&greeting.connection_id)
                 .await
                 .map(drop)?),
+            Job::RealtimeDisconnect(who) => {
+                disconnect::close(self, &who.user_id, who.impersonation_session.as_deref()).await
+            }
             Job::RealtimeNotify(notification) => {
                 let realtime = self.realtime()?;
                 let channel = format!("user:{}", notification.user_id);
@@ -134,36 +161,6 @@ impl Jobs {
                     .map(drop)
                     .map_err(|e| JobError::Retryable(e.to_string()))
             }
-        }
-    }
-
-    /// `job.completed` to the tenant's webhooks and the user's channel, for a job done
-    /// for a user. The job has succeeded: a failure to announce it is logged.
-    async fn completed(&self, job: &JobRecord) {
-        let Some(user_id) = &job.user_id else {
-            return;
-        };
-        let user = match self.users.get(user_id).await {
-            Ok(Some(user)) => user,
-            Ok(None) => return,
-            Err(e) => {
-                tracing::warn!(error.cause = %e, job.id = %job.id, "job.completed not published");
-                return;
-            }
-        };
-        let data = serde_json::json!({
-            "job_id": job.id,
-            "kind": job.kind,
-            "completed_at": aloft_core::timestamp::now(),
-        });
-        let tenant = TenantId::new(user.tenant_id);
-        let channels = vec![format!("user:{user_id}")];
-        let published = self
-            .publisher
-            .publish(Event::JobCompleted, Some(tenant), data, channels)
-            .await;
-        if let Err(e) = published {
-            tracing::error!(error.cause = %e, job.id = %job.id, "job.completed not published");
         }
     }
 }
@@ -185,7 +182,7 @@ fn unix_now() -> i64 {
 
 impl Jobs {
     /// Without `WEBSOCKET_MANAGEMENT_URL` no push can succeed.
-    fn realtime(&self) -> Result<&Broadcaster, JobError> {
+    pub(crate) fn realtime(&self) -> Result<&Broadcaster, JobError> {
         self.realtime
             .as_ref()
             .ok_or_else(|| JobError::Permanent("WEBSOCKET_MANAGEMENT_URL is not set".into()))

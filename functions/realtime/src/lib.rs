@@ -3,8 +3,11 @@
 //! frame: `subscribe`, `unsubscribe`, `message`) and `$disconnect` (forget it) — so any
 //! instance can serve any event: all state is in the table, and pushes go through the
 //! `@connections` management API. Channels per docs/api.md: `user:<own id>`,
-//! `tenant:<own tenant>`, `project:<id>` of a project in the caller's tenant.
+//! `tenant:<own tenant>`, `project:<id>` of a project in the caller's tenant. A
+//! connection lives no longer than the credential it was opened with: a frame or push
+//! after that closes it.
 
+mod credential;
 mod frame;
 
 use aloft_auth::{Guard, Principal};
@@ -13,14 +16,16 @@ use aloft_core::timestamp;
 use aloft_queue::{Greeting, Job, Producer, QueueName, QueueUrls, Queued};
 use aloft_realtime::{Broadcaster, Push, event};
 use aloft_store::{
-    AwsClients, AwsSettings, ConnectionRecord, Connections, JobRepo, ProjectRepo, Table,
-    UsageMeter, realtime::CONNECTION_TTL_SECS, usage::WEBSOCKET_MESSAGES,
+    ApiKeyRepo, AwsClients, AwsSettings, ConnectionRecord, Connections, JobRepo, ProjectRepo,
+    Table, UsageMeter, realtime::CONNECTION_TTL_SECS, usage::WEBSOCKET_MESSAGES,
 };
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
-use http::{HeaderMap, HeaderValue, header};
 use serde_json::Value;
 
-use crate::frame::{Action, Channel, ChannelKind, Frame};
+use crate::{
+    credential::Presented,
+    frame::{Action, Channel, ChannelKind, Frame},
+};
 
 /// What API Gateway sends for each WebSocket event.
 pub type WebsocketEvent = ApiGatewayWebsocketProxyRequest;
@@ -36,6 +41,8 @@ pub struct Realtime {
     pub usage: UsageMeter,
     /// Queues the `connected` greeting for the jobs worker.
     pub producer: Producer,
+    /// When an API key a connection opens with expires.
+    pub api_keys: ApiKeyRepo,
 }
 
 impl Realtime {
@@ -53,6 +60,7 @@ impl Realtime {
             producer,
             guard,
             broadcaster: Broadcaster::new(push, Connections::new(table.clone()), usage.clone()),
+            api_keys: ApiKeyRepo::new(table.clone()),
             projects: ProjectRepo::new(table),
             usage,
         })
@@ -86,34 +94,22 @@ impl Realtime {
         self.broadcaster.connections()
     }
 
-    /// Authenticates `?token=` (own or provider token) or `?api_key=`, and records the
-    /// connection; 401 refuses the handshake.
+    /// Authenticates the handshake and records the connection, with when its credential
+    /// ends and the impersonation session it belongs to; 401 refuses the handshake.
     async fn connect(
         &self,
         event: &WebsocketEvent,
         connection_id: &str,
     ) -> ApiGatewayProxyResponse {
-        let query = &event.query_string_parameters;
-        let mut headers = HeaderMap::new();
-        let credential = match (query.first("token"), query.first("api_key")) {
-            (Some(token), _) => HeaderValue::from_str(&format!("Bearer {token}"))
-                .map(|v| (header::AUTHORIZATION, v)),
-            (None, Some(key)) => HeaderValue::from_str(key)
-                .map(|v| (header::HeaderName::from_static("x-api-key"), v)),
-            (None, None) => return status(401),
+        let (principal, credential_expires_at) = match self.authenticate(event).await {
+            Ok(admitted) => admitted,
+            Err(code) => return status(code),
         };
-        let Ok((name, value)) = credential else {
-            return status(401);
-        };
-        headers.insert(name, value);
-        let principal = match self.guard.authenticator().authenticate(&headers).await {
-            Ok(Some(principal)) => principal,
-            _ => return status(401),
-        };
-        if let Err(refused) = self.guard.admit(&principal).await {
-            return status(i64::from(refused.code().status().as_u16()));
-        }
         let now = timestamp::unix_now();
+        let impersonation_session = principal
+            .impersonator
+            .as_ref()
+            .and(principal.token_id.clone());
         let connection = ConnectionRecord {
             connection_id: connection_id.to_owned(),
             user_id: principal.user_id.clone(),
@@ -121,6 +117,8 @@ impl Realtime {
             connected_at: timestamp::now(),
             channels: Vec::new(),
             expires_at: now + CONNECTION_TTL_SECS,
+            credential_expires_at,
+            impersonation_session,
         };
         // On its user's channel from the start, so notifications to the user reach it.
         let user_channel = format!("user:{}", principal.user_id);
@@ -150,8 +148,32 @@ impl Realtime {
         status(200)
     }
 
+    /// The caller of `?token=` (own or provider token) or `?api_key=`, admitted by the
+    /// guard, and when its credential ends; else the status refusing the handshake.
+    async fn authenticate(&self, event: &WebsocketEvent) -> Result<(Principal, Option<u64>), i64> {
+        let query = &event.query_string_parameters;
+        let presented = match (query.first("token"), query.first("api_key")) {
+            (Some(token), _) => Presented::Token(token),
+            (None, Some(key)) => Presented::ApiKey(key),
+            (None, None) => return Err(401),
+        };
+        let Some(headers) = presented.headers() else {
+            return Err(401);
+        };
+        let principal = match self.guard.authenticator().authenticate(&headers).await {
+            Ok(Some(principal)) => principal,
+            _ => return Err(401),
+        };
+        if let Err(refused) = self.guard.admit(&principal).await {
+            return Err(i64::from(refused.code().status().as_u16()));
+        }
+        let ends = credential::expiry(presented, &principal, &self.api_keys).await?;
+        Ok((principal, ends))
+    }
+
     /// One client frame. Whatever is wrong with it is answered with an `error` event on
-    /// the connection, never by closing it.
+    /// the connection, never by closing it; but a connection whose credential has ended
+    /// is closed, its frame unanswered.
     async fn receive(&self, connection_id: &str, body: &str) {
         let connection = match self.connections().get(connection_id).await {
             Ok(Some(connection)) => connection,
@@ -161,6 +183,12 @@ impl Realtime {
                 return;
             }
         };
+        if connection.credential_ended(timestamp::unix_now()) {
+            if let Err(e) = self.broadcaster.disconnect(connection_id).await {
+                tracing::warn!(error.cause = %e, "a connection past its credential was not closed");
+            }
+            return;
+        }
         // Metering and the limit check are independent writes: one round trip, not two.
         let principal = principal_of(&connection);
         let metered = self
@@ -177,7 +205,7 @@ impl Realtime {
         };
         let sent = self
             .broadcaster
-            .to_connection(connection_id, &connection.user_id, &answer)
+            .to_connection(&connection, &answer, timestamp::unix_now())
             .await;
         if let Err(e) = sent {
             tracing::warn!(error.cause = %e, "answer not pushed");

@@ -517,9 +517,9 @@ pub struct TopUsers {
     pub period: Period,
 }
 
-/// This month's heaviest users of a metric, from the month's ranking index (it reads
-/// `limit` rows, however many users there are). For `api_requests` a user's ranked total
-/// leaves out their requests of the current minute.
+/// This month's heaviest users of a metric, from the month's ranking index (it reads at
+/// most `limit` rows of each of its 16 shards, however many users there are). For
+/// `api_requests` a user's ranked total leaves out their requests of the current minute.
 #[utoipa::path(
     get,
     path = "/admin/usage/top-users",

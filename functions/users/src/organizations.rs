@@ -275,10 +275,12 @@ pub(crate) async fn membership_changed(
         "role": after.map(MemberRole::as_str),
     });
     let channels = vec![format!("tenant:{}", tenant.as_str())];
-    state
-        .publisher
-        .announce(event, tenant, data, channels)
+    let published = (state.publisher)
+        .publish(event, Some(tenant.clone()), data, channels)
         .await;
+    if let Err(e) = published {
+        tracing::error!(error.cause = %e, event = event.name(), "event not published");
+    }
     Ok(())
 }
 

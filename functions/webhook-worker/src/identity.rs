@@ -85,6 +85,12 @@ pub(crate) async fn apply(
             .deactivate(&user_id)
             .await
             .map_err(|e| e.to_string())?;
+        // Open WebSockets are closed too (the jobs worker holds the gateway's grant).
+        events
+            .publisher
+            .disconnect_user(&user_id)
+            .await
+            .map_err(|e| e.to_string())?;
     }
     outcome(applied, &user_id)
 }

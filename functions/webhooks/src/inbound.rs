@@ -1,6 +1,8 @@
 //! `POST /public/webhooks/{provider}`: nothing is stored before the signature checks out;
 //! then the event id is recorded with a conditional put, so a provider's retry (or a
-//! replay) is acknowledged without being processed twice.
+//! replay) is acknowledged without being processed twice. The guard has counted the
+//! request per client IP and per provider before it gets here, and an App Store
+//! notification's shape is checked before its certificate chains.
 
 use aloft_core::ApiError;
 use aloft_http::{Reply, metrics, openapi::ErrorBody};
@@ -13,7 +15,7 @@ use http::HeaderMap;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::AppState;
+use crate::{AppState, app_store};
 
 /// Longer than any provider retries (Stripe: 3 days, Apple: about 3 days).
 const EVENT_RETENTION_SECONDS: u64 = 30 * 24 * 3600;
@@ -40,6 +42,8 @@ pub struct Received {
         (status = 400, description = "Missing, malformed, stale or wrong signature; nothing stored", body = ErrorBody),
         (status = 404, description = "Unknown provider, or not configured here", body = ErrorBody),
         (status = 413, description = "The body is larger than the limit (`PAYLOAD_TOO_LARGE`)", body = ErrorBody),
+        (status = 429, description = "Over the webhook limit of the client IP or of the provider (`RATE_LIMIT_EXCEEDED`, `Retry-After`); nothing checked or stored", body = ErrorBody),
+        (status = 503, description = "The rate limiter did not answer (`SERVICE_UNAVAILABLE`, `Retry-After`); nothing checked or stored", body = ErrorBody),
     )
 )]
 pub(crate) async fn receive_webhook(
@@ -51,10 +55,18 @@ pub(crate) async fn receive_webhook(
     let provider = Provider::parse(&provider)
         .filter(|p| state.verifier.is_configured(*p))
         .ok_or_else(|| ApiError::not_found("Webhook provider", provider))?;
-    let verified = state
-        .verifier
-        .verify(provider, &headers, &body, unix_now())
-        .await;
+    // An App Store notification's shape is checked first: its chains are the costly part.
+    let shaped = match provider {
+        Provider::Apple => app_store::check(&body, state.apple_bundle_id.as_deref()),
+        _ => Ok(()),
+    };
+    let verified = match shaped {
+        Ok(()) => {
+            let now = unix_now();
+            state.verifier.verify(provider, &headers, &body, now).await
+        }
+        Err(rejection) => Err(rejection),
+    };
     let outcome = if verified.is_ok() {
         "WebhooksVerified"
     } else {

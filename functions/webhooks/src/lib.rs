@@ -3,9 +3,12 @@
 //! - `POST /public/webhooks/{provider}` (also on the function's own URL): verifies the
 //!   provider's signature scheme, records the event id once, queues it for
 //!   `webhook-worker` and answers at once. A duplicate is acknowledged, not queued again.
+//!   The guard counts it per client IP and per provider first, and an App Store
+//!   notification's shape is checked ([`app_store`]) before any certificate work.
 //! - `/app/webhook-subscriptions`: the tenant's outgoing webhooks — create (the signing
 //!   secret is shown once), list, delete, and each one's deliveries.
 
+mod app_store;
 mod inbound;
 mod subscriptions;
 
@@ -27,6 +30,9 @@ use utoipa::OpenApi;
 #[derive(Debug, Clone)]
 pub struct Webhooks {
     pub verifier: Arc<Verifier>,
+    /// The app App Store notifications must be for, when set: checked before their
+    /// certificate chains too.
+    pub apple_bundle_id: Option<String>,
     pub webhooks: WebhookRepo,
     pub producer: Producer,
     pub targets: TargetPolicy,
@@ -35,8 +41,11 @@ pub struct Webhooks {
 impl AppParts for Webhooks {
     fn build(env: &Env, aws: &AwsClients, table: &Table) -> Result<Self, ConfigError> {
         let urls = QueueUrls::from_env(env, &[QueueName::Webhooks])?;
+        let inbound = InboundConfig::from_env(env)?;
+        let apple_bundle_id = inbound.apple.as_ref().and_then(|a| a.bundle_id.clone());
         Ok(Self {
-            verifier: Arc::new(Verifier::new(InboundConfig::from_env(env)?)?),
+            verifier: Arc::new(Verifier::new(inbound)?),
+            apple_bundle_id,
             webhooks: WebhookRepo::new(table.clone()),
             producer: Producer::new(aws, JobRepo::new(table.clone()), urls),
             targets: TargetPolicy::from_env(env)?,

@@ -149,6 +149,8 @@ async fn seed(resources: &TestEnv) -> Result<(), BoxError> {
         connected_at: aloft_core::timestamp::now(),
         channels: Vec::new(),
         expires_at: unix_now() + 86_400,
+        credential_expires_at: None,
+        impersonation_session: None,
     };
     Connections::new(table.clone()).open(&connection).await?;
     let jobs = JobRepo::new(table);

@@ -5,6 +5,12 @@
 //! the key lookup sees ([`aloft_store::UserRepo`]); the user's refresh families are
 //! revoked; and their unexpired access and impersonation tokens meet a `blocked_until`
 //! marker in the usage item every guard updates anyway (see [`crate::Guard`]).
+//!
+//! Open WebSocket connections are the caller's to close: with `deactivate`, it queues
+//! `aloft_queue::Job::disconnect_user` for the jobs worker, the one function allowed to
+//! close connections. This crate cannot queue it: `aloft-queue` is on its floor, not
+//! below it (docs/architecture.md). Until the job runs, the guard refuses the
+//! connections' frames, but pushes still reach them.
 
 use std::time::Duration;
 
@@ -33,7 +39,8 @@ impl Deactivation {
     }
 
     /// Switches off every credential `user_id` holds. Idempotent: a retry after a
-    /// failure finishes the job.
+    /// failure finishes the job. Their open WebSocket connections stay open until the
+    /// caller's `realtime.disconnect` job closes them (see the module's documentation).
     pub async fn deactivate(&self, user_id: &str) -> Result<(), StoreError> {
         let now = unix_now();
         self.usage

@@ -1,9 +1,9 @@
 //! The guard every HTTP function puts in front of its routes: it identifies the caller
-//! and enforces the rate limits of docs/api.md with one atomic DynamoDB update. For a
-//! signed-in user that update also meters `api_requests`
-//! ([`UsageMeter::count_request`]): one write per request. Any other metering runs
-//! concurrently with the handler, adding no sequential round trip. `X-RateLimit-*`
-//! headers go on every response, errors included.
+//! and enforces the rate limits of docs/api.md with one atomic DynamoDB update (two for
+//! a provider webhook: its address's window, then its provider's). For a signed-in user
+//! that update also meters `api_requests` ([`UsageMeter::count_request`]): one write per
+//! request. Any other metering runs concurrently with the handler, adding no sequential
+//! round trip. `X-RateLimit-*` headers go on every response, errors included.
 
 use std::{sync::Arc, time::Duration};
 
@@ -38,7 +38,9 @@ enum OnFailure {
     /// flags), which a limiter outage must not take down.
     Open,
     /// 503 with `Retry-After`: sign-in, sign-up and recovery routes (their limit is what
-    /// stops password guessing) and what costs money per request (the contact form, mail).
+    /// stops password guessing), what costs money per request (the contact form, mail),
+    /// and provider webhooks (their limits keep floods off the signature checks; providers
+    /// retry a 503, and the handler's own write would fail as the limiter's did).
     Closed,
     /// A signed-in caller: the refusals the limiter's write enforces (deactivation, a
     /// changed membership) are read instead, strongly consistent; the request goes
@@ -63,6 +65,10 @@ pub struct RateLimits {
     /// Mail a caller can trigger to one address (verification resend, password reset),
     /// per hour; also per client IP.
     pub email_per_hour: u32,
+    /// Provider webhooks per client IP and minute.
+    pub webhook_per_ip_per_minute: u32,
+    /// Provider webhooks per provider and minute, from every address together.
+    pub webhook_per_provider_per_minute: u32,
     /// `RATE_LIMITS_ENABLED=false` turns limiting off, and with it the refusal of
     /// deactivated users' unexpired tokens: for benchmarks of the handler alone.
     pub enabled: bool,
@@ -76,6 +82,9 @@ impl RateLimits {
             auth_per_minute: env.parse_or("RATE_LIMIT_AUTH_PER_MINUTE", 5)?,
             contact_per_hour: contact_per_hour(env)?,
             email_per_hour: env.parse_or("RATE_LIMIT_EMAIL_PER_HOUR", 5)?,
+            webhook_per_ip_per_minute: env.parse_or("RATE_LIMIT_WEBHOOK_PER_IP_PER_MINUTE", 120)?,
+            webhook_per_provider_per_minute: env
+                .parse_or("RATE_LIMIT_WEBHOOK_PER_PROVIDER_PER_MINUTE", 3000)?,
             enabled: env.parse_or("RATE_LIMITS_ENABLED", true)?,
         })
     }
@@ -161,6 +170,8 @@ pub fn guarded(router: Router, guard: Guard, http: &HttpConfig) -> Router {
 const DEFAULT: &str = "default";
 const AI: &str = "ai";
 const USER_WINDOW_SECS: u64 = 60;
+/// Provider webhooks, per client IP and per provider.
+const WEBHOOK: &str = "webhook";
 
 /// What a request is counted against.
 struct Class {
@@ -170,6 +181,15 @@ struct Class {
     per_ip: bool,
     /// For an anonymous caller; a signed-in one is verified.
     on_failure: OnFailure,
+    /// A second window, shared by every caller, that a request the caller's own window
+    /// allowed is counted in too.
+    ceiling: Option<Ceiling>,
+}
+
+/// A window of `subject` (say `provider:stripe`) in the same class and window length.
+struct Ceiling {
+    subject: String,
+    limit: u32,
 }
 
 impl Class {
@@ -181,12 +201,31 @@ impl Class {
             window_secs: 3600,
             per_ip: true,
             on_failure: OnFailure::Closed,
+            ceiling: None,
         }
     }
 
-    /// `None` for routes that are not limited: provider webhooks are authenticated by
-    /// their signatures, and a throttled provider only retries harder.
-    fn of(path: &str, method: &Method, limits: &RateLimits) -> Option<Self> {
+    /// A provider webhook: per client IP, and under its provider's ceiling across every
+    /// address (a flood from many addresses), both counted before the handler checks a
+    /// signature (Apple's is a certificate chain). Requests through the function's URL
+    /// meet it too: the URL's `rawPath` is the same `/api/{version}/public/webhooks/…`
+    /// (`cargo lambda watch` strips its `/lambda-url/<fn>` prefix the same way).
+    fn webhook(provider: &str, limits: &RateLimits) -> Self {
+        Class {
+            key: WEBHOOK.into(),
+            limit: limits.webhook_per_ip_per_minute,
+            window_secs: 60,
+            per_ip: true,
+            on_failure: OnFailure::Closed,
+            ceiling: Some(Ceiling {
+                subject: format!("provider:{}", provider_name(provider)),
+                limit: limits.webhook_per_provider_per_minute,
+            }),
+        }
+    }
+
+    /// The class of a request to `path` (docs/api.md, "Rate limits").
+    fn of(path: &str, method: &Method, limits: &RateLimits) -> Self {
         let route = path.splitn(4, '/').nth(3).unwrap_or(path);
         let class = |key: String, limit, window_secs, per_ip, on_failure| Class {
             key,
@@ -194,9 +233,10 @@ impl Class {
             window_secs,
             per_ip,
             on_failure,
+            ceiling: None,
         };
-        Some(if route.starts_with("public/webhooks/") {
-            return None;
+        if let Some(provider) = route.strip_prefix("public/webhooks/") {
+            Class::webhook(provider, limits)
         } else if let Some(action) = route.strip_prefix("public/auth/") {
             let key = format!("auth:{action}");
             class(key, limits.auth_per_minute, 60, true, OnFailure::Closed)
@@ -214,7 +254,35 @@ impl Class {
                 false,
                 OnFailure::Open,
             )
-        })
+        }
+    }
+}
+
+/// The provider a webhook path names, as the handler's `Path` reads it (percent-decoded:
+/// `%73tripe` is `stripe`), so every spelling of a provider shares its ceiling; anything
+/// but a short lowercase name is `other`.
+fn provider_name(segment: &str) -> String {
+    let mut name = String::new();
+    let mut rest = segment;
+    while let Some(first) = rest.chars().next() {
+        let (decoded, len) = match first {
+            '%' => {
+                let hex = rest.get(1..3);
+                let byte = hex.and_then(|hex| u8::from_str_radix(hex, 16).ok());
+                (byte.map(char::from), 3)
+            }
+            c => (Some(c), c.len_utf8()),
+        };
+        match decoded {
+            Some(c) if c.is_ascii_lowercase() && name.len() < 32 => name.push(c),
+            _ => return "other".into(),
+        }
+        rest = &rest[len..];
+    }
+    if name.is_empty() {
+        "other".into()
+    } else {
+        name
     }
 }
 
@@ -247,8 +315,7 @@ async fn guard_request(
     let class = guard
         .limits
         .enabled
-        .then(|| Class::of(request.uri().path(), request.method(), &guard.limits))
-        .flatten();
+        .then(|| Class::of(request.uri().path(), request.method(), &guard.limits));
     let window = match &class {
         Some(class) => {
             // Read from the request first: a borrowed body cannot cross an await.
@@ -334,8 +401,10 @@ async fn guard_request(
 }
 
 /// A user's request is limited and metered in one write to their usage item; any other
-/// request is limited per client IP. `Ok(None)`: the limiter failed and the class lets
-/// the request through uncounted; `Err`: it failed and the request must not pass.
+/// request is limited per client IP, then under its class's ceiling if it has one (so a
+/// caller refused by its own window spends nothing of the shared one). `Ok(None)`: the
+/// limiter failed and the class lets the request through uncounted; `Err`: it failed and
+/// the request must not pass.
 async fn check_limit(
     guard: &Guard,
     class: &Class,
@@ -368,15 +437,32 @@ async fn check_limit(
             }
         }
         _ => {
-            let subject = format!("ip:{ip}");
-            let hit =
-                (guard.limiter).hit(&subject, &class.key, class.limit, class.window_secs, now);
-            match (within_deadline(hit, "rate limiter").await, class.on_failure) {
-                (Some(window), _) => Ok(Some(window)),
-                (None, OnFailure::Open) => Ok(None),
-                (None, _) => Err(limiter_unavailable()),
-            }
+            let own = count(guard, class, &format!("ip:{ip}"), class.limit, now).await?;
+            let ceiling = (class.ceiling.as_ref()).filter(|_| own.is_none_or(|w| w.allowed));
+            let Some(ceiling) = ceiling else {
+                return Ok(own);
+            };
+            let shared = count(guard, class, &ceiling.subject, ceiling.limit, now).await?;
+            // The caller's own window, unless the shared one refused the request.
+            Ok(shared.filter(|w| !w.allowed).or(own))
         }
+    }
+}
+
+/// One request of `subject` counted in `class` against `limit`, or the class's
+/// [`OnFailure`] when the limiter does not answer.
+async fn count(
+    guard: &Guard,
+    class: &Class,
+    subject: &str,
+    limit: u32,
+    now: u64,
+) -> Result<Option<Window>, ApiError> {
+    let hit = (guard.limiter).hit(subject, &class.key, limit, class.window_secs, now);
+    match (within_deadline(hit, "rate limiter").await, class.on_failure) {
+        (Some(window), _) => Ok(Some(window)),
+        (None, OnFailure::Open) => Ok(None),
+        (None, _) => Err(limiter_unavailable()),
     }
 }
 
@@ -426,6 +512,7 @@ impl Guard {
             window_secs: USER_WINDOW_SECS,
             per_ip: false,
             on_failure: OnFailure::Verify,
+            ceiling: None,
         };
         let now = unix_now();
         match check_limit(self, &class, "unknown", Some(principal), "realtime", now).await? {
@@ -542,7 +629,7 @@ mod tests {
 
     #[test]
     fn routes_fall_into_the_classes_of_api_md() {
-        let of = |path, method| Class::of(path, &method, &limits()).unwrap();
+        let of = |path, method| Class::of(path, &method, &limits());
         let login = of("/api/v1/public/auth/login", Method::POST);
         assert_eq!(
             (login.key.as_str(), login.limit, login.per_ip),
@@ -556,8 +643,31 @@ mod tests {
             (default.key.as_str(), default.limit, default.per_ip),
             ("default", 60, false)
         );
-        let webhook = Class::of("/api/v1/public/webhooks/stripe", &Method::POST, &limits());
-        assert!(webhook.is_none());
+        let webhook = of("/api/v1/public/webhooks/stripe", Method::POST);
+        assert_eq!(
+            (webhook.key.as_str(), webhook.limit, webhook.window_secs),
+            ("webhook", 120, 60)
+        );
+        assert_eq!(
+            (webhook.per_ip, webhook.on_failure),
+            (true, OnFailure::Closed)
+        );
+        let ceiling = webhook.ceiling.unwrap();
+        assert_eq!(
+            (ceiling.subject.as_str(), ceiling.limit),
+            ("provider:stripe", 3000)
+        );
+        assert!(default.ceiling.is_none() && login.ceiling.is_none());
+    }
+
+    #[test]
+    fn a_webhook_counts_against_the_provider_its_handler_reads() {
+        assert_eq!(provider_name("stripe"), "stripe");
+        assert_eq!(provider_name("%73tripe"), "stripe");
+        assert_eq!(provider_name("%61pple"), "apple");
+        for other in ["Stripe", "stripe/x", "%zz", "%7", "%", "", "00000000-0000"] {
+            assert_eq!(provider_name(other), "other", "{other}");
+        }
     }
 
     #[test]

@@ -40,7 +40,9 @@ pub(crate) fn verify(
         .as_str()
         .ok_or_else(|| Rejection::malformed("signedPayload is not a string"))?;
     let root = config.root.anchor();
-    let mut payload = x5c::verify(signed, root, now_unix)?;
+    // Apple signs all three with one certificate chain: checked once, by the first.
+    let mut verified_chain = None;
+    let mut payload = x5c::verify(signed, root, now_unix, &mut verified_chain)?;
     let notification: Notification = fields(
         &payload,
         "an App Store notification with notificationUUID, notificationType and signedDate",
@@ -48,7 +50,7 @@ pub(crate) fn verify(
     if let Some(data) = payload.get_mut("data").and_then(Value::as_object_mut) {
         for (signed_field, decoded_field) in NESTED {
             replace_signed(data, signed_field, decoded_field, |jws| {
-                x5c::verify(jws, root, now_unix)
+                x5c::verify(jws, root, now_unix, &mut verified_chain)
             })?;
         }
     }
@@ -73,7 +75,7 @@ fn replace_signed(
     data: &mut Map<String, Value>,
     signed_field: &str,
     decoded_field: &str,
-    verify: impl Fn(&str) -> Result<Value, Rejection>,
+    mut verify: impl FnMut(&str) -> Result<Value, Rejection>,
 ) -> Result<(), Rejection> {
     let Some(signed) = data.remove(signed_field) else {
         return Ok(());
@@ -92,3 +94,6 @@ fn bundle_id(payload: &Value) -> Option<&str> {
         .into_iter()
         .find_map(|section| payload.get(section)?.get("bundleId")?.as_str())
 }
+
+#[cfg(test)]
+mod tests;

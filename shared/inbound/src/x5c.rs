@@ -2,7 +2,8 @@
 //! header as `[leaf, intermediate, root]`. The chain is checked up to the configured Apple
 //! root only (the root inside `x5c` is ignored: anyone can put a root there), the leaf and
 //! intermediate must carry Apple's App Store marker extensions, and the signature is
-//! checked with the leaf's key.
+//! checked with the leaf's key. A chain checked once in a request is not checked again
+//! for the next JWS presenting the very same `x5c` (a notification nests two).
 
 use std::{slice, time::Duration};
 
@@ -50,8 +51,25 @@ struct JwsHeader {
     x5c: Vec<String>,
 }
 
+/// A chain one JWS presented and that checked out: its `x5c` entries as sent, and the
+/// leaf they vouch for. Valid only for the root and time it was checked at, so it lives
+/// for one request.
+pub(crate) struct VerifiedChain {
+    x5c: Vec<String>,
+    leaf: CertificateDer<'static>,
+}
+
 /// The payload of `jws` as JSON, once its chain and signature check out at `now_unix`.
-pub(crate) fn verify(jws: &str, root: &TrustAnchor<'_>, now_unix: i64) -> Result<Value, Rejection> {
+///
+/// `verified` carries the chain of an earlier JWS of the same request: a JWS presenting
+/// the very same `x5c` only has its signature checked, with that leaf. Any other `x5c` is
+/// checked in full and takes its place, so JWS that all present one chain check it once.
+pub(crate) fn verify(
+    jws: &str,
+    root: &TrustAnchor<'_>,
+    now_unix: i64,
+    verified: &mut Option<VerifiedChain>,
+) -> Result<Value, Rejection> {
     let not_a_jws = || Rejection::malformed("signed data is not a compact JWS");
     let (signing_input, signature) = jws.rsplit_once('.').ok_or_else(not_a_jws)?;
     let (header, payload) = signing_input.split_once('.').ok_or_else(not_a_jws)?;
@@ -59,23 +77,13 @@ pub(crate) fn verify(jws: &str, root: &TrustAnchor<'_>, now_unix: i64) -> Result
     if header.alg != "ES256" {
         return Err(Rejection::BadSignature);
     }
-    let chain = header
-        .x5c
-        .iter()
-        .map(|cert| STANDARD.decode(cert).map(CertificateDer::from))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|_| Rejection::malformed("x5c holds something other than base64"))?;
-    let [leaf_der, intermediate, _root_in_x5c] = chain.as_slice() else {
-        return Err(Rejection::BadSignature);
+    let chain = match verified.take() {
+        Some(chain) if chain.x5c == header.x5c => chain,
+        _ => verify_x5c(header.x5c, root, now_unix)?,
     };
-    let leaf = EndEntityCert::try_from(leaf_der)
+    let chain = verified.insert(chain);
+    let leaf = EndEntityCert::try_from(&chain.leaf)
         .map_err(|_| Rejection::malformed("the x5c leaf is not a certificate"))?;
-    verify_chain(&leaf, intermediate, root, now_unix)?;
-    if !has_extension(leaf_der, APP_STORE_SIGNING)
-        || !has_extension(intermediate, WWDR_INTERMEDIATE)
-    {
-        return Err(Rejection::BadSignature);
-    }
     let signature = URL_SAFE_NO_PAD
         .decode(signature)
         .map_err(|_| Rejection::malformed("the JWS signature is not base64url"))?;
@@ -87,6 +95,49 @@ pub(crate) fn verify(jws: &str, root: &TrustAnchor<'_>, now_unix: i64) -> Result
     )
     .map_err(|_| Rejection::BadSignature)?;
     decode_json(payload, "the JWS payload")
+}
+
+/// `x5c` once it chains up to `root` at `now_unix` and carries Apple's markers.
+fn verify_x5c(
+    x5c: Vec<String>,
+    root: &TrustAnchor<'_>,
+    now_unix: i64,
+) -> Result<VerifiedChain, Rejection> {
+    let chain = x5c
+        .iter()
+        .map(|cert| STANDARD.decode(cert).map(CertificateDer::from))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| Rejection::malformed("x5c holds something other than base64"))?;
+    let [leaf_der, intermediate, _root_in_x5c] = chain.as_slice() else {
+        return Err(Rejection::BadSignature);
+    };
+    let leaf = EndEntityCert::try_from(leaf_der)
+        .map_err(|_| Rejection::malformed("the x5c leaf is not a certificate"))?;
+    #[cfg(test)]
+    CHAIN_VERIFICATIONS.with(|count| count.set(count.get() + 1));
+    verify_chain(&leaf, intermediate, root, now_unix)?;
+    if !has_extension(leaf_der, APP_STORE_SIGNING)
+        || !has_extension(intermediate, WWDR_INTERMEDIATE)
+    {
+        return Err(Rejection::BadSignature);
+    }
+    Ok(VerifiedChain {
+        leaf: leaf_der.clone(),
+        x5c,
+    })
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Chains checked on this thread, so tests running beside each other keep their counts
+    /// apart.
+    static CHAIN_VERIFICATIONS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// How many chains this thread has checked so far.
+#[cfg(test)]
+pub(crate) fn chain_verifications() -> usize {
+    CHAIN_VERIFICATIONS.with(std::cell::Cell::get)
 }
 
 fn verify_chain(
@@ -162,6 +213,25 @@ fn der_integer(unsigned: &[u8]) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
 
+    /// A time Apple's 2021 App Store signing certificate was valid.
+    const APRIL_2023: i64 = 1_681_312_846;
+
+    /// Apple's production chain as base64 DER: root, intermediate, leaf.
+    fn production_chain() -> [&'static str; 3] {
+        include_str!("../tests/fixtures/apple-production-chain.txt")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .try_into()
+            .unwrap()
+    }
+
+    /// An ES256 JWS presenting `x5c`, its signature bytes made by no key.
+    fn unsigned_jws(x5c: &[&str]) -> String {
+        let header = serde_json::json!({"alg": "ES256", "x5c": x5c}).to_string();
+        let parts: [&[u8]; 3] = [header.as_bytes(), b"{}", &[1; 64]];
+        parts.map(|part| URL_SAFE_NO_PAD.encode(part)).join(".")
+    }
+
     #[test]
     fn der_integers_are_minimal_and_positive() {
         assert_eq!(der_integer(&[0, 0, 0x12]), Some(vec![0x02, 0x01, 0x12]));
@@ -185,17 +255,11 @@ mod tests {
     #[test]
     fn apple_production_chain_verifies_up_to_the_real_root() {
         let [root, intermediate, leaf] =
-            include_str!("../tests/fixtures/apple-production-chain.txt")
-                .split_whitespace()
-                .map(|b64| CertificateDer::from(STANDARD.decode(b64).unwrap()))
-                .collect::<Vec<_>>()
-                .try_into()
-                .unwrap();
+            production_chain().map(|b64| CertificateDer::from(STANDARD.decode(b64).unwrap()));
         let anchor = webpki::anchor_from_trusted_cert(&root).unwrap();
         let end_entity = EndEntityCert::try_from(&leaf).unwrap();
-        let april_2023 = 1_681_312_846;
         assert_eq!(
-            verify_chain(&end_entity, &intermediate, &anchor, april_2023),
+            verify_chain(&end_entity, &intermediate, &anchor, APRIL_2023),
             Ok(())
         );
         assert!(has_extension(&leaf, APP_STORE_SIGNING));
@@ -206,5 +270,28 @@ mod tests {
             verify_chain(&end_entity, &intermediate, &anchor, october_2023),
             Err(Rejection::Stale)
         );
+    }
+
+    /// Apple's chain presented again skips the chain check but never the signature (no key
+    /// of ours signs for Apple's leaf); other entries, even only another ignored root, are
+    /// checked anew.
+    #[test]
+    fn chain_seen_earlier_in_the_request_is_not_checked_again() {
+        let [root, intermediate, leaf] = production_chain();
+        let root_der = CertificateDer::from(STANDARD.decode(root).unwrap());
+        let anchor = webpki::anchor_from_trusted_cert(&root_der).unwrap();
+        let apple = unsigned_jws(&[leaf, intermediate, root]);
+        let other_root = unsigned_jws(&[leaf, intermediate, intermediate]);
+        let mut verified = None;
+        let before = chain_verifications();
+
+        let results = [&apple, &apple, &other_root, &other_root]
+            .map(|jws| verify(jws, &anchor, APRIL_2023, &mut verified));
+
+        assert!(
+            results.iter().all(|r| *r == Err(Rejection::BadSignature)),
+            "{results:?}"
+        );
+        assert_eq!(chain_verifications() - before, 2);
     }
 }

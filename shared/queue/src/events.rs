@@ -146,9 +146,25 @@ impl Publisher {
         self.producer.stage(job)
     }
 
+    /// The fan-out job of an operator event (no tenant), for [`Producer::enqueue_together`]
+    /// with the work it announces.
+    pub fn operator_event(
+        &self,
+        event: Event,
+        data: serde_json::Value,
+    ) -> Result<NewJob, StoreError> {
+        fanout_job(event, None, data, Vec::new())
+    }
+
     /// Sends a staged event on its way (a failed send is relayed later).
     pub async fn dispatch(&self, staged: &Staged) {
         self.producer.dispatch(&staged.record).await;
+    }
+
+    /// Queues the closing of every open WebSocket connection of `user_id`, after a
+    /// deactivation ([`Job::disconnect_user`]).
+    pub async fn disconnect_user(&self, user_id: &str) -> Result<JobRecord, StoreError> {
+        self.producer.enqueue(Job::disconnect_user(user_id)?).await
     }
 
     /// Queues a `notification` (`data`: the reference's `{"title", "message"}`) for every

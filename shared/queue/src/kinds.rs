@@ -40,6 +40,11 @@ pub enum Job {
     /// Pushes a `notification` to every open connection of one user.
     #[serde(rename = "realtime.notify")]
     RealtimeNotify(Notification),
+    /// Closes open WebSocket connections of one user whose credential was switched off:
+    /// all of them after a deactivation, those of one impersonation session after
+    /// `stop`. Made by [`Job::disconnect_user`] and [`Job::disconnect_impersonation`].
+    #[serde(rename = "realtime.disconnect")]
+    RealtimeDisconnect(Disconnect),
     /// Mints an organization invitation's link and mails it, unless it was revoked.
     #[serde(rename = "organization.invitation")]
     Invitation(InvitationMail),
@@ -47,6 +52,32 @@ pub enum Job {
 
 impl Queued for Job {
     const QUEUE: QueueName = QueueName::Jobs;
+}
+
+impl Job {
+    /// The job that closes every open WebSocket connection of `user_id`: enqueued with
+    /// a deactivation (`aloft_auth::Deactivation` cannot reach the queue). The system's
+    /// work, not counted as the user's.
+    pub fn disconnect_user(user_id: &str) -> Result<NewJob, StoreError> {
+        Self::disconnect(user_id, None)
+    }
+
+    /// The job that closes the connections opened with the impersonation token of
+    /// `session` (its `jti`), acting as `user_id`: enqueued by `stop`.
+    pub fn disconnect_impersonation(user_id: &str, session: &str) -> Result<NewJob, StoreError> {
+        Self::disconnect(user_id, Some(session.to_owned()))
+    }
+
+    fn disconnect(
+        user_id: &str,
+        impersonation_session: Option<String>,
+    ) -> Result<NewJob, StoreError> {
+        Job::RealtimeDisconnect(Disconnect {
+            user_id: user_id.to_owned(),
+            impersonation_session,
+        })
+        .new_job()
+    }
 }
 
 /// A queue's jobs: an enum tagged `kind`, its payload in `payload`.
@@ -108,6 +139,16 @@ pub struct Notification {
     pub user_id: String,
     /// The reference's `{"title", "message"}`, or any JSON the client understands.
     pub data: serde_json::Value,
+}
+
+/// Whose connections a [`Job::RealtimeDisconnect`] closes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Disconnect {
+    pub user_id: String,
+    /// Only those opened with this impersonation session (the token's `jti`); `None`:
+    /// every connection of the user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub impersonation_session: Option<String>,
 }
 
 /// The connection a [`Job::RealtimeConnected`] greets.

@@ -172,8 +172,26 @@ impl Producer {
             }
             Err(e) => return Err(e),
         }
-        self.send_or_leave(&record).await;
+        self.send_or_relay(&record).await;
         Ok(record)
+    }
+
+    /// Stores `jobs` together, all or none, then sends their messages (a failed send is
+    /// left to [`Self::relay`]): for work that is one thing to its caller (a contact
+    /// submission's emails, CRM call and event).
+    pub async fn enqueue_together(&self, jobs: Vec<NewJob>) -> Result<Vec<JobRecord>, StoreError> {
+        let staged = jobs
+            .into_iter()
+            .map(|job| self.stage(job))
+            .collect::<Result<Vec<_>, _>>()?;
+        let writes = staged.iter().map(|s| s.write.clone()).collect();
+        self.jobs.create_together(writes).await?;
+        let mut records = Vec::with_capacity(staged.len());
+        for Staged { record, .. } in staged {
+            self.dispatch(&record).await;
+            records.push(record);
+        }
+        Ok(records)
     }
 
     /// The job as one write of the transaction of the change it follows. After the
@@ -188,10 +206,11 @@ impl Producer {
     /// [`Self::relay`]).
     pub async fn dispatch(&self, record: &JobRecord) {
         self.jobs.created(record).await;
-        self.send_or_leave(record).await;
+        self.send_or_relay(record).await;
     }
 
-    async fn send_or_leave(&self, record: &JobRecord) {
+    /// Sends a stored job's message; a failure is logged and left to [`Self::relay`].
+    pub async fn send_or_relay(&self, record: &JobRecord) {
         if let Err(e) = self.send(record).await {
             tracing::warn!(job.id = %record.id, error.cause = %e, "job stored, message not sent: the relay will send it");
         }

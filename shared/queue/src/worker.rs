@@ -15,7 +15,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-use crate::{JobMessage, Queued};
+use crate::{JobMessage, Queued, Staged};
 
 mod outcome;
 
@@ -70,6 +70,22 @@ pub trait Handler: Send + Sync + 'static {
         record: &JobRecord,
         attempt: Attempt,
     ) -> impl Future<Output = Result<(), JobError>> + Send;
+
+    /// The job to store when `job` succeeds, in the same write as its success (e.g.
+    /// `job.completed`): asked before the job runs, so a failure to work it out fails
+    /// the attempt before any side effect.
+    fn follow_up(
+        &self,
+        _job: &Self::Job,
+        _record: &JobRecord,
+    ) -> impl Future<Output = Result<Option<Staged>, JobError>> + Send {
+        std::future::ready(Ok(None))
+    }
+
+    /// Sends a follow-up once the success it came with is stored.
+    fn dispatch(&self, _follow_up: &Staged) -> impl Future<Output = ()> + Send {
+        std::future::ready(())
+    }
 
     /// Answers a schedule's tick (EventBridge's `Scheduled Event`): a worker with
     /// `Schedule` events in the template does its periodic work here. What it did, for
@@ -240,12 +256,15 @@ impl<H: Handler> Worker<H> {
             number,
             last: number >= self.config.max_receives,
         };
-        let result = match H::Job::from_record(job) {
-            Ok(parsed) => self.handler.handle(parsed, job, attempt).await,
-            Err(e) => Err(e),
+        let (result, follow_up) = match H::Job::from_record(job) {
+            Ok(parsed) => match self.handler.follow_up(&parsed, job).await {
+                Ok(follow_up) => (self.handler.handle(parsed, job, attempt).await, follow_up),
+                Err(e) => (Err(e), None),
+            },
+            Err(e) => (Err(e), None),
         };
         let now = aloft_core::timestamp::now();
-        let error = result.as_ref().err().map(ToString::to_string);
+        let mut error = result.as_ref().err().map(ToString::to_string);
         let permanent = matches!(result, Err(JobError::Permanent(_)));
         let status = match &result {
             Ok(()) => JobStatus::Succeeded,
@@ -258,14 +277,40 @@ impl<H: Handler> Worker<H> {
             _ => "JobsFailed",
         };
         metrics::count(metric, ("Kind", &job.kind), 1);
-        let finished = self.jobs.finish(&job.id, status, error.as_deref(), &now);
-        let counted = async {
-            if let (Ok(()), Some(owner)) = (&result, &job.user_id) {
-                self.usage.record(owner, BACKGROUND_JOBS, 1, None).await;
+        // A success brings its usage and its follow-up, written with it.
+        let mut also = Vec::new();
+        if status == JobStatus::Succeeded {
+            if let Some(owner) = &job.user_id {
+                let today = time::OffsetDateTime::now_utc().date();
+                let owner = aloft_store::usage::UsageOwner::user(owner);
+                match self
+                    .usage
+                    .add_write(&owner, BACKGROUND_JOBS, today, 1, None)
+                {
+                    Ok(write) => also.push(write),
+                    Err(e) => {
+                        tracing::warn!(job.id = %job.id, error = %e, "background job not counted")
+                    }
+                }
             }
-        };
-        if let (Err(e), ()) = tokio::join!(finished, counted) {
-            tracing::warn!(job.id = %job.id, error = %e, "could not record the job's outcome");
+            also.extend(follow_up.iter().map(|f| f.write.clone()));
+        }
+        let recorded = self
+            .record_outcome(&job.id, status, error.as_deref(), &now, also)
+            .await;
+        let permanent = permanent && recorded.is_ok();
+        match recorded {
+            Ok(()) => {
+                if let (JobStatus::Succeeded, Some(follow_up)) = (status, &follow_up) {
+                    self.handler.dispatch(follow_up).await;
+                }
+            }
+            // Unrecorded, the job would stay `running` for ever: its message comes back
+            // instead, and the job runs again.
+            Err(e) => {
+                tracing::error!(job.id = %job.id, error = %e, "could not record the job's outcome");
+                error.get_or_insert_with(|| format!("its outcome could not be recorded: {e}"));
+            }
         }
         let ran = Ran {
             id: job.id.clone(),
@@ -289,6 +334,28 @@ impl<H: Handler> Worker<H> {
             tracing::warn!(job.id = %job.id, error = %e, "could not set the retry delay");
         }
         Outcome::Ran(ran, Some(error))
+    }
+
+    /// [`JobRepo::finish`], tried again a few times: the write is idempotent, and a job
+    /// whose outcome is lost runs again.
+    async fn record_outcome(
+        &self,
+        id: &str,
+        status: JobStatus,
+        error: Option<&str>,
+        now: &str,
+        also: Vec<aloft_store::TransactWriteItem>,
+    ) -> Result<(), StoreError> {
+        let mut tries = 0;
+        loop {
+            match self.jobs.finish(id, status, error, now, also.clone()).await {
+                Err(StoreError::Unavailable(_)) if tries < 3 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(100 << tries)).await;
+                }
+                outcome => return outcome,
+            }
+        }
     }
 
     async fn delay(&self, message: &SqsMessage, delay: Duration) -> Result<(), StoreError> {

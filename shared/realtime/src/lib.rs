@@ -1,14 +1,25 @@
 //! Pushing events to WebSocket clients: the `@connections` management API ([`Push`]), the
 //! events of the protocol ([`event`]), and fan-out to a channel's connections with
-//! bounded concurrency that forgets connections found gone ([`Broadcaster`]).
+//! bounded concurrency that forgets connections found gone ([`Broadcaster`]). A
+//! connection whose credential has ended is closed (`DeleteConnection`) and forgotten
+//! instead of sent to, and a user's connections can be closed at once
+//! ([`Broadcaster::disconnect_user`]).
 
+mod closing;
 pub mod event;
 
 use std::collections::HashMap;
 
-use aloft_store::{Connections, StoreError, UsageMeter, usage::WEBSOCKET_MESSAGES};
+use aloft_store::{
+    ConnectionRecord, Connections, StoreError, UsageMeter, usage::WEBSOCKET_MESSAGES,
+};
 use aws_sdk_apigatewaymanagement::{
-    Client, operation::post_to_connection::PostToConnectionError, primitives::Blob,
+    Client,
+    error::DisplayErrorContext,
+    operation::{
+        delete_connection::DeleteConnectionError, post_to_connection::PostToConnectionError,
+    },
+    primitives::Blob,
 };
 use serde_json::Value;
 
@@ -21,6 +32,9 @@ pub enum Pushed {
     Sent,
     /// The connection is closed (410 `GoneException`).
     Gone,
+    /// The connection's credential had ended: it was closed (`DeleteConnection`) and
+    /// forgotten, and not sent to.
+    Closed,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,9 +73,25 @@ impl Push {
             Ok(_) => Ok(Pushed::Sent),
             Err(e) => match e.as_service_error() {
                 Some(PostToConnectionError::GoneException(_)) => Ok(Pushed::Gone),
-                _ => Err(PushError(
-                    aws_sdk_apigatewaymanagement::error::DisplayErrorContext(e).to_string(),
-                )),
+                _ => Err(PushError(DisplayErrorContext(e).to_string())),
+            },
+        }
+    }
+
+    /// Closes one connection (`DELETE @connections/{id}`): the client sees its socket
+    /// closed and API Gateway invokes `$disconnect`. `Gone` when it was closed already.
+    pub async fn delete(&self, connection_id: &str) -> Result<Pushed, PushError> {
+        let deleted = self
+            .client
+            .delete_connection()
+            .connection_id(connection_id)
+            .send()
+            .await;
+        match deleted {
+            Ok(_) => Ok(Pushed::Closed),
+            Err(e) => match e.as_service_error() {
+                Some(DeleteConnectionError::GoneException(_)) => Ok(Pushed::Gone),
+                _ => Err(PushError(DisplayErrorContext(e).to_string())),
             },
         }
     }
@@ -89,25 +119,31 @@ impl Broadcaster {
         &self.connections
     }
 
-    /// Sends `event` to one connection of `user_id`.
+    /// Sends `event` to one connection, unless its credential has ended by `now`
+    /// (epoch seconds): then it is closed instead.
     pub async fn to_connection(
         &self,
-        connection_id: &str,
-        user_id: &str,
+        connection: &ConnectionRecord,
         event: &Value,
+        now: u64,
     ) -> Result<Pushed, PushError> {
-        let pushed = self.deliver(connection_id, event).await?;
+        let id = connection.connection_id.as_str();
+        if connection.credential_ended(now) {
+            return self.disconnect(id).await;
+        }
+        let pushed = self.deliver(id, event).await?;
         if pushed == Pushed::Sent {
             self.usage
-                .record(user_id, WEBSOCKET_MESSAGES, 1, None)
+                .record(&connection.user_id, WEBSOCKET_MESSAGES, 1, None)
                 .await;
         }
         Ok(pushed)
     }
 
     /// Greets an open connection with `connected`. `Ok(false)`: it closed before the
-    /// greeting (nothing to do). A push that finds it gone while its record stands means
-    /// the handshake has not finished yet: an error, for the job to be tried again.
+    /// greeting, or its credential has ended (it is closed now). A push that finds it
+    /// gone while its record stands means the handshake has not finished yet: an error,
+    /// for the job to be tried again.
     pub async fn greet(&self, connection_id: &str) -> Result<bool, String> {
         let Some(connection) = self
             .connections
@@ -117,6 +153,12 @@ impl Broadcaster {
         else {
             return Ok(false);
         };
+        if connection.credential_ended(closing::unix_now()) {
+            self.disconnect(connection_id)
+                .await
+                .map_err(|e| e.to_string())?;
+            return Ok(false);
+        }
         let greeting = event::connected(&connection.user_id, &connection.connected_at);
         match self.push.send(connection_id, &greeting).await {
             Ok(Pushed::Sent) => {
@@ -125,15 +167,17 @@ impl Broadcaster {
                     .await;
                 Ok(true)
             }
-            Ok(Pushed::Gone) => Err(format!("connection {connection_id} is not open yet")),
+            // `send` finds a connection open or gone.
+            Ok(_) => Err(format!("connection {connection_id} is not open yet")),
             Err(e) => Err(e.to_string()),
         }
     }
 
     /// Sends `event` to every connection on `channel` except `except` (the sender's),
-    /// [`FAN_OUT_CONCURRENCY`] at a time. Returns how many connections received it; a
-    /// push that fails otherwise is logged and skipped, so one bad connection does not
-    /// keep the others from their message.
+    /// [`FAN_OUT_CONCURRENCY`] at a time; a connection whose credential has ended by
+    /// `now` is closed instead. Returns how many connections received it; a push that
+    /// fails otherwise is logged and skipped, so one bad connection does not keep the
+    /// others from their message.
     pub async fn to_channel(
         &self,
         channel: &str,
@@ -152,7 +196,11 @@ impl Broadcaster {
             for member in batch {
                 let (this, member, event) = (self.clone(), member.clone(), event.clone());
                 pushes.spawn(async move {
-                    let pushed = this.deliver(&member.connection_id, &event).await;
+                    let pushed = if member.credential_ended(now) {
+                        this.disconnect(&member.connection_id).await
+                    } else {
+                        this.deliver(&member.connection_id, &event).await
+                    };
                     (member, pushed)
                 });
             }
@@ -161,7 +209,7 @@ impl Broadcaster {
                     Ok((member, Ok(Pushed::Sent))) => {
                         *received.entry(member.user_id).or_default() += 1;
                     }
-                    Ok((_, Ok(Pushed::Gone))) => {}
+                    Ok((_, Ok(Pushed::Gone | Pushed::Closed))) => {}
                     Ok((member, Err(e))) => {
                         tracing::warn!(error.cause = %e, connection.id = %member.connection_id, "push failed");
                     }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     Key, StoreError, Table, TenantId,
-    table::{ITEM_COUNT, Range, from_item, n, s},
+    table::{ITEM_COUNT, Range, applied, from_item, n, s},
 };
 
 const KIND: &str = "FILE";
@@ -209,11 +209,7 @@ impl FileRepo {
             .send()
             .await
             .map_err(StoreError::from_sdk);
-        match removed {
-            Ok(_) => Ok(true),
-            Err(StoreError::ConditionFailed) => Ok(false),
-            Err(e) => Err(e),
-        }
+        applied(removed)
     }
 
     pub async fn get(&self, tenant: &TenantId, id: &str) -> Result<Option<FileRecord>, StoreError> {

@@ -4,14 +4,14 @@
 //! error, and is listed by status through `gsi1`. Finished jobs expire after
 //! [`RETENTION_SECONDS`]; a dead one stays until it is retried or expires.
 
-use aws_sdk_dynamodb::types::{ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{ReturnValue, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
 use aloft_core::{MAX_EXAMINED, PageRequest, Slice};
 
 use crate::{
     Key, Stats, StoreError, Table, Tally,
-    table::{Item, from_item, n, s},
+    table::{Item, applied, from_item, n, s},
     table::{Merged, Range},
 };
 
@@ -152,6 +152,12 @@ impl JobRepo {
             .put_new_write(&Key::job(&job.id), job, Some(index))
     }
 
+    /// Stores jobs written by [`Self::create_write`] together: all or none. Count each
+    /// with [`Self::created`].
+    pub async fn create_together(&self, writes: Vec<TransactWriteItem>) -> Result<(), StoreError> {
+        self.table.transact(writes).await
+    }
+
     /// Counts a job stored by [`Self::create_write`].
     pub async fn created(&self, job: &JobRecord) {
         self.stats.count(Tally::job(None, Some(job.status))).await;
@@ -214,11 +220,7 @@ impl JobRepo {
             .send()
             .await
             .map_err(StoreError::from_sdk);
-        match claimed {
-            Ok(_) => Ok(true),
-            Err(StoreError::ConditionFailed) => Ok(false),
-            Err(e) => Err(e),
-        }
+        applied(claimed)
     }
 
     /// Marks the job `running` for its `attempt`-th receive and returns it, in one write.
@@ -268,43 +270,53 @@ impl JobRepo {
         }
     }
 
-    /// Records how an attempt ended: `succeeded`, `failed` (will be retried) or `dead`.
+    /// Records how an attempt of a `running` job ended: `succeeded`, `failed` (will be
+    /// retried) or `dead`, with `also` (what its success brings: its usage, a follow-up
+    /// job) in the same transaction, so they happen exactly when it is recorded. A job no
+    /// longer `running` was recorded already (a repeated call): nothing happens again.
     pub async fn finish(
         &self,
         id: &str,
         status: JobStatus,
         error: Option<&str>,
         now: &str,
+        also: Vec<TransactWriteItem>,
     ) -> Result<(), StoreError> {
         let mut expression =
             String::from("SET #status = :status, updated_at = :now, gsi1pk = :index");
-        let mut request = self
-            .table
-            .client()
-            .update_item()
+        let mut update = Update::builder()
             .table_name(self.table.name())
             .set_key(Some(Key::job(id).attributes()))
-            .condition_expression("attribute_exists(pk)")
+            .condition_expression("#status = :running")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":status", s(status.as_str()))
+            .expression_attribute_values(":running", s(JobStatus::Running.as_str()))
             .expression_attribute_values(":now", s(now))
             .expression_attribute_values(":index", s(status_index(status)));
         if let Some(error) = error {
             expression.push_str(", last_error = :error");
-            request = request.expression_attribute_values(":error", s(error));
+            update = update.expression_attribute_values(":error", s(error));
         }
         if matches!(status, JobStatus::Succeeded | JobStatus::Dead) {
             expression.push_str(", finished_at = :now, expires_at = :expires");
-            request = request.expression_attribute_values(":expires", n(expiry()));
+            update = update.expression_attribute_values(":expires", n(expiry()));
         }
-        let output = request
+        let update = update
             .update_expression(expression)
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
-        let was = status_of(output.attributes.as_ref());
-        self.stats.count(Tally::job(was, Some(status))).await;
+            .build()
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        let written = if also.is_empty() {
+            self.table.update_alone(update).await
+        } else {
+            let mut writes = vec![TransactWriteItem::builder().update(update).build()];
+            writes.extend(also);
+            self.table.transact(writes).await
+        };
+        if !applied(written)? {
+            return Ok(());
+        }
+        let tally = Tally::job(Some(JobStatus::Running), Some(status));
+        self.stats.count(tally).await;
         Ok(())
     }
 

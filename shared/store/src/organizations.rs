@@ -7,6 +7,7 @@
 //! | a user's organization count | `USER#<user id>` | `ORGS` | |
 //! | an invitation | `T#<tenant>#INVITE` | `<id>` | |
 //! | an invitation's link | `INVITE#<token hash>` | `INVITE` | |
+//! | a search entry of its name | `ORG#<tenant>` | `SEARCH#<slot>` | (gsi2) `ORG_SEARCH#<first 2 characters>` / `<term>#<tenant>` |
 //!
 //! A tenant's members are one Query of its partition; a user's organizations one Query of
 //! `gsi1` and one BatchGetItem of the organizations. The organization keeps its member
@@ -23,7 +24,10 @@ use serde::{Deserialize, Serialize};
 use crate::{
     ApiKeyRepo, Applied, BillingChange, Key, StoreError, Table, TenantId,
     table::{ITEM_COUNT, Item, Range, from_item, n, s},
-    users::{IN_ORDER, is_active_subscription},
+    users::{
+        IN_ORDER, is_active_subscription,
+        search::{NAME_WORDS, SearchIndex, Searchable, guarded, name_terms},
+    },
 };
 use aloft_core::{PageRequest, Slice};
 
@@ -139,6 +143,17 @@ impl OrganizationRecord {
     }
 }
 
+/// An organization is searched by its name from each of its first words on.
+impl Searchable for OrganizationRecord {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn terms(&self) -> Vec<Option<String>> {
+        name_terms(Some(&self.name))
+    }
+}
+
 /// What an owner or admin may change of an organization; `None` leaves it as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OrganizationChange {
@@ -192,6 +207,14 @@ pub(crate) fn member_key(tenant: &TenantId, user_id: &str) -> Key {
 /// Every organization, newest first, for the admin console (`gsi1`).
 const DIRECTORY: &str = "ORGS";
 
+/// Organizations' search entries: `ORG#<tenant>` / `SEARCH#<slot>`, in `gsi2` under
+/// `ORG_SEARCH#<first 2 characters>`.
+const SEARCH: SearchIndex = SearchIndex::new("ORG", "ORG#", "ORG");
+
+/// A rename that met another change of the organization is read and tried again this
+/// often.
+const RENAME_ATTEMPTS: usize = 3;
+
 fn user_index(user_id: &str) -> String {
     format!("USER#{user_id}#ORGS")
 }
@@ -223,12 +246,13 @@ impl OrganizationRepo {
             organization,
             item_count: 1,
         };
-        let writes = vec![
+        let mut writes = vec![
             self.table
                 .put_new_write(&organization_key(&tenant), &counted, Some(listed))?,
             self.put_membership(owner)?,
             self.count_user(&owner.user_id, limits.organizations_per_user)?,
         ];
+        writes.extend(SEARCH.puts(&self.table, &organization.id, &organization.terms())?);
         match self.table.transact(writes).await {
             Ok(()) => Ok(Joined::Joined),
             Err(StoreError::ConditionFailed) => Ok(Joined::UserFull),
@@ -414,8 +438,32 @@ impl OrganizationRepo {
         self.table.searched_page(&range, request, keep).await
     }
 
+    /// One page of the organizations whose name matches `search` (lower-cased), as
+    /// `UserRepo::search` does for users: a search of two characters or more that
+    /// begins a word of a name (one of its first four) is answered from the search
+    /// entries, in name order, at a cost that does not grow with the number of
+    /// organizations; any other looks for the text anywhere in the name, newest first,
+    /// examining at most [`aloft_core::MAX_EXAMINED`] organizations and saying so.
+    pub async fn search(
+        &self,
+        request: &PageRequest,
+        search: &str,
+    ) -> Result<Slice<OrganizationRecord>, StoreError> {
+        let everyone = |_: &OrganizationRecord| true;
+        let indexed: Option<Slice<OrganizationRecord>> =
+            SEARCH.page(&self.table, request, search, everyone).await?;
+        if let Some(slice) = indexed {
+            return Ok(slice);
+        }
+        let needle = search.to_lowercase();
+        let matches =
+            |organization: &OrganizationRecord| organization.name.to_lowercase().contains(&needle);
+        self.directory(request, matches).await
+    }
+
     /// Applies an owner's or admin's `change` (its name, whether it requires its own
-    /// provider keys); `None` when the organization is gone.
+    /// provider keys); `None` when the organization is gone. A new name is written with
+    /// the search entries it moves, in one transaction.
     pub async fn update(
         &self,
         tenant: &TenantId,
@@ -435,16 +483,60 @@ impl OrganizationRepo {
         let mut request = self
             .table
             .update_fields(&organization_key(tenant), now, &sets)
-            .condition_expression("attribute_exists(pk)")
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
-        if change.name.is_some() {
+            .condition_expression("attribute_exists(pk)");
+        if let Some(name) = &change.name {
             request = request.expression_attribute_names("#name", "name");
+            return self.rename(tenant, name, change, &request, now).await;
         }
+        let request = request.return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
         match request.send().await.map_err(StoreError::from_sdk) {
             Ok(output) => from_item(output.attributes.unwrap_or_default()).map(Some),
             Err(StoreError::ConditionFailed) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// [`Self::update`] of a change that sets the name `name`: the organization is read,
+    /// and `request` written with the search entries it moves, on condition that the
+    /// stored name is still the one read (else read again).
+    async fn rename(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        change: &OrganizationChange,
+        request: &aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+        now: &str,
+    ) -> Result<Option<OrganizationRecord>, StoreError> {
+        for _ in 0..RENAME_ATTEMPTS {
+            let Some(before) = self.get(tenant).await? else {
+                return Ok(None);
+            };
+            let after = OrganizationRecord {
+                name: name.to_owned(),
+                require_own_credentials: change
+                    .require_own_credentials
+                    .unwrap_or(before.require_own_credentials),
+                updated_at: now.to_owned(),
+                ..before.clone()
+            };
+            let mut writes = vec![guarded(request, &[("name", Some(before.name.as_str()))])?];
+            writes.extend(SEARCH.changes(
+                &self.table,
+                &before.id,
+                &before.terms(),
+                &after.terms(),
+            )?);
+            match self.table.transact(writes).await {
+                Ok(()) => return Ok(Some(after)),
+                // Renamed or deleted meanwhile: read again.
+                Err(StoreError::ConditionFailed) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "renaming organization {} kept conflicting",
+            tenant.as_str()
+        )))
     }
 
     /// Gives `user_id` `role`. Giving `owner` transfers ownership: the old owner becomes
@@ -524,13 +616,13 @@ impl OrganizationRepo {
         self.table.transact(writes).await
     }
 
-    /// Deletes the organization, then each membership (uncounting its user). A retry
-    /// after a failure finishes the memberships: they are listed by the tenant, not the
-    /// organization item.
+    /// Deletes the organization and its search entries, then each membership
+    /// (uncounting its user). A retry after a failure finishes the memberships: they are
+    /// listed by the tenant, not the organization item.
     pub async fn delete(&self, tenant: &TenantId) -> Result<(), StoreError> {
-        self.table
-            .delete_all(vec![organization_key(tenant)])
-            .await?;
+        let mut items = vec![organization_key(tenant)];
+        items.extend(SEARCH.keys(tenant.as_str(), NAME_WORDS));
+        self.table.delete_all(items).await?;
         for member in self.members(tenant).await? {
             let delete = Delete::builder()
                 .table_name(self.table.name())

@@ -279,6 +279,24 @@ impl Table {
         }
     }
 
+    /// Sends `update`, built for a transaction, as one `UpdateItem` of its own: a write
+    /// that is sometimes alone and sometimes part of a change's transaction is built
+    /// once (a transaction costs twice as much, so it is used only when needed).
+    pub(crate) async fn update_alone(&self, update: Update) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(update.table_name)
+            .set_key(Some(update.key))
+            .update_expression(update.update_expression)
+            .set_condition_expression(update.condition_expression)
+            .set_expression_attribute_names(update.expression_attribute_names)
+            .set_expression_attribute_values(update.expression_attribute_values)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+
     /// [`Table::put_new_indexed`] as one write of a transaction.
     pub(crate) fn put_new_write<T: Serialize>(
         &self,
@@ -343,6 +361,15 @@ impl Table {
             .build()
             .map_err(|e| StoreError::Other(e.to_string()))?;
         Ok(TransactWriteItem::builder().update(update).build())
+    }
+}
+
+/// Whether a conditional write happened: `false` when its condition refused it.
+pub(crate) fn applied<T>(written: Result<T, StoreError>) -> Result<bool, StoreError> {
+    match written {
+        Ok(_) => Ok(true),
+        Err(StoreError::ConditionFailed) => Ok(false),
+        Err(e) => Err(e),
     }
 }
 

@@ -3,11 +3,11 @@
 //! AI model or the route group). Counting an event is one atomic `ADD` to that item, so
 //! concurrent requests never lose a count and a metered request costs one write.
 //!
-//! The month items of each metric form a ranking: they carry `rank_pk`
-//! (`RANK#<yyyy-mm>#<metric>`), and the sparse `ranking` index (`rank_pk`, `count`) lists
-//! a month's users by their total, so "top users" reads only the rows it returns. (For
-//! `api_requests` that total trails by the requests of the current minute: see
-//! [`UsageMeter::count_request`].)
+//! The month items of each metric form a ranking: a user's carry `rank_pk`
+//! (`RANK#<yyyy-mm>#<metric>#<shard>`, see [`ranking`]), and the sparse `ranking` index
+//! (`rank_pk`, `count`) lists a month's users by their total, so "top users" reads only
+//! the top of each shard. (For `api_requests` that total trails by the requests of the
+//! current minute: see [`UsageMeter::count_request`].)
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -16,8 +16,13 @@ use time::{Date, Month, OffsetDateTime};
 
 use crate::{Key, StoreError, Table, table::n, table::s};
 
+mod ranking;
 mod requests;
+mod reservations;
+use ranking::ranking_key;
+pub use ranking::{RANKING_SHARDS, Ranked, Ranking};
 pub use requests::{ClaimedMembership, MEMBERSHIP_REMOVED, RequestLimit};
+pub use reservations::{HOLD_WINDOW_SECS, Reservation, Reserved};
 
 /// A counted metric and how the usage routes describe it. Adding one is one line in
 /// [`METRICS`] plus the call that counts it.
@@ -206,20 +211,6 @@ impl MonthUsage {
     }
 }
 
-/// A user's place in a month's ranking.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ranked {
-    pub user_id: String,
-    pub value: i64,
-}
-
-/// The top of a ranking, and how many index rows the query read to find it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ranking {
-    pub users: Vec<Ranked>,
-    pub items_read: i32,
-}
-
 /// `YYYY-MM`.
 pub fn month_key(date: Date) -> String {
     format!("{:04}-{:02}", date.year(), u8::from(date.month()))
@@ -241,10 +232,6 @@ pub fn next_month(date: Date) -> Date {
         month => (date.year(), month.next()),
     };
     Date::from_calendar_date(year, month, 1).unwrap_or(date)
-}
-
-fn ranking_key(metric: Metric, month: &str) -> String {
-    format!("RANK#{month}#{}", metric.key)
 }
 
 /// Usage counters, per user, metric and month.
@@ -303,21 +290,10 @@ impl UsageMeter {
         dimension: Option<&str>,
     ) -> Result<(), StoreError> {
         let write = self.add_write(owner, metric, day, amount, dimension)?;
-        let Some(update) = write.update else {
-            return Err(StoreError::Other("a usage write is an update".into()));
-        };
-        self.table
-            .client()
-            .update_item()
-            .table_name(update.table_name)
-            .set_key(Some(update.key))
-            .update_expression(update.update_expression)
-            .set_expression_attribute_names(update.expression_attribute_names)
-            .set_expression_attribute_values(update.expression_attribute_values)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
-        Ok(())
+        let update = write
+            .update
+            .ok_or_else(|| StoreError::Other("a usage write is an update".into()))?;
+        self.table.update_alone(update).await
     }
 
     /// [`Self::add`] as one write of the transaction of the change it counts, so the
@@ -345,8 +321,8 @@ impl UsageMeter {
         // Users are ranked against each other; an organization is not a user.
         let expression = match &owner.member {
             None => {
-                update =
-                    update.expression_attribute_values(":rank", s(ranking_key(metric, &month)));
+                let rank = ranking_key(metric, &month, &owner.id);
+                update = update.expression_attribute_values(":rank", s(rank));
                 format!("SET rank_pk = :rank ADD {adds}")
             }
             Some(member) => {
@@ -414,45 +390,5 @@ impl UsageMeter {
             }
         }
         Ok(read)
-    }
-
-    /// The `limit` users with the most `metric` in `month`, highest first: one query of
-    /// the month's ranking that reads `limit` index rows, however many users there are.
-    pub async fn top(
-        &self,
-        metric: Metric,
-        month: Date,
-        limit: i32,
-    ) -> Result<Ranking, StoreError> {
-        let output = self
-            .table
-            .client()
-            .query()
-            .table_name(self.table.name())
-            .index_name("ranking")
-            .key_condition_expression("rank_pk = :rank")
-            .expression_attribute_values(":rank", s(ranking_key(metric, &month_key(month))))
-            .scan_index_forward(false)
-            .limit(limit)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
-        let users = output
-            .items
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|item| {
-                let user_id = item.get("pk")?.as_s().ok()?.strip_prefix("USAGE#")?;
-                let value = item.get("count")?.as_n().ok()?.parse().ok()?;
-                Some(Ranked {
-                    user_id: user_id.to_owned(),
-                    value,
-                })
-            })
-            .collect();
-        Ok(Ranking {
-            users,
-            items_read: output.scanned_count,
-        })
     }
 }

@@ -1,7 +1,16 @@
 //! User records: one profile item per user, with an email guard item written in the same
-//! transaction so two registrations cannot take one address.
+//! transaction so two registrations cannot take one address, and the user's search
+//! entries ([`search`]) written with every change of their email or name.
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
+mod renaming;
+pub(crate) mod search;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::{
+    operation::update_item::builders::UpdateItemFluentBuilder,
+    types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update},
+};
 use serde::{Deserialize, Serialize};
 
 use aloft_core::{PageRequest, Slice};
@@ -10,6 +19,7 @@ use crate::{
     ApiKeyRepo, Key, Stats, StoreError, Table, Tally,
     table::{Item, Range, from_item, n, s, to_item},
 };
+use search::{SearchIndex, Searchable, name_terms, normalize};
 
 /// A stored user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +94,31 @@ pub fn is_active_subscription(plan: &str, status: Option<&str>) -> bool {
 impl UserRecord {
     pub fn has_active_subscription(&self) -> bool {
         is_active_subscription(&self.subscription_plan, self.subscription_status.as_deref())
+    }
+
+    /// The email or the name holds `needle` (lower-cased) anywhere: what a search the
+    /// index does not answer looks for.
+    fn contains(&self, needle: &str) -> bool {
+        self.email.contains(needle)
+            || self
+                .full_name
+                .as_deref()
+                .is_some_and(|name| name.to_lowercase().contains(needle))
+    }
+}
+
+/// A user is searched by their email (slot 0) and their name from each of its first
+/// words on (slots 1 to 4).
+impl Searchable for UserRecord {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn terms(&self) -> Vec<Option<String>> {
+        let email = Some(normalize(&self.email)).filter(|e| !e.is_empty());
+        let mut terms = vec![email];
+        terms.extend(name_terms(self.full_name.as_deref()));
+        terms
     }
 }
 
@@ -188,6 +223,13 @@ pub struct AdminChange {
 /// directory.
 const DIRECTORY: &str = "USERS";
 
+/// Users' search entries: `USER#<id>` / `SEARCH#<slot>`, in `gsi2` under
+/// `USER_SEARCH#<first 2 characters>`.
+const SEARCH: SearchIndex = SearchIndex::new("USER", "USER#", "PROFILE");
+
+/// A rename that met another change of the same user is read and tried again this often.
+const RENAME_ATTEMPTS: usize = 3;
+
 /// Users in the table. Every change it makes is counted in the dashboard's [`Stats`],
 /// and every change of a role, plan or activity is copied onto the user's API keys
 /// ([`ApiKeyRepo::follow_owner`]).
@@ -218,9 +260,20 @@ impl UserRepo {
         self.create_linked(user, &Key::email(&user.email)).await
     }
 
-    /// Writes `user` and a link item at `link` pointing to it, both only if new, in one
-    /// transaction.
-    async fn create_linked(&self, user: &UserRecord, link: &Key) -> Result<(), StoreError> {
+    /// The items [`Self::create`] writes for `user`: its profile (listed in the
+    /// directory), its email link and its search entries. For loads that must look
+    /// exactly like registrations (a backfill, a test's seed).
+    pub fn created_items(
+        user: &UserRecord,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+        let [profile, link] = Self::linked_items(user, &Key::email(&user.email))?;
+        let mut items = vec![profile, link];
+        items.extend(SEARCH.items(&user.id, &user.terms()));
+        Ok(items)
+    }
+
+    /// `user`'s profile, listed in the directory, and a link item at `link` to it.
+    fn linked_items(user: &UserRecord, link: &Key) -> Result<[Item; 2], StoreError> {
         let pointer = UserLink {
             user_id: user.id.clone(),
         };
@@ -232,8 +285,14 @@ impl UserRepo {
                 s(format!("{}#{}", user.created_at, user.id)),
             ),
         ]);
+        Ok([profile, to_item(link, &pointer)?])
+    }
+
+    /// Writes `user` and a link item at `link` pointing to it, both only if new, and the
+    /// user's search entries, in one transaction.
+    async fn create_linked(&self, user: &UserRecord, link: &Key) -> Result<(), StoreError> {
         let mut request = self.table.client().transact_write_items();
-        for item in [profile, to_item(link, &pointer)?] {
+        for item in Self::linked_items(user, link)? {
             let put = Put::builder()
                 .table_name(self.table.name())
                 .set_item(Some(item))
@@ -241,6 +300,9 @@ impl UserRepo {
                 .build()
                 .map_err(|e| StoreError::Other(e.to_string()))?;
             request = request.transact_items(TransactWriteItem::builder().put(put).build());
+        }
+        for entry in SEARCH.puts(&self.table, &user.id, &user.terms())? {
+            request = request.transact_items(entry);
         }
         request.send().await.map_err(StoreError::from_sdk)?;
         self.stats.count(Tally::user(None, user)).await;
@@ -426,6 +488,11 @@ impl UserRepo {
         if let Some(active) = change.is_active {
             sets.push(("is_active", AttributeValue::Bool(active)));
         }
+        if change.profile.full_name.is_some() {
+            return self
+                .apply_renaming_event(user_id, change, sets, event_at, now)
+                .await;
+        }
         self.apply_event(user_id, "lifecycle_event_at", sets, event_at, now)
             .await
     }
@@ -520,7 +587,7 @@ impl UserRepo {
         user_id: &str,
         now: &str,
         sets: &[(&str, AttributeValue)],
-    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+    ) -> UpdateItemFluentBuilder {
         self.table.update_fields(&Key::user(user_id), now, sets)
     }
 
@@ -568,13 +635,31 @@ impl UserRepo {
         let mut request = self
             .update(&before.id, now, &sets)
             .condition_expression("updated_at = :read_at")
-            .expression_attribute_values(":read_at", s(&before.updated_at))
-            .return_values(ReturnValue::AllNew);
+            .expression_attribute_values(":read_at", s(&before.updated_at));
         if change.role.is_some() {
             request = request.expression_attribute_names("#role", "role");
         }
-        let output = request.send().await.map_err(StoreError::from_sdk)?;
-        let after: UserRecord = from_item(output.attributes.unwrap_or_default())?;
+        let after = if change.full_name.is_some() {
+            // A transaction returns no item: the user is as read, with the change (the
+            // condition holds them to the read).
+            let after = UserRecord {
+                full_name: change.full_name.clone(),
+                role: change.role.clone().unwrap_or_else(|| before.role.clone()),
+                subscription_plan: change
+                    .plan
+                    .clone()
+                    .unwrap_or_else(|| before.subscription_plan.clone()),
+                is_active: change.is_active.unwrap_or(before.is_active),
+                updated_at: now.to_owned(),
+                ..before.clone()
+            };
+            self.rename(before, &after, &request).await?;
+            after
+        } else {
+            let request = request.return_values(ReturnValue::AllNew);
+            let output = request.send().await.map_err(StoreError::from_sdk)?;
+            from_item(output.attributes.unwrap_or_default())?
+        };
         let sets_owner_fields =
             change.role.is_some() || change.plan.is_some() || change.is_active.is_some();
         self.changed(before, &after, sets_owner_fields).await?;
@@ -650,14 +735,40 @@ impl UserRepo {
         .collect();
         let request = self
             .update(user_id, now, &sets)
-            .condition_expression("attribute_exists(pk)")
-            .return_values(ReturnValue::AllNew);
-        match request.send().await {
+            .condition_expression("attribute_exists(pk)");
+        if change.full_name.is_some() {
+            return self.rename_profile(user_id, change, &request, now).await;
+        }
+        match request.return_values(ReturnValue::AllNew).send().await {
             Ok(output) => output.attributes.map(from_item).transpose(),
             Err(e) => match StoreError::from_sdk(e) {
                 StoreError::ConditionFailed => Ok(None),
                 other => Err(other),
             },
         }
+    }
+
+    /// One page of the users whose email or name matches `search` (lower-cased), of
+    /// those `keep` accepts. A search of two characters or more that begins an email or
+    /// a word of a name (one of its first four) is answered from the search entries, in
+    /// the order of the matched text: one Query and one BatchGetItem of the page's users,
+    /// whatever the number of users. Any other search (one character, or text no email
+    /// or name word begins with) looks for the text anywhere in the email or name, in
+    /// the directory, newest first, examining at most [`aloft_core::MAX_EXAMINED`] users
+    /// and saying so, as [`Self::directory`] without a counter.
+    pub async fn search(
+        &self,
+        request: &PageRequest,
+        search: &str,
+        keep: impl Fn(&UserRecord) -> bool,
+    ) -> Result<Slice<UserRecord>, StoreError> {
+        let indexed: Option<Slice<UserRecord>> =
+            SEARCH.page(&self.table, request, search, &keep).await?;
+        if let Some(slice) = indexed {
+            return Ok(slice);
+        }
+        let needle = search.to_lowercase();
+        let matches = |user: &UserRecord| user.contains(&needle) && keep(user);
+        self.directory(request, matches, None).await
     }
 }

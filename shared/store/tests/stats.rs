@@ -40,14 +40,14 @@ async fn jobs_are_counted_while_queued_and_once_when_they_end() {
     for id in ["a", "b"] {
         jobs.start(id, 1, now).await.unwrap();
     }
-    jobs.finish("a", JobStatus::Succeeded, None, now)
+    jobs.finish("a", JobStatus::Succeeded, None, now, Vec::new())
         .await
         .unwrap();
-    jobs.finish("b", JobStatus::Dead, Some("boom"), now)
+    jobs.finish("b", JobStatus::Dead, Some("boom"), now, Vec::new())
         .await
         .unwrap();
     // A repeated finish (a retried call) counts nothing twice.
-    jobs.finish("a", JobStatus::Succeeded, None, now)
+    jobs.finish("a", JobStatus::Succeeded, None, now, Vec::new())
         .await
         .unwrap();
     let counters = Stats::new(table.clone())

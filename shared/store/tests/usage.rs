@@ -152,7 +152,7 @@ async fn an_organizations_usage_is_pooled_and_split_by_member_but_never_ranked()
 }
 
 #[tokio::test]
-async fn the_ranking_lists_a_months_top_users_reading_only_what_it_returns() {
+async fn the_ranking_lists_a_months_top_users_reading_at_most_its_limit_per_shard() {
     let meter = meter().await;
     // A month of its own, so other tests' users do not rank in it.
     let year = 2100 + i32::try_from(uuid::Uuid::now_v7().as_u128() % 800).unwrap();
@@ -182,7 +182,8 @@ async fn the_ranking_lists_a_months_top_users_reading_only_what_it_returns() {
         .map(|r| (r.user_id.as_str(), r.value))
         .collect();
     assert_eq!(ranked, [(heavy.as_str(), 125), (moderate.as_str(), 45)]);
-    assert_eq!(top.items_read, 2);
+    // Each of the 16 shards reads at most `limit` of its own: here every user there is.
+    assert!(top.items_read <= 3, "{top:?}");
 
     let all = meter.top(AI_TOKENS, month, 100).await.unwrap();
     assert_eq!(all.users.len(), 3);

@@ -329,7 +329,7 @@ impl Request {
             values,
             hits_attribute,
             limit: limit.limit,
-            rank: ranking_key(API_REQUESTS, &month),
+            rank: ranking_key(API_REQUESTS, &month, user_id),
             member: limit
                 .membership
                 .map(|m| (member_attribute(m.tenant), m.role.to_owned())),
