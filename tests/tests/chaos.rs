@@ -277,10 +277,35 @@ async fn faults(config: Option<Value>) -> Value {
     answer.json().await.unwrap()
 }
 
+/// The checks' client. After a long run moto answers an index query by scanning the
+/// whole table, one request at a time: seconds each, past the functions' 5 s deadline.
 async fn dynamodb() -> aws_sdk_dynamodb::Client {
-    aloft_store::AwsClients::connect(&aloft_store::AwsSettings::local(emulator()))
-        .await
-        .dynamodb
+    let clients =
+        aloft_store::AwsClients::connect(&aloft_store::AwsSettings::local(emulator())).await;
+    let patient = aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+        .operation_timeout(Duration::from_secs(120))
+        .operation_attempt_timeout(Duration::from_secs(120))
+        .build();
+    let config = aws_sdk_dynamodb::config::Builder::from(&clients.sdk)
+        .timeout_config(patient)
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+/// `call` until it answers: after a run the emulator is still busy (it serves DynamoDB
+/// one request at a time, and scans the table for an index query), past the SDK's 5 s.
+async fn patiently<T, E: std::fmt::Debug, F: Future<Output = Result<T, E>>>(
+    mut call: impl FnMut() -> F,
+) -> T {
+    let mut last = None;
+    for _ in 0..10 {
+        match call().await {
+            Ok(answer) => return answer,
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    panic!("the emulator did not answer: {last:?}")
 }
 
 /// The items of one partition (all pages).
@@ -291,16 +316,16 @@ async fn partition(
     let mut items = Vec::new();
     let mut start = None;
     loop {
-        let page = db
-            .query()
-            .table_name(TABLE)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", AttributeValue::S(pk.into()))
-            .set_exclusive_start_key(start)
-            .consistent_read(true)
-            .send()
-            .await
-            .unwrap();
+        let page = patiently(|| {
+            db.query()
+                .table_name(TABLE)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", AttributeValue::S(pk.into()))
+                .set_exclusive_start_key(start.clone())
+                .consistent_read(true)
+                .send()
+        })
+        .await;
         items.extend(
             page.items
                 .unwrap_or_default()
@@ -329,18 +354,23 @@ fn text<'a>(item: &'a BTreeMap<String, AttributeValue>, name: &str) -> &'a str {
 
 /// Jobs not yet finished, of every status that is not an end.
 async fn unfinished(db: &aws_sdk_dynamodb::Client) -> u64 {
+    jobs(db, &["queued", "running", "failed"]).await
+}
+
+/// How many jobs have one of `statuses`.
+async fn jobs(db: &aws_sdk_dynamodb::Client, statuses: &[&str]) -> u64 {
     let mut open = 0;
-    for status in ["queued", "running", "failed"] {
-        let page = db
-            .query()
-            .table_name(TABLE)
-            .index_name("gsi1")
-            .key_condition_expression("gsi1pk = :pk")
-            .expression_attribute_values(":pk", AttributeValue::S(format!("JOBS#{status}")))
-            .select(Select::Count)
-            .send()
-            .await
-            .unwrap();
+    for status in statuses {
+        let page = patiently(|| {
+            db.query()
+                .table_name(TABLE)
+                .index_name("gsi1")
+                .key_condition_expression("gsi1pk = :pk")
+                .expression_attribute_values(":pk", AttributeValue::S(format!("JOBS#{status}")))
+                .select(Select::Count)
+                .send()
+        })
+        .await;
         open += u64::try_from(page.count).unwrap_or(0);
     }
     open
@@ -388,6 +418,7 @@ async fn the_stack_keeps_its_invariants_under_injected_faults() {
 
     let rate: f64 = rate.parse().unwrap();
     faults(Some(json!({ "rate": rate, "seed": 28 }))).await;
+    let started = std::time::Instant::now();
     let mut running = tokio::task::JoinSet::new();
     for (n, client) in clients.iter().enumerate() {
         let client = Arc::clone(client);
@@ -398,6 +429,7 @@ async fn the_stack_keeps_its_invariants_under_injected_faults() {
     told.sort_by_key(|(n, _)| *n);
     let told: Vec<Told> = told.into_iter().map(|(_, told)| told).collect();
     let injected = faults(None).await;
+    let workload = started.elapsed();
 
     // Drained: the relay (every 10 s locally) and the workers' retries finish the jobs.
     let db = dynamodb().await;
@@ -407,6 +439,7 @@ async fn the_stack_keeps_its_invariants_under_injected_faults() {
         waited += 2;
     }
     let open_jobs = unfinished(&db).await;
+    let (succeeded, dead) = (jobs(&db, &["succeeded"]).await, jobs(&db, &["dead"]).await);
     // Deliveries still arriving are given the time the queue takes.
     tokio::time::sleep(Duration::from_secs(3)).await;
 
@@ -555,8 +588,9 @@ async fn the_stack_keeps_its_invariants_under_injected_faults() {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
-        "chaos: {users} users x {rounds} rounds, fault rate {rate}: {requests} requests {:?}; \
-         {projects_seen} projects, {} events delivered ({} deliveries); faults injected {}; \
+        "chaos: {users} users x {rounds} rounds in {workload:.0?}, fault rate {rate}: {requests} requests {:?}; \
+         {projects_seen} projects, {} events delivered ({} deliveries); jobs {succeeded} succeeded, \
+         {dead} dead, {open_jobs} open; faults injected {}; \
          {} invariant violations",
         answers.by_status,
         delivered.len(),
