@@ -7,8 +7,9 @@
 //! marker in the usage item every guard updates anyway (see [`crate::Guard`]).
 //!
 //! Open WebSocket connections are the caller's to close: with `deactivate`, it queues
-//! `aloft_queue::Job::disconnect_user` for the jobs worker, the one function allowed to
-//! close connections. This crate cannot queue it: `aloft-queue` is on its floor, not
+//! `aloft_queue::Job::disconnect_user` for the jobs worker, which holds the gateway's
+//! grant to close any of them (realtime closes only those it meets past their
+//! credential). This crate cannot queue it: `aloft-queue` is on its floor, not
 //! below it (docs/architecture.md). Until the job runs, the guard refuses the
 //! connections' frames, but pushes still reach them.
 
