@@ -111,10 +111,10 @@ emulator-test: setup ## Tests of infra/local's emulator additions (faults, idemp
 
 # The stack under injected AWS faults (tests/tests/chaos.rs): a mixed workload, then
 # invariants checked on the data. `chaos` at full size; `chaos-ci`, smaller, in `make test`.
-CHAOS_USERS ?= 16
-CHAOS_ROUNDS ?= 60
+CHAOS_USERS ?= 8
+CHAOS_ROUNDS ?= 100
 chaos: setup ## Mixed workload under 5 % injected AWS faults, then invariants on the data (CHAOS_USERS, CHAOS_ROUNDS)
-	CHAOS_USERS=$(CHAOS_USERS) CHAOS_ROUNDS=$(CHAOS_ROUNDS) $(STACK) full -- cargo test --locked -p aloft-e2e --test chaos -- --ignored --nocapture
+	JWT_ACCESS_TTL_SECONDS=3600 CHAOS_USERS=$(CHAOS_USERS) CHAOS_ROUNDS=$(CHAOS_ROUNDS) $(STACK) full -- cargo test --locked -p aloft-e2e --test chaos -- --ignored --nocapture
 
 chaos-ci: setup ## `make chaos`, small enough for every `make test`
 	CHAOS_USERS=4 CHAOS_ROUNDS=10 $(STACK) full -- cargo test --locked -p aloft-e2e --test chaos -- --ignored --nocapture

@@ -207,7 +207,7 @@ pub(crate) async fn confirm_upload(
         &[(FILE_UPLOADS, 1), (STORAGE_BYTES, size)],
     )?;
     let uploaded = stage(&state, Event::FileUploaded, &principal, &file.uploaded())?;
-    writes.push(uploaded.write.clone());
+    writes.extend(uploaded.writes.clone());
     let quota = state.rules.quota(principal.plan);
     let declared = file.size;
     match (state.files)
@@ -319,7 +319,7 @@ pub(crate) async fn delete_file(
             let size = i64::try_from(file.size).unwrap_or(i64::MAX);
             let mut writes = usage_writes(&state, &principal, &[(STORAGE_BYTES, -size)])?;
             let staged = stage(&state, Event::FileDeleted, &principal, file)?;
-            writes.push(staged.write.clone());
+            writes.extend(staged.writes.clone());
             deleted = Some(staged);
             Ok(writes)
         })

@@ -54,17 +54,18 @@ impl<'a> Announcement<'a> {
         }
     }
 
-    /// The write of the event for `record` as the change leaves it.
-    fn write(&mut self, record: &ProjectRecord) -> Result<TransactWriteItem, StoreError> {
+    /// The writes of the event for `record` as the change leaves it (its job and the
+    /// job's count).
+    fn write(&mut self, record: &ProjectRecord) -> Result<Vec<TransactWriteItem>, StoreError> {
         let data = serde_json::to_value(Project::from(record)).unwrap_or_default();
         let channels = vec![
             format!("project:{}", record.id),
             format!("tenant:{}", self.tenant.as_str()),
         ];
         let staged = (self.state.publisher).stage(self.event, self.tenant, data, channels)?;
-        let write = staged.write.clone();
+        let writes = staged.writes.clone();
         self.staged = Some(staged);
-        Ok(write)
+        Ok(writes)
     }
 
     /// Sends the event on its way, once its change is in.

@@ -20,7 +20,7 @@ use utoipa::ToSchema;
 
 use crate::{
     AppState,
-    organizations::{managed, membership_changed},
+    organizations::{MemberChange, managed, writes},
 };
 
 /// How long an invitation's link works.
@@ -303,12 +303,21 @@ pub(crate) async fn accept_invitation(
         role: invitation.role,
         joined_at: aloft_core::timestamp::now(),
     };
+    let joined = MemberChange {
+        event: Event::MemberAdded,
+        tenant: &tenant,
+        user_id: &user.id,
+        before: None,
+        after: Some(invitation.role),
+    };
+    let staged = joined.stage(&state)?;
     match state
         .organizations
-        .accept_invitation(&invitation, &member, state.limits)
+        .accept_invitation(&invitation, &member, state.limits, writes([&staged]))
         .await
     {
         Ok(()) => {}
+        // Nothing written, the event included: tell why.
         Err(StoreError::ConditionFailed) => {
             if state
                 .organizations
@@ -333,8 +342,7 @@ pub(crate) async fn accept_invitation(
         Err(e) => return Err(e.into()),
     }
     // Also clears a marker left by an earlier removal from this organization.
-    let roles = (None, Some(invitation.role));
-    membership_changed(&state, &audit, Event::MemberAdded, &tenant, &user.id, roles).await?;
+    joined.follow(&state, &audit, Some(&staged)).await?;
     Ok(Reply::ok(JoinedOrganization {
         organization: OrganizationRef {
             id: organization.id,

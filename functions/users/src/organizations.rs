@@ -12,10 +12,10 @@ use aloft_http::{
     Json, Paging, Query, Reply,
     openapi::{ErrorBody, InvalidQuery, JsonBody, SignedIn},
 };
-use aloft_queue::Event;
+use aloft_queue::{Event, Staged};
 use aloft_store::{
     Joined, MemberRole, MembershipRecord, OrganizationChange, OrganizationRecord, StoreError,
-    TenantId, UserRecord,
+    TenantId, TransactWriteItem, UserRecord,
 };
 use axum::extract::{Path, State};
 use http::StatusCode;
@@ -243,45 +243,67 @@ pub(crate) async fn switch_organization(
     }))
 }
 
-/// What follows every membership change, in order: the member's credentials for the
-/// organization follow it (`marks`: from their next request), the organization's audit
-/// log records it, and its webhook subscriptions and `tenant:` channel hear of it. The
-/// change is made already: only the marking can fail the request (a retry marks again);
-/// a failure to queue the event is logged.
-pub(crate) async fn membership_changed(
-    state: &AppState,
-    audit: &Audit,
-    event: Event,
-    tenant: &TenantId,
-    user_id: &str,
-    (before, after): (Option<MemberRole>, Option<MemberRole>),
-) -> Result<(), ApiError> {
-    state.marks.record(user_id, tenant, after).await?;
-    let role = |role: Option<MemberRole>| role.map(|r| serde_json::json!({"role": r}));
-    audit
-        .clone()
-        .in_organization(tenant)
-        .record(
-            event.name(),
-            "member",
-            Some(user_id),
-            role(before),
-            role(after),
-        )
-        .await;
-    let data = serde_json::json!({
-        "organization_id": tenant.as_str(),
-        "user_id": user_id,
-        "role": after.map(MemberRole::as_str),
-    });
-    let channels = vec![format!("tenant:{}", tenant.as_str())];
-    let published = (state.publisher)
-        .publish(event, Some(tenant.clone()), data, channels)
-        .await;
-    if let Err(e) = published {
-        tracing::error!(error.cause = %e, event = event.name(), "event not published");
+/// A change of one member's role in an organization (`None`: not a member), and the
+/// event announcing it to the organization's webhook subscriptions and `tenant:` channel.
+#[derive(Debug)]
+pub(crate) struct MemberChange<'a> {
+    pub(crate) event: Event,
+    pub(crate) tenant: &'a TenantId,
+    pub(crate) user_id: &'a str,
+    pub(crate) before: Option<MemberRole>,
+    pub(crate) after: Option<MemberRole>,
+}
+
+impl MemberChange<'_> {
+    /// The change's event, to be written in the change's own transaction (the outbox):
+    /// it exists exactly when the change does.
+    pub(crate) fn stage(&self, state: &AppState) -> Result<Staged, StoreError> {
+        let data = serde_json::json!({
+            "organization_id": self.tenant.as_str(),
+            "user_id": self.user_id,
+            "role": self.after.map(MemberRole::as_str),
+        });
+        let channels = vec![format!("tenant:{}", self.tenant.as_str())];
+        (state.publisher).stage(self.event, self.tenant, data, channels)
     }
-    Ok(())
+
+    /// What follows the change once it is made, in order: the member's credentials for
+    /// the organization follow it (`marks`: from their next request), the organization's
+    /// audit log records it, and its event, stored with it, is sent on its way
+    /// (`announced`; `None` when this request wrote none). Only the marking can fail the
+    /// request (a retry marks again); an event left unsent by it is sent by the relay.
+    pub(crate) async fn follow(
+        &self,
+        state: &AppState,
+        audit: &Audit,
+        announced: Option<&Staged>,
+    ) -> Result<(), ApiError> {
+        (state.marks)
+            .record(self.user_id, self.tenant, self.after)
+            .await?;
+        let role = |role: Option<MemberRole>| role.map(|r| serde_json::json!({"role": r}));
+        audit
+            .clone()
+            .in_organization(self.tenant)
+            .record(
+                self.event.name(),
+                "member",
+                Some(self.user_id),
+                role(self.before),
+                role(self.after),
+            )
+            .await;
+        if let Some(staged) = announced {
+            state.publisher.dispatch(staged).await;
+        }
+        Ok(())
+    }
+}
+
+/// The writes of `staged` events (each its job and the job's count), for the transaction
+/// of the change they announce.
+pub(crate) fn writes<'a>(staged: impl IntoIterator<Item = &'a Staged>) -> Vec<TransactWriteItem> {
+    staged.into_iter().flat_map(|s| s.writes.clone()).collect()
 }
 
 /// Member `user_id` of organization `id`, unless they are its owner (409 `why`): the
@@ -301,6 +323,29 @@ async fn not_the_owner(
         return Err(ApiError::Conflict(why.into()));
     }
     Ok(member)
+}
+
+/// The changes giving member `user_id` (now `before`) `role` makes: giving `owner`
+/// transfers ownership, so the organization's owner becomes `admin` too.
+fn role_changes<'a>(
+    organization: &'a OrganizationRecord,
+    tenant: &'a TenantId,
+    user_id: &'a str,
+    (before, role): (MemberRole, MemberRole),
+) -> Vec<MemberChange<'a>> {
+    let changed = |user_id, before, after| MemberChange {
+        event: Event::MemberRoleChanged,
+        tenant,
+        user_id,
+        before: Some(before),
+        after: Some(after),
+    };
+    let mut changes = vec![changed(user_id, before, role)];
+    if role == MemberRole::Owner {
+        let owner = organization.owner_id.as_str();
+        changes.push(changed(owner, MemberRole::Owner, MemberRole::Admin));
+    }
+    changes
 }
 
 /// Create an organization; the caller is its owner.
@@ -601,12 +646,21 @@ pub(crate) async fn update_member(
         "The owner's role changes only when they transfer ownership to another member",
     )
     .await?;
+    let tenant = TenantId::new(&id);
+    let changes = role_changes(&organization, &tenant, &user_id, (target.role, role));
+    // Each staged job counts itself in the next shard of the process's turn: the two
+    // of a transfer never name the same counter item, which a transaction refuses.
+    let staged = changes
+        .iter()
+        .map(|change| change.stage(&state))
+        .collect::<Result<Vec<_>, _>>()?;
     match state
         .organizations
-        .set_role(&organization, &user_id, role)
+        .set_role(&organization, &user_id, role, writes(&staged))
         .await
     {
         Ok(()) => {}
+        // Nothing written, the events included.
         Err(StoreError::ConditionFailed) => {
             return Err(ApiError::Conflict(
                 "The membership changed meanwhile; read it again".into(),
@@ -614,14 +668,8 @@ pub(crate) async fn update_member(
         }
         Err(e) => return Err(e.into()),
     }
-    let tenant = TenantId::new(&id);
-    let changed = Event::MemberRoleChanged;
-    let roles = (Some(target.role), Some(role));
-    membership_changed(&state, &audit, changed, &tenant, &user_id, roles).await?;
-    if role == MemberRole::Owner {
-        let previous = &organization.owner_id;
-        let roles = (Some(MemberRole::Owner), Some(MemberRole::Admin));
-        membership_changed(&state, &audit, changed, &tenant, previous, roles).await?;
+    for (change, staged) in changes.iter().zip(&staged) {
+        change.follow(&state, &audit, Some(staged)).await?;
     }
     let user = state
         .users
@@ -676,22 +724,26 @@ pub(crate) async fn remove_member(
     )
     .await?;
     let tenant = TenantId::new(&id);
-    match state.organizations.remove_member(&tenant, &user_id).await {
-        // Removed by a concurrent request: the outcome asked for (marked again below,
-        // which finishes a retried request whose marking failed).
-        Ok(()) | Err(StoreError::ConditionFailed) => {}
+    let removed = MemberChange {
+        event: Event::MemberRemoved,
+        tenant: &tenant,
+        user_id: &user_id,
+        before: Some(target.role),
+        after: None,
+    };
+    let staged = removed.stage(&state)?;
+    let announced = match (state.organizations)
+        .remove_member(&tenant, &user_id, writes([&staged]))
+        .await
+    {
+        Ok(()) => Some(&staged),
+        // Removed by a concurrent request: the outcome asked for, announced by that
+        // request (this one wrote nothing, its event included). Marked again below,
+        // which finishes a retried request whose marking failed.
+        Err(StoreError::ConditionFailed) => None,
         Err(e) => return Err(e.into()),
-    }
-    let roles = (Some(target.role), None);
-    membership_changed(
-        &state,
-        &audit,
-        Event::MemberRemoved,
-        &tenant,
-        &user_id,
-        roles,
-    )
-    .await?;
+    };
+    removed.follow(&state, &audit, announced).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

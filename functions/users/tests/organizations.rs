@@ -1,6 +1,7 @@
 //! Organizations through the users function's router against the local emulator:
 //! creation, the caller's tenants, members and their roles, and what an outsider sees.
-//! Members join here through the store (invitations are the jobs worker's).
+//! Members join here through the store, or by accepting an invitation whose link is
+//! minted here (minting and mailing it is the jobs worker's).
 #![expect(
     clippy::unwrap_used,
     reason = "test helpers: a panic with the value is the report"
@@ -8,8 +9,8 @@
 
 use aloft_http::HttpConfig;
 use aloft_store::{
-    JobRepo, JobStatus, Joined, MemberRole, MembershipLimits, MembershipRecord, OrganizationRepo,
-    Table, TenantId, UserRepo,
+    InvitationRecord, JobRepo, JobStatus, Joined, MemberRole, MembershipLimits, MembershipRecord,
+    OrganizationRepo, Table, TenantId, UserRecord, UserRepo,
 };
 use aloft_testkit::{TestEnv, oneshot};
 use axum::Router;
@@ -40,7 +41,12 @@ async fn fixture() -> Fixture {
     let table = Table::new(env.clients.dynamodb.clone(), env.table());
     let users = UserRepo::new(table.clone());
     for id in ["ann", "bob", "cat", "dan", "eve"] {
-        users.create(&aloft_testkit::user_record(id)).await.unwrap();
+        // Verified: an invitation to their address is theirs to accept.
+        let user = UserRecord {
+            email_verified: true,
+            ..aloft_testkit::user_record(id)
+        };
+        users.create(&user).await.unwrap();
     }
     Fixture {
         app,
@@ -50,7 +56,8 @@ async fn fixture() -> Fixture {
 }
 
 impl Fixture {
-    /// The `member.*` events published, as `(event, user_id, role)`, sorted.
+    /// The `member.*` events stored (a fan-out job each), as `(event, user_id, role)`,
+    /// sorted.
     async fn member_events(&self) -> Vec<(String, String, Value)> {
         let mut events: Vec<(String, String, Value)> = self
             .jobs
@@ -116,6 +123,35 @@ impl Fixture {
             .add_member(&member, LIMITS)
             .await
             .unwrap()
+    }
+
+    /// An open invitation of `user`'s address to organization `id` as `role`, and the
+    /// token of its link (minted here, as the jobs worker would).
+    async fn invite(&self, id: &str, user: &str, role: MemberRole) -> String {
+        let invitation = InvitationRecord {
+            id: uuid::Uuid::now_v7().to_string(),
+            tenant_id: id.to_owned(),
+            email: format!("{user}@example.com"),
+            role,
+            invited_by: "ann".into(),
+            created_at: aloft_core::timestamp::now(),
+            expires_at: aloft_core::timestamp::unix_now() + 3600,
+            token_hash: None,
+        };
+        self.organizations.invite(&invitation).await.unwrap();
+        let token = format!("token-{}", invitation.id);
+        let hash = aloft_auth::opaque::secret_hash(&token);
+        self.organizations
+            .issue_invitation(&invitation, &hash)
+            .await
+            .unwrap();
+        token
+    }
+
+    async fn accept(&self, user: &str, token: &str) -> (StatusCode, Value) {
+        let body = format!(r#"{{"token": "{token}"}}"#);
+        let path = "/api/v1/app/invitations/accept";
+        self.call(user, "POST", path, Some(&body)).await
     }
 
     async fn role_of(&self, id: &str, user: &str) -> Option<MemberRole> {
@@ -446,7 +482,7 @@ async fn concurrent_joins_and_removals_keep_the_member_count_exact() {
     futures_util::future::join_all(
         in_now
             .iter()
-            .map(|user| f.organizations.remove_member(&tenant, user)),
+            .map(|user| f.organizations.remove_member(&tenant, user, Vec::new())),
     )
     .await;
     // Room for exactly two again.
@@ -503,7 +539,7 @@ async fn twenty_concurrent_joins_and_removals_keep_the_count_exact() {
     let removed = futures_util::future::join_all(
         members
             .iter()
-            .map(|user| f.organizations.remove_member(&tenant, user)),
+            .map(|user| f.organizations.remove_member(&tenant, user, Vec::new())),
     )
     .await;
     assert!(removed.iter().all(Result::is_ok));
@@ -515,4 +551,133 @@ async fn twenty_concurrent_joins_and_removals_keep_the_count_exact() {
         "every removal was uncounted once"
     );
     assert_eq!(f.organizations.members(&tenant).await.unwrap().len(), 21);
+}
+
+#[tokio::test]
+async fn a_role_change_and_a_removal_each_store_one_event_and_refused_changes_none() {
+    let f = fixture().await;
+    let id = f.organization(&["bob", "cat"]).await;
+    let members = format!("/api/v1/app/organizations/{id}/members");
+    let to_viewer = Some(r#"{"role": "viewer"}"#);
+
+    // Refused (409): the owner's role changes only by transfer; the owner cannot leave.
+    let (status, _) = f
+        .call("ann", "PATCH", &format!("{members}/ann"), to_viewer)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, _) = f
+        .call("ann", "DELETE", &format!("{members}/ann"), None)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(f.member_events().await.is_empty());
+
+    let (status, body) = f
+        .call("ann", "PATCH", &format!("{members}/cat"), to_viewer)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        f.member_events().await,
+        [("member.role_changed".into(), "cat".into(), "viewer".into())]
+    );
+    let (status, _) = f
+        .call("ann", "DELETE", &format!("{members}/cat"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    // Removed already: nothing more is written.
+    let (status, _) = f
+        .call("ann", "DELETE", &format!("{members}/cat"), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        f.member_events().await,
+        [
+            ("member.removed".into(), "cat".into(), Value::Null),
+            ("member.role_changed".into(), "cat".into(), "viewer".into()),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_transfer_stores_both_role_changes_and_a_refused_one_none() {
+    let f = fixture().await;
+    let id = f.organization(&["bob", "cat"]).await;
+    let members = format!("/api/v1/app/organizations/{id}/members");
+    let (to_bob, to_cat) = (format!("{members}/bob"), format!("{members}/cat"));
+    let to_owner = Some(r#"{"role": "owner"}"#);
+
+    // Two transfers at once: the one that loses is refused, by the transaction (409,
+    // ownership moved meanwhile) or by the read before it (403, no longer the owner).
+    let (bob, cat) = tokio::join!(
+        f.call("ann", "PATCH", &to_bob, to_owner),
+        f.call("ann", "PATCH", &to_cat, to_owner),
+    );
+    let answers = [bob.0, cat.0];
+    for (status, body) in [&bob, &cat] {
+        let expected = [StatusCode::OK, StatusCode::FORBIDDEN, StatusCode::CONFLICT];
+        assert!(expected.contains(status), "{status}: {body}");
+    }
+    let made = answers.iter().filter(|s| **s == StatusCode::OK).count();
+    assert!(made >= 1, "{answers:?}");
+
+    // Each transfer made stored its two role changes with it; a refused one, none.
+    let events = f.member_events().await;
+    assert_eq!(events.len(), 2 * made, "{events:?}");
+    assert!(
+        events
+            .iter()
+            .all(|(event, _, _)| event == "member.role_changed")
+    );
+    let ann: Vec<&Value> = events
+        .iter()
+        .filter(|(_, user, _)| user == "ann")
+        .map(|(_, _, role)| role)
+        .collect();
+    assert_eq!(ann, [&Value::from("admin")], "the old owner, once");
+}
+
+#[tokio::test]
+async fn a_removal_raced_by_the_members_leaving_stores_one_event() {
+    let f = fixture().await;
+    let id = f.organization(&["bob"]).await;
+    let bob = format!("/api/v1/app/organizations/{id}/members/bob");
+
+    // However they interleave, bob is removed once: the request whose transaction is
+    // refused (already removed) answers 204 too, having written nothing.
+    let (removed, left) = tokio::join!(
+        f.call("ann", "DELETE", &bob, None),
+        f.call("bob", "DELETE", &bob, None),
+    );
+    let answers = [removed.0, left.0];
+    assert!(answers.contains(&StatusCode::NO_CONTENT), "{answers:?}");
+    let expected = [StatusCode::NO_CONTENT, StatusCode::NOT_FOUND];
+    assert!(answers.iter().all(|s| expected.contains(s)), "{answers:?}");
+    assert_eq!(f.role_of(&id, "bob").await, None);
+    assert_eq!(
+        f.member_events().await,
+        [("member.removed".into(), "bob".into(), Value::Null)]
+    );
+}
+
+#[tokio::test]
+async fn an_accepted_invitation_stores_one_event_and_a_refused_acceptance_none() {
+    let f = fixture().await;
+    let id = f.organization(&["bob"]).await;
+    let first = f.invite(&id, "dan", MemberRole::Viewer).await;
+    let second = f.invite(&id, "dan", MemberRole::Admin).await;
+
+    let (status, body) = f.accept("dan", &first).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["role"], "viewer");
+    // A member already: the acceptance's transaction is refused, its event with it.
+    let (status, body) = f.accept("dan", &second).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    // A used link.
+    let (status, _) = f.accept("dan", &first).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    assert_eq!(f.role_of(&id, "dan").await, Some(MemberRole::Viewer));
+    assert_eq!(
+        f.member_events().await,
+        [("member.added".into(), "dan".into(), "viewer".into())]
+    );
 }

@@ -6,7 +6,8 @@
 //! not its message is sent now. A record still `queued` and untouched for
 //! [`RELAY_AFTER`] has its message sent again by [`Producer::relay`], which the jobs
 //! worker runs every minute. A job that follows a change is staged in that change's
-//! transaction ([`Producer::stage`]), so it exists exactly when the change does.
+//! transaction ([`Producer::stage`]), so it exists exactly when the change does. A job
+//! is counted on the admin dashboard (`jobs_queued`) in the transaction that stores it.
 
 use aloft_config::{ConfigError, Env};
 use aloft_http::TraceHeader;
@@ -133,8 +134,9 @@ const RELAY_BATCH: usize = 200;
 #[derive(Debug, Clone)]
 pub struct Staged {
     pub record: JobRecord,
-    /// Put it in the change's transaction.
-    pub write: TransactWriteItem,
+    /// Put them in the change's transaction: the job's record and its count on the
+    /// dashboard ([`JobRepo::create_write`]; the change must not count there too).
+    pub writes: Vec<TransactWriteItem>,
 }
 
 #[derive(Debug, Clone)]
@@ -180,32 +182,29 @@ impl Producer {
     /// left to [`Self::relay`]): for work that is one thing to its caller (a contact
     /// submission's emails, CRM call and event).
     pub async fn enqueue_together(&self, jobs: Vec<NewJob>) -> Result<Vec<JobRecord>, StoreError> {
-        let staged = jobs
+        let trace = TraceHeader::current();
+        let records: Vec<JobRecord> = jobs
             .into_iter()
-            .map(|job| self.stage(job))
-            .collect::<Result<Vec<_>, _>>()?;
-        let writes = staged.iter().map(|s| s.write.clone()).collect();
-        self.jobs.create_together(writes).await?;
-        let mut records = Vec::with_capacity(staged.len());
-        for Staged { record, .. } in staged {
-            self.dispatch(&record).await;
-            records.push(record);
+            .map(|job| job.queued(trace.as_ref()))
+            .collect();
+        self.jobs.create_together(&records).await?;
+        for record in &records {
+            self.dispatch(record).await;
         }
         Ok(records)
     }
 
-    /// The job as one write of the transaction of the change it follows. After the
-    /// transaction, [`Self::dispatch`] it.
+    /// The job as writes of the transaction of the change it follows: its record and its
+    /// count. After the transaction, [`Self::dispatch`] it.
     pub fn stage(&self, job: NewJob) -> Result<Staged, StoreError> {
         let record = job.queued(TraceHeader::current().as_ref());
-        let write = self.jobs.create_write(&record)?;
-        Ok(Staged { record, write })
+        let writes = self.jobs.create_write(&record)?;
+        Ok(Staged { record, writes })
     }
 
-    /// Counts and sends a job whose transaction is in (a failed send is left to
-    /// [`Self::relay`]).
+    /// Sends a job whose transaction is in (it was counted there; a failed send is left
+    /// to [`Self::relay`]).
     pub async fn dispatch(&self, record: &JobRecord) {
-        self.jobs.created(record).await;
         self.send_or_relay(record).await;
     }
 

@@ -293,7 +293,7 @@ impl<H: Handler> Worker<H> {
                     }
                 }
             }
-            also.extend(follow_up.iter().map(|f| f.write.clone()));
+            also.extend(follow_up.iter().flat_map(|f| f.writes.clone()));
         }
         let recorded = self
             .record_outcome(&job.id, status, error.as_deref(), &now, also)

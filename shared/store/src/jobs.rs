@@ -3,16 +3,21 @@
 //! (`queued` → `running` → `succeeded` / `failed` → `dead`), the attempts and the last
 //! error, and is listed by status through `gsi1`. Finished jobs expire after
 //! [`RETENTION_SECONDS`]; a dead one stays until it is retried or expires.
+//!
+//! Every status change is counted on the dashboard ([`Stats`]) in the write that makes
+//! it: a write conditioned on the status it moves from, in one transaction with the
+//! counts. Where the old status is not fixed by the change itself, the job is read first
+//! and the write conditioned on what was read, read again if it moved meanwhile.
 
-use aws_sdk_dynamodb::types::{ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{Delete, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
 use aloft_core::{MAX_EXAMINED, PageRequest, Slice};
 
 use crate::{
     Key, Stats, StoreError, Table, Tally,
-    table::{Item, applied, from_item, n, s},
     table::{Merged, Range},
+    table::{applied, from_item, n, s},
 };
 
 /// How long a succeeded or dead job stays visible (14 days, like the DLQs).
@@ -94,16 +99,23 @@ pub enum Start {
 }
 
 /// Jobs in the table. Every status change it makes is counted in the dashboard's
-/// [`Stats`].
+/// [`Stats`], in the same transaction.
 #[derive(Debug, Clone)]
 pub struct JobRepo {
     table: Table,
     stats: Stats,
 }
 
-/// The `status` of an item a write returned (the old one), if it had one.
-fn status_of(item: Option<&Item>) -> Option<JobStatus> {
-    JobStatus::parse(item?.get("status")?.as_s().ok()?)
+/// A change conditioned on the status read is tried this often, reading again each time
+/// the status moved meanwhile (a job's status changes a few times in its life).
+const ATTEMPTS: usize = 3;
+
+fn kept_conflicting(id: &str) -> StoreError {
+    StoreError::Unavailable(format!("job {id} kept changing while it was being written"))
+}
+
+fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Other(e.to_string())
 }
 
 fn status_index(status: JobStatus) -> String {
@@ -122,45 +134,53 @@ impl JobRepo {
         }
     }
 
-    /// Stores a new `queued` job. A job with this id already there is
-    /// [`StoreError::ConditionFailed`]: enqueueing is idempotent by id.
+    /// Stores a new `queued` job and counts it, in one transaction. A job with this id
+    /// already there is [`StoreError::ConditionFailed`] (and nothing is counted):
+    /// enqueueing is idempotent by id.
     pub async fn create(&self, job: &JobRecord) -> Result<(), StoreError> {
-        let index = (
-            status_index(job.status),
-            format!("{}#{}", job.created_at, job.id),
-        );
-        self.table
-            .put_new_indexed(&Key::job(&job.id), job, Some(index))
-            .await?;
-        self.stats.count(Tally::job(None, Some(job.status))).await;
-        Ok(())
+        self.table.write(self.create_write(job)?).await
     }
 
     pub async fn get(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
         self.table.get(&Key::job(id)).await
     }
 
-    /// [`Self::create`] as one write of the transaction that makes the change the job
-    /// follows (the outbox): the job exists exactly when the change does. Count it with
-    /// [`Self::created`] once the transaction is in.
-    pub fn create_write(&self, job: &JobRecord) -> Result<TransactWriteItem, StoreError> {
+    /// [`Self::create`] as writes of the transaction that makes the change the job
+    /// follows (the outbox): the job's put and its count on the dashboard (one totals
+    /// shard, `jobs_queued`), so the job exists, and is counted, exactly when the change
+    /// does. The change's own writes must not count on the dashboard too (two counts in
+    /// one transaction could name one shard twice): a change that makes several jobs
+    /// stores them with [`Self::create_together`].
+    pub fn create_write(&self, job: &JobRecord) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let mut writes = vec![self.put_write(job)?];
+        writes.extend(self.stats.writes(&Tally::job(None, Some(job.status)))?);
+        Ok(writes)
+    }
+
+    /// Stores `jobs` together, all or none, with one count of them all, in one
+    /// transaction (of at most 98 jobs: a transaction holds 100 writes). Any of them
+    /// already there is [`StoreError::ConditionFailed`], and none is stored.
+    pub async fn create_together(&self, jobs: &[JobRecord]) -> Result<(), StoreError> {
+        let mut writes = jobs
+            .iter()
+            .map(|job| self.put_write(job))
+            .collect::<Result<Vec<_>, _>>()?;
+        let tally: Tally = jobs
+            .iter()
+            .map(|job| Tally::job(None, Some(job.status)))
+            .sum();
+        writes.extend(self.stats.writes(&tally)?);
+        self.table.write(writes).await
+    }
+
+    /// The put of a new job, listed by status, only if no job has its id.
+    fn put_write(&self, job: &JobRecord) -> Result<TransactWriteItem, StoreError> {
         let index = (
             status_index(job.status),
             format!("{}#{}", job.created_at, job.id),
         );
         self.table
             .put_new_write(&Key::job(&job.id), job, Some(index))
-    }
-
-    /// Stores jobs written by [`Self::create_write`] together: all or none. Count each
-    /// with [`Self::created`].
-    pub async fn create_together(&self, writes: Vec<TransactWriteItem>) -> Result<(), StoreError> {
-        self.table.transact(writes).await
-    }
-
-    /// Counts a job stored by [`Self::create_write`].
-    pub async fn created(&self, job: &JobRecord) {
-        self.stats.count(Tally::job(None, Some(job.status))).await;
     }
 
     /// Queued jobs never started whose record was last written before `before`
@@ -223,57 +243,67 @@ impl JobRepo {
         applied(claimed)
     }
 
-    /// Marks the job `running` for its `attempt`-th receive and returns it, in one write.
+    /// Marks the job `running` for its `attempt`-th receive and returns it. The job is
+    /// read, then written on condition that it is still as read (its status, and
+    /// `updated_at`), with the count of its move from the status it had (a `queued` job
+    /// leaves `jobs_queued`) in the same transaction.
     pub async fn start(&self, id: &str, attempt: u32, now: &str) -> Result<Start, StoreError> {
-        let result = self
-            .table
-            .client()
-            .update_item()
+        for _ in 0..ATTEMPTS {
+            let Some(read) = self.get(id).await? else {
+                return Ok(Start::Missing);
+            };
+            if read.status == JobStatus::Succeeded {
+                return Ok(Start::AlreadySucceeded);
+            }
+            let mut writes = vec![self.start_write(&read, attempt, now)?];
+            let tally = Tally::job(Some(read.status), Some(JobStatus::Running));
+            writes.extend(self.stats.writes(&tally)?);
+            if applied(self.table.write(writes).await)? {
+                return Ok(Start::Running(Box::new(JobRecord {
+                    status: JobStatus::Running,
+                    attempts: attempt,
+                    updated_at: now.to_owned(),
+                    ..read
+                })));
+            }
+        }
+        Err(kept_conflicting(id))
+    }
+
+    /// The update that makes `read` `running` for its `attempt`-th receive, if it is
+    /// still as read.
+    fn start_write(
+        &self,
+        read: &JobRecord,
+        attempt: u32,
+        now: &str,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
             .table_name(self.table.name())
-            .set_key(Some(Key::job(id).attributes()))
+            .set_key(Some(Key::job(&read.id).attributes()))
             .update_expression(
                 "SET #status = :running, attempts = :attempt, updated_at = :now, gsi1pk = :index",
             )
-            .condition_expression("attribute_exists(pk) AND #status <> :succeeded")
+            .condition_expression("#status = :read AND updated_at = :read_at")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":running", s(JobStatus::Running.as_str()))
-            .expression_attribute_values(":succeeded", s(JobStatus::Succeeded.as_str()))
+            .expression_attribute_values(":read", s(read.status.as_str()))
+            .expression_attribute_values(":read_at", s(&read.updated_at))
             .expression_attribute_values(":attempt", n(attempt))
             .expression_attribute_values(":now", s(now))
             .expression_attribute_values(":index", s(status_index(JobStatus::Running)))
-            // The job as it was: its status moves the dashboard's counters.
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk);
-        match result {
-            Ok(output) => match output.attributes.map(from_item::<JobRecord>).transpose()? {
-                Some(old) => {
-                    let was = old.status;
-                    let job = JobRecord {
-                        status: JobStatus::Running,
-                        attempts: attempt,
-                        updated_at: now.to_owned(),
-                        ..old
-                    };
-                    let tally = Tally::job(Some(was), Some(JobStatus::Running));
-                    self.stats.count(tally).await;
-                    Ok(Start::Running(Box::new(job)))
-                }
-                None => Ok(Start::Missing),
-            },
-            Err(StoreError::ConditionFailed) => Ok(match self.get(id).await? {
-                Some(_) => Start::AlreadySucceeded,
-                None => Start::Missing,
-            }),
-            Err(e) => Err(e),
-        }
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().update(update).build())
     }
 
     /// Records how an attempt of a `running` job ended: `succeeded`, `failed` (will be
     /// retried) or `dead`, with `also` (what its success brings: its usage, a follow-up
-    /// job) in the same transaction, so they happen exactly when it is recorded. A job no
+    /// job) in the same transaction, so they happen exactly when it is recorded, and with
+    /// its count on the dashboard (the hour's `jobs_completed` or `jobs_failed`). A job no
     /// longer `running` was recorded already (a repeated call): nothing happens again.
+    /// `also` may carry a job staged by [`Self::create_write`], whose count is a totals
+    /// shard: an ending counts in an hourly bucket only, so no item is written twice.
     pub async fn finish(
         &self,
         id: &str,
@@ -304,32 +334,29 @@ impl JobRepo {
         let update = update
             .update_expression(expression)
             .build()
-            .map_err(|e| StoreError::Other(e.to_string()))?;
-        let written = if also.is_empty() {
-            self.table.update_alone(update).await
-        } else {
-            let mut writes = vec![TransactWriteItem::builder().update(update).build()];
-            writes.extend(also);
-            self.table.transact(writes).await
-        };
-        if !applied(written)? {
-            return Ok(());
-        }
+            .map_err(build_error)?;
+        let mut writes = vec![TransactWriteItem::builder().update(update).build()];
+        writes.extend(also);
         let tally = Tally::job(Some(JobStatus::Running), Some(status));
-        self.stats.count(tally).await;
-        Ok(())
+        writes.extend(self.stats.writes(&tally)?);
+        match self.table.write(writes).await {
+            // Refused: the job was not running, its ending is recorded already.
+            Ok(()) | Err(StoreError::ConditionFailed) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
-    /// Puts a dead job back to `queued` with its attempts reset; `None` if there is no
-    /// such job, [`StoreError::ConditionFailed`] if it is not dead.
+    /// Puts a dead job back to `queued` with its attempts reset, counted back into
+    /// `jobs_queued` in the same transaction; `None` if there is no such job,
+    /// [`StoreError::ConditionFailed`] if it is not dead.
     pub async fn requeue_dead(&self, id: &str, now: &str) -> Result<Option<JobRecord>, StoreError> {
-        let Some(_) = self.get(id).await? else {
+        let Some(dead) = self.get(id).await? else {
             return Ok(None);
         };
-        let output = self
-            .table
-            .client()
-            .update_item()
+        if dead.status != JobStatus::Dead {
+            return Err(StoreError::ConditionFailed);
+        }
+        let update = Update::builder()
             .table_name(self.table.name())
             .set_key(Some(Key::job(id).attributes()))
             .update_expression(
@@ -343,30 +370,45 @@ impl JobRepo {
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":now", s(now))
             .expression_attribute_values(":index", s(status_index(JobStatus::Queued)))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
+            .build()
+            .map_err(build_error)?;
+        let mut writes = vec![TransactWriteItem::builder().update(update).build()];
         let tally = Tally::job(Some(JobStatus::Dead), Some(JobStatus::Queued));
-        self.stats.count(tally).await;
-        output.attributes.map(from_item).transpose()
+        writes.extend(self.stats.writes(&tally)?);
+        self.table.write(writes).await?;
+        // Nothing else of a dead job changes while it is dead: it is as read, requeued.
+        Ok(Some(JobRecord {
+            status: JobStatus::Queued,
+            attempts: 0,
+            updated_at: now.to_owned(),
+            finished_at: None,
+            ..dead
+        }))
     }
 
-    /// Removes a job (one whose message could not be sent).
+    /// Removes a job (one whose message could not be sent), uncounting it in the same
+    /// transaction: the job is read, and deleted on condition that its status is still
+    /// the one read.
     pub async fn delete(&self, id: &str) -> Result<(), StoreError> {
-        let output = self
-            .table
-            .client()
-            .delete_item()
-            .table_name(self.table.name())
-            .set_key(Some(Key::job(id).attributes()))
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
-        let was = status_of(output.attributes.as_ref());
-        self.stats.count(Tally::job(was, None)).await;
-        Ok(())
+        for _ in 0..ATTEMPTS {
+            let Some(read) = self.get(id).await? else {
+                return Ok(());
+            };
+            let delete = Delete::builder()
+                .table_name(self.table.name())
+                .set_key(Some(Key::job(id).attributes()))
+                .condition_expression("#status = :read")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":read", s(read.status.as_str()))
+                .build()
+                .map_err(build_error)?;
+            let mut writes = vec![TransactWriteItem::builder().delete(delete).build()];
+            writes.extend(self.stats.writes(&Tally::job(Some(read.status), None))?);
+            if applied(self.table.write(writes).await)? {
+                return Ok(());
+            }
+        }
+        Err(kept_conflicting(id))
     }
 
     /// One page of jobs, newest first (`gsi1`: `JOBS#<status>` / `<created_at>#<id>`). Of
@@ -420,10 +462,7 @@ impl JobRepo {
     /// How many jobs are in `status`: `(count, exact)`, counting at most `budget`.
     async fn total(&self, status: JobStatus, budget: usize) -> Result<(u64, bool), StoreError> {
         if status == JobStatus::Queued {
-            let queued = self
-                .table
-                .counter(&Key::stats_totals(), "jobs_queued")
-                .await?;
+            let queued = self.stats.total("jobs_queued").await?;
             return Ok((queued, true));
         }
         let range = Range::index("gsi1", status_index(status));

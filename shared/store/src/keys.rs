@@ -139,17 +139,34 @@ impl Key {
         )
     }
 
+    /// The partition of the dashboard's running totals.
+    pub const STATS_TOTALS: &str = "STATS";
+
+    /// What the sort key of every item of the running totals begins with.
+    pub const STATS_TOTALS_PREFIX: &str = "TOTALS";
+
     /// The partition of the dashboard's hourly counter buckets.
     pub const STATS_HOURS: &str = "STATS#HOURLY";
 
-    /// The dashboard's running totals.
-    pub fn stats_totals() -> Self {
-        Key::new("STATS".into(), "TOTALS")
+    /// One shard of the dashboard's running totals (`TOTALS#<NN>`, `NN` two digits): a
+    /// change adds to one shard, a read sums them all.
+    pub fn stats_totals(shard: u8) -> Self {
+        Key::new(
+            Key::STATS_TOTALS.into(),
+            format!("{}#{shard:02}", Key::STATS_TOTALS_PREFIX),
+        )
     }
 
-    /// One hour's bucket of dashboard counters (`hour` = `YYYY-MM-DDTHH`).
-    pub fn stats_hour(hour: &str) -> Self {
-        Key::new(Key::STATS_HOURS.into(), hour)
+    /// The dashboard's running totals as one item, as they were written before they were
+    /// sharded: still read (summed with the shards), never written.
+    pub fn stats_totals_unsharded() -> Self {
+        Key::new(Key::STATS_TOTALS.into(), Key::STATS_TOTALS_PREFIX)
+    }
+
+    /// One shard of one hour's bucket of dashboard counters (`<hour>#<NN>`, `hour` =
+    /// `YYYY-MM-DDTHH`): it sorts with its hour, before the next hour's buckets.
+    pub fn stats_hour(hour: &str, shard: u8) -> Self {
+        Key::new(Key::STATS_HOURS.into(), format!("{hour}#{shard:02}"))
     }
 
     /// One fixed window of a rate-limit counter.
@@ -186,6 +203,18 @@ impl Key {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dashboard_shards_are_numbered_with_two_digits_after_their_item() {
+        assert_eq!(Key::stats_totals(7).sk, "TOTALS#07");
+        assert_eq!(Key::stats_totals(15).pk, Key::stats_totals_unsharded().pk);
+        assert_eq!(Key::stats_totals_unsharded().sk, "TOTALS");
+        let hour = Key::stats_hour("2025-12-01T05", 3);
+        assert_eq!(
+            (hour.pk.as_str(), hour.sk.as_str()),
+            ("STATS#HOURLY", "2025-12-01T05#03")
+        );
+    }
 
     #[test]
     fn tenant_items_are_prefixed_by_their_tenant() {

@@ -56,7 +56,7 @@ pub use projects::{
 pub use rate::{RateLimiter, Window};
 pub use realtime::{ConnectionRecord, Connections, Member};
 pub use refresh::{RefreshRecord, RefreshTokens, Rotation, SessionRecord, SessionUse};
-pub use stats::{Counters, Stats, Tally};
+pub use stats::{Counters, STATS_SHARDS, Stats, Tally};
 pub use table::Table;
 pub use usage::{Metric, UsageMeter, UsageOwner};
 pub use users::{

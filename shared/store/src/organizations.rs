@@ -12,7 +12,9 @@
 //! A tenant's members are one Query of its partition; a user's organizations one Query of
 //! `gsi1` and one BatchGetItem of the organizations. The organization keeps its member
 //! count and the user their organization count, each written in the same transaction as
-//! the membership it counts, so both limits hold under concurrent joins.
+//! the membership it counts, so both limits hold under concurrent joins. A change of a
+//! membership takes the writes of the events announcing it (`also`) into that same
+//! transaction: an event exists exactly when its change does.
 
 mod invitations;
 
@@ -539,15 +541,17 @@ impl OrganizationRepo {
         )))
     }
 
-    /// Gives `user_id` `role`. Giving `owner` transfers ownership: the old owner becomes
-    /// `admin`, in the same transaction. `ConditionFailed` when the member is gone or
-    /// ownership changed meanwhile; taking `owner` from its holder is the caller's to
-    /// refuse.
+    /// Gives `user_id` `role`, with `also` (the events announcing it), in one
+    /// transaction. Giving `owner` transfers ownership: the old owner becomes `admin`, in
+    /// the same transaction. `ConditionFailed` when the member is gone or ownership
+    /// changed meanwhile, and nothing is written; taking `owner` from its holder is the
+    /// caller's to refuse.
     pub async fn set_role(
         &self,
         organization: &OrganizationRecord,
         user_id: &str,
         role: MemberRole,
+        also: Vec<TransactWriteItem>,
     ) -> Result<(), StoreError> {
         let tenant = TenantId::new(&organization.id);
         let mut writes = vec![self.role_update(&tenant, user_id, role)?];
@@ -564,6 +568,7 @@ impl OrganizationRepo {
                 .map_err(build_error)?;
             writes.push(TransactWriteItem::builder().update(owner).build());
         }
+        writes.extend(also);
         self.table.transact(writes).await
     }
 
@@ -585,9 +590,15 @@ impl OrganizationRepo {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    /// Removes a member who is not the owner, uncounting them on both sides.
-    /// `ConditionFailed` when they are not a member, or are the owner.
-    pub async fn remove_member(&self, tenant: &TenantId, user_id: &str) -> Result<(), StoreError> {
+    /// Removes a member who is not the owner, uncounting them on both sides, with `also`
+    /// (the event announcing it), in one transaction. `ConditionFailed` when they are not
+    /// a member, or are the owner: nothing is written, `also` included.
+    pub async fn remove_member(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        also: Vec<TransactWriteItem>,
+    ) -> Result<(), StoreError> {
         let delete = Delete::builder()
             .table_name(self.table.name())
             .set_key(Some(member_key(tenant, user_id).attributes()))
@@ -607,12 +618,13 @@ impl OrganizationRepo {
             .expression_attribute_values(":minus", n(-1))
             .build()
             .map_err(build_error)?;
-        let writes = vec![
+        let mut writes = vec![
             TransactWriteItem::builder().delete(delete).build(),
             TransactWriteItem::builder().update(uncount).build(),
             self.table
                 .add_to_count(&Key::organization_count(user_id), -1)?,
         ];
+        writes.extend(also);
         self.table.transact(writes).await
     }
 

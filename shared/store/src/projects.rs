@@ -43,10 +43,11 @@ pub struct ProjectRecord {
     pub version: u64,
 }
 
-/// The write that announces a change (its event, as a job record), given the project as
-/// the change leaves it; it joins the change's transaction.
+/// The writes that announce a change (its event, as a job record, with the job's count on
+/// the dashboard), given the project as the change leaves it; they join the change's
+/// transaction.
 pub type Announce<'a> =
-    &'a mut (dyn FnMut(&ProjectRecord) -> Result<TransactWriteItem, StoreError> + Send);
+    &'a mut (dyn FnMut(&ProjectRecord) -> Result<Vec<TransactWriteItem>, StoreError> + Send);
 
 /// Fields to change; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
@@ -96,10 +97,9 @@ impl ProjectRepo {
         let count = self
             .table
             .add_to_count(&Key::tenant_count(tenant, KIND), 1)?;
-        let put = TransactWriteItem::builder().put(put).build();
-        self.table
-            .transact(vec![put, count, announce(project)?])
-            .await
+        let mut writes = vec![TransactWriteItem::builder().put(put).build(), count];
+        writes.extend(announce(project)?);
+        self.table.transact(writes).await
     }
 
     /// How many live projects `tenant` has: one read of the count item.
@@ -163,8 +163,9 @@ impl ProjectRepo {
                 .expression_attribute_values(":read", n(live.version))
                 .build()
                 .map_err(build_error)?;
-            let put = TransactWriteItem::builder().put(put).build();
-            match self.table.transact(vec![put, announce(&updated)?]).await {
+            let mut writes = vec![TransactWriteItem::builder().put(put).build()];
+            writes.extend(announce(&updated)?);
+            match self.table.transact(writes).await {
                 Ok(()) => return Ok(UpdateOutcome::Updated(updated)),
                 Err(StoreError::ConditionFailed) => continue,
                 Err(e) => return Err(e),
@@ -214,7 +215,7 @@ impl ProjectRepo {
         tenant: &TenantId,
         live: &ProjectRecord,
         deleted: &ProjectRecord,
-        announced: TransactWriteItem,
+        announced: Vec<TransactWriteItem>,
     ) -> Result<(), StoreError> {
         let remove = Delete::builder()
             .table_name(self.table.name())
@@ -234,14 +235,13 @@ impl ProjectRepo {
         let count = self
             .table
             .add_to_count(&Key::tenant_count(tenant, KIND), -1)?;
-        self.table
-            .transact(vec![
-                TransactWriteItem::builder().delete(remove).build(),
-                TransactWriteItem::builder().put(keep).build(),
-                count,
-                announced,
-            ])
-            .await
+        let mut writes = vec![
+            TransactWriteItem::builder().delete(remove).build(),
+            TransactWriteItem::builder().put(keep).build(),
+            count,
+        ];
+        writes.extend(announced);
+        self.table.transact(writes).await
     }
 }
 

@@ -11,7 +11,8 @@ use aws_sdk_dynamodb::{
         query::builders::QueryFluentBuilder, transact_write_items::TransactWriteItemsError,
     },
     types::{
-        AttributeValue, DeleteRequest, KeysAndAttributes, TransactWriteItem, Update, WriteRequest,
+        AttributeValue, Delete, DeleteRequest, KeysAndAttributes, Put, TransactWriteItem, Update,
+        WriteRequest,
     },
 };
 use serde::{Serialize, de::DeserializeOwned};
@@ -277,6 +278,57 @@ impl Table {
                 Err(e) => return Err(StoreError::from_sdk(e)),
             }
         }
+    }
+
+    /// Sends `writes`: one alone, as its own `PutItem`, `UpdateItem` or `DeleteItem` (a
+    /// transaction costs twice as much), more as one transaction ([`Self::transact`]). For
+    /// a change whose counter writes (the dashboard's) may be none.
+    pub(crate) async fn write(&self, mut writes: Vec<TransactWriteItem>) -> Result<(), StoreError> {
+        if writes.len() != 1 {
+            return self.transact(writes).await;
+        }
+        match writes.pop() {
+            Some(TransactWriteItem {
+                update: Some(update),
+                ..
+            }) => self.update_alone(update).await,
+            Some(TransactWriteItem { put: Some(put), .. }) => self.put_alone(put).await,
+            Some(TransactWriteItem {
+                delete: Some(delete),
+                ..
+            }) => self.delete_alone(delete).await,
+            other => self.transact(other.into_iter().collect()).await,
+        }
+    }
+
+    /// Sends `put`, built for a transaction, as one `PutItem` of its own.
+    async fn put_alone(&self, put: Put) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(put.table_name)
+            .set_item(Some(put.item))
+            .set_condition_expression(put.condition_expression)
+            .set_expression_attribute_names(put.expression_attribute_names)
+            .set_expression_attribute_values(put.expression_attribute_values)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+
+    /// Sends `delete`, built for a transaction, as one `DeleteItem` of its own.
+    async fn delete_alone(&self, delete: Delete) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(delete.table_name)
+            .set_key(Some(delete.key))
+            .set_condition_expression(delete.condition_expression)
+            .set_expression_attribute_names(delete.expression_attribute_names)
+            .set_expression_attribute_values(delete.expression_attribute_values)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(())
     }
 
     /// Sends `update`, built for a transaction, as one `UpdateItem` of its own: a write

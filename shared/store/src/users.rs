@@ -1,6 +1,8 @@
 //! User records: one profile item per user, with an email guard item written in the same
 //! transaction so two registrations cannot take one address, and the user's search
-//! entries ([`search`]) written with every change of their email or name.
+//! entries ([`search`]) written with every change of their email or name. Every change
+//! is counted on the dashboard ([`Stats`]) in its own transaction: a change of a user
+//! read first is conditioned on what the dashboard counts of them being still as read.
 
 mod renaming;
 pub(crate) mod search;
@@ -19,7 +21,7 @@ use crate::{
     ApiKeyRepo, Key, Stats, StoreError, Table, Tally,
     table::{Item, Range, from_item, n, s, to_item},
 };
-use search::{SearchIndex, Searchable, name_terms, normalize};
+use search::{SearchIndex, Searchable, guarded, name_terms, normalize};
 
 /// A stored user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -227,12 +229,13 @@ const DIRECTORY: &str = "USERS";
 /// `USER_SEARCH#<first 2 characters>`.
 const SEARCH: SearchIndex = SearchIndex::new("USER", "USER#", "PROFILE");
 
-/// A rename that met another change of the same user is read and tried again this often.
+/// A change of a user read first (a rename, a provider's event) that met another change
+/// of the same user is read and tried again this often.
 const RENAME_ATTEMPTS: usize = 3;
 
-/// Users in the table. Every change it makes is counted in the dashboard's [`Stats`],
-/// and every change of a role, plan or activity is copied onto the user's API keys
-/// ([`ApiKeyRepo::follow_owner`]).
+/// Users in the table. Every change it makes is counted in the dashboard's [`Stats`], in
+/// the change's transaction, and every change of a role, plan or activity is copied onto
+/// the user's API keys ([`ApiKeyRepo::follow_owner`]).
 #[derive(Debug, Clone)]
 pub struct UserRepo {
     table: Table,
@@ -243,6 +246,64 @@ pub struct UserRepo {
 /// Emails are compared case-insensitively.
 pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
+}
+
+/// `request`, a change of the user `before`, also conditioned on the user still having
+/// `before`'s role, plan, subscription status and activity: what the dashboard counts
+/// and API keys copy. The count worked out from `before` is then the change's, and the
+/// keys copy what the change leaves.
+fn as_counted(request: UpdateItemFluentBuilder, before: &UserRecord) -> UpdateItemFluentBuilder {
+    let mut clauses: Vec<String> = request
+        .get_condition_expression()
+        .iter()
+        .map(|condition| format!("({condition})"))
+        .collect();
+    clauses.extend(
+        [
+            "#counted_role = :counted_role",
+            "#counted_plan = :counted_plan",
+            "#counted_active = :counted_active",
+        ]
+        .map(String::from),
+    );
+    let mut request = request
+        .expression_attribute_names("#counted_role", "role")
+        .expression_attribute_names("#counted_plan", "subscription_plan")
+        .expression_attribute_names("#counted_active", "is_active")
+        .expression_attribute_names("#counted_status", "subscription_status")
+        .expression_attribute_values(":counted_role", s(&before.role))
+        .expression_attribute_values(":counted_plan", s(&before.subscription_plan))
+        .expression_attribute_values(":counted_active", AttributeValue::Bool(before.is_active));
+    match &before.subscription_status {
+        Some(status) => {
+            clauses.push("#counted_status = :counted_status".into());
+            request = request.expression_attribute_values(":counted_status", s(status));
+        }
+        None => clauses.push("attribute_not_exists(#counted_status)".into()),
+    }
+    request.condition_expression(clauses.join(" AND "))
+}
+
+/// `stored` is counted as `read` was: the fields [`as_counted`] holds a change to.
+fn counted_alike(stored: &UserRecord, read: &UserRecord) -> bool {
+    stored.role == read.role
+        && stored.subscription_plan == read.subscription_plan
+        && stored.subscription_status == read.subscription_status
+        && stored.is_active == read.is_active
+}
+
+/// The user `before` as a change that sets `sets` (a `#name` field's name is the
+/// request's to map) at `now` leaves them.
+fn with_sets(
+    before: &UserRecord,
+    sets: &[(&str, AttributeValue)],
+    now: &str,
+) -> Result<UserRecord, StoreError> {
+    let mut item = to_item(&Key::user(&before.id), before)?;
+    let fields = sets.iter().filter(|(field, _)| !field.starts_with('#'));
+    item.extend(fields.map(|(field, value)| ((*field).to_owned(), value.clone())));
+    item.insert("updated_at".to_owned(), s(now));
+    from_item(item)
 }
 
 impl UserRepo {
@@ -288,10 +349,10 @@ impl UserRepo {
         Ok([profile, to_item(link, &pointer)?])
     }
 
-    /// Writes `user` and a link item at `link` pointing to it, both only if new, and the
-    /// user's search entries, in one transaction.
+    /// Writes `user` and a link item at `link` pointing to it, both only if new, the
+    /// user's search entries and their count on the dashboard, in one transaction.
     async fn create_linked(&self, user: &UserRecord, link: &Key) -> Result<(), StoreError> {
-        let mut request = self.table.client().transact_write_items();
+        let mut writes = Vec::new();
         for item in Self::linked_items(user, link)? {
             let put = Put::builder()
                 .table_name(self.table.name())
@@ -299,14 +360,11 @@ impl UserRepo {
                 .condition_expression("attribute_not_exists(pk)")
                 .build()
                 .map_err(|e| StoreError::Other(e.to_string()))?;
-            request = request.transact_items(TransactWriteItem::builder().put(put).build());
+            writes.push(TransactWriteItem::builder().put(put).build());
         }
-        for entry in SEARCH.puts(&self.table, &user.id, &user.terms())? {
-            request = request.transact_items(entry);
-        }
-        request.send().await.map_err(StoreError::from_sdk)?;
-        self.stats.count(Tally::user(None, user)).await;
-        Ok(())
+        writes.extend(SEARCH.puts(&self.table, &user.id, &user.terms())?);
+        writes.extend(self.stats.writes(&Tally::user(None, user))?);
+        self.table.transact(writes).await
     }
 
     /// The user behind an external identity, created on first sight from `new_user`.
@@ -498,7 +556,8 @@ impl UserRepo {
     }
 
     /// Sets `sets` if `marker` (the creation time of the last applied event of this kind)
-    /// is not newer than `event_at`. Events of the same second apply in arrival order.
+    /// is not newer than `event_at`. Events of the same second apply in arrival order. The
+    /// user is read, and the change written with its count ([`Self::write_counted`]).
     async fn apply_event(
         &self,
         user_id: &str,
@@ -511,49 +570,54 @@ impl UserRepo {
             .iter()
             .any(|(field, _)| matches!(*field, "subscription_plan" | "is_active"));
         sets.push(("#marker", n(event_at)));
-        let request = self
-            .update(user_id, now, &sets)
-            .condition_expression(IN_ORDER)
-            .expression_attribute_names("#marker", marker)
-            // The user as it was, for the dashboard's counters.
-            .return_values(ReturnValue::AllOld);
-        match request.send().await {
-            Ok(output) => {
-                let old = output.attributes.unwrap_or_default();
-                let mut new = old.clone();
-                let fields = sets.into_iter().filter(|(f, _)| !f.starts_with('#'));
-                new.extend(fields.map(|(f, v)| (f.to_owned(), v)));
-                match (from_item::<UserRecord>(old), from_item::<UserRecord>(new)) {
-                    (Ok(before), Ok(after)) => {
-                        self.changed(&before, &after, sets_owner_fields).await?;
-                    }
-                    (Err(e), _) | (_, Err(e)) => {
-                        tracing::error!(error.cause = %e, "a user change was not counted");
-                    }
+        for _ in 0..RENAME_ATTEMPTS {
+            let Some(before) = self.get(user_id).await? else {
+                return Ok(Applied::NoSuchPayer);
+            };
+            let after = with_sets(&before, &sets, now)?;
+            let request = self
+                .update(user_id, now, &sets)
+                .condition_expression(IN_ORDER)
+                .expression_attribute_names("#marker", marker);
+            match self.write_counted(&before, &after, request).await {
+                Ok(()) => {
+                    self.changed(&after, sets_owner_fields).await?;
+                    return Ok(Applied::Applied);
                 }
-                Ok(Applied::Applied)
+                // The event is stale, or the user changed meanwhile: only the second is
+                // worth another try.
+                Err(StoreError::ConditionFailed) => match self.get(user_id).await? {
+                    None => return Ok(Applied::NoSuchPayer),
+                    Some(stored) if counted_alike(&stored, &before) => return Ok(Applied::Stale),
+                    Some(_) => {}
+                },
+                Err(e) => return Err(e),
             }
-            Err(e) => match StoreError::from_sdk(e) {
-                StoreError::ConditionFailed => Ok(match self.get(user_id).await? {
-                    Some(_) => Applied::Stale,
-                    None => Applied::NoSuchPayer,
-                }),
-                other => Err(other),
-            },
         }
+        Err(StoreError::Unavailable(format!(
+            "user {user_id} kept changing while an event was applied"
+        )))
     }
 
-    /// What follows any change of a user: the dashboard counts it, and when the change
-    /// set a role, plan or activity, the user's API keys copy them. Whenever it set one,
-    /// not only when it differed: a retry of a change whose key copy failed finds the
-    /// record already changed, and must still finish the copy.
-    async fn changed(
+    /// Writes `request`, a change of the user `before` that leaves them `after`, with its
+    /// count on the dashboard, in one transaction (one `UpdateItem` when it moves no
+    /// counter), on condition that the user is still counted as `before` ([`as_counted`]).
+    async fn write_counted(
         &self,
         before: &UserRecord,
         after: &UserRecord,
-        sets_owner_fields: bool,
+        request: UpdateItemFluentBuilder,
     ) -> Result<(), StoreError> {
-        self.stats.count(Tally::user(Some(before), after)).await;
+        let mut writes = vec![guarded(&as_counted(request, before), &[])?];
+        writes.extend(self.stats.writes(&Tally::user(Some(before), after))?);
+        self.table.write(writes).await
+    }
+
+    /// What follows a change of a user that set a role, plan or activity: the user's API
+    /// keys copy them. Whenever it set one, not only when it differed: a retry of a
+    /// change whose key copy failed finds the record already changed, and must still
+    /// finish the copy. (The dashboard counted the change in its own transaction.)
+    async fn changed(&self, after: &UserRecord, sets_owner_fields: bool) -> Result<(), StoreError> {
         if sets_owner_fields {
             self.api_keys.follow_owner(after.into()).await?;
         }
@@ -606,10 +670,18 @@ impl UserRepo {
         let range = Range::index("gsi1", DIRECTORY).descending(true);
         let keep = |item: &Item| from_item(item.clone()).is_ok_and(|user| keep(&user));
         if let Some(counter) = counter {
-            return self
-                .table
-                .counted_page(&range, request, keep, &Key::stats_totals(), counter)
-                .await;
+            let (cut, total) = tokio::join!(
+                self.table.page(&range, request, keep),
+                self.stats.total(counter)
+            );
+            let cut = cut?;
+            return Ok(Slice {
+                items: cut.items,
+                next: cut.next,
+                total: total?,
+                total_exact: true,
+                truncated: cut.truncated,
+            });
         }
         self.table.searched_page(&range, request, keep).await
     }
@@ -639,36 +711,36 @@ impl UserRepo {
         if change.role.is_some() {
             request = request.expression_attribute_names("#role", "role");
         }
-        let after = if change.full_name.is_some() {
-            // A transaction returns no item: the user is as read, with the change (the
-            // condition holds them to the read).
-            let after = UserRecord {
-                full_name: change.full_name.clone(),
-                role: change.role.clone().unwrap_or_else(|| before.role.clone()),
-                subscription_plan: change
-                    .plan
-                    .clone()
-                    .unwrap_or_else(|| before.subscription_plan.clone()),
-                is_active: change.is_active.unwrap_or(before.is_active),
-                updated_at: now.to_owned(),
-                ..before.clone()
-            };
-            self.rename(before, &after, &request).await?;
-            after
-        } else {
-            let request = request.return_values(ReturnValue::AllNew);
-            let output = request.send().await.map_err(StoreError::from_sdk)?;
-            from_item(output.attributes.unwrap_or_default())?
+        // A transaction returns no item: the user is as read, with the change (the
+        // condition holds them to the read).
+        let after = UserRecord {
+            full_name: change
+                .full_name
+                .clone()
+                .or_else(|| before.full_name.clone()),
+            role: change.role.clone().unwrap_or_else(|| before.role.clone()),
+            subscription_plan: change
+                .plan
+                .clone()
+                .unwrap_or_else(|| before.subscription_plan.clone()),
+            is_active: change.is_active.unwrap_or(before.is_active),
+            updated_at: now.to_owned(),
+            ..before.clone()
         };
+        if change.full_name.is_some() {
+            self.rename(before, &after, &request).await?;
+        } else {
+            self.write_counted(before, &after, request).await?;
+        }
         let sets_owner_fields =
             change.role.is_some() || change.plan.is_some() || change.is_active.is_some();
-        self.changed(before, &after, sets_owner_fields).await?;
+        self.changed(&after, sets_owner_fields).await?;
         Ok(after)
     }
 
     /// Marks `email` verified for the user (if it is still theirs) and grants `role` if
     /// given (a bootstrap role, granted only now). `None` if the user or the email is
-    /// gone.
+    /// gone. Neither moves a dashboard counter.
     pub async fn mark_verified(
         &self,
         user_id: &str,
@@ -676,9 +748,10 @@ impl UserRepo {
         role: Option<&str>,
         now: &str,
     ) -> Result<Option<UserRecord>, StoreError> {
-        let Some(before) = self.get(user_id).await?.filter(|u| u.email == email) else {
+        let read = self.get(user_id).await?;
+        if read.is_none_or(|user| user.email != email) {
             return Ok(None);
-        };
+        }
         let mut sets = vec![("email_verified", AttributeValue::Bool(true))];
         if let Some(role) = role {
             sets.push(("#role", s(role)));
@@ -694,7 +767,7 @@ impl UserRepo {
         match request.send().await.map_err(StoreError::from_sdk) {
             Ok(output) => {
                 let after: UserRecord = from_item(output.attributes.unwrap_or_default())?;
-                self.changed(&before, &after, role.is_some()).await?;
+                self.changed(&after, role.is_some()).await?;
                 Ok(Some(after))
             }
             Err(StoreError::ConditionFailed) => Ok(None),

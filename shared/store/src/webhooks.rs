@@ -3,7 +3,7 @@
 //! subscription's deliveries are one partition (newest first by id) and are also listed
 //! by status in `gsi1`, so either list is read a page at a time.
 
-use aws_sdk_dynamodb::types::ReturnValue;
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
 use aloft_core::{MAX_EXAMINED, PageRequest, Slice};
@@ -73,12 +73,16 @@ pub struct DeliveryAttempt<'a> {
 }
 
 /// Webhook items. Every delivery's status change is counted in the dashboard's
-/// [`Stats`].
+/// [`Stats`], in the transaction that makes it.
 #[derive(Debug, Clone)]
 pub struct WebhookRepo {
     table: Table,
     stats: Stats,
 }
+
+/// An attempt's write conditioned on the status read is tried this often, reading again
+/// each time the status moved meanwhile.
+const ATTEMPTS: usize = 3;
 
 fn deliveries_kind(subscription_id: &str) -> String {
     format!("WEBHOOK_DELIVERY#{subscription_id}")
@@ -183,7 +187,8 @@ impl WebhookRepo {
             .await
     }
 
-    /// Stores a delivery once; a retried fan-out finds it there (`ConditionFailed`).
+    /// Stores a delivery once, and counts it, in one transaction; a retried fan-out finds
+    /// it there (`ConditionFailed`) and counts nothing.
     pub async fn create_delivery(
         &self,
         tenant: &TenantId,
@@ -198,13 +203,10 @@ impl WebhookRepo {
             status_index(tenant, &delivery.subscription_id, &delivery.status),
             format!("{}#{}", delivery.created_at, delivery.id),
         );
-        self.table
-            .put_new_indexed(&key, delivery, Some(index))
-            .await?;
-        self.stats
-            .count(Tally::delivery(None, &delivery.status))
-            .await;
-        Ok(())
+        let mut writes = vec![self.table.put_new_write(&key, delivery, Some(index))?];
+        let tally = Tally::delivery(None, &delivery.status);
+        writes.extend(self.stats.writes(&tally)?);
+        self.table.write(writes).await
     }
 
     pub async fn delivery(
@@ -254,6 +256,10 @@ impl WebhookRepo {
         })
     }
 
+    /// Records how an attempt at a delivery ended, with the count of its status change,
+    /// in one transaction: the delivery is read, and written on condition that its status
+    /// is still the one read (read again if it moved meanwhile). No such delivery is
+    /// [`StoreError::ConditionFailed`].
     pub async fn record_attempt(
         &self,
         tenant: &TenantId,
@@ -261,54 +267,70 @@ impl WebhookRepo {
         id: &str,
         attempt: &DeliveryAttempt<'_>,
     ) -> Result<(), StoreError> {
-        let mut expression = String::from(
-            "SET #status = :status, attempts = :attempt, updated_at = :now, gsi1pk = :index",
-        );
-        let mut request = self
-            .table
-            .client()
-            .update_item()
-            .table_name(self.table.name())
-            .set_key(Some(
-                Key::tenant_item(tenant, &deliveries_kind(subscription_id), id).attributes(),
-            ))
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":status", s(attempt.status))
-            .expression_attribute_values(":attempt", n(attempt.attempt))
-            .expression_attribute_values(":now", s(attempt.now))
-            .expression_attribute_values(
-                ":index",
-                s(status_index(tenant, subscription_id, attempt.status)),
-            );
-        if let Some(code) = attempt.response_status {
-            expression.push_str(", response_status = :code");
-            request = request.expression_attribute_values(":code", n(code));
-        }
-        match attempt.error {
-            Some(error) => {
-                expression.push_str(", last_error = :error");
-                request = request.expression_attribute_values(":error", s(error));
+        for _ in 0..ATTEMPTS {
+            let Some(read) = self.delivery(tenant, subscription_id, id).await? else {
+                return Err(StoreError::ConditionFailed);
+            };
+            let mut writes = vec![attempt_write(
+                &self.table,
+                tenant,
+                subscription_id,
+                &read,
+                attempt,
+            )?];
+            let tally = Tally::delivery(Some(read.status.as_str()), attempt.status);
+            writes.extend(self.stats.writes(&tally)?);
+            match self.table.write(writes).await {
+                Err(StoreError::ConditionFailed) => {}
+                written => return written,
             }
-            None => expression.push_str(" REMOVE last_error"),
         }
-        let output = request
-            .update_expression(expression)
-            // The status it had, for the dashboard's counters.
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
-        let was = output
-            .attributes
-            .as_ref()
-            .and_then(|old| old.get("status"))
-            .and_then(|status| status.as_s().ok());
-        if let Some(was) = was {
-            self.stats
-                .count(Tally::delivery(Some(was), attempt.status))
-                .await;
-        }
-        Ok(())
+        Err(StoreError::Unavailable(format!(
+            "delivery {id} kept changing while its attempt was being recorded"
+        )))
     }
+}
+
+/// The update that records `attempt` at the delivery `read`, if its status is still the
+/// one read.
+fn attempt_write(
+    table: &Table,
+    tenant: &TenantId,
+    subscription_id: &str,
+    read: &DeliveryRecord,
+    attempt: &DeliveryAttempt<'_>,
+) -> Result<TransactWriteItem, StoreError> {
+    let mut expression = String::from(
+        "SET #status = :status, attempts = :attempt, updated_at = :now, gsi1pk = :index",
+    );
+    let key = Key::tenant_item(tenant, &deliveries_kind(subscription_id), &read.id);
+    let mut update = Update::builder()
+        .table_name(table.name())
+        .set_key(Some(key.attributes()))
+        .condition_expression("#status = :read")
+        .expression_attribute_names("#status", "status")
+        .expression_attribute_values(":read", s(&read.status))
+        .expression_attribute_values(":status", s(attempt.status))
+        .expression_attribute_values(":attempt", n(attempt.attempt))
+        .expression_attribute_values(":now", s(attempt.now))
+        .expression_attribute_values(
+            ":index",
+            s(status_index(tenant, subscription_id, attempt.status)),
+        );
+    if let Some(code) = attempt.response_status {
+        expression.push_str(", response_status = :code");
+        update = update.expression_attribute_values(":code", n(code));
+    }
+    match attempt.error {
+        Some(error) => {
+            expression.push_str(", last_error = :error");
+            update = update.expression_attribute_values(":error", s(error));
+        }
+        None => expression.push_str(" REMOVE last_error"),
+    }
+    let update = update
+        .update_expression(expression)
+        .build()
+        .map_err(|e| StoreError::Other(e.to_string()))?;
+    Ok(TransactWriteItem::builder().update(update).build())
 }

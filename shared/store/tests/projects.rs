@@ -294,7 +294,7 @@ impl Events {
         }
     }
 
-    fn write(&mut self, project: &ProjectRecord) -> Result<TransactWriteItem, StoreError> {
+    fn write(&mut self, project: &ProjectRecord) -> Result<Vec<TransactWriteItem>, StoreError> {
         let id = uuid::Uuid::new_v4().to_string();
         let now = "2026-02-01T00:00:00Z".to_owned();
         let job = JobRecord {

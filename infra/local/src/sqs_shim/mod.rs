@@ -7,8 +7,10 @@
 //! `maxReceiveCount` receives the emulator's RedrivePolicy moves them to the DLQ (moto
 //! does this on receive, as SQS does), so the shim never touches a DLQ itself.
 //!
-//! Unlike Lambda, each queue has one poller and one invocation in flight at a time: enough
-//! to run the workers locally, not to measure their throughput.
+//! Like Lambda's poller (which starts at five), each queue has a few batches in flight at
+//! once ([`POLLERS_PER_QUEUE`]), so one slow job (a webhook receiver taking its full
+//! timeout) does not hold back the queue behind it; cargo lambda watch runs four
+//! invocations of a function at a time, and the schedule needs one.
 
 mod batch;
 mod invoke;
@@ -100,15 +102,20 @@ pub async fn bindings(
     Ok(bindings)
 }
 
-/// Polls every binding's queue forever, one task each.
+/// Batches of one queue in flight at once.
+pub const POLLERS_PER_QUEUE: usize = 3;
+
+/// Polls every binding's queue forever, [`POLLERS_PER_QUEUE`] tasks each.
 pub async fn run<I>(poller: Poller, bindings: Vec<QueueBinding>, invoker: I)
 where
     I: Invoke + Clone + Send + Sync + 'static,
 {
     let mut tasks = JoinSet::new();
     for binding in bindings {
-        let (poller, invoker) = (poller.clone(), invoker.clone());
-        tasks.spawn(async move { poll_forever(&poller, &binding, &invoker).await });
+        for _ in 0..POLLERS_PER_QUEUE {
+            let (poller, invoker, binding) = (poller.clone(), invoker.clone(), binding.clone());
+            tasks.spawn(async move { poll_forever(&poller, &binding, &invoker).await });
+        }
     }
     while let Some(ended) = tasks.join_next().await {
         if let Err(e) = ended {

@@ -2,8 +2,8 @@
 //! (`T#<tenant>#INVITE` / `<id>`); the link's token is stored only as its SHA-256, in an
 //! item of its own (`INVITE#<hash>` / `INVITE`) holding a copy of the invitation, so
 //! accepting reads one item by the token. Accepting is one transaction: the membership
-//! and both counts are written and both invitation items deleted, so a token joins at
-//! most once and a refused acceptance writes nothing.
+//! and both counts are written, both invitation items deleted and the join's event
+//! stored, so a token joins at most once and a refused acceptance writes nothing.
 
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
@@ -124,25 +124,28 @@ impl OrganizationRepo {
         Ok(true)
     }
 
-    /// Joins `member` to the invitation's organization and closes the invitation, in
-    /// one transaction with both caps. `ConditionFailed` when the token was used or
-    /// revoked meanwhile, a cap is reached, or the user is already a member: the caller
-    /// tells which by reading.
+    /// Joins `member` to the invitation's organization and closes the invitation, with
+    /// `also` (the event announcing the join), in one transaction with both caps.
+    /// `ConditionFailed` when the token was used or revoked meanwhile, a cap is reached,
+    /// or the user is already a member (nothing is written): the caller tells which by
+    /// reading.
     pub async fn accept_invitation(
         &self,
         invitation: &InvitationRecord,
         member: &MembershipRecord,
         limits: MembershipLimits,
+        also: Vec<TransactWriteItem>,
     ) -> Result<(), StoreError> {
         let tenant = TenantId::new(&invitation.tenant_id);
         let token_hash = invitation.token_hash.as_deref().unwrap_or_default();
-        let writes = vec![
+        let mut writes = vec![
             self.put_membership(member)?,
             self.count_member(&tenant, limits.members_per_organization)?,
             self.count_user(&member.user_id, limits.organizations_per_user)?,
             self.delete_write(&token_key(token_hash), true)?,
             self.delete_write(&listed_key(&tenant, &invitation.id), true)?,
         ];
+        writes.extend(also);
         self.table.transact(writes).await
     }
 

@@ -1,7 +1,9 @@
 //! The changes of a user that set their name: each is written with the search entries
-//! it moves, in one transaction, on condition that the email and name are still those
-//! read (then the entries it replaces are the stored ones). A change that meets another
-//! rename reads the user again and is tried again.
+//! it moves and its count on the dashboard, in one transaction, on condition that the
+//! email and name are still those read (then the entries it replaces are the stored
+//! ones), and what the dashboard counts of the user too (then the count is the
+//! change's). A change that meets another change reads the user again and is tried
+//! again.
 
 use aws_sdk_dynamodb::{
     operation::update_item::builders::UpdateItemFluentBuilder, types::AttributeValue,
@@ -9,9 +11,10 @@ use aws_sdk_dynamodb::{
 
 use super::{
     Applied, IN_ORDER, Lifecycle, ProfileChange, RENAME_ATTEMPTS, SEARCH, UserRecord, UserRepo,
+    as_counted, counted_alike,
     search::{Searchable, guarded},
 };
-use crate::{StoreError, table::n};
+use crate::{StoreError, Tally, table::n};
 
 impl UserRepo {
     /// [`Self::apply_event`] of a lifecycle event that sets the name: the user is read,
@@ -46,15 +49,17 @@ impl UserRepo {
                 .expression_attribute_names("#marker", "lifecycle_event_at");
             match self.rename(&before, &after, &request).await {
                 Ok(()) => {
-                    self.changed(&before, &after, change.is_active.is_some())
-                        .await?;
+                    self.changed(&after, change.is_active.is_some()).await?;
                     return Ok(Applied::Applied);
                 }
-                // The event is stale, or the user was renamed meanwhile: only the second
-                // is worth another try.
+                // The event is stale, or the user was renamed or recounted meanwhile: only
+                // the second is worth another try.
                 Err(StoreError::ConditionFailed) => match self.get(user_id).await? {
                     None => return Ok(Applied::NoSuchPayer),
-                    Some(now_stored) if same_terms(&now_stored, &before) => {
+                    Some(now_stored)
+                        if same_terms(&now_stored, &before)
+                            && counted_alike(&now_stored, &before) =>
+                    {
                         return Ok(Applied::Stale);
                     }
                     Some(_) => {}
@@ -66,10 +71,11 @@ impl UserRepo {
     }
 
     /// Writes `request` (a change of the user `before` that leaves them `after`) with
-    /// the search entries it moves, in one transaction. The change also requires the
-    /// stored email and name to be `before`'s, so the entries it replaces are the stored
-    /// ones; anything else is [`StoreError::ConditionFailed`], as the request's own
-    /// condition.
+    /// the search entries it moves and its count on the dashboard, in one transaction.
+    /// The change also requires the stored email and name to be `before`'s, so the
+    /// entries it replaces are the stored ones, and what the dashboard counts of the user
+    /// too ([`as_counted`]); anything else is [`StoreError::ConditionFailed`], as the
+    /// request's own condition.
     pub(super) async fn rename(
         &self,
         before: &UserRecord,
@@ -80,9 +86,11 @@ impl UserRepo {
             ("email", Some(before.email.as_str())),
             ("full_name", before.full_name.as_deref()),
         ];
-        let mut writes = vec![guarded(request, &unchanged)?];
+        let request = as_counted(request.clone(), before);
+        let mut writes = vec![guarded(&request, &unchanged)?];
         writes.extend(SEARCH.changes(&self.table, &before.id, &before.terms(), &after.terms())?);
-        self.table.transact(writes).await
+        writes.extend(self.stats.writes(&Tally::user(Some(before), after))?);
+        self.table.write(writes).await
     }
 
     /// [`Self::update_profile`] of a change that sets the name: the user is read, and
