@@ -11,7 +11,7 @@
 //! - what was acknowledged is there: a project at least at the version acknowledged, a
 //!   deleted one gone, a confirmed file downloadable;
 //! - each tenant's counts (projects; files and their bytes) and storage usage equal a
-//!   recount of the items;
+//!   recount of the items, and so do the dashboard's totals of users and queued jobs;
 //! - no job is left `queued`, `running` or `failed`;
 //! - every committed project change, every uploaded file and every acknowledged file
 //!   delete reached the tenant's webhook exactly once in effect (deliveries told apart by
@@ -362,6 +362,30 @@ fn text<'a>(item: &'a BTreeMap<String, AttributeValue>, name: &str) -> &'a str {
         .map_or("", String::as_str)
 }
 
+/// How many user profiles the table holds (a scan: the checks run once).
+async fn user_profiles(db: &aws_sdk_dynamodb::Client) -> i64 {
+    let mut count = 0;
+    let mut start = None;
+    loop {
+        let page = patiently(|| {
+            db.scan()
+                .table_name(TABLE)
+                .filter_expression("sk = :profile AND begins_with(pk, :user)")
+                .expression_attribute_values(":profile", AttributeValue::S("PROFILE".into()))
+                .expression_attribute_values(":user", AttributeValue::S("USER#".into()))
+                .select(Select::Count)
+                .set_exclusive_start_key(start.clone())
+                .send()
+        })
+        .await;
+        count += i64::from(page.count);
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            return count;
+        }
+    }
+}
+
 /// Jobs not yet finished, of every status that is not an end.
 async fn unfinished(db: &aws_sdk_dynamodb::Client) -> u64 {
     jobs(db, &["queued", "running", "failed"]).await
@@ -462,6 +486,23 @@ async fn the_stack_keeps_its_invariants_under_injected_faults() {
     let mut violations = answers.lock().unwrap().violations.clone();
     if open_jobs > 0 {
         violations.push(format!("{open_jobs} jobs still queued, running or failed"));
+    }
+    // The dashboard's totals (the sum of their shards) against a recount of the items.
+    let totals = partition(&db, "STATS").await;
+    let total = |name: &str| -> i64 { totals.iter().map(|shard| number(shard, name)).sum() };
+    let profiles = user_profiles(&db).await;
+    if total("users_total") != profiles {
+        violations.push(format!(
+            "dashboard: users_total {} but {profiles} users",
+            total("users_total")
+        ));
+    }
+    let queued = i64::try_from(jobs(&db, &["queued"]).await).unwrap();
+    if total("jobs_queued") != queued {
+        violations.push(format!(
+            "dashboard: jobs_queued {} but {queued} jobs queued",
+            total("jobs_queued")
+        ));
     }
     // Deliveries, told apart by their id: (event, object id) → delivery ids. A project's
     // versions are not in its events' data: each committed change is one event id.
