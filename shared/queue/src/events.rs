@@ -132,9 +132,9 @@ impl Publisher {
         self.producer.enqueue(job).await
     }
 
-    /// The fan-out of `event` as one write of the transaction that makes the change it
-    /// announces (the outbox): the event exists exactly when the change does.
-    /// [`Self::dispatch`] it once the transaction is in.
+    /// The fan-out of `event` as writes (its job record and its dashboard count) of the
+    /// transaction that makes the change it announces (the outbox): the event exists
+    /// exactly when the change does. [`Self::dispatch`] it once the transaction is in.
     pub fn stage(
         &self,
         event: Event,
