@@ -6,27 +6,17 @@
     reason = "test helpers: a panic with the value is the report"
 )]
 
+mod common;
+
 use std::sync::Arc;
 
 use aloft_core::timestamp::{self, unix_now};
-use aloft_local::sqs_shim::{Invoke, InvokeError, Poller, QueueBinding};
+use aloft_local::sqs_shim::{Poller, QueueBinding};
 use aloft_provision::Template;
-use aloft_queue::{Job, NewJob, Producer, QueueName, QueueUrls, Worker};
+use aloft_queue::{Job, NewJob, Producer, QueueName, QueueUrls};
 use aloft_store::{ConnectionRecord, Connections, JobRepo, JobStatus, Table};
 use aloft_testkit::{TestEnv, receiver::Receiver};
-use aws_lambda_events::sqs::SqsEvent;
-use fn_jobs_worker::Jobs;
-use serde_json::Value;
-
-/// Runs the worker in this process, as cargo lambda would run its binary.
-struct InProcess(Arc<Worker<Jobs>>);
-
-impl Invoke for InProcess {
-    async fn invoke(&self, _function: &str, event: Value) -> Result<Value, InvokeError> {
-        let event: SqsEvent = serde_json::from_value(event).unwrap();
-        Ok(serde_json::to_value(self.0.process(event).await).unwrap())
-    }
-}
+use common::InProcess;
 
 struct Stack {
     env: TestEnv,

@@ -7,36 +7,27 @@
     reason = "test helpers: a panic with the value is the report"
 )]
 
+mod common;
+
 use std::sync::Arc;
 
 use aloft_auth::Role;
 use aloft_http::HttpConfig;
 use aloft_local::{
     mailbox::{Mail, Mailbox},
-    sqs_shim::{Invoke, InvokeError, PollOutcome, Poller, QueueBinding},
+    sqs_shim::{PollOutcome, Poller, QueueBinding},
 };
 use aloft_provision::Template;
 use aloft_queue::{Delivery, Job, Queued};
-use aloft_queue::{NewJob, Producer, QueueName, QueueUrls, Worker};
+use aloft_queue::{NewJob, Producer, QueueName, QueueUrls};
 use aloft_store::{
     DeliveryRecord, JobRepo, JobStatus, SubscriptionRecord, Table, TenantId, WebhookRepo,
 };
 use aloft_testkit::{TestEnv, oneshot, receiver::Receiver};
-use aws_lambda_events::sqs::SqsEvent;
-use fn_jobs_worker::Jobs;
+use common::InProcess;
 use serde_json::{Value, json};
 
 const CRM_SECRET: &str = "crm-signing-secret";
-
-/// Runs the worker in this process, as cargo lambda would run its binary.
-struct InProcess(Arc<Worker<Jobs>>);
-
-impl Invoke for InProcess {
-    async fn invoke(&self, _function: &str, event: Value) -> Result<Value, InvokeError> {
-        let event: SqsEvent = serde_json::from_value(event).unwrap();
-        Ok(serde_json::to_value(self.0.process(event).await).unwrap())
-    }
-}
 
 struct Stack {
     env: TestEnv,

@@ -7,6 +7,8 @@
     reason = "test helpers: a panic with the value is the report"
 )]
 
+mod common;
+
 use std::time::Duration;
 
 use aloft_auth::{Credential, JwtKeys, Plan, Principal, Role};
@@ -16,7 +18,8 @@ use aloft_store::{
     ImpersonationSessions, Table, TenantId, UserRepo,
 };
 use aloft_testkit::{TestEnv, auth_config, receiver::Receiver, token_for};
-use fn_realtime::{Realtime, WebsocketEvent};
+use common::event;
+use fn_realtime::Realtime;
 use serde_json::json;
 
 struct Fixture {
@@ -37,42 +40,6 @@ async fn fixture() -> Fixture {
         connections: Connections::new(table.clone()),
         table,
     }
-}
-
-/// An API Gateway WebSocket event for `route` on `connection`, with one query
-/// parameter (`token` or `api_key`) if given.
-fn event(
-    route: &str,
-    connection: &str,
-    query: Option<(&str, &str)>,
-    body: Option<&str>,
-) -> WebsocketEvent {
-    let mut event = json!({
-        "headers": {"Host": "wsabc12345.execute-api.us-east-1.amazonaws.com"},
-        "multiValueHeaders": {},
-        "requestContext": {
-            "routeKey": route,
-            "eventType": match route { "$connect" => "CONNECT", _ => "MESSAGE" },
-            "messageDirection": "IN",
-            "stage": "dev",
-            "connectedAt": 1_773_310_530_000_i64,
-            "requestTimeEpoch": 1_773_310_530_001_i64,
-            "identity": {"sourceIp": "203.0.113.10"},
-            "requestId": "req=",
-            "domainName": "wsabc12345.execute-api.us-east-1.amazonaws.com",
-            "connectionId": connection,
-            "apiId": "wsabc12345"
-        },
-        "isBase64Encoded": false
-    });
-    if let Some((name, value)) = query {
-        event["queryStringParameters"] = json!({ name: value });
-        event["multiValueQueryStringParameters"] = json!({ name: [value] });
-    }
-    if let Some(body) = body {
-        event["body"] = json!(body);
-    }
-    serde_json::from_value(event).unwrap()
 }
 
 fn principal(user: &str) -> Principal {

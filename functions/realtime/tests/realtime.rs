@@ -6,11 +6,14 @@
     reason = "test helpers: a panic with the value is the report"
 )]
 
+mod common;
+
 use aloft_auth::Role;
 use aloft_queue::{NewJob, QueueName};
 use aloft_store::{JobRepo, ProjectRecord, ProjectRepo, Table, TenantId};
 use aloft_testkit::{TestEnv, connections::FakeConnections, token_for};
-use fn_realtime::{Realtime, WebsocketEvent};
+use common::event;
+use fn_realtime::Realtime;
 use serde_json::{Value, json};
 
 struct Fixture {
@@ -30,42 +33,6 @@ async fn fixture() -> Fixture {
         management,
         table: Table::new(env.clients.dynamodb.clone(), env.table()),
     }
-}
-
-/// An API Gateway WebSocket event for `route` on `connection` (ids like API Gateway's,
-/// with characters that need encoding in a URL).
-fn event(
-    route: &str,
-    connection: &str,
-    query: Option<(&str, &str)>,
-    body: Option<&str>,
-) -> WebsocketEvent {
-    let mut event = json!({
-        "headers": {"Host": "wsabc12345.execute-api.us-east-1.amazonaws.com"},
-        "multiValueHeaders": {},
-        "requestContext": {
-            "routeKey": route,
-            "eventType": match route { "$connect" => "CONNECT", "$disconnect" => "DISCONNECT", _ => "MESSAGE" },
-            "messageDirection": "IN",
-            "stage": "dev",
-            "connectedAt": 1_773_310_530_000_i64,
-            "requestTimeEpoch": 1_773_310_530_001_i64,
-            "identity": {"sourceIp": "203.0.113.10"},
-            "requestId": "req=",
-            "domainName": "wsabc12345.execute-api.us-east-1.amazonaws.com",
-            "connectionId": connection,
-            "apiId": "wsabc12345"
-        },
-        "isBase64Encoded": false
-    });
-    if let Some((name, value)) = query {
-        event["queryStringParameters"] = json!({ name: value });
-        event["multiValueQueryStringParameters"] = json!({ name: [value] });
-    }
-    if let Some(body) = body {
-        event["body"] = json!(body);
-    }
-    serde_json::from_value(event).unwrap()
 }
 
 impl Fixture {

@@ -282,17 +282,32 @@ impl StandIn {
     }
 }
 
-/// The operation a request is: `X-Amz-Target` (DynamoDB, SQS), else method and path.
-fn operation(request: &Request) -> String {
+/// The operation a request is: `X-Amz-Target` (DynamoDB, SQS) with the index it reads,
+/// if any (two concurrent queries of one request, say a list and its counter, must each
+/// get their own answer back), else method and path.
+fn operation(parts: &axum::http::request::Parts, body: &[u8]) -> String {
     let target = HeaderName::from_static("x-amz-target");
-    match request.headers().get(&target).and_then(|v| v.to_str().ok()) {
-        Some(target) => target.to_owned(),
-        None => format!("{} {}", request.method(), request.uri().path()),
+    match parts.headers.get(&target).and_then(|v| v.to_str().ok()) {
+        Some(target) => {
+            let index = serde_json::from_slice::<serde_json::Value>(body)
+                .ok()
+                .and_then(|body| body["IndexName"].as_str().map(str::to_owned));
+            match index {
+                Some(index) => format!("{target} {index}"),
+                None => target.to_owned(),
+            }
+        }
+        None => format!("{} {}", parts.method, parts.uri.path()),
     }
 }
 
 async fn answer(State(shared): State<Arc<Shared>>, request: Request) -> Response {
-    let operation = operation(&request);
+    let (parts, body) = request.into_parts();
+    let body = match body.collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    };
+    let operation = operation(&parts, &body);
     let replayed = {
         let mut recording = shared.recording();
         if recording.replaying {
@@ -313,7 +328,7 @@ async fn answer(State(shared): State<Arc<Shared>>, request: Request) -> Response
             let message = format!("aloft-bench: nothing recorded for {operation}");
             return (StatusCode::BAD_GATEWAY, message).into_response();
         }
-        None => match forward(&shared, request).await {
+        None => match forward(&shared, parts, body).await {
             Ok(answer) => {
                 let mut recording = shared.recording();
                 recording.calls += 1;
@@ -330,9 +345,11 @@ async fn answer(State(shared): State<Arc<Shared>>, request: Request) -> Response
     response
 }
 
-async fn forward(shared: &Shared, request: Request) -> Result<Answer, BoxError> {
-    let (mut parts, body) = request.into_parts();
-    let body = body.collect().await?.to_bytes();
+async fn forward(
+    shared: &Shared,
+    mut parts: axum::http::request::Parts,
+    body: Bytes,
+) -> Result<Answer, BoxError> {
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     parts.uri = format!("{}{path}", shared.upstream).parse()?;
     parts.headers.remove(axum::http::header::HOST);

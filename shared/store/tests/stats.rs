@@ -279,20 +279,10 @@ async fn deliveries_are_pending_until_delivered_or_given_up() {
     let webhooks = WebhookRepo::new(table.clone());
     let tenant = TenantId::new("t1");
     for id in ["d1", "d2"] {
-        let delivery = DeliveryRecord {
-            id: id.into(),
-            subscription_id: "s1".into(),
-            event: "project.created".into(),
-            body: "{}".into(),
-            status: "pending".into(),
-            attempts: 0,
-            response_status: None,
-            last_error: None,
-            created_at: "2026-01-01T00:00:00Z".into(),
-            updated_at: "2026-01-01T00:00:00Z".into(),
-            expires_at: 1_900_000_000,
-        };
-        webhooks.create_delivery(&tenant, &delivery).await.unwrap();
+        webhooks
+            .create_delivery(&tenant, &delivery(id))
+            .await
+            .unwrap();
     }
     let attempt = |status, attempt| DeliveryAttempt {
         status,
