@@ -259,14 +259,19 @@ pub(crate) const ITEM_COUNT: &str = "item_count";
 impl Table {
     /// Runs the writes as one transaction. DynamoDB cancels a transaction that meets
     /// another on the same item (a count item every create touches); only then it is
-    /// sent again, up to three times: it was not applied, so sending it again is safe.
+    /// sent again, up to three times. Every send carries the same `ClientRequestToken`:
+    /// the conflict may have met the SDK's retry of an attempt that timed out or lost its
+    /// answer and committed after all, and then DynamoDB answers the resend with that
+    /// commit instead of running it again (whose conditions would fail on its own writes).
     pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), StoreError> {
+        let token = uuid::Uuid::new_v4().to_string();
         let mut attempt = 0;
         loop {
             let result = self
                 .client
                 .transact_write_items()
                 .set_transact_items(Some(items.clone()))
+                .client_request_token(&token)
                 .send()
                 .await;
             match result {
