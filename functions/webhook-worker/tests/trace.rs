@@ -9,8 +9,9 @@
 )]
 
 use std::{
+    cell::RefCell,
     io,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, Once},
 };
 
 use aloft_http::{HttpConfig, TraceHeader, metrics};
@@ -38,17 +39,27 @@ impl Invoke for InProcess {
     }
 }
 
-/// The JSON log lines written on this thread while it lives.
+/// The JSON log lines written on this thread while it lives. One process-wide
+/// subscriber, installed before either test hits a callsite, writes each line to the
+/// writing thread's buffer: a per-thread `set_default` raced the other test's first
+/// events, and a callsite registered in that race stayed disabled (0 lines, seen in CI).
 struct Logs {
     buffer: Arc<Mutex<Vec<u8>>>,
-    _guard: tracing::subscriber::DefaultGuard,
 }
 
-struct Sink(Arc<Mutex<Vec<u8>>>);
+thread_local! {
+    static BUFFER: RefCell<Option<Arc<Mutex<Vec<u8>>>>> = const { RefCell::new(None) };
+}
+
+struct Sink;
 
 impl io::Write for Sink {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
+        BUFFER.with_borrow(|buffer| {
+            if let Some(buffer) = buffer {
+                buffer.lock().unwrap().extend_from_slice(bytes);
+            }
+        });
         Ok(bytes.len())
     }
 
@@ -58,14 +69,16 @@ impl io::Write for Sink {
 }
 
 impl Logs {
+    /// Call first in every test of this file, before anything logs.
     fn capture() -> Self {
+        static INSTALL: Once = Once::new();
+        INSTALL.call_once(|| {
+            let json = aloft_http::subscriber(Some("info"), true, || Sink);
+            tracing::subscriber::set_global_default(json).unwrap();
+        });
         let buffer = Arc::new(Mutex::new(Vec::new()));
-        let writer = Arc::clone(&buffer);
-        let json = aloft_http::subscriber(Some("info"), true, move || Sink(Arc::clone(&writer)));
-        Self {
-            buffer,
-            _guard: tracing::subscriber::set_default(json),
-        }
+        BUFFER.set(Some(Arc::clone(&buffer)));
+        Self { buffer }
     }
 
     /// The lines whose fields include every pair of `wanted`.
@@ -99,6 +112,7 @@ fn signed_stripe_request(body: &str) -> Request<Body> {
 
 #[tokio::test]
 async fn a_webhooks_trace_id_follows_it_into_the_worker_its_job_and_the_jobs_it_queues() {
+    let logs = Logs::capture();
     let env = TestEnv::new().await;
     let vars = env.env(&[("STRIPE_WEBHOOK_SECRET", STRIPE_SECRET)]);
     let table = Table::new(env.clients.dynamodb.clone(), env.table());
@@ -121,7 +135,6 @@ async fn a_webhooks_trace_id_follows_it_into_the_worker_its_job_and_the_jobs_it_
     let binding = QueueBinding::for_queue_url(&sqs, &mapping, env.queue_url("WebhooksQueue"))
         .await
         .unwrap();
-    let logs = Logs::capture();
     let captured = metrics::Capture::start();
     let body = json!({
         "id": "evt_trace_1",
@@ -201,6 +214,7 @@ async fn a_webhooks_trace_id_follows_it_into_the_worker_its_job_and_the_jobs_it_
 
 #[tokio::test]
 async fn a_webhook_with_a_bad_signature_counts_as_rejected_for_its_provider() {
+    let _logs = Logs::capture();
     let env = TestEnv::new().await;
     let vars = env.env(&[("STRIPE_WEBHOOK_SECRET", "whsec_the_real_one")]);
     let webhooks = fn_webhooks::router(
