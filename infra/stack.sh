@@ -246,6 +246,9 @@ case "$mode" in
     # The flags end-to-end test checks 400 users as the bootstrap admin within a minute;
     # at the default 60 per user and minute it would wait out seven windows.
     export RATE_LIMIT_DEFAULT_PER_MINUTE="${RATE_LIMIT_DEFAULT_PER_MINUTE:-1000}"
+    # The suite's users (the bootstrap admin above all) outlive a test: one run can pass
+    # a free plan's 5,000 requests a day. The daily refusal is tested on a router.
+    export RATE_LIMIT_DAILY_FREE="${RATE_LIMIT_DAILY_FREE:-1000000}"
     # External sign-in: the end-to-end test of it serves the fake provider's JWKS on
     # :5302 (aloft_testkit::idp::STACK_ADDRESS) and signs its tokens; the role claim
     # is Supabase's.
@@ -268,6 +271,8 @@ case "$mode" in
     export RATE_LIMIT_EMAIL_PER_HOUR="${RATE_LIMIT_EMAIL_PER_HOUR:-100000}"
     export RATE_LIMIT_WEBHOOK_PER_IP_PER_MINUTE="${RATE_LIMIT_WEBHOOK_PER_IP_PER_MINUTE:-100000}"
     export RATE_LIMIT_WEBHOOK_PER_PROVIDER_PER_MINUTE="${RATE_LIMIT_WEBHOOK_PER_PROVIDER_PER_MINUTE:-100000}"
+    export RATE_LIMIT_DAILY_FREE="${RATE_LIMIT_DAILY_FREE:-10000000}"
+    export RATE_LIMIT_DAILY_PRO="${RATE_LIMIT_DAILY_PRO:-10000000}"
     start_whole_stack_with_fakes
     "$@"
     ;;

@@ -360,3 +360,56 @@ async fn next_cursor_walks_the_list_and_a_bad_or_foreign_cursor_is_422() {
     let answer = oneshot::send(&app, oneshot::as_user("GET", &path, "mallory", None)).await;
     assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[tokio::test]
+async fn a_plans_daily_allowance_refuses_with_429_naming_the_day() {
+    let env = TestEnv::new().await;
+    let vars = env.env(&[
+        ("RATE_LIMIT_DEFAULT_PER_MINUTE", "100000"),
+        ("RATE_LIMIT_DAILY_FREE", "3"),
+    ]);
+    let app = fn_projects::router(
+        fn_projects::AppState::from_env(&vars).await.unwrap(),
+        &HttpConfig::from_env(&vars).unwrap(),
+    );
+    let user = format!("daily-{}", uuid::Uuid::now_v7());
+    let list = || oneshot::as_user("GET", "/api/v1/app/projects", &user, None);
+    let first = oneshot::send(&app, list()).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    // 2 of 3 left today is closer to its limit than 99,999 of 100,000 this minute.
+    let header = |name: &str| first.headers[name].to_str().unwrap().to_owned();
+    assert_eq!(
+        (header("x-ratelimit-limit"), header("x-ratelimit-remaining")),
+        ("3".into(), "2".into())
+    );
+    assert_eq!(header("x-ratelimit-window"), "day");
+    for _ in 0..2 {
+        assert_eq!(oneshot::send(&app, list()).await.status, StatusCode::OK);
+    }
+
+    let refused = oneshot::send(&app, list()).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        refused.text
+    );
+    let body = refused.json();
+    assert_eq!(
+        body["error"]["message"],
+        "Daily request limit of your plan reached"
+    );
+    assert_eq!(body["error"]["details"]["window"], "day");
+    assert_eq!(body["error"]["details"]["limit"], 3);
+    let retry_after: u64 = refused.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let to_midnight = 86_400 - aloft_core::timestamp::unix_now() % 86_400;
+    assert!(
+        retry_after <= to_midnight && retry_after + 5 >= to_midnight,
+        "{retry_after}"
+    );
+    assert_eq!(refused.headers["x-ratelimit-remaining"], "0");
+}

@@ -406,6 +406,7 @@ async fn clerk_user_lifecycle_creates_updates_and_deactivates_one_user() {
         class: "default",
         limit: 1000,
         window_secs: 60,
+        daily: None,
         membership: None,
     };
     let window = UsageMeter::new(table)

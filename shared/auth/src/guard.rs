@@ -24,7 +24,7 @@ use http::{HeaderMap, HeaderValue, Method};
 use lambda_http::request::RequestContext;
 use tracing::Instrument;
 
-use crate::{Audit, Authenticator, Principal, authenticator::deactivated};
+use crate::{Audit, Authenticator, Plan, Principal, authenticator::deactivated};
 
 /// A limiter call that takes longer than this has failed; what follows is the request
 /// class's [`OnFailure`].
@@ -69,6 +69,11 @@ pub struct RateLimits {
     pub webhook_per_ip_per_minute: u32,
     /// Provider webhooks per provider and minute, from every address together.
     pub webhook_per_provider_per_minute: u32,
+    /// A signed-in user's requests per UTC day, every class together, by plan; `None`:
+    /// unlimited.
+    pub daily_free: Option<u32>,
+    pub daily_pro: Option<u32>,
+    pub daily_enterprise: Option<u32>,
     /// `RATE_LIMITS_ENABLED=false` turns limiting off, and with it the refusal of
     /// deactivated users' unexpired tokens: for benchmarks of the handler alone.
     pub enabled: bool,
@@ -85,9 +90,30 @@ impl RateLimits {
             webhook_per_ip_per_minute: env.parse_or("RATE_LIMIT_WEBHOOK_PER_IP_PER_MINUTE", 120)?,
             webhook_per_provider_per_minute: env
                 .parse_or("RATE_LIMIT_WEBHOOK_PER_PROVIDER_PER_MINUTE", 3000)?,
+            daily_free: daily(env, "RATE_LIMIT_DAILY_FREE", 5_000)?,
+            daily_pro: daily(env, "RATE_LIMIT_DAILY_PRO", 50_000)?,
+            daily_enterprise: daily(env, "RATE_LIMIT_DAILY_ENTERPRISE", 0)?,
             enabled: env.parse_or("RATE_LIMITS_ENABLED", true)?,
         })
     }
+
+    /// The daily allowance of `plan`.
+    pub fn daily(&self, plan: Plan) -> Option<u32> {
+        match plan {
+            Plan::Free => self.daily_free,
+            Plan::Pro => self.daily_pro,
+            Plan::Enterprise => self.daily_enterprise,
+        }
+    }
+}
+
+/// A daily allowance: a count, `0` or `unlimited` for none.
+fn daily(env: &Env, name: &'static str, default: u32) -> Result<Option<u32>, ConfigError> {
+    let count = match env.optional(name) {
+        Some(raw) if raw.trim().eq_ignore_ascii_case("unlimited") => 0,
+        _ => env.parse_or(name, default)?,
+    };
+    Ok(Some(count).filter(|&count| count > 0))
 }
 
 /// The reference's `CONTACT_RATE_LIMIT` (`5/hour`) if set, else
@@ -341,10 +367,7 @@ async fn guard_request(
         } else if window.membership_changed {
             membership_changed().into_response()
         } else {
-            ApiError::RateLimited {
-                retry_after: window.reset_at.saturating_sub(now).max(1),
-            }
-            .into_response()
+            rate_limited(&window, now).into_response()
         };
         set_rate_headers(response.headers_mut(), &window);
         if let Some(p) = &principal {
@@ -419,6 +442,7 @@ async fn check_limit(
                 class: &class.key,
                 limit: class.limit.saturating_mul(p.plan.rate_multiplier()),
                 window_secs: class.window_secs,
+                daily: guard.limits.daily(p.plan),
                 membership: p.membership.map(|role| ClaimedMembership {
                     tenant: p.tenant_id.as_str(),
                     role: role.as_str(),
@@ -518,9 +542,7 @@ impl Guard {
         match check_limit(self, &class, "unknown", Some(principal), "realtime", now).await? {
             Some(window) if window.blocked => Err(deactivated()),
             Some(window) if window.membership_changed => Err(membership_changed()),
-            Some(window) if !window.allowed => Err(ApiError::RateLimited {
-                retry_after: window.reset_at.saturating_sub(now).max(1),
-            }),
+            Some(window) if !window.allowed => Err(rate_limited(&window, now)),
             _ => Ok(()),
         }
     }
@@ -542,9 +564,7 @@ impl Guard {
         let now = unix_now();
         let hit = self.limiter.hit(subject, class, limit, window_secs, now);
         match within_deadline(hit, "rate limiter").await {
-            Some(window) if !window.allowed => Err(ApiError::RateLimited {
-                retry_after: window.reset_at.saturating_sub(now).max(1),
-            }),
+            Some(window) if !window.allowed => Err(rate_limited(&window, now)),
             Some(_) => Ok(()),
             None => Err(limiter_unavailable()),
         }
@@ -603,10 +623,31 @@ pub(crate) fn source_ip(extensions: &http::Extensions) -> String {
     }
 }
 
+/// The 429 for a full `window`, naming it.
+fn rate_limited(window: &Window, now: u64) -> ApiError {
+    ApiError::RateLimited {
+        retry_after: window.reset_at.saturating_sub(now).max(1),
+        window: period_name(window.period_secs),
+        limit: window.limit,
+    }
+}
+
+fn period_name(secs: u64) -> &'static str {
+    match secs {
+        86_400.. => "day",
+        3_600.. => "hour",
+        _ => "minute",
+    }
+}
+
 fn set_rate_headers(headers: &mut HeaderMap, window: &Window) {
     headers.insert("x-ratelimit-limit", HeaderValue::from(window.limit));
     headers.insert("x-ratelimit-remaining", HeaderValue::from(window.remaining));
     headers.insert("x-ratelimit-reset", HeaderValue::from(window.reset_at));
+    headers.insert(
+        "x-ratelimit-window",
+        HeaderValue::from_static(period_name(window.period_secs)),
+    );
 }
 
 #[cfg(test)]
@@ -615,6 +656,24 @@ mod tests {
 
     fn limits() -> RateLimits {
         RateLimits::from_env(&Env::from_pairs([])).unwrap()
+    }
+
+    #[test]
+    fn daily_allowances_default_per_plan_and_zero_or_unlimited_means_none() {
+        let defaults = limits();
+        let of =
+            |l: &RateLimits| [Plan::Free, Plan::Pro, Plan::Enterprise].map(|plan| l.daily(plan));
+        assert_eq!(of(&defaults), [Some(5_000), Some(50_000), None]);
+        let set = RateLimits::from_env(&Env::from_pairs([
+            ("RATE_LIMIT_DAILY_FREE", "unlimited"),
+            ("RATE_LIMIT_DAILY_PRO", "0"),
+            ("RATE_LIMIT_DAILY_ENTERPRISE", "9"),
+        ]))
+        .unwrap();
+        assert_eq!(of(&set), [None, None, Some(9)]);
+        assert!(
+            RateLimits::from_env(&Env::from_pairs([("RATE_LIMIT_DAILY_PRO", "lots")])).is_err()
+        );
     }
 
     #[test]

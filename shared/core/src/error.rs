@@ -99,8 +99,13 @@ pub enum ApiError {
         field: Cow<'static, str>,
         message: Cow<'static, str>,
     },
-    /// 429 — rate limit hit; adds `Retry-After`.
-    RateLimited { retry_after: u64 },
+    /// 429 — rate limit hit; adds `Retry-After`. `window` names the limit refused
+    /// (`minute`, `hour`, or `day` for the plan's daily allowance) and `limit` its size.
+    RateLimited {
+        retry_after: u64,
+        window: &'static str,
+        limit: u32,
+    },
     /// 429 — the plan's allowance of `metric` for this period is used up.
     QuotaExceeded {
         metric: &'static str,
@@ -213,6 +218,9 @@ impl ApiError {
             ApiError::NotFound { resource, .. } => format!("{resource} not found").into(),
             ApiError::MethodNotAllowed => "Method not allowed".into(),
             ApiError::PayloadTooLarge { .. } => "Request body too large".into(),
+            ApiError::RateLimited { window: "day", .. } => {
+                "Daily request limit of your plan reached".into()
+            }
             ApiError::RateLimited { .. } => "Rate limit exceeded".into(),
             ApiError::QuotaExceeded { metric, .. } => {
                 format!("Monthly {metric} quota of your plan is used up").into()
@@ -232,7 +240,11 @@ impl ApiError {
             ApiError::NotFound { resource, .. } => json!({ "resource": resource }),
             ApiError::Validation { field, .. } => json!({ "field": field }),
             ApiError::PayloadTooLarge { limit } if *limit > 0 => json!({ "max_bytes": limit }),
-            ApiError::RateLimited { retry_after } => json!({ "retry_after": retry_after }),
+            ApiError::RateLimited {
+                retry_after,
+                window,
+                limit,
+            } => json!({ "retry_after": retry_after, "window": window, "limit": limit }),
             ApiError::QuotaExceeded {
                 metric,
                 limit,
@@ -295,7 +307,7 @@ impl IntoResponse for ApiError {
                     HeaderValue::from_static("Bearer error=\"invalid_token\""),
                 );
             }
-            ApiError::RateLimited { retry_after }
+            ApiError::RateLimited { retry_after, .. }
             | ApiError::ServiceUnavailable {
                 retry_after: Some(retry_after),
                 ..
@@ -361,10 +373,29 @@ mod tests {
 
     #[tokio::test]
     async fn rate_limit_carries_retry_after_in_header_and_details() {
-        let response = ApiError::RateLimited { retry_after: 42 }.into_response();
+        let limited = || ApiError::RateLimited {
+            retry_after: 42,
+            window: "minute",
+            limit: 60,
+        };
+        let response = limited().into_response();
         assert_eq!(response.headers()[header::RETRY_AFTER], "42");
-        let (_, body) = body_of(ApiError::RateLimited { retry_after: 42 }).await;
-        assert_eq!(body["error"]["details"]["retry_after"], 42);
+        let (_, body) = body_of(limited()).await;
+        assert_eq!(
+            body["error"]["details"],
+            json!({"retry_after": 42, "window": "minute", "limit": 60})
+        );
+        assert_eq!(body["error"]["message"], "Rate limit exceeded");
+        let (_, body) = body_of(ApiError::RateLimited {
+            retry_after: 3600,
+            window: "day",
+            limit: 5000,
+        })
+        .await;
+        assert_eq!(
+            body["error"]["message"],
+            "Daily request limit of your plan reached"
+        );
     }
 
     #[test]

@@ -83,7 +83,13 @@ fn app(env: &[(&str, &str)]) -> Router {
         )
         .route(
             "/app/busy",
-            get(|| async { ApiError::RateLimited { retry_after: 3 } }),
+            get(|| async {
+                ApiError::RateLimited {
+                    retry_after: 3,
+                    window: "minute",
+                    limit: 60,
+                }
+            }),
         );
     edge(
         versioned(routes),

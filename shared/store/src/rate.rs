@@ -22,6 +22,8 @@ pub struct Window {
     pub remaining: u32,
     /// Epoch seconds when the window ends.
     pub reset_at: u64,
+    /// The window's length: 60 for a class's minute, 86,400 for a plan's day.
+    pub period_secs: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -69,6 +71,7 @@ impl RateLimiter {
             limit,
             remaining,
             reset_at,
+            period_secs: window_secs,
         };
         let updated = match updated {
             Err(e) => match e.as_service_error() {
@@ -124,6 +127,7 @@ impl RateLimiter {
             limit,
             remaining,
             reset_at: start + window_secs,
+            period_secs: window_secs,
         })
     }
 }

@@ -22,6 +22,7 @@ const PER_MINUTE: RequestLimit<'static> = RequestLimit {
     class: "default",
     limit: 3,
     window_secs: 60,
+    daily: None,
     membership: None,
 };
 /// 2027-01-15T07:59:00Z, a window start.
@@ -201,4 +202,120 @@ async fn a_request_in_a_running_window_costs_one_write_unit() {
     // Starting a window: the refused attempt, then the write that also updates the ranking.
     assert_eq!(starting.dynamodb_calls, 2);
     assert!(starting.dynamodb_write_units <= 4.0, "{starting:?}");
+}
+
+/// The UTC midnight after [`NOW`].
+const MIDNIGHT: u64 = NOW - NOW % 86_400 + 86_400;
+
+#[tokio::test]
+async fn the_daily_allowance_spans_windows_and_classes_and_starts_again_at_midnight() {
+    let meter = meter().await;
+    let gus = user("gus");
+    let daily = RequestLimit {
+        limit: 100,
+        daily: Some(4),
+        ..PER_MINUTE
+    };
+    let ai = RequestLimit {
+        class: "ai",
+        ..daily
+    };
+    // Four requests in three windows of two classes use the day up.
+    for (i, (at, limit)) in [(NOW - 120, daily), (NOW - 60, ai), (NOW, daily), (NOW, ai)]
+        .into_iter()
+        .enumerate()
+    {
+        let window = meter
+            .count_request(&gus, limit, "projects", at)
+            .await
+            .unwrap();
+        assert!(window.allowed, "request {i}");
+    }
+    let refused = meter
+        .count_request(&gus, daily, "projects", NOW + 61)
+        .await
+        .unwrap();
+    assert!(!refused.allowed && !refused.blocked);
+    assert_eq!(
+        (
+            refused.limit,
+            refused.remaining,
+            refused.reset_at,
+            refused.period_secs
+        ),
+        (4, 0, MIDNIGHT, 86_400)
+    );
+    // Refused requests are not metered.
+    let month = meter
+        .month(&gus, API_REQUESTS, date!(2027 - 01 - 15))
+        .await
+        .unwrap();
+    assert_eq!(month.total, 4);
+    let tomorrow = meter
+        .count_request(&gus, daily, "projects", MIDNIGHT)
+        .await
+        .unwrap();
+    assert!(tomorrow.allowed, "{tomorrow:?}");
+}
+
+#[tokio::test]
+async fn the_window_answered_is_the_one_closer_to_its_limit() {
+    let meter = meter().await;
+    let hal = user("hal");
+    let roomy_day = RequestLimit {
+        daily: Some(1_000),
+        ..PER_MINUTE
+    };
+    let first = meter
+        .count_request(&hal, roomy_day, "projects", NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        (first.limit, first.remaining, first.period_secs),
+        (3, 2, 60),
+        "the minute: 2 of 3 left is less than 999 of 1,000"
+    );
+    let tight_day = RequestLimit {
+        limit: 100,
+        daily: Some(3),
+        ..PER_MINUTE
+    };
+    let second = meter
+        .count_request(&hal, tight_day, "projects", NOW + 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            second.limit,
+            second.remaining,
+            second.reset_at,
+            second.period_secs
+        ),
+        (3, 1, MIDNIGHT, 86_400),
+        "the day: 1 of 3 left is less than 98 of 100"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_requests_admit_exactly_the_daily_allowance() {
+    let meter = meter().await;
+    let ida = user("ida");
+    let limit = RequestLimit {
+        limit: 100,
+        daily: Some(7),
+        ..PER_MINUTE
+    };
+    let attempts: Vec<_> = (0..20)
+        .map(|_| {
+            let (meter, ida) = (meter.clone(), ida.clone());
+            tokio::spawn(async move { meter.count_request(&ida, limit, "projects", NOW + 5).await })
+        })
+        .collect();
+    let mut admitted = 0;
+    for attempt in attempts {
+        if attempt.await.unwrap().unwrap().allowed {
+            admitted += 1;
+        }
+    }
+    assert_eq!(admitted, 7);
 }

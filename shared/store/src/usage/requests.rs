@@ -16,6 +16,11 @@
 //! change sets `member#<tenant>` (the new role, or `removed`) on the member's items for
 //! the life of a token: a credential acting in that organization with another role is
 //! refused by the same write ([`RequestLimit::membership`]).
+//!
+//! The plan's daily allowance ([`RequestLimit::daily`]) needs no counter of its own: the
+//! day's count (`d<DD>`, every class together) is already in the item, so the same
+//! condition refuses a request once it reaches the allowance, and the next day's
+//! attribute starts at nothing.
 
 use aws_sdk_dynamodb::{
     operation::update_item::UpdateItemError,
@@ -33,13 +38,16 @@ macro_rules! not_blocked {
     };
 }
 
-/// How a request is counted: its limit class, the limit and the window length, and the
-/// organization membership its credential claims, if it acts in one.
+/// How a request is counted: its limit class, the limit and the window length, the
+/// plan's daily allowance, and the organization membership its credential claims, if it
+/// acts in one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequestLimit<'a> {
     pub class: &'a str,
     pub limit: u32,
     pub window_secs: u64,
+    /// Requests a UTC day, every class together; `None`: unlimited.
+    pub daily: Option<u32>,
     pub membership: Option<ClaimedMembership<'a>>,
 }
 
@@ -55,16 +63,17 @@ pub const MEMBERSHIP_REMOVED: &str = "removed";
 
 /// What a conditional update did.
 enum Attempt {
-    /// Counted; the window's count after this request.
-    Counted(u32),
+    /// Counted; the window's and the day's counts after this request.
+    Counted { hits: u32, day: u32 },
     /// Refused by the condition; the item as it was.
     Refused(Option<Item>),
 }
 
 impl UsageMeter {
     /// Counts one request of `user_id` at `now` (epoch seconds) under `limit`, in
-    /// `route_group`: refused when the window is full or the user is blocked, and then
-    /// not metered either.
+    /// `route_group`: refused when the window is full, the day's allowance is used up or
+    /// the user is blocked, and then not metered either. The window answered is the one
+    /// closer to its limit: the class's, or the day's.
     pub async fn count_request(
         &self,
         user_id: &str,
@@ -73,40 +82,63 @@ impl UsageMeter {
         now: u64,
     ) -> Result<Window, StoreError> {
         let start = now - now % limit.window_secs;
-        let window = |allowed, blocked, hits: u32| Window {
+        let window = |allowed, hits: u32| Window {
             allowed,
-            blocked,
+            blocked: false,
             membership_changed: false,
             limit: limit.limit,
             remaining: limit.limit.saturating_sub(hits),
             reset_at: start + limit.window_secs,
+            period_secs: limit.window_secs,
+        };
+        let day = |allowed, daily: u32, count: u32| Window {
+            allowed,
+            blocked: false,
+            membership_changed: false,
+            limit: daily,
+            remaining: daily.saturating_sub(count),
+            reset_at: now - now % DAY_SECS + DAY_SECS,
+            period_secs: DAY_SECS,
+        };
+        let counted = |hits, count| {
+            let minute = window(true, hits);
+            match limit.daily {
+                Some(daily) => closer_to_its_limit(minute, day(true, daily, count)),
+                None => minute,
+            }
         };
         if limit.limit == 0 {
-            return Ok(window(false, false, 0));
+            return Ok(window(false, 0));
+        }
+        if let Some(daily @ 0) = limit.daily {
+            return Ok(day(false, daily, 0));
         }
         // Refused whatever the count: a blocked user, a changed membership.
         let refusal = |state: &State| {
             state
                 .refusal(now)
-                .map(|refused| refused(window(false, false, limit.limit)))
+                .map(|refused| refused(window(false, limit.limit)))
         };
         let request = Request::new(user_id, limit, route_group, now)?;
         // A race with another instance starting the same window is resolved by counting
         // in it; a third round would take a clock that moved back past a window start.
         for _ in 0..3 {
             let refused = match self.update(&request, &request.in_window()).await? {
-                Attempt::Counted(hits) => return Ok(window(true, false, hits)),
+                Attempt::Counted { hits, day } => return Ok(counted(hits, day)),
                 Attempt::Refused(item) => item,
             };
             let state = State::of(refused.as_ref(), limit.class, &request);
             if let Some(refusal) = refusal(&state) {
                 return Ok(refusal);
             }
+            if let Some(daily) = limit.daily.filter(|&daily| state.day >= daily) {
+                return Ok(day(false, daily, state.day));
+            }
             if state.window_start >= start {
-                return Ok(window(false, false, limit.limit));
+                return Ok(window(false, limit.limit));
             }
             match self.update(&request, &request.new_window()).await? {
-                Attempt::Counted(_) => return Ok(window(true, false, 1)),
+                Attempt::Counted { day, .. } => return Ok(counted(1, day)),
                 Attempt::Refused(item) => {
                     let state = State::of(item.as_ref(), limit.class, &request);
                     if let Some(refusal) = refusal(&state) {
@@ -148,6 +180,7 @@ impl UsageMeter {
             limit: limit.limit,
             remaining: 0,
             reset_at: start + limit.window_secs,
+            period_secs: limit.window_secs,
         };
         Ok(state.refusal(now).map(|refusal| refusal(refused)))
     }
@@ -240,8 +273,9 @@ impl UsageMeter {
             .set_key(Some(request.key.attributes()))
             .update_expression(update.expression)
             .condition_expression(format!(
-                "{}{}",
+                "{}{}{}",
                 update.condition,
+                request.daily_condition(),
                 request.member_condition()
             ))
             .return_values(ReturnValue::UpdatedNew)
@@ -261,12 +295,17 @@ impl UsageMeter {
         }
         match call.send().await {
             Ok(output) => {
-                let hits = output
-                    .attributes
-                    .as_ref()
-                    .and_then(|a| number(a.get(&request.hits_attribute)))
-                    .unwrap_or(1);
-                Ok(Attempt::Counted(u32::try_from(hits).unwrap_or(u32::MAX)))
+                let count = |attribute: &str| {
+                    let value = output
+                        .attributes
+                        .as_ref()
+                        .and_then(|a| number(a.get(attribute)));
+                    u32::try_from(value.unwrap_or(1)).unwrap_or(u32::MAX)
+                };
+                Ok(Attempt::Counted {
+                    hits: count(&request.hits_attribute),
+                    day: count(&request.day_attribute),
+                })
             }
             Err(e) => match e.as_service_error() {
                 Some(UpdateItemError::ConditionalCheckFailedException(refused)) => {
@@ -284,7 +323,9 @@ struct Request {
     names: [(&'static str, String); 4],
     values: Vec<(&'static str, AttributeValue)>,
     hits_attribute: String,
+    day_attribute: String,
     limit: u32,
+    daily: Option<u32>,
     rank: String,
     /// `member#<tenant>` and the role claimed, for a credential acting in an
     /// organization.
@@ -318,17 +359,23 @@ impl Request {
         if let Some(claimed) = limit.membership {
             values.push((":claimed", s(claimed.role)));
         }
+        if let Some(daily) = limit.daily {
+            values.push((":daily", n(daily)));
+        }
+        let day_attribute = format!("d{:02}", day.day());
         Ok(Self {
             key: Key::usage(user_id, API_REQUESTS.key, &month),
             names: [
                 ("#win", format!("win#{}", limit.class)),
                 ("#hits", hits_attribute.clone()),
-                ("#day", format!("d{:02}", day.day())),
+                ("#day", day_attribute.clone()),
                 ("#by", format!("by#{route_group}")),
             ],
             values,
             hits_attribute,
+            day_attribute,
             limit: limit.limit,
+            daily: limit.daily,
             rank: ranking_key(API_REQUESTS, &month, user_id),
             member: limit
                 .membership
@@ -345,6 +392,15 @@ impl Request {
     fn member_condition(&self) -> &'static str {
         if self.member.is_some() {
             " AND (attribute_not_exists(#member) OR #member = :claimed)"
+        } else {
+            ""
+        }
+    }
+
+    /// The clause that refuses a request past the day's allowance.
+    fn daily_condition(&self) -> &'static str {
+        if self.daily.is_some() {
+            " AND (attribute_not_exists(#day) OR #day < :daily)"
         } else {
             ""
         }
@@ -379,6 +435,8 @@ impl Request {
 /// What a refused update saw.
 struct State {
     window_start: u64,
+    /// Today's requests, every class together.
+    day: u32,
     blocked_until: u64,
     /// The item's membership marker for the claimed tenant is another role or
     /// `removed`.
@@ -414,9 +472,24 @@ impl State {
         });
         Self {
             window_start: get(&format!("win#{class}")),
+            day: u32::try_from(get(&request.day_attribute)).unwrap_or(u32::MAX),
             blocked_until: get("blocked_until"),
             membership_changed,
         }
+    }
+}
+
+const DAY_SECS: u64 = 86_400;
+
+/// Of a request's two windows, the one with the smaller share of its limit left (the
+/// class's on a tie): the one its `X-RateLimit-*` headers describe.
+fn closer_to_its_limit(window: Window, day: Window) -> Window {
+    // remaining/limit compared without division.
+    let left = |w: &Window, other: &Window| u64::from(w.remaining) * u64::from(other.limit);
+    if left(&day, &window) < left(&window, &day) {
+        day
+    } else {
+        window
     }
 }
 
