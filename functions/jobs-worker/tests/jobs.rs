@@ -416,6 +416,12 @@ async fn contact_submitted_fans_out_to_subscribers_signed_with_their_secret() {
     assert_eq!(received.len(), 1);
     assert!(received[0].signed_with(&secret));
     assert_eq!(received[0].headers["x-webhook-event"], "contact.submitted");
+    // The delivery carries its trace on, W3C's way, for a receiver to continue.
+    let traceparent = received[0].headers["traceparent"].to_str().unwrap();
+    assert!(
+        aloft_http::TraceHeader::from_traceparent(traceparent, None).is_some(),
+        "{traceparent}"
+    );
     let body: Value = serde_json::from_str(&received[0].body).unwrap();
     assert_eq!(body["data"]["reference_id"], reference.as_str());
     assert_eq!(

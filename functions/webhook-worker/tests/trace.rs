@@ -2,7 +2,8 @@
 //! (its real router) verifies and queues the event, the local SQS shim receives it from
 //! the emulator and invokes this worker in-process, as Lambda would; the edge's log line,
 //! the worker's log line, the job record and the job the worker queues in turn all name
-//! the same trace. Logs are captured with the JSON formatter of Lambda's JSON log format.
+//! the same trace. Logs are captured with the JSON formatter of Lambda's JSON log format;
+//! spans are exported over OTLP/HTTP to a local receiver, as a collector would get them.
 #![expect(
     clippy::unwrap_used,
     reason = "test helpers: a panic with the value is the report"
@@ -97,6 +98,21 @@ impl Logs {
     }
 }
 
+/// Every span the collector was sent, from every export.
+fn exported_spans(collector: &receiver::Receiver) -> Vec<Value> {
+    collector
+        .received()
+        .iter()
+        .flat_map(|export| {
+            let document: Value = serde_json::from_str(&export.body).unwrap();
+            document["resourceSpans"][0]["scopeSpans"][0]["spans"]
+                .as_array()
+                .unwrap()
+                .clone()
+        })
+        .collect()
+}
+
 fn signed_stripe_request(body: &str) -> Request<Body> {
     let t = i64::try_from(aloft_core::timestamp::unix_now()).unwrap();
     Request::post("/api/v1/public/webhooks/stripe")
@@ -114,7 +130,11 @@ fn signed_stripe_request(body: &str) -> Request<Body> {
 async fn a_webhooks_trace_id_follows_it_into_the_worker_its_job_and_the_jobs_it_queues() {
     let logs = Logs::capture();
     let env = TestEnv::new().await;
-    let vars = env.env(&[("STRIPE_WEBHOOK_SECRET", STRIPE_SECRET)]);
+    let collector = receiver::Receiver::start().await;
+    let vars = env.env(&[
+        ("STRIPE_WEBHOOK_SECRET", STRIPE_SECRET),
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", collector.url.as_str()),
+    ]);
     let table = Table::new(env.clients.dynamodb.clone(), env.table());
     UserRepo::new(table.clone())
         .create(&aloft_testkit::user_record("u-trace"))
@@ -194,6 +214,45 @@ async fn a_webhooks_trace_id_follows_it_into_the_worker_its_job_and_the_jobs_it_
     let fanout: JobMessage = serde_json::from_str(message.body().unwrap()).unwrap();
     let fanout = jobs.get(&fanout.job_id).await.unwrap().unwrap();
     assert_eq!(fanout.trace_id.as_deref(), Some(trace_id.as_str()));
+
+    // One trace in the collector: the receipt's server span, the worker's consumer span
+    // continuing it through the queue, and the AWS calls of both as their children.
+    let w3c = TraceHeader::parse(&format!("Root={trace_id}"))
+        .unwrap()
+        .w3c_trace_id();
+    let spans = exported_spans(&collector);
+    assert!(
+        spans.iter().all(|s| s["traceId"] == w3c.as_str()),
+        "{spans:#?}"
+    );
+    let named = |kind: u64, name: &str| -> Vec<&Value> {
+        spans
+            .iter()
+            .filter(|s| s["kind"] == kind && s["name"].as_str().unwrap().contains(name))
+            .collect()
+    };
+    let receipt = named(2, "POST /api/{version}/public/webhooks/{provider}");
+    assert_eq!(receipt.len(), 1, "{spans:#?}");
+    assert!(
+        receipt[0].get("parentSpanId").is_none(),
+        "the edge started it"
+    );
+    let consumer = named(5, "webhooks-queue process");
+    assert_eq!(consumer.len(), 1, "{spans:#?}");
+    assert_eq!(consumer[0]["parentSpanId"], receipt[0]["spanId"]);
+    let sends = named(3, "SQS.SendMessage");
+    assert!(
+        sends
+            .iter()
+            .any(|s| s["parentSpanId"] == receipt[0]["spanId"]),
+        "{sends:#?}"
+    );
+    assert!(
+        named(3, "DynamoDB.")
+            .iter()
+            .any(|s| s["parentSpanId"] == consumer[0]["spanId"]),
+        "the worker's store calls: {spans:#?}"
+    );
 
     // And the metrics of both ends.
     let documents = captured.documents();

@@ -3,7 +3,7 @@
 //! One error type ([`ApiError`]) and its envelope `{"error": {"code", "message",
 //! "details"}}`; list paging ([`PageParams`] in, [`Page`] out, cursors and the
 //! [`MAX_EXAMINED`] bound); timestamps; and the per-request telemetry the edge reports
-//! (the [`aws_usage`] counter, the [`cold_start`] marks). Nothing here knows a route, a
+//! (the [`aws_usage`] counter, the [`cold_start`] marks, the [`trace`] context). Nothing here knows a route, a
 //! table or a token.
 
 pub mod aws_usage;
@@ -12,6 +12,7 @@ pub mod envelope;
 mod error;
 mod pagination;
 pub mod timestamp;
+pub mod trace;
 
 pub use error::{ApiError, ErrorCode, InternalCause};
 pub use pagination::{MAX_EXAMINED, Page, PageParams, PageRequest, Position, Slice};

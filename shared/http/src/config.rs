@@ -15,6 +15,8 @@ pub struct HttpConfig {
     /// (`AWS_USAGE_HEADER`, default false: it tells callers about our internals, so only
     /// local stacks and benchmarks turn it on).
     pub aws_usage_header: bool,
+    /// Where spans go (`OTEL_EXPORTER_OTLP_*`); `None`: nowhere, and none are kept.
+    pub otlp: Option<std::sync::Arc<crate::otlp::Exporter>>,
 }
 
 /// Which API versions are deprecated, and the headers that say so.
@@ -44,6 +46,7 @@ impl HttpConfig {
             },
             stage: Stage::from_env(env),
             aws_usage_header: env.parse_or("AWS_USAGE_HEADER", false)?,
+            otlp: crate::otlp::Exporter::from_env(env)?,
         })
     }
 }

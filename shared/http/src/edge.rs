@@ -1,7 +1,10 @@
 //! The layer stack every HTTP function applies: [`edge`] wraps a router, [`run`] serves
 //! it on Lambda.
 
-use std::{sync::Arc, time::Instant};
+use std::{
+    sync::Arc,
+    time::{Instant, SystemTime},
+};
 
 use axum::{
     Router,
@@ -13,6 +16,7 @@ use axum::{
 };
 use http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use tower_http::catch_panic::CatchPanicLayer;
+use tracing::Instrument;
 
 use crate::{
     ApiVersion, Deprecation, HttpConfig, RequestId, TraceHeader,
@@ -25,6 +29,7 @@ use aloft_core::{
     cold_start,
     envelope::Envelope,
     timestamp,
+    trace::{self, SpanKind},
 };
 
 /// The id of the user a request was served for. The auth guard puts it in the response's
@@ -109,19 +114,30 @@ async fn finish_response(
     next: Next,
 ) -> Response {
     let started = Instant::now();
+    let started_at = SystemTime::now();
     cold_start::mark_first_request("first request in");
     let version = ApiVersion::detect(request.uri().path(), request.headers());
     let request_id = RequestId::resolve(request.headers(), request.extensions());
-    let trace = TraceHeader::resolve(request.headers(), request.extensions());
+    let (trace, xray_trace_id) = request_id::resolve_trace(request.headers(), request.extensions());
     request.extensions_mut().insert(request_id.clone());
     request.extensions_mut().insert(version);
     let route = route_template(request.extensions().get::<MatchedPath>());
     let method = request.method().clone();
 
-    let (mut response, usage) = trace
+    // Every line the handler logs carries the trace and this request's span.
+    let span = tracing::info_span!(
+        "request",
+        trace_id = trace.trace_id(),
+        span_id = %trace.span_id()
+    );
+    let work = trace
         .clone()
         .scope(aws_usage::measure(next.run(request)))
-        .await;
+        .instrument(span);
+    let ((mut response, usage), spans) = match &config.otlp {
+        Some(_) => trace::collect(work).await,
+        None => (work.await, Vec::new()),
+    };
     let caller = response.extensions_mut().remove::<CallerId>();
     let cause = response.extensions_mut().remove::<InternalCause>();
     if response.status().as_u16() >= 400 && response.extensions().get::<Envelope>().is_none() {
@@ -144,6 +160,7 @@ async fn finish_response(
     let served = Served {
         request_id: &request_id,
         trace: &trace,
+        xray_trace_id: xray_trace_id.as_deref(),
         route: &route,
         method: &method,
         status: response.status().as_u16(),
@@ -154,6 +171,23 @@ async fn finish_response(
     };
     served.log(cause.as_ref());
     served.emit_metrics();
+    if let Some(exporter) = &config.otlp {
+        let status = response.status().as_u16();
+        let mut spans = spans;
+        spans.push(trace.finish(
+            format!("{method} {route}"),
+            SpanKind::Server,
+            started_at,
+            vec![
+                ("http.request.method", method.as_str().into()),
+                ("http.route", route.as_str().into()),
+                ("http.response.status_code", status.into()),
+                ("aloft.request_id", request_id.as_str().into()),
+            ],
+            status >= 500,
+        ));
+        exporter.export(spans).await;
+    }
     cold_start::first_request_done();
     response
 }
@@ -199,6 +233,8 @@ const UNMATCHED: &str = "unmatched";
 struct Served<'a> {
     request_id: &'a RequestId,
     trace: &'a TraceHeader,
+    /// The invocation's X-Ray trace, when the caller's `traceparent` replaced it.
+    xray_trace_id: Option<&'a str>,
     route: &'a str,
     method: &'a Method,
     status: u16,
@@ -213,6 +249,7 @@ impl Served<'_> {
         let (status, route, method, latency) =
             (self.status, self.route, self.method, self.latency_ms);
         let (request_id, trace_id) = (self.request_id.as_str(), self.trace.trace_id());
+        let (span_id, xray_trace_id) = (self.trace.span_id(), self.xray_trace_id);
         let user_id = self.caller.map(|c| c.0.as_str());
         let usage = self.usage;
         // One field list for both levels (a tracing level must be a constant).
@@ -221,6 +258,8 @@ impl Served<'_> {
                 tracing::$level!(
                     request_id,
                     trace_id,
+                    span_id = %span_id,
+                    xray_trace_id,
                     function = metrics::function_name(),
                     http.route = route,
                     http.method = %method,

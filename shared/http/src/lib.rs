@@ -16,6 +16,7 @@ pub mod etag;
 mod extract;
 pub mod metrics;
 pub mod openapi;
+pub mod otlp;
 mod paging;
 mod reply;
 mod request_id;

@@ -104,6 +104,7 @@ async fn get_project(Path(id): Path<String>) -> (Extension<CallerId>, Reply<Valu
         usage.dynamodb_write_units += 1.0;
     });
     let trace = TraceHeader::current().map(|t| t.as_str().to_owned());
+    tracing::info!("the handler's own line");
     (
         Extension(CallerId("u-42".into())),
         Reply::ok(json!({"id": id, "owner_email": "owner@example.com", "trace": trace})),
@@ -170,12 +171,18 @@ async fn a_request_logs_one_json_line_with_ids_route_status_latency_caller_and_u
     let fields = &line["fields"];
     let latency = fields["latency_ms"].as_f64().unwrap();
     assert!((0.0..5000.0).contains(&latency), "{latency}");
+    let span_id = fields["span_id"].as_str().unwrap();
+    assert!(
+        span_id.len() == 16 && span_id != "53995c3f42cd8ad8",
+        "a span of its own: {span_id}"
+    );
     assert_eq!(
         fields,
         &json!({
             "message": format!("GET /api/{{version}}/app/projects/{{project_id}} 200 in {latency:.1} ms"),
             "request_id": "req-abc",
             "trace_id": TRACE_ID,
+            "span_id": span_id,
             "function": metrics::function_name(),
             "http.route": "/api/{version}/app/projects/{project_id}",
             "http.method": "GET",
@@ -365,4 +372,69 @@ fn rust_log_directives_set_a_level_per_target() {
         [r#""a warning""#, r#""a cold start step""#],
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn the_handlers_lines_carry_the_trace_and_the_requests_span() {
+    let logs = Logs::capture();
+    let _metrics = metrics::Capture::start();
+
+    call(
+        app(&[]),
+        "/api/v1/app/projects/p-1",
+        &[("x-amzn-trace-id", TRACE)],
+    )
+    .await;
+
+    let span_id = request_line(&logs)["fields"]["span_id"].clone();
+    let own: Vec<Value> = logs
+        .lines()
+        .into_iter()
+        .filter(|line| line["fields"]["message"] == "the handler's own line")
+        .collect();
+    assert_eq!(own.len(), 1, "{own:?}");
+    assert_eq!(own[0]["span"]["trace_id"], TRACE_ID);
+    assert_eq!(own[0]["span"]["span_id"], span_id);
+}
+
+#[tokio::test]
+async fn a_traceparent_is_continued_and_a_malformed_one_starts_a_new_trace() {
+    let logs = Logs::capture();
+    let _metrics = metrics::Capture::start();
+    let parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+    let (_, _, body) = call(
+        app(&[]),
+        "/api/v1/app/projects/p-2",
+        &[("traceparent", parent), ("tracestate", "congo=t61rcWkgMzE")],
+    )
+    .await;
+
+    // The X-Ray spelling of the caller's trace, continuing its span.
+    let header = body["trace"].as_str().unwrap();
+    assert!(
+        header.starts_with("Root=1-0af76519-16cd43dd8448eb211c80319c;Parent=b7ad6b7169203331"),
+        "{header}"
+    );
+    assert_eq!(
+        request_line(&logs)["fields"]["trace_id"],
+        "1-0af76519-16cd43dd8448eb211c80319c"
+    );
+
+    for malformed in [
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331",
+        "zz-not-a-trace",
+        "00-00000000000000000000000000000000-b7ad6b7169203331-01",
+    ] {
+        let (status, _, body) = call(
+            app(&[]),
+            "/api/v1/app/projects/p-3",
+            &[("traceparent", malformed)],
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "never an error: {malformed}");
+        let started = TraceHeader::parse(body["trace"].as_str().unwrap()).unwrap();
+        assert_ne!(started.w3c_trace_id(), "0af7651916cd43dd8448eb211c80319c");
+        assert_eq!(started.parent_id(), None, "a new trace: {malformed}");
+    }
 }

@@ -10,6 +10,10 @@
 //! addresses its filter allows, checked on the very addresses it connects to: the name is
 //! resolved once, so a DNS answer rebound between a check and the connection cannot
 //! slip through.
+//!
+//! Inside a trace ([`TraceHeader::current`]) each call is a child span: it sends
+//! `traceparent` (and the caller's `tracestate`) so the receiver can continue the trace,
+//! and is recorded for export when spans are kept.
 
 mod roots;
 
@@ -22,8 +26,9 @@ use std::{
     time::Duration,
 };
 
+use aloft_core::trace::{self, SpanKind, TraceHeader};
 use bytes::Bytes;
-use http::{Request, Response};
+use http::{HeaderValue, Request, Response};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
@@ -104,18 +109,57 @@ impl Client {
     /// Sends `request` and waits at most `first_byte` for the status and headers.
     pub async fn send(
         &self,
-        request: Request<Full<Bytes>>,
+        mut request: Request<Full<Bytes>>,
         first_byte: Duration,
     ) -> Result<Response<Incoming>, OutboundError> {
         let host = request.uri().host().unwrap_or_default().to_owned();
-        match tokio::time::timeout(first_byte, self.inner.request(request)).await {
+        let call = TraceHeader::current().map(|trace| trace.child());
+        if let Some(call) = &call {
+            let headers = request.headers_mut();
+            if let Ok(value) = HeaderValue::try_from(call.traceparent()) {
+                headers.insert("traceparent", value);
+            }
+            if let Some(value) = call
+                .tracestate()
+                .and_then(|s| HeaderValue::try_from(s).ok())
+            {
+                headers.insert("tracestate", value);
+            }
+        }
+        let (started, method) = (std::time::SystemTime::now(), request.method().clone());
+        let answer = match tokio::time::timeout(first_byte, self.inner.request(request)).await {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(e)) => Err(OutboundError::Unreachable {
-                host,
+                host: host.clone(),
                 reason: error_chain(&e),
             }),
             Err(_) => Err(OutboundError::Timeout(first_byte)),
+        };
+        if let Some(call) = call.filter(|_| trace::collecting()) {
+            let mut attributes = vec![
+                ("http.request.method", method.as_str().into()),
+                ("server.address", host.into()),
+            ];
+            let failed = match &answer {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    attributes.push(("http.response.status_code", status.into()));
+                    status >= 500
+                }
+                Err(e) => {
+                    attributes.push(("error.type", e.to_string().into()));
+                    true
+                }
+            };
+            trace::record(call.finish(
+                method.as_str(),
+                SpanKind::Client,
+                started,
+                attributes,
+                failed,
+            ));
         }
+        answer
     }
 }
 

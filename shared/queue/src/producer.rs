@@ -248,7 +248,7 @@ impl Producer {
             .map(|trace| {
                 MessageSystemAttributeValue::builder()
                     .data_type("String")
-                    .string_value(trace.as_str())
+                    .string_value(trace.xray_header())
                     .build()
             })
             .transpose()

@@ -3,10 +3,15 @@
 //! off and reported as `batchItemFailures` so only they come back. Metrics:
 //! `JobsSucceeded` / `JobsFailed` / `JobsDead` per kind, and `ColdStarts`.
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
 
 use aloft_config::{ConfigError, Env};
-use aloft_http::{TraceHeader, metrics};
+use aloft_core::trace::{self, SpanKind};
+use aloft_http::{TraceHeader, metrics, otlp::Exporter};
 use aloft_store::{
     JobRecord, JobRepo, JobStatus, Start, StoreError, Table, UsageMeter, usage::BACKGROUND_JOBS,
 };
@@ -98,11 +103,13 @@ pub trait Handler: Send + Sync + 'static {
 }
 
 /// `MAX_RECEIVE_COUNT` must equal the queue's `maxReceiveCount` (a test checks the
-/// template); `JOB_BACKOFF_SECONDS` is the first retry's delay, doubled each time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// template); `JOB_BACKOFF_SECONDS` is the first retry's delay, doubled each time; spans
+/// go where `OTEL_EXPORTER_OTLP_*` say, as the edge's do.
+#[derive(Debug, Clone)]
 pub struct WorkerConfig {
     pub max_receives: u32,
     pub backoff: Duration,
+    pub otlp: Option<Arc<Exporter>>,
 }
 
 impl WorkerConfig {
@@ -110,6 +117,7 @@ impl WorkerConfig {
         Ok(Self {
             max_receives: env.parse_or("MAX_RECEIVE_COUNT", 5)?,
             backoff: Duration::from_secs(env.parse_or("JOB_BACKOFF_SECONDS", 30)?),
+            otlp: Exporter::from_env(env)?,
         })
     }
 
@@ -188,7 +196,9 @@ impl<H: Handler> Worker<H> {
     }
 
     /// Runs every message of the batch and names the ones that failed. Each message runs
-    /// in its own trace: its `AWSTraceHeader`, else the invocation's, else a new one.
+    /// in its own trace: its `AWSTraceHeader` (continuing the sender's span), else the
+    /// invocation's, else a new one. With an OTLP endpoint, the batch's spans are posted
+    /// before it returns.
     pub async fn process(self: &Arc<Self>, event: SqsEvent) -> SqsBatchResponse {
         metrics::count_cold_start();
         let invocation = TraceHeader::current();
@@ -200,26 +210,52 @@ impl<H: Handler> Worker<H> {
                 .attributes
                 .get(TRACE_ATTRIBUTE)
                 .and_then(|raw| TraceHeader::parse(raw))
-                .or_else(|| invocation.clone())
+                .or_else(|| invocation.as_ref().map(TraceHeader::child))
                 .unwrap_or_else(TraceHeader::generate);
             let span = tracing::info_span!(
                 "message",
                 message.id = %id,
                 trace_id = trace.trace_id(),
+                span_id = %trace.span_id(),
                 job.id = tracing::field::Empty
             );
+            let consumer = self.config.otlp.is_some().then(|| trace.clone());
             let work = async move {
-                let outcome = worker.process_one(&message).await;
-                outcome.log(&id);
-                (id, outcome.done())
+                let started = SystemTime::now();
+                let run = async {
+                    let outcome = worker.process_one(&message).await;
+                    outcome.log(&id);
+                    outcome.done()
+                };
+                let Some(consumer) = consumer else {
+                    let done = run.await;
+                    return (id, done, Vec::new());
+                };
+                let (done, mut spans) = trace::collect(run).await;
+                spans.push(consumer.finish(
+                    format!("{} process", worker.queue_name()),
+                    SpanKind::Consumer,
+                    started,
+                    vec![
+                        ("messaging.system", "aws_sqs".into()),
+                        ("messaging.destination.name", worker.queue_name().into()),
+                        ("messaging.message.id", id.as_str().into()),
+                    ],
+                    !done,
+                ));
+                (id, done, spans)
             };
             running.spawn(trace.scope(work).instrument(span));
         }
         let mut response = SqsBatchResponse::default();
+        let mut spans = Vec::new();
         while let Some(done) = running.join_next().await {
             match done {
-                Ok((_, true)) => {}
-                Ok((id, false)) => response.batch_item_failures.push(failure(id)),
+                Ok((_, true, kept)) => spans.extend(kept),
+                Ok((id, false, kept)) => {
+                    spans.extend(kept);
+                    response.batch_item_failures.push(failure(id));
+                }
                 // A panicking handler: its message id is lost with the task, so the whole
                 // batch must come back (an unknown identifier makes Lambda retry all).
                 Err(e) => {
@@ -228,7 +264,15 @@ impl<H: Handler> Worker<H> {
                 }
             }
         }
+        if let Some(exporter) = &self.config.otlp {
+            exporter.export(spans).await;
+        }
         response
+    }
+
+    /// The queue's name: the last segment of its URL.
+    fn queue_name(&self) -> &str {
+        self.queue_url.rsplit('/').next().unwrap_or_default()
     }
 
     async fn process_one(&self, message: &SqsMessage) -> Outcome {
@@ -400,6 +444,7 @@ mod tests {
         let config = WorkerConfig {
             max_receives: 5,
             backoff: Duration::from_secs(30),
+            otlp: None,
         };
         let delays: Vec<u64> = (1..=7).map(|n| config.backoff_after(n).as_secs()).collect();
         assert_eq!(delays, [30, 60, 120, 240, 480, 900, 900]);

@@ -79,6 +79,7 @@ async fn queue(max_receives: u32) -> Queue {
     let config = WorkerConfig {
         max_receives,
         backoff: std::time::Duration::ZERO,
+        otlp: None,
     };
     let worker = Worker::new(
         table.clone(),

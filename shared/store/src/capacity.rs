@@ -2,12 +2,23 @@
 //! [`aloft_core::aws_usage`]: every DynamoDB item operation asks for
 //! `ReturnConsumedCapacity=TOTAL` (free) and its units are summed; S3 and SQS calls are
 //! counted. Outside a measured request they cost a type check and nothing else.
+//!
+//! Where spans are kept ([`aloft_core::trace::collect`]), each call is also a client span
+//! of the current trace, named `<service>.<operation>` (`DynamoDB.GetItem`).
 
-use aloft_core::aws_usage::{self, AwsUsage};
+use std::time::SystemTime;
+
+use aloft_core::{
+    aws_usage::{self, AwsUsage},
+    trace::{self, SpanKind, TraceHeader},
+};
 use aws_sdk_dynamodb::{
     config::{
         ConfigBag, Intercept, RuntimeComponents,
-        interceptors::{BeforeSerializationInterceptorContextMut, FinalizerInterceptorContextRef},
+        interceptors::{
+            BeforeSerializationInterceptorContextMut, BeforeSerializationInterceptorContextRef,
+            FinalizerInterceptorContextRef,
+        },
     },
     error::BoxError,
 };
@@ -26,6 +37,8 @@ use aws_sdk_dynamodb::{
     },
     types::{ConsumedCapacity, ReturnConsumedCapacity},
 };
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_types::config_bag::{Storable, StoreReplace};
 
 /// Asks DynamoDB for the capacity each call consumes and adds it to the request's usage.
 #[derive(Debug)]
@@ -57,6 +70,15 @@ impl Intercept for DynamoDbCapacity {
         "DynamoDbCapacity"
     }
 
+    fn read_before_execution(
+        &self,
+        _: &BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        CallSpan::start(cfg);
+        Ok(())
+    }
+
     fn modify_before_serialization(
         &self,
         context: &mut BeforeSerializationInterceptorContextMut<'_>,
@@ -82,7 +104,7 @@ impl Intercept for DynamoDbCapacity {
         &self,
         context: &FinalizerInterceptorContextRef<'_>,
         _: &RuntimeComponents,
-        _: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let output = match context.output_or_error() {
             Some(Ok(output)) => Some(output),
@@ -103,6 +125,7 @@ impl Intercept for DynamoDbCapacity {
             };
         }
         item_operations!(units_of);
+        CallSpan::finish(context, cfg);
         aws_usage::record(|usage: &mut AwsUsage| {
             usage.dynamodb_calls += 1;
             match units {
@@ -131,16 +154,73 @@ impl Intercept for CallCounter {
         "CallCounter"
     }
 
+    fn read_before_execution(
+        &self,
+        _: &BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        CallSpan::start(cfg);
+        Ok(())
+    }
+
     fn read_after_execution(
         &self,
-        _: &FinalizerInterceptorContextRef<'_>,
+        context: &FinalizerInterceptorContextRef<'_>,
         _: &RuntimeComponents,
-        _: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
+        CallSpan::finish(context, cfg);
         aws_usage::record(|usage| match self {
             CallCounter::S3 => usage.s3_calls += 1,
             CallCounter::Sqs => usage.sqs_calls += 1,
         });
         Ok(())
+    }
+}
+
+/// One AWS call's span: its trace and start, kept in the call's config bag between the
+/// interceptor's first and last hooks (concurrent calls each have their own bag).
+#[derive(Debug, Clone)]
+struct CallSpan {
+    trace: TraceHeader,
+    started: SystemTime,
+}
+
+impl Storable for CallSpan {
+    type Storer = StoreReplace<Self>;
+}
+
+impl CallSpan {
+    fn start(cfg: &mut ConfigBag) {
+        if !trace::collecting() {
+            return;
+        }
+        if let Some(trace) = TraceHeader::current() {
+            cfg.interceptor_state().store_put(CallSpan {
+                trace: trace.child(),
+                started: SystemTime::now(),
+            });
+        }
+    }
+
+    fn finish(context: &FinalizerInterceptorContextRef<'_>, cfg: &ConfigBag) {
+        let Some(call) = cfg.load::<CallSpan>() else {
+            return;
+        };
+        let (service, operation) = cfg
+            .load::<Metadata>()
+            .map_or(("AWS", "call"), |m| (m.service(), m.name()));
+        let failed = !matches!(context.output_or_error(), Some(Ok(_)));
+        trace::record(call.trace.finish(
+            format!("{service}.{operation}"),
+            SpanKind::Client,
+            call.started,
+            vec![
+                ("rpc.system", "aws-api".into()),
+                ("rpc.service", service.into()),
+                ("rpc.method", operation.into()),
+            ],
+            failed,
+        ));
     }
 }
