@@ -21,7 +21,7 @@ async fn every_admin_route_refuses_users_and_serves_admins_and_superadmins() {
         let mut flag_id = "none".to_owned();
         // Every admin route of the admin, flags and usage functions, with what an admin
         // gets (a retry of a job that does not exist is 404 once past the role check).
-        let routes: [(Method, &str, String, StatusCode); 16] = [
+        let routes: [(Method, &str, String, StatusCode); 20] = [
             (Method::GET, "/admin/users", String::new(), StatusCode::OK),
             (
                 Method::GET,
@@ -65,6 +65,30 @@ async fn every_admin_route_refuses_users_and_serves_admins_and_superadmins() {
                 "/admin/jobs/no-such-job/retry",
                 String::new(),
                 StatusCode::NOT_FOUND,
+            ),
+            (
+                Method::GET,
+                "/admin/jobs/no-such-job",
+                String::new(),
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                Method::DELETE,
+                "/admin/jobs/no-such-job",
+                String::new(),
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                Method::GET,
+                "/admin/dashboard/audit-logs/not-an-entry",
+                String::new(),
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                Method::GET,
+                "/admin/impersonate/active",
+                String::new(),
+                StatusCode::OK,
             ),
             (
                 Method::GET,
@@ -389,5 +413,159 @@ async fn an_admin_impersonates_a_user_on_app_routes_until_stop() {
             .as_array()
             .is_some_and(|items| items.iter().all(|e| e["impersonator_id"].is_string())),
         "{logs}"
+    );
+}
+
+/// A queued job stored straight into the local stack's table, its message never sent: it
+/// stays queued until cancelled.
+async fn queued_job(id: &str) {
+    let emulator =
+        std::env::var("ALOFT_EMULATOR_URL").unwrap_or_else(|_| "http://127.0.0.1:5100".into());
+    let clients =
+        aloft_store::AwsClients::connect(&aloft_store::AwsSettings::local(emulator)).await;
+    let table = aloft_store::Table::new(clients.dynamodb, "aloft-local-app-table");
+    let now = aloft_core::timestamp::now();
+    let job = aloft_store::JobRecord {
+        id: id.to_owned(),
+        kind: "email.send".into(),
+        queue: "jobs".into(),
+        payload: "{}".into(),
+        status: aloft_store::JobStatus::Queued,
+        attempts: 0,
+        last_error: None,
+        created_at: now.clone(),
+        updated_at: now,
+        finished_at: None,
+        user_id: None,
+        trace_id: None,
+    };
+    aloft_store::JobRepo::new(table)
+        .create(&job)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[tokio::test]
+async fn an_admin_reads_and_cancels_a_queued_job_then_reads_its_audit_entry() {
+    let stack = Stack::new();
+    let admin = stack.admin().await;
+    let id = unique("e2e-cancel");
+    queued_job(&id).await;
+
+    let path = format!("/api/v1/admin/jobs/{id}");
+    let read = stack.call(&admin, Method::GET, &path, "").await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.text);
+    assert_eq!(read.json()["status"], "queued");
+    let cancelled = stack.call(&admin, Method::DELETE, &path, "").await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.text);
+    assert_eq!(cancelled.json()["status"], "cancelled");
+    let again = stack.call(&admin, Method::DELETE, &path, "").await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text);
+    assert_eq!(again.json()["error"]["code"], "CONFLICT");
+    let unknown = format!("/api/v1/admin/jobs/{}", unique("no-such-job"));
+    for method in [Method::GET, Method::DELETE] {
+        let answer = stack.call(&admin, method.clone(), &unknown, "").await;
+        assert_eq!(
+            answer.status,
+            StatusCode::NOT_FOUND,
+            "{method}: {}",
+            answer.text
+        );
+    }
+
+    let logs = format!("/api/v1/admin/dashboard/audit-logs?action=job.cancel&resource_id={id}");
+    let listed = stack.call(&admin, Method::GET, &logs, "").await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.text);
+    let listed = listed.json();
+    assert_eq!(listed["total"], 1, "{listed}");
+    let entry_id = listed["items"][0]["id"].as_str().unwrap_or_default();
+    let entry = stack
+        .call(
+            &admin,
+            Method::GET,
+            &format!("/api/v1/admin/dashboard/audit-logs/{entry_id}"),
+            "",
+        )
+        .await;
+    assert_eq!(entry.status, StatusCode::OK, "{}", entry.text);
+    assert_eq!(entry.json(), listed["items"][0]);
+    let missing = "/api/v1/admin/dashboard/audit-logs/not-a-uuid";
+    assert_eq!(
+        stack.call(&admin, Method::GET, missing, "").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+/// The `token_id`s of the active impersonations `bearer` sees.
+async fn active_impersonations(stack: &Stack, bearer: &str) -> Vec<String> {
+    let path = "/api/v1/admin/impersonate/active";
+    let answer = stack.call(bearer, Method::GET, path, "").await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    answer.json()["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|s| s["token_id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn an_impersonation_is_active_for_its_admin_and_a_superadmin_until_stop() {
+    let stack = Stack::new();
+    let admin = stack.admin().await;
+    let root = stack.superadmin().await;
+    let (target, _) = stack.new_user("active-impersonation").await;
+    let target_id = stack.user_id(&target).await;
+    let body = json!({"user_id": target_id}).to_string();
+    let started = stack
+        .call(
+            &admin,
+            Method::POST,
+            "/api/v1/admin/impersonate/start",
+            &body,
+        )
+        .await;
+    assert_eq!(started.status, StatusCode::OK, "{}", started.text);
+    let token = format!(
+        "Bearer {}",
+        started.json()["token"].as_str().unwrap_or_default()
+    );
+    let logs = format!(
+        "/api/v1/admin/dashboard/audit-logs?action=impersonate.start&resource_id={target_id}"
+    );
+    let logs = stack.call(&admin, Method::GET, &logs, "").await.json();
+    let token_id = logs["items"][0]["details"]["after"]["token_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(!token_id.is_empty(), "{logs}");
+
+    assert!(
+        active_impersonations(&stack, &admin)
+            .await
+            .contains(&token_id)
+    );
+    assert!(
+        active_impersonations(&stack, &root)
+            .await
+            .contains(&token_id)
+    );
+    let stop = "/api/v1/admin/impersonate/stop";
+    assert_eq!(
+        stack.call(&token, Method::POST, stop, "").await.status,
+        StatusCode::OK
+    );
+    assert!(
+        !active_impersonations(&stack, &admin)
+            .await
+            .contains(&token_id)
+    );
+    assert!(
+        !active_impersonations(&stack, &root)
+            .await
+            .contains(&token_id)
     );
 }

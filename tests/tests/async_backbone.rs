@@ -153,3 +153,56 @@ async fn a_contact_submission_is_delivered_signed_to_a_subscriber() {
     let body: serde_json::Value = serde_json::from_str(&delivery.body).unwrap();
     assert_eq!(body["data"]["reference_id"], reference.as_str());
 }
+
+#[tokio::test]
+async fn a_subscription_with_its_own_secret_is_delivered_signed_with_it() {
+    let stack = Stack::new();
+    let receiver = Receiver::start().await;
+    let (bearer, _) = stack.new_user("own-secret").await;
+    let path = "/api/v1/app/webhook-subscriptions";
+    let secret = format!("receivers-own-signing-secret-{}", now_nanos());
+    let subscription = json!({
+        "url": receiver.url,
+        "events": ["project.created"],
+        "secret": secret,
+    })
+    .to_string();
+    let created = stack.call(&bearer, Method::POST, path, &subscription).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    assert_eq!(created.json()["secret"], secret.as_str(), "as given");
+
+    let project = stack
+        .call(
+            &bearer,
+            Method::POST,
+            "/api/v1/app/projects",
+            r#"{"name": "Signed"}"#,
+        )
+        .await;
+    assert_eq!(project.status, StatusCode::CREATED, "{}", project.text);
+    let project_id = project.json()["id"].as_str().unwrap().to_owned();
+    let delivery = eventually("the delivery signed with the caller's secret", async || {
+        receiver
+            .received()
+            .into_iter()
+            .find(|r| r.body.contains(&project_id))
+    })
+    .await;
+    assert!(delivery.signed_with(&secret), "{:?}", delivery.headers);
+    assert_eq!(delivery.headers["x-webhook-event"], "project.created");
+
+    let short = json!({
+        "url": receiver.url,
+        "events": ["project.created"],
+        "secret": "too-short",
+    })
+    .to_string();
+    let refused = stack.call(&bearer, Method::POST, path, &short).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.text
+    );
+    assert_eq!(refused.json()["error"]["details"]["field"], "secret");
+}

@@ -94,3 +94,38 @@ async fn docs_serve_the_merged_openapi_document_and_both_uis() {
         assert!(answer.header("content-type").starts_with("text/html"));
     }
 }
+
+#[tokio::test]
+async fn health_and_readiness_answer_outside_the_versions_too() {
+    let stack = Stack::new();
+    let live = stack.get("/health").await;
+    assert_eq!(live.status, StatusCode::OK, "{}", live.text);
+    assert_eq!(
+        live.json()["data"]["status"],
+        "healthy",
+        "the latest version's body"
+    );
+    assert_eq!(live.header("x-api-version"), "v2");
+
+    let ready = stack.get("/health/ready").await;
+    assert_eq!(ready.status, StatusCode::OK, "{}", ready.text);
+    let body = ready.json();
+    for component in ["database", "storage", "queue"] {
+        let report = &body["data"]["components"][component];
+        assert_eq!(report["status"], "healthy", "{body}");
+    }
+
+    let v1 = stack
+        .send(Method::GET, "/health", &[("accept-version", "v1")])
+        .await;
+    assert_eq!(v1.status, StatusCode::OK);
+    assert_eq!(v1.json()["status"], "healthy");
+
+    let spec = stack.get("/openapi.json").await.json();
+    for (path, id) in [
+        ("/health", "check_health_unversioned"),
+        ("/health/ready", "check_readiness_unversioned"),
+    ] {
+        assert_eq!(spec["paths"][path]["get"]["operationId"], id, "{path}");
+    }
+}

@@ -109,3 +109,36 @@ async fn upload_download_and_delete_a_file_with_plain_http() {
     let refused = http.get(&url).send().await.map(|r| r.status());
     assert_eq!(refused.ok(), Some(StatusCode::NOT_FOUND));
 }
+
+#[tokio::test]
+async fn a_file_is_read_by_its_tenant_and_by_no_one_else() {
+    let stack = Stack::new();
+    let (owner, _) = stack.new_user("file-get").await;
+    let (other, _) = stack.new_user("file-get-other").await;
+    let file_id = stack
+        .upload_file(&owner, "read-me.txt", b"metadata only")
+        .await;
+    let path = format!("/api/v1/app/files/{file_id}");
+
+    let file = stack.call(&owner, Method::GET, &path, "").await;
+    assert_eq!(file.status, StatusCode::OK, "{}", file.text);
+    let file = file.json();
+    assert_eq!(file["id"], file_id.as_str());
+    assert_eq!(file["filename"], "read-me.txt");
+    assert_eq!(file["size"], 13);
+    assert_eq!(file["status"], "uploaded");
+    let list = stack
+        .call(&owner, Method::GET, "/api/v1/app/files", "")
+        .await
+        .json();
+    assert_eq!(list["items"][0], file, "the view the list shows");
+
+    let hidden = stack.call(&other, Method::GET, &path, "").await;
+    assert_eq!(hidden.status, StatusCode::NOT_FOUND, "{}", hidden.text);
+    assert_eq!(hidden.json()["error"]["code"], "NOT_FOUND");
+    let malformed = stack
+        .call(&owner, Method::GET, "/api/v1/app/files/not-a-uuid", "")
+        .await;
+    assert_eq!(malformed.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(malformed.json()["error"]["details"]["field"], "file_id");
+}

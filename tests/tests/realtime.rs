@@ -272,3 +272,56 @@ async fn a_deactivated_users_open_socket_is_closed_within_seconds() {
         "the socket was still open 30 s after the deactivation"
     );
 }
+
+/// `GET /app/ws/status` as `bearer`.
+async fn ws_status(stack: &Stack, bearer: &str) -> Value {
+    let answer = stack
+        .call(bearer, Method::GET, "/api/v1/app/ws/status", "")
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    answer.json()
+}
+
+#[tokio::test]
+async fn ws_status_lists_the_callers_open_connections_and_forgets_a_closed_one() {
+    let stack = Stack::new();
+    let (ann, _) = stack.new_user("ws-status").await;
+    let (bob, _) = stack.new_user("ws-status-other").await;
+    let own_channel = format!("user:{}", stack.user_id(&ann).await);
+    assert_eq!(ws_status(&stack, &ann).await["count"], 0);
+
+    let mut laptop = open(&ann).await;
+    let phone = open(&ann).await;
+    let elsewhere = open(&bob).await;
+    // The user's connection index is eventually consistent.
+    let status = eventually("both of ann's connections listed", async || {
+        let status = ws_status(&stack, &ann).await;
+        (status["count"] == 2).then_some(status)
+    })
+    .await;
+    for connection in status["connections"].as_array().into_iter().flatten() {
+        assert!(connection["connection_id"].is_string(), "{status}");
+        assert!(connection["connected_at"].is_string(), "{status}");
+        let channels = connection["channels"].as_array();
+        assert!(
+            channels.is_some_and(|c| c.contains(&Value::from(own_channel.as_str()))),
+            "on its user's channel from the start: {status}"
+        );
+    }
+    let bobs = eventually("bob's own connection only", async || {
+        let status = ws_status(&stack, &bob).await;
+        (status["count"] == 1).then_some(status)
+    })
+    .await;
+    assert_eq!(bobs["connections"].as_array().map(Vec::len), Some(1));
+
+    laptop.close(None).await.unwrap_or_else(|e| panic!("{e}"));
+    eventually("the closed connection is gone", async || {
+        (ws_status(&stack, &ann).await["count"] == 1).then_some(())
+    })
+    .await;
+    for socket in [phone, elsewhere] {
+        let mut socket = socket;
+        socket.close(None).await.unwrap_or_else(|e| panic!("{e}"));
+    }
+}

@@ -136,3 +136,70 @@ async fn every_metric_counts_what_the_user_did_and_only_theirs() {
         .await;
     assert_eq!(bobs["breakdown"]["users"], 1, "{bobs}");
 }
+
+#[tokio::test]
+async fn an_admin_reads_a_users_reports_as_they_do_and_the_metric_defaults_to_requests() {
+    let stack = Stack::new();
+    let ann = User {
+        stack: &stack,
+        bearer: stack.new_user("usage-twin").await.0,
+    };
+    let admin = User {
+        stack: &stack,
+        bearer: stack.admin().await,
+    };
+    let ann_id = stack.user_id(&ann.bearer).await;
+    let bytes: &[u8] = b"counted for the admin to see";
+    stack.upload_file(&ann.bearer, "twin.txt", bytes).await;
+
+    // Without `metric`, the one-metric reports read `api_requests`.
+    for report in ["trends", "daily", "breakdown"] {
+        let own = ann.get(&format!("/api/v1/app/usage/{report}")).await;
+        assert_eq!(own["metric"], "api_requests", "{report}: {own}");
+    }
+    let requests = ann.get("/api/v1/app/usage/breakdown").await;
+    assert_eq!(
+        requests["breakdown"]["files"], 2,
+        "upload-url, confirm: {requests}"
+    );
+
+    // The admin's twins answer what the user sees (file uploads: no request of either
+    // read moves them).
+    for (report, query) in [
+        ("trends", "metric=file_uploads&days=7"),
+        ("daily", "metric=file_uploads&days=7"),
+        ("breakdown", "metric=storage_bytes"),
+    ] {
+        let own = ann
+            .get(&format!("/api/v1/app/usage/{report}?{query}"))
+            .await;
+        let seen = admin
+            .get(&format!("/api/v1/admin/usage/{report}/{ann_id}?{query}"))
+            .await;
+        assert_eq!(seen, own, "{report}");
+    }
+    let daily = admin
+        .get(&format!(
+            "/api/v1/admin/usage/daily/{ann_id}?metric=file_uploads&days=1"
+        ))
+        .await;
+    assert_eq!(daily["total"], 1, "{daily}");
+    assert_eq!(
+        admin.get("/api/v1/admin/usage/metrics").await,
+        ann.get("/api/v1/app/usage/metrics").await
+    );
+
+    let headers = [("authorization", ann.bearer.as_str())];
+    let path = format!("/api/v1/admin/usage/daily/{ann_id}");
+    let refused = stack.send(Method::GET, &path, &headers).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text);
+    let headers = [("authorization", admin.bearer.as_str())];
+    let unknown = stack
+        .send(
+            Method::GET,
+            "/api/v1/admin/usage/trends/no-such-user",
+            &headers,
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.text);
+}

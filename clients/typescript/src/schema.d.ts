@@ -21,6 +21,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/dashboard/audit-logs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One entry of the audit log. */
+        get: operations["get_audit_log"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/dashboard/stats": {
         parameters: {
             query?: never;
@@ -60,6 +77,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/feature-flags/key/{key}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One flag by its key, with the `ETag` a change names in `If-Match`. */
+        get: operations["get_flag_by_key"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/feature-flags/{flag_id}": {
         parameters: {
             query?: never;
@@ -67,7 +101,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** One flag, with the `ETag` a change names in `If-Match`. */
+        get: operations["get_flag"];
         put?: never;
         post?: never;
         /** Delete a flag; evaluations answer `not_found` for its key from then on. */
@@ -83,6 +118,87 @@ export interface paths {
         patch: operations["update_flag"];
         trace?: never;
     };
+    "/api/v1/admin/feature-flags/{flag_id}/add-user": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Add a user to a flag's `user_ids` (at most 100). Already there: nothing changes, 200
+         *     with the flag as it is. `If-Match`, races and 409 as for `PATCH`.
+         */
+        post: operations["add_flag_user"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/feature-flags/{flag_id}/disable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Switch a flag off (`is_enabled`) for everyone. Already off: nothing changes, 200 with
+         *     the flag as it is. `If-Match`, races and 409 as for `PATCH`.
+         */
+        post: operations["disable_flag"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/feature-flags/{flag_id}/enable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Switch a flag on (`is_enabled`). Already on: nothing changes, 200 with the flag as it
+         *     is. `If-Match`, races and 409 as for `PATCH`.
+         */
+        post: operations["enable_flag"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/feature-flags/{flag_id}/remove-user": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Remove a user from a flag's `user_ids`. Not there: nothing changes, 200 with the flag
+         *     as it is. A `user_list` flag keeps at least one user (422). `If-Match`, races and 409
+         *     as for `PATCH`.
+         */
+        post: operations["remove_flag_user"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/feature-flags/{flag_key}/check": {
         parameters: {
             query?: never;
@@ -95,6 +211,23 @@ export interface paths {
          *     would (same cache, same evaluation). An unknown key is `not_found`, not a 404.
          */
         get: operations["check_flag"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/impersonate/active": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The impersonations in progress: the caller's own, or, for a superadmin, every admin's. */
+        get: operations["list_active_impersonations"];
         put?: never;
         post?: never;
         delete?: never;
@@ -163,6 +296,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/jobs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One job. */
+        get: operations["get_job"];
+        put?: never;
+        post?: never;
+        /**
+         * Cancel a queued job: it never runs (its message, when delivered, is acknowledged
+         *     without running it) and it leaves the dashboard's queued count.
+         */
+        delete: operations["cancel_job"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/jobs/{id}/retry": {
         parameters: {
             query?: never;
@@ -222,6 +376,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/usage/breakdown/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A user's month of a metric by its dimension, for admins. */
+        get: operations["admin_breakdown"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/usage/daily/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A user's metric day by day, for admins. */
+        get: operations["admin_daily"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/usage/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The metrics that are counted, for admins (the list `GET /app/usage/metrics` gives). */
+        get: operations["admin_metrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/usage/summary/{user_id}": {
         parameters: {
             query?: never;
@@ -252,6 +457,23 @@ export interface paths {
          *     `api_requests` a user's ranked total leaves out their requests of the current minute.
          */
         get: operations["top_users"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/usage/trends/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A user's trend of a metric, for admins. */
+        get: operations["admin_trends"];
         put?: never;
         post?: never;
         delete?: never;
@@ -651,7 +873,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * One file of the caller's tenant, as the list shows it. A pending upload is shown too
+         *     (`status` says so): the client that asked for its URL may want to see where it stands.
+         */
+        get: operations["get_file"];
         put?: never;
         post?: never;
         /** Delete a file: the object, then the record. */
@@ -1218,6 +1444,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/app/ws/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's open WebSocket connections and the channels each joined: one query of
+         *     the user's connection index. A connection past API Gateway's two-hour limit is left
+         *     out even before its item expires from the table; one opened a moment ago may be
+         *     missing (the index is eventually consistent).
+         */
+        get: operations["get_ws_status"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/public/auth/login": {
         parameters: {
             query?: never;
@@ -1463,6 +1711,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v2/admin/dashboard/audit-logs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One entry of the audit log. */
+        get: operations["get_audit_log_v2"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v2/admin/dashboard/stats": {
         parameters: {
             query?: never;
@@ -1502,6 +1767,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v2/admin/feature-flags/key/{key}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One flag by its key, with the `ETag` a change names in `If-Match`. */
+        get: operations["get_flag_by_key_v2"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v2/admin/feature-flags/{flag_id}": {
         parameters: {
             query?: never;
@@ -1509,7 +1791,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** One flag, with the `ETag` a change names in `If-Match`. */
+        get: operations["get_flag_v2"];
         put?: never;
         post?: never;
         /** Delete a flag; evaluations answer `not_found` for its key from then on. */
@@ -1525,6 +1808,87 @@ export interface paths {
         patch: operations["update_flag_v2"];
         trace?: never;
     };
+    "/api/v2/admin/feature-flags/{flag_id}/add-user": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Add a user to a flag's `user_ids` (at most 100). Already there: nothing changes, 200
+         *     with the flag as it is. `If-Match`, races and 409 as for `PATCH`.
+         */
+        post: operations["add_flag_user_v2"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v2/admin/feature-flags/{flag_id}/disable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Switch a flag off (`is_enabled`) for everyone. Already off: nothing changes, 200 with
+         *     the flag as it is. `If-Match`, races and 409 as for `PATCH`.
+         */
+        post: operations["disable_flag_v2"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v2/admin/feature-flags/{flag_id}/enable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Switch a flag on (`is_enabled`). Already on: nothing changes, 200 with the flag as it
+         *     is. `If-Match`, races and 409 as for `PATCH`.
+         */
+        post: operations["enable_flag_v2"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v2/admin/feature-flags/{flag_id}/remove-user": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Remove a user from a flag's `user_ids`. Not there: nothing changes, 200 with the flag
+         *     as it is. A `user_list` flag keeps at least one user (422). `If-Match`, races and 409
+         *     as for `PATCH`.
+         */
+        post: operations["remove_flag_user_v2"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v2/admin/feature-flags/{flag_key}/check": {
         parameters: {
             query?: never;
@@ -1537,6 +1901,23 @@ export interface paths {
          *     would (same cache, same evaluation). An unknown key is `not_found`, not a 404.
          */
         get: operations["check_flag_v2"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v2/admin/impersonate/active": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The impersonations in progress: the caller's own, or, for a superadmin, every admin's. */
+        get: operations["list_active_impersonations_v2"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1605,6 +1986,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v2/admin/jobs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One job. */
+        get: operations["get_job_v2"];
+        put?: never;
+        post?: never;
+        /**
+         * Cancel a queued job: it never runs (its message, when delivered, is acknowledged
+         *     without running it) and it leaves the dashboard's queued count.
+         */
+        delete: operations["cancel_job_v2"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v2/admin/jobs/{id}/retry": {
         parameters: {
             query?: never;
@@ -1664,6 +2066,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v2/admin/usage/breakdown/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A user's month of a metric by its dimension, for admins. */
+        get: operations["admin_breakdown_v2"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v2/admin/usage/daily/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A user's metric day by day, for admins. */
+        get: operations["admin_daily_v2"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v2/admin/usage/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The metrics that are counted, for admins (the list `GET /app/usage/metrics` gives). */
+        get: operations["admin_metrics_v2"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v2/admin/usage/summary/{user_id}": {
         parameters: {
             query?: never;
@@ -1694,6 +2147,23 @@ export interface paths {
          *     `api_requests` a user's ranked total leaves out their requests of the current minute.
          */
         get: operations["top_users_v2"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v2/admin/usage/trends/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A user's trend of a metric, for admins. */
+        get: operations["admin_trends_v2"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2093,7 +2563,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * One file of the caller's tenant, as the list shows it. A pending upload is shown too
+         *     (`status` says so): the client that asked for its URL may want to see where it stands.
+         */
+        get: operations["get_file_v2"];
         put?: never;
         post?: never;
         /** Delete a file: the object, then the record. */
@@ -2660,6 +3134,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v2/app/ws/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's open WebSocket connections and the channels each joined: one query of
+         *     the user's connection index. A connection past API Gateway's two-hour limit is left
+         *     out even before its item expires from the table; one opened a moment ago may be
+         *     missing (the index is eventually consistent).
+         */
+        get: operations["get_ws_status_v2"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v2/public/auth/login": {
         parameters: {
             query?: never;
@@ -2888,6 +3384,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/health": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Liveness: answers as long as the function runs. Makes no AWS call.
+         * @description `/api/v2/public/health` outside the versions: the body is v2's unless `Accept-Version: v1` asks for v1's.
+         */
+        get: operations["check_health_unversioned"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/health/ready": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Readiness: checks DynamoDB (DescribeTable), S3 (HeadBucket) and SQS
+         *     (GetQueueAttributes) concurrently, each within `READINESS_TIMEOUT_MS`.
+         * @description `/api/v2/public/health/ready` outside the versions: the body is v2's unless `Accept-Version: v1` asks for v1's.
+         */
+        get: operations["check_readiness_unversioned"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -2896,6 +3433,23 @@ export interface components {
         AcceptInvitation: {
             /** @description The `token` of the invitation link. */
             token: string;
+        };
+        /** @description An impersonation session that has neither ended nor been stopped. */
+        ActiveImpersonationView: {
+            /** @description The admin acting. */
+            admin_id: string;
+            /** @description ISO 8601, UTC. */
+            expires_at: string;
+            /** @description ISO 8601, UTC. */
+            started_at: string;
+            /** @description The impersonation token's id (its `jti`; `token_id` in the audit log). */
+            token_id: string;
+            /** @description The user acted as. */
+            user_id: string;
+        };
+        /** @description The active impersonation sessions, the latest to end first. */
+        ActiveImpersonations: {
+            items: components["schemas"]["ActiveImpersonationView"][];
         };
         /** @description A member, as admins see them. */
         AdminMemberView: {
@@ -3204,6 +3758,11 @@ export interface components {
         CreateSubscription: {
             /** @description Event names, e.g. `contact.submitted` (operator events need the admin role). */
             events: string[];
+            /**
+             * @description The signing secret to use, when the receiver already has one: 32–128 printable
+             *     ASCII characters, no spaces. Stored and used as given. Absent, one is made.
+             */
+            secret?: string | null;
             /** @description Where deliveries are POSTed; `https` to a public host. */
             url: string;
         };
@@ -3357,6 +3916,11 @@ export interface components {
          * @enum {string}
          */
         FlagType: "boolean" | "percentage" | "user_list" | "plan_based";
+        /** @description `POST /admin/feature-flags/{flag_id}/add-user` and `.../remove-user`. */
+        FlagUserRequest: {
+            /** @description The user to add or remove: 1–256 characters, trimmed (need not exist). */
+            user_id: string;
+        };
         /** @description `POST /public/auth/password/forgot`. */
         ForgotPasswordRequest: {
             /** Format: email */
@@ -3460,7 +4024,7 @@ export interface components {
             kind: string;
             last_error?: string | null;
             queue: string;
-            /** @description `queued`, `running`, `succeeded`, `failed` (retrying) or `dead`. */
+            /** @description `queued`, `running`, `succeeded`, `failed` (retrying), `dead` or `cancelled`. */
             status: string;
             updated_at: string;
         };
@@ -3816,7 +4380,7 @@ export interface components {
                 kind: string;
                 last_error?: string | null;
                 queue: string;
-                /** @description `queued`, `running`, `succeeded`, `failed` (retrying) or `dead`. */
+                /** @description `queued`, `running`, `succeeded`, `failed` (retrying), `dead` or `cancelled`. */
                 status: string;
                 updated_at: string;
             }[];
@@ -4256,6 +4820,21 @@ export interface components {
             /** @description The `token` of the link in the verification email. */
             token: string;
         };
+        /** @description One open connection. */
+        WebSocketConnection: {
+            /** @description The channels it joined, sorted (`user:<id>` from the start). */
+            channels: string[];
+            /** @description RFC 3339, UTC. */
+            connected_at: string;
+            connection_id: string;
+        };
+        /** @description The caller's open WebSocket connections. */
+        WebSocketStatus: {
+            /** @description Oldest first. */
+            connections: components["schemas"]["WebSocketConnection"][];
+            /** @description How many connections are open. */
+            count: number;
+        };
         /** @description Outgoing webhook deliveries. */
         WebhookStats: {
             /**
@@ -4289,6 +4868,12 @@ export interface operations {
                 action?: string;
                 /** @description `user`, `job`, `flag`, `route`, … */
                 resource_type?: string;
+                /**
+                 * @description The resource's id (a user's, a job's, …). No index serves it: it narrows what the
+                 *     other filters read, so a page may hold fewer than `limit` entries and still have
+                 *     a `next_cursor`.
+                 */
+                resource_id?: string;
                 /** @description Oldest `created_at` to include (RFC 3339, UTC). */
                 since?: string;
                 /** @description Newest `created_at` to include (RFC 3339, UTC). */
@@ -4335,6 +4920,69 @@ export interface operations {
             };
             /** @description `limit` outside 1–100, or a time that is not RFC 3339 */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_audit_log: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The entry's id (a UUID v7, as listed) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The entry */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditLogView"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an admin, or uses an impersonation token (`AUTHORIZATION_ERROR`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such entry (an id that is not a UUID v7 names none) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4572,6 +5220,136 @@ export interface operations {
             };
         };
     };
+    get_flag_by_key: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The flag's key */
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The flag; `ETag` names its version */
+            200: {
+                headers: {
+                    /** @description The flag's version, for `If-Match` */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Flag"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an admin, or uses an impersonation token (`AUTHORIZATION_ERROR`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No flag has this key */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_flag: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The flag's id (UUID) */
+                flag_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The flag; `ETag` names its version */
+            200: {
+                headers: {
+                    /** @description The flag's version, for `If-Match` */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Flag"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an admin, or uses an impersonation token (`AUTHORIZATION_ERROR`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No flag has this id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     delete_flag: {
         parameters: {
             query?: never;
@@ -4750,6 +5528,412 @@ export interface operations {
             };
         };
     };
+    add_flag_user: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The `ETag` the change is based on */
+                "If-Match"?: string | null;
+            };
+            path: {
+                /** @description The flag's id (UUID) */
+                flag_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FlagUserRequest"];
+            };
+        };
+        responses: {
+            /** @description The flag naming the user; the new `ETag` */
+            200: {
+                headers: {
+                    /** @description The flag's version, for `If-Match` */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Flag"];
+                };
+            };
+            /** @description The body is not JSON (`Content-Type`) or is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an admin, or uses an impersonation token (`AUTHORIZATION_ERROR`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No flag has this id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Other edits kept winning the race; try again */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The flag changed since that `ETag` */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than the limit (`PAYLOAD_TOO_LARGE`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `user_id` is not 1-256 characters, or the flag names 100 users already (`details.field` says which) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    disable_flag: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The `ETag` the change is based on */
+                "If-Match"?: string | null;
+            };
+            path: {
+                /** @description The flag's id (UUID) */
+                flag_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The flag, off; the new `ETag` */
+            200: {
+                headers: {
+                    /** @description The flag's version, for `If-Match` */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Flag"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an admin, or uses an impersonation token (`AUTHORIZATION_ERROR`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No flag has this id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Other edits kept winning the race; try again */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The flag changed since that `ETag` */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    enable_flag: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The `ETag` the change is based on */
+                "If-Match"?: string | null;
+            };
+            path: {
+                /** @description The flag's id (UUID) */
+                flag_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The flag, on; the new `ETag` */
+            200: {
+                headers: {
+                    /** @description The flag's version, for `If-Match` */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Flag"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an admin, or uses an impersonation token (`AUTHORIZATION_ERROR`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No flag has this id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Other edits kept winning the race; try again */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The flag changed since that `ETag` */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    remove_flag_user: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The `ETag` the change is based on */
+                "If-Match"?: string | null;
+            };
+            path: {
+                /** @description The flag's id (UUID) */
+                flag_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FlagUserRequest"];
+            };
+        };
+        responses: {
+            /** @description The flag without the user; the new `ETag` */
+            200: {
+                headers: {
+                    /** @description The flag's version, for `If-Match` */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Flag"];
+                };
+            };
+            /** @description The body is not JSON (`Content-Type`) or is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an admin, or uses an impersonation token (`AUTHORIZATION_ERROR`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No flag has this id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Other edits kept winning the race; try again */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The flag changed since that `ETag` */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than the limit (`PAYLOAD_TOO_LARGE`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `user_id` is not 1-256 characters, or it is the last user of a `user_list` flag (`details.field` says which) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     check_flag: {
         parameters: {
             query: {
@@ -4799,6 +5983,57 @@ export interface operations {
             };
             /** @description `user_id` missing or longer than 256 characters */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_active_impersonations: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Sessions neither ended nor stopped, the latest to end first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ActiveImpersonations"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an admin, or uses an impersonation token (`AUTHORIZATION_ERROR`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4972,8 +6207,8 @@ export interface operations {
         parameters: {
             query?: {
                 /**
-                 * @description `queued`, `running`, `succeeded`, `failed` or `dead`; all when absent. With a
-                 *     status, only that status's jobs are read.
+                 * @description `queued`, `running`, `succeeded`, `failed`, `dead` or `cancelled`; all when
+                 *     absent. With a status, only that status's jobs are read.
                  */
                 status?: string;
                 /**
@@ -5026,6 +6261,141 @@ export interface operations {
             };
             /** @description Unknown status, bad skip/limit, or a cursor of another list */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_job: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The job's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The job */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobView"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an admin, or uses an impersonation token (`AUTHORIZATION_ERROR`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such job */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    cancel_job: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The job's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Cancelled */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobView"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an admin, or uses an impersonation token (`AUTHORIZATION_ERROR`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such job */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The job is not queued: running, failed and waiting for its retry, or finished */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5260,10 +6630,224 @@ export interface operations {
             };
         };
     };
+    admin_breakdown: {
+        parameters: {
+            query?: {
+                /**
+                 * @description A metric key from `GET /app/usage/metrics`. Without it a summary covers every
+                 *     metric, and trends, daily and breakdown report `api_requests`.
+                 */
+                metric?: string;
+                /** @description Days to cover, 1–90 (default 30). */
+                days?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The user's id */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The user's month, as `GET /app/usage/breakdown` shows it to them */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageBreakdown"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an admin, or uses an impersonation token (`AUTHORIZATION_ERROR`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such user */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unknown `metric` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    admin_daily: {
+        parameters: {
+            query?: {
+                /**
+                 * @description A metric key from `GET /app/usage/metrics`. Without it a summary covers every
+                 *     metric, and trends, daily and breakdown report `api_requests`.
+                 */
+                metric?: string;
+                /** @description Days to cover, 1–90 (default 30). */
+                days?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The user's id */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The user's days, as `GET /app/usage/daily` shows them to them */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DailyUsage"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an admin, or uses an impersonation token (`AUTHORIZATION_ERROR`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such user */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unknown `metric`, or `days` outside 1–90 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    admin_metrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every metric with its name, description and unit */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MetricList"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an admin, or uses an impersonation token (`AUTHORIZATION_ERROR`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     admin_summary: {
         parameters: {
             query?: {
-                /** @description A metric key from `GET /app/usage/metrics`. */
+                /**
+                 * @description A metric key from `GET /app/usage/metrics`. Without it a summary covers every
+                 *     metric, and trends, daily and breakdown report `api_requests`.
+                 */
                 metric?: string;
                 /** @description Days to cover, 1–90 (default 30). */
                 days?: number;
@@ -5381,6 +6965,86 @@ export interface operations {
                 };
             };
             /** @description Unknown `metric`, or `limit` outside 1–100 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    admin_trends: {
+        parameters: {
+            query?: {
+                /**
+                 * @description A metric key from `GET /app/usage/metrics`. Without it a summary covers every
+                 *     metric, and trends, daily and breakdown report `api_requests`.
+                 */
+                metric?: string;
+                /** @description Days to cover, 1–90 (default 30). */
+                days?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The user's id */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The user's trend, as `GET /app/usage/trends` shows it to them */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Trends"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an admin, or uses an impersonation token (`AUTHORIZATION_ERROR`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such user */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unknown `metric`, or `days` outside 1–90 */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -7063,6 +8727,69 @@ export interface operations {
             };
         };
     };
+    get_file: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The file's UUID */
+                file_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FileView"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such file in the caller's tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `file_id` is not a UUID */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     delete_file: {
         parameters: {
             query?: never;
@@ -7638,6 +9365,12 @@ export interface operations {
                 action?: string;
                 /** @description `user`, `job`, `flag`, `route`, … */
                 resource_type?: string;
+                /**
+                 * @description The resource's id (a user's, a job's, …). No index serves it: it narrows what the
+                 *     other filters read, so a page may hold fewer than `limit` entries and still have
+                 *     a `next_cursor`.
+                 */
+                resource_id?: string;
                 /** @description Oldest `created_at` to include (RFC 3339, UTC). */
                 since?: string;
                 /** @description Newest `created_at` to include (RFC 3339, UTC). */
@@ -8877,7 +10610,10 @@ export interface operations {
     breakdown: {
         parameters: {
             query?: {
-                /** @description A metric key from `GET /app/usage/metrics`. */
+                /**
+                 * @description A metric key from `GET /app/usage/metrics`. Without it a summary covers every
+                 *     metric, and trends, daily and breakdown report `api_requests`.
+                 */
                 metric?: string;
                 /** @description Days to cover, 1–90 (default 30). */
                 days?: number;
@@ -8908,7 +10644,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `metric` missing or unknown */
+            /** @description Unknown `metric` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -8975,7 +10711,10 @@ export interface operations {
     daily: {
         parameters: {
             query?: {
-                /** @description A metric key from `GET /app/usage/metrics`. */
+                /**
+                 * @description A metric key from `GET /app/usage/metrics`. Without it a summary covers every
+                 *     metric, and trends, daily and breakdown report `api_requests`.
+                 */
                 metric?: string;
                 /** @description Days to cover, 1–90 (default 30). */
                 days?: number;
@@ -9006,7 +10745,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `metric` missing or unknown, or `days` outside 1–90 */
+            /** @description Unknown `metric`, or `days` outside 1–90 */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -9124,7 +10863,10 @@ export interface operations {
     summary: {
         parameters: {
             query?: {
-                /** @description A metric key from `GET /app/usage/metrics`. */
+                /**
+                 * @description A metric key from `GET /app/usage/metrics`. Without it a summary covers every
+                 *     metric, and trends, daily and breakdown report `api_requests`.
+                 */
                 metric?: string;
                 /** @description Days to cover, 1–90 (default 30). */
                 days?: number;
@@ -9180,7 +10922,10 @@ export interface operations {
     trends: {
         parameters: {
             query?: {
-                /** @description A metric key from `GET /app/usage/metrics`. */
+                /**
+                 * @description A metric key from `GET /app/usage/metrics`. Without it a summary covers every
+                 *     metric, and trends, daily and breakdown report `api_requests`.
+                 */
                 metric?: string;
                 /** @description Days to cover, 1–90 (default 30). */
                 days?: number;
@@ -9211,7 +10956,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `metric` missing or unknown, or `days` outside 1–90 */
+            /** @description Unknown `metric`, or `days` outside 1–90 */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -9783,7 +11528,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description A field is missing, the URL is not a public https URL, or an event is unknown */
+            /** @description A field is missing, the URL is not a public https URL, an event is unknown, or the `secret` given is not 32–128 printable ASCII characters without spaces; `details.field` names it */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -9919,6 +11664,48 @@ export interface operations {
             /** @description Unknown status, bad skip or limit, or a cursor of another list */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_ws_status: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller's open connections */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebSocketStatus"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -10587,6 +12374,12 @@ export interface operations {
                 action?: string;
                 /** @description `user`, `job`, `flag`, `route`, … */
                 resource_type?: string;
+                /**
+                 * @description The resource's id (a user's, a job's, …). No index serves it: it narrows what the
+                 *     other filters read, so a page may hold fewer than `limit` entries and still have
+                 *     a `next_cursor`.
+                 */
+                resource_id?: string;
                 /** @description Oldest `created_at` to include (RFC 3339, UTC). */
                 since?: string;
                 /** @description Newest `created_at` to include (RFC 3339, UTC). */
@@ -10636,6 +12429,72 @@ export interface operations {
             };
             /** @description `limit` outside 1–100, or a time that is not RFC 3339 */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_audit_log_v2: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The entry's id (a UUID v7, as listed) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The entry */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["AuditLogView"];
+                        meta: components["schemas"]["ResponseMeta"];
+                    };
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an admin, or uses an impersonation token (`AUTHORIZATION_ERROR`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such entry (an id that is not a UUID v7 names none) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -10882,6 +12741,142 @@ export interface operations {
             };
         };
     };
+    get_flag_by_key_v2: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The flag's key */
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The flag; `ETag` names its version */
+            200: {
+                headers: {
+                    /** @description The flag's version, for `If-Match` */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["Flag"];
+                        meta: components["schemas"]["ResponseMeta"];
+                    };
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an admin, or uses an impersonation token (`AUTHORIZATION_ERROR`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No flag has this key */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_flag_v2: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The flag's id (UUID) */
+                flag_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The flag; `ETag` names its version */
+            200: {
+                headers: {
+                    /** @description The flag's version, for `If-Match` */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["Flag"];
+                        meta: components["schemas"]["ResponseMeta"];
+                    };
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an admin, or uses an impersonation token (`AUTHORIZATION_ERROR`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No flag has this id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     delete_flag_v2: {
         parameters: {
             query?: never;
@@ -11063,6 +13058,424 @@ export interface operations {
             };
         };
     };
+    add_flag_user_v2: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The `ETag` the change is based on */
+                "If-Match"?: string | null;
+            };
+            path: {
+                /** @description The flag's id (UUID) */
+                flag_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FlagUserRequest"];
+            };
+        };
+        responses: {
+            /** @description The flag naming the user; the new `ETag` */
+            200: {
+                headers: {
+                    /** @description The flag's version, for `If-Match` */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["Flag"];
+                        meta: components["schemas"]["ResponseMeta"];
+                    };
+                };
+            };
+            /** @description The body is not JSON (`Content-Type`) or is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an admin, or uses an impersonation token (`AUTHORIZATION_ERROR`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No flag has this id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Other edits kept winning the race; try again */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The flag changed since that `ETag` */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than the limit (`PAYLOAD_TOO_LARGE`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `user_id` is not 1-256 characters, or the flag names 100 users already (`details.field` says which) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    disable_flag_v2: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The `ETag` the change is based on */
+                "If-Match"?: string | null;
+            };
+            path: {
+                /** @description The flag's id (UUID) */
+                flag_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The flag, off; the new `ETag` */
+            200: {
+                headers: {
+                    /** @description The flag's version, for `If-Match` */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["Flag"];
+                        meta: components["schemas"]["ResponseMeta"];
+                    };
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an admin, or uses an impersonation token (`AUTHORIZATION_ERROR`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No flag has this id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Other edits kept winning the race; try again */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The flag changed since that `ETag` */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    enable_flag_v2: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The `ETag` the change is based on */
+                "If-Match"?: string | null;
+            };
+            path: {
+                /** @description The flag's id (UUID) */
+                flag_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The flag, on; the new `ETag` */
+            200: {
+                headers: {
+                    /** @description The flag's version, for `If-Match` */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["Flag"];
+                        meta: components["schemas"]["ResponseMeta"];
+                    };
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an admin, or uses an impersonation token (`AUTHORIZATION_ERROR`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No flag has this id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Other edits kept winning the race; try again */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The flag changed since that `ETag` */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    remove_flag_user_v2: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The `ETag` the change is based on */
+                "If-Match"?: string | null;
+            };
+            path: {
+                /** @description The flag's id (UUID) */
+                flag_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FlagUserRequest"];
+            };
+        };
+        responses: {
+            /** @description The flag without the user; the new `ETag` */
+            200: {
+                headers: {
+                    /** @description The flag's version, for `If-Match` */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["Flag"];
+                        meta: components["schemas"]["ResponseMeta"];
+                    };
+                };
+            };
+            /** @description The body is not JSON (`Content-Type`) or is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an admin, or uses an impersonation token (`AUTHORIZATION_ERROR`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No flag has this id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Other edits kept winning the race; try again */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The flag changed since that `ETag` */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than the limit (`PAYLOAD_TOO_LARGE`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `user_id` is not 1-256 characters, or it is the last user of a `user_list` flag (`details.field` says which) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     check_flag_v2: {
         parameters: {
             query: {
@@ -11115,6 +13528,60 @@ export interface operations {
             };
             /** @description `user_id` missing or longer than 256 characters */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_active_impersonations_v2: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Sessions neither ended nor stopped, the latest to end first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["ActiveImpersonations"];
+                        meta: components["schemas"]["ResponseMeta"];
+                    };
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an admin, or uses an impersonation token (`AUTHORIZATION_ERROR`) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -11294,8 +13761,8 @@ export interface operations {
         parameters: {
             query?: {
                 /**
-                 * @description `queued`, `running`, `succeeded`, `failed` or `dead`; all when absent. With a
-                 *     status, only that status's jobs are read.
+                 * @description `queued`, `running`, `succeeded`, `failed`, `dead` or `cancelled`; all when
+                 *     absent. With a status, only that status's jobs are read.
                  */
                 status?: string;
                 /**
@@ -11351,6 +13818,147 @@ export interface operations {
             };
             /** @description Unknown status, bad skip/limit, or a cursor of another list */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_job_v2: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The job's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The job */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["JobView"];
+                        meta: components["schemas"]["ResponseMeta"];
+                    };
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an admin, or uses an impersonation token (`AUTHORIZATION_ERROR`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such job */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    cancel_job_v2: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The job's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Cancelled */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["JobView"];
+                        meta: components["schemas"]["ResponseMeta"];
+                    };
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an admin, or uses an impersonation token (`AUTHORIZATION_ERROR`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such job */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The job is not queued: running, failed and waiting for its retry, or finished */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -11594,10 +14202,233 @@ export interface operations {
             };
         };
     };
+    admin_breakdown_v2: {
+        parameters: {
+            query?: {
+                /**
+                 * @description A metric key from `GET /app/usage/metrics`. Without it a summary covers every
+                 *     metric, and trends, daily and breakdown report `api_requests`.
+                 */
+                metric?: string;
+                /** @description Days to cover, 1–90 (default 30). */
+                days?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The user's id */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The user's month, as `GET /app/usage/breakdown` shows it to them */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["UsageBreakdown"];
+                        meta: components["schemas"]["ResponseMeta"];
+                    };
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an admin, or uses an impersonation token (`AUTHORIZATION_ERROR`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such user */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unknown `metric` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    admin_daily_v2: {
+        parameters: {
+            query?: {
+                /**
+                 * @description A metric key from `GET /app/usage/metrics`. Without it a summary covers every
+                 *     metric, and trends, daily and breakdown report `api_requests`.
+                 */
+                metric?: string;
+                /** @description Days to cover, 1–90 (default 30). */
+                days?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The user's id */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The user's days, as `GET /app/usage/daily` shows them to them */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["DailyUsage"];
+                        meta: components["schemas"]["ResponseMeta"];
+                    };
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an admin, or uses an impersonation token (`AUTHORIZATION_ERROR`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such user */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unknown `metric`, or `days` outside 1–90 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    admin_metrics_v2: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every metric with its name, description and unit */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["MetricList"];
+                        meta: components["schemas"]["ResponseMeta"];
+                    };
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an admin, or uses an impersonation token (`AUTHORIZATION_ERROR`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     admin_summary_v2: {
         parameters: {
             query?: {
-                /** @description A metric key from `GET /app/usage/metrics`. */
+                /**
+                 * @description A metric key from `GET /app/usage/metrics`. Without it a summary covers every
+                 *     metric, and trends, daily and breakdown report `api_requests`.
+                 */
                 metric?: string;
                 /** @description Days to cover, 1–90 (default 30). */
                 days?: number;
@@ -11721,6 +14552,89 @@ export interface operations {
                 };
             };
             /** @description Unknown `metric`, or `limit` outside 1–100 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    admin_trends_v2: {
+        parameters: {
+            query?: {
+                /**
+                 * @description A metric key from `GET /app/usage/metrics`. Without it a summary covers every
+                 *     metric, and trends, daily and breakdown report `api_requests`.
+                 */
+                metric?: string;
+                /** @description Days to cover, 1–90 (default 30). */
+                days?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The user's id */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The user's trend, as `GET /app/usage/trends` shows it to them */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["Trends"];
+                        meta: components["schemas"]["ResponseMeta"];
+                    };
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller is not an admin, or uses an impersonation token (`AUTHORIZATION_ERROR`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such user */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unknown `metric`, or `days` outside 1–90 */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -13458,6 +16372,72 @@ export interface operations {
             };
         };
     };
+    get_file_v2: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The file's UUID */
+                file_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["FileView"];
+                        meta: components["schemas"]["ResponseMeta"];
+                    };
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such file in the caller's tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `file_id` is not a UUID */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     delete_file_v2: {
         parameters: {
             query?: never;
@@ -14051,6 +17031,12 @@ export interface operations {
                 action?: string;
                 /** @description `user`, `job`, `flag`, `route`, … */
                 resource_type?: string;
+                /**
+                 * @description The resource's id (a user's, a job's, …). No index serves it: it narrows what the
+                 *     other filters read, so a page may hold fewer than `limit` entries and still have
+                 *     a `next_cursor`.
+                 */
+                resource_id?: string;
                 /** @description Oldest `created_at` to include (RFC 3339, UTC). */
                 since?: string;
                 /** @description Newest `created_at` to include (RFC 3339, UTC). */
@@ -15326,7 +18312,10 @@ export interface operations {
     breakdown_v2: {
         parameters: {
             query?: {
-                /** @description A metric key from `GET /app/usage/metrics`. */
+                /**
+                 * @description A metric key from `GET /app/usage/metrics`. Without it a summary covers every
+                 *     metric, and trends, daily and breakdown report `api_requests`.
+                 */
                 metric?: string;
                 /** @description Days to cover, 1–90 (default 30). */
                 days?: number;
@@ -15360,7 +18349,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `metric` missing or unknown */
+            /** @description Unknown `metric` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -15430,7 +18419,10 @@ export interface operations {
     daily_v2: {
         parameters: {
             query?: {
-                /** @description A metric key from `GET /app/usage/metrics`. */
+                /**
+                 * @description A metric key from `GET /app/usage/metrics`. Without it a summary covers every
+                 *     metric, and trends, daily and breakdown report `api_requests`.
+                 */
                 metric?: string;
                 /** @description Days to cover, 1–90 (default 30). */
                 days?: number;
@@ -15464,7 +18456,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `metric` missing or unknown, or `days` outside 1–90 */
+            /** @description Unknown `metric`, or `days` outside 1–90 */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -15588,7 +18580,10 @@ export interface operations {
     summary_v2: {
         parameters: {
             query?: {
-                /** @description A metric key from `GET /app/usage/metrics`. */
+                /**
+                 * @description A metric key from `GET /app/usage/metrics`. Without it a summary covers every
+                 *     metric, and trends, daily and breakdown report `api_requests`.
+                 */
                 metric?: string;
                 /** @description Days to cover, 1–90 (default 30). */
                 days?: number;
@@ -15647,7 +18642,10 @@ export interface operations {
     trends_v2: {
         parameters: {
             query?: {
-                /** @description A metric key from `GET /app/usage/metrics`. */
+                /**
+                 * @description A metric key from `GET /app/usage/metrics`. Without it a summary covers every
+                 *     metric, and trends, daily and breakdown report `api_requests`.
+                 */
                 metric?: string;
                 /** @description Days to cover, 1–90 (default 30). */
                 days?: number;
@@ -15681,7 +18679,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `metric` missing or unknown, or `days` outside 1–90 */
+            /** @description Unknown `metric`, or `days` outside 1–90 */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -16271,7 +19269,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description A field is missing, the URL is not a public https URL, or an event is unknown */
+            /** @description A field is missing, the URL is not a public https URL, an event is unknown, or the `secret` given is not 32–128 printable ASCII characters without spaces; `details.field` names it */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -16410,6 +19408,51 @@ export interface operations {
             /** @description Unknown status, bad skip or limit, or a cursor of another list */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_ws_status_v2: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller's open connections */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["WebSocketStatus"];
+                        meta: components["schemas"]["ResponseMeta"];
+                    };
+                };
+            };
+            /** @description Missing, malformed, expired or revoked credentials, or a deactivated account (`AUTHENTICATION_ERROR`) */
+            401: {
+                headers: {
+                    /** @description `Bearer` with the reason */
+                    "WWW-Authenticate"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -17089,6 +20132,83 @@ export interface operations {
                 };
             };
             /** @description The rate limiter did not answer (`SERVICE_UNAVAILABLE`, `Retry-After`); nothing checked or stored */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    check_health_unversioned: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The function is up */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["Health"];
+                        meta: components["schemas"]["ResponseMeta"];
+                    };
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    check_readiness_unversioned: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every dependency answered */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["Readiness"];
+                        meta: components["schemas"]["ResponseMeta"];
+                    };
+                };
+            };
+            /** @description Over the rate limit (`RATE_LIMIT_EXCEEDED`); `details.retry_after` and `Retry-After` say when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds until the window resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A dependency is down; `details.components` says which */
             503: {
                 headers: {
                     [name: string]: unknown;

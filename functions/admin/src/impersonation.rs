@@ -3,7 +3,7 @@
 //! `stop` revokes, closing the WebSocket connections opened with it. Admins cannot be
 //! targets; impersonation tokens cannot use admin routes (the `AdminUser` extractor
 //! refuses them); every request made with one is audited by the guard of whichever
-//! function serves it.
+//! function serves it. `GET /admin/impersonate/active` lists the sessions still running.
 
 use aloft_auth::{AdminUser, Audit, AuthUser, Plan, Principal, Role};
 use aloft_core::ApiError;
@@ -12,7 +12,7 @@ use aloft_http::{
     openapi::{AdminOnly, ErrorBody, JsonBody, RateLimited},
 };
 use aloft_queue::Job;
-use aloft_store::{ImpersonationSession, TenantId};
+use aloft_store::{ActiveImpersonation, ImpersonationSession, TenantId};
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -49,6 +49,48 @@ pub struct ImpersonationStarted {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ImpersonationStopped {
     pub message: String,
+}
+
+/// An impersonation session that has neither ended nor been stopped.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActiveImpersonationView {
+    /// The impersonation token's id (its `jti`; `token_id` in the audit log).
+    pub token_id: String,
+    /// The admin acting.
+    pub admin_id: String,
+    /// The user acted as.
+    pub user_id: String,
+    /// ISO 8601, UTC.
+    pub started_at: String,
+    /// ISO 8601, UTC.
+    pub expires_at: String,
+}
+
+impl From<ActiveImpersonation> for ActiveImpersonationView {
+    fn from(session: ActiveImpersonation) -> Self {
+        Self {
+            token_id: session.jti,
+            admin_id: session.admin_id,
+            user_id: session.user_id,
+            started_at: iso8601(session.started_at),
+            expires_at: iso8601(session.expires_at),
+        }
+    }
+}
+
+/// The active impersonation sessions, the latest to end first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActiveImpersonations {
+    pub items: Vec<ActiveImpersonationView>,
+}
+
+/// Unix seconds as ISO 8601, UTC.
+fn iso8601(unix: u64) -> String {
+    let at = i64::try_from(unix)
+        .ok()
+        .and_then(|unix| time::OffsetDateTime::from_unix_timestamp(unix).ok())
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    aloft_core::timestamp::format(at)
 }
 
 /// Act as a user. An impersonation token is a credential: only an admin signed in with
@@ -191,5 +233,32 @@ pub(crate) async fn stop_impersonation(
         .await;
     Ok(Reply::ok(ImpersonationStopped {
         message: "Impersonation stopped".into(),
+    }))
+}
+
+/// The impersonations in progress: the caller's own, or, for a superadmin, every admin's.
+#[utoipa::path(
+    get,
+    path = "/admin/impersonate/active",
+    tag = "Admin",
+    responses(
+        AdminOnly,
+        (status = 200, description = "Sessions neither ended nor stopped, the latest to end first", body = ActiveImpersonations),
+    )
+)]
+pub(crate) async fn list_active_impersonations(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+) -> Result<Reply<ActiveImpersonations>, ApiError> {
+    // Sessions started before sessions were listed carry no index keys: they are not
+    // listed, and are gone within `IMPERSONATION_TTL_MINUTES` of the deploy.
+    let now = aloft_core::timestamp::unix_now();
+    let sessions = if admin.role == Role::Superadmin {
+        state.sessions.all_active(now).await?
+    } else {
+        state.sessions.of_admin(&admin.user_id, now).await?
+    };
+    Ok(Reply::ok(ActiveImpersonations {
+        items: sessions.into_iter().map(Into::into).collect(),
     }))
 }

@@ -1,4 +1,5 @@
-//! `GET /admin/jobs`, `POST /admin/jobs/{id}/retry`.
+//! `GET /admin/jobs`, `GET /admin/jobs/{id}`, `POST /admin/jobs/{id}/retry` and
+//! `DELETE /admin/jobs/{id}` (cancel a queued job).
 
 use aloft_auth::{AdminUser, Audit};
 use aloft_core::{ApiError, Page, PageParams};
@@ -17,8 +18,8 @@ use crate::AppState;
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct JobFilter {
-    /// `queued`, `running`, `succeeded`, `failed` or `dead`; all when absent. With a
-    /// status, only that status's jobs are read.
+    /// `queued`, `running`, `succeeded`, `failed`, `dead` or `cancelled`; all when
+    /// absent. With a status, only that status's jobs are read.
     pub status: Option<String>,
 }
 
@@ -28,7 +29,7 @@ pub struct JobView {
     pub id: String,
     pub kind: String,
     pub queue: String,
-    /// `queued`, `running`, `succeeded`, `failed` (retrying) or `dead`.
+    /// `queued`, `running`, `succeeded`, `failed` (retrying), `dead` or `cancelled`.
     pub status: String,
     pub attempts: u32,
     pub last_error: Option<String>,
@@ -83,7 +84,7 @@ pub(crate) async fn list_jobs(
         Some(raw) => Some(JobStatus::parse(raw).ok_or_else(|| {
             ApiError::validation(
                 "status",
-                "status must be queued, running, succeeded, failed or dead",
+                "status must be queued, running, succeeded, failed, dead or cancelled",
             )
         })?),
         None => None,
@@ -92,6 +93,79 @@ pub(crate) async fn list_jobs(
     let request = paging.parse(&scope)?;
     let slice = state.jobs.page(status, &request).await?;
     Ok(Reply::ok(Page::from_slice(slice, &request, JobView::from)))
+}
+
+/// One job.
+#[utoipa::path(
+    get,
+    path = "/admin/jobs/{id}",
+    tag = "Admin",
+    params(("id" = String, Path, description = "The job's id")),
+    responses(
+        AdminOnly,
+        (status = 200, description = "The job", body = JobView,
+            links(
+                ("RetryJob" = (operation_id = "retry_job", parameters(("id" = "$response.body#/id")))),
+                ("CancelJob" = (operation_id = "cancel_job", parameters(("id" = "$response.body#/id")))),
+            )),
+        (status = 404, description = "No such job", body = ErrorBody),
+    )
+)]
+pub(crate) async fn get_job(
+    State(state): State<AppState>,
+    AdminUser(_admin): AdminUser,
+    Path(id): Path<String>,
+) -> Result<Reply<JobView>, ApiError> {
+    let job = state
+        .jobs
+        .get(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Job", id))?;
+    Ok(Reply::ok(job.into()))
+}
+
+/// Cancel a queued job: it never runs (its message, when delivered, is acknowledged
+/// without running it) and it leaves the dashboard's queued count.
+#[utoipa::path(
+    delete,
+    path = "/admin/jobs/{id}",
+    tag = "Admin",
+    params(("id" = String, Path, description = "The job's id")),
+    responses(
+        AdminOnly,
+        (status = 200, description = "Cancelled", body = JobView),
+        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 409, description = "The job is not queued: running, failed and waiting for its retry, or finished", body = ErrorBody),
+    )
+)]
+pub(crate) async fn cancel_job(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    audit: Audit,
+    Path(id): Path<String>,
+) -> Result<Reply<JobView>, ApiError> {
+    let now = aloft_core::timestamp::now();
+    let job = match state.jobs.cancel(&id, &now).await {
+        Ok(Some(job)) => job,
+        Ok(None) => return Err(ApiError::not_found("Job", id)),
+        Err(StoreError::ConditionFailed) => {
+            return Err(ApiError::Conflict(
+                "Only queued jobs can be cancelled".into(),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    tracing::info!(
+        job.id = job.id.as_str(),
+        admin.id = admin.user_id.as_str(),
+        "queued job cancelled"
+    );
+    let view = JobView::from(job);
+    let after = serde_json::to_value(&view).ok();
+    audit
+        .record("job.cancel", "job", Some(&view.id), None, after)
+        .await;
+    Ok(Reply::ok(view))
 }
 
 /// Retry a dead job: back on its queue with attempts reset.

@@ -1,9 +1,9 @@
 //! `admin`: operator routes under `/api/{v1,v2}/admin`, for the admin role only: users
 //! (`/admin/users`), organizations (`/admin/organizations`), the dashboard's stats and audit log (`/admin/dashboard/*`), the job
-//! queue — list jobs by status, and retry a dead one (its message left the queue for the
-//! dead-letter queue; retrying queues it again with its attempts reset) — and
-//! impersonation (`/admin/impersonate/{start,stop}`). Every change an admin makes is
-//! audited.
+//! queue — list jobs by status, read one, retry a dead one (its message left the queue
+//! for the dead-letter queue; retrying queues it again with its attempts reset) and
+//! cancel a queued one (its message is acknowledged unrun) — and impersonation
+//! (`/admin/impersonate/{start,stop,active}`). Every change an admin makes is audited.
 
 mod audit_logs;
 mod impersonation;
@@ -85,10 +85,18 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
         )
         .route("/admin/dashboard/stats", get(stats::dashboard_stats))
         .route("/admin/jobs", get(jobs::list_jobs))
+        .route(
+            "/admin/jobs/{id}",
+            get(jobs::get_job).delete(jobs::cancel_job),
+        )
         .route("/admin/jobs/{id}/retry", post(jobs::retry_job))
         .route(
             "/admin/dashboard/audit-logs",
             get(audit_logs::list_audit_logs),
+        )
+        .route(
+            "/admin/dashboard/audit-logs/{id}",
+            get(audit_logs::get_audit_log),
         )
         .route(
             "/admin/impersonate/start",
@@ -97,6 +105,10 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
         .route(
             "/admin/impersonate/stop",
             post(impersonation::stop_impersonation),
+        )
+        .route(
+            "/admin/impersonate/active",
+            get(impersonation::list_active_impersonations),
         );
     state.serve(routes, http)
 }
@@ -118,10 +130,14 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         users::activate_user,
         stats::dashboard_stats,
         jobs::list_jobs,
+        jobs::get_job,
         jobs::retry_job,
+        jobs::cancel_job,
         audit_logs::list_audit_logs,
+        audit_logs::get_audit_log,
         impersonation::start_impersonation,
-        impersonation::stop_impersonation
+        impersonation::stop_impersonation,
+        impersonation::list_active_impersonations
     ),
     tags((name = "Admin", description = "Operator routes (admin role)"))
 )]

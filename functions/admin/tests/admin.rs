@@ -74,6 +74,9 @@ impl Fixture {
                     .await
                     .unwrap();
             }
+            JobStatus::Cancelled => {
+                self.jobs.cancel(id, NOW).await.unwrap().unwrap();
+            }
         }
     }
 
@@ -540,4 +543,119 @@ async fn impersonation_acts_as_a_user_is_audited_and_ends_with_stop() {
         started_log["items"][0]["details"]["after"]["reason"],
         "ticket 42"
     );
+}
+
+#[tokio::test]
+async fn one_job_is_read_by_id_and_an_unknown_one_is_404() {
+    let f = fixture().await;
+    f.seed("dead-one", "webhooks", 1, JobStatus::Dead).await;
+
+    let answer = f.admin("GET", "/api/v1/admin/jobs/dead-one").await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    let job = answer.json();
+    assert_eq!(job["id"], "dead-one");
+    assert_eq!(job["status"], "dead");
+    assert_eq!(job["queue"], "webhooks");
+    assert_eq!(job["attempts"], 5);
+    assert_eq!(job["last_error"], "boom");
+    assert!(job.get("payload").is_none(), "payloads stay private");
+    let v2 = f.admin("GET", "/api/v2/admin/jobs/dead-one").await;
+    assert_eq!(v2.json()["data"]["id"], "dead-one");
+
+    let unknown = f.admin("GET", "/api/v1/admin/jobs/no-such-job").await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.text);
+    assert_eq!(unknown.json()["error"]["code"], "NOT_FOUND");
+    let as_user = oneshot::send(
+        &f.app,
+        oneshot::as_user("GET", "/api/v1/admin/jobs/dead-one", "ann", None),
+    )
+    .await;
+    assert_eq!(as_user.status, StatusCode::FORBIDDEN);
+}
+
+/// The dashboard's `jobs.queued`.
+async fn queued_count(f: &Fixture) -> Value {
+    let stats = f.admin("GET", "/api/v1/admin/dashboard/stats").await;
+    assert_eq!(stats.status, StatusCode::OK, "{}", stats.text);
+    stats.json()["jobs"]["queued"].clone()
+}
+
+#[tokio::test]
+async fn cancelling_a_queued_job_finishes_it_uncounted_and_audited() {
+    let f = fixture().await;
+    f.seed("to-cancel", "jobs", 1, JobStatus::Queued).await;
+    f.seed("stays", "jobs", 2, JobStatus::Queued).await;
+    assert_eq!(queued_count(&f).await, 2);
+
+    let answer = f.admin("DELETE", "/api/v1/admin/jobs/to-cancel").await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    let job = answer.json();
+    assert_eq!(job["id"], "to-cancel");
+    assert_eq!(job["status"], "cancelled");
+    assert!(job["finished_at"].is_string(), "{job}");
+
+    let stored = f.jobs.get("to-cancel").await.unwrap().unwrap();
+    assert_eq!(stored.status, JobStatus::Cancelled);
+    assert_eq!(queued_count(&f).await, 1, "it left the queued count");
+    assert_eq!(ids(&f.list("status=cancelled").await), ["to-cancel"]);
+    assert_eq!(ids(&f.list("status=queued").await), ["stays"]);
+    let all = f.list("").await;
+    assert_eq!(all["total"], 2);
+    assert_eq!(ids(&all), ["stays", "to-cancel"]);
+
+    let logs = f
+        .admin(
+            "GET",
+            "/api/v1/admin/dashboard/audit-logs?action=job.cancel",
+        )
+        .await
+        .json();
+    assert_eq!(logs["total"], 1);
+    let entry = &logs["items"][0];
+    assert_eq!(entry["actor_id"], "root");
+    assert_eq!(entry["resource_type"], "job");
+    assert_eq!(entry["resource_id"], "to-cancel");
+    assert_eq!(entry["details"]["after"]["status"], "cancelled");
+}
+
+#[tokio::test]
+async fn cancelling_a_job_that_is_not_queued_is_409_and_an_unknown_one_404() {
+    let f = fixture().await;
+    f.seed("running", "jobs", 1, JobStatus::Running).await;
+    f.seed("done", "jobs", 2, JobStatus::Succeeded).await;
+    f.seed("failing", "jobs", 3, JobStatus::Failed).await;
+    f.seed("dead", "jobs", 4, JobStatus::Dead).await;
+    f.seed("cancelled", "jobs", 5, JobStatus::Cancelled).await;
+
+    for id in ["running", "done", "failing", "dead", "cancelled"] {
+        let answer = f.admin("DELETE", &format!("/api/v1/admin/jobs/{id}")).await;
+        assert_eq!(answer.status, StatusCode::CONFLICT, "{id}: {}", answer.text);
+        assert_eq!(answer.json()["error"]["code"], "CONFLICT");
+    }
+    assert_eq!(
+        f.jobs.get("running").await.unwrap().unwrap().status,
+        JobStatus::Running,
+        "a refused cancel changes nothing"
+    );
+    let unknown = f.admin("DELETE", "/api/v1/admin/jobs/no-such-job").await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.text);
+    assert_eq!(unknown.json()["error"]["code"], "NOT_FOUND");
+    // A cancelled job is not dead: there is nothing to retry.
+    let retry = f.admin("POST", "/api/v1/admin/jobs/cancelled/retry").await;
+    assert_eq!(retry.status, StatusCode::CONFLICT, "{}", retry.text);
+
+    let logs = f
+        .admin(
+            "GET",
+            "/api/v1/admin/dashboard/audit-logs?action=job.cancel",
+        )
+        .await
+        .json();
+    assert_eq!(logs["total"], 0, "refused cancels are not audited: {logs}");
+    let as_user = oneshot::send(
+        &f.app,
+        oneshot::as_user("DELETE", "/api/v1/admin/jobs/running", "ann", None),
+    )
+    .await;
+    assert_eq!(as_user.status, StatusCode::FORBIDDEN);
 }

@@ -1,4 +1,4 @@
-//! The five file routes.
+//! The six file routes.
 
 use aloft_auth::{AuthUser, Principal};
 use aloft_core::{ApiError, Page, PageParams};
@@ -290,6 +290,29 @@ pub(crate) async fn create_download_url(
         download_url,
         expires_in: state.rules.url_ttl.as_secs(),
     }))
+}
+
+/// One file of the caller's tenant, as the list shows it. A pending upload is shown too
+/// (`status` says so): the client that asked for its URL may want to see where it stands.
+#[utoipa::path(
+    get,
+    path = "/app/files/{file_id}",
+    tag = "Files",
+    params(("file_id" = String, Path, format = Uuid, description = "The file's UUID")),
+    responses(
+        SignedIn,
+        (status = 200, description = "The file", body = FileView),
+        (status = 404, description = "No such file in the caller's tenant", body = ErrorBody),
+        (status = 422, description = "`file_id` is not a UUID", body = ErrorBody),
+    )
+)]
+pub(crate) async fn get_file(
+    State(state): State<AppState>,
+    AuthUser(principal): AuthUser,
+    Path(file_id): Path<String>,
+) -> Result<Reply<FileView>, ApiError> {
+    let file = owned_file(&state, &principal, &file_id).await?;
+    Ok(Reply::ok(FileView::from(&file)))
 }
 
 /// Delete a file: the object, then the record.

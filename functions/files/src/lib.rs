@@ -16,7 +16,7 @@ use aloft_queue::{Producer, Publisher, QueueName, QueueUrls};
 use aloft_store::{AwsClients, FileRepo, JobRepo, Objects, StorageQuota, Table, UsageMeter};
 use axum::{
     Router,
-    routing::{delete, get, post},
+    routing::{get, post},
 };
 use utoipa::OpenApi;
 
@@ -118,7 +118,10 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
             "/app/files/{file_id}/download-url",
             get(handlers::create_download_url),
         )
-        .route("/app/files/{file_id}", delete(handlers::delete_file));
+        .route(
+            "/app/files/{file_id}",
+            get(handlers::get_file).delete(handlers::delete_file),
+        );
     state.serve(routes, http)
 }
 
@@ -134,6 +137,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         handlers::create_upload_url,
         handlers::confirm_upload,
         handlers::create_download_url,
+        handlers::get_file,
         handlers::delete_file
     ),
     tags((name = "Files", description = "Presigned uploads and downloads"))

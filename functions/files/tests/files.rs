@@ -236,6 +236,7 @@ async fn another_tenants_file_is_404_on_every_route() {
     );
     assert_eq!(confirm(&app, "ann", id).await.status, StatusCode::OK);
     for (method, path) in [
+        ("GET", format!("/api/v1/app/files/{id}")),
         ("GET", format!("/api/v1/app/files/{id}/download-url")),
         ("DELETE", format!("/api/v1/app/files/{id}")),
     ] {
@@ -250,6 +251,47 @@ async fn another_tenants_file_is_404_on_every_route() {
     assert_eq!(list.json()["total"], 0);
 }
 
+#[tokio::test]
+async fn a_file_is_read_as_the_list_shows_it_pending_then_uploaded() {
+    let app = app().await;
+    let upload = upload_url(&app, "ann", "notes.txt", 11).await;
+    let id = upload["file_id"].as_str().unwrap();
+    let get = || {
+        oneshot::send(
+            &app,
+            oneshot::as_user("GET", &format!("/api/v1/app/files/{id}"), "ann", None),
+        )
+    };
+
+    let pending = get().await;
+    assert_eq!(pending.status, StatusCode::OK, "{}", pending.text);
+    assert_eq!(pending.json()["status"], "pending");
+
+    put(upload["upload_url"].as_str().unwrap(), b"hello world").await;
+    assert_eq!(confirm(&app, "ann", id).await.status, StatusCode::OK);
+    let file = get().await.json();
+    let list = oneshot::send(
+        &app,
+        oneshot::as_user("GET", "/api/v1/app/files", "ann", None),
+    )
+    .await
+    .json();
+    assert_eq!(file, list["items"][0], "the same view as the list");
+    assert_eq!(file["id"], id);
+    assert_eq!(file["filename"], "notes.txt");
+    assert_eq!(file["size"], 11);
+    assert_eq!(file["status"], "uploaded");
+}
+
+#[tokio::test]
+async fn an_unknown_file_is_404_in_the_envelope() {
+    let app = app().await;
+    let path = format!("/api/v1/app/files/{}", uuid::Uuid::now_v7());
+    let answer = oneshot::send(&app, oneshot::as_user("GET", &path, "ann", None)).await;
+    assert_eq!(answer.status, StatusCode::NOT_FOUND, "{}", answer.text);
+    assert_eq!(answer.json()["error"]["code"], "NOT_FOUND");
+}
+
 /// Method, path, body, expected status, expected `details.field`.
 type BadInput<'a> = (
     &'a str,
@@ -262,7 +304,7 @@ type BadInput<'a> = (
 #[tokio::test]
 async fn bad_input_gets_the_envelope_with_the_right_status() {
     let app = app().await;
-    let cases: [BadInput; 8] = [
+    let cases: [BadInput; 9] = [
         (
             "POST",
             "/api/v1/app/files/upload-url",
@@ -304,6 +346,13 @@ async fn bad_input_gets_the_envelope_with_the_right_status() {
             "POST",
             "/api/v1/app/files/confirm",
             Some(r#"{"file_id": "nope"}"#),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("file_id"),
+        ),
+        (
+            "GET",
+            "/api/v1/app/files/nope",
+            None,
             StatusCode::UNPROCESSABLE_ENTITY,
             Some("file_id"),
         ),

@@ -1,4 +1,5 @@
-//! The five admin routes and the caller's evaluated flags.
+//! The admin routes that list, read, create, delete and `check` flags, and the caller's
+//! evaluated flags. Changes to an existing flag are in [`crate::edits`].
 
 use std::collections::BTreeMap;
 
@@ -13,7 +14,7 @@ use axum::{
     extract::{Path, State},
     response::Response,
 };
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
@@ -21,28 +22,22 @@ use utoipa::{IntoParams, ToSchema};
 use crate::{
     AppState,
     evaluate::{Reason, evaluate},
-    model::{
-        Checked, CreateFlagRequest, Flag, FlagType, USER_ID_MAX, UpdateFlagRequest, parse_flag_id,
-    },
+    model::{Checked, CreateFlagRequest, Flag, FlagType, USER_ID_MAX, parse_flag_id, parse_key},
 };
 
-/// Read, apply, conditional write: how often a PATCH without `If-Match` starts over after
-/// losing a race before it answers 409.
-const UPDATE_ATTEMPTS: usize = 3;
-
-/// How flag changes appear in the audit log.
-const AUDIT_RESOURCE: &str = "flag";
+/// How flag changes appear in the audit log (the edits' actions are in [`crate::edits`]).
+pub(crate) const AUDIT_RESOURCE: &str = "flag";
 const AUDIT_CREATE: &str = "flag.create";
-const AUDIT_UPDATE: &str = "flag.update";
 const AUDIT_DELETE: &str = "flag.delete";
 
 /// 200/201 with the flag and its `ETag` (`"<version>"`).
-fn with_etag(status: StatusCode, record: &FlagRecord) -> Response {
+pub(crate) fn with_etag(status: StatusCode, record: &FlagRecord) -> Response {
     etag::with_etag(status, record.version, Flag::from(record))
 }
 
-/// `fields` written over `record` (id, key and creation stay).
-fn record_of(mut record: FlagRecord, fields: Checked, now: String) -> FlagRecord {
+/// `fields` written over `record` (id, key, timestamps and version stay: the write that
+/// stores it sets those).
+pub(crate) fn record_of(mut record: FlagRecord, fields: Checked) -> FlagRecord {
     record.name = fields.name;
     record.description = fields.description;
     record.flag_type = fields.flag_type.as_str().to_owned();
@@ -51,7 +46,6 @@ fn record_of(mut record: FlagRecord, fields: Checked, now: String) -> FlagRecord
     record.user_ids = fields.user_ids;
     record.plans = fields.plans;
     record.expires_at = fields.expires_at;
-    record.updated_at = now;
     record
 }
 
@@ -80,6 +74,70 @@ pub(crate) async fn list_flags(
     Ok(Reply::ok(Page::select(flags, &request, |f| {
         Flag::from(&f)
     })?))
+}
+
+/// One flag, with the `ETag` a change names in `If-Match`.
+#[utoipa::path(
+    get,
+    path = "/admin/feature-flags/{flag_id}",
+    tag = "Feature Flags",
+    params(("flag_id" = String, Path, description = "The flag's id (UUID)")),
+    responses(
+        AdminOnly,
+        (status = 200, description = "The flag; `ETag` names its version", body = Flag,
+            headers(("ETag" = String, description = "The flag's version, for `If-Match`")),
+            links(
+                ("UpdateFlag" = (operation_id = "update_flag", parameters(("flag_id" = "$response.body#/id"), ("If-Match" = "$response.header.ETag")))),
+            )),
+        (status = 404, description = "No flag has this id", body = ErrorBody),
+    )
+)]
+pub(crate) async fn get_flag(
+    State(state): State<AppState>,
+    AdminUser(_): AdminUser,
+    Path(flag_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = parse_flag_id(&flag_id)?;
+    let flag = state
+        .flags
+        .get(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("FeatureFlag", &id))?;
+    Ok(with_etag(StatusCode::OK, &flag))
+}
+
+/// One flag by its key, with the `ETag` a change names in `If-Match`.
+#[utoipa::path(
+    get,
+    path = "/admin/feature-flags/key/{key}",
+    tag = "Feature Flags",
+    params(("key" = String, Path, description = "The flag's key")),
+    responses(
+        AdminOnly,
+        (status = 200, description = "The flag; `ETag` names its version", body = Flag,
+            headers(("ETag" = String, description = "The flag's version, for `If-Match`")),
+            links(
+                ("UpdateFlag" = (operation_id = "update_flag", parameters(("flag_id" = "$response.body#/id"), ("If-Match" = "$response.header.ETag")))),
+            )),
+        (status = 404, description = "No flag has this key", body = ErrorBody),
+    )
+)]
+pub(crate) async fn get_flag_by_key(
+    State(state): State<AppState>,
+    AdminUser(_): AdminUser,
+    Path(key): Path<String>,
+) -> Result<Response, ApiError> {
+    let flag = match parse_key(&key) {
+        Ok(key) => state.flags.get_by_key(&key).await?,
+        // No flag can have a key that breaks the rules; and a long one is not sent on to
+        // the table, whose sort key it could not be.
+        Err(_) => None,
+    };
+    let Some(flag) = flag else {
+        let shown: String = key.chars().take(64).collect();
+        return Err(ApiError::not_found("FeatureFlag", shown));
+    };
+    Ok(with_etag(StatusCode::OK, &flag))
 }
 
 /// Create a flag. Its key is unique (409 when taken) and cannot change later.
@@ -121,10 +179,10 @@ pub(crate) async fn create_flag(
         plans: Vec::new(),
         expires_at: None,
         created_at: now.clone(),
-        updated_at: String::new(),
+        updated_at: now,
         version: 1,
     };
-    let record = record_of(blank, fields, now);
+    let record = record_of(blank, fields);
     match state.flags.create(&record).await? {
         CreateFlagOutcome::Created => {}
         CreateFlagOutcome::DuplicateKey => {
@@ -145,76 +203,6 @@ pub(crate) async fn create_flag(
         .record(AUDIT_CREATE, AUDIT_RESOURCE, Some(&record.id), None, after)
         .await;
     Ok(with_etag(StatusCode::CREATED, &record))
-}
-
-/// Change a flag. Concurrent edits never silently overwrite each other: every write is
-/// conditional on the version it was based on. With `If-Match`, a flag changed since that
-/// `ETag` is 412. Without it, the change is applied again to the newest version (fields
-/// it does not name keep the other edit), up to 3 times, then 409.
-#[utoipa::path(
-    patch,
-    path = "/admin/feature-flags/{flag_id}",
-    tag = "Feature Flags",
-    params(
-        ("flag_id" = String, Path, description = "The flag's id (UUID)"),
-        ("If-Match" = Option<String>, Header, description = "The `ETag` the change is based on"),
-    ),
-    request_body = UpdateFlagRequest,
-    responses(
-        AdminOnly, JsonBody,
-        (status = 200, description = "Updated; the new `ETag`", body = Flag,
-            headers(("ETag" = String, description = "The flag's version, for `If-Match`")),
-            links(
-                ("CheckFlag" = (operation_id = "check_flag", parameters(("flag_key" = "$response.body#/key")))),
-                ("DeleteFlag" = (operation_id = "delete_flag", parameters(("flag_id" = "$response.body#/id")))),
-            )),
-        (status = 404, description = "No flag has this id", body = ErrorBody),
-        (status = 409, description = "Other edits kept winning the race; try again", body = ErrorBody),
-        (status = 412, description = "The flag changed since that `ETag`", body = ErrorBody),
-        (status = 422, description = "The result breaks a rule (or names `key`); `details.field` says which", body = ErrorBody),
-    )
-)]
-pub(crate) async fn update_flag(
-    State(state): State<AppState>,
-    AdminUser(admin): AdminUser,
-    audit: Audit,
-    Path(flag_id): Path<String>,
-    headers: HeaderMap,
-    Json(body): Json<UpdateFlagRequest>,
-) -> Result<Response, ApiError> {
-    let id = parse_flag_id(&flag_id)?;
-    let expected = etag::if_match(&headers, "flag")?;
-    let stale = || ApiError::PreconditionFailed("The flag was changed; fetch it again".into());
-    for _ in 0..UPDATE_ATTEMPTS {
-        let current = state
-            .flags
-            .get(&id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("FeatureFlag", &id))?;
-        if expected.is_some_and(|version| version != current.version) {
-            return Err(stale());
-        }
-        let fields = body.apply(&current)?;
-        let based_on = current.version;
-        let before = serde_json::to_value(Flag::from(&current)).ok();
-        let mut next = record_of(current, fields, aloft_core::timestamp::now());
-        next.version = based_on + 1;
-        if state.flags.replace(&next, based_on).await? {
-            state.cache.invalidate();
-            tracing::info!(flag.key = %next.key, admin.id = %admin.user_id, "feature flag {} updated", next.key);
-            let after = serde_json::to_value(Flag::from(&next)).ok();
-            audit
-                .record(AUDIT_UPDATE, AUDIT_RESOURCE, Some(&id), before, after)
-                .await;
-            return Ok(with_etag(StatusCode::OK, &next));
-        }
-        if expected.is_some() {
-            return Err(stale());
-        }
-    }
-    Err(ApiError::Conflict(
-        "The flag kept changing under concurrent edits; try again".into(),
-    ))
 }
 
 /// Delete a flag; evaluations answer `not_found` for its key from then on.

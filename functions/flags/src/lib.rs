@@ -1,6 +1,7 @@
 //! `flags`: feature flags. Admins manage them under `/api/{v1,v2}/admin/feature-flags`
-//! (list, create, update with optimistic concurrency, delete, and `check` for any user);
-//! every signed-in caller reads theirs evaluated at `GET /api/{v1,v2}/app/feature-flags`.
+//! (list, read by id or key, create, delete, `check` for any user, and changes with
+//! optimistic concurrency: update, enable, disable, add or remove a user); every
+//! signed-in caller reads theirs evaluated at `GET /api/{v1,v2}/app/feature-flags`.
 //!
 //! Flags are one small DynamoDB partition (`aloft_store::FlagRepo`). Evaluations read it
 //! through a per-instance cache of `FEATURE_FLAGS_CACHE_SECONDS` (default 30, 0 = none):
@@ -8,6 +9,7 @@
 //! instance sees the change within the TTL.
 
 pub mod cache;
+mod edits;
 pub mod evaluate;
 mod handlers;
 pub mod model;
@@ -24,7 +26,7 @@ use aloft_http::{HttpConfig, openapi::versioned_document};
 use aloft_store::{AwsClients, FlagRecord, FlagRepo, StoreError, Table, UserRepo};
 use axum::{
     Router,
-    routing::{get, patch},
+    routing::{get, post},
 };
 use utoipa::OpenApi;
 
@@ -74,6 +76,8 @@ pub type AppState = App<Flags>;
 
 /// The function's app: routes under every API version, behind the guard and the edge.
 pub fn router(state: AppState, http: &HttpConfig) -> Router {
+    // matchit (axum 0.8) knows a parameter by its position, not its name, so `{flag_id}`
+    // and `{flag_key}` may share one; the literal `key` segment wins over both.
     let routes = Router::new()
         .route(
             "/admin/feature-flags",
@@ -81,7 +85,29 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
         )
         .route(
             "/admin/feature-flags/{flag_id}",
-            patch(handlers::update_flag).delete(handlers::delete_flag),
+            get(handlers::get_flag)
+                .patch(edits::update_flag)
+                .delete(handlers::delete_flag),
+        )
+        .route(
+            "/admin/feature-flags/key/{key}",
+            get(handlers::get_flag_by_key),
+        )
+        .route(
+            "/admin/feature-flags/{flag_id}/enable",
+            post(edits::enable_flag),
+        )
+        .route(
+            "/admin/feature-flags/{flag_id}/disable",
+            post(edits::disable_flag),
+        )
+        .route(
+            "/admin/feature-flags/{flag_id}/add-user",
+            post(edits::add_flag_user),
+        )
+        .route(
+            "/admin/feature-flags/{flag_id}/remove-user",
+            post(edits::remove_flag_user),
         )
         .route(
             "/admin/feature-flags/{flag_key}/check",
@@ -100,8 +126,14 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 #[openapi(
     paths(
         handlers::list_flags,
+        handlers::get_flag,
+        handlers::get_flag_by_key,
         handlers::create_flag,
-        handlers::update_flag,
+        edits::update_flag,
+        edits::enable_flag,
+        edits::disable_flag,
+        edits::add_flag_user,
+        edits::remove_flag_user,
         handlers::delete_flag,
         handlers::check_flag,
         handlers::my_flags

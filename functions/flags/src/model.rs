@@ -149,6 +149,29 @@ pub struct UpdateFlagRequest {
     pub expires_at: Option<Option<String>>,
 }
 
+/// `POST /admin/feature-flags/{flag_id}/add-user` and `.../remove-user`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct FlagUserRequest {
+    /// The user to add or remove: 1–256 characters, trimmed (need not exist).
+    #[serde(default)]
+    #[schema(required = true, min_length = 1, max_length = 256)]
+    pub user_id: String,
+}
+
+impl FlagUserRequest {
+    /// The user id as a flag's list stores it (trimmed); 422 naming `user_id` otherwise.
+    pub(crate) fn parse(&self) -> Result<String, ApiError> {
+        let id = self.user_id.trim();
+        if id.is_empty() || id.chars().count() > USER_ID_MAX {
+            return Err(ApiError::validation(
+                "user_id",
+                "user_id must be 1-256 characters",
+            ));
+        }
+        Ok(id.to_owned())
+    }
+}
+
 /// Tells a field set to `null` (`Some(None)`) from an absent one (`None`).
 fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
 where
@@ -252,6 +275,20 @@ impl UpdateFlagRequest {
 }
 
 impl Draft {
+    /// The stored flag's fields, for an edit that changes some and checks them again.
+    pub(crate) fn of(record: &FlagRecord) -> Self {
+        Self {
+            name: record.name.clone(),
+            description: record.description.clone(),
+            flag_type: record.flag_type.clone(),
+            is_enabled: record.is_enabled,
+            percentage: record.percentage.map(i64::from),
+            user_ids: record.user_ids.clone(),
+            plans: record.plans.clone(),
+            expires_at: record.expires_at.clone(),
+        }
+    }
+
     /// Every field rule, the first broken one reported by name (422).
     pub(crate) fn check(self) -> Result<Checked, ApiError> {
         let name = self.name.trim().to_owned();
@@ -469,6 +506,46 @@ mod tests {
         );
         d.expires_at = Some("tomorrow".into());
         assert_eq!(field(d.check().unwrap_err()), "expires_at");
+    }
+
+    #[test]
+    fn a_stored_flag_checks_again_to_the_same_fields() {
+        let mut d = draft("percentage");
+        d.percentage = Some(40);
+        d.expires_at = Some("2026-12-31T01:00:00+01:00".into());
+        let checked = d.check().unwrap();
+        let record = FlagRecord {
+            id: "id".into(),
+            key: "beta".into(),
+            name: checked.name.clone(),
+            description: checked.description.clone(),
+            flag_type: checked.flag_type.as_str().into(),
+            is_enabled: checked.is_enabled,
+            percentage: checked.percentage,
+            user_ids: checked.user_ids.clone(),
+            plans: checked.plans.clone(),
+            expires_at: checked.expires_at.clone(),
+            created_at: String::new(),
+            updated_at: String::new(),
+            version: 1,
+        };
+        assert_eq!(Draft::of(&record).check().unwrap(), checked);
+    }
+
+    fn user(raw: &str) -> Result<String, ApiError> {
+        let request = FlagUserRequest {
+            user_id: raw.to_owned(),
+        };
+        request.parse()
+    }
+
+    #[test]
+    fn a_user_to_add_or_remove_is_trimmed_and_1_to_256_characters() {
+        assert_eq!(user(" ann ").unwrap(), "ann");
+        assert!(user(&"x".repeat(256)).is_ok());
+        for bad in ["", "   ", "x".repeat(257).as_str()] {
+            assert_eq!(field(user(bad).unwrap_err()), "user_id", "{bad}");
+        }
     }
 
     #[test]

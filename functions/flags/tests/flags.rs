@@ -1,6 +1,8 @@
-//! The flag routes against the local emulator: admins' CRUD and its field rules, every
-//! type's reasons and expiry, the role matrix, Unleash-compatible bucketing, and the
-//! per-instance cache seen from several `AppState`s (warm instances) on one table.
+//! The flag routes against the local emulator: admins' CRUD and its field rules, reads by
+//! id and key, the targeted edits (enable, disable, add or remove a user) with `If-Match`
+//! and their audit entries, every type's reasons and expiry, the role matrix,
+//! Unleash-compatible bucketing, and the per-instance cache seen from several `AppState`s
+//! (warm instances) on one table.
 #![expect(
     clippy::unwrap_used,
     reason = "test helpers: a panic with the value is the report"
@@ -8,7 +10,7 @@
 
 use aloft_auth::Role;
 use aloft_http::HttpConfig;
-use aloft_store::{Table, UserRepo};
+use aloft_store::{AuditEntry, AuditLog, AuditQuery, Table, UserRepo};
 use aloft_testkit::{
     TestEnv,
     oneshot::{self, Answer, as_role, as_user},
@@ -16,7 +18,7 @@ use aloft_testkit::{
 };
 use axum::{Router, body::Body};
 use fn_flags::evaluate::{Reason, evaluate};
-use http::{Request, StatusCode, header};
+use http::{HeaderValue, Request, StatusCode, header};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
@@ -70,6 +72,35 @@ impl Fixture {
         self.admin("PATCH", &path, Some(body)).await
     }
 
+    /// `GET .../feature-flags/{id}` of `flag`.
+    async fn read(&self, flag: &Value) -> Answer {
+        let id = flag["id"].as_str().unwrap();
+        let path = format!("/api/v1/admin/feature-flags/{id}");
+        self.admin("GET", &path, None).await
+    }
+
+    /// A targeted `edit` of `flag` (`enable`, `add-user`, …), without `If-Match`.
+    async fn edit(&self, flag: &Value, edit: &str, body: Option<Value>) -> Answer {
+        self.admin("POST", &edit_path(flag, edit), body).await
+    }
+
+    /// A targeted `edit` of `flag` based on the version `etag` names.
+    async fn edit_if_match(
+        &self,
+        flag: &Value,
+        edit: &str,
+        etag: &str,
+        body: Option<Value>,
+    ) -> Answer {
+        let body = body.map(|b| b.to_string());
+        let path = edit_path(flag, edit);
+        let mut request = as_role("POST", &path, "boss", Role::Admin, body.as_deref());
+        request
+            .headers_mut()
+            .insert(header::IF_MATCH, HeaderValue::from_str(etag).unwrap());
+        oneshot::send(&self.app, request).await
+    }
+
     /// `check` for `user`: (is_enabled, reason).
     async fn check(&self, key: &str, user: &str) -> (bool, String) {
         check_on(&self.app, key, user).await
@@ -101,6 +132,47 @@ fn boolean(key: &str, on: bool) -> Value {
 
 fn percentage(key: &str, percentage: u32) -> Value {
     json!({"key": key, "name": key, "flag_type": "percentage", "percentage": percentage, "is_enabled": true})
+}
+
+fn user_list(key: &str, users: &[&str]) -> Value {
+    json!({"key": key, "name": key, "flag_type": "user_list", "user_ids": users, "is_enabled": true})
+}
+
+/// `{"user_id": id}`, the body of `add-user` and `remove-user`.
+fn user_body(id: &str) -> Option<Value> {
+    Some(json!({"user_id": id}))
+}
+
+/// The path of one of `flag`'s targeted edits: `enable`, `disable`, `add-user`, ….
+fn edit_path(flag: &Value, edit: &str) -> String {
+    format!(
+        "/api/v1/admin/feature-flags/{}/{edit}",
+        flag["id"].as_str().unwrap()
+    )
+}
+
+/// The body of a 200; a panic with what came instead.
+fn ok(answer: Answer) -> Value {
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    answer.json()
+}
+
+/// The flag entries of the audit log on `env`'s table, newest first.
+async fn flag_audit(env: &TestEnv) -> Vec<AuditEntry> {
+    let log = AuditLog::new(Table::new(env.clients.dynamodb.clone(), env.table()));
+    let query = AuditQuery {
+        resource_type: Some("flag".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    log.list(&query).await.unwrap().items
+}
+
+/// An audit entry's `before` and `after`, as JSON.
+fn before_and_after(entry: &AuditEntry) -> (Value, Value) {
+    let before: Value = serde_json::from_str(entry.before.as_deref().unwrap()).unwrap();
+    let after: Value = serde_json::from_str(entry.after.as_deref().unwrap()).unwrap();
+    (before, after)
 }
 
 #[tokio::test]
@@ -756,13 +828,7 @@ async fn every_flag_change_is_in_the_audit_log() {
     let path = format!("/api/v1/admin/feature-flags/{id}");
     f.admin("DELETE", &path, None).await;
 
-    let log = aloft_store::AuditLog::new(Table::new(f.env.clients.dynamodb.clone(), f.env.table()));
-    let query = aloft_store::AuditQuery {
-        resource_type: Some("flag".into()),
-        limit: 10,
-        ..Default::default()
-    };
-    let entries = log.list(&query).await.unwrap().items;
+    let entries = flag_audit(&f.env).await;
     let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(actions, ["flag.delete", "flag.update", "flag.create"]);
     assert!(
@@ -770,11 +836,278 @@ async fn every_flag_change_is_in_the_audit_log() {
             .iter()
             .all(|e| e.actor_id == "boss" && e.resource_id.as_deref() == Some(id))
     );
-    let update = &entries[1];
-    let before: Value = serde_json::from_str(update.before.as_deref().unwrap()).unwrap();
-    let after: Value = serde_json::from_str(update.after.as_deref().unwrap()).unwrap();
+    let (before, after) = before_and_after(&entries[1]);
     assert_eq!(
         (before["is_enabled"].clone(), after["is_enabled"].clone()),
         (json!(true), json!(false))
     );
+}
+
+#[tokio::test]
+async fn admins_read_one_flag_by_id_or_by_key_with_its_etag() {
+    let f = fixture().await;
+    let flag = f.create(boolean("readable", true)).await;
+
+    let by_id = f.read(&flag).await;
+    assert_eq!(by_id.headers[header::ETAG], "\"1\"");
+    assert_eq!(ok(by_id), flag);
+    let by_key = f
+        .admin("GET", "/api/v1/admin/feature-flags/key/readable", None)
+        .await;
+    assert_eq!(by_key.headers[header::ETAG], "\"1\"");
+    assert_eq!(ok(by_key), flag);
+
+    f.patch(&flag["id"], json!({"name": "Readable"})).await;
+    let v2 = f
+        .admin("GET", "/api/v2/admin/feature-flags/key/readable", None)
+        .await;
+    assert_eq!(v2.headers[header::ETAG], "\"2\"");
+    assert_eq!(ok(v2)["data"]["name"], "Readable");
+    // `check` still reaches the flag by key beside the literal `key` route.
+    assert_eq!(f.check("readable", "ann").await, (true, "boolean".into()));
+
+    let long_key = format!("key/{}", "x".repeat(3000));
+    for unknown in [
+        "00000000-0000-0000-0000-000000000000",
+        "not-a-uuid",
+        "key/missing",
+        "key/Has%20Caps",
+        long_key.as_str(),
+    ] {
+        let path = format!("/api/v1/admin/feature-flags/{unknown}");
+        let answer = f.admin("GET", &path, None).await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{unknown}");
+        let error = answer.json()["error"].clone();
+        assert_eq!(error["details"]["resource"], "FeatureFlag", "{unknown}");
+    }
+}
+
+#[tokio::test]
+async fn enable_and_disable_switch_a_flag_with_or_without_if_match() {
+    let f = fixture().await;
+    let flag = f.create(boolean("switch", false)).await;
+
+    let on = f.edit(&flag, "enable", None).await;
+    assert_eq!(on.headers[header::ETAG], "\"2\"");
+    assert_eq!(ok(on)["is_enabled"], true);
+    assert_eq!(f.check("switch", "ann").await, (true, "boolean".into()));
+    // Already on: answered as it is, nothing written.
+    let again = f.edit(&flag, "enable", None).await;
+    assert_eq!(again.headers[header::ETAG], "\"2\"");
+    assert_eq!(ok(again)["version"], 2);
+
+    let off = f.edit_if_match(&flag, "disable", "\"2\"", None).await;
+    assert_eq!(off.headers[header::ETAG], "\"3\"");
+    assert_eq!(ok(off)["is_enabled"], false);
+    assert_eq!(f.check("switch", "ann").await, (false, "disabled".into()));
+
+    // A second admin still looking at version 2 does not switch it back on.
+    let stale = f.edit_if_match(&flag, "enable", "\"2\"", None).await;
+    assert_eq!(
+        stale.status,
+        StatusCode::PRECONDITION_FAILED,
+        "{}",
+        stale.text
+    );
+    assert_eq!(stale.json()["error"]["code"], "PRECONDITION_FAILED");
+    assert_eq!(ok(f.read(&flag).await)["is_enabled"], false);
+    let fresh = f.edit_if_match(&flag, "enable", "\"3\"", None).await;
+    assert_eq!(ok(fresh)["version"], 4);
+    let malformed = f.edit_if_match(&flag, "disable", "\"x\"", None).await;
+    assert_eq!(malformed.status, StatusCode::PRECONDITION_FAILED);
+}
+
+#[tokio::test]
+async fn adding_or_removing_a_user_twice_changes_the_flag_once() {
+    let f = fixture().await;
+    let flag = f.create(user_list("listed", &["ann"])).await;
+
+    // Trimmed, and appended after the users already there.
+    let added = ok(f.edit(&flag, "add-user", user_body(" bob ")).await);
+    assert_eq!(added["user_ids"], json!(["ann", "bob"]));
+    assert_eq!(added["version"], 2);
+    assert_eq!(f.check("listed", "bob").await, (true, "user_list".into()));
+    let again = ok(f.edit(&flag, "add-user", user_body("bob")).await);
+    assert_eq!(again, added, "already there: nothing written");
+
+    let removed = ok(f.edit(&flag, "remove-user", user_body("bob")).await);
+    assert_eq!(removed["user_ids"], json!(["ann"]));
+    assert_eq!(removed["version"], 3);
+    assert_eq!(f.check("listed", "bob").await, (false, "user_list".into()));
+    let again = ok(f.edit(&flag, "remove-user", user_body("bob")).await);
+    assert_eq!(again, removed, "not there: nothing written");
+
+    // A user_list flag keeps at least one user.
+    let last = f.edit(&flag, "remove-user", user_body("ann")).await;
+    assert_eq!(
+        last.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        last.text
+    );
+    assert_eq!(last.json()["error"]["details"]["field"], "user_ids");
+
+    let stale = f
+        .edit_if_match(&flag, "add-user", "\"2\"", user_body("cy"))
+        .await;
+    assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
+    let fresh = f
+        .edit_if_match(&flag, "add-user", "\"3\"", user_body("cy"))
+        .await;
+    assert_eq!(ok(fresh)["user_ids"], json!(["ann", "cy"]));
+}
+
+#[tokio::test]
+async fn a_bad_user_id_is_422_an_unknown_flag_404_and_a_full_list_422() {
+    let f = fixture().await;
+    let flag = f.create(user_list("guarded", &["ann"])).await;
+    let long = "x".repeat(257);
+    for body in [
+        json!({}),
+        json!({"user_id": ""}),
+        json!({"user_id": "   "}),
+        json!({"user_id": long}),
+        json!({"user_id": 7}),
+    ] {
+        for edit in ["add-user", "remove-user"] {
+            let answer = f.edit(&flag, edit, Some(body.clone())).await;
+            assert_eq!(
+                answer.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{edit} {body}: {}",
+                answer.text
+            );
+            assert_eq!(answer.json()["error"]["details"]["field"], "user_id");
+        }
+    }
+    assert_eq!(ok(f.read(&flag).await)["version"], 1);
+
+    for unknown in ["00000000-0000-0000-0000-000000000000", "not-a-uuid"] {
+        let missing = json!({"id": unknown});
+        for edit in ["enable", "disable", "add-user", "remove-user"] {
+            let answer = f.edit(&missing, edit, user_body("bob")).await;
+            assert_eq!(answer.status, StatusCode::NOT_FOUND, "{edit} {unknown}");
+            let error = answer.json()["error"].clone();
+            assert_eq!(error["details"]["resource"], "FeatureFlag", "{edit}");
+        }
+    }
+
+    // At most 100 users; one already there is still a no-op.
+    let users: Vec<String> = (0..100).map(|i| format!("u{i}")).collect();
+    let ids: Vec<&str> = users.iter().map(String::as_str).collect();
+    let full = f.create(user_list("full", &ids)).await;
+    let over = f.edit(&full, "add-user", user_body("u100")).await;
+    assert_eq!(
+        over.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        over.text
+    );
+    assert_eq!(over.json()["error"]["details"]["field"], "user_ids");
+    let known = ok(f.edit(&full, "add-user", user_body("u5")).await);
+    assert_eq!(known["user_ids"].as_array().unwrap().len(), 100);
+    assert_eq!(known["version"], 1);
+}
+
+#[tokio::test]
+async fn users_are_refused_the_flag_reads_and_edits() {
+    let f = fixture().await;
+    let flag = f.create(boolean("matrix", false)).await;
+    let id = flag["id"].as_str().unwrap();
+    let reads = [
+        format!("/api/v1/admin/feature-flags/{id}"),
+        "/api/v1/admin/feature-flags/key/matrix".to_owned(),
+    ];
+    for path in reads {
+        let answer = send(&f.app, Role::User, "GET", &path, None).await;
+        assert_eq!(answer.status, StatusCode::FORBIDDEN, "{path}");
+    }
+    for edit in ["enable", "disable", "add-user", "remove-user"] {
+        let path = edit_path(&flag, edit);
+        let answer = send(&f.app, Role::User, "POST", &path, user_body("bob")).await;
+        assert_eq!(answer.status, StatusCode::FORBIDDEN, "{edit}");
+    }
+    assert_eq!(ok(f.read(&flag).await), flag, "nothing changed");
+}
+
+#[tokio::test]
+async fn every_targeted_edit_is_in_the_audit_log_with_before_and_after() {
+    let f = fixture().await;
+    let flag = f.create(user_list("audited-edits", &["ann"])).await;
+    let id = flag["id"].as_str().unwrap();
+    // The repeated edits change nothing, so they are not logged.
+    for (edit, body) in [
+        ("disable", None),
+        ("disable", None),
+        ("enable", None),
+        ("add-user", user_body("bob")),
+        ("add-user", user_body("bob")),
+        ("remove-user", user_body("bob")),
+    ] {
+        ok(f.edit(&flag, edit, body).await);
+    }
+
+    let entries = flag_audit(&f.env).await;
+    let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
+    let expected = [
+        "flag.remove_user",
+        "flag.add_user",
+        "flag.enable",
+        "flag.disable",
+        "flag.create",
+    ];
+    assert_eq!(actions, expected);
+    assert!(
+        entries
+            .iter()
+            .all(|e| e.actor_id == "boss" && e.resource_id.as_deref() == Some(id))
+    );
+    let change = |action: &str| {
+        let entry = entries.iter().find(|e| e.action == action).unwrap();
+        before_and_after(entry)
+    };
+    let (before, after) = change("flag.disable");
+    assert_eq!(before["is_enabled"], true);
+    assert_eq!(after["is_enabled"], false);
+    let (before, after) = change("flag.enable");
+    assert_eq!(before["is_enabled"], false);
+    assert_eq!(after["is_enabled"], true);
+    let (before, after) = change("flag.add_user");
+    assert_eq!(before["user_ids"], json!(["ann"]));
+    assert_eq!(after["user_ids"], json!(["ann", "bob"]));
+    let (before, after) = change("flag.remove_user");
+    assert_eq!(before["user_ids"], json!(["ann", "bob"]));
+    assert_eq!(after["user_ids"], json!(["ann"]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_adds_never_lose_a_user() {
+    let f = fixture().await;
+    let flag = f.create(user_list("crowded", &["ann"])).await;
+    let adds: Vec<_> = (0..8)
+        .map(|i| {
+            let (app, path) = (f.app.clone(), edit_path(&flag, "add-user"));
+            tokio::spawn(async move {
+                let body = json!({"user_id": format!("user-{i}")});
+                let answer = send(&app, Role::Admin, "POST", &path, Some(body)).await;
+                (i, answer)
+            })
+        })
+        .collect();
+    let mut expected = vec!["ann".to_owned()];
+    for add in adds {
+        let (i, answer) = add.await.unwrap();
+        // A lost race is applied again to the newest version; only a run of losses is 409.
+        match answer.status {
+            StatusCode::OK => expected.push(format!("user-{i}")),
+            StatusCode::CONFLICT => {}
+            other => panic!("add {i}: {other} {}", answer.text),
+        }
+    }
+    let now = ok(f.read(&flag).await);
+    assert_eq!(now["version"], expected.len(), "one per applied add");
+    let mut listed: Vec<String> = serde_json::from_value(now["user_ids"].clone()).unwrap();
+    listed.sort();
+    expected.sort();
+    assert_eq!(listed, expected, "every applied add, no other");
 }

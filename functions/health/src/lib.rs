@@ -1,6 +1,8 @@
 //! `health`: liveness (`GET /api/{v1,v2}/public/health`) and readiness
 //! (`GET /api/{v1,v2}/public/health/ready`), which really calls DynamoDB, S3 and SQS
-//! with a short deadline and answers 503 naming the component that is down.
+//! with a short deadline and answers 503 naming the component that is down. Both are
+//! also served outside the versions, at `GET /health` and `GET /health/ready`, where load
+//! balancers and uptime checks look.
 //!
 //! It also serves API Gateway's `$default` route, so unknown paths and wrong methods get
 //! our JSON envelope. Run locally with `make dev`; tests: `cargo test -p fn-health`.
@@ -12,7 +14,7 @@ use std::time::Duration;
 use aloft_auth::{Guard, guarded};
 use aloft_config::{ConfigError, Env};
 use aloft_http::{
-    HttpConfig, Reply,
+    ApiVersion, HttpConfig, Reply,
     openapi::{RateLimited, versioned_document},
     versioned,
 };
@@ -67,18 +69,58 @@ pub struct Health {
     pub timestamp: String,
 }
 
-/// The function's app: routes under every API version, wrapped by the shared edge.
+/// Each probe's path under the versions and its unversioned path.
+const UNVERSIONED: [(&str, &str); 2] = [
+    ("/public/health", "/health"),
+    ("/public/health/ready", "/health/ready"),
+];
+
+/// The function's app: routes under every API version and [`UNVERSIONED`], wrapped by
+/// the shared edge (the same guard and rate class for both).
 pub fn router(state: AppState, http: &HttpConfig) -> Router {
     let routes = Router::new()
         .route("/public/health", get(check_health))
         .route("/public/health/ready", get(readiness::check_readiness));
+    let unversioned = Router::new()
+        .route("/health", get(check_health))
+        .route("/health/ready", get(readiness::check_readiness));
     let guard = state.guard.clone();
-    guarded(versioned(routes).with_state(state), guard, http)
+    let app = versioned(routes).merge(unversioned).with_state(state);
+    guarded(app, guard, http)
 }
 
-/// The OpenAPI document of this function's routes.
+/// The OpenAPI document of this function's routes, the unversioned ones included.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    versioned_document(HealthApi::openapi())
+    let relative = HealthApi::openapi();
+    let mut api = versioned_document(relative.clone());
+    document_unversioned(&mut api, &relative);
+    api
+}
+
+/// An unversioned path is answered as the latest version (the edge picks it from the
+/// `Accept-Version` header, else the latest), so each is documented as a copy of the
+/// latest version's operation: its body shape is that version's, only its id differs.
+/// `versioned_document` puts every path under `/api/{v}`, hence this second step.
+fn document_unversioned(api: &mut utoipa::openapi::OpenApi, relative: &utoipa::openapi::OpenApi) {
+    let latest = ApiVersion::LATEST.as_str();
+    for (path, bare) in UNVERSIONED {
+        let versioned_path = format!("/api/{latest}{path}");
+        let Some(mut item) = api.paths.paths.get(&versioned_path).cloned() else {
+            continue;
+        };
+        let id = (relative.paths.paths.get(path))
+            .and_then(|source| source.get.as_ref()?.operation_id.clone());
+        if let (Some(operation), Some(id)) = (item.get.as_mut(), id) {
+            operation.operation_id = Some(format!("{id}_unversioned"));
+            let note = format!(
+                "`{versioned_path}` outside the versions: the body is {latest}'s \
+                 unless `Accept-Version: v1` asks for v1's."
+            );
+            let described = operation.description.take().map(|d| format!("{d}\n\n"));
+            operation.description = Some(described.unwrap_or_default() + &note);
+        }
+        api.paths.paths.insert(bare.to_owned(), item);
+    }
 }
 
 #[derive(OpenApi)]

@@ -39,6 +39,33 @@ async fn liveness_is_bare_in_v1_and_wrapped_in_v2() {
 }
 
 #[tokio::test]
+async fn both_probes_answer_outside_the_versions_as_the_latest_or_the_asked_version() {
+    let env = TestEnv::new().await;
+    let app = app_for(&env.env(&[])).await;
+
+    let (status, live) = get(&app, "/health").await;
+    assert_eq!(status, StatusCode::OK, "{live}");
+    assert_eq!(live["data"]["status"], "healthy");
+    assert_eq!(live["meta"]["version"], "v2");
+
+    let (status, ready) = get(&app, "/health/ready").await;
+    assert_eq!(status, StatusCode::OK, "{ready}");
+    assert_eq!(ready["data"]["status"], "healthy");
+    for component in ["database", "storage", "queue"] {
+        let report = &ready["data"]["components"][component];
+        assert_eq!(report["status"], "healthy", "{ready}");
+    }
+
+    let request = Request::get("/health")
+        .header("accept-version", "v1")
+        .body(Body::empty())
+        .unwrap();
+    let bare = oneshot::send(&app, request).await;
+    assert_eq!(bare.status, StatusCode::OK);
+    assert_eq!(bare.json()["status"], "healthy");
+}
+
+#[tokio::test]
 async fn readiness_reports_every_component_healthy() {
     let env = TestEnv::new().await;
     let app = app_for(&env.env(&[])).await;
@@ -134,6 +161,16 @@ fn openapi_documents_both_versions_with_error_shapes() {
         "/api/v2/public/health/ready",
     ] {
         assert!(paths.contains_key(path), "{path} missing");
+    }
+    // The unversioned paths: the latest version's operations under their own ids.
+    for (path, id) in [
+        ("/health", "check_health_unversioned"),
+        ("/health/ready", "check_readiness_unversioned"),
+    ] {
+        let operation = &paths[path]["get"];
+        assert_eq!(operation["operationId"], id, "{path}");
+        let versioned = &paths[&format!("/api/v2/public{path}")]["get"];
+        assert_eq!(operation["responses"], versioned["responses"], "{path}");
     }
     let ready_503 = &api["paths"]["/api/v1/public/health/ready"]["get"]["responses"]["503"];
     assert_eq!(

@@ -314,6 +314,50 @@ async fn a_job_that_always_fails_ends_dead_in_the_dlq_and_an_admin_can_retry_it(
     assert_eq!(delivery.status, "succeeded");
 }
 
+/// An admin cancels a job whose message waits on the queue: when the message arrives,
+/// the job is not run and the message is deleted as done (not failed, not retried).
+#[tokio::test]
+async fn a_job_cancelled_while_queued_is_acknowledged_without_running() {
+    let stack = stack(&[]).await;
+    let receiver = Receiver::start().await;
+    let subscription = stack.subscription(&receiver.url).await;
+    let id = stack.queue_delivery(&subscription, 0).await;
+    let admin = fn_admin::router(
+        fn_admin::AppState::from_env(&stack.vars).await.unwrap(),
+        &HttpConfig::from_env(&stack.vars).unwrap(),
+    );
+    let cancelled = oneshot::send(
+        &admin,
+        oneshot::as_role(
+            "DELETE",
+            &format!("/api/v1/admin/jobs/{id}"),
+            "ops",
+            Role::Admin,
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(
+        cancelled.status,
+        axum::http::StatusCode::OK,
+        "{}",
+        cancelled.text
+    );
+    assert_eq!(cancelled.json()["status"], "cancelled");
+
+    let outcomes = stack.run_until_idle().await;
+    assert_eq!(outcomes.len(), 1, "{outcomes:?}");
+    let outcome = &outcomes[0];
+    assert_eq!(
+        (outcome.received, outcome.deleted, outcome.failed),
+        (1, 1, 0),
+        "{outcome:?}"
+    );
+    assert!(receiver.received().is_empty(), "never delivered");
+    assert_eq!(stack.job_status(&id).await, (JobStatus::Cancelled, 0));
+    assert!(stack.dead_letters().await.is_empty());
+}
+
 /// Submits the contact form as `email`; the submission's reference.
 async fn submit_contact(stack: &Stack, email: &str) -> String {
     let contact = fn_contact::router(

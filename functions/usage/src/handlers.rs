@@ -1,26 +1,27 @@
 //! The usage routes of a user (in an organization: of the organization, with its use by
-//! member for its owner and admins) and the two of admins.
+//! member for its owner and admins). Each report is an `*_of(user_id)` function that
+//! `crate::admin` also serves for any user.
 
 use std::collections::BTreeMap;
 
-use aloft_auth::{AdminUser, AuthUser};
+use aloft_auth::AuthUser;
 use aloft_core::ApiError;
 use aloft_http::{
     Query, Reply,
-    openapi::{AdminOnly, ErrorBody, InvalidQuery, SignedIn},
+    openapi::{ErrorBody, InvalidQuery, SignedIn},
 };
 use aloft_store::{
-    Key, Metric, UserRecord,
+    Metric,
     usage::{
         AI_REQUESTS, AI_TOKENS, API_REQUESTS, BACKGROUND_JOBS, Breakdown, EMAIL_SENT,
         FILE_DOWNLOADS, FILE_UPLOADS, METRICS, STORAGE_BYTES, WEBSOCKET_MESSAGES, month_key,
         previous_month,
     },
 };
-use axum::extract::{Path, State};
-use serde::{Deserialize, Serialize};
+use axum::extract::State;
+use serde::Serialize;
 use time::{Date, Duration, OffsetDateTime};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use crate::{
     AppState,
@@ -30,7 +31,7 @@ use crate::{
     },
 };
 
-fn today() -> Date {
+pub(crate) fn today() -> Date {
     OffsetDateTime::now_utc().date()
 }
 
@@ -41,7 +42,7 @@ pub struct UsageSummary {
     pub period: Period,
 }
 
-async fn summary_of(
+pub(crate) async fn summary_of(
     state: &AppState,
     user_id: &str,
     query: &MetricQuery,
@@ -192,7 +193,7 @@ async fn window(
     responses(
         SignedIn, InvalidQuery,
         (status = 200, description = "Totals of both windows, growth, daily average, peak day and trend", body = Trends),
-        (status = 422, description = "`metric` missing or unknown, or `days` outside 1–90", body = ErrorBody),
+        (status = 422, description = "Unknown `metric`, or `days` outside 1–90", body = ErrorBody),
     )
 )]
 pub(crate) async fn trends(
@@ -200,8 +201,19 @@ pub(crate) async fn trends(
     AuthUser(principal): AuthUser,
     Query(query): Query<MetricQuery>,
 ) -> Result<Reply<Trends>, ApiError> {
+    Ok(Reply::ok(
+        trends_of(&state, &principal.usage_owner().id, &query).await?,
+    ))
+}
+
+/// `user_id`'s trend of the metric of `query` (`api_requests` when it names none).
+pub(crate) async fn trends_of(
+    state: &AppState,
+    user_id: &str,
+    query: &MetricQuery,
+) -> Result<Trends, ApiError> {
     let (metric, days) = (query.metric()?, query.days()?);
-    let series = window(&state, &principal.usage_owner().id, metric, days, true).await?;
+    let series = window(state, user_id, metric, days, true).await?;
     let (before, current) = series.split_at(series.len() / 2);
     let sum = |days: &[(Date, i64)]| days.iter().map(|(_, v)| v).sum::<i64>();
     let (current_total, previous_total) = (sum(current), sum(before));
@@ -212,7 +224,7 @@ pub(crate) async fn trends(
         .max_by_key(|(_, value)| *value)
         .filter(|(_, value)| *value > 0);
     let growth = growth_rate(current_total, previous_total);
-    Ok(Reply::ok(Trends {
+    Ok(Trends {
         metric: metric.key,
         current_period: current_total,
         previous_period: previous_total,
@@ -221,7 +233,7 @@ pub(crate) async fn trends(
         peak_day: peak.map(|(day, _)| day.to_string()),
         peak_value: peak.map_or(0, |(_, value)| *value),
         trend: report::trend(growth),
-    }))
+    })
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -250,7 +262,7 @@ pub struct DailyUsage {
     responses(
         SignedIn, InvalidQuery,
         (status = 200, description = "One value per day, oldest first", body = DailyUsage),
-        (status = 422, description = "`metric` missing or unknown, or `days` outside 1–90", body = ErrorBody),
+        (status = 422, description = "Unknown `metric`, or `days` outside 1–90", body = ErrorBody),
     )
 )]
 pub(crate) async fn daily(
@@ -258,10 +270,21 @@ pub(crate) async fn daily(
     AuthUser(principal): AuthUser,
     Query(query): Query<MetricQuery>,
 ) -> Result<Reply<DailyUsage>, ApiError> {
+    Ok(Reply::ok(
+        daily_of(&state, &principal.usage_owner().id, &query).await?,
+    ))
+}
+
+/// `user_id`'s days of the metric of `query` (`api_requests` when it names none).
+pub(crate) async fn daily_of(
+    state: &AppState,
+    user_id: &str,
+    query: &MetricQuery,
+) -> Result<DailyUsage, ApiError> {
     let (metric, days) = (query.metric()?, query.days()?);
-    let series = window(&state, &principal.usage_owner().id, metric, days, false).await?;
+    let series = window(state, user_id, metric, days, false).await?;
     let total = series.iter().map(|(_, v)| v).sum();
-    Ok(Reply::ok(DailyUsage {
+    Ok(DailyUsage {
         metric: metric.key,
         data: series
             .into_iter()
@@ -272,7 +295,7 @@ pub(crate) async fn daily(
             .collect(),
         total,
         average: average(total, days),
-    }))
+    })
 }
 
 /// A metric's month split by its dimension.
@@ -293,7 +316,7 @@ pub struct UsageBreakdown {
     responses(
         SignedIn, InvalidQuery,
         (status = 200, description = "The month split by the metric's dimension", body = UsageBreakdown),
-        (status = 422, description = "`metric` missing or unknown", body = ErrorBody),
+        (status = 422, description = "Unknown `metric`", body = ErrorBody),
     )
 )]
 pub(crate) async fn breakdown(
@@ -301,12 +324,21 @@ pub(crate) async fn breakdown(
     AuthUser(principal): AuthUser,
     Query(query): Query<MetricQuery>,
 ) -> Result<Reply<UsageBreakdown>, ApiError> {
+    Ok(Reply::ok(
+        breakdown_of(&state, &principal.usage_owner().id, &query).await?,
+    ))
+}
+
+/// `user_id`'s month of the metric of `query` (`api_requests` when it names none) by
+/// its dimension.
+pub(crate) async fn breakdown_of(
+    state: &AppState,
+    user_id: &str,
+    query: &MetricQuery,
+) -> Result<UsageBreakdown, ApiError> {
     let metric = query.metric()?;
     let today = today();
-    let month = state
-        .usage
-        .month(&principal.usage_owner().id, metric, today)
-        .await?;
+    let month = state.usage.month(user_id, metric, today).await?;
     let breakdown = match metric.breakdown {
         Breakdown::Model | Breakdown::RouteGroup => month.by.clone(),
         Breakdown::Day => month
@@ -318,11 +350,11 @@ pub(crate) async fn breakdown(
             })
             .collect(),
     };
-    Ok(Reply::ok(UsageBreakdown {
+    Ok(UsageBreakdown {
         metric: metric.key,
         breakdown,
         total: month.total,
-    }))
+    })
 }
 
 /// The metrics an organization's members share, counted per member.
@@ -448,7 +480,12 @@ pub struct MetricList {
     )
 )]
 pub(crate) async fn metrics(AuthUser(_): AuthUser) -> Reply<MetricList> {
-    Reply::ok(MetricList {
+    Reply::ok(metric_list())
+}
+
+/// Every counted metric, described.
+pub(crate) fn metric_list() -> MetricList {
+    MetricList {
         metrics: METRICS
             .iter()
             .map(|m| MetricInfo {
@@ -458,118 +495,5 @@ pub(crate) async fn metrics(AuthUser(_): AuthUser) -> Reply<MetricList> {
                 unit: m.unit,
             })
             .collect(),
-    })
-}
-
-/// A user's usage summary, for admins.
-#[utoipa::path(
-    get,
-    path = "/admin/usage/summary/{user_id}",
-    tag = "Admin",
-    params(("user_id" = String, Path, description = "The user's id"), MetricQuery),
-    responses(
-        AdminOnly, InvalidQuery,
-        (status = 200, description = "The user's summary, as `GET /app/usage/summary` shows it to them", body = UsageSummary),
-        (status = 404, description = "No such user", body = ErrorBody),
-        (status = 422, description = "Unknown `metric`", body = ErrorBody),
-    )
-)]
-pub(crate) async fn admin_summary(
-    State(state): State<AppState>,
-    AdminUser(_): AdminUser,
-    Path(user_id): Path<String>,
-    Query(query): Query<MetricQuery>,
-) -> Result<Reply<UsageSummary>, ApiError> {
-    let (user, summary) = tokio::join!(
-        state.users.get(&user_id),
-        summary_of(&state, &user_id, &query)
-    );
-    user?.ok_or_else(|| ApiError::not_found("User", user_id))?;
-    Ok(Reply::ok(summary?))
-}
-
-/// `?metric=&limit=` of the ranking.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct TopQuery {
-    /// The metric to rank by (default `api_requests`).
-    #[param(
-        pattern = "^(api_requests|ai_tokens|ai_requests|storage_bytes|file_uploads|file_downloads|websocket_messages|background_jobs|email_sent)$"
-    )]
-    pub metric: Option<String>,
-    /// How many users, 1–100 (default 10).
-    #[param(minimum = 1, maximum = 100)]
-    pub limit: Option<u32>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TopUser {
-    pub user_id: String,
-    pub email: String,
-    pub value: i64,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TopUsers {
-    pub metric: &'static str,
-    /// Highest first.
-    pub users: Vec<TopUser>,
-    pub period: Period,
-}
-
-/// This month's heaviest users of a metric, from the month's ranking index (it reads at
-/// most `limit` rows of each of its 16 shards, however many users there are). For
-/// `api_requests` a user's ranked total leaves out their requests of the current minute.
-#[utoipa::path(
-    get,
-    path = "/admin/usage/top-users",
-    tag = "Admin",
-    params(TopQuery),
-    responses(
-        AdminOnly, InvalidQuery,
-        (status = 200, description = "Users by this month's total, highest first", body = TopUsers),
-        (status = 422, description = "Unknown `metric`, or `limit` outside 1–100", body = ErrorBody),
-    )
-)]
-pub(crate) async fn top_users(
-    State(state): State<AppState>,
-    AdminUser(_): AdminUser,
-    Query(query): Query<TopQuery>,
-) -> Result<Reply<TopUsers>, ApiError> {
-    let metric = report::parse_metric(query.metric.as_deref().unwrap_or(API_REQUESTS.key))?;
-    let limit = match query.limit.unwrap_or(10) {
-        limit @ 1..=100 => i32::try_from(limit).unwrap_or(100),
-        _ => {
-            return Err(ApiError::validation(
-                "limit",
-                "limit must be between 1 and 100",
-            ));
-        }
-    };
-    let today = today();
-    let ranking = state.usage.top(metric, today, limit).await?;
-    let keys: Vec<_> = ranking
-        .users
-        .iter()
-        .map(|r| Key::user(&r.user_id))
-        .collect();
-    let profiles: Vec<UserRecord> = state.table.get_many(&keys).await?;
-    let emails: BTreeMap<_, _> = profiles.into_iter().map(|u| (u.id, u.email)).collect();
-    tracing::debug!(
-        usage.ranking_rows = ranking.items_read,
-        "top users read from the ranking"
-    );
-    Ok(Reply::ok(TopUsers {
-        metric: metric.key,
-        users: ranking
-            .users
-            .into_iter()
-            .map(|r| TopUser {
-                email: emails.get(&r.user_id).cloned().unwrap_or_default(),
-                user_id: r.user_id,
-                value: r.value,
-            })
-            .collect(),
-        period: Period::of(today),
-    }))
+    }
 }

@@ -5,9 +5,11 @@
 //!   caller's own usage; acting in an organization, the organization's (AI, files and
 //!   storage are charged to it, pooled). The period is the calendar month, UTC.
 //! - `GET /app/usage/members`: an organization's pooled use by member (owner, admins).
-//! - `GET /admin/usage/summary/{user_id}`, `GET /admin/usage/top-users`: any user's
-//!   summary, and the month's heaviest users from the ranking index (admin role).
+//! - `GET /admin/usage/{summary,trends,daily,breakdown}/{user_id}`,
+//!   `GET /admin/usage/metrics`, `GET /admin/usage/top-users`: any user's reports, as the
+//!   user sees them, and the month's heaviest users from the ranking index (admin role).
 
+mod admin;
 mod handlers;
 pub mod report;
 
@@ -49,11 +51,15 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
         .route("/app/usage/breakdown", get(handlers::breakdown))
         .route("/app/usage/metrics", get(handlers::metrics))
         .route("/app/usage/members", get(handlers::by_member))
+        .route("/admin/usage/summary/{user_id}", get(admin::admin_summary))
+        .route("/admin/usage/trends/{user_id}", get(admin::admin_trends))
+        .route("/admin/usage/daily/{user_id}", get(admin::admin_daily))
         .route(
-            "/admin/usage/summary/{user_id}",
-            get(handlers::admin_summary),
+            "/admin/usage/breakdown/{user_id}",
+            get(admin::admin_breakdown),
         )
-        .route("/admin/usage/top-users", get(handlers::top_users));
+        .route("/admin/usage/metrics", get(admin::admin_metrics))
+        .route("/admin/usage/top-users", get(admin::top_users));
     state.serve(routes, http)
 }
 
@@ -71,9 +77,13 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         handlers::daily,
         handlers::breakdown,
         handlers::metrics,
-        handlers::admin_summary,
         handlers::by_member,
-        handlers::top_users
+        admin::admin_summary,
+        admin::admin_trends,
+        admin::admin_daily,
+        admin::admin_breakdown,
+        admin::admin_metrics,
+        admin::top_users
     ),
     tags((name = "Usage", description = "What the caller used this month, by day, model and route group"))
 )]

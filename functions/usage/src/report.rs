@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use aloft_core::ApiError;
 use aloft_store::{
     Metric,
-    usage::{MonthUsage, month_key, next_month},
+    usage::{API_REQUESTS, MonthUsage, month_key, next_month},
 };
 use serde::{Deserialize, Serialize};
 use time::{Date, Duration};
@@ -21,7 +21,8 @@ const DEFAULT_DAYS: u32 = 30;
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct MetricQuery {
-    /// A metric key from `GET /app/usage/metrics`.
+    /// A metric key from `GET /app/usage/metrics`. Without it a summary covers every
+    /// metric, and trends, daily and breakdown report `api_requests`.
     #[param(
         pattern = "^(api_requests|ai_tokens|ai_requests|storage_bytes|file_uploads|file_downloads|websocket_messages|background_jobs|email_sent)$"
     )]
@@ -32,13 +33,11 @@ pub struct MetricQuery {
 }
 
 impl MetricQuery {
-    /// The named metric: 422 when it is missing or unknown.
+    /// The named metric, `api_requests` when none is named: 422 when it is unknown.
     pub fn metric(&self) -> Result<Metric, ApiError> {
-        let key = self
-            .metric
+        self.metric
             .as_deref()
-            .ok_or_else(|| ApiError::validation("metric", "metric is required"))?;
-        parse_metric(key)
+            .map_or(Ok(API_REQUESTS), parse_metric)
     }
 
     /// `days`, 1–90, 30 when absent.
@@ -265,7 +264,7 @@ mod tests {
         assert_eq!(query(None, None).days().unwrap(), 30);
         assert!(query(None, Some(91)).days().is_err());
         assert!(query(None, Some(0)).days().is_err());
-        assert!(query(None, None).metric().is_err());
+        assert_eq!(query(None, None).metric().unwrap().key, "api_requests");
         assert!(query(Some("bogus"), None).metric().is_err());
         assert_eq!(
             query(Some("ai_tokens"), None).metric().unwrap().key,

@@ -157,11 +157,10 @@ async fn bad_parameters_are_422_naming_the_parameter() {
     let f = fixture().await;
     for (path, field) in [
         ("/api/v1/app/usage/daily?metric=bogus", "metric"),
-        ("/api/v1/app/usage/daily", "metric"),
         ("/api/v1/app/usage/daily?metric=ai_tokens&days=91", "days"),
         ("/api/v1/app/usage/trends?metric=ai_tokens&days=0", "days"),
         ("/api/v1/app/usage/summary?metric=bogus", "metric"),
-        ("/api/v1/app/usage/breakdown", "metric"),
+        ("/api/v1/app/usage/breakdown?metric=bogus", "metric"),
     ] {
         let answer = f.get("ann", path).await;
         assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{path}");
@@ -246,4 +245,97 @@ async fn admins_rank_users_and_read_anyones_summary() {
     );
     let as_user = f.get("heavy", "/api/v1/admin/usage/top-users").await;
     assert_eq!(as_user.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn without_a_metric_the_reports_of_one_metric_read_api_requests() {
+    let f = fixture().await;
+    let ann = unique("ann");
+    f.meter
+        .add(
+            &UsageOwner::user(&ann),
+            API_REQUESTS,
+            OffsetDateTime::now_utc().date(),
+            40,
+            Some("projects"),
+        )
+        .await
+        .unwrap();
+    for path in [
+        "/api/v1/app/usage/trends",
+        "/api/v1/app/usage/daily",
+        "/api/v1/app/usage/breakdown",
+    ] {
+        let report = f.get_ok(&ann, path).await;
+        assert_eq!(report["metric"], "api_requests", "{path}");
+    }
+    let breakdown = f.get_ok(&ann, "/api/v1/app/usage/breakdown").await;
+    assert_eq!(breakdown["breakdown"]["projects"], 40);
+}
+
+#[tokio::test]
+async fn admins_read_a_users_reports_as_the_user_sees_them() {
+    let f = fixture().await;
+    let (ann, bob) = (unique("ann"), unique("bob"));
+    f.users.create(&user_record(&ann)).await.unwrap();
+    let today = OffsetDateTime::now_utc().date();
+    for (user, day, tokens) in [
+        (&ann, today, 300),
+        (&ann, today - Duration::days(2), 120),
+        (&bob, today, 9999),
+    ] {
+        f.meter
+            .add(
+                &UsageOwner::user(user),
+                AI_TOKENS,
+                day,
+                tokens,
+                Some("gpt-4o"),
+            )
+            .await
+            .unwrap();
+    }
+
+    for report in [
+        "trends?metric=ai_tokens&days=7",
+        "daily?metric=ai_tokens&days=7",
+        "breakdown?metric=ai_tokens",
+    ] {
+        let (name, query) = report.split_once('?').unwrap();
+        let own = f.get_ok(&ann, &format!("/api/v1/app/usage/{report}")).await;
+        let admin = f
+            .admin(&format!("/api/v1/admin/usage/{name}/{ann}?{query}"))
+            .await;
+        assert_eq!(admin.status, StatusCode::OK, "{report}: {}", admin.text);
+        assert_eq!(admin.json(), own, "{report}");
+    }
+    let daily = f
+        .admin(&format!(
+            "/api/v1/admin/usage/daily/{ann}?metric=ai_tokens&days=3"
+        ))
+        .await
+        .json();
+    assert_eq!(daily["total"], 420, "ann's own, none of bob's");
+
+    let metrics = f.admin("/api/v1/admin/usage/metrics").await;
+    assert_eq!(metrics.status, StatusCode::OK);
+    assert_eq!(
+        metrics.json(),
+        f.get_ok(&ann, "/api/v1/app/usage/metrics").await
+    );
+
+    for path in ["trends/nobody", "daily/nobody", "breakdown/nobody"] {
+        let answer = f.admin(&format!("/api/v1/admin/usage/{path}")).await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(answer.json()["error"]["code"], "NOT_FOUND", "{path}");
+    }
+    for path in [
+        format!("/api/v1/admin/usage/trends/{ann}"),
+        format!("/api/v1/admin/usage/daily/{ann}"),
+        format!("/api/v1/admin/usage/breakdown/{ann}"),
+        "/api/v1/admin/usage/metrics".to_owned(),
+    ] {
+        let answer = f.get(&ann, &path).await;
+        assert_eq!(answer.status, StatusCode::FORBIDDEN, "{path}");
+    }
 }

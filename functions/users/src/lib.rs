@@ -1,10 +1,12 @@
 //! `users`: the signed-in user's own profile, `GET` and `PATCH /api/{v1,v2}/app/users/me`.
 //! v2 adds `is_premium` and `days_since_joined`. An inactive account gets 403. Also the
 //! caller's API keys (`GET/POST /app/api-keys`, `DELETE /app/api-keys/{id}`) and their
-//! organizations (`/app/organizations`, members). (Their password, sessions and
-//! verification mail are the `auth` function's.)
+//! organizations (`/app/organizations`, members), and their open WebSocket connections
+//! (`GET /app/ws/status`). (Their password, sessions and verification mail are the `auth`
+//! function's.)
 
 mod api_keys;
+mod connections;
 mod credentials;
 mod invitations;
 mod me;
@@ -15,8 +17,8 @@ use aloft_config::{ConfigError, Env};
 use aloft_http::{HttpConfig, openapi::versioned_document};
 use aloft_queue::{Producer, Publisher, QueueName, QueueUrls};
 use aloft_store::{
-    ApiKeyRepo, AwsClients, JobRepo, MembershipLimits, OrganizationRepo, RefreshTokens, Table,
-    TenantCredentials, UserRepo,
+    ApiKeyRepo, AwsClients, Connections, JobRepo, MembershipLimits, OrganizationRepo,
+    RefreshTokens, Table, TenantCredentials, UserRepo,
 };
 use axum::{
     Router,
@@ -43,6 +45,8 @@ pub struct Users {
     pub marks: MembershipMarks,
     /// Organizations' own provider keys (`TENANT_CREDENTIALS_KEY_ID`); `None`: 503.
     pub credentials: Option<TenantCredentials>,
+    /// The caller's WebSocket connections, as the realtime function records them.
+    pub connections: Connections,
 }
 
 impl AppParts for Users {
@@ -58,6 +62,7 @@ impl AppParts for Users {
             api_keys: ApiKeyRepo::new(table.clone()),
             organizations: OrganizationRepo::new(table.clone()),
             credentials: TenantCredentials::from_env(env, aws, table),
+            connections: Connections::new(table.clone()),
             limits: MembershipLimits {
                 members_per_organization: env.parse_or("ORGANIZATION_MEMBERS_MAX", 100)?,
                 organizations_per_user: env.parse_or("ORGANIZATIONS_PER_USER_MAX", 20)?,
@@ -123,7 +128,8 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
         .route(
             "/app/invitations/accept",
             post(invitations::accept_invitation),
-        );
+        )
+        .route("/app/ws/status", get(connections::get_ws_status));
     state.serve(routes, http)
 }
 
@@ -156,12 +162,14 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         invitations::create_invitation,
         invitations::list_invitations,
         invitations::revoke_invitation,
-        invitations::accept_invitation
+        invitations::accept_invitation,
+        connections::get_ws_status
     ),
     tags(
         (name = "Users", description = "The signed-in user's profile"),
         (name = "API keys", description = "Keys for service accounts, sent as X-API-Key"),
-        (name = "Organizations", description = "Tenants with members: the caller's organizations, their members and roles")
+        (name = "Organizations", description = "Tenants with members: the caller's organizations, their members and roles"),
+        (name = "Realtime", description = "The caller's WebSocket connections")
     )
 )]
 struct UsersApi;

@@ -5,7 +5,7 @@
 )]
 
 use aloft_http::HttpConfig;
-use aloft_store::{Table, UserRecord, UserRepo};
+use aloft_store::{ConnectionRecord, Connections, Table, UserRecord, UserRepo};
 use aloft_testkit::{TestEnv, oneshot};
 use axum::{Router, body::Body};
 use http::{Request, StatusCode, header};
@@ -13,6 +13,7 @@ use http::{Request, StatusCode, header};
 struct Fixture {
     app: Router,
     users: UserRepo,
+    connections: Connections,
 }
 
 async fn fixture() -> Fixture {
@@ -22,8 +23,12 @@ async fn fixture() -> Fixture {
         fn_users::AppState::from_env(&vars).await.unwrap(),
         &HttpConfig::from_env(&vars).unwrap(),
     );
-    let users = UserRepo::new(Table::new(env.clients.dynamodb.clone(), env.table()));
-    Fixture { app, users }
+    let table = Table::new(env.clients.dynamodb.clone(), env.table());
+    Fixture {
+        app,
+        users: UserRepo::new(table.clone()),
+        connections: Connections::new(table),
+    }
 }
 
 fn record(id: &str) -> UserRecord {
@@ -262,4 +267,72 @@ async fn every_authenticated_request_is_metered_per_user_and_day() {
         .unwrap();
     assert_eq!(month.day(today.day()), 2);
     assert_eq!(month.by["users"], 2, "counted under its route group");
+}
+
+/// A connection of `user` as the realtime function records it at `$connect`.
+fn connection(id: &str, user: &str, expires_at: u64) -> ConnectionRecord {
+    ConnectionRecord {
+        connection_id: id.to_owned(),
+        user_id: user.to_owned(),
+        tenant_id: format!("tenant-{user}"),
+        connected_at: aloft_core::timestamp::now(),
+        channels: Vec::new(),
+        expires_at,
+        credential_expires_at: None,
+        impersonation_session: None,
+    }
+}
+
+#[tokio::test]
+async fn ws_status_shows_the_callers_open_connections_with_their_channels() {
+    let f = fixture().await;
+    let now = aloft_core::timestamp::unix_now();
+    let (first, second) = (
+        connection("Ann1=", "ann", now + 3600),
+        connection("Ann2=", "ann", now + 3600),
+    );
+    for open in [&first, &second, &connection("Bob1=", "bob", now + 3600)] {
+        f.connections.open(open).await.unwrap();
+    }
+    for channel in ["user:ann", "project:p1"] {
+        assert!(f.connections.join(&first, channel).await.unwrap());
+    }
+    // Past API Gateway's two hours, its item not yet removed by the table's TTL.
+    let expired = connection("AnnOld=", "ann", now - 1);
+    f.connections.open(&expired).await.unwrap();
+
+    let status = |user| {
+        oneshot::send(
+            &f.app,
+            oneshot::as_user("GET", "/api/v1/app/ws/status", user, None),
+        )
+    };
+    let answer = status("ann").await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    let ann = answer.json();
+    assert_eq!(ann["count"], 2, "{ann}");
+    let connections = ann["connections"].as_array().unwrap();
+    let shown = |id: &str| {
+        connections
+            .iter()
+            .find(|c| c["connection_id"] == id)
+            .cloned()
+    };
+    let first_shown = shown("Ann1=").unwrap();
+    assert_eq!(
+        first_shown["channels"],
+        serde_json::json!(["project:p1", "user:ann"])
+    );
+    assert_eq!(first_shown["connected_at"], first.connected_at.as_str());
+    assert_eq!(shown("Ann2=").unwrap()["channels"], serde_json::json!([]));
+    assert!(
+        shown("AnnOld=").is_none(),
+        "expired connections are left out"
+    );
+    assert!(shown("Bob1=").is_none(), "another user's are not shown");
+
+    let bob = status("bob").await.json();
+    assert_eq!(bob["count"], 1);
+    assert_eq!(bob["connections"][0]["connection_id"], "Bob1=");
+    assert_eq!(status("cat").await.json()["count"], 0);
 }

@@ -1,5 +1,6 @@
 //! `/app/webhook-subscriptions`: the tenant's outgoing webhooks. A subscription names a
-//! URL and the events it wants; the signing secret is returned once, at creation.
+//! URL and the events it wants; the signing secret (the caller's own, or one made here)
+//! is returned once, at creation, and never logged.
 //! Deliveries (`…/{id}/deliveries`) show every attempt's outcome, dead ones included.
 
 use aloft_auth::{AuthUser, PersonUser, Principal, opaque::random_secret};
@@ -22,7 +23,7 @@ use crate::AppState;
 const MAX_SUBSCRIPTIONS: usize = 20;
 
 /// `POST /app/webhook-subscriptions`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 pub struct CreateSubscription {
     /// Where deliveries are POSTed; `https` to a public host.
     #[schema(pattern = "^https://")]
@@ -30,6 +31,43 @@ pub struct CreateSubscription {
     /// Event names, e.g. `contact.submitted` (operator events need the admin role).
     #[schema(min_items = 1)]
     pub events: Vec<String>,
+    /// The signing secret to use, when the receiver already has one: 32–128 printable
+    /// ASCII characters, no spaces. Stored and used as given. Absent, one is made.
+    #[schema(min_length = 32, max_length = 128, pattern = "^[!-~]{32,128}$")]
+    pub secret: Option<String>,
+}
+
+/// The secret stays out of any debug output.
+impl std::fmt::Debug for CreateSubscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateSubscription")
+            .field("url", &self.url)
+            .field("events", &self.events)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// Bounds of a caller's own signing secret.
+const SECRET_CHARS: std::ops::RangeInclusive<usize> = 32..=128;
+
+/// The caller's own signing secret, as given, or a new `whsec_` one.
+fn signing_secret(chosen: Option<String>) -> Result<String, ApiError> {
+    let Some(secret) = chosen else {
+        return Ok(format!(
+            "whsec_{}",
+            random_secret().map_err(ApiError::internal)?
+        ));
+    };
+    // Graphic ASCII is one byte a character, so the byte length is the character count.
+    if secret.bytes().all(|b| b.is_ascii_graphic()) && SECRET_CHARS.contains(&secret.len()) {
+        Ok(secret)
+    } else {
+        Err(ApiError::validation(
+            "secret",
+            "secret must be 32 to 128 printable ASCII characters, without spaces",
+        ))
+    }
 }
 
 /// A subscription as listed: never the secret.
@@ -137,7 +175,7 @@ pub(crate) async fn list_subscriptions(
             )),
         (status = 403, description = "An operator event and the caller is not an admin, or an API key or impersonation token", body = ErrorBody),
         (status = 409, description = "The tenant has the maximum number of subscriptions", body = ErrorBody),
-        (status = 422, description = "A field is missing, the URL is not a public https URL, or an event is unknown", body = ErrorBody),
+        (status = 422, description = "A field is missing, the URL is not a public https URL, an event is unknown, or the `secret` given is not 32–128 printable ASCII characters without spaces; `details.field` names it", body = ErrorBody),
     )
 )]
 pub(crate) async fn create_subscription(
@@ -151,6 +189,7 @@ pub(crate) async fn create_subscription(
         .check_url(body.url.trim())
         .map_err(|reason| ApiError::validation("url", format!("url {reason}")))?;
     let events = parse_events(&body.events)?;
+    let secret = signing_secret(body.secret)?;
     if events.iter().any(|e| e.operator_only()) && !principal.is_admin() {
         return Err(ApiError::Authorization(
             "Operator events need the admin role".into(),
@@ -167,7 +206,6 @@ pub(crate) async fn create_subscription(
             format!("A tenant can have at most {MAX_SUBSCRIPTIONS} subscriptions").into(),
         ));
     }
-    let secret = format!("whsec_{}", random_secret().map_err(ApiError::internal)?);
     let record = SubscriptionRecord {
         id: uuid::Uuid::now_v7().to_string(),
         tenant_id: principal.tenant_id.as_str().to_owned(),

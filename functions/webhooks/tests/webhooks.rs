@@ -310,6 +310,87 @@ async fn bad_subscriptions_are_refused_with_the_reason() {
     assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
 }
 
+/// The subscription as stored: what the webhook worker signs deliveries with.
+async fn stored_secret(env: &TestEnv, tenant: &str, id: &str) -> String {
+    let table = aloft_store::Table::new(env.clients.dynamodb.clone(), env.table());
+    aloft_store::WebhookRepo::new(table)
+        .subscription(&aloft_store::TenantId::new(tenant), id)
+        .await
+        .unwrap()
+        .unwrap()
+        .secret
+}
+
+#[tokio::test]
+async fn a_callers_own_secret_is_stored_as_given_and_shown_once() {
+    let env = TestEnv::new().await;
+    let app = app(&env).await;
+    let secret = "my-receivers-secret_0123456789!~ABCDEF";
+    let body = json!({
+        "url": "https://hooks.example.com/in",
+        "events": ["contact.submitted"],
+        "secret": secret,
+    })
+    .to_string();
+    let created = oneshot::send(&app, subscribe("ops", Role::Admin, &body)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let created = created.json();
+    assert_eq!(created["secret"], secret, "as given, no prefix added");
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(stored_secret(&env, "tenant-ops", id).await, secret);
+
+    let generated = r#"{"url": "https://hooks.example.com/in", "events": ["contact.submitted"]}"#;
+    let created = oneshot::send(&app, subscribe("ops", Role::Admin, generated)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let created = created.json();
+    let made = created["secret"].as_str().unwrap();
+    assert!(made.starts_with("whsec_") && made.len() > 32, "{made}");
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(stored_secret(&env, "tenant-ops", id).await, made);
+}
+
+#[tokio::test]
+async fn a_short_long_spaced_or_non_ascii_secret_is_422_naming_it() {
+    let env = TestEnv::new().await;
+    let app = app(&env).await;
+    let (short, long) = ("s".repeat(31), "l".repeat(129));
+    let spaced = format!("{} {}", "a".repeat(20), "b".repeat(20));
+    let accented = format!("{}é", "a".repeat(40));
+    let control = format!("{}\t", "a".repeat(40));
+    for secret in [&short, &long, &spaced, &accented, &control] {
+        let body = json!({
+            "url": "https://hooks.example.com/in",
+            "events": ["contact.submitted"],
+            "secret": secret,
+        })
+        .to_string();
+        let answer = oneshot::send(&app, subscribe("ops", Role::Admin, &body)).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{secret:?}: {}",
+            answer.text
+        );
+        let error = answer.json()["error"].clone();
+        assert_eq!(error["details"]["field"], "secret", "{secret:?}");
+        assert!(
+            !answer.text.contains(secret.as_str()),
+            "the answer does not echo the secret"
+        );
+    }
+    // The edges are accepted: 32 and 128 characters.
+    for secret in ["e".repeat(32), "E".repeat(128)] {
+        let body = json!({
+            "url": "https://hooks.example.com/in",
+            "events": ["contact.submitted"],
+            "secret": secret,
+        })
+        .to_string();
+        let answer = oneshot::send(&app, subscribe("ops", Role::Admin, &body)).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
+    }
+}
+
 #[tokio::test]
 async fn every_documented_route_is_routed() {
     let env = TestEnv::new().await;

@@ -290,6 +290,7 @@ impl<H: Handler> Worker<H> {
         match self.jobs.start(&job.job_id, attempt, &now).await {
             Ok(Start::Running(record)) => self.run_job(message, &record, attempt).await,
             Ok(Start::AlreadySucceeded) => Outcome::Duplicate(job),
+            Ok(Start::Cancelled) => Outcome::Cancelled(job),
             Ok(Start::Missing) => Outcome::Missing(job),
             Err(e) => Outcome::NotStarted(job, e),
         }

@@ -5,8 +5,10 @@
 //! type (`AUDIT_TYPE#<type>` / `<at>#<id>`) and, for an action in an organization, one
 //! under its tenant (`AUDIT_TENANT#<tenant>` / `<at>#<id>`), all written in one transaction that
 //! refuses to overwrite: an entry, once written, is never changed, and writing the same
-//! entry twice (a retry) keeps the first. Every filter is served by a key or an index;
-//! the newest come first, and a page ends with a cursor (the last entry's sort key).
+//! entry twice (a retry) keeps the first. Every filter but `resource_id` is served by a
+//! key or an index; the newest come first, and a page ends with a cursor (the last
+//! entry's sort key). One entry is found by its id alone ([`AuditLog::get`]): the id's
+//! time locates it.
 
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
@@ -63,6 +65,8 @@ pub struct AuditQuery {
     pub actor_id: Option<String>,
     pub action: Option<String>,
     pub resource_type: Option<String>,
+    /// No index serves it: applied to what the other filters read.
+    pub resource_id: Option<String>,
     pub since: Option<String>,
     pub until: Option<String>,
     /// The sort key the page starts after (the previous page's `next_after`).
@@ -130,9 +134,9 @@ impl AuditLog {
 
     /// Entries matching `query`, newest first. The most selective filter picks the key or
     /// index (tenant, then actor, then action, then resource type, else the month
-    /// partitions); any
-    /// other filter is applied to what that read returns, so a page may hold fewer than
-    /// `limit` entries and still have a next page.
+    /// partitions); any other filter (and always `resource_id`) is applied to what that
+    /// read returns, so a page may hold fewer than `limit` entries and still have a next
+    /// page.
     pub async fn list(&self, query: &AuditQuery) -> Result<AuditPage, StoreError> {
         // Key values cannot be empty; every timestamp sorts after "0".
         let since = query.since.clone().unwrap_or_else(|| "0".to_owned());
@@ -151,6 +155,7 @@ impl AuditLog {
             });
         }
         let mut filters = Vec::new();
+        push_filter(&mut filters, "resource_id", query.resource_id.as_deref());
         let partitions: Vec<Partition> = if let Some(tenant) = &query.tenant_id {
             push_filter(&mut filters, "actor_id", query.actor_id.as_deref());
             push_filter(&mut filters, "action", query.action.as_deref());
@@ -202,6 +207,29 @@ impl AuditLog {
             .then(|| items.last().map(AuditEntry::sort_key))
             .flatten();
         Ok(AuditPage { items, next_after })
+    }
+
+    /// The entry `id`; `None` if there is none, or `id` is not a UUID v7. The id is made
+    /// just before the entry's `created_at` (whole seconds, by the same clock), so its
+    /// time names the entry's second, hence its month partition and its whole sort key:
+    /// read in that second, then the next (the second turned between the two), then the
+    /// one before (a v7 id's time can run a little ahead of the clock).
+    pub async fn get(&self, id: &str) -> Result<Option<AuditEntry>, StoreError> {
+        let Some((id, second)) = v7_id_and_second(id) else {
+            return Ok(None);
+        };
+        for offset in [0, 1, -1] {
+            let Ok(at) = time::OffsetDateTime::from_unix_timestamp(second + offset) else {
+                continue;
+            };
+            let created_at = aloft_core::timestamp::format(at);
+            let month = created_at.get(..7).unwrap_or(&created_at);
+            let key = Key::audit(month, &format!("{created_at}#{id}"));
+            if let Some(entry) = self.table.get::<AuditEntry>(&key).await? {
+                return Ok(Some(entry));
+            }
+        }
+        Ok(None)
     }
 
     /// One partition's entries with sort keys in [`since`, `upper`), newest first, and
@@ -276,6 +304,17 @@ impl Partition {
     }
 }
 
+/// `raw` as stored (a hyphenated, lowercase UUID) and the unix second of its time, if it
+/// is a UUID v7.
+fn v7_id_and_second(raw: &str) -> Option<(String, i64)> {
+    let id = uuid::Uuid::parse_str(raw).ok()?;
+    if id.get_version() != Some(uuid::Version::SortRand) {
+        return None;
+    }
+    let (seconds, _) = id.get_timestamp()?.to_unix();
+    Some((id.to_string(), i64::try_from(seconds).ok()?))
+}
+
 fn push_filter(filters: &mut Vec<(&'static str, String)>, name: &'static str, value: Option<&str>) {
     if let Some(value) = value {
         filters.push((name, value.to_owned()));
@@ -319,4 +358,23 @@ fn strip_keys(mut item: Item) -> Item {
         item.remove(key);
     }
     item
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_v7_id_names_its_second_and_other_ids_name_none() {
+        let at = uuid::Timestamp::from_unix(uuid::NoContext, 1_767_225_600, 999_000_000);
+        let id = uuid::Uuid::new_v7(at);
+        let upper = id.to_string().to_uppercase();
+        assert_eq!(
+            v7_id_and_second(&upper),
+            Some((id.to_string(), 1_767_225_600))
+        );
+        assert_eq!(v7_id_and_second(&uuid::Uuid::new_v4().to_string()), None);
+        assert_eq!(v7_id_and_second("id-001"), None);
+        assert_eq!(v7_id_and_second(""), None);
+    }
 }

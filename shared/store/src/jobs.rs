@@ -1,8 +1,9 @@
 //! Job records: what a queued message is meant to do and how far it got. The message on
 //! the queue carries only the job id; the record holds the payload, the status
-//! (`queued` → `running` → `succeeded` / `failed` → `dead`), the attempts and the last
-//! error, and is listed by status through `gsi1`. Finished jobs expire after
-//! [`RETENTION_SECONDS`]; a dead one stays until it is retried or expires.
+//! (`queued` → `running` → `succeeded` / `failed` → `dead`, or `queued` → `cancelled`
+//! by an admin), the attempts and the last error, and is listed by status through
+//! `gsi1`. Finished jobs expire after [`RETENTION_SECONDS`]; a dead one stays until it
+//! is retried or expires.
 //!
 //! Every status change is counted on the dashboard ([`Stats`]) in the write that makes
 //! it: a write conditioned on the status it moves from, in one transaction with the
@@ -33,15 +34,19 @@ pub enum JobStatus {
     Failed,
     /// Failed on its last allowed attempt: its message is in the dead-letter queue.
     Dead,
+    /// Cancelled by an admin while queued: never runs; its message, when delivered, is
+    /// acknowledged without running it.
+    Cancelled,
 }
 
 impl JobStatus {
-    pub const ALL: [JobStatus; 5] = [
+    pub const ALL: [JobStatus; 6] = [
         JobStatus::Queued,
         JobStatus::Running,
         JobStatus::Succeeded,
         JobStatus::Failed,
         JobStatus::Dead,
+        JobStatus::Cancelled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -51,6 +56,7 @@ impl JobStatus {
             JobStatus::Succeeded => "succeeded",
             JobStatus::Failed => "failed",
             JobStatus::Dead => "dead",
+            JobStatus::Cancelled => "cancelled",
         }
     }
 
@@ -94,6 +100,8 @@ pub enum Start {
     Running(Box<JobRecord>),
     /// A duplicate delivery of a job that already succeeded: nothing to do.
     AlreadySucceeded,
+    /// The job was cancelled while queued: it must not run.
+    Cancelled,
     /// No record: the job was never created or has expired.
     Missing,
 }
@@ -246,14 +254,18 @@ impl JobRepo {
     /// Marks the job `running` for its `attempt`-th receive and returns it. The job is
     /// read, then written on condition that it is still as read (its status, and
     /// `updated_at`), with the count of its move from the status it had (a `queued` job
-    /// leaves `jobs_queued`) in the same transaction.
+    /// leaves `jobs_queued`) in the same transaction. A succeeded or cancelled job is not
+    /// started; one cancelled between the read and the write fails the write's condition
+    /// and is found cancelled when read again.
     pub async fn start(&self, id: &str, attempt: u32, now: &str) -> Result<Start, StoreError> {
         for _ in 0..ATTEMPTS {
             let Some(read) = self.get(id).await? else {
                 return Ok(Start::Missing);
             };
-            if read.status == JobStatus::Succeeded {
-                return Ok(Start::AlreadySucceeded);
+            match read.status {
+                JobStatus::Succeeded => return Ok(Start::AlreadySucceeded),
+                JobStatus::Cancelled => return Ok(Start::Cancelled),
+                _ => {}
             }
             let mut writes = vec![self.start_write(&read, attempt, now)?];
             let tally = Tally::job(Some(read.status), Some(JobStatus::Running));
@@ -386,6 +398,48 @@ impl JobRepo {
         }))
     }
 
+    /// Cancels a `queued` job: it becomes `cancelled`, finished and expiring like a
+    /// succeeded one, and leaves `jobs_queued` (nothing else counts it), in one
+    /// transaction conditioned on its still being queued. Its message, when delivered, is
+    /// acknowledged without running ([`Start::Cancelled`]). `None` if there is no such
+    /// job, [`StoreError::ConditionFailed`] if it is not queued (running, failed and
+    /// waiting for its retry, or finished).
+    pub async fn cancel(&self, id: &str, now: &str) -> Result<Option<JobRecord>, StoreError> {
+        let Some(queued) = self.get(id).await? else {
+            return Ok(None);
+        };
+        if queued.status != JobStatus::Queued {
+            return Err(StoreError::ConditionFailed);
+        }
+        let update = Update::builder()
+            .table_name(self.table.name())
+            .set_key(Some(Key::job(id).attributes()))
+            .update_expression(
+                "SET #status = :cancelled, updated_at = :now, finished_at = :now, \
+                 expires_at = :expires, gsi1pk = :index",
+            )
+            .condition_expression("#status = :queued")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":cancelled", s(JobStatus::Cancelled.as_str()))
+            .expression_attribute_values(":queued", s(JobStatus::Queued.as_str()))
+            .expression_attribute_values(":now", s(now))
+            .expression_attribute_values(":expires", n(expiry()))
+            .expression_attribute_values(":index", s(status_index(JobStatus::Cancelled)))
+            .build()
+            .map_err(build_error)?;
+        let mut writes = vec![TransactWriteItem::builder().update(update).build()];
+        let tally = Tally::job(Some(JobStatus::Queued), Some(JobStatus::Cancelled));
+        writes.extend(self.stats.writes(&tally)?);
+        self.table.write(writes).await?;
+        // Only the relay's claim (`updated_at`) changes a queued job: it is as read, cancelled.
+        Ok(Some(JobRecord {
+            status: JobStatus::Cancelled,
+            updated_at: now.to_owned(),
+            finished_at: Some(now.to_owned()),
+            ..queued
+        }))
+    }
+
     /// Removes a job (one whose message could not be sent), uncounting it in the same
     /// transaction: the job is read, and deleted on condition that its status is still
     /// the one read.
@@ -414,7 +468,7 @@ impl JobRepo {
     /// One page of jobs, newest first (`gsi1`: `JOBS#<status>` / `<created_at>#<id>`). Of
     /// one status: that status's partition read in key order, `skip + limit + 1` jobs
     /// at most. Of every status: each status's partition read as far as the page needs
-    /// (at most [`MAX_EXAMINED`] / 5 each), merged. `total`: the dashboard's counter
+    /// (at most [`MAX_EXAMINED`] / 6 each), merged. `total`: the dashboard's counter
     /// for `queued` (the one status it keeps); the others are counted, at most
     /// [`MAX_EXAMINED`] jobs in all (finished jobs expire by TTL, which no counter sees).
     pub async fn page(
@@ -436,16 +490,17 @@ impl JobRepo {
                 let ranges = JobStatus::ALL.map(range);
                 let after = request.after.as_deref();
                 let read = |range| self.table.read_range(range, after, want, budget, |_| true);
-                let [a, b, c, d, e] = &ranges;
-                let (a, b, c, d, e, total) = tokio::join!(
+                let [a, b, c, d, e, f] = &ranges;
+                let (a, b, c, d, e, f, total) = tokio::join!(
                     read(a),
                     read(b),
                     read(c),
                     read(d),
                     read(e),
+                    read(f),
                     self.total_of_all()
                 );
-                let runs = vec![a?, b?, c?, d?, e?];
+                let runs = vec![a?, b?, c?, d?, e?, f?];
                 let cut = Merged::of(runs, &ranges[0], want).page(request)?;
                 (cut, total?)
             }
@@ -469,18 +524,19 @@ impl JobRepo {
         self.table.count_range(&range, budget).await
     }
 
-    /// How many jobs there are: the `queued` counter, and the other four statuses counted
-    /// at most [`MAX_EXAMINED`] / 4 each.
+    /// How many jobs there are: the `queued` counter, and the other five statuses counted
+    /// at most [`MAX_EXAMINED`] / 5 each.
     async fn total_of_all(&self) -> Result<(u64, bool), StoreError> {
-        let budget = MAX_EXAMINED / 4;
-        let (queued, running, succeeded, failed, dead) = tokio::join!(
+        let budget = MAX_EXAMINED / 5;
+        let (queued, running, succeeded, failed, dead, cancelled) = tokio::join!(
             self.total(JobStatus::Queued, budget),
             self.total(JobStatus::Running, budget),
             self.total(JobStatus::Succeeded, budget),
             self.total(JobStatus::Failed, budget),
             self.total(JobStatus::Dead, budget),
+            self.total(JobStatus::Cancelled, budget),
         );
-        [queued?, running?, succeeded?, failed?, dead?]
+        [queued?, running?, succeeded?, failed?, dead?, cancelled?]
             .into_iter()
             .try_fold((0, true), |(sum, exact), (count, count_exact)| {
                 Ok((sum + count, exact && count_exact))

@@ -41,7 +41,7 @@ pub use credentials::{CredentialRecord, TenantCredentials};
 pub use error::StoreError;
 pub use files::{Confirmation, FileRecord, FileRepo, StorageQuota, Stored};
 pub use flags::{CreateFlagOutcome, FlagRecord, FlagRepo, MAX_FLAGS, MAX_USER_IDS};
-pub use impersonation::{ImpersonationSession, ImpersonationSessions};
+pub use impersonation::{ActiveImpersonation, ImpersonationSession, ImpersonationSessions};
 pub use jobs::{JobRecord, JobRepo, JobStatus, Start};
 pub use keys::{Key, TenantId};
 pub use objects::Objects;

@@ -446,6 +446,14 @@ mod tests {
     }
 
     #[test]
+    fn a_cancelled_job_leaves_the_queue_and_counts_nothing_else() {
+        let cancelled = Tally::job(Some(JobStatus::Queued), Some(JobStatus::Cancelled));
+        assert_eq!(cancelled.totals, map(&[("jobs_queued", -1)]));
+        assert!(cancelled.hourly.is_empty(), "neither completed nor failed");
+        assert!(Tally::job(Some(JobStatus::Cancelled), None).is_empty());
+    }
+
+    #[test]
     fn deliveries_are_pending_until_delivered_or_dead() {
         let created = Tally::delivery(None, "pending");
         assert_eq!(

@@ -221,6 +221,115 @@ async fn an_organizations_entries_are_listed_under_it_alone() {
 }
 
 #[tokio::test]
+async fn resource_id_narrows_whichever_key_is_read() {
+    let log = seeded().await;
+    let tenant_entry = AuditEntry {
+        tenant_id: Some("org-a".into()),
+        ..entry(7, "2026-03-01T10:00:00Z", "ann", "member.add", "member")
+    };
+    log.append(&tenant_entry).await.unwrap();
+    let of = |resource: &str| AuditQuery {
+        resource_id: Some(resource.into()),
+        ..query(50)
+    };
+    let cases = [
+        (of("r4"), vec!["id-004"]),
+        (of("r9"), vec![]),
+        (
+            AuditQuery {
+                actor_id: Some("ann".into()),
+                ..of("r4")
+            },
+            vec!["id-004"],
+        ),
+        (
+            AuditQuery {
+                actor_id: Some("bob".into()),
+                ..of("r4")
+            },
+            vec![],
+        ),
+        (
+            AuditQuery {
+                action: Some("user.update".into()),
+                ..of("r5")
+            },
+            vec!["id-005"],
+        ),
+        (
+            AuditQuery {
+                resource_type: Some("user".into()),
+                ..of("r1")
+            },
+            vec!["id-001"],
+        ),
+        (
+            AuditQuery {
+                resource_type: Some("flag".into()),
+                ..of("r1")
+            },
+            vec![],
+        ),
+        (
+            AuditQuery {
+                tenant_id: Some("org-a".into()),
+                ..of("r7")
+            },
+            vec!["id-007"],
+        ),
+        (
+            AuditQuery {
+                tenant_id: Some("org-a".into()),
+                ..of("r4")
+            },
+            vec![],
+        ),
+    ];
+    for (query, expected) in cases {
+        let listed = log.list(&query).await.unwrap();
+        assert_eq!(ids(&listed.items), expected, "{query:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_entry_is_found_by_its_v7_id_in_the_second_it_names_or_next_to_it() {
+    let log = log().await;
+    // `Audit::record` makes the id, then `created_at` (whole seconds) a moment later.
+    let made = |seconds: u64, millis: u32, created_at: &str, n: u32| AuditEntry {
+        id: uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            seconds,
+            millis * 1_000_000,
+        ))
+        .to_string(),
+        ..entry(n, created_at, "ann", "user.update", "user")
+    };
+    let new_year = 1_767_225_600; // 2026-01-01T00:00:00Z
+    let entries = [
+        made(new_year + 5, 400, "2026-01-01T00:00:05Z", 1),
+        // The second (here also the month) turned between the id and `created_at`.
+        made(new_year - 1, 999, "2026-01-01T00:00:00Z", 2),
+        // An id whose time ran ahead of the clock.
+        made(new_year, 1, "2025-12-31T23:59:59Z", 3),
+    ];
+    for entry in &entries {
+        log.append(entry).await.unwrap();
+    }
+    for entry in &entries {
+        assert_eq!(log.get(&entry.id).await.unwrap().as_ref(), Some(entry));
+    }
+    let never_written =
+        uuid::Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, new_year + 5, 0));
+    for unknown in [
+        never_written.to_string(),
+        uuid::Uuid::new_v4().to_string(),
+        "id-001".to_owned(),
+    ] {
+        assert_eq!(log.get(&unknown).await.unwrap(), None, "{unknown}");
+    }
+}
+
+#[tokio::test]
 async fn since_and_until_bound_the_time_inclusively() {
     let log = seeded().await;
     let all = log.list(&query(50)).await.unwrap().items;

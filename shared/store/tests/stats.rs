@@ -14,8 +14,8 @@ use std::fmt::Debug;
 use aloft_core::{PageParams, PageRequest};
 use aloft_store::{
     AdminChange, Applied, BillingChange, DeliveryAttempt, DeliveryRecord, JobRecord, JobRepo,
-    JobStatus, Key, Lifecycle, ProfileChange, Stats, StoreError, Table, TenantId, UserRecord,
-    UserRepo, WebhookRepo,
+    JobStatus, Key, Lifecycle, ProfileChange, Start, Stats, StoreError, Table, TenantId,
+    UserRecord, UserRepo, WebhookRepo,
 };
 use aloft_testkit::{TestEnv, user_record};
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -271,6 +271,44 @@ async fn jobs_are_counted_while_queued_and_once_when_they_end() {
         1,
         "b queued again, c removed"
     );
+}
+
+#[tokio::test]
+async fn a_cancelled_job_leaves_the_queued_count_counts_nothing_else_and_never_starts() {
+    let table = table().await;
+    let jobs = JobRepo::new(table.clone());
+    let stats = Stats::new(table.clone());
+    for id in ["a", "b"] {
+        jobs.create(&job(id)).await.unwrap();
+    }
+    let now = OffsetDateTime::now_utc();
+    let before = stats.read(now).await.unwrap();
+    assert_eq!(before.total("jobs_queued"), 2);
+
+    let cancelled = jobs.cancel("a", NOW).await.unwrap().unwrap();
+    assert_eq!(cancelled.status, JobStatus::Cancelled);
+    assert_eq!(cancelled.finished_at.as_deref(), Some(NOW));
+    assert_eq!(jobs.get("a").await.unwrap().unwrap(), cancelled);
+    let after = stats.read(now).await.unwrap();
+    assert_eq!(after.total("jobs_queued"), 1);
+    assert_eq!(
+        after.last_24_hours, before.last_24_hours,
+        "neither completed nor failed"
+    );
+    assert_eq!(jobs.list(JobStatus::Cancelled).await.unwrap(), [cancelled]);
+    assert_eq!(jobs.list(JobStatus::Queued).await.unwrap().len(), 1);
+    // Its message, delivered now, does not start it.
+    let started = jobs.start("a", 1, NOW).await.unwrap();
+    assert!(matches!(started, Start::Cancelled), "{started:?}");
+
+    // Cancelled again, or a job no longer queued: refused, counting nothing.
+    assert_refused(jobs.cancel("a", NOW).await);
+    jobs.start("b", 1, NOW).await.unwrap();
+    let running = stats.read(now).await.unwrap();
+    assert_refused(jobs.cancel("b", NOW).await);
+    assert!(jobs.cancel("no-such-job", NOW).await.unwrap().is_none());
+    assert_eq!(stats.read(now).await.unwrap(), running);
+    assert_eq!(running.total("jobs_queued"), 0);
 }
 
 #[tokio::test]

@@ -19,6 +19,8 @@ pub(super) enum Outcome {
     NotAJob,
     /// A duplicate delivery of a job that already succeeded.
     Duplicate(JobMessage),
+    /// The job was cancelled by an admin while queued: not run, its message deleted.
+    Cancelled(JobMessage),
     /// No record: never created, or expired.
     Missing(JobMessage),
     NotStarted(JobMessage, StoreError),
@@ -33,7 +35,10 @@ impl Outcome {
     pub(super) fn done(&self) -> bool {
         matches!(
             self,
-            Outcome::Duplicate(_) | Outcome::Ran(_, None) | Outcome::Given(..)
+            Outcome::Duplicate(_)
+                | Outcome::Cancelled(_)
+                | Outcome::Ran(_, None)
+                | Outcome::Given(..)
         )
     }
 
@@ -53,6 +58,14 @@ impl Outcome {
                 job.id = %job.job_id,
                 job.kind = %job.kind,
                 "job {} ({}): duplicate delivery of a finished job",
+                job.job_id,
+                job.kind
+            ),
+            Outcome::Cancelled(job) => tracing::info!(
+                trace_id,
+                job.id = %job.job_id,
+                job.kind = %job.kind,
+                "job {} ({}): cancelled, not run",
                 job.job_id,
                 job.kind
             ),
