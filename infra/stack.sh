@@ -22,6 +22,10 @@
 # points billing at the testkit's fake Stripe (fake-stripe on :5301) with the local webhook
 # secret and prices, as does `ALOFT_FAKE_STRIPE=1 infra/stack.sh dev`.
 #
+# OpenTelemetry settings (OTEL_EXPORTER_OTLP_ENDPOINT and the other OTEL_*) pass through
+# too: `OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 make dev` sends every request's
+# spans to a collector (Jaeger's all-in-one listens there). Unset by default.
+#
 #   infra/stack.sh dev                run it in the foreground; Ctrl-C stops it
 #   infra/stack.sh emulator -- CMD    run CMD with the emulator up (integration tests)
 #   infra/stack.sh full -- CMD        run CMD with the whole stack up (end-to-end tests)

@@ -44,9 +44,10 @@ impl From<ConnectionRecord> for WebSocketConnection {
 }
 
 /// The caller's open WebSocket connections and the channels each joined: one query of
-/// the user's connection index. A connection past API Gateway's two-hour limit is left
-/// out even before its item expires from the table; one opened a moment ago may be
-/// missing (the index is eventually consistent).
+/// the user's connection index. A connection past API Gateway's two-hour limit, or whose
+/// credential has ended (the next push closes it), is left out even before its item
+/// expires from the table; one opened a moment ago may be missing (the index is
+/// eventually consistent).
 #[utoipa::path(
     get,
     path = "/app/ws/status",
@@ -65,7 +66,7 @@ pub(crate) async fn get_ws_status(
         .of_user(&principal.user_id)
         .await?
         .into_iter()
-        .filter(|connection| connection.expires_at > now)
+        .filter(|connection| connection.expires_at > now && !connection.credential_ended(now))
         .map(WebSocketConnection::from)
         .collect();
     Ok(Reply::ok(WebSocketStatus {

@@ -300,6 +300,12 @@ async fn ws_status_shows_the_callers_open_connections_with_their_channels() {
     // Past API Gateway's two hours, its item not yet removed by the table's TTL.
     let expired = connection("AnnOld=", "ann", now - 1);
     f.connections.open(&expired).await.unwrap();
+    // Its token has run out: the next push closes it.
+    let ended = ConnectionRecord {
+        credential_expires_at: Some(now - 1),
+        ..connection("AnnEnded=", "ann", now + 3600)
+    };
+    f.connections.open(&ended).await.unwrap();
 
     let status = |user| {
         oneshot::send(
@@ -326,8 +332,8 @@ async fn ws_status_shows_the_callers_open_connections_with_their_channels() {
     assert_eq!(first_shown["connected_at"], first.connected_at.as_str());
     assert_eq!(shown("Ann2=").unwrap()["channels"], serde_json::json!([]));
     assert!(
-        shown("AnnOld=").is_none(),
-        "expired connections are left out"
+        shown("AnnOld=").is_none() && shown("AnnEnded=").is_none(),
+        "expired connections and ended credentials are left out"
     );
     assert!(shown("Bob1=").is_none(), "another user's are not shown");
 

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::{BoxError, secrets};
+use crate::{BoxError, variant::Variant};
 
 pub const USAGE: &str = "\
 usage: aloft-bench [--functions health,health+secrets,docs] [--spawns 20] [--warm 1000]
@@ -121,7 +121,7 @@ fn validate(options: &Options) -> Result<(), BoxError> {
         return Err("--functions lists no function".into());
     }
     let is_name = |name: &str| {
-        let (binary, _) = secrets::split(name);
+        let (binary, _) = Variant::split(name);
         !binary.is_empty()
             && binary
                 .chars()
@@ -169,6 +169,7 @@ mod tests {
         assert!(run(&["--warm"]).is_none());
         assert!(run(&["--functions", "../etc"]).is_none());
         assert!(run(&["--functions", "+secrets"]).is_none());
+        assert!(run(&["--functions", "+otel"]).is_none());
         assert!(run(&["--functions", "health+other"]).is_none());
         assert!(run(&["--nope", "1"]).is_none());
     }

@@ -16,7 +16,9 @@
 //!   levels off);
 //! - the **handler overhead** in-process (router + edge + auth, no runtime, no network);
 //! - for a row `<function>+secrets`, the same function reading its secrets from a local
-//!   stand-in for SSM Parameter Store at cold start (see [`secrets`]), and what that adds.
+//!   stand-in for SSM Parameter Store at cold start (see [`secrets`]), and what that adds;
+//!   for a row `<function>+otel`, the same function exporting its spans over OTLP to a
+//!   local stand-in for a collector (see [`otel`]), and what that adds.
 //!
 //! The functions talk to a minimal AWS Lambda Runtime API that this program serves on
 //! `127.0.0.1` (see [`runtime_api`]); their AWS calls are answered by the emulator once
@@ -36,18 +38,21 @@
 mod backend;
 mod cli;
 mod measure;
+mod otel;
 mod overhead;
 mod quickack;
 mod report;
 mod runtime_api;
 mod secrets;
 mod session;
+mod variant;
 
 use std::io::Write as _;
 use std::process::ExitCode;
 
 use cli::{Command, Options};
 use measure::FunctionResult;
+use variant::Variant;
 
 /// The error type of the harness: anything, with a readable message.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -94,12 +99,19 @@ async fn run() -> Result<(), BoxError> {
 async fn measure_all(options: &Options) -> Result<Vec<FunctionResult>, BoxError> {
     eprintln!("aloft-bench: starting the emulator with the template's resources");
     let backend = backend::Backend::start().await?;
-    let with_secrets = options.functions.iter().any(|name| secrets::split(name).1);
-    let store = if with_secrets {
-        let env = backend.function_env(&session::function_env());
-        Some(secrets::ParameterStore::start(&env).await)
-    } else {
-        None
+    let wants = |variant| (options.functions.iter()).any(|name| Variant::split(name).1 == variant);
+    let extras = measure::Extras {
+        store: match wants(Variant::Secrets) {
+            true => {
+                let env = backend.function_env(&session::function_env());
+                Some(secrets::ParameterStore::start(&env).await)
+            }
+            false => None,
+        },
+        collector: match wants(Variant::Otel) {
+            true => Some(otel::Collector::start().await?),
+            false => None,
+        },
     };
     let mut results = Vec::with_capacity(options.functions.len());
     for name in &options.functions {
@@ -107,7 +119,7 @@ async fn measure_all(options: &Options) -> Result<Vec<FunctionResult>, BoxError>
             "aloft-bench: {name}: {} cold starts, then {} warm invocations",
             options.spawns, options.warm
         );
-        results.push(measure::function(name, options, &backend, store.as_ref()).await?);
+        results.push(measure::function(name, options, &backend, &extras).await?);
     }
     Ok(results)
 }

@@ -9,7 +9,15 @@ use axum::body::Bytes;
 use crate::BoxError;
 use crate::backend::Backend;
 use crate::cli::Options;
-use crate::secrets::{self, ParameterStore};
+use crate::{otel::Collector, secrets::ParameterStore, variant::Variant};
+
+/// The stand-ins the variant rows need: the parameter store of `+secrets` rows, the
+/// collector of `+otel` rows.
+#[derive(Debug, Default)]
+pub struct Extras {
+    pub store: Option<ParameterStore>,
+    pub collector: Option<Collector>,
+}
 use crate::session::{ColdStart, FunctionSpec, Memory, Session, function_env};
 
 /// Everything measured for one function.
@@ -81,22 +89,29 @@ fn percentile(samples: &[Duration], percent: usize) -> Duration {
 pub const FLOOR: &str = "bench-floor";
 
 /// Measures the row `name` (a function, or `<function>+secrets`) as `options` say;
-/// `backend` answers its AWS calls, `store` serves the secrets of the `+secrets` rows.
+/// `backend` answers its AWS calls, `extras` serve the variant rows.
 pub async fn function(
     name: &str,
     options: &Options,
     backend: &Backend,
-    store: Option<&ParameterStore>,
+    extras: &Extras,
 ) -> Result<FunctionResult, BoxError> {
-    let spec = spec(name, options, backend, store)?;
+    let spec = spec(name, options, backend, extras)?;
     let floor = floor_spec(options)?;
     let binary_bytes = std::fs::metadata(&spec.binary)?.len();
-    let calls_before = store.map_or(0, ParameterStore::calls);
+    let calls_before = extras.store.as_ref().map_or(0, ParameterStore::calls);
+    let exports_before = extras.collector.as_ref().map_or(0, Collector::exports);
     let aws_calls = record(&spec, backend).await?;
     let pairs = cold_start_pairs(&spec, &floor, options.spawns).await?;
     let warm = warm_run(&spec, options.warm, options.leak_check).await?;
-    if let (Some(store), (_, true)) = (store, secrets::split(name)) {
-        store.ensure_called(name, calls_before, options.spawns + 2)?;
+    match (Variant::split(name).1, &extras.store, &extras.collector) {
+        (Variant::Secrets, Some(store), _) => {
+            store.ensure_called(name, calls_before, options.spawns + 2)?;
+        }
+        (Variant::Otel, _, Some(collector)) => {
+            collector.ensure_exported(name, exports_before, options.spawns + options.warm)?;
+        }
+        _ => {}
     }
     Ok(FunctionResult {
         name: name.to_owned(),
@@ -120,7 +135,7 @@ pub async fn first_answer(
     options: &Options,
     backend: &Backend,
 ) -> Result<ColdStart, BoxError> {
-    let spec = spec(name, options, backend, None)?;
+    let spec = spec(name, options, backend, &Extras::default())?;
     let (session, cold_start) = Session::launch(&spec).await?;
     session.stop().await?;
     Ok(cold_start)
@@ -224,15 +239,16 @@ fn spec(
     name: &str,
     options: &Options,
     backend: &Backend,
-    store: Option<&ParameterStore>,
+    extras: &Extras,
 ) -> Result<FunctionSpec, BoxError> {
-    let (function, with_secrets) = secrets::split(name);
+    let (function, variant) = Variant::split(name);
     let binary = binary(options, function)?;
     let env = backend.function_env(&function_env());
-    let env = match (with_secrets, store) {
-        (false, _) => env,
-        (true, Some(store)) => store.function_env(&env),
-        (true, None) => return Err(format!("{name}: no parameter store running").into()),
+    let env = match (variant, &extras.store, &extras.collector) {
+        (Variant::Plain, _, _) => env,
+        (Variant::Secrets, Some(store), _) => store.function_env(&env),
+        (Variant::Otel, _, Some(collector)) => collector.function_env(&env),
+        _ => return Err(format!("{name}: its stand-in is not running").into()),
     };
     let (event, expected_status) = read_event(&event_path(&options.events_dir, function)?)?;
     Ok(FunctionSpec {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::cli::Options;
 use crate::measure::FunctionResult;
-use crate::secrets;
+use crate::variant::Variant;
 
 /// The budgets of `docs/performance.md` ("Budgets").
 const COLD_START_MEDIAN: Duration = Duration::from_millis(30);
@@ -23,9 +23,9 @@ const TABLE_HEAD: &str = "\
 | function | binary MB | AWS calls | cold start median ms (p90) | of which init ms | floor ms | × floor | warm median µs (p99) | peak RSS MB | RSS growth B/invocation | verdict |
 |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|";
 
-const SECRETS_HEAD: &str = "\
-| function | cold start median ms | with secrets from SSM ms | added ms |
-|---|---:|---:|---:|";
+const VARIANTS_HEAD: &str = "\
+| function | with | cold start median ms | with it ms | added ms | warm median µs | with it µs | added µs |
+|---|---|---:|---:|---:|---:|---:|---:|";
 
 const DETAILS_HEAD: &str = "\
 | function | cold min ms | cold p90 ms | cold max ms | warm min µs | warm p90 µs | warm max µs | RSS at baseline MB | RSS at end MB |
@@ -63,7 +63,7 @@ pub fn misses(result: &FunctionResult) -> Vec<String> {
 }
 
 /// The results table, then (after a blank line) one line per function that misses a
-/// budget, then what reading secrets at cold start adds.
+/// budget, then what each variant row (secrets from SSM, OTLP export) adds.
 pub fn summary(results: &[FunctionResult]) -> String {
     let miss_lines: Vec<String> = results
         .iter()
@@ -77,30 +77,34 @@ pub fn summary(results: &[FunctionResult]) -> String {
     if !miss_lines.is_empty() {
         let _ = write!(summary, "\n\n{}", miss_lines.join("\n\n"));
     }
-    if let Some(cost) = secrets_cost(results) {
-        let _ = write!(summary, "\n\nSecrets at cold start:\n\n{cost}");
+    if let Some(cost) = variants_cost(results) {
+        let _ = write!(summary, "\n\nWhat the variant rows add:\n\n{cost}");
     }
     summary
 }
 
-/// For each `<function>+secrets` row measured with its `<function>` row: both cold-start
-/// medians and the difference.
-fn secrets_cost(results: &[FunctionResult]) -> Option<String> {
-    let mut table = SECRETS_HEAD.to_owned();
+/// For each variant row measured with its plain row: both cold-start and warm medians
+/// and the differences.
+fn variants_cost(results: &[FunctionResult]) -> Option<String> {
+    let mut table = VARIANTS_HEAD.to_owned();
     let mut rows = 0;
     for with in results {
-        let (function, true) = secrets::split(&with.name) else {
+        let (function, variant) = Variant::split(&with.name);
+        if variant == Variant::Plain {
             continue;
-        };
+        }
         let Some(without) = results.iter().find(|r| r.name == function) else {
             continue;
         };
         rows += 1;
         let (before, after) = (ms(without.cold.median), ms(with.cold.median));
+        let (warm_before, warm_after) = (us(without.warm.median), us(with.warm.median));
         let _ = write!(
             table,
-            "\n| {function} | {before:.1} | {after:.1} | {:+.1} |",
-            after - before
+            "\n| {function} | {} | {before:.1} | {after:.1} | {:+.1} | {warm_before:.0} | {warm_after:.0} | {:+.0} |",
+            variant.label(),
+            after - before,
+            warm_after - warm_before
         );
     }
     (rows > 0).then_some(table)
@@ -213,6 +217,10 @@ fn notes(options: &Options) -> String {
          `STRIPE_WEBHOOK_SECRET`) read at cold start from a local stand-in for SSM Parameter \
          Store: the HTTPS client, SigV4 signing and one `GetParameters` over loopback. In AWS \
          the call also pays an in-region round trip and a TLS handshake, which this does not measure.\n\
+         - `<function>+otel`: the same binary with `OTEL_EXPORTER_OTLP_ENDPOINT` set to a local \
+         stand-in for a collector that answers every export at once: each invocation builds its \
+         spans and posts them over loopback before it answers. A real collector's distance is not \
+         measured.\n\
          - MB = 2^20 bytes; percentiles are nearest-rank.\n",
         cold = ms(COLD_START_MEDIAN),
         leak_check = options.leak_check,
@@ -277,17 +285,25 @@ mod tests {
     }
 
     #[test]
-    fn secrets_cost_pairs_each_secrets_row_with_its_function() {
+    fn variants_cost_pairs_each_variant_row_with_its_function() {
         let results = [
             named("health", 7),
             named("docs", 9),
             named("health+secrets", 10),
+            named("health+otel", 8),
         ];
-        let cost = secrets_cost(&results).unwrap_or_default();
-        assert!(cost.contains("| health | 7.0 | 10.0 | +3.0 |"), "{cost}");
+        let cost = variants_cost(&results).unwrap_or_default();
+        assert!(
+            cost.contains("| health | secrets from SSM | 7.0 | 10.0 | +3.0 | 60 | 60 | +0 |"),
+            "{cost}"
+        );
+        assert!(
+            cost.contains("| health | spans exported over OTLP | 7.0 | 8.0 | +1.0 |"),
+            "{cost}"
+        );
         assert!(!cost.contains("docs"), "{cost}");
-        assert!(summary(&results).contains("Secrets at cold start"));
-        assert_eq!(secrets_cost(&[named("health", 7)]), None);
+        assert!(summary(&results).contains("What the variant rows add"));
+        assert_eq!(variants_cost(&[named("health", 7)]), None);
     }
 
     fn result(cold_ms: u64, warm_us: u64, peak_kb: u64, growth_bytes: u64) -> FunctionResult {

@@ -9,17 +9,9 @@ use aloft_testkit::fake_ssm::FakeSsm;
 
 use crate::BoxError;
 
-/// The row name's suffix that turns secrets on.
-pub const SUFFIX: &str = "+secrets";
 const PATH: &str = "/aloft/bench/";
 /// The secrets among the function environment's variables.
 const NAMES: [&str; 2] = ["JWT_SECRET", "STRIPE_WEBHOOK_SECRET"];
-
-/// The binary of row `name`, and whether the row reads its secrets from the store.
-pub fn split(name: &str) -> (&str, bool) {
-    name.strip_suffix(SUFFIX)
-        .map_or((name, false), |binary| (binary, true))
-}
 
 /// The stand-in parameter store, holding the function environment's secrets.
 #[derive(Debug)]
@@ -79,12 +71,6 @@ impl ParameterStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_suffix_names_the_binary_and_turns_secrets_on() {
-        assert_eq!(split("health+secrets"), ("health", true));
-        assert_eq!(split("health"), ("health", false));
-    }
 
     #[tokio::test]
     async fn secrets_move_from_the_environment_to_the_store() {

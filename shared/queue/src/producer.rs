@@ -234,8 +234,10 @@ impl Producer {
         Ok(sent)
     }
 
-    /// Sends the message of a stored job (again, for a retry), with the current trace
-    /// header as its `AWSTraceHeader`: X-Ray links the worker's processing to it.
+    /// Sends the message of a stored job (again, for a retry), with its trace as the
+    /// message's `AWSTraceHeader`: the trace stored with the job, so a job the relay or a
+    /// retry sends later is still worked in the trace it was queued in; else the
+    /// current one.
     pub async fn send(&self, job: &JobRecord) -> Result<(), StoreError> {
         let queue = QueueName::parse(&job.queue)
             .ok_or_else(|| StoreError::Other(format!("job {} names no queue", job.id)))?;
@@ -244,7 +246,20 @@ impl Producer {
             kind: job.kind.clone(),
         })
         .map_err(|e| StoreError::Other(e.to_string()))?;
-        let trace = TraceHeader::current()
+        let stored = job
+            .trace_id
+            .as_deref()
+            .and_then(|root| TraceHeader::parse(&format!("Root={root}")));
+        let current = TraceHeader::current();
+        let trace = match (stored, current) {
+            // Sent now in the trace it was queued in: continue the current span.
+            (Some(stored), Some(current)) if stored.trace_id() == current.trace_id() => {
+                Some(current)
+            }
+            (Some(stored), _) => Some(stored),
+            (None, current) => current,
+        };
+        let trace = trace
             .map(|trace| {
                 MessageSystemAttributeValue::builder()
                     .data_type("String")
