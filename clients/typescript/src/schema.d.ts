@@ -1453,9 +1453,10 @@ export interface paths {
         };
         /**
          * The caller's open WebSocket connections and the channels each joined: one query of
-         *     the user's connection index. A connection past API Gateway's two-hour limit is left
-         *     out even before its item expires from the table; one opened a moment ago may be
-         *     missing (the index is eventually consistent).
+         *     the user's connection index. A connection past API Gateway's two-hour limit, or whose
+         *     credential has ended (the next push closes it), is left out even before its item
+         *     expires from the table; one opened a moment ago may be missing (the index is
+         *     eventually consistent).
          */
         get: operations["get_ws_status"];
         put?: never;
@@ -3143,9 +3144,10 @@ export interface paths {
         };
         /**
          * The caller's open WebSocket connections and the channels each joined: one query of
-         *     the user's connection index. A connection past API Gateway's two-hour limit is left
-         *     out even before its item expires from the table; one opened a moment ago may be
-         *     missing (the index is eventually consistent).
+         *     the user's connection index. A connection past API Gateway's two-hour limit, or whose
+         *     credential has ended (the next push closes it), is left out even before its item
+         *     expires from the table; one opened a moment ago may be missing (the index is
+         *     eventually consistent).
          */
         get: operations["get_ws_status_v2"];
         put?: never;
