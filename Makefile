@@ -196,7 +196,7 @@ bench-api: setup ## Mixed workload against the local stack: latency, AWS calls a
 # `<function>+secrets` rows start the function with its secrets read from a local
 # stand-in for SSM Parameter Store, as deployed stages do: the cold start that costs.
 # `<function>+otel` rows export every invocation's spans to a local OTLP stand-in.
-BENCH_ROWS := $(BENCH_FUNCTIONS),health+secrets,webhooks+secrets,health+otel,projects+otel,jobs-worker+otel
+BENCH_ROWS := $(BENCH_FUNCTIONS),health+secrets,webhooks+secrets,health+otel,projects+otel
 
 bench: setup ## Release build, then size, cold start (against the floor), warm latency and RSS per function
 	cargo build --release --locked --bin bench-floor $(addprefix --bin ,$(subst $(comma), ,$(BENCH_FUNCTIONS)))

@@ -116,6 +116,7 @@ pub(crate) async fn get_job(
     AdminUser(_admin): AdminUser,
     Path(id): Path<String>,
 ) -> Result<Reply<JobView>, ApiError> {
+    let id = job_id(id)?;
     let job = state
         .jobs
         .get(&id)
@@ -144,6 +145,7 @@ pub(crate) async fn cancel_job(
     audit: Audit,
     Path(id): Path<String>,
 ) -> Result<Reply<JobView>, ApiError> {
+    let id = job_id(id)?;
     let now = aloft_core::timestamp::now();
     let job = match state.jobs.cancel(&id, &now).await {
         Ok(Some(job)) => job,
@@ -187,6 +189,7 @@ pub(crate) async fn retry_job(
     audit: Audit,
     Path(id): Path<String>,
 ) -> Result<Reply<JobView>, ApiError> {
+    let id = job_id(id)?;
     let now = aloft_core::timestamp::now();
     let job = match state.jobs.requeue_dead(&id, &now).await {
         Ok(Some(job)) => job,
@@ -209,4 +212,13 @@ pub(crate) async fn retry_job(
         .record("job.retry", "job", Some(&view.id), None, after)
         .await;
     Ok(Reply::ok(view))
+}
+
+/// A path's job id, or 404 for one no job can have: ids are at most 256 bytes, and a
+/// longer key would be DynamoDB's validation error (a 500), not "no such job".
+fn job_id(id: String) -> Result<String, ApiError> {
+    if id.len() > 256 {
+        return Err(ApiError::not_found("Job", ""));
+    }
+    Ok(id)
 }

@@ -313,6 +313,21 @@ async fn retrying_a_job_that_is_not_dead_is_409_and_an_unknown_one_404() {
         .await;
     assert_eq!(answer.status, StatusCode::NOT_FOUND, "{}", answer.text);
     assert_eq!(answer.json()["error"]["code"], "NOT_FOUND");
+    // An id longer than any key DynamoDB takes is no job, not a 500.
+    let long = "j".repeat(3000);
+    for (method, path) in [
+        ("GET", format!("/api/v1/admin/jobs/{long}")),
+        ("DELETE", format!("/api/v1/admin/jobs/{long}")),
+        ("POST", format!("/api/v1/admin/jobs/{long}/retry")),
+    ] {
+        let answer = f.admin(method, &path).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::NOT_FOUND,
+            "{method}: {}",
+            answer.text
+        );
+    }
 
     assert!(f.messages("JobsQueue").await.is_empty(), "nothing was sent");
 }

@@ -80,13 +80,22 @@ pub struct SubscriptionView {
 }
 
 /// A new subscription: the only response that carries the secret.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct CreatedSubscription {
     #[serde(flatten)]
     pub subscription: SubscriptionView,
     /// Verifies `X-Webhook-Signature` (`t=<unix>,v1=<hex HMAC-SHA256 of "t.body">`).
     /// Shown once; store it now.
     pub secret: String,
+}
+
+impl std::fmt::Debug for CreatedSubscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedSubscription")
+            .field("subscription", &self.subscription)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]

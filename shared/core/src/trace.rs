@@ -154,8 +154,7 @@ impl TraceHeader {
         );
         let tracestate = tracestate
             .map(str::trim)
-            .filter(|s| !s.is_empty() && s.len() <= TRACESTATE_MAX)
-            .filter(|s| s.bytes().all(|b| (b' '..=b'~').contains(&b)))
+            .filter(|s| is_tracestate(s))
             .map(str::to_owned);
         Some(Self {
             header,
@@ -292,6 +291,36 @@ fn is_root(root: &str) -> bool {
         && bytes[10] == b'-'
         && is_lower_hex(&root[2..10])
         && is_lower_hex(&root[11..])
+}
+
+/// A W3C `tracestate` list: at most 32 `key=value` members, keys of
+/// `[a-z0-9_*/@-]` (a tenant's `@`), values printable ASCII without `,` or `=`; the whole
+/// at most [`TRACESTATE_MAX`]. Anything else is dropped whole, never forwarded.
+fn is_tracestate(list: &str) -> bool {
+    let members: Vec<&str> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .collect();
+    let member = |m: &str| {
+        let Some((key, value)) = m.split_once('=') else {
+            return false;
+        };
+        let key_ok = (1..=256).contains(&key.len())
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-*/@".contains(&b));
+        let value_ok = (1..=256).contains(&value.len())
+            && value
+                .bytes()
+                .all(|b| (b' '..=b'~').contains(&b) && b != b',' && b != b'=')
+            && !value.ends_with(' ');
+        key_ok && value_ok
+    };
+    !members.is_empty()
+        && members.len() <= 32
+        && list.len() <= TRACESTATE_MAX
+        && members.into_iter().all(member)
 }
 
 fn is_lower_hex(text: &str) -> bool {
@@ -433,6 +462,29 @@ mod tests {
         assert!(trace.traceparent().ends_with("-00"));
         assert!(trace.xray_header().ends_with(";Sampled=0"));
         assert_eq!(trace.tracestate(), None);
+        let of = |state| {
+            TraceHeader::from_traceparent(
+                "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+                Some(state),
+            )
+            .unwrap()
+            .tracestate()
+            .map(str::to_owned)
+        };
+        assert_eq!(
+            of("rojo=00f067aa0ba902b7, congo=t61rcWkgMzE").as_deref(),
+            Some("rojo=00f067aa0ba902b7, congo=t61rcWkgMzE")
+        );
+        for bad in [
+            "not a list",
+            "Rojo=1",
+            "a=b=c",
+            "a=",
+            "=b",
+            &"k=v,".repeat(33),
+        ] {
+            assert_eq!(of(bad), None, "{bad}");
+        }
     }
 
     #[test]

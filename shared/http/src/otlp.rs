@@ -160,10 +160,13 @@ fn parse_headers(raw: &str) -> Result<Vec<(HeaderName, HeaderValue)>, ConfigErro
             let (name, value) = pair
                 .split_once('=')
                 .ok_or_else(|| invalid("a pair has no '='".into()))?;
-            let value = percent_decode(value.trim());
+            let mut value = HeaderValue::try_from(percent_decode(value.trim()))
+                .map_err(|e| invalid(e.to_string()))?;
+            // A backend's key: `Debug` (of the config, say) prints `Sensitive`.
+            value.set_sensitive(true);
             Ok((
                 HeaderName::try_from(name.trim()).map_err(|e| invalid(e.to_string()))?,
-                HeaderValue::try_from(value).map_err(|e| invalid(e.to_string()))?,
+                value,
             ))
         })
         .collect()
@@ -198,6 +201,7 @@ mod tests {
         .unwrap();
         assert_eq!(base.url, "http://collector:4318/v1/traces");
         assert_eq!(base.headers[0].1, "Bearer abc");
+        assert!(!format!("{base:?}").contains("abc"), "{base:?}");
         assert_eq!(base.headers[1].0, "x-team");
         assert_eq!(base.service, "aloft-projects");
         let traces = Exporter::from_env(&env(&[

@@ -10,6 +10,7 @@
 //! is counted on the admin dashboard (`jobs_queued`) in the transaction that stores it.
 
 use aloft_config::{ConfigError, Env};
+use aloft_core::trace;
 use aloft_http::TraceHeader;
 use aloft_store::{AwsClients, JobRecord, JobRepo, JobStatus, StoreError};
 use aws_sdk_dynamodb::types::TransactWriteItem;
@@ -246,24 +247,26 @@ impl Producer {
             kind: job.kind.clone(),
         })
         .map_err(|e| StoreError::Other(e.to_string()))?;
-        let stored = job
-            .trace_id
-            .as_deref()
-            .and_then(|root| TraceHeader::parse(&format!("Root={root}")));
-        let current = TraceHeader::current();
-        let trace = match (stored, current) {
-            // Sent now in the trace it was queued in: continue the current span.
-            (Some(stored), Some(current)) if stored.trace_id() == current.trace_id() => {
-                Some(current)
+        let header = match (job.trace_id.as_deref(), TraceHeader::current()) {
+            // Sent later (relay, retry): its own trace, whose spans are long finished.
+            (Some(root), Some(current)) if root != current.trace_id() => {
+                Some(format!("Root={root}"))
             }
-            (Some(stored), _) => Some(stored),
-            (None, current) => current,
+            // Sent in the trace it was queued in: from the current span when spans are
+            // exported (the consumer's parent is then one the collector has), else from
+            // X-Ray's segment, as Lambda gave it.
+            (_, Some(current)) => Some(match trace::collecting() {
+                true => current.xray_header(),
+                false => current.as_str().to_owned(),
+            }),
+            (Some(root), None) => Some(format!("Root={root}")),
+            (None, None) => None,
         };
-        let trace = trace
-            .map(|trace| {
+        let trace = header
+            .map(|header| {
                 MessageSystemAttributeValue::builder()
                     .data_type("String")
-                    .string_value(trace.xray_header())
+                    .string_value(header)
                     .build()
             })
             .transpose()

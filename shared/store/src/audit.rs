@@ -190,22 +190,31 @@ impl AuditLog {
         };
         let range = (since.as_str(), upper.as_str());
         let mut items = Vec::new();
-        let mut more = false;
-        for partition in &partitions {
+        let mut next_after = None;
+        for (i, partition) in partitions.iter().enumerate() {
             let wanted = query.limit - i32::try_from(items.len()).unwrap_or(i32::MAX);
             if wanted <= 0 {
-                more = true;
+                // Full with older months still to read: go on after the last entry.
+                next_after = items.last().map(AuditEntry::sort_key);
                 break;
             }
-            let (page, page_more) = self
+            let (page, resume) = self
                 .query_partition(partition, range, &filters, wanted)
                 .await?;
             items.extend(page);
-            more = page_more;
+            // A month read only in part (its page full, or a filter that matched fewer
+            // than asked in what one query reads) is where the next page goes on, even
+            // when nothing in it matched: an older month's entries come after all of it.
+            if resume.is_some() {
+                next_after = resume;
+                break;
+            }
+            if i + 1 < partitions.len() && items.len() >= usize::try_from(query.limit).unwrap_or(0)
+            {
+                next_after = items.last().map(AuditEntry::sort_key);
+                break;
+            }
         }
-        let next_after = more
-            .then(|| items.last().map(AuditEntry::sort_key))
-            .flatten();
         Ok(AuditPage { items, next_after })
     }
 
@@ -233,14 +242,15 @@ impl AuditLog {
     }
 
     /// One partition's entries with sort keys in [`since`, `upper`), newest first, and
-    /// whether it holds more.
+    /// the sort key to go on below if it holds more: the last entry kept, or, when a
+    /// filter dropped what the query read last, the last key it read.
     async fn query_partition(
         &self,
         partition: &Partition,
         (since, upper): (&str, &str),
         filters: &[(&'static str, String)],
         limit: i32,
-    ) -> Result<(Vec<AuditEntry>, bool), StoreError> {
+    ) -> Result<(Vec<AuditEntry>, Option<String>), StoreError> {
         let (pk, sk) = match partition.index {
             Some(index) => (format!("{index}pk"), format!("{index}sk")),
             None => ("pk".to_owned(), "sk".to_owned()),
@@ -253,7 +263,7 @@ impl AuditLog {
             .set_index_name(partition.index.map(str::to_owned))
             .key_condition_expression("#pk = :pk AND #sk BETWEEN :since AND :upper")
             .expression_attribute_names("#pk", pk)
-            .expression_attribute_names("#sk", sk)
+            .expression_attribute_names("#sk", &sk)
             .expression_attribute_values(":pk", s(&partition.key))
             .expression_attribute_values(":since", s(since))
             .expression_attribute_values(":upper", s(upper))
@@ -271,7 +281,12 @@ impl AuditLog {
             request = request.filter_expression(conditions.join(" AND "));
         }
         let output = request.send().await.map_err(StoreError::from_sdk)?;
-        let more = output.last_evaluated_key.is_some();
+        let last_read = output
+            .last_evaluated_key
+            .as_ref()
+            .and_then(|key| key.get(&sk))
+            .and_then(|value| value.as_s().ok())
+            .cloned();
         let mut entries = Vec::new();
         for item in output.items.unwrap_or_default() {
             let entry: AuditEntry = from_item(strip_keys(item))?;
@@ -281,7 +296,12 @@ impl AuditLog {
         }
         let over = entries.len() > usize::try_from(limit).unwrap_or(0);
         entries.truncate(usize::try_from(limit).unwrap_or(0));
-        Ok((entries, more || over))
+        let resume = if over {
+            entries.last().map(AuditEntry::sort_key)
+        } else {
+            last_read
+        };
+        Ok((entries, resume))
     }
 }
 

@@ -31,7 +31,7 @@ pub struct InboundEventRecord {
 }
 
 /// An outgoing webhook subscription. The secret signs deliveries; it is shown once.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubscriptionRecord {
     pub id: String,
     pub tenant_id: String,
@@ -40,6 +40,21 @@ pub struct SubscriptionRecord {
     pub events: Vec<String>,
     pub secret: String,
     pub created_at: String,
+}
+
+/// Everything but the secret, which a caller may share with other systems.
+impl std::fmt::Debug for SubscriptionRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubscriptionRecord")
+            .field("id", &self.id)
+            .field("tenant_id", &self.tenant_id)
+            .field("owner_id", &self.owner_id)
+            .field("url", &self.url)
+            .field("events", &self.events)
+            .field("secret", &"<redacted>")
+            .field("created_at", &self.created_at)
+            .finish()
+    }
 }
 
 /// One event sent (or being sent) to one subscription.

@@ -399,6 +399,65 @@ async fn a_cursor_pages_through_without_repeats_or_gaps() {
 }
 
 #[tokio::test]
+async fn a_filter_pages_past_months_and_reads_that_match_nothing() {
+    let log = log().await;
+    let now = time::OffsetDateTime::now_utc().date();
+    let this = aloft_store::usage::month_key(now);
+    let last = aloft_store::usage::month_key(aloft_store::usage::previous_month(now));
+    let resource = format!("r-{}", uuid::Uuid::now_v7());
+    // This month: the match is the oldest of five entries, below what one page of two
+    // reads; last month: a match under a non-matching entry.
+    let mut entries = Vec::new();
+    for (n, (month, day, matches)) in [
+        (&this, 5, false),
+        (&this, 4, false),
+        (&this, 3, false),
+        (&this, 2, false),
+        (&this, 1, true),
+        (&last, 9, false),
+        (&last, 8, true),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut e = entry(
+            100 + u32::try_from(n).unwrap(),
+            // In the month's first minutes: in the past whatever today is.
+            &format!("{month}-01T00:{day:02}:00Z"),
+            "ann",
+            "user.update",
+            "user",
+        );
+        if matches {
+            e.resource_id = Some(resource.clone());
+        }
+        log.append(&e).await.unwrap();
+        entries.push(e);
+    }
+    let filter = AuditQuery {
+        resource_id: Some(resource.clone()),
+        ..query(2)
+    };
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    for _ in 0..20 {
+        let page = log
+            .list(&AuditQuery {
+                after: cursor.clone(),
+                ..filter.clone()
+            })
+            .await
+            .unwrap();
+        seen.extend(page.items);
+        match page.next_after {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(ids(&seen), ["id-104", "id-106"]);
+}
+
+#[tokio::test]
 async fn appending_the_same_entry_again_keeps_the_first() {
     let log = log().await;
     let first = entry(1, "2026-11-30T10:00:00Z", "ann", "user.update", "user");
