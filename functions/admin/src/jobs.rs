@@ -147,27 +147,17 @@ pub(crate) async fn cancel_job(
 ) -> Result<Reply<JobView>, ApiError> {
     let id = job_id(id)?;
     let now = aloft_core::timestamp::now();
-    let job = match state.jobs.cancel(&id, &now).await {
-        Ok(Some(job)) => job,
-        Ok(None) => return Err(ApiError::not_found("Job", id)),
-        Err(StoreError::ConditionFailed) => {
-            return Err(ApiError::Conflict(
-                "Only queued jobs can be cancelled".into(),
-            ));
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let job = changed(
+        state.jobs.cancel(&id, &now).await,
+        &id,
+        "Only queued jobs can be cancelled",
+    )?;
     tracing::info!(
         job.id = job.id.as_str(),
         admin.id = admin.user_id.as_str(),
         "queued job cancelled"
     );
-    let view = JobView::from(job);
-    let after = serde_json::to_value(&view).ok();
-    audit
-        .record("job.cancel", "job", Some(&view.id), None, after)
-        .await;
-    Ok(Reply::ok(view))
+    Ok(audited(&audit, "job.cancel", job).await)
 }
 
 /// Retry a dead job: back on its queue with attempts reset.
@@ -191,14 +181,11 @@ pub(crate) async fn retry_job(
 ) -> Result<Reply<JobView>, ApiError> {
     let id = job_id(id)?;
     let now = aloft_core::timestamp::now();
-    let job = match state.jobs.requeue_dead(&id, &now).await {
-        Ok(Some(job)) => job,
-        Ok(None) => return Err(ApiError::not_found("Job", id)),
-        Err(StoreError::ConditionFailed) => {
-            return Err(ApiError::Conflict("Only dead jobs can be retried".into()));
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let job = changed(
+        state.jobs.requeue_dead(&id, &now).await,
+        &id,
+        "Only dead jobs can be retried",
+    )?;
     // Queued again: if the message cannot be sent now, the relay sends it.
     state.producer.send_or_relay(&job).await;
     tracing::info!(
@@ -206,12 +193,32 @@ pub(crate) async fn retry_job(
         admin.id = admin.user_id.as_str(),
         "dead job retried"
     );
+    Ok(audited(&audit, "job.retry", job).await)
+}
+
+/// A job's status change as answered: the job, 404 if there is none, 409 (`refusal`)
+/// if it is not in the status the change starts from.
+fn changed(
+    result: Result<Option<JobRecord>, StoreError>,
+    id: &str,
+    refusal: &'static str,
+) -> Result<JobRecord, ApiError> {
+    match result {
+        Ok(Some(job)) => Ok(job),
+        Ok(None) => Err(ApiError::not_found("Job", id)),
+        Err(StoreError::ConditionFailed) => Err(ApiError::Conflict(refusal.into())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Records `action` on `job` in the audit log (the job after it) and answers the job.
+async fn audited(audit: &Audit, action: &str, job: JobRecord) -> Reply<JobView> {
     let view = JobView::from(job);
     let after = serde_json::to_value(&view).ok();
     audit
-        .record("job.retry", "job", Some(&view.id), None, after)
+        .record(action, "job", Some(&view.id), None, after)
         .await;
-    Ok(Reply::ok(view))
+    Reply::ok(view)
 }
 
 /// A path's job id, or 404 for one no job can have: ids are at most 256 bytes, and a

@@ -348,7 +348,6 @@ pub struct SpanRecord {
 pub enum SpanKind {
     Server = 2,
     Client = 3,
-    Producer = 4,
     Consumer = 5,
 }
 
