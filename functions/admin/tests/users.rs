@@ -114,6 +114,15 @@ async fn the_directory_filters_searches_and_pages_newest_first() {
         .call(ADMIN, "GET", "/api/v1/admin/users/nobody", None)
         .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    // Longer than any DynamoDB key: no such user, not the store's validation error.
+    let too_long = format!("/api/v1/admin/users/{}", "u".repeat(3000));
+    let missing = f.call(ADMIN, "GET", &too_long, None).await;
+    assert_eq!(
+        missing.status,
+        StatusCode::NOT_FOUND,
+        "{:?}",
+        missing.json()
+    );
 }
 
 #[tokio::test]

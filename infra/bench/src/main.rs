@@ -6,7 +6,8 @@
 //! - the **cold start**: process spawn → first response, with the event already queued,
 //!   over `--spawns` fresh processes (median, p90, min, max), each paired with a cold
 //!   start of the floor (a hello-world `lambda_http` binary, `infra/bench/floor`) spawned
-//!   next to it, and the median of the pairs' ratios;
+//!   next to it, and the median of the pairs' ratios of its init (spawn → first poll) to the
+//!   floor's whole cold start;
 //! - the **warm invocation latency**: event queued (the runtime's `next` long-poll
 //!   already waiting) → first byte of the response, over `--warm` invocations in one process
 //!   (median, p99) — an upper bound for handler overhead, since it includes two loopback

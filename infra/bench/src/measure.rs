@@ -30,7 +30,9 @@ pub struct FunctionResult {
     pub init: Summary,
     /// The floor's cold starts, spawned alternately with the function's.
     pub floor: Summary,
-    /// The median over the pairs of the function's cold start over the floor's.
+    /// The median over the pairs of the function's init (spawn → first poll) over the
+    /// floor's whole cold start: what the function's own start-up adds to the runtime's,
+    /// without its first request's work (its AWS calls, say).
     pub floor_ratio: f64,
     /// AWS calls the first request made.
     pub aws_calls: usize,
@@ -156,7 +158,7 @@ async fn record(spec: &FunctionSpec, backend: &Backend) -> Result<usize, BoxErro
 struct Pairs {
     function: Vec<ColdStart>,
     floor: Vec<Duration>,
-    /// Each pair's function cold start over its floor's.
+    /// Each pair's function init over its floor's whole cold start.
     ratios: Vec<f64>,
 }
 
@@ -180,7 +182,7 @@ async fn cold_start_pairs(
         measured.floor.push(floor.total);
         measured
             .ratios
-            .push(function.total.as_secs_f64() / floor.total.as_secs_f64().max(f64::EPSILON));
+            .push(function.init.as_secs_f64() / floor.total.as_secs_f64().max(f64::EPSILON));
     }
     Ok(measured)
 }

@@ -127,7 +127,7 @@ impl Client {
             }
         }
         let (started, method) = (std::time::SystemTime::now(), request.method().clone());
-        let answer = match tokio::time::timeout(first_byte, self.inner.request(request)).await {
+        let answer = match tokio::time::timeout(first_byte, self.request(request)).await {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(e)) => Err(OutboundError::Unreachable {
                 host: host.clone(),
@@ -161,7 +161,18 @@ impl Client {
         }
         answer
     }
+
+    /// hyper's answer to `request`, boxed here: awaited directly, hyper's client
+    /// (connection pool, HTTP/1 and HTTP/2 state machines) was compiled again into every
+    /// crate that awaits [`Client::send`], about 140 KB of binary each.
+    #[inline(never)]
+    fn request(&self, request: Request<Full<Bytes>>) -> Answer {
+        Box::pin(self.inner.request(request))
+    }
 }
+
+/// What [`Client::request`] returns.
+type Answer = Pin<Box<dyn Future<Output = Result<Response<Incoming>, legacy::Error>> + Send>>;
 
 /// Resolves names with the system resolver (as hyper's own does, off the runtime's
 /// threads) and refuses a name any of whose addresses the filter does not allow.

@@ -4,7 +4,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use aloft_config::{ConfigError, Env};
+use aws_config::environment::EnvironmentVariableCredentialsProvider;
 use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig, timeout::TimeoutConfig};
+use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_dynamodb::config::Credentials;
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
 use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
@@ -80,11 +82,26 @@ const OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl AwsClients {
-    /// Loads credentials the standard way (environment, then the Lambda role) and builds
-    /// all clients from one shared config.
+    /// Builds all clients from one shared config. Credentials come from the environment,
+    /// where Lambda puts the function role's (re-read whenever the cached ones run out),
+    /// or are the emulator's dummy ones: not `aws_config`'s default chain, whose profile,
+    /// SSO, web-identity (STS), ECS and IMDS providers a function never uses and which
+    /// weighed about 300 KB of every binary.
     pub async fn connect(settings: &AwsSettings) -> Self {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        let credentials = match &settings.dummy_key_id {
+            Some(key_id) => SharedCredentialsProvider::new(Credentials::new(
+                key_id,
+                "local",
+                None,
+                None,
+                "aloft-local",
+            )),
+            None => SharedCredentialsProvider::new(EnvironmentVariableCredentialsProvider::new()),
+        };
+        let mut config = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
             .region(Region::new(settings.region.clone()))
+            .credentials_provider(credentials)
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(CONNECT_TIMEOUT)
@@ -94,19 +111,8 @@ impl AwsClients {
             )
             .retry_config(RetryConfig::standard().with_max_attempts(3))
             .http_client(http_client(settings.endpoint_url.as_deref()));
-        if let Some(endpoint) = &settings.endpoint_url {
-            loader = loader.endpoint_url(endpoint);
-        }
-        if let Some(key_id) = &settings.dummy_key_id {
-            loader = loader.credentials_provider(Credentials::new(
-                key_id,
-                "local",
-                None,
-                None,
-                "aloft-local",
-            ));
-        }
-        let clients = Self::from_sdk_config(&loader.load().await, settings.endpoint_url.is_some());
+        config.set_endpoint_url(settings.endpoint_url.clone());
+        let clients = Self::from_sdk_config(&config.build(), settings.endpoint_url.is_some());
         aloft_core::cold_start::mark("aws clients");
         clients
     }

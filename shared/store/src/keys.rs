@@ -35,6 +35,11 @@ impl Key {
         Key { pk, sk: sk.into() }
     }
 
+    /// Within DynamoDB's key sizes (partition key 2048 bytes, sort key 1024).
+    pub fn storable(&self) -> bool {
+        self.pk.len() <= 2048 && self.sk.len() <= 1024
+    }
+
     pub fn attributes(&self) -> HashMap<String, AttributeValue> {
         HashMap::from([
             ("pk".to_owned(), AttributeValue::S(self.pk.clone())),
@@ -203,6 +208,14 @@ impl Key {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_is_storable_up_to_dynamodbs_key_sizes() {
+        let key = |pk: usize, sk: usize| Key::new("p".repeat(pk), "s".repeat(sk));
+        assert!(key(2048, 1024).storable());
+        assert!(!key(2049, 1).storable());
+        assert!(!key(1, 1025).storable());
+    }
 
     #[test]
     fn dashboard_shards_are_numbered_with_two_digits_after_their_item() {

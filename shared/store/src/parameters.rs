@@ -15,8 +15,7 @@
 use std::{collections::HashMap, sync::Arc};
 
 use aloft_config::{ConfigError, Env};
-use aws_config::{Region, default_provider::credentials::DefaultCredentialsChain};
-use aws_credential_types::{Credentials, provider::ProvideCredentials};
+use aws_credential_types::Credentials;
 use aws_smithy_runtime_api::client::identity::Identity;
 use tokio::task::JoinSet;
 
@@ -132,7 +131,7 @@ impl ParameterStore {
             .or_else(|| settings.endpoint_url.clone());
         Ok(Self {
             ssm: AwsJson::new(endpoint.as_deref(), &settings.region, "ssm"),
-            identity: credentials(env, &settings.region).await?,
+            identity: credentials(env)?,
         })
     }
 
@@ -177,25 +176,22 @@ impl ParameterStore {
     }
 }
 
-/// The standard credential chain, its first link (the environment, where Lambda puts
-/// the role's credentials) read through `env` so tests need not set process variables.
-async fn credentials(env: &Env, region: &str) -> Result<Identity, String> {
-    if let (Some(key), Some(secret)) = (
+/// The credentials in the environment (where Lambda puts the role's), read through
+/// `env` so tests need not set process variables.
+fn credentials(env: &Env) -> Result<Identity, String> {
+    match (
         env.optional("AWS_ACCESS_KEY_ID"),
         env.optional("AWS_SECRET_ACCESS_KEY"),
     ) {
-        let token = env.optional("AWS_SESSION_TOKEN");
-        return Ok(Credentials::new(key, secret, token, None, "environment").into());
+        (Some(key), Some(secret)) => {
+            let token = env.optional("AWS_SESSION_TOKEN");
+            Ok(Credentials::new(key, secret, token, None, "environment").into())
+        }
+        _ => Err(
+            "no AWS credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not both set"
+                .into(),
+        ),
     }
-    let chain = DefaultCredentialsChain::builder()
-        .region(Region::new(region.to_owned()))
-        .build()
-        .await;
-    chain
-        .provide_credentials()
-        .await
-        .map(Identity::from)
-        .map_err(|e| format!("no AWS credentials: {e}"))
 }
 
 #[cfg(test)]

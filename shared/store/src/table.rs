@@ -48,6 +48,11 @@ impl Table {
 
     /// Reads one item with strong consistency.
     pub async fn get<T: DeserializeOwned>(&self, key: &Key) -> Result<Option<T>, StoreError> {
+        if !key.storable() {
+            // An id from a path too long for any key: DynamoDB would refuse the read
+            // (a 500); no item has it.
+            return Ok(None);
+        }
         let output = self
             .client
             .get_item()

@@ -229,6 +229,24 @@ async fn an_unreachable_endpoint_fails_with_the_path() {
     );
 }
 
+/// Functions sign with the credentials Lambda puts in the environment; there is no
+/// other source to fall back to (no profile, no instance endpoint to probe).
+#[tokio::test]
+async fn without_credentials_in_the_environment_nothing_is_sent() {
+    let fake = FakeSsm::start().await;
+    fake.put("/aloft/test/JWT_SECRET", "jwt-from-ssm");
+    let env = env_for(&fake, &[("SECRET_NAMES", "JWT_SECRET")])
+        .overlaid([("AWS_SECRET_ACCESS_KEY".to_owned(), None)]);
+
+    let error = unavailable(load(env).await);
+
+    assert!(
+        error.contains(PATH) && error.contains("no AWS credentials"),
+        "{error}"
+    );
+    assert!(fake.requests().is_empty());
+}
+
 #[tokio::test]
 async fn nothing_is_fetched_without_a_secrets_path() {
     let fake = FakeSsm::start().await;
