@@ -309,7 +309,8 @@ export interface paths {
         post?: never;
         /**
          * Cancel a queued job: it never runs (its message, when delivered, is acknowledged
-         *     without running it) and it leaves the dashboard's queued count.
+         *     without running it) and it leaves the dashboard's queued count. An outgoing
+         *     webhook's delivery job takes its delivery with it (`cancelled`).
          */
         delete: operations["cancel_job"];
         options?: never;
@@ -2000,7 +2001,8 @@ export interface paths {
         post?: never;
         /**
          * Cancel a queued job: it never runs (its message, when delivered, is acknowledged
-         *     without running it) and it leaves the dashboard's queued count.
+         *     without running it) and it leaves the dashboard's queued count. An outgoing
+         *     webhook's delivery job takes its delivery with it (`cancelled`).
          */
         delete: operations["cancel_job_v2"];
         options?: never;
@@ -3855,7 +3857,10 @@ export interface components {
              * @description The receiver's last HTTP status, if it answered.
              */
             response_status?: number | null;
-            /** @description `pending`, `succeeded`, `failed` (retrying with backoff) or `dead` (gave up). */
+            /**
+             * @description `pending`, `succeeded`, `failed` (retrying with backoff), `dead` (gave up) or
+             *     `cancelled` (an admin cancelled its job before it was sent).
+             */
             status: string;
             updated_at: string;
         };
@@ -4254,7 +4259,10 @@ export interface components {
                  * @description The receiver's last HTTP status, if it answered.
                  */
                 response_status?: number | null;
-                /** @description `pending`, `succeeded`, `failed` (retrying with backoff) or `dead` (gave up). */
+                /**
+                 * @description `pending`, `succeeded`, `failed` (retrying with backoff), `dead` (gave up) or
+                 *     `cancelled` (an admin cancelled its job before it was sent).
+                 */
                 status: string;
                 updated_at: string;
             }[];
@@ -11608,7 +11616,7 @@ export interface operations {
         parameters: {
             query?: {
                 /**
-                 * @description `pending`, `succeeded`, `failed` or `dead`; all when absent. With a status, only
+                 * @description `pending`, `succeeded`, `failed`, `dead` or `cancelled`; all when absent. With a status, only
                  *     that status's deliveries are read.
                  */
                 status?: string;
@@ -19349,7 +19357,7 @@ export interface operations {
         parameters: {
             query?: {
                 /**
-                 * @description `pending`, `succeeded`, `failed` or `dead`; all when absent. With a status, only
+                 * @description `pending`, `succeeded`, `failed`, `dead` or `cancelled`; all when absent. With a status, only
                  *     that status's deliveries are read.
                  */
                 status?: string;

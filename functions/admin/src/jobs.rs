@@ -7,6 +7,7 @@ use aloft_http::{
     Paging, Query, Reply,
     openapi::{AdminOnly, ErrorBody, InvalidQuery},
 };
+use aloft_queue::{Job, Queued as _};
 use aloft_store::{JobRecord, JobStatus, StoreError};
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
@@ -126,7 +127,8 @@ pub(crate) async fn get_job(
 }
 
 /// Cancel a queued job: it never runs (its message, when delivered, is acknowledged
-/// without running it) and it leaves the dashboard's queued count.
+/// without running it) and it leaves the dashboard's queued count. An outgoing
+/// webhook's delivery job takes its delivery with it (`cancelled`).
 #[utoipa::path(
     delete,
     path = "/admin/jobs/{id}",
@@ -147,8 +149,21 @@ pub(crate) async fn cancel_job(
 ) -> Result<Reply<JobView>, ApiError> {
     let id = job_id(id)?;
     let now = aloft_core::timestamp::now();
+    let Some(queued) = state.jobs.get(&id).await? else {
+        return Err(ApiError::not_found("Job", &id));
+    };
+    // A delivery job's delivery ends with it, not `pending` for its 30 days.
+    let delivery = match Job::from_record(&queued) {
+        Ok(Job::Delivery(d)) => {
+            state
+                .webhooks
+                .cancellation(&d.tenant, &d.subscription_id, &d.delivery_id, &now)
+                .await?
+        }
+        _ => None,
+    };
     let job = changed(
-        state.jobs.cancel(&id, &now).await,
+        state.jobs.cancel(&id, &now, delivery).await,
         &id,
         "Only queued jobs can be cancelled",
     )?;

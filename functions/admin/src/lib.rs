@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use aloft_store::{
     AwsClients, ImpersonationSessions, JobRepo, OrganizationRepo, Stats, Table, UserRepo,
+    WebhookRepo,
 };
 use axum::{
     Router,
@@ -39,6 +40,8 @@ pub struct Admin {
     pub impersonation_ttl: Duration,
     pub deactivation: Deactivation,
     pub stats: Stats,
+    /// A cancelled delivery job's delivery is marked `cancelled` with it.
+    pub webhooks: WebhookRepo,
     /// Tells a user, on their open connections, what an admin changed.
     pub publisher: Publisher,
 }
@@ -58,6 +61,7 @@ impl AppParts for Admin {
             impersonation_ttl: aloft_auth::impersonation_ttl(env)?,
             deactivation: Deactivation::from_env(env, table)?,
             stats: Stats::new(table.clone()),
+            webhooks: WebhookRepo::new(table.clone()),
         })
     }
 }

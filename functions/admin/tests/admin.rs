@@ -7,7 +7,7 @@
 
 use aloft_auth::Role;
 use aloft_http::HttpConfig;
-use aloft_store::{JobRecord, JobRepo, JobStatus, Table};
+use aloft_store::{DeliveryRecord, JobRecord, JobRepo, JobStatus, Table, TenantId, WebhookRepo};
 use aloft_testkit::{TestEnv, oneshot};
 use axum::Router;
 use http::StatusCode;
@@ -75,7 +75,7 @@ impl Fixture {
                     .unwrap();
             }
             JobStatus::Cancelled => {
-                self.jobs.cancel(id, NOW).await.unwrap().unwrap();
+                self.jobs.cancel(id, NOW, None).await.unwrap().unwrap();
             }
         }
     }
@@ -631,6 +631,64 @@ async fn cancelling_a_queued_job_finishes_it_uncounted_and_audited() {
     assert_eq!(entry["resource_type"], "job");
     assert_eq!(entry["resource_id"], "to-cancel");
     assert_eq!(entry["details"]["after"]["status"], "cancelled");
+}
+
+/// A delivery whose job is cancelled is never sent: it ends `cancelled` in the same
+/// transaction, and leaves the dashboard's pending webhooks.
+#[tokio::test]
+async fn cancelling_a_delivery_job_cancels_its_delivery() {
+    let f = fixture().await;
+    let webhooks = WebhookRepo::new(Table::new(f.env.clients.dynamodb.clone(), f.env.table()));
+    let tenant = TenantId::new("acme");
+    let delivery = DeliveryRecord {
+        id: "d1".into(),
+        subscription_id: "s1".into(),
+        event: "project.created".into(),
+        body: "{}".into(),
+        status: "pending".into(),
+        attempts: 0,
+        response_status: None,
+        last_error: None,
+        created_at: NOW.into(),
+        updated_at: NOW.into(),
+        expires_at: 4_000_000_000,
+    };
+    webhooks.create_delivery(&tenant, &delivery).await.unwrap();
+    let job = JobRecord {
+        id: "d1".into(),
+        kind: "webhook.delivery".into(),
+        queue: "jobs".into(),
+        payload: r#"{"tenant":"acme","subscription_id":"s1","delivery_id":"d1"}"#.into(),
+        status: JobStatus::Queued,
+        attempts: 0,
+        last_error: None,
+        created_at: NOW.into(),
+        updated_at: NOW.into(),
+        finished_at: None,
+        user_id: None,
+        trace_id: None,
+    };
+    f.jobs.create(&job).await.unwrap();
+    let pending = async || {
+        let stats = f.admin("GET", "/api/v1/admin/dashboard/stats").await.json();
+        stats["webhooks"]["pending"].clone()
+    };
+    assert_eq!(pending().await, 1);
+
+    let answer = f.admin("DELETE", "/api/v1/admin/jobs/d1").await;
+
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    let stored = webhooks
+        .delivery(&tenant, "s1", "d1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, "cancelled");
+    assert_eq!(
+        stored.updated_at,
+        answer.json()["finished_at"].as_str().unwrap()
+    );
+    assert_eq!(pending().await, 0);
 }
 
 #[tokio::test]

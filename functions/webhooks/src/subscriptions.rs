@@ -109,7 +109,8 @@ pub struct DeliveryView {
     /// Also sent as `X-Webhook-Id`: the same on every retry, for deduplication.
     pub id: String,
     pub event: String,
-    /// `pending`, `succeeded`, `failed` (retrying with backoff) or `dead` (gave up).
+    /// `pending`, `succeeded`, `failed` (retrying with backoff), `dead` (gave up) or
+    /// `cancelled` (an admin cancelled its job before it was sent).
     pub status: String,
     pub attempts: u32,
     /// The receiver's last HTTP status, if it answered.
@@ -293,12 +294,12 @@ pub(crate) async fn delete_subscription(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DeliveryFilter {
-    /// `pending`, `succeeded`, `failed` or `dead`; all when absent. With a status, only
+    /// `pending`, `succeeded`, `failed`, `dead` or `cancelled`; all when absent. With a status, only
     /// that status's deliveries are read.
     pub status: Option<String>,
 }
 
-const DELIVERY_STATUSES: [&str; 4] = ["pending", "succeeded", "failed", "dead"];
+const DELIVERY_STATUSES: [&str; 5] = ["pending", "succeeded", "failed", "dead", "cancelled"];
 
 /// A subscription's deliveries, newest first.
 ///
@@ -331,7 +332,7 @@ pub(crate) async fn list_deliveries(
     if status.is_some_and(|s| !DELIVERY_STATUSES.contains(&s)) {
         return Err(ApiError::validation(
             "status",
-            "status must be pending, succeeded, failed or dead",
+            "status must be pending, succeeded, failed, dead or cancelled",
         ));
     }
     let tenant = &principal.tenant_id;

@@ -403,8 +403,14 @@ impl JobRepo {
     /// transaction conditioned on its still being queued. Its message, when delivered, is
     /// acknowledged without running ([`Start::Cancelled`]). `None` if there is no such
     /// job, [`StoreError::ConditionFailed`] if it is not queued (running, failed and
-    /// waiting for its retry, or finished).
-    pub async fn cancel(&self, id: &str, now: &str) -> Result<Option<JobRecord>, StoreError> {
+    /// waiting for its retry, or finished). `also` is written in the same transaction
+    /// (what the job would have changed: a delivery's status), its tally with the job's.
+    pub async fn cancel(
+        &self,
+        id: &str,
+        now: &str,
+        also: Option<(TransactWriteItem, Tally)>,
+    ) -> Result<Option<JobRecord>, StoreError> {
         let Some(queued) = self.get(id).await? else {
             return Ok(None);
         };
@@ -428,7 +434,11 @@ impl JobRepo {
             .build()
             .map_err(build_error)?;
         let mut writes = vec![TransactWriteItem::builder().update(update).build()];
-        let tally = Tally::job(Some(JobStatus::Queued), Some(JobStatus::Cancelled));
+        let mut tally = Tally::job(Some(JobStatus::Queued), Some(JobStatus::Cancelled));
+        if let Some((write, also_tally)) = also {
+            writes.push(write);
+            tally = tally.merge(also_tally);
+        }
         writes.extend(self.stats.writes(&tally)?);
         self.table.write(writes).await?;
         // Only the relay's claim (`updated_at`) changes a queued job: it is as read, cancelled.

@@ -65,7 +65,8 @@ pub struct DeliveryRecord {
     pub event: String,
     /// The exact body sent, so every retry signs and sends the same bytes.
     pub body: String,
-    /// `pending`, `succeeded`, `failed` (will be retried) or `dead`.
+    /// `pending`, `succeeded`, `failed` (will be retried), `dead`, or `cancelled` (its
+    /// job was cancelled before it was sent).
     pub status: String,
     pub attempts: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -304,7 +305,41 @@ impl WebhookRepo {
             "delivery {id} kept changing while its attempt was being recorded"
         )))
     }
+
+    /// What cancelling a delivery's queued job writes to the delivery: `cancelled`, on
+    /// condition that its status is still the one read, with the count of that change,
+    /// for the job's cancellation to make in its transaction. `None` when there is no
+    /// such delivery (it expired) or it already ended.
+    pub async fn cancellation(
+        &self,
+        tenant: &TenantId,
+        subscription_id: &str,
+        id: &str,
+        now: &str,
+    ) -> Result<Option<(TransactWriteItem, Tally)>, StoreError> {
+        let Some(read) = self.delivery(tenant, subscription_id, id).await? else {
+            return Ok(None);
+        };
+        if matches!(read.status.as_str(), "succeeded" | CANCELLED) {
+            return Ok(None);
+        }
+        let attempt = DeliveryAttempt {
+            status: CANCELLED,
+            attempt: read.attempts,
+            response_status: read.response_status,
+            error: read.last_error.as_deref(),
+            now,
+        };
+        let write = attempt_write(&self.table, tenant, subscription_id, &read, &attempt)?;
+        Ok(Some((
+            write,
+            Tally::delivery(Some(&read.status), CANCELLED),
+        )))
+    }
 }
+
+/// The status of a delivery whose job an admin cancelled before it was sent.
+const CANCELLED: &str = "cancelled";
 
 /// The update that records `attempt` at the delivery `read`, if its status is still the
 /// one read.
