@@ -7,7 +7,7 @@
 
 use aloft_auth::Role;
 use aloft_http::HttpConfig;
-use aloft_store::{DeliveryRecord, JobRecord, JobRepo, JobStatus, Table, TenantId, WebhookRepo};
+use aloft_store::{JobRecord, JobRepo, JobStatus, Table, TenantId, WebhookRepo};
 use aloft_testkit::{TestEnv, oneshot};
 use axum::Router;
 use http::StatusCode;
@@ -640,19 +640,7 @@ async fn cancelling_a_delivery_job_cancels_its_delivery() {
     let f = fixture().await;
     let webhooks = WebhookRepo::new(Table::new(f.env.clients.dynamodb.clone(), f.env.table()));
     let tenant = TenantId::new("acme");
-    let delivery = DeliveryRecord {
-        id: "d1".into(),
-        subscription_id: "s1".into(),
-        event: "project.created".into(),
-        body: "{}".into(),
-        status: "pending".into(),
-        attempts: 0,
-        response_status: None,
-        last_error: None,
-        created_at: NOW.into(),
-        updated_at: NOW.into(),
-        expires_at: 4_000_000_000,
-    };
+    let delivery = aloft_testkit::delivery_record("d1");
     webhooks.create_delivery(&tenant, &delivery).await.unwrap();
     let job = JobRecord {
         id: "d1".into(),

@@ -27,8 +27,9 @@ use tracing::Instrument;
 use crate::{Audit, Authenticator, Plan, Principal, authenticator::deactivated};
 
 /// A limiter call that takes longer than this has failed; what follows is the request
-/// class's [`OnFailure`].
-const LIMITER_TIMEOUT: Duration = Duration::from_millis(250);
+/// class's [`OnFailure`]. DynamoDB answers in milliseconds; the local emulator, which
+/// serves one request at a time, is given longer (`RATE_LIMIT_TIMEOUT_MS`).
+const LIMITER_TIMEOUT_MS: u64 = 250;
 
 /// What a request meets when the limiter fails (docs/security.md, "When the limiter
 /// fails"). No credential is ever accepted because the limiter failed.
@@ -77,6 +78,8 @@ pub struct RateLimits {
     /// `RATE_LIMITS_ENABLED=false` turns limiting off, and with it the refusal of
     /// deactivated users' unexpired tokens: for benchmarks of the handler alone.
     pub enabled: bool,
+    /// How long the limiter's write, or its fallback read, may take.
+    pub deadline: Duration,
 }
 
 impl RateLimits {
@@ -94,6 +97,9 @@ impl RateLimits {
             daily_pro: daily(env, "RATE_LIMIT_DAILY_PRO", 50_000)?,
             daily_enterprise: daily(env, "RATE_LIMIT_DAILY_ENTERPRISE", 0)?,
             enabled: env.parse_or("RATE_LIMITS_ENABLED", true)?,
+            deadline: Duration::from_millis(
+                env.parse_or("RATE_LIMIT_TIMEOUT_MS", LIMITER_TIMEOUT_MS)?,
+            ),
         })
     }
 
@@ -451,11 +457,13 @@ async fn check_limit(
             let counted = guard
                 .usage
                 .count_request(&p.user_id, limit, route_group, now);
-            if let Some(window) = within_deadline(counted, "rate limiter").await {
+            if let Some(window) =
+                within_deadline(guard.limits.deadline, counted, "rate limiter").await
+            {
                 return Ok(Some(window));
             }
             let standing = guard.usage.standing(&p.user_id, limit, now);
-            match within_deadline(standing, "credential standing").await {
+            match within_deadline(guard.limits.deadline, standing, "credential standing").await {
                 Some(refusal) => Ok(refusal),
                 None => Err(limiter_unavailable()),
             }
@@ -483,19 +491,21 @@ async fn count(
     now: u64,
 ) -> Result<Option<Window>, ApiError> {
     let hit = (guard.limiter).hit(subject, &class.key, limit, class.window_secs, now);
-    match (within_deadline(hit, "rate limiter").await, class.on_failure) {
+    let answer = within_deadline(guard.limits.deadline, hit, "rate limiter").await;
+    match (answer, class.on_failure) {
         (Some(window), _) => Ok(Some(window)),
         (None, OnFailure::Open) => Ok(None),
         (None, _) => Err(limiter_unavailable()),
     }
 }
 
-/// What `call` answers within [`LIMITER_TIMEOUT`], or `None` (logged as a warning).
+/// What `call` answers within `deadline`, or `None` (logged as a warning).
 async fn within_deadline<T>(
+    deadline: Duration,
     call: impl Future<Output = Result<T, aloft_store::StoreError>>,
     what: &str,
 ) -> Option<T> {
-    match tokio::time::timeout(LIMITER_TIMEOUT, call).await {
+    match tokio::time::timeout(deadline, call).await {
         Ok(Ok(answer)) => Some(answer),
         Ok(Err(e)) => {
             tracing::warn!(error.cause = %e, "{what} failed");
@@ -563,7 +573,7 @@ impl Guard {
         }
         let now = unix_now();
         let hit = self.limiter.hit(subject, class, limit, window_secs, now);
-        match within_deadline(hit, "rate limiter").await {
+        match within_deadline(self.limits.deadline, hit, "rate limiter").await {
             Some(window) if !window.allowed => Err(rate_limited(&window, now)),
             Some(_) => Ok(()),
             None => Err(limiter_unavailable()),
@@ -674,6 +684,13 @@ mod tests {
         assert!(
             RateLimits::from_env(&Env::from_pairs([("RATE_LIMIT_DAILY_PRO", "lots")])).is_err()
         );
+    }
+
+    #[test]
+    fn the_limiters_deadline_is_250_ms_unless_set() {
+        assert_eq!(limits().deadline, Duration::from_millis(250));
+        let set = RateLimits::from_env(&Env::from_pairs([("RATE_LIMIT_TIMEOUT_MS", "1000")]));
+        assert_eq!(set.map(|l| l.deadline), Ok(Duration::from_secs(1)));
     }
 
     #[test]

@@ -183,17 +183,9 @@ async fn every_status_pages_newest_first_by_cursor() {
 fn delivery(id: &str, second: u32) -> DeliveryRecord {
     let at = format!("2026-01-01T00:{:02}:{:02}Z", second / 60, second % 60);
     DeliveryRecord {
-        id: id.into(),
-        subscription_id: "s1".into(),
-        event: "project.created".into(),
-        body: r#"{"event":"project.created"}"#.into(),
-        status: "pending".into(),
-        attempts: 0,
-        response_status: None,
-        last_error: None,
         created_at: at.clone(),
         updated_at: at,
-        expires_at: 1_900_000_000,
+        ..aloft_testkit::delivery_record(id)
     }
 }
 

@@ -13,9 +13,9 @@ use std::fmt::Debug;
 
 use aloft_core::{PageParams, PageRequest};
 use aloft_store::{
-    AdminChange, Applied, BillingChange, DeliveryAttempt, DeliveryRecord, JobRecord, JobRepo,
-    JobStatus, Key, Lifecycle, ProfileChange, Start, Stats, StoreError, Table, TenantId,
-    UserRecord, UserRepo, WebhookRepo,
+    AdminChange, Applied, BillingChange, DeliveryAttempt, JobRecord, JobRepo, JobStatus, Key,
+    Lifecycle, ProfileChange, Start, Stats, StoreError, Table, TenantId, UserRecord, UserRepo,
+    WebhookRepo,
 };
 use aloft_testkit::{TestEnv, user_record};
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -43,22 +43,6 @@ fn job(id: &str) -> JobRecord {
         finished_at: None,
         user_id: None,
         trace_id: None,
-    }
-}
-
-fn delivery(id: &str) -> DeliveryRecord {
-    DeliveryRecord {
-        id: id.into(),
-        subscription_id: "s1".into(),
-        event: "project.created".into(),
-        body: "{}".into(),
-        status: "pending".into(),
-        attempts: 0,
-        response_status: None,
-        last_error: None,
-        created_at: "2026-01-01T00:00:00Z".into(),
-        updated_at: "2026-01-01T00:00:00Z".into(),
-        expires_at: 1_900_000_000,
     }
 }
 
@@ -114,7 +98,7 @@ async fn a_refused_change_counts_nothing() {
         .await
         .unwrap();
     webhooks
-        .create_delivery(&tenant, &delivery("d1"))
+        .create_delivery(&tenant, &aloft_testkit::delivery_record("d1"))
         .await
         .unwrap();
     let now = OffsetDateTime::now_utc();
@@ -137,7 +121,11 @@ async fn a_refused_change_counts_nothing() {
         ..user_record("bob")
     };
     assert_refused(users.create(&twin).await);
-    assert_refused(webhooks.create_delivery(&tenant, &delivery("d1")).await);
+    assert_refused(
+        webhooks
+            .create_delivery(&tenant, &aloft_testkit::delivery_record("d1"))
+            .await,
+    );
     // A job that is not dead retried, one that is not running finished.
     assert_refused(jobs.requeue_dead("j1", NOW).await);
     jobs.finish("j1", JobStatus::Succeeded, None, NOW, Vec::new())
@@ -323,7 +311,7 @@ async fn deliveries_are_pending_until_delivered_or_given_up() {
     let tenant = TenantId::new("t1");
     for id in ["d1", "d2"] {
         webhooks
-            .create_delivery(&tenant, &delivery(id))
+            .create_delivery(&tenant, &aloft_testkit::delivery_record(id))
             .await
             .unwrap();
     }

@@ -54,6 +54,24 @@ pub fn user_record(id: &str) -> aloft_store::UserRecord {
     }
 }
 
+/// A `pending` delivery `id` of a `project.created` event to subscription `s1`, created
+/// at the start of 2026.
+pub fn delivery_record(id: &str) -> aloft_store::DeliveryRecord {
+    aloft_store::DeliveryRecord {
+        id: id.into(),
+        subscription_id: "s1".into(),
+        event: "project.created".into(),
+        body: r#"{"event":"project.created"}"#.into(),
+        status: "pending".into(),
+        attempts: 0,
+        response_status: None,
+        last_error: None,
+        created_at: "2026-01-01T00:00:00Z".into(),
+        updated_at: "2026-01-01T00:00:00Z".into(),
+        expires_at: 1_900_000_000,
+    }
+}
+
 /// A fresh, isolated set of the template's resources on an emulator, whose SES has the
 /// local email sender ([`LOCAL_MAIL_FROM`], `MAIL_FROM` in [`TestEnv::env`]) verified.
 #[derive(Debug, Clone)]
