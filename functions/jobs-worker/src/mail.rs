@@ -2,6 +2,8 @@
 //! emulator's SES keeps what is sent (the watch env sets `MAIL_FROM`, the bootstrap
 //! verifies it there), and the API front shows it at `/_local/mail`.
 
+use std::sync::{Arc, OnceLock};
+
 use aloft_config::Env;
 use aloft_queue::Email;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
@@ -10,7 +12,9 @@ use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 pub enum Mailer {
     /// Amazon SES v2, from `MAIL_FROM` (a verified identity).
     Ses {
-        client: aws_sdk_sesv2::Client,
+        /// Built on the first email, not at cold start: most invocations send none.
+        client: Arc<OnceLock<aws_sdk_sesv2::Client>>,
+        sdk: Box<aws_config::SdkConfig>,
         from: String,
     },
     /// No `MAIL_FROM`: email jobs fail (and wait, dead, for a retry once it is set)
@@ -23,7 +27,8 @@ impl Mailer {
     pub fn from_env(env: &Env, sdk: &aws_config::SdkConfig) -> Self {
         match env.optional("MAIL_FROM") {
             Some(from) => Mailer::Ses {
-                client: aws_sdk_sesv2::Client::new(sdk),
+                client: Arc::default(),
+                sdk: Box::new(sdk.clone()),
                 from,
             },
             None => Mailer::Unconfigured,
@@ -32,9 +37,10 @@ impl Mailer {
 
     /// Sends `email` as one simple (text) message.
     pub async fn send(&self, email: &Email) -> Result<(), String> {
-        let Mailer::Ses { client, from } = self else {
+        let Mailer::Ses { client, sdk, from } = self else {
             return Err("MAIL_FROM is not set: no email can be sent".into());
         };
+        let client = client.get_or_init(|| aws_sdk_sesv2::Client::new(sdk));
         let content = |text: &str| {
             Content::builder()
                 .data(text)

@@ -9,6 +9,7 @@ mod closing;
 pub mod event;
 
 use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 
 use aloft_store::{
     ConnectionRecord, Connections, StoreError, UsageMeter, usage::WEBSOCKET_MESSAGES,
@@ -44,7 +45,10 @@ pub struct PushError(String);
 /// The management API of one WebSocket API stage.
 #[derive(Debug, Clone)]
 pub struct Push {
-    client: Client,
+    sdk: aws_config::SdkConfig,
+    endpoint: String,
+    /// Built on the first push, not at cold start.
+    client: Arc<OnceLock<Client>>,
 }
 
 impl Push {
@@ -52,18 +56,26 @@ impl Push {
     /// `https://{api-id}.execute-api.{region}.amazonaws.com/{stage}` in AWS, the local
     /// WebSocket gateway's address locally. Calls carry the shared config's timeouts.
     pub fn new(sdk: &aws_config::SdkConfig, endpoint: &str) -> Self {
-        let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
-            .endpoint_url(endpoint)
-            .build();
         Self {
-            client: Client::from_conf(config),
+            sdk: sdk.clone(),
+            endpoint: endpoint.to_owned(),
+            client: Arc::default(),
         }
+    }
+
+    fn client(&self) -> &Client {
+        self.client.get_or_init(|| {
+            let config = aws_sdk_apigatewaymanagement::config::Builder::from(&self.sdk)
+                .endpoint_url(&self.endpoint)
+                .build();
+            Client::from_conf(config)
+        })
     }
 
     /// Sends `event` (JSON text) to one connection.
     pub async fn send(&self, connection_id: &str, event: &Value) -> Result<Pushed, PushError> {
         let sent = self
-            .client
+            .client()
             .post_to_connection()
             .connection_id(connection_id)
             .data(Blob::new(event.to_string()))
@@ -82,7 +94,7 @@ impl Push {
     /// closed and API Gateway invokes `$disconnect`. `Gone` when it was closed already.
     pub async fn delete(&self, connection_id: &str) -> Result<Pushed, PushError> {
         let deleted = self
-            .client
+            .client()
             .delete_connection()
             .connection_id(connection_id)
             .send()
