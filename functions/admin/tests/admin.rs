@@ -75,7 +75,11 @@ impl Fixture {
                     .unwrap();
             }
             JobStatus::Cancelled => {
-                self.jobs.cancel(id, NOW, None).await.unwrap().unwrap();
+                self.jobs
+                    .cancel(id, NOW, async |_| Ok(None))
+                    .await
+                    .unwrap()
+                    .unwrap();
             }
         }
     }

@@ -403,13 +403,14 @@ impl JobRepo {
     /// transaction conditioned on its still being queued. Its message, when delivered, is
     /// acknowledged without running ([`Start::Cancelled`]). `None` if there is no such
     /// job, [`StoreError::ConditionFailed`] if it is not queued (running, failed and
-    /// waiting for its retry, or finished). `also` is written in the same transaction
-    /// (what the job would have changed: a delivery's status), its tally with the job's.
+    /// waiting for its retry, or finished). What `also` makes of the queued job is written
+    /// in the same transaction (what the job would have changed: a delivery's status),
+    /// its tally with the job's.
     pub async fn cancel(
         &self,
         id: &str,
         now: &str,
-        also: Option<(TransactWriteItem, Tally)>,
+        also: impl AsyncFnOnce(&JobRecord) -> Result<Option<(TransactWriteItem, Tally)>, StoreError>,
     ) -> Result<Option<JobRecord>, StoreError> {
         let Some(queued) = self.get(id).await? else {
             return Ok(None);
@@ -417,6 +418,7 @@ impl JobRepo {
         if queued.status != JobStatus::Queued {
             return Err(StoreError::ConditionFailed);
         }
+        let also = also(&queued).await?;
         let update = Update::builder()
             .table_name(self.table.name())
             .set_key(Some(Key::job(id).attributes()))

@@ -273,7 +273,11 @@ async fn a_cancelled_job_leaves_the_queued_count_counts_nothing_else_and_never_s
     let before = stats.read(now).await.unwrap();
     assert_eq!(before.total("jobs_queued"), 2);
 
-    let cancelled = jobs.cancel("a", NOW, None).await.unwrap().unwrap();
+    let cancelled = jobs
+        .cancel("a", NOW, async |_| Ok(None))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(cancelled.status, JobStatus::Cancelled);
     assert_eq!(cancelled.finished_at.as_deref(), Some(NOW));
     assert_eq!(jobs.get("a").await.unwrap().unwrap(), cancelled);
@@ -290,12 +294,12 @@ async fn a_cancelled_job_leaves_the_queued_count_counts_nothing_else_and_never_s
     assert!(matches!(started, Start::Cancelled), "{started:?}");
 
     // Cancelled again, or a job no longer queued: refused, counting nothing.
-    assert_refused(jobs.cancel("a", NOW, None).await);
+    assert_refused(jobs.cancel("a", NOW, async |_| Ok(None)).await);
     jobs.start("b", 1, NOW).await.unwrap();
     let running = stats.read(now).await.unwrap();
-    assert_refused(jobs.cancel("b", NOW, None).await);
+    assert_refused(jobs.cancel("b", NOW, async |_| Ok(None)).await);
     assert!(
-        jobs.cancel("no-such-job", NOW, None)
+        jobs.cancel("no-such-job", NOW, async |_| Ok(None))
             .await
             .unwrap()
             .is_none()
