@@ -3,7 +3,7 @@
 use aloft_config::Env;
 use aloft_http::HttpConfig;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     aloft_http::init_tracing();
     let env = aloft_store::parameters::load(Env::process()).await?;

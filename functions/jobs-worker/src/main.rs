@@ -2,7 +2,7 @@
 
 use aloft_config::Env;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     aloft_http::init_tracing();
     let env = aloft_store::parameters::load(Env::process()).await?;

@@ -9,7 +9,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 type Answer =
     Pin<Box<dyn Future<Output = Result<ApiGatewayProxyResponse, lambda_runtime::Error>> + Send>>;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     aloft_http::init_tracing();
     let env = aloft_store::parameters::load(Env::process()).await?;

@@ -29,7 +29,7 @@
 //!
 //! ```text
 //! cargo build --release --bin health --bin docs
-//! aloft-bench [--functions health,health+secrets,docs] [--spawns 20] [--warm 1000]
+//! aloft-bench [--functions health,health+secrets,docs] [--spawns 60] [--warm 1000]
 //!             [--out bench-results.md] [--bin-dir target/release] [--events-dir events]
 //! ```
 //!

@@ -55,7 +55,9 @@ pub fn edge(router: Router, config: &HttpConfig) -> Router {
         ))
 }
 
-/// Serves `app` on the Lambda runtime until the sandbox ends.
+/// Serves `app` on the Lambda runtime until the sandbox ends. Every function's `main`
+/// runs on tokio's current-thread runtime: Lambda hands a sandbox one event at a time, so
+/// worker threads would only add their start-up to each cold start (docs/performance.md).
 pub async fn run(app: Router) -> Result<(), lambda_http::Error> {
     cold_start::mark("state and router built");
     lambda_http::run(app).await
