@@ -15,12 +15,18 @@ use rustls::{ClientConfig, DigitallySignedStruct, Error, RootCertStore, Signatur
 
 static SYSTEM_ROOTS: LazyLock<Arc<SystemRoots>> = LazyLock::new(Arc::default);
 
-/// A client configuration verifying servers with [`SystemRoots`].
-pub fn client_config() -> ClientConfig {
+/// Built once per process, by whichever client comes first: a function builds two or
+/// three clients at cold start (the secrets' SSM, the JWKS fetcher, KMS or S3).
+static CLIENT_CONFIG: LazyLock<ClientConfig> = LazyLock::new(|| {
     ClientConfig::builder()
         .dangerous()
         .with_custom_certificate_verifier(SYSTEM_ROOTS.clone())
         .with_no_client_auth()
+});
+
+/// A client configuration verifying servers with [`SystemRoots`].
+pub fn client_config() -> ClientConfig {
+    CLIENT_CONFIG.clone()
 }
 
 /// rustls' WebPKI verifier over the system's roots, built on the first certificate to
