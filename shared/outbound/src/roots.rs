@@ -15,8 +15,8 @@ use rustls::{ClientConfig, DigitallySignedStruct, Error, RootCertStore, Signatur
 
 static SYSTEM_ROOTS: LazyLock<Arc<SystemRoots>> = LazyLock::new(Arc::default);
 
-/// Built once per process, by whichever client comes first: a function builds two or
-/// three clients at cold start (the secrets' SSM, the JWKS fetcher, KMS or S3).
+/// Built once per process, by whichever client comes first: a function can build several
+/// at cold start (SSM for its secrets, the JWKS fetcher, KMS, OTLP, each when configured).
 static CLIENT_CONFIG: LazyLock<ClientConfig> = LazyLock::new(|| {
     ClientConfig::builder()
         .dangerous()
