@@ -12,6 +12,7 @@ const JSON: [(&str, &str); 1] = [("content-type", "application/json")];
 
 #[tokio::test]
 async fn two_loopback_addresses_get_separate_auth_rate_limit_windows() {
+    aloft_testkit::early_in_a_rate_window().await;
     let (first, second) = (fresh_loopback(), fresh_loopback());
     assert_ne!(first, second);
     let (first, second) = (Stack::from_address(first), Stack::from_address(second));

@@ -312,12 +312,7 @@ fn login_from(ip: &str) -> Request<Body> {
 #[tokio::test]
 async fn sixth_login_attempt_in_a_minute_from_one_ip_is_429() {
     let app = app().await;
-    // Rate windows are whole minutes: start early in one, so the six attempts (each an
-    // argon2 verification, slow in a debug build on a busy machine) share it.
-    let into_window = aloft_core::timestamp::unix_now() % 60;
-    if into_window > 30 {
-        tokio::time::sleep(std::time::Duration::from_secs(61 - into_window)).await;
-    }
+    aloft_testkit::early_in_a_rate_window().await;
     for attempt in 1..=5 {
         let answer = oneshot::send(&app, login_from("198.51.100.4")).await;
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "attempt {attempt}");

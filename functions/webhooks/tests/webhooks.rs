@@ -7,7 +7,7 @@
     reason = "test helpers: a panic with the value is the report"
 )]
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use aloft_auth::Role;
 use aloft_http::HttpConfig;
@@ -425,14 +425,6 @@ fn checkout_from(ip: &str, event_id: &str) -> Request<Body> {
     from_ip(stripe_request(&body, &signature), ip)
 }
 
-/// Rate windows are whole minutes: start early in one, so a test's requests share it.
-async fn early_in_a_window() {
-    let into_window = aloft_core::timestamp::unix_now() % 60;
-    if into_window > 45 {
-        tokio::time::sleep(Duration::from_secs(61 - into_window)).await;
-    }
-}
-
 /// The guard's refusal: 429 in the envelope, with `Retry-After` within the minute.
 fn assert_rate_limited(answer: &oneshot::Answer) {
     assert_eq!(
@@ -454,7 +446,7 @@ fn assert_rate_limited(answer: &oneshot::Answer) {
 async fn past_the_per_ip_limit_a_webhook_is_429_and_its_handler_does_not_run() {
     let env = TestEnv::new().await;
     let app = app_with(&env, &[("RATE_LIMIT_WEBHOOK_PER_IP_PER_MINUTE", "2")]).await;
-    early_in_a_window().await;
+    aloft_testkit::early_in_a_rate_window().await;
 
     for event_id in ["evt_ip_1", "evt_ip_2"] {
         let answer = oneshot::send(&app, checkout_from("203.0.113.7", event_id)).await;
@@ -483,7 +475,7 @@ async fn past_the_per_ip_limit_a_webhook_is_429_and_its_handler_does_not_run() {
 async fn past_the_provider_ceiling_webhooks_from_any_ip_are_429() {
     let env = TestEnv::new().await;
     let app = app_with(&env, &[("RATE_LIMIT_WEBHOOK_PER_PROVIDER_PER_MINUTE", "3")]).await;
-    early_in_a_window().await;
+    aloft_testkit::early_in_a_rate_window().await;
 
     for n in 1..=3 {
         let ip = format!("203.0.113.{n}");

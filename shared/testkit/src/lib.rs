@@ -30,6 +30,18 @@ use aloft_config::Env;
 use aloft_provision::{LOCAL_MAIL_FROM, Provisioned, Template, provision, verify_sender};
 use aloft_store::{AwsClients, AwsSettings};
 
+/// Rate windows are whole minutes. When less than half of this one is left, waits for the
+/// next, so a test's burst of requests (slow ones in a debug build: an argon2
+/// verification each) is counted in a single window.
+pub async fn early_in_a_rate_window() {
+    let into_minute = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs() % 60);
+    if into_minute > 30 {
+        tokio::time::sleep(std::time::Duration::from_secs(61 - into_minute)).await;
+    }
+}
+
 /// A stored user `id` (role `user`, free plan, own tenant `tenant-<id>`), for tests that
 /// need one in the table.
 pub fn user_record(id: &str) -> aloft_store::UserRecord {
